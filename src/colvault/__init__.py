@@ -1,0 +1,56 @@
+"""colvault: a columnar numeric storage engine.
+
+A store is a directory of groups, tables and arrays; column data live in blosc2-compressed chunks
+in append-only segment files, indexed by a sqlite catalog that is also the commit point.
+
+>>> import colvault, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "lab.colvault")
+>>> with colvault.open(path, "w") as store:
+...     t = store.create_table("/readings", {"sensor": "i4", "value": "f8"})
+...     t.append([(1, 0.5), (2, 1.5)])
+>>> with colvault.open(path) as store:
+...     store["/readings"][1]
+np.void((2, 1.5), dtype=[('sensor', '<i4'), ('value', '<f8')])
+"""
+
+from .engine.array import Array
+from .engine.nodes import Group, Node
+from .engine.store import Store, open  # noqa: A004
+from .engine.table import Cols, Column, Table
+from .engine.verify import VerifyReport
+from .errors import (
+    ChecksumError,
+    ColvaultError,
+    CommitError,
+    LockError,
+    NodeError,
+    ReadOnlyError,
+    SchemaError,
+    StoreClosedError,
+    StoreNotFoundError,
+    UnsafePickleError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array",
+    "ChecksumError",
+    "Cols",
+    "ColvaultError",
+    "Column",
+    "CommitError",
+    "Group",
+    "LockError",
+    "Node",
+    "NodeError",
+    "ReadOnlyError",
+    "SchemaError",
+    "Store",
+    "StoreClosedError",
+    "StoreNotFoundError",
+    "Table",
+    "UnsafePickleError",
+    "VerifyReport",
+    "open",
+]

@@ -1,0 +1,1 @@
+"""The storage engine: store, catalog, segments, codecs, tables, arrays, sidecars, commits."""

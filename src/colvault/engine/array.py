@@ -1,0 +1,91 @@
+"""Extendable n-dimensional arrays: append along axis 0, read with numpy indexing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .coerce import coerce_column
+from .nodes import DataNode
+
+
+class Array(DataNode):
+    """An array that grows along its first axis; cells of ``inner_shape`` are stored in chunks.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     a = store.create_array("/spectra", "f4", inner_shape=(3,))
+    ...     a.append(np.ones((2, 3), "f4"))
+    ...     store.commit()
+    ...     a.shape, a[1, 2]
+    ((2, 3), np.float32(1.0))
+    """
+
+    kind = "array"
+
+    @property
+    def _spec(self):  # type: ignore[no-untyped-def]
+        return self._schema.columns[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._spec.dtype
+
+    @property
+    def inner_shape(self) -> tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.nrows, *self.inner_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.inner_shape)
+
+    def append(self, values: Any) -> None:
+        """Validate and buffer cells (an array of shape ``(n, *inner_shape)``)."""
+        self._store._check_writable()
+        arr = coerce_column(values, self._spec, None, f"array {self.path}")
+        self._store._writer_for(self).add([arr], len(arr))
+
+    def flush(self) -> None:
+        """Commit the store (PyTables' name)."""
+        self._store.commit()
+
+    def read(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        return self[start:stop]
+
+    def __getitem__(self, key: Any) -> Any:
+        rest: tuple[Any, ...] = ()
+        if isinstance(key, tuple):
+            if not key:
+                key = Ellipsis
+            else:
+                key, rest = key[0], key[1:]
+        if key is Ellipsis or key is None:
+            (data,), _ = self._read(slice(None), [self._spec])
+            full = (key, *rest) if rest or key is None else ()
+            return data[full] if full else data
+        (data,), scalar = self._read(key, [self._spec])
+        if scalar:
+            return data[0][rest] if rest else data[0]
+        return data[(slice(None), *rest)] if rest else data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self[:]
+        return a if dtype is None else a.astype(dtype)
+
+    def iter_chunks(self) -> Iterator[np.ndarray]:
+        """Committed cells chunk by chunk: memory bounded by one chunk."""
+        for (a,) in self._iter_chunks([self._spec]):
+            yield a
+
+    def __repr__(self) -> str:
+        state = self._state()
+        return (
+            f"<Array {self.path}: shape {(state.nrows, *self.inner_shape)} {self.dtype}; "
+            f"{self._size_text(state)}>"
+        )

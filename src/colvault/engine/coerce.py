@@ -1,0 +1,168 @@
+"""Validate an ``append`` batch against a schema and cast it without losing information.
+
+The whole batch is checked before any of it is buffered, so a bad batch leaves nothing behind.
+Casts are allowed only when every value survives them: ints into a range that holds them, floats
+that round-trip exactly, strings that fit. Everything else is a ``SchemaError`` naming the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import SchemaError
+from .schema import ColumnSpec
+
+
+def _describe(a: np.ndarray, bad: np.ndarray) -> str:
+    idx = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if bad.ndim > 1 else np.flatnonzero(bad)
+    i = int(idx[0])
+    return f"{idx.size} value(s), first at row {i}: {a[i]!r}"
+
+
+def _roundtrip_mismatch(src: np.ndarray, out: np.ndarray) -> np.ndarray:
+    back = out.astype(src.dtype)
+    if src.dtype.kind in "fc":
+        return ~((back == src) | (np.isnan(back) & np.isnan(src)))
+    if src.dtype.kind in "Mm":
+        return back.view(np.int64) != src.view(np.int64)
+    return back != src
+
+
+def _lossless_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+    if np.can_cast(arr.dtype, dst, "safe"):
+        return arr.astype(dst)
+    with np.errstate(all="ignore"):
+        out = arr.astype(dst)
+        bad = _roundtrip_mismatch(arr, out)
+    if bad.any():
+        raise SchemaError(
+            f"{what}: {arr.dtype} values change when cast to {dst}: {_describe(arr, bad)}; "
+            "cast explicitly if that is intended"
+        )
+    return out
+
+
+def _int_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+    if arr.dtype.kind == "b" or np.can_cast(arr.dtype, dst, "safe") or arr.size == 0:
+        return arr.astype(dst)
+    info = np.iinfo(dst)
+    lo, hi = arr.min(), arr.max()
+    if lo < info.min or hi > info.max:
+        bad = (arr < info.min) | (arr > info.max)
+        raise SchemaError(
+            f"{what}: values out of range for {dst} [{info.min}, {info.max}]: {_describe(arr, bad)}"
+        )
+    return arr.astype(dst)
+
+
+def _datetime_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+    if arr.dtype.kind in "UO" or (arr.dtype.kind == "S" and dst.kind == "M"):
+        try:
+            arr = arr.astype(f"{dst.kind}8") if arr.dtype.kind != "O" else np.array(list(arr), dst)
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(f"{what}: cannot read values as {dst}: {exc}") from None
+    if arr.dtype.kind != dst.kind:
+        raise SchemaError(f"{what}: expected {dst} values, got {arr.dtype}")
+    if np.datetime_data(arr.dtype)[0] == "generic":
+        return arr.astype(dst)
+    return _lossless_cast(arr, dst, what)
+
+
+def _text_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+    if arr.dtype.kind != dst.kind:
+        want = "bytes (S)" if dst.kind == "S" else "str (U)"
+        raise SchemaError(f"{what}: expected {want} values for {dst}, got {arr.dtype}")
+    if arr.dtype.itemsize > dst.itemsize and arr.size:
+        limit = dst.itemsize // (4 if dst.kind == "U" else 1)
+        lengths = np.char.str_len(arr)
+        bad = lengths > limit
+        if bad.any():
+            raise SchemaError(
+                f"{what}: strings longer than {limit} characters for {dst}: {_describe(arr, bad)}"
+            )
+    return arr.astype(dst)
+
+
+def coerce_column(values: Any, spec: ColumnSpec, nrows: int | None, where: str) -> np.ndarray:
+    """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
+    what = f"{where}: column {spec.name!r}"
+    try:
+        arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"{what}: values do not form an array ({exc})") from None
+    if arr.ndim == 0:
+        raise SchemaError(f"{what}: expected a sequence of rows, got a scalar {arr!r}")
+    if len(arr) == 0:
+        return np.empty((0, *spec.shape), spec.dtype)
+    if arr.shape[1:] != spec.shape:
+        raise SchemaError(f"{what}: cells of shape {arr.shape[1:]}, schema says {spec.shape}")
+    dst = spec.dtype
+    src = arr.dtype
+    if src == dst:
+        out = arr
+    elif dst.kind == "b":
+        if src.kind != "b":
+            raise SchemaError(f"{what}: expected bool values, got {src}")
+        out = arr.astype(dst)
+    elif dst.kind in "iu":
+        if src.kind not in "biu":
+            raise SchemaError(f"{what}: {src} values cannot be stored in integer column ({dst})")
+        out = _int_cast(arr, dst, what)
+    elif dst.kind in "fc":
+        if src.kind not in "biuf" + ("c" if dst.kind == "c" else ""):
+            raise SchemaError(f"{what}: {src} values cannot be stored in a {dst} column")
+        out = _lossless_cast(arr, dst, what)
+    elif dst.kind in "Mm":
+        out = _datetime_cast(arr, dst, what)
+    else:
+        out = _text_cast(arr, dst, what)
+    return np.ascontiguousarray(out)
+
+
+def _rows_to_columns(rows: Sequence[Any], ncols: int, where: str) -> list[Any]:
+    for i, row in enumerate(rows):
+        if isinstance(row, str | bytes) or not isinstance(row, Sequence | np.void | np.ndarray):
+            raise SchemaError(f"{where}: row {i} is {type(row).__name__}, expected a tuple")
+        if len(row) != ncols:
+            raise SchemaError(f"{where}: row {i} has {len(row)} values, the table has {ncols}")
+    return [[row[j] for row in rows] for j in range(ncols)]
+
+
+def coerce_batch(
+    data: Any, columns: Sequence[ColumnSpec], where: str
+) -> tuple[int, list[np.ndarray]]:
+    """Validate a whole batch (dict of arrays, structured array, or list of row tuples)."""
+    names = [c.name for c in columns]
+    raw: list[Any]
+    if isinstance(data, np.ndarray) and data.dtype.names is not None:
+        missing = [n for n in names if n not in data.dtype.names]
+        extra = [n for n in data.dtype.names if n not in names]
+        _check_names(missing, extra, where)
+        raw = [data[n] for n in names]
+    elif isinstance(data, Mapping):
+        missing = [n for n in names if n not in data]
+        extra = [str(k) for k in data if k not in names]
+        _check_names(missing, extra, where)
+        raw = [data[n] for n in names]
+    elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        raw = _rows_to_columns(data, len(names), where)
+    else:
+        raise SchemaError(
+            f"{where}: append takes a dict of arrays, a structured array or a list of row tuples, "
+            f"not {type(data).__name__}"
+        )
+    arrays = [coerce_column(v, c, None, where) for v, c in zip(raw, columns, strict=True)]
+    lengths = {c.name: len(a) for c, a in zip(columns, arrays, strict=True)}
+    if len(set(lengths.values())) > 1:
+        raise SchemaError(f"{where}: columns have unequal lengths {lengths}")
+    return (len(arrays[0]) if arrays else 0), arrays
+
+
+def _check_names(missing: list[str], extra: list[str], where: str) -> None:
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {missing}")
+    if extra:
+        raise SchemaError(f"{where}: unknown column(s) {extra}")

@@ -1,0 +1,81 @@
+"""The chunk manifest of one node as of one committed snapshot.
+
+Every column of a table is cut at the same rows, so one sorted array of chunk start rows serves
+all columns; each column has its own list of chunk locations. A :class:`NodeState` is immutable
+and cached per process, keyed by the node's ``version`` (the id of the last commit that changed
+its data), so a reader reloads it only after someone committed rows to that node.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ColvaultError
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """Where one column chunk lives and how to check and decode it."""
+
+    index: int
+    first_row: int
+    nrows: int
+    segment: str
+    sealed: bool
+    offset: int
+    length: int
+    crc: int
+    encoding: str
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """Committed rows and chunk locations of one table or array."""
+
+    nrows: int
+    version: int
+    starts: np.ndarray  # first row of each chunk, shared by all columns
+    columns: dict[str, tuple[ChunkRef, ...]]
+
+    def chunk_span(self, start: int, stop: int) -> range:
+        """Positions of the chunks that overlap rows [start, stop)."""
+        if stop <= start:
+            return range(0)
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        last = int(np.searchsorted(self.starts, stop, side="left"))
+        return range(max(first, 0), last)
+
+
+_CHUNKS = """
+SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
+       c.offset, c.length, c.crc32, c.encoding
+FROM chunks c LEFT JOIN segments s ON s.path = c.segment
+WHERE c.node_id = ? AND c.retired_commit IS NULL
+ORDER BY c.col_id, c.first_row
+"""
+
+
+def load_state(
+    conn: sqlite3.Connection, node_id: str, col_ids: list[str], nrows: int, version: int
+) -> NodeState:
+    """Read a node's live chunks inside the caller's read transaction."""
+    per_col: dict[str, list[ChunkRef]] = {c: [] for c in col_ids}
+    for row in conn.execute(_CHUNKS, (node_id,)):
+        refs = per_col.get(row[0])
+        if refs is not None:
+            refs.append(ChunkRef(row[1], row[2], row[3], row[4], bool(row[5]), *row[6:]))
+    first = per_col[col_ids[0]]
+    starts = np.fromiter((r.first_row for r in first), np.int64, len(first))
+    for col, refs in per_col.items():
+        if len(refs) != len(first) or any(
+            a.first_row != b.first_row or a.nrows != b.nrows
+            for a, b in zip(refs, first, strict=True)
+        ):
+            raise ColvaultError(f"manifest of node {node_id}: column {col} is cut differently")
+    covered = sum(r.nrows for r in first)
+    if covered != nrows:
+        raise ColvaultError(f"manifest of node {node_id}: chunks hold {covered} rows, not {nrows}")
+    return NodeState(nrows, version, starts, {c: tuple(r) for c, r in per_col.items()})

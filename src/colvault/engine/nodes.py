@@ -1,0 +1,167 @@
+"""Nodes of the hierarchy: the common base, groups, and the base of tables and arrays.
+
+A node object is a light handle (store + node id). Its path is looked up on use, so a handle
+survives renames; its data are read from a fresh committed snapshot on every call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .codec import Codec
+from .indexing import RowList, RowRange, resolve
+from .manifest import NodeState
+from .pending import NodeRecord
+from .reading import ChunkSource
+from .schema import ColumnSpec, TableSchema
+from .sidecars import Attrs, Objects
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+class Node:
+    """A group, table or array in a store."""
+
+    kind = "node"
+
+    def __init__(self, store: Store, rec: NodeRecord) -> None:
+        self._store = store
+        self._id = rec.id
+
+    @property
+    def path(self) -> str:
+        """The node's current path (it follows renames)."""
+        return self._store._path_of(self._id)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1] or "/"
+
+    @property
+    def attrs(self) -> Attrs:
+        """Key-value metadata (JSON values), committed with the data."""
+        return Attrs(self._store, self._id)
+
+    @property
+    def objects(self) -> Objects:
+        """Pickled Python objects (shelve-like), committed with the data."""
+        return Objects(self._store, self._id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and other._store is self._store and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path}>"
+
+
+class Group(Node):
+    """A node that holds other nodes.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     g = store.create_group("/runs/2025")
+    ...     store["/runs"].ls()
+    ['2025']
+    """
+
+    kind = "group"
+
+    def ls(self) -> list[str]:
+        """Names of the children, sorted."""
+        return self._store.ls(self.path)
+
+    def __iter__(self) -> Iterator[Node]:
+        base = self.path.rstrip("/")
+        return (self._store[f"{base}/{name}"] for name in self.ls())
+
+    def __getitem__(self, name: str) -> Node:
+        return self._store[f"{self.path.rstrip('/')}/{name}"]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and f"{self.path.rstrip('/')}/{name}" in self._store
+
+
+class DataNode(Node):
+    """What tables and arrays share: a schema, a codec, committed chunks and pending rows."""
+
+    def __init__(self, store: Store, rec: NodeRecord) -> None:
+        super().__init__(store, rec)
+        assert rec.schema is not None and rec.options is not None
+        self._schema = TableSchema.from_json(json.loads(rec.schema))
+        self._codec = Codec.from_json(json.loads(rec.options))
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    @property
+    def chunk_rows(self) -> int:
+        return self._schema.chunk_rows
+
+    def _state(self) -> NodeState:
+        return self._store._node_state(self._id, self._schema)
+
+    def _source(self) -> ChunkSource:
+        return ChunkSource(self._store.path, self.path, self._store._reader, self._store._pool)
+
+    @property
+    def nrows(self) -> int:
+        """Committed rows (what every reader sees)."""
+        return self._state().nrows
+
+    def __len__(self) -> int:
+        return self.nrows
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows appended in this process and not yet committed."""
+        writer = self._store._writers.get(self._id)
+        return writer.pending_rows if writer else 0
+
+    def _read(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
+        """Read rows selected by a numpy-style key from one snapshot; (arrays, key was an int)."""
+        state = self._state()
+        src = self._source()
+        sel = resolve(key, state.nrows, self.path)
+        if isinstance(sel, RowRange):
+            arrays = [src.read_range(state, s, sel.start, sel.stop)[sel.post] for s in specs]
+            return arrays, sel.scalar
+        assert isinstance(sel, RowList)
+        return [src.read_rows(state, s, sel.unique)[sel.inverse] for s in specs], False
+
+    def _iter_chunks(self, specs: list[ColumnSpec]) -> Iterator[list[np.ndarray]]:
+        state = self._state()  # one snapshot for the whole iteration
+        src = self._source()
+        for pos in range(len(state.starts)):
+            yield [src.read_chunk(s, state.columns[s.id][pos]) for s in specs]
+
+    def _sizes(self, state: NodeState) -> tuple[int, int]:
+        raw = state.nrows * self._schema.row_bytes
+        stored = sum(r.length for refs in state.columns.values() for r in refs)
+        return raw, stored
+
+    @property
+    def stored_bytes(self) -> int:
+        """Compressed bytes of the committed chunks."""
+        return self._sizes(self._state())[1]
+
+    def _size_text(self, state: NodeState) -> str:
+        raw, stored = self._sizes(state)
+        ratio = f" ({raw / stored:.2f}x)" if stored else ""
+        pending = f"; {self.pending_rows:,} rows pending" if self.pending_rows else ""
+        return (
+            f"{self._codec.name} clevel {self._codec.clevel} shuffle {self._codec.shuffle}; "
+            f"{_mb(raw)} raw, {_mb(stored)} stored{ratio}{pending}"
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"

@@ -1,0 +1,143 @@
+"""Uncommitted metadata of a writing process: node creations, renames, removals, sidecar edits.
+
+The writing process sees these at once (read-your-writes): the node index is the committed one
+with the pending operations replayed over it. At commit they are applied, in order, inside the
+commit transaction; a conflict with another process's commit (a path taken meanwhile, a node
+removed meanwhile) raises ``NodeError`` and the whole commit is rolled back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NodeError
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    path: str
+    kind: str  # "group" | "table" | "array"
+    schema: str | None = None  # JSON
+    options: str | None = None  # JSON
+
+
+def in_subtree(path: str, top: str) -> bool:
+    return path == top or (path.startswith(top + "/") if top != "/" else True)
+
+
+def moved(path: str, old: str, new: str) -> str:
+    return new + path[len(old) :]
+
+
+#: Marker for a sidecar key deleted in this transaction.
+DELETED = None
+
+
+class PendingMeta:
+    def __init__(self) -> None:
+        self.ops: list[tuple[Any, ...]] = []
+        self.sidecars: dict[tuple[str, str], dict[str, bytes | None]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.ops) or any(self.sidecars.values())
+
+    def clear(self) -> None:
+        self.ops.clear()
+        self.sidecars.clear()
+
+    # -- the overlay -----------------------------------------------------------------------------
+
+    def replay(self, index: dict[str, NodeRecord]) -> dict[str, NodeRecord]:
+        """The committed path index with this process's pending node operations applied."""
+        if not self.ops:
+            return index
+        index = dict(index)
+        for op in self.ops:
+            if op[0] == "create":
+                index[op[1].path] = op[1]
+            elif op[0] == "rename":
+                _, old, new = op
+                for path in [p for p in index if in_subtree(p, old)]:
+                    rec = index.pop(path)
+                    index[moved(path, old, new)] = NodeRecord(
+                        rec.id, moved(path, old, new), rec.kind, rec.schema, rec.options
+                    )
+            else:
+                _, top = op
+                for path in [p for p in index if in_subtree(p, top)]:
+                    del index[path]
+        return index
+
+    def forget_node(self, node_id: str) -> None:
+        for key in [k for k in self.sidecars if k[0] == node_id]:
+            del self.sidecars[key]
+
+    # -- commit ----------------------------------------------------------------------------------
+
+    def apply(self, conn: sqlite3.Connection, commit_id: int) -> None:
+        for op in self.ops:
+            if op[0] == "create":
+                rec: NodeRecord = op[1]
+                try:
+                    conn.execute(
+                        "INSERT INTO nodes(id, path, kind, schema, options, version) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (rec.id, rec.path, rec.kind, rec.schema, rec.options, commit_id),
+                    )
+                except sqlite3.IntegrityError:
+                    raise NodeError(
+                        f"{rec.path} was created by another process meanwhile"
+                    ) from None
+            elif op[0] == "rename":
+                _, old, new = op
+                self._require(conn, old)
+                if conn.execute("SELECT 1 FROM nodes WHERE path = ?", (new,)).fetchone():
+                    raise NodeError(f"{new} was created by another process meanwhile")
+                conn.execute(
+                    "UPDATE nodes SET path = ? || substr(path, ?) "
+                    "WHERE path = ? OR substr(path, 1, ?) = ?",
+                    (new, len(old) + 1, old, len(old) + 1, old + "/"),
+                )
+            else:
+                _, top = op
+                self._require(conn, top)
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM nodes WHERE path = ? OR substr(path, 1, ?) = ?",
+                        (top, len(top) + 1, top + "/"),
+                    )
+                ]
+                for node_id in ids:
+                    conn.execute(
+                        "UPDATE chunks SET retired_commit = ? "
+                        "WHERE node_id = ? AND retired_commit IS NULL",
+                        (commit_id, node_id),
+                    )
+                    conn.execute("DELETE FROM sidecars WHERE node_id = ?", (node_id,))
+                    conn.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
+        for (node_id, kind), changes in self.sidecars.items():
+            if not changes:
+                continue
+            if not conn.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone():
+                raise NodeError(f"a node whose {kind} changed was removed by another process")
+            for key, value in changes.items():
+                if value is DELETED:
+                    conn.execute(
+                        "DELETE FROM sidecars WHERE node_id = ? AND kind = ? AND key = ?",
+                        (node_id, kind, key),
+                    )
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO sidecars(node_id, kind, key, value) "
+                        "VALUES (?, ?, ?, ?)",
+                        (node_id, kind, key, value),
+                    )
+
+    @staticmethod
+    def _require(conn: sqlite3.Connection, path: str) -> None:
+        if not conn.execute("SELECT 1 FROM nodes WHERE path = ?", (path,)).fetchone():
+            raise NodeError(f"{path} was removed or renamed by another process meanwhile")

@@ -1,0 +1,50 @@
+"""Recovery on opening for writing: cut unreferenced tails of segments whose writer is gone.
+
+A crash between writing chunks and committing them leaves bytes no manifest row names. They are
+harmless (never read) but waste space, so a writable open truncates them — only in segments whose
+``flock`` it can take (no live writer), and only after taking it does it read the valid end from
+the manifest (retired rows included), so a commit that landed just before cannot be cut.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sqlite3
+
+from .segments import HEADER, try_lock
+
+
+def segment_files(root: str) -> list[str]:
+    """All segment files, as paths relative to the store root."""
+    found = glob.glob(os.path.join(root, "data", "*", "*", "*.seg"))
+    return sorted(os.path.relpath(p, root) for p in found)
+
+
+def valid_end(conn: sqlite3.Connection, rel: str) -> int:
+    row = conn.execute(
+        "SELECT MAX(offset + length) FROM chunks WHERE segment = ?", (rel,)
+    ).fetchone()
+    return max(row[0] or 0, len(HEADER))
+
+
+def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
+    sealed = {r[0] for r in conn.execute("SELECT path FROM segments WHERE sealed = 1")}
+    cut = []
+    for rel in segment_files(root):
+        if rel in sealed:
+            continue
+        fd = try_lock(os.path.join(root, rel))
+        if fd is None:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            end = valid_end(conn, rel)
+            if size > end:
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+                cut.append((rel, size, end))
+        finally:
+            os.close(fd)
+    return cut

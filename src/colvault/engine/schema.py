@@ -1,0 +1,175 @@
+"""Table schemas: typed columns with optional multi-dimensional cells.
+
+A schema is parsed once at the edge (``create_table``) into frozen :class:`ColumnSpec` objects;
+everything after that works with these, never with the user's spelling.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import SchemaError
+from .names import check_column_name
+
+#: Target uncompressed bytes per column chunk (ARCHITECTURE.md "Chunks").
+CHUNK_BYTES = 1 << 20
+MIN_CHUNK_ROWS = 1024
+
+_KINDS = "biufcMmSU"
+
+
+def new_id() -> str:
+    """A random 128-bit id (nodes and columns are named by it on disk)."""
+    return secrets.token_hex(16)
+
+
+def check_dtype(dtype: Any, what: str) -> np.dtype:
+    """Return ``dtype`` as a little-endian numpy dtype colvault supports, or raise ``SchemaError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise SchemaError(f"{what}: {dtype!r} is not a dtype ({exc})") from None
+    if dt.subdtype is not None:
+        raise SchemaError(f"{what}: give cell shapes as (dtype, shape), not {dt}")
+    if dt.kind not in _KINDS or dt.itemsize == 0 or dt in (np.float16, np.longdouble):
+        raise SchemaError(
+            f"{what}: dtype {dt} is not supported (bool, int8-64, uint8-64, float32/64, "
+            "complex64/128, datetime64, timedelta64, S<n>, U<n>)"
+        )
+    if dt.kind in "Mm" and np.datetime_data(dt)[0] == "generic":
+        raise SchemaError(f"{what}: {dt} needs a unit, e.g. datetime64[ns]")
+    return dt.newbyteorder("<") if dt.byteorder == ">" else dt
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: a stable id (its directory on disk), a name, a dtype and a cell shape."""
+
+    id: str
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...] = ()
+
+    @property
+    def cell_bytes(self) -> int:
+        return self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def has_zone_map(self) -> bool:
+        """Zone maps exist for scalar columns whose values order (not complex, not text)."""
+        return not self.shape and self.dtype.kind in "biufMm"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "dtype": self.dtype.str, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:
+        return cls(d["id"], d["name"], np.dtype(d["dtype"]), tuple(d["shape"]))
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The columns of a table (or the single column of an array) and the rows per chunk."""
+
+    columns: tuple[ColumnSpec, ...]
+    chunk_rows: int
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy structured dtype of a row."""
+        return np.dtype([(c.name, c.dtype, c.shape) for c in self.columns])
+
+    @property
+    def row_bytes(self) -> int:
+        return sum(c.cell_bytes for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise SchemaError(f"no column {name!r}; columns are {self.names}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"columns": [c.to_json() for c in self.columns], "chunk_rows": self.chunk_rows}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TableSchema:
+        return cls(tuple(ColumnSpec.from_json(c) for c in d["columns"]), int(d["chunk_rows"]))
+
+
+def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
+    if isinstance(shape, int | np.integer):
+        shape = (int(shape),)
+    try:
+        out = tuple(int(s) for s in shape)
+    except TypeError:
+        raise SchemaError(f"{what}: cell shape {shape!r} is not a tuple of ints") from None
+    if any(s <= 0 for s in out):
+        raise SchemaError(f"{what}: cell shape {out} must have positive sizes")
+    return out
+
+
+def parse_columns(schema: Any) -> list[ColumnSpec]:
+    """Parse ``{name: dtype}``, ``{name: (dtype, shape)}`` or a structured dtype into columns."""
+    items: list[tuple[str, Any, tuple[int, ...]]] = []
+    if isinstance(schema, np.dtype) or (
+        not isinstance(schema, Mapping) and hasattr(schema, "names") and hasattr(schema, "fields")
+    ):
+        dt = np.dtype(schema)
+        if dt.names is None:
+            raise SchemaError(f"a schema dtype must be structured, not {dt}")
+        for name in dt.names:
+            field = dt.fields[name][0]  # type: ignore[index]
+            base, shape = (field.base, field.shape) if field.subdtype is not None else (field, ())
+            items.append((name, base, shape))
+    elif isinstance(schema, Mapping):
+        for name, spec in schema.items():
+            if isinstance(spec, tuple) and len(spec) == 2:
+                items.append((name, spec[0], _check_shape(spec[1], f"column {name!r}")))
+            else:
+                items.append((name, spec, ()))
+    else:
+        raise SchemaError(
+            "schema must be a dict {name: dtype or (dtype, shape)} or a structured numpy dtype, "
+            f"not {type(schema).__name__}"
+        )
+    if not items:
+        raise SchemaError("a table needs at least one column")
+    seen: set[str] = set()
+    cols = []
+    for name, dtype, shape in items:
+        check_column_name(name)
+        if name in seen:
+            raise SchemaError(f"column {name!r} appears twice")
+        seen.add(name)
+        cols.append(ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape))
+    return cols
+
+
+def default_chunk_rows(row_cell_bytes: int, expected_rows: int | None = None) -> int:
+    """About :data:`CHUNK_BYTES` of the widest column, as a power of two shared by all columns."""
+    rows = max(1, CHUNK_BYTES // max(1, row_cell_bytes))
+    rows = 1 << (rows.bit_length() - 1)
+    if expected_rows is not None and expected_rows > 0:
+        small = max(MIN_CHUNK_ROWS, 1 << max(0, int(expected_rows - 1).bit_length()))
+        rows = min(rows, small)
+    return rows
+
+
+def make_schema(
+    columns: list[ColumnSpec], chunk_rows: int | None, expected_rows: int | None
+) -> TableSchema:
+    if chunk_rows is None:
+        chunk_rows = default_chunk_rows(max(c.cell_bytes for c in columns), expected_rows)
+    elif not isinstance(chunk_rows, int | np.integer) or chunk_rows <= 0:
+        raise SchemaError(f"chunk_rows must be a positive int, not {chunk_rows!r}")
+    return TableSchema(tuple(columns), int(chunk_rows))

@@ -1,0 +1,185 @@
+"""The two sidecars of every node, committed atomically with the data.
+
+``node.attrs`` is the key-value sidecar (dbm-like): JSON values, numpy scalars and small arrays
+converted to plain Python on the way in, keys iterated in sorted order. ``node.objects`` is the
+object sidecar (shelve-like): any picklable object, pickled on assignment (later mutation of the
+object does not change what is stored), unpickled through the restricted unpickler. Both show this
+process's uncommitted changes at once and everyone else's after their commit.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SchemaError
+from . import pickles
+from .pending import DELETED
+
+if TYPE_CHECKING:
+    from .store import Store
+
+#: Largest numpy array ``attrs`` converts to a list; bigger ones belong in an Array or objects.
+MAX_ATTR_ARRAY = 10_000
+
+
+def _to_json(value: Any, where: str) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.size > MAX_ATTR_ARRAY:
+            raise SchemaError(
+                f"{where}: array of {value.size} elements is too large for attrs "
+                f"(limit {MAX_ATTR_ARRAY}); store it in an Array or in node.objects"
+            )
+        value = value.tolist() if value.dtype.kind not in "Mm" else value.astype(str).tolist()
+    elif isinstance(value, np.datetime64 | np.timedelta64):
+        return str(value)
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_to_json(v, where) for v in value]
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise SchemaError(f"{where}: dict keys must be str for attrs, not {k!r}")
+        return {k: _to_json(v, where) for k, v in value.items()}
+    raise SchemaError(
+        f"{where}: {type(value).__name__} is not a JSON value; store it in node.objects instead"
+    )
+
+
+class _Sidecar(MutableMapping[str, Any]):
+    kind = ""
+
+    def __init__(self, store: Store, node_id: str) -> None:
+        self._store = store
+        self._node_id = node_id
+
+    def _where(self, key: str) -> str:
+        return f"{self._store._path_of(self._node_id)}.{self.kind}[{key!r}]"
+
+    @abstractmethod
+    def _encode(self, key: str, value: Any) -> bytes: ...
+
+    @abstractmethod
+    def _decode(self, key: str, blob: bytes) -> Any: ...
+
+    def _pending(self) -> dict[str, bytes | None]:
+        return self._store._pending.sidecars.get((self._node_id, self.kind), {})
+
+    def _check_key(self, key: Any) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"{self.kind} keys must be str, not {type(key).__name__}")
+        return key
+
+    def __getitem__(self, key: str) -> Any:
+        self._store._check_open()
+        pending = self._pending()
+        if key in pending:
+            blob = pending[key]
+        else:
+            with self._store._catalog.read() as conn:
+                row = conn.execute(
+                    "SELECT value FROM sidecars WHERE node_id = ? AND kind = ? AND key = ?",
+                    (self._node_id, self.kind, key),
+                ).fetchone()
+            blob = None if row is None else row[0]
+        if blob is None:
+            raise KeyError(key)
+        return self._decode(key, blob)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store._check_writable()
+        self._check_key(key)
+        blob = self._encode(key, value)
+        self._store._node_record(self._node_id)  # the node must still exist
+        self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = blob
+
+    def __delitem__(self, key: str) -> None:
+        self._store._check_writable()
+        if key not in self:
+            raise KeyError(key)
+        self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = DELETED
+
+    def _keys(self) -> list[str]:
+        self._store._check_open()
+        with self._store._catalog.read() as conn:
+            keys = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT key FROM sidecars WHERE node_id = ? AND kind = ?",
+                    (self._node_id, self.kind),
+                )
+            }
+        for key, blob in self._pending().items():
+            if blob is DELETED:
+                keys.discard(key)
+            else:
+                keys.add(key)
+        return sorted(keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} of {self._store._path_of(self._node_id)}: {self._keys()}>"
+
+
+class Attrs(_Sidecar):
+    """Key-value metadata of a node: ``str`` keys, JSON values.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     store.attrs["instrument"] = "LX-200"
+    ...     store.attrs["gain"] = np.float32(1.5)
+    ...     sorted(store.attrs.items())
+    [('gain', 1.5), ('instrument', 'LX-200')]
+    """
+
+    kind = "attrs"
+
+    def _encode(self, key: str, value: Any) -> bytes:
+        converted = _to_json(value, self._where(key))
+        return json.dumps(converted, ensure_ascii=False).encode()
+
+    def _decode(self, key: str, blob: bytes) -> Any:
+        return json.loads(blob)
+
+
+class Objects(_Sidecar):
+    """Pickled Python objects of a node (shelve-like), loaded through an allow-list.
+
+    >>> import colvault, tempfile, os, datetime
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     store.objects["calibration"] = {"offset": 0.25, "date": datetime.date(2025, 3, 1)}
+    ...     store.objects["calibration"]["date"]
+    datetime.date(2025, 3, 1)
+    """
+
+    kind = "objects"
+
+    def _encode(self, key: str, value: Any) -> bytes:
+        try:
+            return pickles.dumps(value)
+        except Exception as exc:
+            raise SchemaError(f"{self._where(key)}: cannot pickle {type(value).__name__}: {exc}")
+
+    def _decode(self, key: str, blob: bytes) -> Any:
+        return pickles.loads(bytes(blob), self._where(key), self._store._trust_pickles)

@@ -1,0 +1,177 @@
+"""Tables: typed columns appended in bulk and read back by slice, column or chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .coerce import coerce_batch
+from .nodes import DataNode
+from .schema import ColumnSpec
+
+
+class Table(DataNode):
+    """A table of typed columns (PyTables names: ``append``, ``flush``, ``cols``, ``read``).
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     t = store.create_table("/runs/a", {"t": "M8[s]", "value": "f8"})
+    ...     t.append({"t": ["2025-03-01T00:00", "2025-03-01T00:01"], "value": [1.5, 2.5]})
+    ...     t.flush()
+    ...     t.cols.value[:], len(t)
+    (array([1.5, 2.5]), 2)
+    """
+
+    kind = "table"
+
+    @property
+    def schema(self) -> np.dtype:
+        """The row type as a numpy structured dtype."""
+        return self._schema.dtype
+
+    dtype = schema
+
+    @property
+    def colnames(self) -> list[str]:
+        return self._schema.names
+
+    @property
+    def cols(self) -> Cols:
+        """Column accessors: ``t.cols.value[10:20]``, ``t.cols["temp (°C)"][:]``."""
+        return Cols(self)
+
+    def col(self, name: str) -> np.ndarray:
+        """All committed values of one column."""
+        return self.cols[name][:]
+
+    def append(self, data: Any) -> None:
+        """Validate and buffer rows: a dict of arrays, a structured array or a list of tuples.
+
+        The whole batch is checked first; a ``SchemaError`` keeps none of it. Rows become visible
+        to reads at the next commit (``flush()``, ``store.commit()``, closing the store).
+        """
+        self._store._check_writable()
+        n, arrays = coerce_batch(data, self._schema.columns, f"table {self.path}")
+        self._store._writer_for(self).add(arrays, n)
+
+    def flush(self) -> None:
+        """Commit the store (PyTables' name)."""
+        self._store.commit()
+
+    def _specs(self, columns: list[str] | None) -> list[ColumnSpec]:
+        if columns is None:
+            return list(self._schema.columns)
+        if isinstance(columns, str):
+            columns = [columns]
+        return [self._schema.column(c) for c in columns]
+
+    def _records(self, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
+        dtype = np.dtype([(s.name, s.dtype, s.shape) for s in specs])
+        out = np.empty(len(arrays[0]) if arrays else 0, dtype)
+        for s, a in zip(specs, arrays, strict=True):
+            out[s.name] = a
+        return out
+
+    def read(
+        self, start: int | None = None, stop: int | None = None, step: int | None = None,
+        columns: list[str] | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Committed rows ``[start:stop:step]`` as a structured array (optionally some columns)."""
+        specs = self._specs(columns)
+        arrays, _ = self._read(slice(start, stop, step), specs)
+        return self._records(specs, arrays)
+
+    def __getitem__(self, key: Any) -> Any:
+        """``t[i]`` → a row (numpy record); ``t[a:b]``, ``t[rows]``, ``t[mask]`` → structured
+        array; ``t["name"]`` → a column as an array."""
+        if isinstance(key, str):
+            return self.col(key)
+        specs = list(self._schema.columns)
+        arrays, scalar = self._read(key, specs)
+        out = self._records(specs, arrays)
+        return out[0] if scalar else out
+
+    def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""
+        specs = self._specs(columns)
+        for arrays in self._iter_chunks(specs):
+            yield {s.name: a for s, a in zip(specs, arrays, strict=True)}
+
+    def __repr__(self) -> str:
+        state = self._state()
+        cols = ", ".join(
+            f"{c.name} {c.dtype}" + (str(c.shape) if c.shape else "") for c in self._schema.columns
+        )
+        return (
+            f"<Table {self.path}: {state.nrows:,} rows × {len(self._schema.columns)} columns "
+            f"[{cols}]; {self._size_text(state)}>"
+        )
+
+
+class Column:
+    """One column of a table, indexed like a numpy array (committed rows only)."""
+
+    def __init__(self, table: Table, spec: ColumnSpec) -> None:
+        self._table = table
+        self._spec = spec
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._spec.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self._table), *self._spec.shape)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, key: Any) -> Any:
+        arrays, scalar = self._table._read(key, [self._spec])
+        return arrays[0][0] if scalar else arrays[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self[:]
+        return a if dtype is None else a.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Column {self._table.path}.{self.name}: {self.dtype}, {len(self):,} rows>"
+
+
+class Cols:
+    """Attribute and item access to a table's columns."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def __getitem__(self, name: str) -> Column:
+        return Column(self._table, self._table._schema.column(name))
+
+    def __getattr__(self, name: str) -> Column:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except ValueError:
+            raise AttributeError(
+                f"table {self._table.path} has no column {name!r}; "
+                f"columns are {self._table.colnames}"
+            ) from None
+
+    def __iter__(self) -> Iterator[Column]:
+        return (self[n] for n in self._table.colnames)
+
+    def __len__(self) -> int:
+        return len(self._table.colnames)
+
+    def __dir__(self) -> list[str]:
+        return [n for n in self._table.colnames if n.isidentifier()]
+
+    def __repr__(self) -> str:
+        return f"<Cols of {self._table.path}: {self._table.colnames}>"

@@ -1,0 +1,245 @@
+"""Uncommitted rows of one table (or array) in this process, and how they reach the catalog.
+
+``add`` buffers validated columns; every full chunk is cut at once, its zone map computed, encoded,
+compressed and appended to this writer's own segment of that column, so memory stays bounded by
+about one chunk per column whatever the batch size. ``flush_tail`` writes the short last chunk at
+commit; ``apply`` inserts the manifest rows inside the commit transaction; ``rollback`` truncates
+what the writer appended since its last commit (it owns those segments: nobody else writes there).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import NodeError
+from . import zonemaps
+from .codec import Codec
+from .schema import TableSchema
+from .segments import HEADER, SEGMENT_BYTES, SegmentWriter
+
+
+class PendingChunk(NamedTuple):
+    col_id: str
+    nrows: int
+    segment: str
+    offset: int
+    length: int
+    crc: int
+    encoding: str
+    zone: zonemaps.ZoneMap
+
+
+class _ColumnSegments:
+    """The active segment of one column plus rolled-over ones still awaiting their commit."""
+
+    def __init__(self, root: str, col_dir: str, limit: int) -> None:
+        self.root = root
+        self.col_dir = col_dir
+        self.limit = limit
+        self.active: SegmentWriter | None = None
+        self.full: list[SegmentWriter] = []
+
+    def all(self) -> list[SegmentWriter]:
+        return self.full + ([self.active] if self.active else [])
+
+    def append(self, payload: bytes | memoryview, new_dirs: set[str]) -> tuple[str, int]:
+        if self.active is None or self.active.broken:
+            if self.active is not None:
+                self.full.append(self.active)
+            self.active = SegmentWriter.create(self.root, self.col_dir, new_dirs)
+        seg = self.active
+        offset = seg.append(payload)
+        if seg.end >= self.limit:
+            self.full.append(seg)
+            self.active = None
+        return seg.rel, offset
+
+
+class TableWriter:
+    """Buffered and written-but-uncommitted rows of one node."""
+
+    def __init__(
+        self,
+        node_id: str,
+        schema: TableSchema,
+        codec: Codec,
+        root: str,
+        new_dirs: set[str],
+        pool: ThreadPoolExecutor | None,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        self.node_id = node_id
+        self.schema = schema
+        self.codec = codec
+        self.new_dirs = new_dirs
+        self.pool = pool
+        self.pending_rows = 0
+        self._buf: list[list[np.ndarray]] = [[] for _ in schema.columns]
+        self._buffered = 0
+        self.chunks: list[list[PendingChunk]] = []
+        self.segs = [
+            _ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
+        ]
+
+    # -- buffering -------------------------------------------------------------------------------
+
+    def add(self, arrays: list[np.ndarray], n: int) -> None:
+        if n == 0:
+            return
+        for pieces, a in zip(self._buf, arrays, strict=True):
+            pieces.append(a)
+        self._buffered += n
+        self.pending_rows += n
+        rows = self.schema.chunk_rows
+        while self._buffered >= rows:
+            self._write_chunk(self._take(rows))
+        if self._buffered:
+            # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
+            for pieces in self._buf:
+                pieces[-1] = np.array(pieces[-1], copy=True)
+
+    def _take(self, rows: int) -> list[np.ndarray]:
+        out = []
+        for pieces in self._buf:
+            need, parts = rows, []
+            while need:
+                p = pieces[0]
+                if len(p) <= need:
+                    parts.append(pieces.pop(0))
+                    need -= len(p)
+                else:
+                    parts.append(p[:need])
+                    pieces[0] = p[need:]
+                    need = 0
+            out.append(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        self._buffered -= rows
+        return out
+
+    def flush_tail(self) -> None:
+        if self._buffered:
+            self._write_chunk(self._take(self._buffered))
+
+    # -- chunks ----------------------------------------------------------------------------------
+
+    def _encode(self, j: int, chunk: np.ndarray) -> tuple[str, bytes | memoryview, int, object]:
+        chunk = np.ascontiguousarray(chunk)
+        zone = zonemaps.compute(chunk, self.schema.columns[j])
+        encoding, payload = self.codec.encode(chunk)
+        return encoding, payload, zlib.crc32(payload), zone
+
+    def _write_chunk(self, arrays: list[np.ndarray]) -> None:
+        n = len(arrays[0])
+        if self.pool is not None and len(arrays) > 1:
+            encoded = list(self.pool.map(self._encode, range(len(arrays)), arrays))
+        else:
+            encoded = [self._encode(j, a) for j, a in enumerate(arrays)]
+        row = []
+        for spec, segs, (encoding, payload, crc, zone) in zip(
+            self.schema.columns, self.segs, encoded, strict=True
+        ):
+            rel, offset = segs.append(payload, self.new_dirs)
+            row.append(PendingChunk(spec.id, n, rel, offset, len(payload), crc, encoding, zone))  # type: ignore[arg-type]
+        self.chunks.append(row)
+
+    # -- commit ----------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        for segs in self.segs:
+            for seg in segs.all():
+                seg.sync()
+
+    def apply(self, conn: sqlite3.Connection, commit_id: int, path: str, seal: bool) -> None:
+        """Insert this writer's chunks and row count inside the commit transaction."""
+        if self.chunks:
+            row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
+            if row is None:
+                raise NodeError(f"{path} was removed by another process; its rows were not added")
+            nrows = row[0]
+            next_index = dict(
+                conn.execute(
+                    "SELECT col_id, MAX(chunk_index) + 1 FROM chunks WHERE node_id = ? "
+                    "GROUP BY col_id",
+                    (self.node_id,),
+                ).fetchall()
+            )
+            records = []
+            for chunk in self.chunks:
+                for pc in chunk:
+                    index = next_index.get(pc.col_id, 0)
+                    next_index[pc.col_id] = index + 1
+                    z = pc.zone
+                    records.append(
+                        (self.node_id, pc.col_id, index, nrows, pc.nrows, pc.segment, pc.offset,
+                         pc.length, pc.crc, pc.encoding, z.min, z.max, z.nan_count,
+                         None if z.sorted is None else int(z.sorted), commit_id)
+                    )  # fmt: skip
+                nrows += chunk[0].nrows
+            conn.executemany(
+                "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
+                "offset, length, crc32, encoding, min, max, nan_count, sorted, added_commit) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                records,
+            )
+            conn.execute(
+                "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?",
+                (nrows, commit_id, self.node_id),
+            )
+        for segs in self.segs:
+            for seg in segs.all():
+                sealed = int(seg in segs.full or seal)
+                if seg.end > seg.committed_end or (sealed and seg.committed_end > len(HEADER)):
+                    conn.execute(
+                        "INSERT INTO segments(path, sealed) VALUES (?, ?) "
+                        "ON CONFLICT(path) DO UPDATE SET sealed = excluded.sealed",
+                        (seg.rel, sealed),
+                    )
+
+    def after_commit(self, seal: bool) -> None:
+        """The commit landed: forget the pending chunks, release the segments that are done."""
+        for segs in self.segs:
+            for seg in segs.all():
+                seg.mark_committed()
+            done = segs.all() if seal else segs.full
+            for seg in done:
+                seg.close()
+            segs.full = []
+            if seal:
+                segs.active = None
+        self.chunks = []
+        self.pending_rows = 0
+
+    def rollback(self) -> None:
+        """Drop everything uncommitted; truncate what this writer appended since its commit."""
+        self._buf = [[] for _ in self.schema.columns]
+        self._buffered = 0
+        self.chunks = []
+        self.pending_rows = 0
+        for segs in self.segs:
+            for seg in segs.all():
+                try:
+                    seg.rollback()
+                except OSError:
+                    seg.broken = True
+            for seg in segs.full:
+                seg.close()
+            segs.full = []
+            if segs.active is not None and segs.active.broken:
+                segs.active.close()
+                segs.active = None
+
+    def close(self) -> None:
+        for segs in self.segs:
+            for seg in segs.all():
+                seg.close()
+            segs.full = []
+            segs.active = None
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.pending_rows) or any(segs.full for segs in self.segs)
+

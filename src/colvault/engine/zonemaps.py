@@ -1,0 +1,48 @@
+"""Zone maps of column chunks, stored as BLOBs in the column's own dtype.
+
+sqlite turns NaN into NULL and cannot hold uint64 values of 2^63 and above, so min and max are
+kept as raw little-endian bytes of the column dtype (ARCHITECTURE.md "Commit protocol").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..kernels.zonemap import chunk_stats
+from .schema import ColumnSpec
+
+
+class ZoneMap(NamedTuple):
+    min: bytes | None
+    max: bytes | None
+    nan_count: int | None
+    sorted: bool | None
+
+
+NO_ZONE_MAP = ZoneMap(None, None, None, None)
+
+
+def kernel_view(chunk: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The view the kernel understands: bools as uint8, datetimes as int64 with NaT flagged."""
+    if chunk.dtype.kind == "b":
+        return chunk.view(np.uint8), False
+    if chunk.dtype.kind in "Mm":
+        return chunk.view(np.int64), True
+    return chunk, False
+
+
+def compute(chunk: np.ndarray, spec: ColumnSpec) -> ZoneMap:
+    if not spec.has_zone_map or len(chunk) == 0:
+        return NO_ZONE_MAP
+    values, nat = kernel_view(chunk)
+    lo, hi, nan_count, is_sorted, valid = chunk_stats(values, nat)
+    if valid == 0:
+        return ZoneMap(None, None, int(nan_count), False)
+    pair = np.array([lo, hi], dtype=values.dtype).view(spec.dtype)
+    return ZoneMap(pair[:1].tobytes(), pair[1:].tobytes(), int(nan_count), bool(is_sorted))
+
+
+def decode_bound(blob: bytes | None, spec: ColumnSpec) -> np.generic | None:
+    return None if blob is None else np.frombuffer(blob, spec.dtype)[0]

@@ -1,0 +1,81 @@
+"""One exception hierarchy for colvault.
+
+Every error a caller can act on derives from :class:`ColvaultError`; each also derives from the
+builtin exception a Python programmer would expect (``ValueError`` for bad input, ``LookupError``
+for missing nodes), so generic ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+
+class ColvaultError(Exception):
+    """Base class of every error colvault raises on purpose."""
+
+
+class SchemaError(ColvaultError, ValueError):
+    """Data or a schema that does not fit: wrong columns, lengths, dtypes or lossy casts."""
+
+
+class StoreNotFoundError(ColvaultError, FileNotFoundError):
+    """No store at the path given to ``open`` with mode ``r`` or ``r+``."""
+
+
+class NodeError(ColvaultError, LookupError):
+    """A node path that is invalid, missing, already taken or of the wrong kind."""
+
+
+class ReadOnlyError(ColvaultError):
+    """A write on a store opened with ``mode="r"``."""
+
+
+class LockError(ColvaultError):
+    """Another process holds the store in a way that excludes this operation."""
+
+
+class CommitError(ColvaultError, OSError):
+    """A commit failed (I/O error, full disk, conflicting catalog change); nothing of it was applied."""
+
+
+class UnsafePickleError(ColvaultError, pickle.UnpicklingError):
+    """A pickle in ``node.objects`` names a global outside the allow-list."""
+
+
+class StoreClosedError(ColvaultError):
+    """An operation on a store (or one of its nodes) after ``close()``."""
+
+
+class ChecksumError(ColvaultError):
+    """A chunk whose bytes are missing or do not match the crc32 recorded at commit.
+
+    The attributes say where to look: ``store``, ``node``, ``column``, ``chunk`` (index within
+    the column), ``stored`` and ``computed`` checksums (``computed`` is ``None`` when the bytes
+    could not be read at all).
+    """
+
+    def __init__(
+        self,
+        store: str,
+        node: str,
+        column: str,
+        chunk: int,
+        stored: int,
+        computed: int | None,
+        detail: str = "",
+    ) -> None:
+        self.store = store
+        self.node = node
+        self.column = column
+        self.chunk = chunk
+        self.stored = stored
+        self.computed = computed
+        what = (
+            f"crc32 {computed:#010x} != stored {stored:#010x}"
+            if computed is not None
+            else "bytes missing"
+        )
+        msg = f"chunk {chunk} of column {column!r} of {node} in {store} is damaged: {what}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)

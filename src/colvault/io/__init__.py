@@ -1,0 +1,1 @@
+"""Adapters between colvault and the outside world (CSV, HDF5, pandas, Dask)."""
