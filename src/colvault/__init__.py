@@ -15,7 +15,7 @@ np.void((2, 1.5), dtype=[('sensor', '<i4'), ('value', '<f8')])
 
 from .engine.array import Array
 from .engine.nodes import Group, Node
-from .engine.store import Store, open  # noqa: A004
+from .engine.store import Store, open
 from .engine.table import Cols, Column, Table
 from .engine.verify import VerifyReport
 from .errors import (
@@ -37,8 +37,8 @@ __all__ = [
     "Array",
     "ChecksumError",
     "Cols",
-    "ColvaultError",
     "Column",
+    "ColvaultError",
     "CommitError",
     "Group",
     "LockError",

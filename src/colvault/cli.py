@@ -13,7 +13,7 @@ from .benchdata import SCHEMA, benchmark_data
 from .engine.nodes import DataNode
 
 
-def _tree(store) -> None:  # type: ignore[no-untyped-def]
+def _tree(store) -> None:
     for node in store.walk():
         depth = node.path.count("/") - (node.path == "/")
         print("  " * depth + (repr(node) if isinstance(node, DataNode) else node.path))

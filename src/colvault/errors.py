@@ -35,7 +35,7 @@ class LockError(ColvaultError):
 
 
 class CommitError(ColvaultError, OSError):
-    """A commit failed (I/O error, full disk, conflicting catalog change); nothing of it was applied."""
+    """A commit failed (an I/O error, a full disk); nothing of it was applied."""
 
 
 class UnsafePickleError(ColvaultError, pickle.UnpicklingError):

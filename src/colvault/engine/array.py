@@ -26,7 +26,7 @@ class Array(DataNode):
     kind = "array"
 
     @property
-    def _spec(self):  # type: ignore[no-untyped-def]
+    def _spec(self):
         return self._schema.columns[0]
 
     @property

@@ -17,7 +17,11 @@ from .schema import ColumnSpec
 
 
 def _describe(a: np.ndarray, bad: np.ndarray) -> str:
-    idx = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if bad.ndim > 1 else np.flatnonzero(bad)
+    idx = (
+        np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))
+        if bad.ndim > 1
+        else np.flatnonzero(bad)
+    )
     i = int(idx[0])
     return f"{idx.size} value(s), first at row {i}: {a[i]!r}"
 
@@ -126,8 +130,9 @@ def _rows_to_columns(rows: Sequence[Any], ncols: int, where: str) -> list[Any]:
     for i, row in enumerate(rows):
         if isinstance(row, str | bytes) or not isinstance(row, Sequence | np.void | np.ndarray):
             raise SchemaError(f"{where}: row {i} is {type(row).__name__}, expected a tuple")
-        if len(row) != ncols:
-            raise SchemaError(f"{where}: row {i} has {len(row)} values, the table has {ncols}")
+        width = len(row)  # type: ignore[arg-type]
+        if width != ncols:
+            raise SchemaError(f"{where}: row {i} has {width} values, the table has {ncols}")
     return [[row[j] for row in rows] for j in range(ncols)]
 
 

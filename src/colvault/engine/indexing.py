@@ -46,7 +46,9 @@ def resolve(key: Any, n: int, what: str) -> RowRange | RowList:
     arr = np.asarray(key)
     if arr.dtype == bool:
         if arr.shape != (n,):
-            raise IndexError(f"boolean index of shape {arr.shape} does not match {n} rows of {what}")
+            raise IndexError(
+                f"boolean index of shape {arr.shape} does not match {n} rows of {what}"
+            )
         rows = np.flatnonzero(arr)
         return RowList(rows, np.arange(len(rows)))
     if arr.dtype.kind in "iu" and arr.ndim == 1:

@@ -107,6 +107,7 @@ class DataNode(Node):
         return self._schema.chunk_rows
 
     def _state(self) -> NodeState:
+        self._store._path_of(self._id)  # a node removed in this process is gone for it too
         return self._store._node_state(self._id, self._schema)
 
     def _source(self) -> ChunkSource:

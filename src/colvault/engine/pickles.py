@@ -25,7 +25,8 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     + [("datetime", n) for n in ("date", "datetime", "time", "timedelta", "timezone")]
     + [("collections", "OrderedDict"), ("decimal", "Decimal"), ("fractions", "Fraction")]
     + [("numpy", "dtype"), ("numpy", "ndarray")]
-    + [(f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")]
+    + [(f"numpy.{core}.multiarray", n)
+       for core in ("core", "_core") for n in ("_reconstruct", "scalar")]
     + [(f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")]
 )  # fmt: skip
 

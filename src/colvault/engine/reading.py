@@ -26,14 +26,20 @@ class ChunkSource:
     reader: SegmentReader
     pool: ThreadPoolExecutor | None
 
-    def damaged(self, spec: ColumnSpec, ref: ChunkRef, computed: int | None, why: str) -> ChecksumError:
+    def damaged(
+        self, spec: ColumnSpec, ref: ChunkRef, computed: int | None, why: str
+    ) -> ChecksumError:
         return ChecksumError(self.store, self.node, spec.name, ref.index, ref.crc, computed, why)
 
-    def read_chunk(self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None) -> np.ndarray:
+    def read_chunk(
+        self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Decode one chunk (into ``out`` when given: exactly ``ref.nrows`` rows, contiguous)."""
         with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length) as buf:
             if buf is None:
-                raise self.damaged(spec, ref, None, f"segment {ref.segment} is missing or truncated")
+                raise self.damaged(
+                    spec, ref, None, f"segment {ref.segment} is missing or truncated"
+                )
             crc = zlib.crc32(buf)
             if crc != ref.crc:
                 raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
@@ -45,7 +51,7 @@ class ChunkSource:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
         return out
 
-    def _map(self, fn, items: list) -> list:  # type: ignore[no-untyped-def, type-arg]
+    def _map(self, fn, items: list) -> list:
         if self.pool is not None and len(items) > 1:
             return list(self.pool.map(fn, items))
         return [fn(i) for i in items]

@@ -29,7 +29,7 @@ def new_id() -> str:
 
 
 def check_dtype(dtype: Any, what: str) -> np.dtype:
-    """Return ``dtype`` as a little-endian numpy dtype colvault supports, or raise ``SchemaError``."""
+    """``dtype`` as a little-endian numpy dtype that colvault supports, or ``SchemaError``."""
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -65,7 +65,12 @@ class ColumnSpec:
         return not self.shape and self.dtype.kind in "biufMm"
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "dtype": self.dtype.str, "shape": list(self.shape)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "dtype": self.dtype.str,
+            "shape": list(self.shape),
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:

@@ -179,7 +179,9 @@ class Objects(_Sidecar):
         try:
             return pickles.dumps(value)
         except Exception as exc:
-            raise SchemaError(f"{self._where(key)}: cannot pickle {type(value).__name__}: {exc}")
+            raise SchemaError(
+                f"{self._where(key)}: cannot pickle {type(value).__name__}: {exc}"
+            ) from exc
 
     def _decode(self, key: str, blob: bytes) -> Any:
         return pickles.loads(bytes(blob), self._where(key), self._store._trust_pickles)

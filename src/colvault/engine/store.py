@@ -48,7 +48,7 @@ CATALOG = "catalog.sqlite"
 _KINDS: dict[str, type[Node]] = {"group": Group, "table": Table, "array": Array}
 
 
-def open(  # noqa: A001 - the PyTables/h5py name
+def open(
     path: str | os.PathLike[str],
     mode: str = "r",
     *,
@@ -74,6 +74,13 @@ def open(  # noqa: A001 - the PyTables/h5py name
     return Store(os.fspath(path), mode, trust_pickles=trust_pickles, segment_bytes=segment_bytes)
 
 
+def _is_foreign_dir(path: str) -> bool:
+    """A non-empty directory without a catalog or lock: ``mode="w"`` must not wipe it."""
+    if not os.path.isdir(path) or not os.listdir(path):
+        return False
+    return not any(os.path.exists(os.path.join(path, n)) for n in (CATALOG, "LOCK"))
+
+
 class Store:
     """An open store. Use :func:`colvault.open` to get one; use it as a context manager."""
 
@@ -90,11 +97,10 @@ class Store:
         catalog = os.path.join(self.path, CATALOG)
         if mode in ("r", "r+") and not os.path.exists(catalog):
             raise StoreNotFoundError(f"no colvault store at {self.path}")
-        if mode == "w" and os.path.isdir(self.path) and os.listdir(self.path):
-            if not os.path.exists(catalog) and not os.path.exists(os.path.join(self.path, "LOCK")):
-                raise ColvaultError(
-                    f"{self.path} exists and is not a colvault store; refusing to replace it"
-                )
+        if mode == "w" and _is_foreign_dir(self.path):
+            raise ColvaultError(
+                f"{self.path} exists and is not a colvault store; refusing to replace it"
+            )
         if mode in ("a", "w"):
             os.makedirs(self.path, exist_ok=True)
         self._lock = StoreLock(self.path)
@@ -182,11 +188,11 @@ class Store:
         return path
 
     def _node_record(self, node_id: str) -> NodeRecord:
-        index, by_id = self._index()
-        return index[self._path_of(node_id)]
+        return self._index()[0][self._path_of(node_id)]
 
     def _node_state(self, node_id: str, schema: TableSchema) -> NodeState:
         """The committed manifest of a node, cached until a commit changes it."""
+        self._check_open()
         with self._catalog.read() as conn:
             row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
             found = row.fetchone()
@@ -215,11 +221,11 @@ class Store:
             return False
 
     def get(self, path: str, default: Any = None) -> Any:
-        return self[path] if path in self else default
+        return self[path] if path in self else default  # noqa: SIM401
 
     @property
     def root(self) -> Group:
-        return self["/"]  # type: ignore[no-any-return]
+        return self["/"]
 
     @property
     def attrs(self) -> Attrs:

@@ -242,4 +242,3 @@ class TableWriter:
     @property
     def has_work(self) -> bool:
         return bool(self.pending_rows) or any(segs.full for segs in self.segs)
-

@@ -15,7 +15,7 @@ NAT = np.iinfo(np.int64).min
 
 
 @numba.njit(cache=True, nogil=True)
-def chunk_stats(values, nat):  # type: ignore[no-untyped-def]
+def chunk_stats(values, nat):
     """Return (min, max, nan_count, is_sorted, valid) of a 1-d array in one pass.
 
     ``nat``: treat int64 minimum as a missing value (datetime64/timedelta64 viewed as int64).

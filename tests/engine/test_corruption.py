@@ -1,0 +1,93 @@
+"""Damaged segments give ChecksumError naming node, column and chunk; verify() lists them."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault import ChecksumError
+
+
+def make(store_path: str) -> None:
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/runs/t", {"a": "i8", "b": "f8"}, chunk_rows=1000)
+        t.append({"a": np.arange(5000), "b": np.arange(5000) * 0.5})
+
+
+def locate(store_path: str, column: str, chunk: int) -> tuple[str, int, int]:
+    with colvault.open(store_path) as store:
+        t = store["/runs/t"]
+        spec = t._schema.column(column)
+        ref = t._state().columns[spec.id][chunk]
+        return os.path.join(store_path, ref.segment), ref.offset, ref.length
+
+
+def flip(path: str, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x40]))
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_flipped_byte(store_path, sealed):
+    make(store_path)
+    if not sealed:  # an append that stays uncommitted keeps a fresh, unsealed segment around
+        with colvault.open(store_path, "a") as store:
+            store["/runs/t"].append({"a": [1], "b": [1.0]})
+            store.commit()
+    seg, offset, length = locate(store_path, "b", 2)
+    flip(seg, offset + length // 2)
+    with colvault.open(store_path) as store:
+        t = store["/runs/t"]
+        assert np.array_equal(t.cols.b[:2000], np.arange(2000) * 0.5)  # other chunks still read
+        with pytest.raises(ChecksumError) as info:
+            t.cols.b[2500]
+        err = info.value
+        assert (err.node, err.column, err.chunk) == ("/runs/t", "b", 2)
+        assert err.stored != err.computed and store_path in err.store
+        assert "chunk 2 of column 'b' of /runs/t" in str(err)
+        report = store.verify()
+        assert not report.ok
+        assert len(report.damage) == 1 and "chunk 2 of column 'b'" in report.damage[0]
+
+
+def test_truncated_segment(store_path):
+    make(store_path)
+    seg, offset, _ = locate(store_path, "a", 3)
+    with open(seg, "r+b") as f:
+        f.truncate(offset + 10)
+    with colvault.open(store_path) as store:
+        t = store["/runs/t"]
+        assert t.cols.a[2999] == 2999
+        with pytest.raises(ChecksumError, match="missing or truncated") as info:
+            t.cols.a[:]
+        assert (info.value.column, info.value.chunk) == ("a", 3)
+        report = store.verify()
+        damaged = sorted(d.split(" of column")[0] for d in report.damage)
+        assert damaged == ["chunk 3", "chunk 4"]
+
+
+def test_missing_segment(store_path):
+    make(store_path)
+    seg, _, _ = locate(store_path, "a", 0)
+    os.unlink(seg)
+    with colvault.open(store_path) as store:
+        with pytest.raises(ChecksumError):
+            store["/runs/t"].col("a")
+        assert len(store.verify().damage) == 5
+        assert np.array_equal(store["/runs/t"].col("b"), np.arange(5000) * 0.5)
+
+
+def test_unreferenced_tail_is_information(store_path):
+    make(store_path)
+    seg, _, _ = locate(store_path, "a", 0)
+    with open(seg, "ab") as f:
+        f.write(b"garbage from a crashed writer")
+    with colvault.open(store_path) as store:
+        report = store.verify()
+        assert report.ok and any("unreferenced tail" in i for i in report.info)

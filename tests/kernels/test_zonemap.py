@@ -1,0 +1,49 @@
+"""The append kernel's zone maps agree with numpy on every dtype, NaN and NaT included."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from colvault.engine.schema import ColumnSpec
+from colvault.engine.zonemaps import compute, decode_bound
+
+NUMERIC = ["?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "M8[ns]", "m8[s]"]
+
+
+@given(st.sampled_from(NUMERIC), st.data())
+def test_zone_map_matches_numpy(dt, data):
+    dtype = np.dtype(dt)
+    n = data.draw(st.integers(1, 50))
+    if dtype.kind in "Mm":
+        ints = data.draw(hnp.arrays(np.int64, n))
+        values = ints.view(dtype)
+    elif dtype.kind == "f":
+        values = data.draw(hnp.arrays(dtype, n, elements=st.floats(width=dtype.itemsize * 8)))
+    else:
+        values = data.draw(hnp.arrays(dtype, n))
+    if data.draw(st.booleans()):
+        values = np.sort(values)
+    spec = ColumnSpec("c", "c", dtype)
+    zone = compute(values, spec)
+    missing = np.isnan(values) if dtype.kind in "fMm" else np.zeros(n, bool)
+    valid = values[~missing]
+    assert zone.nan_count == int(missing.sum())
+    if len(valid):
+        assert decode_bound(zone.min, spec) == valid.min()
+        assert decode_bound(zone.max, spec) == valid.max()
+    else:
+        assert zone.min is None and zone.max is None
+    sorted_ = not missing.any() and bool(np.all(valid[1:] >= valid[:-1]))
+    assert zone.sorted == sorted_
+
+
+def test_no_zone_map_for_text_complex_and_cells():
+    for spec in (
+        ColumnSpec("c", "c", np.dtype("U3")),
+        ColumnSpec("c", "c", np.dtype("c8")),
+        ColumnSpec("c", "c", np.dtype("f8"), (2,)),
+    ):
+        assert compute(np.zeros((3, *spec.shape), spec.dtype), spec).min is None
