@@ -6,6 +6,7 @@ how to name a damaged chunk (store, node, column, chunk index) in a ``ChecksumEr
 
 from __future__ import annotations
 
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,18 @@ from .codec import decode
 from .manifest import ChunkRef, NodeState
 from .schema import ColumnSpec
 from .segments import SegmentReader
+
+_scratch = threading.local()
+
+
+def scratch(spec: ColumnSpec, nrows: int) -> np.ndarray:
+    """A per-thread reusable chunk buffer: partial-chunk reads decode here, then copy out."""
+    shape = (nrows, *spec.shape)
+    nbytes = spec.dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _scratch.buf = np.empty(max(nbytes, 1 << 20), np.uint8)
+    return buf[:nbytes].view(spec.dtype).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,8 @@ class ChunkSource:
             if lo == c0 and hi == c1:
                 self.read_chunk(spec, ref, out[c0 - start : c1 - start])
             else:
-                out[lo - start : hi - start] = self.read_chunk(spec, ref)[lo - c0 : hi - c0]
+                chunk = self.read_chunk(spec, ref, scratch(spec, ref.nrows))
+                out[lo - start : hi - start] = chunk[lo - c0 : hi - c0]
 
         self._map(one, list(state.chunk_span(start, stop)))
         return out
@@ -85,7 +99,8 @@ class ChunkSource:
 
         def one(sel: np.ndarray) -> None:
             ref = refs[int(pos[sel[0]])]
-            out[sel] = self.read_chunk(spec, ref)[rows[sel] - ref.first_row]
+            chunk = self.read_chunk(spec, ref, scratch(spec, ref.nrows))
+            out[sel] = chunk[rows[sel] - ref.first_row]
 
         self._map(one, groups)
         return out

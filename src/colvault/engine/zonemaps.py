@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.zonemap import chunk_stats
+from ..kernels.zonemap import float_stats, int_stats
 from .schema import ColumnSpec
 
 
@@ -37,7 +37,10 @@ def compute(chunk: np.ndarray, spec: ColumnSpec) -> ZoneMap:
     if not spec.has_zone_map or len(chunk) == 0:
         return NO_ZONE_MAP
     values, nat = kernel_view(chunk)
-    lo, hi, nan_count, is_sorted, valid = chunk_stats(values, nat)
+    if values.dtype.kind == "f":
+        lo, hi, nan_count, is_sorted, valid = float_stats(values)
+    else:
+        lo, hi, nan_count, is_sorted, valid = int_stats(values, nat)
     if valid == 0:
         return ZoneMap(None, None, int(nan_count), False)
     pair = np.array([lo, hi], dtype=values.dtype).view(spec.dtype)
