@@ -79,6 +79,9 @@ class Catalog:
         self.reader = _connect(path)
         self.writer = _connect(path) if writable else None
         self._pinned = 0
+        #: Whether the last ``write()`` transaction reached its commit point (it may have, even
+        #: when an exception such as KeyboardInterrupt arrived right after the COMMIT).
+        self.landed = False
 
     @staticmethod
     def initialize(path: str) -> None:
@@ -134,6 +137,7 @@ class Catalog:
         """One ``BEGIN IMMEDIATE`` transaction, committed through the I/O seam."""
         conn = self.writer
         assert conn is not None, "read-only catalog"
+        self.landed = False
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -146,7 +150,10 @@ class Catalog:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            else:
+                self.landed = True
             raise
+        self.landed = True
 
     def close(self) -> None:
         self.reader.close()

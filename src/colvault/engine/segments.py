@@ -50,9 +50,13 @@ class SegmentWriter:
                 break
             except FileExistsError:
                 n += 1
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         writer = cls(root, rel, fd)
-        seam().write(fd, HEADER, 0, writer.abspath)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seam().write(fd, HEADER, 0, writer.abspath)
+        except BaseException:
+            writer.close()
+            raise
         writer.dirty = True
         new_dirs.add(absdir)
         return writer

@@ -403,6 +403,7 @@ class Store:
         writers = list(self._writers.items())
         if not self.has_pending and not (seal and writers):
             return
+        self._catalog.landed = False
         try:
             for _, w in writers:
                 w.flush_tail()
@@ -419,6 +420,9 @@ class Store:
                 for node_id, w in writers:
                     w.apply(conn, commit_id, self._path_of(node_id), seal)
         except BaseException as exc:
+            if self._catalog.landed:  # the commit point passed: keep what it names
+                self._after_commit(writers, seal)
+                raise
             self._discard()
             if isinstance(exc, OSError | sqlite3.Error) and not isinstance(exc, ColvaultError):
                 raise CommitError(
@@ -426,6 +430,9 @@ class Store:
                     "pending changes were discarded"
                 ) from exc
             raise
+        self._after_commit(writers, seal)
+
+    def _after_commit(self, writers: list[tuple[str, TableWriter]], seal: bool) -> None:
         for _, w in writers:
             w.after_commit(seal)
         self._new_dirs.clear()
@@ -440,10 +447,14 @@ class Store:
         self._discard()
 
     def _discard(self) -> None:
+        """Drop all pending work. Writers are closed (their nodes may be gone with the pending
+        creations); ``_new_dirs`` is kept: directories made for the dropped work stay on disk and
+        the next commit that uses them must still make their entries durable."""
         for w in self._writers.values():
             w.rollback()
+            w.close()
+        self._writers.clear()
         self._pending.clear()
-        self._new_dirs.clear()
         self._ops_version += 1
 
     @contextmanager
