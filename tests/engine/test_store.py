@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 import colvault
 from colvault import ColvaultError, LockError, NodeError, ReadOnlyError, StoreClosedError
+from colvault.engine import seam as seam_mod
 
 
 def test_modes(store_path):
@@ -198,4 +200,34 @@ def test_segments_roll_over_and_seal(store_path):
     assert len(segs) > 5
     with colvault.open(store_path) as store:
         assert np.array_equal(store["/t"].col("x"), np.tile(np.arange(1000.0), 10))
+        assert store.verify().ok
+
+
+class FailingWrites(seam_mod.Seam):
+    """Fail the n-th segment write with EIO (a full or broken disk during a bulk append)."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.writes = 0
+        self.fail_at = fail_at
+
+    def write(self, fd, data, offset, path):
+        self.writes += 1
+        if self.writes == self.fail_at:
+            raise OSError(errno.EIO, "injected write error", path)
+        super().write(fd, data, offset, path)
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 5, 9])
+def test_write_error_during_append_discards_pending_and_keeps_the_store_usable(store_path, fail_at):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"a": "i8", "b": "f8"}, chunk_rows=100)
+        t.append({"a": np.arange(50), "b": np.zeros(50)})
+        store.commit()
+        t.append({"a": np.arange(10), "b": np.zeros(10)})
+        with seam_mod.installed(FailingWrites(fail_at)), pytest.raises(colvault.CommitError):
+            t.append({"a": np.arange(1000), "b": np.ones(1000)})
+        assert t.pending_rows == 0 and not store.has_pending
+        t.append({"a": [7], "b": [7.0]})
+    with colvault.open(store_path) as store:
+        assert store["/t"].col("a").tolist() == [*range(50), 7]
         assert store.verify().ok

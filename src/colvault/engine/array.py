@@ -49,7 +49,7 @@ class Array(DataNode):
         """Validate and buffer cells (an array of shape ``(n, *inner_shape)``)."""
         self._store._check_writable()
         arr = coerce_column(values, self._spec, None, f"array {self.path}")
-        self._store._writer_for(self).add([arr], len(arr))
+        self._store._append(self, [arr], len(arr))
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from ..errors import (
     ColvaultError,
     CommitError,
@@ -374,6 +376,21 @@ class Store:
             self._pending.forget_node(rec.id)
         self._pending.ops.append(("remove", norm))
         self._ops_version += 1
+
+    def _append(self, node: DataNode, arrays: list[np.ndarray], n: int) -> None:
+        """Buffer validated rows; full chunks are written at once. A failure while writing them
+        (a full disk, an interrupt) leaves the writer half-way, so all pending work is dropped."""
+        writer = self._writer_for(node)
+        try:
+            writer.add(arrays, n)
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, OSError) and not isinstance(exc, ColvaultError):
+                raise CommitError(
+                    f"writing chunks of {node.path} failed ({exc}); all pending changes of "
+                    f"{self.path} were discarded"
+                ) from exc
+            raise
 
     def _writer_for(self, node: DataNode) -> TableWriter:
         writer = self._writers.get(node._id)

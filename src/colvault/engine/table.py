@@ -54,7 +54,7 @@ class Table(DataNode):
         """
         self._store._check_writable()
         n, arrays = coerce_batch(data, self._schema.columns, f"table {self.path}")
-        self._store._writer_for(self).add(arrays, n)
+        self._store._append(self, arrays, n)
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

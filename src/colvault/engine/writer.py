@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,10 @@ from .codec import Codec
 from .schema import TableSchema
 from .segments import HEADER, SEGMENT_BYTES, SegmentWriter
 
+#: Chunks being encoded at once: enough to keep every pool thread busy while the main thread
+#: writes finished chunks, few enough to bound memory (each is ~1 MiB per column).
+WINDOW = 4
+
 
 class PendingChunk(NamedTuple):
     col_id: str
@@ -31,6 +36,13 @@ class PendingChunk(NamedTuple):
     length: int
     crc: int
     encoding: str
+    zone: zonemaps.ZoneMap
+
+
+class Encoded(NamedTuple):
+    encoding: str
+    payload: bytes | memoryview
+    crc: int
     zone: zonemaps.ZoneMap
 
 
@@ -82,6 +94,7 @@ class TableWriter:
         self._buf: list[list[np.ndarray]] = [[] for _ in schema.columns]
         self._buffered = 0
         self.chunks: list[list[PendingChunk]] = []
+        self._inflight: deque[tuple[int, list[Future[Encoded]]]] = deque()
         self.segs = [
             _ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
         ]
@@ -96,8 +109,11 @@ class TableWriter:
         self._buffered += n
         self.pending_rows += n
         rows = self.schema.chunk_rows
-        while self._buffered >= rows:
-            self._write_chunk(self._take(rows))
+        try:
+            while self._buffered >= rows:
+                self._submit(self._take(rows))
+        finally:
+            self._drain(0)  # the chunks may be views of the caller's arrays: finish them now
         if self._buffered:
             # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
             for pieces in self._buf:
@@ -122,29 +138,56 @@ class TableWriter:
 
     def flush_tail(self) -> None:
         if self._buffered:
-            self._write_chunk(self._take(self._buffered))
+            self._submit(self._take(self._buffered))
+            self._drain(0)
 
     # -- chunks ----------------------------------------------------------------------------------
 
-    def _encode(self, j: int, chunk: np.ndarray) -> tuple[str, bytes | memoryview, int, object]:
+    def _encode(self, j: int, chunk: np.ndarray) -> Encoded:
+        """Zone map, compression and crc of one column chunk (runs in a pool thread)."""
         chunk = np.ascontiguousarray(chunk)
         zone = zonemaps.compute(chunk, self.schema.columns[j])
         encoding, payload = self.codec.encode(chunk)
-        return encoding, payload, zlib.crc32(payload), zone
+        return Encoded(encoding, payload, zlib.crc32(payload), zone)
 
-    def _write_chunk(self, arrays: list[np.ndarray]) -> None:
-        n = len(arrays[0])
-        if self.pool is not None and len(arrays) > 1:
-            encoded = list(self.pool.map(self._encode, range(len(arrays)), arrays))
-        else:
-            encoded = [self._encode(j, a) for j, a in enumerate(arrays)]
-        row = []
-        for spec, segs, (encoding, payload, crc, zone) in zip(
-            self.schema.columns, self.segs, encoded, strict=True
-        ):
-            rel, offset = segs.append(payload, self.new_dirs)
-            row.append(PendingChunk(spec.id, n, rel, offset, len(payload), crc, encoding, zone))  # type: ignore[arg-type]
-        self.chunks.append(row)
+    def _submit(self, arrays: list[np.ndarray]) -> None:
+        """Encode a chunk's columns in the pool; write the oldest chunks once enough are queued."""
+        futures: list[Future[Encoded]] = []
+        for j, a in enumerate(arrays):
+            if self.pool is None:
+                done: Future[Encoded] = Future()
+                done.set_result(self._encode(j, a))
+                futures.append(done)
+            else:
+                futures.append(self.pool.submit(self._encode, j, a))
+        self._inflight.append((len(arrays[0]), futures))
+        self._drain(WINDOW)
+
+    def _drain(self, keep: int) -> None:
+        """Append finished chunks to their segments, in order, until ``keep`` remain in flight."""
+        try:
+            while len(self._inflight) > keep:
+                n, futures = self._inflight.popleft()
+                row = []
+                for spec, segs, f in zip(self.schema.columns, self.segs, futures, strict=True):
+                    e = f.result()
+                    rel, offset = segs.append(e.payload, self.new_dirs)
+                    row.append(PendingChunk(spec.id, n, rel, offset, len(e.payload), e.crc,
+                                            e.encoding, e.zone))  # fmt: skip
+                self.chunks.append(row)
+        except BaseException:
+            self._cancel()
+            raise
+
+    def _cancel(self) -> None:
+        for _, futures in self._inflight:
+            for f in futures:
+                f.cancel()
+        for _, futures in self._inflight:
+            for f in futures:
+                if not f.cancelled():
+                    f.exception()  # wait: no thread may still read the caller's arrays
+        self._inflight.clear()
 
     # -- commit ----------------------------------------------------------------------------------
 
