@@ -8,7 +8,6 @@ visible to every process at once, or ``abort()``, which drops them. See ARCHITEC
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -23,31 +22,26 @@ import numpy as np
 from ..errors import (
     ColvaultError,
     CommitError,
-    NodeError,
     ReadOnlyError,
     StoreClosedError,
     StoreNotFoundError,
 )
 from . import recovery
-from .array import Array
 from .catalog import FORMAT_VERSION, ROOT_ID, Catalog
-from .codec import Codec
 from .locking import StoreLock
 from .manifest import NodeState, load_state
-from .names import normalize_path, parent_of
-from .nodes import DataNode, Group, Node
-from .pending import NodeRecord, PendingMeta, in_subtree
-from .schema import ColumnSpec, TableSchema, check_dtype, make_schema, new_id, parse_columns
+from .nodes import DataNode
+from .pending import NodeRecord, PendingMeta
+from .schema import TableSchema
 from .seam import seam
 from .segments import SEGMENT_BYTES, SegmentReader
 from .sidecars import Attrs, Objects
-from .table import Table
+from .tree import NodeTree
 from .verify import VerifyReport, verify_store
 from .writer import TableWriter
 
 MODES = ("r", "r+", "a", "w")
 CATALOG = "catalog.sqlite"
-_KINDS: dict[str, type[Node]] = {"group": Group, "table": Table, "array": Array}
 
 
 def open(
@@ -83,7 +77,7 @@ def _is_foreign_dir(path: str) -> bool:
     return not any(os.path.exists(os.path.join(path, n)) for n in (CATALOG, "LOCK"))
 
 
-class Store:
+class Store(NodeTree):
     """An open store. Use :func:`colvault.open` to get one; use it as a context manager."""
 
     def __init__(
@@ -163,220 +157,6 @@ class Store:
         if self.mode == "r":
             raise ReadOnlyError(f"store {self.path} is open read-only (mode='r')")
 
-    # -- the node index --------------------------------------------------------------------------
-
-    def _committed_nodes(self) -> tuple[int, dict[str, NodeRecord]]:
-        with self._catalog.read() as conn:
-            commit_id = conn.execute("SELECT MAX(id) FROM commits").fetchone()[0]
-            if self._nodes_cache is None or self._nodes_cache[0] != commit_id:
-                rows = conn.execute("SELECT id, path, kind, schema, options FROM nodes").fetchall()
-                self._nodes_cache = (commit_id, {r[1]: NodeRecord(*r) for r in rows})
-        return self._nodes_cache
-
-    def _index(self) -> tuple[dict[str, NodeRecord], dict[str, str]]:
-        """(path → record, id → path): committed nodes with this process's pending changes."""
-        self._check_open()
-        commit_id, committed = self._committed_nodes()
-        key = (commit_id, self._ops_version)
-        if self._index_cache is None or self._index_cache[0] != key:
-            index = self._pending.replay(committed)
-            self._index_cache = (key, index, {r.id: p for p, r in index.items()})
-        return self._index_cache[1], self._index_cache[2]
-
-    def _path_of(self, node_id: str) -> str:
-        path = self._index()[1].get(node_id)
-        if path is None:
-            raise NodeError(f"node {node_id} no longer exists in {self.path}")
-        return path
-
-    def _node_record(self, node_id: str) -> NodeRecord:
-        return self._index()[0][self._path_of(node_id)]
-
-    def _node_state(self, node_id: str, schema: TableSchema) -> NodeState:
-        """The committed manifest of a node, cached until a commit changes it."""
-        self._check_open()
-        with self._catalog.read() as conn:
-            row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
-            found = row.fetchone()
-            nrows, version = found if found else (0, -1)
-            state = self._states.get(node_id)
-            if state is None or state.version != version:
-                col_ids = [c.id for c in schema.columns]
-                state = load_state(conn, node_id, col_ids, nrows, version)
-                self._states[node_id] = state
-        return state
-
-    def __getitem__(self, path: str) -> Any:
-        """The node at ``path`` (a :class:`Group`, :class:`Table` or :class:`Array`)."""
-        norm = normalize_path(path)
-        rec = self._index()[0].get(norm)
-        if rec is None:
-            raise NodeError(f"no node {norm} in {self.path}")
-        return _KINDS[rec.kind](self, rec)
-
-    def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str):
-            return False
-        try:
-            return normalize_path(path) in self._index()[0]
-        except NodeError:
-            return False
-
-    def get(self, path: str, default: Any = None) -> Any:
-        return self[path] if path in self else default  # noqa: SIM401
-
-    @property
-    def root(self) -> Group:
-        return self["/"]
-
-    @property
-    def attrs(self) -> Attrs:
-        """Key-value metadata of the root group."""
-        return Attrs(self, ROOT_ID)
-
-    @property
-    def objects(self) -> Objects:
-        """Pickled objects of the root group."""
-        return Objects(self, ROOT_ID)
-
-    def ls(self, path: str = "/") -> list[str]:
-        """Names of the children of a group, sorted."""
-        top = normalize_path(path)
-        index = self._index()[0]
-        if top not in index:
-            raise NodeError(f"no node {top} in {self.path}")
-        if index[top].kind != "group":
-            raise NodeError(f"{top} is a {index[top].kind}, not a group")
-        return sorted(p.rsplit("/", 1)[1] for p in index if p != "/" and parent_of(p) == top)
-
-    def walk(self, path: str = "/") -> Iterator[Node]:
-        """Every node at or below ``path``, parents before children, sorted by path."""
-        top = normalize_path(path)
-        index = self._index()[0]
-        if top not in index:
-            raise NodeError(f"no node {top} in {self.path}")
-        for p in sorted((p for p in index if in_subtree(p, top)), key=lambda p: p.split("/")):
-            yield self[p]
-
-    # -- creating and changing nodes -------------------------------------------------------------
-
-    def _add_node(self, path: str, kind: str, schema: str | None, options: str | None) -> Node:
-        self._check_writable()
-        norm = normalize_path(path)
-        if norm == "/":
-            raise NodeError("the root group always exists")
-        index = self._index()[0]
-        if norm in index:
-            raise NodeError(f"{norm} already exists in {self.path}")
-        self._ensure_parents(norm, index)
-        rec = NodeRecord(new_id(), norm, kind, schema, options)
-        self._pending.ops.append(("create", rec))
-        self._ops_version += 1
-        return _KINDS[kind](self, rec)
-
-    def _ensure_parents(self, norm: str, index: dict[str, NodeRecord]) -> None:
-        missing = []
-        parent = parent_of(norm)
-        while parent not in index:
-            missing.append(parent)
-            parent = parent_of(parent)
-        if index[parent].kind != "group":
-            raise NodeError(f"{parent} is a {index[parent].kind}; it cannot hold {norm}")
-        for p in reversed(missing):
-            self._pending.ops.append(("create", NodeRecord(new_id(), p, "group")))
-        self._ops_version += 1
-
-    def create_group(self, path: str, *, exist_ok: bool = False) -> Group:
-        """Create a group (and missing parents)."""
-        if exist_ok and path in self:
-            node = self[path]
-            if isinstance(node, Group):
-                return node
-        return self._add_node(path, "group", None, None)  # type: ignore[return-value]
-
-    def create_table(
-        self,
-        path: str,
-        schema: Any,
-        *,
-        codec: str = "lz4",
-        clevel: int = 5,
-        shuffle: str | None = "auto",
-        chunk_rows: int | None = None,
-        expected_rows: int | None = None,
-    ) -> Table:
-        """Create a table from ``{name: dtype}``, ``{name: (dtype, cell_shape)}`` or a
-        structured dtype. ``chunk_rows`` defaults to about 1 MiB of the widest column."""
-        columns = parse_columns(schema)
-        return self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
-                                 expected_rows)  # type: ignore[return-value]  # fmt: skip
-
-    def create_array(
-        self,
-        path: str,
-        dtype: Any,
-        *,
-        inner_shape: tuple[int, ...] = (),
-        codec: str = "lz4",
-        clevel: int = 5,
-        shuffle: str | None = "auto",
-        chunk_rows: int | None = None,
-        expected_rows: int | None = None,
-    ) -> Array:
-        """Create an array extendable along axis 0, with cells of ``inner_shape``."""
-        columns = parse_columns({"data": (check_dtype(dtype, f"array {path}"), inner_shape)})
-        return self._create_data(path, "array", columns, codec, clevel, shuffle, chunk_rows,
-                                 expected_rows)  # type: ignore[return-value]  # fmt: skip
-
-    def _create_data(
-        self, path: str, kind: str, columns: list[ColumnSpec], codec: str, clevel: int,
-        shuffle: str | None, chunk_rows: int | None, expected_rows: int | None,
-    ) -> Node:  # fmt: skip
-        options = Codec(codec, clevel, shuffle)
-        schema = make_schema(columns, chunk_rows, expected_rows)
-        return self._add_node(
-            path, kind, json.dumps(schema.to_json()), json.dumps(options.to_json())
-        )
-
-    def rename(self, old: str, new: str) -> None:
-        """Move a node (and its subtree) to a new path; missing parents are created."""
-        self._check_writable()
-        old_n, new_n = normalize_path(old), normalize_path(new)
-        index = self._index()[0]
-        if old_n == "/":
-            raise NodeError("the root group cannot be renamed")
-        if old_n not in index:
-            raise NodeError(f"no node {old_n} in {self.path}")
-        if new_n in index:
-            raise NodeError(f"{new_n} already exists in {self.path}")
-        if in_subtree(new_n, old_n):
-            raise NodeError(f"cannot move {old_n} into itself ({new_n})")
-        self._ensure_parents(new_n, index)
-        self._pending.ops.append(("rename", old_n, new_n))
-        self._ops_version += 1
-
-    def remove(self, path: str, *, recursive: bool = False) -> None:
-        """Remove a node; a group with children needs ``recursive=True``. Uncommitted rows of
-        removed tables are dropped; their committed bytes are reclaimed by ``compact()``."""
-        self._check_writable()
-        norm = normalize_path(path)
-        index = self._index()[0]
-        if norm == "/":
-            raise NodeError("the root group cannot be removed")
-        if norm not in index:
-            raise NodeError(f"no node {norm} in {self.path}")
-        below = [r for p, r in index.items() if in_subtree(p, norm)]
-        if len(below) > 1 and not recursive:
-            raise NodeError(f"{norm} has children; pass recursive=True to remove them too")
-        for rec in below:
-            writer = self._writers.pop(rec.id, None)
-            if writer is not None:
-                writer.rollback()
-                writer.close()
-            self._pending.forget_node(rec.id)
-        self._pending.ops.append(("remove", norm))
-        self._ops_version += 1
-
     def _append(self, node: DataNode, arrays: list[np.ndarray], n: int) -> None:
         """Buffer validated rows; full chunks are written at once. A failure while writing them
         (a full disk, an interrupt) leaves the writer half-way, so all pending work is dropped."""
@@ -401,6 +181,30 @@ class Store:
             )  # fmt: skip
             self._writers[node._id] = writer
         return writer
+
+    def _node_state(self, node_id: str, schema: TableSchema) -> NodeState:
+        """The committed manifest of a node, cached until a commit changes it."""
+        self._check_open()
+        with self._catalog.read() as conn:
+            row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
+            found = row.fetchone()
+            nrows, version = found if found else (0, -1)
+            state = self._states.get(node_id)
+            if state is None or state.version != version:
+                col_ids = [c.id for c in schema.columns]
+                state = load_state(conn, node_id, col_ids, nrows, version)
+                self._states[node_id] = state
+        return state
+
+    @property
+    def attrs(self) -> Attrs:
+        """Key-value metadata of the root group."""
+        return Attrs(self, ROOT_ID)
+
+    @property
+    def objects(self) -> Objects:
+        """Pickled objects of the root group."""
+        return Objects(self, ROOT_ID)
 
     # -- transactions ----------------------------------------------------------------------------
 
