@@ -30,6 +30,9 @@ from .errors import (
     StoreNotFoundError,
     UnsafePickleError,
 )
+from .io.frames import to_pandas as _to_pandas
+
+Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
 
 __version__ = "0.1.0"
 

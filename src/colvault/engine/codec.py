@@ -1,8 +1,8 @@
 """The chunk codec: blosc2 compression (or raw bytes) with a small JSON config.
 
 One frozen dataclass holds what a table chose (codec, level, shuffle); the catalog stores its JSON.
-A blosc2 frame describes itself, so decoding needs only the bytes and the manifest's encoding name
-(``"blosc2"`` or ``"raw"``). ``decode`` writes into a buffer the caller owns.
+What a chunk holds beyond that (integer packing, decimal scaling) is the business of
+:mod:`colvault.engine.encodings`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ CODECS = {
     "none": None,
 }
 SHUFFLES = ("auto", "byte", "bit", None)
-
-#: Manifest encoding names.
-RAW = "raw"
-BLOSC2 = "blosc2"
 
 
 def _typesize(dtype: np.dtype) -> int:
@@ -71,39 +67,25 @@ class Codec:
     def from_json(cls, d: dict[str, Any]) -> Codec:
         return cls(d["codec"], d["clevel"], d["shuffle"])
 
-    def _filter(self, typesize: int) -> blosc2.Filter:
+    def filter_for(self, typesize: int) -> blosc2.Filter:
+        """The shuffle filter for plain (not integer-packed) data of this element size."""
         if self.shuffle is None or (self.shuffle == "auto" and typesize == 1):
             return blosc2.Filter.NOFILTER
         return blosc2.Filter.BITSHUFFLE if self.shuffle == "bit" else blosc2.Filter.SHUFFLE
 
-    def encode(self, chunk: np.ndarray) -> tuple[str, bytes | memoryview]:
-        """Return (encoding name, payload) for one contiguous column chunk."""
-        raw = as_bytes(chunk)
-        if self.name == "none":
-            return RAW, raw.data
-        typesize = _typesize(chunk.dtype)
-        payload = blosc2.compress2(
-            raw,
+    def compress(self, arr: np.ndarray, filt: blosc2.Filter | None = None) -> bytes:
+        """One blosc2 frame of a contiguous array (shuffle split on its element size)."""
+        typesize = _typesize(arr.dtype)
+        return blosc2.compress2(
+            as_bytes(arr),
             codec=CODECS[self.name],
             clevel=self.clevel,
             typesize=typesize,
-            filters=[self._filter(typesize)],
+            filters=[self.filter_for(typesize) if filt is None else filt],
             nthreads=1,
         )
-        return BLOSC2, payload
 
 
 def as_bytes(a: np.ndarray) -> np.ndarray:
     """A flat uint8 view of a contiguous array (datetime arrays cannot export buffers)."""
     return a.reshape(-1).view(np.uint8)
-
-
-def decode(encoding: str, payload: Any, out: np.ndarray) -> None:
-    """Decode ``payload`` into the contiguous array ``out`` (which has the chunk's exact size)."""
-    dst = as_bytes(out)
-    if encoding == BLOSC2:
-        blosc2.decompress2(payload, dst=dst, nthreads=1)
-    elif encoding == RAW:
-        dst[:] = np.frombuffer(payload, np.uint8)
-    else:
-        raise ValueError(f"unknown chunk encoding {encoding!r}")

@@ -90,6 +90,44 @@ def _text_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return arr.astype(dst)
 
 
+def _objects_to_text(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+    """Object arrays of str (pandas' string columns) become fixed-width text."""
+    want = str if dst.kind == "U" else bytes
+    flat = arr.reshape(-1)
+    bad = [i for i, v in enumerate(flat) if not isinstance(v, want)]
+    if bad:
+        raise SchemaError(
+            f"{what}: expected {want.__name__} values, got {flat[bad[0]]!r} at row {bad[0]}"
+        )
+    return np.array(flat.tolist(), dtype=dst.kind).reshape(arr.shape)
+
+
+def _category(arr: np.ndarray, what: str) -> np.ndarray:
+    """Text for a category column: str arrays as they are, objects only if all are str."""
+    if arr.ndim != 1:
+        raise SchemaError(f"{what}: category values must be a 1-d sequence of str")
+    if arr.dtype.kind == "U":
+        return np.ascontiguousarray(arr)
+    if arr.dtype.kind == "O":
+        return _objects_to_text(arr, np.dtype("U1"), what)
+    raise SchemaError(f"{what}: category values must be str, got {arr.dtype}")
+
+
+def is_frame(data: Any) -> bool:
+    """A pandas (or pandas-like) DataFrame, recognized without importing pandas."""
+    return (
+        not isinstance(data, np.ndarray | Mapping)
+        and hasattr(data, "columns")
+        and hasattr(data, "dtypes")
+        and hasattr(data, "to_numpy")
+    )
+
+
+def frame_columns(frame: Any) -> dict[str, np.ndarray]:
+    """The columns of a DataFrame as numpy arrays, by name."""
+    return {str(name): frame[name].to_numpy() for name in frame.columns}
+
+
 def coerce_column(values: Any, spec: ColumnSpec, nrows: int | None, where: str) -> np.ndarray:
     """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
     what = f"{where}: column {spec.name!r}"
@@ -104,6 +142,10 @@ def coerce_column(values: Any, spec: ColumnSpec, nrows: int | None, where: str) 
     if arr.shape[1:] != spec.shape:
         raise SchemaError(f"{what}: cells of shape {arr.shape[1:]}, schema says {spec.shape}")
     dst = spec.dtype
+    if spec.is_category:
+        return _category(arr, what)
+    if arr.dtype.kind == "O" and dst.kind in "US":
+        arr = _objects_to_text(arr, dst, what)
     src = arr.dtype
     if src == dst:
         out = arr
@@ -142,6 +184,8 @@ def coerce_batch(
     """Validate a whole batch (dict of arrays, structured array, or list of row tuples)."""
     names = [c.name for c in columns]
     raw: list[Any]
+    if is_frame(data):
+        data = frame_columns(data)
     if isinstance(data, np.ndarray) and data.dtype.names is not None:
         missing = [n for n in names if n not in data.dtype.names]
         extra = [n for n in data.dtype.names if n not in names]

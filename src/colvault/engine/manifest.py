@@ -29,6 +29,7 @@ class ChunkRef:
     length: int
     crc: int
     encoding: str
+    params: str | None  # JSON parameters of the encoding
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class NodeState:
 
 _CHUNKS = """
 SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
-       c.offset, c.length, c.crc32, c.encoding
+       c.offset, c.length, c.crc32, c.encoding, c.params
 FROM chunks c LEFT JOIN segments s ON s.path = c.segment
 WHERE c.node_id = ? AND c.retired_commit IS NULL
 ORDER BY c.col_id, c.first_row

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ChecksumError
-from .codec import decode
+from .encodings import DICT, decode, decode_dictionary
 from .manifest import ChunkRef, NodeState
 from .schema import ColumnSpec
 from .segments import SegmentReader
@@ -44,10 +46,9 @@ class ChunkSource:
     ) -> ChecksumError:
         return ChecksumError(self.store, self.node, spec.name, ref.index, ref.crc, computed, why)
 
-    def read_chunk(
-        self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Decode one chunk (into ``out`` when given: exactly ``ref.nrows`` rows, contiguous)."""
+    @contextmanager
+    def _checked(self, spec: ColumnSpec, ref: ChunkRef) -> Iterator[bytes | memoryview]:
+        """The chunk's bytes after their crc matched (a ``ChecksumError`` otherwise)."""
         with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length) as buf:
             if buf is None:
                 raise self.damaged(
@@ -56,12 +57,31 @@ class ChunkSource:
             crc = zlib.crc32(buf)
             if crc != ref.crc:
                 raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
-            if out is None:
-                out = np.empty((ref.nrows, *spec.shape), spec.dtype)
             try:
-                decode(ref.encoding, buf, out)
+                yield buf
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
+
+    def read_codes(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, dictionary) of one chunk of a category column."""
+        with self._checked(spec, ref) as buf:
+            if ref.encoding != DICT or ref.params is None:
+                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
+            return decode_dictionary(ref.params, buf, ref.nrows)
+
+    def read_chunk(
+        self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Decode one chunk (into ``out`` when given: exactly ``ref.nrows`` rows, contiguous).
+
+        Category chunks are returned as a new str array (their width is known only now)."""
+        if spec.is_category:
+            codes, values = self.read_codes(spec, ref)
+            return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
+        if out is None:
+            out = np.empty((ref.nrows, *spec.shape), spec.dtype)
+        with self._checked(spec, ref) as buf:
+            decode(ref.encoding, ref.params, buf, out)
         return out
 
     def _map(self, fn, items: list) -> list:
@@ -71,6 +91,8 @@ class ChunkSource:
 
     def read_range(self, state: NodeState, spec: ColumnSpec, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) of one column."""
+        if spec.is_category:
+            return self._text_range(state, spec, start, stop)
         out = np.empty((max(stop - start, 0), *spec.shape), spec.dtype)
         refs = state.columns[spec.id]
 
@@ -87,20 +109,34 @@ class ChunkSource:
         self._map(one, list(state.chunk_span(start, stop)))
         return out
 
+    def _text_range(self, state: NodeState, spec: ColumnSpec, start: int, stop: int) -> np.ndarray:
+        refs = state.columns[spec.id]
+
+        def one(pos: int) -> np.ndarray:
+            ref = refs[pos]
+            c0 = ref.first_row
+            return self.read_chunk(spec, ref)[max(start, c0) - c0 : min(stop, c0 + ref.nrows) - c0]
+
+        pieces = self._map(one, list(state.chunk_span(start, stop)))
+        return np.concatenate(pieces) if pieces else np.empty(0, "U1")
+
     def read_rows(self, state: NodeState, spec: ColumnSpec, rows: np.ndarray) -> np.ndarray:
         """The given rows (sorted, unique, in range) of one column."""
-        out = np.empty((len(rows), *spec.shape), spec.dtype)
         if not len(rows):
-            return out
+            return np.empty((0, *spec.shape), "U1" if spec.is_category else spec.dtype)
         refs = state.columns[spec.id]
         pos = np.searchsorted(state.starts, rows, side="right") - 1
-        bounds = np.flatnonzero(np.diff(pos)) + 1
-        groups = np.split(np.arange(len(rows)), bounds)
+        groups = np.split(np.arange(len(rows)), np.flatnonzero(np.diff(pos)) + 1)
 
-        def one(sel: np.ndarray) -> None:
+        def one(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             ref = refs[int(pos[sel[0]])]
-            chunk = self.read_chunk(spec, ref, scratch(spec, ref.nrows))
-            out[sel] = chunk[rows[sel] - ref.first_row]
+            buf = None if spec.is_category else scratch(spec, ref.nrows)
+            chunk = self.read_chunk(spec, ref, buf)
+            return sel, chunk[rows[sel] - ref.first_row]
 
-        self._map(one, groups)
+        picked = self._map(one, groups)
+        dtype = np.result_type(*(v.dtype for _, v in picked)) if spec.is_category else spec.dtype
+        out = np.empty((len(rows), *spec.shape), dtype)
+        for sel, values in picked:
+            out[sel] = values
         return out

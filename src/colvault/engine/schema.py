@@ -21,6 +21,13 @@ CHUNK_BYTES = 1 << 20
 MIN_CHUNK_ROWS = 1024
 
 _KINDS = "biufcMmSU"
+#: The in-memory marker dtype of ``"category"`` columns.
+CATEGORY = np.dtype(object)
+
+
+def _is_category(dtype: Any) -> bool:
+    """``"category"``, as written in a schema or as pandas' CategoricalDtype."""
+    return (isinstance(dtype, str) and dtype == "category") or str(dtype) == "category"
 
 
 def new_id() -> str:
@@ -60,6 +67,12 @@ class ColumnSpec:
         return self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
 
     @property
+    def is_category(self) -> bool:
+        """Dictionary-encoded text (``"category"``): stored as codes plus a per-chunk dictionary,
+        read back as fixed-width str arrays. Its ``dtype`` is ``object`` as a marker."""
+        return self.dtype == CATEGORY
+
+    @property
     def has_zone_map(self) -> bool:
         """Zone maps exist for scalar columns whose values order (not complex, not text)."""
         return not self.shape and self.dtype.kind in "biufMm"
@@ -68,13 +81,14 @@ class ColumnSpec:
         return {
             "id": self.id,
             "name": self.name,
-            "dtype": self.dtype.str,
+            "dtype": "category" if self.is_category else self.dtype.str,
             "shape": list(self.shape),
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:
-        return cls(d["id"], d["name"], np.dtype(d["dtype"]), tuple(d["shape"]))
+        dtype = CATEGORY if d["dtype"] == "category" else np.dtype(d["dtype"])
+        return cls(d["id"], d["name"], dtype, tuple(d["shape"]))
 
 
 @dataclass(frozen=True)
@@ -123,13 +137,37 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return out
 
 
+def _is_frame(obj: Any) -> bool:
+    return not isinstance(obj, np.ndarray | Mapping) and hasattr(obj, "dtypes")
+
+
+def _frame_dtype(series: Any, dtype: Any) -> Any:
+    """The column dtype for a DataFrame column: numpy's, or fixed text sized to the data."""
+    if _is_category(dtype):
+        return "category"
+    if isinstance(dtype, np.dtype) and dtype.kind != "O":
+        return dtype
+    values = series.to_numpy()
+    if len(values) and all(isinstance(v, str) for v in values):
+        return np.dtype(f"U{max(1, max(len(v) for v in values))}")
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise SchemaError(
+            f"column {series.name!r}: pandas dtype {dtype} has no colvault equivalent"
+        ) from None
+
+
 def parse_columns(schema: Any) -> list[ColumnSpec]:
     """Parse ``{name: dtype}``, ``{name: (dtype, shape)}`` or a structured dtype into columns."""
     items: list[tuple[str, Any, tuple[int, ...]]] = []
-    if isinstance(schema, np.dtype) or (
+    if _is_frame(schema):
+        for name, dtype in zip(schema.columns, schema.dtypes, strict=True):
+            items.append((str(name), _frame_dtype(schema[name], dtype), ()))
+    elif isinstance(schema, np.dtype | np.ndarray) or (
         not isinstance(schema, Mapping) and hasattr(schema, "names") and hasattr(schema, "fields")
     ):
-        dt = np.dtype(schema)
+        dt = schema.dtype if isinstance(schema, np.ndarray) else np.dtype(schema)
         if dt.names is None:
             raise SchemaError(f"a schema dtype must be structured, not {dt}")
         for name in dt.names:
@@ -156,7 +194,12 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
         if name in seen:
             raise SchemaError(f"column {name!r} appears twice")
         seen.add(name)
-        cols.append(ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape))
+        if _is_category(dtype):
+            if shape:
+                raise SchemaError(f"column {name!r}: category columns hold scalars, not cells")
+            cols.append(ColumnSpec(new_id(), name, CATEGORY))
+        else:
+            cols.append(ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape))
     return cols
 
 

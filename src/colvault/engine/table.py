@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SchemaError
+from ..kernels.intpack import narrow_dtype
 from .coerce import coerce_batch
 from .nodes import DataNode
 from .schema import ColumnSpec
@@ -42,9 +44,30 @@ class Table(DataNode):
         """Column accessors: ``t.cols.value[10:20]``, ``t.cols["temp (°C)"][:]``."""
         return Cols(self)
 
-    def col(self, name: str) -> np.ndarray:
-        """All committed values of one column."""
-        return self.cols[name][:]
+    def col(self, name: str, *, codes: bool = False, chunk: int | None = None) -> Any:
+        """All committed values of one column.
+
+        For a ``category`` column, ``codes=True`` gives ``(codes, dictionary)`` instead: over the
+        whole table (one sorted dictionary, codes remapped into it) or, with ``chunk=i``, the
+        i-th chunk's own codes and dictionary as stored.
+        """
+        if not codes:
+            return self.cols[name][:]
+        spec = self._schema.column(name)
+        if not spec.is_category:
+            raise SchemaError(f"column {name!r} of {self.path} is {spec.dtype}, not a category")
+        state = self._state()
+        src = self._source()
+        refs = state.columns[spec.id]
+        if chunk is not None:
+            return src.read_codes(spec, refs[chunk])
+        parts = [src.read_codes(spec, ref) for ref in refs]
+        if not parts:
+            return np.empty(0, np.uint8), np.empty(0, "U1")
+        dictionary = np.unique(np.concatenate([d for _, d in parts]))
+        narrow = narrow_dtype(max(len(dictionary) - 1, 0))
+        remapped = [np.searchsorted(dictionary, d).astype(narrow)[c] for c, d in parts]
+        return np.concatenate(remapped), dictionary
 
     def append(self, data: Any) -> None:
         """Validate and buffer rows: a dict of arrays, a structured array or a list of tuples.
@@ -68,7 +91,12 @@ class Table(DataNode):
         return [self._schema.column(c) for c in columns]
 
     def _records(self, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
-        dtype = np.dtype([(s.name, s.dtype, s.shape) for s in specs])
+        dtype = np.dtype(
+            [
+                (s.name, a.dtype if s.is_category else s.dtype, s.shape)
+                for s, a in zip(specs, arrays, strict=True)
+            ]
+        )
         out = np.empty(len(arrays[0]) if arrays else 0, dtype)
         for s, a in zip(specs, arrays, strict=True):
             out[s.name] = a

@@ -10,10 +10,13 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+
 from ..errors import NodeError
 from .array import Array
 from .catalog import Catalog
 from .codec import Codec
+from .coerce import is_frame
 from .names import normalize_path, parent_of
 from .nodes import Group, Node
 from .pending import NodeRecord, PendingMeta, in_subtree
@@ -162,11 +165,17 @@ class NodeTree:
         chunk_rows: int | None = None,
         expected_rows: int | None = None,
     ) -> Table:
-        """Create a table from ``{name: dtype}``, ``{name: (dtype, cell_shape)}`` or a
-        structured dtype. ``chunk_rows`` defaults to about 1 MiB of the widest column."""
+        """Create a table from ``{name: dtype}``, ``{name: (dtype, cell_shape)}``, a structured
+        dtype, or a structured array or pandas DataFrame (whose rows are then appended, as
+        PyTables does with record arrays). ``chunk_rows`` defaults to about 1 MiB of the widest
+        column."""
         columns = parse_columns(schema)
-        return self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
-                                 expected_rows)  # type: ignore[return-value]  # fmt: skip
+        table = self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
+                                  expected_rows)  # fmt: skip
+        assert isinstance(table, Table)
+        if is_frame(schema) or (isinstance(schema, np.ndarray) and len(schema)):
+            table.append(schema)  # as PyTables does with a record array: the data go in too
+        return table
 
     def create_array(
         self,

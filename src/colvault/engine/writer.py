@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import NodeError
-from . import zonemaps
+from . import encodings, zonemaps
 from .codec import Codec
 from .schema import TableSchema
 from .segments import HEADER, SEGMENT_BYTES, SegmentWriter
@@ -36,12 +36,12 @@ class PendingChunk(NamedTuple):
     length: int
     crc: int
     encoding: str
+    params: str | None
     zone: zonemaps.ZoneMap
 
 
 class Encoded(NamedTuple):
-    encoding: str
-    payload: bytes | memoryview
+    chunk: encodings.Encoded
     crc: int
     zone: zonemaps.ZoneMap
 
@@ -87,7 +87,6 @@ class TableWriter:
     ) -> None:
         self.node_id = node_id
         self.schema = schema
-        self.codec = codec
         self.new_dirs = new_dirs
         self.pool = pool
         self.pending_rows = 0
@@ -95,6 +94,7 @@ class TableWriter:
         self._buffered = 0
         self.chunks: list[list[PendingChunk]] = []
         self._inflight: deque[tuple[int, list[Future[Encoded]]]] = deque()
+        self.encoders = [encodings.ColumnEncoder(codec, c) for c in schema.columns]
         self.segs = [
             _ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
         ]
@@ -147,8 +147,8 @@ class TableWriter:
         """Zone map, compression and crc of one column chunk (runs in a pool thread)."""
         chunk = np.ascontiguousarray(chunk)
         zone = zonemaps.compute(chunk, self.schema.columns[j])
-        encoding, payload = self.codec.encode(chunk)
-        return Encoded(encoding, payload, zlib.crc32(payload), zone)
+        encoded = self.encoders[j].encode(chunk, zone)
+        return Encoded(encoded, zlib.crc32(encoded.payload), zone)
 
     def _submit(self, arrays: list[np.ndarray]) -> None:
         """Encode a chunk's columns in the pool; write the oldest chunks once enough are queued."""
@@ -171,9 +171,10 @@ class TableWriter:
                 row = []
                 for spec, segs, f in zip(self.schema.columns, self.segs, futures, strict=True):
                     e = f.result()
-                    rel, offset = segs.append(e.payload, self.new_dirs)
-                    row.append(PendingChunk(spec.id, n, rel, offset, len(e.payload), e.crc,
-                                            e.encoding, e.zone))  # fmt: skip
+                    c = e.chunk
+                    rel, offset = segs.append(c.payload, self.new_dirs)
+                    row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
+                                            c.encoding, c.params, e.zone))  # fmt: skip
                 self.chunks.append(row)
         except BaseException:
             self._cancel()
@@ -218,14 +219,15 @@ class TableWriter:
                     z = pc.zone
                     records.append(
                         (self.node_id, pc.col_id, index, nrows, pc.nrows, pc.segment, pc.offset,
-                         pc.length, pc.crc, pc.encoding, z.min, z.max, z.nan_count,
+                         pc.length, pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
                          None if z.sorted is None else int(z.sorted), commit_id)
                     )  # fmt: skip
                 nrows += chunk[0].nrows
             conn.executemany(
                 "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
-                "offset, length, crc32, encoding, min, max, nan_count, sorted, added_commit) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "offset, length, crc32, encoding, params, min, max, nan_count, sorted, "
+                "added_commit) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 records,
             )
             conn.execute(

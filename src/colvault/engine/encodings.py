@@ -1,0 +1,228 @@
+"""Per-chunk encodings: what sits between a column chunk and its compressed bytes.
+
+Every chunk is encoded on its own and its manifest row names the encoding and its parameters
+(JSON), so any chunk decodes without its neighbours and two writers never have to agree:
+
+- ``raw``: the values' bytes (codec ``"none"``).
+- ``blosc2``: one blosc2 frame of the values.
+- ``for``: integers (and datetimes) minus the chunk minimum, narrowed to the smallest unsigned
+  width; params ``base``, ``w`` (narrow dtype).
+- ``delta``: sorted integers as steps minus the smallest step (a fixed-period clock becomes
+  zeros); params ``first``, ``step``, ``w``.
+- ``dict``: category text as codes (the narrowest unsigned type for the number of distinct
+  values) into a per-chunk dictionary (as Parquet does per row group); the payload is the codes'
+  frame, then a frame of the dictionary: uint32 UTF-8 lengths followed by the UTF-8 bytes; params
+  ``w``, ``n`` (values in the dictionary), ``clen``, ``raw`` (frames are raw bytes: codec none).
+- ``decimal``: floats that are exact decimals stored as integers ``k`` with value ``k / 10**e``
+  (the idea of ALP), narrowed like ``for``; values that do not round-trip bit for bit are
+  exceptions stored after the frame (uint32 positions, then their raw bits); params ``e``,
+  ``base``, ``w``, ``clen`` (frame length), ``nexc``.
+
+Packed integers are compressed with bitshuffle or byte shuffle, whichever a trial on the column's
+recent chunks found smaller (``shuffle="auto"``); an explicit ``shuffle`` is obeyed. An encoding is
+used only where it pays (the packed width is narrower than the values); otherwise ``blosc2``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import blosc2
+import numpy as np
+
+from ..kernels import intpack
+from .codec import Codec, as_bytes
+from .schema import ColumnSpec
+from .zonemaps import ZoneMap
+
+_HAVE_DECIMAL = importlib.util.find_spec("colvault.kernels.decimal") is not None
+
+RAW = "raw"
+BLOSC2 = "blosc2"
+FOR = "for"
+DELTA = "delta"
+DECIMAL = "decimal"
+DICT = "dict"
+
+#: A decimal chunk may hold at most this fraction of exceptions before plain compression wins.
+MAX_EXCEPTION_FRACTION = 1 / 16
+#: ``shuffle="auto"`` re-runs its trial of both shuffles every this many chunks of a column.
+TRIAL_EVERY = 16
+
+
+@dataclass(frozen=True)
+class Encoded:
+    encoding: str
+    params: str | None  # JSON
+    payload: bytes | memoryview
+
+
+def _unsigned(a: np.ndarray) -> np.ndarray:
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+def _as_unsigned(value: np.generic, dtype: np.dtype) -> int:
+    """A scalar of ``dtype`` as the unsigned integer with the same bits."""
+    return int(np.array([value], dtype).view(f"u{dtype.itemsize}")[0])
+
+
+class ColumnEncoder:
+    """Chooses and applies the encoding of one column's chunks for one writer."""
+
+    def __init__(self, codec: Codec, spec: ColumnSpec) -> None:
+        self.codec = codec
+        self.spec = spec
+        self._bitshuffle = True
+        self._chunks = 0
+        kind = spec.dtype.kind
+        scalar = not spec.shape
+        self._packs_ints = scalar and kind in "iuMm" and spec.dtype.itemsize > 1
+        self._decimals = scalar and kind == "f" and _HAVE_DECIMAL
+
+    def encode(self, chunk: np.ndarray, zone: ZoneMap) -> Encoded:
+        if self.spec.is_category:
+            return self._dictionary(chunk)
+        if self.codec.name == "none":
+            return Encoded(RAW, None, as_bytes(chunk).data)
+        packed = None
+        if self._packs_ints and len(chunk) > 1:
+            packed = self._pack_ints(chunk, zone)
+        elif self._decimals and len(chunk) > 1:
+            packed = self._pack_decimals(chunk)
+        if packed is not None:
+            return packed
+        return Encoded(BLOSC2, None, self.codec.compress(chunk))
+
+    def _compress_packed(self, narrow: np.ndarray) -> bytes:
+        """Compress packed integers with the better shuffle (trial every few chunks)."""
+        if self.codec.shuffle != "auto":
+            return self.codec.compress(narrow)
+        plain = blosc2.Filter.NOFILTER if narrow.itemsize == 1 else blosc2.Filter.SHUFFLE
+        self._chunks += 1
+        if self._chunks % TRIAL_EVERY == 1:
+            bits = self.codec.compress(narrow, blosc2.Filter.BITSHUFFLE)
+            other = self.codec.compress(narrow, plain)
+            self._bitshuffle = len(bits) <= len(other)
+            return bits if self._bitshuffle else other
+        return self.codec.compress(narrow, blosc2.Filter.BITSHUFFLE if self._bitshuffle else plain)
+
+    def _pack_ints(self, chunk: np.ndarray, zone: ZoneMap) -> Encoded | None:
+        dtype = chunk.dtype
+        values = _unsigned(chunk.view(np.int64) if dtype.kind in "Mm" else chunk)
+        if zone.sorted:
+            lo, hi = intpack.delta_span(values)
+            narrow_dt = intpack.narrow_dtype(int(hi - lo))
+            if narrow_dt.itemsize < dtype.itemsize:
+                narrow = np.empty(len(chunk), narrow_dt)
+                intpack.delta_encode(values, values.dtype.type(lo), narrow)
+                params = {"first": int(values[0]), "step": int(lo), "w": narrow_dt.str}
+                return Encoded(DELTA, json.dumps(params), self._compress_packed(narrow))
+        if zone.min is None or zone.max is None:
+            return None
+        base = _as_unsigned(np.frombuffer(zone.min, dtype)[0], dtype)
+        top = _as_unsigned(np.frombuffer(zone.max, dtype)[0], dtype)
+        if zone.nan_count:  # NaT is the int64 minimum: the span would cover everything
+            return None
+        narrow_dt = intpack.narrow_dtype((top - base) % (1 << (8 * dtype.itemsize)))
+        if narrow_dt.itemsize >= dtype.itemsize:
+            return None
+        narrow = np.empty(len(chunk), narrow_dt)
+        intpack.for_encode(values, values.dtype.type(base), narrow)
+        params = {"base": base, "w": narrow_dt.str}
+        return Encoded(FOR, json.dumps(params), self._compress_packed(narrow))
+
+    def _dictionary(self, chunk: np.ndarray) -> Encoded:
+        values, codes = np.unique(chunk, return_inverse=True)
+        narrow = codes.astype(intpack.narrow_dtype(max(len(values) - 1, 0)))
+        utf8 = [v.encode() for v in values.tolist()]
+        lengths = np.array([len(b) for b in utf8], np.uint32)
+        dictionary = np.frombuffer(lengths.tobytes() + b"".join(utf8), np.uint8)
+        raw = self.codec.name == "none"
+        code_frame = as_bytes(narrow).tobytes() if raw else self._compress_packed(narrow)
+        dict_frame = dictionary.tobytes() if raw else self.codec.compress(dictionary)
+        params = {"w": narrow.dtype.str, "n": len(values), "clen": len(code_frame), "raw": raw}
+        return Encoded(DICT, json.dumps(params), code_frame + dict_frame)
+
+    def _pack_decimals(self, chunk: np.ndarray) -> Encoded | None:
+        from ..kernels import decimal as dec
+
+        n = len(chunk)
+        e, nexc = dec.choose_exponent(chunk, dec.MAX_EXPONENT[chunk.itemsize])
+        if e < 0 or nexc > n * MAX_EXCEPTION_FRACTION:
+            return None
+        ints = np.empty(n, np.int64)
+        positions = np.empty(n, np.int64)
+        nexc, kmin, kmax = dec.decimal_encode(chunk, e, ints, positions)
+        narrow_dt = intpack.narrow_dtype(int(kmax) - int(kmin))
+        if narrow_dt.itemsize >= chunk.itemsize:
+            return None
+        narrow = np.empty(n, narrow_dt)
+        intpack.for_encode(_unsigned(ints), np.int64(kmin).view(np.uint64), narrow)
+        frame = self._compress_packed(narrow)
+        where = positions[:nexc]
+        payload = b"".join((frame, where.astype(np.uint32).tobytes(), chunk[where].tobytes()))
+        params = {"e": int(e), "base": int(kmin), "w": narrow_dt.str, "clen": len(frame)}
+        params["nexc"] = int(nexc)
+        return Encoded(DECIMAL, json.dumps(params), payload)
+
+
+def _unpack(frame: Any, narrow_dt: str, n: int) -> np.ndarray:
+    narrow = np.empty(n, narrow_dt)
+    blosc2.decompress2(frame, dst=as_bytes(narrow), nthreads=1)
+    return narrow
+
+
+def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> None:
+    """Decode one chunk into ``out`` (contiguous, exactly the chunk's rows)."""
+    if encoding == BLOSC2:
+        blosc2.decompress2(payload, dst=as_bytes(out), nthreads=1)
+        return
+    if encoding == RAW:
+        as_bytes(out)[:] = np.frombuffer(payload, np.uint8)
+        return
+    if params is None:
+        raise ValueError(f"chunk encoding {encoding!r} without parameters")
+    p = json.loads(params)
+    n = len(out)
+    if encoding in (FOR, DELTA):
+        values = _unsigned(out.view(np.int64) if out.dtype.kind in "Mm" else out)
+        typed = values.dtype.type
+        narrow = _unpack(payload, p["w"], n)
+        if encoding == FOR:
+            intpack.for_decode(narrow, typed(p["base"]), values)
+        else:
+            intpack.delta_decode(narrow, typed(p["first"]), typed(p["step"]), values)
+    elif encoding == DECIMAL:
+        from ..kernels import decimal as dec
+
+        clen, nexc = p["clen"], p["nexc"]
+        narrow = _unpack(payload[:clen], p["w"], n)
+        dec.decimal_decode(narrow, np.int64(p["base"]), p["e"], out)
+        if nexc:
+            where = np.frombuffer(payload, np.uint32, nexc, clen)
+            out[where] = np.frombuffer(payload, out.dtype, nexc, clen + 4 * nexc)
+    else:
+        raise ValueError(f"unknown chunk encoding {encoding!r}")
+
+
+def _frame(payload: Any, raw: bool, dtype: str, n: int) -> np.ndarray:
+    if raw:
+        return np.frombuffer(payload, dtype, n).copy()
+    return _unpack(payload, dtype, n)
+
+
+def decode_dictionary(params: str, payload: Any, nrows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, dictionary as a str array) of one ``dict`` chunk."""
+    p = json.loads(params)
+    clen, n, raw = p["clen"], p["n"], p["raw"]
+    codes = _frame(payload[:clen], raw, p["w"], nrows)
+    rest = payload[clen:]
+    blob = bytes(rest) if raw else blosc2.decompress2(rest)
+    lengths = np.frombuffer(blob, np.uint32, n)
+    ends = np.cumsum(lengths, dtype=np.int64) + 4 * n
+    starts = ends - lengths
+    text = [blob[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return codes, np.array(text, dtype=str) if text else np.empty(0, "U1")

@@ -1,0 +1,128 @@
+"""Every encoding round-trips bit for bit, and is chosen where it pays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import colvault
+
+INT_TYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "M8[ns]", "m8[s]"]
+
+
+def encodings_of(table, column: str) -> list[str]:
+    spec = table._schema.column(column)
+    return [r.encoding for r in table._state().columns[spec.id]]
+
+
+def store_and_read(path: str, dtype: str, parts: list[np.ndarray], chunk_rows: int) -> np.ndarray:
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"x": dtype}, chunk_rows=chunk_rows)
+        for p in parts:
+            t.append({"x": p})
+            store.commit()
+    with colvault.open(path) as store:
+        t = store["/t"]
+        assert store.verify().ok
+        return t.col("x")
+
+
+def special_floats(dtype: np.dtype) -> np.ndarray:
+    f = np.finfo(dtype)
+    uint = np.dtype(f"u{dtype.itemsize}")
+    nan_payloads = np.array([0x7FF0000000000001, 0xFFF8000000000ABC], np.uint64)
+    if dtype.itemsize == 4:
+        nan_payloads = np.array([0x7F800001, 0xFFC00ABC], np.uint32)
+    specials = [np.inf, -np.inf, -0.0, 0.0, f.max, f.min, f.tiny, f.smallest_subnormal]
+    one_ulp = np.nextafter(dtype.type(1.001), dtype.type(2))
+    return np.concatenate(
+        [np.array(specials, dtype), nan_payloads.astype(uint).view(dtype), [one_ulp]]
+    )
+
+
+@given(
+    st.sampled_from(["f4", "f8"]),
+    st.integers(0, 6),
+    st.integers(1, 300),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_floats_round_trip_bit_for_bit(tmp_path_factory, dt, digits, n, seed, with_specials):
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dt)
+    scale = 10.0 ** rng.integers(-3, 6)
+    values = np.round(rng.normal(0, scale, n), digits).astype(dtype)
+    if with_specials:
+        sp = special_floats(dtype)
+        where = rng.integers(0, n, min(n, 5))
+        values[where] = sp[rng.integers(0, len(sp), len(where))]
+    path = str(tmp_path_factory.mktemp("f") / "s.colvault")
+    back = store_and_read(path, dt, np.array_split(values, 3), chunk_rows=64)
+    assert back.view(f"u{dtype.itemsize}").tobytes() == values.view(f"u{dtype.itemsize}").tobytes()
+
+
+@given(st.sampled_from(INT_TYPES), st.integers(2, 300), st.integers(0, 2**32 - 1), st.data())
+def test_integers_round_trip_at_their_limits(tmp_path_factory, dt, n, seed, data):
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dt)
+    udt = np.dtype(f"u{dtype.itemsize}")
+    shape = data.draw(st.sampled_from(["random", "sorted", "narrow", "limits", "sorted-then-not"]))
+    bits = rng.integers(0, 256, n * dtype.itemsize, dtype=np.uint8).view(udt)
+    if shape == "narrow":
+        bits = rng.integers(0, 200, n).astype(udt) + bits[0]  # wraps in the unsigned type
+    values = bits.view(dtype).copy()
+    if shape in ("sorted", "sorted-then-not"):
+        values = np.sort(values)
+    if shape == "limits":
+        info = np.iinfo(np.int64 if dtype.kind in "Mm" else dtype)
+        limits = np.array([info.min, info.max, 0], dtype=info.dtype)
+        values[rng.integers(0, n, 3)] = limits.view(udt).view(dtype)
+    if shape == "sorted-then-not":
+        values = np.concatenate([values, values[::-1]])
+    path = str(tmp_path_factory.mktemp("i") / "s.colvault")
+    back = store_and_read(path, dt, np.array_split(values, 2), chunk_rows=50)
+    assert back.tobytes() == values.tobytes()
+
+
+def test_encodings_are_chosen_where_they_pay(store_path):
+    n = 5000
+    rng = np.random.default_rng(0)
+    data = {
+        "t": (np.arange(n, dtype=np.int64) * 1000 + 1_700_000_000_000_000_000).view("M8[ns]"),
+        "sensor": rng.integers(0, 1000, n, dtype=np.int32),
+        "value": np.round(rng.normal(0, 50, n), 3),
+        "noise": rng.normal(0, 1, n),
+        "small": rng.integers(0, 100, n).astype(np.int8),
+    }
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {k: v.dtype for k, v in data.items()}, chunk_rows=1024)
+        t.append(data)
+        store.commit()
+        assert set(encodings_of(t, "t")) == {"delta"}
+        assert set(encodings_of(t, "sensor")) == {"for"}
+        assert set(encodings_of(t, "value")) == {"decimal"}
+        assert set(encodings_of(t, "noise")) == {"blosc2"}
+        assert set(encodings_of(t, "small")) == {"blosc2"}
+        for k, v in data.items():
+            assert np.array_equal(t.col(k), v)
+
+
+def test_codec_none_stores_raw_bytes(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i8"}, codec="none", chunk_rows=100)
+        t.append({"x": np.arange(250)})
+        store.commit()
+        assert set(encodings_of(t, "x")) == {"raw"}
+        assert t.stored_bytes == 250 * 8
+
+
+@pytest.mark.parametrize("shuffle", ["byte", "bit", None])
+def test_explicit_shuffle_is_obeyed(store_path, shuffle):
+    values = np.round(np.linspace(0, 100, 3000), 2)
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "f8"}, shuffle=shuffle, chunk_rows=1000)
+        t.append({"x": values})
+    with colvault.open(store_path) as store:
+        assert np.array_equal(store["/t"].col("x"), values)
