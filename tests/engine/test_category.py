@@ -90,9 +90,7 @@ WRITER = textwrap.dedent(
 def test_two_writers_with_different_categories(store_path):
     with colvault.open(store_path, "w") as store:
         store.create_table("/t", {"c": "category", "who": "category"})
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, store_path, name]) for name in "ab"
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, store_path, name]) for name in "ab"]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     with colvault.open(store_path) as store:
         t = store["/t"]

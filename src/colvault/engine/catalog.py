@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     PRIMARY KEY(node_id, col_id, chunk_index)
 );
 CREATE INDEX IF NOT EXISTS chunks_segment ON chunks(segment);
+CREATE INDEX IF NOT EXISTS chunks_live ON chunks(node_id, col_id, first_row)
+    WHERE retired_commit IS NULL;
 CREATE TABLE IF NOT EXISTS sidecars(
     node_id TEXT NOT NULL,
     kind TEXT NOT NULL,

@@ -32,6 +32,7 @@ from .locking import StoreLock
 from .manifest import NodeState, load_state
 from .nodes import DataNode
 from .pending import NodeRecord, PendingMeta
+from .reading import ChunkSource
 from .schema import TableSchema
 from .seam import seam
 from .segments import SEGMENT_BYTES, SegmentReader
@@ -226,12 +227,7 @@ class Store(NodeTree):
             return
         self._catalog.landed = False
         try:
-            for _, w in writers:
-                w.flush_tail()
-            for _, w in writers:
-                w.sync()
-            for d in sorted(self._new_dirs):
-                seam().fsync_dir(d)
+            self._make_durable(writers)  # full chunks written during append
             with self._catalog.write() as conn:
                 commit_id = conn.execute(
                     "INSERT INTO commits(time) VALUES (?)", (time.time(),)
@@ -239,7 +235,12 @@ class Store(NodeTree):
                 assert commit_id is not None
                 self._pending.apply(conn, commit_id)
                 for node_id, w in writers:
-                    w.apply(conn, commit_id, self._path_of(node_id), seal)
+                    path = self._path_of(node_id)
+                    source = ChunkSource(self.path, path, self._reader, None)
+                    w.apply(conn, commit_id, path, seal, source.read_chunk)
+                self._make_durable(writers)  # short last chunks, written under the lock
+                for _, w in writers:
+                    w.register_segments(conn, seal)
         except BaseException as exc:
             if self._catalog.landed:  # the commit point passed: keep what it names
                 self._after_commit(writers, seal)
@@ -252,6 +253,14 @@ class Store(NodeTree):
                 ) from exc
             raise
         self._after_commit(writers, seal)
+
+    def _make_durable(self, writers: list[tuple[str, TableWriter]]) -> None:
+        """fsync what the writers appended, then the directories of files and dirs they made."""
+        for _, w in writers:
+            w.sync()
+        for d in sorted(self._new_dirs):
+            seam().fsync_dir(d)
+        self._new_dirs.clear()
 
     def _after_commit(self, writers: list[tuple[str, TableWriter]], seal: bool) -> None:
         for _, w in writers:

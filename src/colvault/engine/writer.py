@@ -12,15 +12,17 @@ from __future__ import annotations
 import sqlite3
 import zlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import NodeError
-from . import encodings, zonemaps
-from .codec import Codec
-from .schema import TableSchema
+from . import encodings, tails, zonemaps
+from .codec import Codec, as_bytes
+from .manifest import ChunkRef
+from .schema import ColumnSpec, TableSchema
 from .segments import HEADER, SEGMENT_BYTES, SegmentWriter
 
 #: Chunks being encoded at once: enough to keep every pool thread busy while the main thread
@@ -136,11 +138,6 @@ class TableWriter:
         self._buffered -= rows
         return out
 
-    def flush_tail(self) -> None:
-        if self._buffered:
-            self._submit(self._take(self._buffered))
-            self._drain(0)
-
     # -- chunks ----------------------------------------------------------------------------------
 
     def _encode(self, j: int, chunk: np.ndarray) -> Encoded:
@@ -197,43 +194,134 @@ class TableWriter:
             for seg in segs.all():
                 seg.sync()
 
-    def apply(self, conn: sqlite3.Connection, commit_id: int, path: str, seal: bool) -> None:
-        """Insert this writer's chunks and row count inside the commit transaction."""
-        if self.chunks:
-            row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
-            if row is None:
+    def apply(
+        self,
+        conn: sqlite3.Connection,
+        commit_id: int,
+        path: str,
+        seal: bool,
+        read_chunk: Callable[[ColumnSpec, ChunkRef], np.ndarray],
+    ) -> None:
+        """Inside the commit transaction: place the buffered tail (growing or rewriting the
+        table's short last chunk, see :mod:`.tails`), insert the manifest rows, count rows."""
+        row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
+        if row is None:
+            if self.chunks or self._buffered:
                 raise NodeError(f"{path} was removed by another process; its rows were not added")
-            nrows = row[0]
-            next_index = dict(
-                conn.execute(
-                    "SELECT col_id, MAX(chunk_index) + 1 FROM chunks WHERE node_id = ? "
-                    "GROUP BY col_id",
-                    (self.node_id,),
-                ).fetchall()
-            )
-            records = []
-            for chunk in self.chunks:
-                for pc in chunk:
-                    index = next_index.get(pc.col_id, 0)
-                    next_index[pc.col_id] = index + 1
-                    z = pc.zone
-                    records.append(
-                        (self.node_id, pc.col_id, index, nrows, pc.nrows, pc.segment, pc.offset,
-                         pc.length, pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
-                         None if z.sorted is None else int(z.sorted), commit_id)
-                    )  # fmt: skip
-                nrows += chunk[0].nrows
-            conn.executemany(
-                "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
-                "offset, length, crc32, encoding, params, min, max, nan_count, sorted, "
-                "added_commit) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                records,
-            )
+            return
+        nrows = start = row[0]
+        if self._buffered:
+            col_ids = [c.id for c in self.schema.columns]
+            tail = None
+            if not self.chunks:
+                tail = tails.load_tail(conn, self.node_id, nrows, self.schema.chunk_rows, col_ids)
+            if tail is None:
+                self._write_short(self._take(self._buffered))
+            else:
+                start = tail.first_row
+                if self._extendable(tail):
+                    self._extend(tail)
+                else:
+                    self._merge(tail, read_chunk)
+                tails.retire(conn, self.node_id, tail, commit_id)
+        if self.chunks:
+            self._insert(conn, commit_id, start)
+
+    def _insert(self, conn: sqlite3.Connection, commit_id: int, start: int) -> None:
+        next_index = dict(
             conn.execute(
-                "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?",
-                (nrows, commit_id, self.node_id),
-            )
+                "SELECT col_id, MAX(chunk_index) + 1 FROM chunks WHERE node_id = ? GROUP BY col_id",
+                (self.node_id,),
+            ).fetchall()
+        )
+        records = []
+        first = start
+        for chunk in self.chunks:
+            for pc in chunk:
+                index = next_index.get(pc.col_id, 0)
+                next_index[pc.col_id] = index + 1
+                z = pc.zone
+                records.append(
+                    (self.node_id, pc.col_id, index, first, pc.nrows, pc.segment, pc.offset,
+                     pc.length, pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
+                     None if z.sorted is None else int(z.sorted), commit_id)
+                )  # fmt: skip
+            first += chunk[0].nrows
+        conn.executemany(
+            "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
+            "offset, length, crc32, encoding, params, min, max, nan_count, sorted, "
+            "added_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            records,
+        )
+        conn.execute(
+            "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", (first, commit_id, self.node_id)
+        )
+
+    # -- the short last chunk --------------------------------------------------------------------
+
+    def _write_short(self, arrays: list[np.ndarray]) -> None:
+        """A short last chunk, kept raw so later small commits can grow it in place."""
+        n = len(arrays[0])
+        row = []
+        for j, (spec, segs, a) in enumerate(
+            zip(self.schema.columns, self.segs, arrays, strict=True)
+        ):
+            a = np.ascontiguousarray(a)
+            zone = zonemaps.compute(a, spec)
+            if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
+                enc = self.encoders[j].encode(a, zone)
+            else:
+                enc = encodings.Encoded(encodings.RAW, None, as_bytes(a).data)
+            rel, offset = segs.append(enc.payload, self.new_dirs)
+            crc = zlib.crc32(enc.payload)
+            row.append(PendingChunk(spec.id, n, rel, offset, len(enc.payload), crc,
+                                    enc.encoding, enc.params, zone))  # fmt: skip
+        self.chunks.append(row)
+
+    def _extendable(self, tail: tails.Tail) -> bool:
+        """Whether every column's short chunk ends this writer's own active segment, raw."""
+        if tail.nrows + self._buffered >= self.schema.chunk_rows:
+            return False
+        for spec, segs in zip(self.schema.columns, self.segs, strict=True):
+            ref, seg = tail.refs[spec.id], segs.active
+            if seg is None or seg.broken or seg.rel != ref.segment:
+                return False
+            if seg.end != ref.offset + ref.length or ref.encoding != encodings.RAW:
+                return False
+        return True
+
+    def _extend(self, tail: tails.Tail) -> None:
+        n = self._buffered
+        row = []
+        for spec, segs, a in zip(self.schema.columns, self.segs, self._take(n), strict=True):
+            ref = tail.refs[spec.id]
+            a = np.ascontiguousarray(a)
+            payload = as_bytes(a).data
+            segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked above)
+            zone = zonemaps.merge(tail.zones[spec.id], zonemaps.compute(a, spec), spec)
+            row.append(PendingChunk(spec.id, tail.nrows + n, ref.segment, ref.offset,
+                                    ref.length + len(payload), zlib.crc32(payload, ref.crc),
+                                    encodings.RAW, None, zone))  # fmt: skip
+        self.chunks.append(row)
+
+    def _merge(
+        self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], np.ndarray]
+    ) -> None:
+        """Rewrite another writer's short chunk together with the buffered rows."""
+        for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
+            pieces.insert(0, read_chunk(spec, tail.refs[spec.id]))
+        self._buffered += tail.nrows
+        rows = self.schema.chunk_rows
+        try:
+            while self._buffered >= rows:
+                self._submit(self._take(rows))
+        finally:
+            self._drain(0)
+        if self._buffered:
+            self._write_short(self._take(self._buffered))
+
+    def register_segments(self, conn: sqlite3.Connection, seal: bool) -> None:
+        """Record the segments this commit wrote to, sealing those that are done."""
         for segs in self.segs:
             for seg in segs.all():
                 sealed = int(seg in segs.full or seal)

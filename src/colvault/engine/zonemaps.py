@@ -49,3 +49,17 @@ def compute(chunk: np.ndarray, spec: ColumnSpec) -> ZoneMap:
 
 def decode_bound(blob: bytes | None, spec: ColumnSpec) -> np.generic | None:
     return None if blob is None else np.frombuffer(blob, spec.dtype)[0]
+
+
+def merge(a: ZoneMap, b: ZoneMap, spec: ColumnSpec) -> ZoneMap:
+    """The zone map of chunk ``a`` followed by chunk ``b`` (a short chunk grown in place)."""
+    if not spec.has_zone_map or a.nan_count is None or b.nan_count is None:
+        return NO_ZONE_MAP
+    nan_count = a.nan_count + b.nan_count
+    if a.min is None or a.max is None or b.min is None or b.max is None:
+        kept = b if a.min is None else a
+        return ZoneMap(kept.min, kept.max, nan_count, False)
+    mins = np.frombuffer(a.min + b.min, spec.dtype)
+    maxs = np.frombuffer(a.max + b.max, spec.dtype)
+    in_order = bool(a.sorted and b.sorted and maxs[0] <= mins[1])
+    return ZoneMap(mins.min().tobytes(), maxs.max().tobytes(), nan_count, in_order)

@@ -1,0 +1,57 @@
+"""The short last chunk of a table, and how small commits grow it instead of adding more.
+
+A logger that commits 100 rows a second must not leave a short chunk per commit. The last chunk
+of a table is kept raw (uncompressed), so a later commit by the writer that wrote it — still
+holding that segment, with nothing written after the chunk — appends its rows right behind it
+and the manifest swaps the chunk's row for a longer one (crc extended, zone maps merged). Any
+other writer rewrites the short chunk together with its own rows into its own segments. Once a
+chunk is full it is compressed like any other. Each row is so written about twice, and a table
+has at most one short chunk per column at its end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from .manifest import ChunkRef
+from .zonemaps import ZoneMap
+
+_TAIL = """
+SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
+       c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted
+FROM chunks c LEFT JOIN segments s ON s.path = c.segment
+WHERE c.node_id = ? AND c.retired_commit IS NULL AND c.first_row + c.nrows = ? AND c.nrows < ?
+"""
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The committed short last chunk of every column of a table."""
+
+    first_row: int
+    nrows: int
+    refs: dict[str, ChunkRef]
+    zones: dict[str, ZoneMap]
+
+
+def load_tail(
+    conn: sqlite3.Connection, node_id: str, nrows: int, chunk_rows: int, col_ids: list[str]
+) -> Tail | None:
+    """The table's short last chunk, inside the commit transaction; ``None`` if it has none."""
+    refs: dict[str, ChunkRef] = {}
+    zones: dict[str, ZoneMap] = {}
+    for r in conn.execute(_TAIL, (node_id, nrows, chunk_rows)):
+        refs[r[0]] = ChunkRef(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:11])
+        zones[r[0]] = ZoneMap(r[11], r[12], r[13], None if r[14] is None else bool(r[14]))
+    if sorted(refs) != sorted(col_ids):
+        return None
+    first = refs[col_ids[0]]
+    return Tail(first.first_row, first.nrows, refs, zones)
+
+
+def retire(conn: sqlite3.Connection, node_id: str, tail: Tail, commit_id: int) -> None:
+    conn.executemany(
+        "UPDATE chunks SET retired_commit = ? WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
+        [(commit_id, node_id, col, ref.index) for col, ref in tail.refs.items()],
+    )
