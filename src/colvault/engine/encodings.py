@@ -25,7 +25,6 @@ used only where it pays (the packed width is narrower than the values); otherwis
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -33,12 +32,11 @@ from typing import Any
 import blosc2
 import numpy as np
 
+from ..kernels import decimal as dec
 from ..kernels import intpack
 from .codec import Codec, as_bytes
 from .schema import ColumnSpec
 from .zonemaps import ZoneMap
-
-_HAVE_DECIMAL = importlib.util.find_spec("colvault.kernels.decimal") is not None
 
 RAW = "raw"
 BLOSC2 = "blosc2"
@@ -80,7 +78,7 @@ class ColumnEncoder:
         kind = spec.dtype.kind
         scalar = not spec.shape
         self._packs_ints = scalar and kind in "iuMm" and spec.dtype.itemsize > 1
-        self._decimals = scalar and kind == "f" and _HAVE_DECIMAL
+        self._decimals = scalar and kind == "f"
 
     def encode(self, chunk: np.ndarray, zone: ZoneMap) -> Encoded:
         if self.spec.is_category:
@@ -147,8 +145,6 @@ class ColumnEncoder:
         return Encoded(DICT, json.dumps(params), code_frame + dict_frame)
 
     def _pack_decimals(self, chunk: np.ndarray) -> Encoded | None:
-        from ..kernels import decimal as dec
-
         n = len(chunk)
         e, nexc = dec.choose_exponent(chunk, dec.MAX_EXPONENT[chunk.itemsize])
         if e < 0 or nexc > n * MAX_EXCEPTION_FRACTION:
@@ -196,8 +192,6 @@ def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> 
         else:
             intpack.delta_decode(narrow, typed(p["first"]), typed(p["step"]), values)
     elif encoding == DECIMAL:
-        from ..kernels import decimal as dec
-
         clen, nexc = p["clen"], p["nexc"]
         narrow = _unpack(payload[:clen], p["w"], n)
         dec.decimal_decode(narrow, np.int64(p["base"]), p["e"], out)
