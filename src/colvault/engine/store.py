@@ -28,6 +28,7 @@ from ..errors import (
 )
 from . import recovery
 from .catalog import FORMAT_VERSION, ROOT_ID, Catalog
+from .compact import CompactReport, compact
 from .locking import StoreLock
 from .manifest import NodeState, load_state
 from .nodes import DataNode
@@ -327,6 +328,15 @@ class Store(NodeTree):
                 self._release()
         else:
             self.close()
+
+    def compact(self) -> CompactReport:
+        """Reclaim retired and unreferenced bytes; re-cut tables left with short chunks.
+
+        Needs the store to itself (``LockError`` if another process has it open) and no
+        pending changes. Crash-safe: an interrupted compaction leaves the store as before or
+        after it, never in between.
+        """
+        return compact(self)
 
     # -- inspection ------------------------------------------------------------------------------
 

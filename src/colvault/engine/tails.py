@@ -3,9 +3,10 @@
 A logger that commits 100 rows a second must not leave a short chunk per commit. The last chunk
 of a table is kept raw (uncompressed), so a later commit by the writer that wrote it — still
 holding that segment, with nothing written after the chunk — appends its rows right behind it
-and the manifest swaps the chunk's row for a longer one (crc extended, zone maps merged). Any
-other writer rewrites the short chunk together with its own rows into its own segments. Once a
-chunk is full it is compressed like any other. Each row is so written about twice, and a table
+and the chunk's manifest rows are updated in place (length and crc extended, zone maps merged;
+its earlier versions are prefixes of it). Any other writer rewrites the short chunk together
+with its own rows into its own segments, under the commit lock. Once a chunk is full it is
+compressed like any other. Each row is so written about twice, and a table
 has at most one short chunk per column at its end.
 """
 

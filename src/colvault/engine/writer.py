@@ -187,6 +187,12 @@ class TableWriter:
                     f.exception()  # wait: no thread may still read the caller's arrays
         self._inflight.clear()
 
+    def flush_compressed(self) -> None:
+        """Encode the buffered rows as a last chunk like any other (compaction)."""
+        if self._buffered:
+            self._submit(self._take(self._buffered))
+            self._drain(0)
+
     # -- commit ----------------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -217,23 +223,25 @@ class TableWriter:
                 tail = tails.load_tail(conn, self.node_id, nrows, self.schema.chunk_rows, col_ids)
             if tail is None:
                 self._write_short(self._take(self._buffered))
+            elif self._extendable(tail):
+                self._extend(conn, tail, commit_id)
+                return
             else:
                 start = tail.first_row
-                if self._extendable(tail):
-                    self._extend(tail)
-                else:
-                    self._merge(tail, read_chunk)
+                self._merge(tail, read_chunk)
                 tails.retire(conn, self.node_id, tail, commit_id)
         if self.chunks:
             self._insert(conn, commit_id, start)
 
     def _insert(self, conn: sqlite3.Connection, commit_id: int, start: int) -> None:
-        next_index = dict(
-            conn.execute(
-                "SELECT col_id, MAX(chunk_index) + 1 FROM chunks WHERE node_id = ? GROUP BY col_id",
-                (self.node_id,),
-            ).fetchall()
-        )
+        next_index = {
+            spec.id: conn.execute(  # one primary-key probe per column
+                "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
+                "WHERE node_id = ? AND col_id = ?",
+                (self.node_id, spec.id),
+            ).fetchone()[0]
+            for spec in self.schema.columns
+        }
         records = []
         first = start
         for chunk in self.chunks:
@@ -290,19 +298,31 @@ class TableWriter:
                 return False
         return True
 
-    def _extend(self, tail: tails.Tail) -> None:
+    def _extend(self, conn: sqlite3.Connection, tail: tails.Tail, commit_id: int) -> None:
+        """Append the buffered rows right behind the short chunk and update its manifest rows
+        in place: the chunk's earlier versions are prefixes of it, so no history is lost."""
         n = self._buffered
-        row = []
+        updates = []
         for spec, segs, a in zip(self.schema.columns, self.segs, self._take(n), strict=True):
             ref = tail.refs[spec.id]
             a = np.ascontiguousarray(a)
             payload = as_bytes(a).data
             segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked above)
-            zone = zonemaps.merge(tail.zones[spec.id], zonemaps.compute(a, spec), spec)
-            row.append(PendingChunk(spec.id, tail.nrows + n, ref.segment, ref.offset,
-                                    ref.length + len(payload), zlib.crc32(payload, ref.crc),
-                                    encodings.RAW, None, zone))  # fmt: skip
-        self.chunks.append(row)
+            z = zonemaps.merge(tail.zones[spec.id], zonemaps.compute(a, spec), spec)
+            updates.append(
+                (tail.nrows + n, ref.length + len(payload), zlib.crc32(payload, ref.crc), z.min,
+                 z.max, z.nan_count, None if z.sorted is None else int(z.sorted),
+                 self.node_id, spec.id, ref.index)
+            )  # fmt: skip
+        conn.executemany(
+            "UPDATE chunks SET nrows = ?, length = ?, crc32 = ?, min = ?, max = ?, "
+            "nan_count = ?, sorted = ? WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
+            updates,
+        )
+        conn.execute(
+            "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?",
+            (tail.first_row + tail.nrows + n, commit_id, self.node_id),
+        )
 
     def _merge(
         self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], np.ndarray]
