@@ -157,6 +157,28 @@ class SegmentReader:
                     self._fds[rel] = fd
         return fd
 
+    def _mapping(self, rel: str, fd: int) -> mmap.mmap:
+        m = self._maps.get(rel)
+        if m is None:
+            with self._lock:
+                m = self._maps.get(rel)
+                if m is None:
+                    m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                    self._maps[rel] = m
+        return m
+
+    def view(self, rel: str, offset: int, length: int) -> mmap.mmap | None:
+        """The mapping of a sealed segment if it holds ``[offset, offset + length)``, for
+        zero-copy reads; ``None`` if the file is missing or too short."""
+        try:
+            fd = self._fd(rel)
+        except FileNotFoundError:
+            return None
+        if offset + length > os.fstat(fd).st_size:
+            return None
+        m = self._mapping(rel, fd)
+        return m if offset + length <= len(m) else None
+
     @contextmanager
     def chunk(
         self, rel: str, sealed: bool, offset: int, length: int
@@ -171,13 +193,7 @@ class SegmentReader:
             if offset + length > os.fstat(fd).st_size:
                 yield None
                 return
-            m = self._maps.get(rel)
-            if m is None:
-                with self._lock:
-                    m = self._maps.get(rel)
-                    if m is None:
-                        m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-                        self._maps[rel] = m
+            m = self._mapping(rel, fd)
             if offset + length > len(m):
                 yield None
                 return
