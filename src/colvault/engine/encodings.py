@@ -10,9 +10,10 @@ Every chunk is encoded on its own and its manifest row names the encoding and it
 - ``delta``: sorted integers as steps minus the smallest step (a fixed-period clock becomes
   zeros); params ``first``, ``step``, ``w``.
 - ``dict``: category text as codes (the narrowest unsigned type for the number of distinct
-  values) into a per-chunk dictionary (as Parquet does per row group); the payload is the codes'
-  frame, then a frame of the dictionary: uint32 UTF-8 lengths followed by the UTF-8 bytes; params
-  ``w``, ``n`` (values in the dictionary), ``clen``, ``raw`` (frames are raw bytes: codec none).
+  values) into a per-chunk dictionary in order of first appearance (as Parquet keeps one per
+  row group); the payload is the codes' frame, then a frame of the dictionary: uint32 UTF-8
+  lengths followed by the UTF-8 bytes; params ``w``, ``n`` (values in the dictionary),
+  ``clen``, ``raw`` (frames are raw bytes: codec none).
 - ``decimal``: floats that are exact decimals stored as integers ``k`` with value ``k / 10**e``
   (the idea of ALP), narrowed like ``for``; values that do not round-trip bit for bit are
   exceptions stored after the frame (uint32 positions, then their raw bits); params ``e``,
@@ -34,6 +35,7 @@ import numpy as np
 
 from ..kernels import decimal as dec
 from ..kernels import intpack
+from ..kernels.dictenc import dict_encode
 from .codec import Codec, as_bytes
 from .schema import ColumnSpec
 from .zonemaps import ZoneMap
@@ -133,7 +135,9 @@ class ColumnEncoder:
         return Encoded(FOR, json.dumps(params), self._compress_packed(narrow))
 
     def _dictionary(self, chunk: np.ndarray) -> Encoded:
-        values, codes = np.unique(chunk, return_inverse=True)
+        text = np.ascontiguousarray(chunk)
+        codes, first = dict_encode(text.view(np.uint32).reshape(len(text), -1))
+        values = text[first]
         narrow = codes.astype(intpack.narrow_dtype(max(len(values) - 1, 0)))
         utf8 = [v.encode() for v in values.tolist()]
         lengths = np.array([len(b) for b in utf8], np.uint32)

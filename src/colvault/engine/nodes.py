@@ -7,7 +7,9 @@ survives renames; its data are read from a fresh committed snapshot on every cal
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +24,23 @@ from .sidecars import Attrs, Objects
 
 if TYPE_CHECKING:
     from .store import Store
+
+
+@dataclass(frozen=True)
+class ColumnStorage:
+    """How one column is stored (``Table.storage()``); ``raw_bytes`` is None for categories,
+    whose in-memory size depends on how they are read."""
+
+    name: str
+    spec: ColumnSpec
+    chunks: int
+    encodings: dict[str, int]
+    raw_bytes: int | None
+    stored_bytes: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.raw_bytes / self.stored_bytes if self.raw_bytes and self.stored_bytes else None
 
 
 class Node:
@@ -145,9 +164,21 @@ class DataNode(Node):
             yield [src.read_chunk(s, state.columns[s.id][pos]) for s in specs]
 
     def _sizes(self, state: NodeState) -> tuple[int, int]:
-        raw = state.nrows * self._schema.row_bytes
+        raw = state.nrows * sum(c.cell_bytes for c in self._schema.columns if not c.is_category)
         stored = sum(r.length for refs in state.columns.values() for r in refs)
         return raw, stored
+
+    def storage(self) -> list[ColumnStorage]:
+        """Per column: chunks, encodings used, raw and stored bytes of the committed rows."""
+        state = self._state()
+        out = []
+        for spec in self._schema.columns:
+            refs = state.columns[spec.id]
+            raw = None if spec.is_category else state.nrows * spec.cell_bytes
+            encodings = dict(Counter(r.encoding for r in refs))
+            stored = sum(r.length for r in refs)
+            out.append(ColumnStorage(spec.name, spec, len(refs), encodings, raw, stored))
+        return out
 
     @property
     def stored_bytes(self) -> int:

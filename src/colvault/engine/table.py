@@ -130,7 +130,9 @@ class Table(DataNode):
     def __repr__(self) -> str:
         state = self._state()
         cols = ", ".join(
-            f"{c.name} {c.dtype}" + (str(c.shape) if c.shape else "") for c in self._schema.columns
+            f"{c.name} {'category' if c.is_category else c.dtype}"
+            + (str(c.shape) if c.shape else "")
+            for c in self._schema.columns
         )
         return (
             f"<Table {self.path}: {state.nrows:,} rows × {len(self._schema.columns)} columns "

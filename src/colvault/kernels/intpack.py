@@ -54,12 +54,15 @@ def for_decode(narrow, base, out_u):
 @numba.njit(cache=True, nogil=True)
 def delta_span(values_u):
     """(smallest, largest) step between neighbours of a sorted chunk, as unsigned numbers."""
-    lo = _as(values_u, values_u[1] - values_u[0])  # small types promote to int64: wrap back
-    hi = lo
-    for i in range(2, values_u.shape[0]):
-        d = _as(values_u, values_u[i] - values_u[i - 1])
-        lo = min(lo, d)
-        hi = max(hi, d)
+    n = values_u.shape[0]
+    steps = np.empty(n - 1, values_u.dtype)  # storing wraps back what small types promoted
+    for i in range(1, n):
+        steps[i - 1] = values_u[i] - values_u[i - 1]
+    lo = steps[0]
+    hi = steps[0]
+    for i in range(1, n - 1):
+        lo = min(lo, steps[i])
+        hi = max(hi, steps[i])
     return lo, hi
 
 
