@@ -7,64 +7,28 @@ colvault (``writers``), so asv's history of their figures shows how noisy this m
 
 from __future__ import annotations
 
-import functools
-import os
 import shutil
 import tempfile
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from colvault.benchdata import SCHEMA
 
+from .fixtures import FreshStore, prepared, warm
 from .writers import WRITERS, colvault_column_sizes
 
 ROWS = 2_000_000
 WARMUP_ROWS = 50_000
 
-# Benchmarks measure durable commits; an inherited COLVAULT_FSYNC=0 would silently skip fsync.
-os.environ.pop("COLVAULT_FSYNC", None)
 
-
-@functools.cache
-def _data(rows: int = ROWS) -> dict[str, Any]:
-    from colvault.benchdata import benchmark_data
-
-    return benchmark_data(rows)
-
-
-@functools.cache
-def _prepared(tool: str, rows: int = ROWS) -> Any:
-    return WRITERS[tool].prepare(_data(rows))
-
-
-@functools.cache
-def _warm(tool: str) -> None:
-    """Load Numba kernels, HDF5, DuckDB once per process, outside the timed calls."""
-    workdir = tempfile.mkdtemp(prefix=f"asv-warm-{tool}-")
-    try:
-        WRITERS[tool].write(_prepared(tool, WARMUP_ROWS), workdir, WARMUP_ROWS)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-class Append:
+class Append(FreshStore):
     """Open, create, append 1 M-row batches, durable close: one fresh store per timed call."""
 
     params: ClassVar[list[str]] = list(WRITERS)
-    param_names: ClassVar[list[str]] = ["tool"]
-    number = 1  # setup (a fresh directory) runs before every call
-    repeat = (3, 10, 30.0)
-    warmup_time = 0.0
-    timeout = 300
 
     def setup(self, tool: str) -> None:
-        if not WRITERS[tool].available:
-            raise NotImplementedError(f"{WRITERS[tool].module} is not installed")
-        self.batches = _prepared(tool)
-        _warm(tool)
-        self.workdir = tempfile.mkdtemp(prefix=f"asv-append-{tool}-")
-
-    def teardown(self, tool: str) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        super().setup(tool)
+        self.batches = prepared(tool, ROWS)
+        warm(tool, WARMUP_ROWS)
 
     def time_append(self, tool: str) -> None:
         WRITERS[tool].write(self.batches, self.workdir, ROWS)
@@ -87,7 +51,7 @@ class ColvaultColumns:
     def setup_cache(self) -> dict[str, int]:
         workdir = tempfile.mkdtemp(prefix="asv-columns-")
         try:
-            path = WRITERS["colvault"].write(_prepared("colvault"), workdir, ROWS)
+            path = WRITERS["colvault"].write(prepared("colvault", ROWS), workdir, ROWS)
             return {name: stored for name, _, _, _, stored in colvault_column_sizes(path)}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

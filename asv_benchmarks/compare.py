@@ -5,13 +5,16 @@ asv times one tool at a time on small data, each in a fresh process; the claims 
 the same arrays, interleaved so that drift in disk or page-cache state hits them alike.
 
     python -m asv_benchmarks.compare append [--rows N] [--repeat K]
+    python -m asv_benchmarks.compare logger [--commits N] [--rows-per-commit R] [--repeat K]
 
-Each job is a subcommand registered in ``JOBS``; ``logger``, ``query`` and ``csv`` go there too.
+Each job is a subcommand registered in ``JOBS``; ``query`` and ``csv`` go there too.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import gc
 import os
 import platform
@@ -19,12 +22,25 @@ import shutil
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
-from .writers import BATCH_ROWS, SAME_CHUNK_ROWS, WRITERS, colvault_column_sizes, dir_bytes
+from .writers import (
+    BATCH_ROWS,
+    PYTABLES_DTYPE,
+    SAME_CHUNK_ROWS,
+    WRITERS,
+    Writer,
+    colvault_catalog_bytes,
+    colvault_column_sizes,
+    dir_bytes,
+    pytables_default_chunk_rows,
+    pytables_write,
+)
 
 #: Ratios are given against each of these that ran: PyTables as configured by hand (its default
 #: chunk shape), and PyTables with colvault's chunk size (see ``writers.SAME_CHUNK_ROWS``).
@@ -57,8 +73,8 @@ def _versions(names: list[str]) -> str:
     return ", ".join(out)
 
 
-def _mb(n: float) -> str:
-    return f"{n / 1e6:,.1f}"
+def _mb(n: float, digits: int = 1) -> str:
+    return f"{n / 1e6:,.{digits}f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -75,51 +91,241 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
+# -- shared by the jobs --------------------------------------------------------------------------
+
+#: (per-column sizes as ``writers.colvault_column_sizes`` gives them, store bytes, catalog bytes)
+ColvaultReport = tuple[list[tuple[str, str, int, int, int]], int, int]
+
+
+def _colvault_report(path: str) -> ColvaultReport:
+    return colvault_column_sizes(path), dir_bytes(path), colvault_catalog_bytes(path)
+
+
+def _common_arguments(p: argparse.ArgumentParser, tools: list[str]) -> None:
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per tool (default 5)")
+    p.add_argument(
+        "--tools",
+        default=",".join(tools),
+        help=f"comma-separated subset of {','.join(WRITERS)} (default {','.join(tools)}; "
+        "missing ones are skipped)",
+    )
+    p.add_argument("--tmpdir", default=None, help="where the stores are written (default: $TMPDIR)")
+
+
+def _select_tools(spec: str) -> tuple[list[str], list[str]]:
+    """(tools to run, tools skipped because they are not importable)."""
+    tools = [t for t in spec.split(",") if t]
+    unknown = [t for t in tools if t not in WRITERS]
+    if unknown:
+        raise SystemExit(f"unknown tools {unknown}; choose from {list(WRITERS)}")
+    skipped = [t for t in tools if not WRITERS[t].available]
+    return [t for t in tools if t not in skipped], skipped
+
+
+def _timed_write(
+    writer: Writer,
+    batches: object,
+    n: int,
+    tmpdir: str | None,
+    *,
+    commit_each: bool = False,
+    inspect: Callable[[str], Any] | None = None,
+) -> tuple[float, int, Any]:
+    """One run in a fresh directory: (seconds, bytes on disk, ``inspect(path)`` or None).
+
+    The directory is removed after. ``commit_each`` (the logger job): the tool commits after every
+    batch, and the clock starts at the first batch, once the file and the table exist.
+    """
+    workdir = tempfile.mkdtemp(prefix=f"cmp-{writer.name}-", dir=tmpdir)
+    try:
+        # Flush other tools' dirty pages first, or our fsync would pay for their writeback.
+        os.sync()
+        gc.collect()
+        start = time.perf_counter()
+
+        def ready() -> None:
+            nonlocal start
+            start = time.perf_counter()
+
+        options = {"commit_each": True, "ready": ready} if commit_each else {}
+        path = writer.write(batches, workdir, n, **options)
+        seconds = time.perf_counter() - start
+        size = writer.size(path)
+        rows = writer.rows(path)
+        if rows != n:
+            raise RuntimeError(f"{writer.name} stored {rows} rows, expected {n}")
+        return seconds, size, None if inspect is None else inspect(path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _warm_up(
+    tools: list[str], data: dict, rows: int, batch: int, tmpdir: str | None, commit_each: bool
+) -> None:
+    """Untimed: Numba kernels, HDF5 and DuckDB initialisation are paid once per process."""
+    warm = {k: v[:rows] for k, v in data.items()}
+    for t in tools:
+        writer = WRITERS[t]
+        _timed_write(writer, writer.prepare(warm, batch), rows, tmpdir, commit_each=commit_each)
+
+
+@dataclass
+class Runs:
+    """The timed runs of every tool, and what the last colvault store held."""
+
+    tools: list[str]
+    times: dict[str, list[float]]
+    sizes: dict[str, list[int]]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    colvault: ColvaultReport | None
+
+    def median(self, tool: str) -> float:
+        return statistics.median(self.times[tool])
+
+    def median_size(self, tool: str) -> float:
+        return statistics.median(self.sizes[tool])
+
+
+def _interleaved(
+    tools: list[str],
+    prepared: dict[str, Any],
+    n: int,
+    repeat: int,
+    tmpdir: str | None,
+    commit_each: bool = False,
+) -> Runs:
+    """``repeat`` rounds of one run per tool; the last colvault store is inspected, then removed."""
+    load_before = os.getloadavg()
+    times: dict[str, list[float]] = {t: [] for t in tools}
+    sizes: dict[str, list[int]] = {t: [] for t in tools}
+    report = None
+    for i in range(repeat):
+        for t in tools:
+            inspect = _colvault_report if t == "colvault" and i == repeat - 1 else None
+            s, b, got = _timed_write(
+                WRITERS[t], prepared[t], n, tmpdir, commit_each=commit_each, inspect=inspect
+            )
+            times[t].append(s)
+            sizes[t].append(b)
+            report = got if got is not None else report
+    return Runs(tools, times, sizes, load_before, os.getloadavg(), report)
+
+
+def _print_runs(
+    title: str,
+    tmpdir: str | None,
+    setup: str,
+    runs: Runs,
+    timed: str,
+    skipped: list[str],
+) -> None:
+    """The header (what ran, where, on what, how loaded) and the seconds of every run."""
+    import colvault
+
+    print(title)
+    print(f"colvault from {os.path.dirname(colvault.__file__)}")
+    print(
+        f"python {platform.python_version()}, "
+        + _versions(["numpy", "blosc2", "numba", "tables", "duckdb", "pyarrow"])
+        + f"; {os.cpu_count()} CPUs; stores in {tmpdir or tempfile.gettempdir()}"
+    )
+    print(f"COLVAULT_FSYNC={os.environ.get('COLVAULT_FSYNC', '(unset)')} (fsync on); {setup}")
+    print(
+        "load average (1, 5, 15 min) before timing "
+        + " ".join(f"{x:.2f}" for x in runs.load_before)
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in runs.load_after)
+        + " (other processes on the machine skew the figures)"
+    )
+    print(timed)
+    if skipped:
+        print(f"skipped (not importable): {', '.join(skipped)}")
+    print()
+    repeat = len(runs.times[runs.tools[0]])
+    print(
+        _table(
+            ["run", *runs.tools],
+            [[str(i + 1), *(f"{runs.times[t][i]:.3f}" for t in runs.tools)] for i in range(repeat)],
+        )
+    )
+    print()
+
+
+def _summary(
+    runs: Runs, rates: list[tuple[str, Callable[[float], str]]], by_rate: bool, digits: int = 1
+) -> str:
+    """Medians per tool, ``rates`` computed from the median seconds, and ratios to each baseline:
+    ``time/B`` (median seconds ÷ B's) or, ``by_rate``, ``rate/B`` (B's median seconds ÷ ours,
+    the same work per run, so: our rate ÷ B's rate), and ``size/B``."""
+    bases = [b for b in BASELINES if b in runs.tools]
+    header = ["tool", "median s", "min s", "max s", *(h for h, _ in rates), "size MB"]
+    for b in bases:
+        header += [f"rate/{b}" if by_rate else f"time/{b}", f"size/{b}"]
+    rows = []
+    for t in runs.tools:
+        med = runs.median(t)
+        row = [
+            t,
+            f"{med:.3f}",
+            f"{min(runs.times[t]):.3f}",
+            f"{max(runs.times[t]):.3f}",
+            *(f(med) for _, f in rates),
+            _mb(runs.median_size(t), digits),
+        ]
+        for b in bases:
+            ratio = runs.median(b) / med if by_rate else med / runs.median(b)
+            row += [f"{ratio:.3f}", f"{runs.median_size(t) / runs.median_size(b):.3f}"]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def _print_colvault_report(
+    heading: str, report: ColvaultReport, nrows: int, digits: int = 1
+) -> None:
+    """Chunks and bytes per column of one colvault store, its catalog and its whole directory."""
+    cols, total, catalog = report
+    print()
+    print(heading)
+    rows = [
+        [
+            name,
+            dtype,
+            f"{chunks:,}",
+            f"{nrows / chunks:,.0f}" if chunks else "-",
+            _mb(r, digits),
+            _mb(s, digits),
+            f"{s / chunks:,.0f}" if chunks else "-",
+            f"{r / s:.2f}" if s else "-",
+        ]
+        for name, dtype, chunks, r, s in cols
+    ]
+    r_all = sum(c[3] for c in cols)
+    s_all = sum(c[4] for c in cols)
+    blank = ["", "", ""]
+    rows.append(
+        ["all columns", *blank, _mb(r_all, digits), _mb(s_all, digits), "", f"{r_all / s_all:.2f}"]
+    )
+    rows.append(["catalog (sqlite)", *blank, "", _mb(catalog, digits), "", ""])
+    rows.append(["store directory", *blank, "", _mb(total, digits), "", ""])
+    header = ["column", "dtype", "chunks", "rows/chunk", "raw MB", "stored MB", "B/chunk", "ratio"]
+    print(_table(header, rows))
+
+
 # -- append --------------------------------------------------------------------------------------
 
 
 def _append_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=20_000_000, help="rows (default 20,000,000)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per tool (default 5)")
     p.add_argument("--batch", type=int, default=BATCH_ROWS, help="rows per append call")
-    p.add_argument(
-        "--tools",
-        default=",".join(WRITERS),
-        help=f"comma-separated subset of {','.join(WRITERS)} (missing ones are skipped)",
-    )
-    p.add_argument("--tmpdir", default=None, help="where the stores are written (default: $TMPDIR)")
-
-
-def _timed_write(name: str, batches: object, n: int, tmpdir: str | None) -> tuple[float, int]:
-    """One run in a fresh directory: (seconds, bytes on disk). The directory is removed after."""
-    writer = WRITERS[name]
-    workdir = tempfile.mkdtemp(prefix=f"cmp-{name}-", dir=tmpdir)
-    try:
-        # Flush other tools' dirty pages first, or our fsync would pay for their writeback.
-        os.sync()
-        gc.collect()
-        t0 = time.perf_counter()
-        path = writer.write(batches, workdir, n)
-        seconds = time.perf_counter() - t0
-        size = writer.size(path)
-        rows = writer.rows(path)
-        if rows != n:
-            raise RuntimeError(f"{name} stored {rows} rows, expected {n}")
-        return seconds, size
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    _common_arguments(p, list(WRITERS))
 
 
 def run_append(args: argparse.Namespace) -> int:
     _check_durable()
     from colvault.benchdata import benchmark_data
 
-    tools = [t for t in args.tools.split(",") if t]
-    unknown = [t for t in tools if t not in WRITERS]
-    if unknown:
-        raise SystemExit(f"unknown tools {unknown}; choose from {list(WRITERS)}")
-    skipped = [t for t in tools if not WRITERS[t].available]
-    tools = [t for t in tools if t not in skipped]
+    tools, skipped = _select_tools(args.tools)
     n = args.rows
 
     t0 = time.perf_counter()
@@ -131,103 +337,187 @@ def run_append(args: argparse.Namespace) -> int:
     prepared = {t: WRITERS[t].prepare(data, args.batch) for t in tools}
     prep_s = time.perf_counter() - t0
 
-    # Untimed warm-up: Numba kernels, HDF5 and DuckDB initialisation are paid once per process.
-    warm = {k: v[: min(n, 50_000)] for k, v in data.items()}
-    for t in tools:
-        _timed_write(t, WRITERS[t].prepare(warm, args.batch), len(warm["t"]), args.tmpdir)
+    _warm_up(tools, data, min(n, 50_000), args.batch, args.tmpdir, commit_each=False)
+    runs = _interleaved(tools, prepared, n, args.repeat, args.tmpdir)
 
-    load_before = os.getloadavg()
-    times: dict[str, list[float]] = {t: [] for t in tools}
-    sizes: dict[str, list[int]] = {t: [] for t in tools}
-    for _ in range(args.repeat):
-        for t in tools:
-            s, b = _timed_write(t, prepared[t], n, args.tmpdir)
-            times[t].append(s)
-            sizes[t].append(b)
-    load_after = os.getloadavg()
-
-    # Per-column sizes come from one more (untimed) colvault store, kept until read.
-    columns = None
-    if "colvault" in tools:
-        workdir = tempfile.mkdtemp(prefix="cmp-colvault-cols-", dir=args.tmpdir)
-        try:
-            path = WRITERS["colvault"].write(prepared["colvault"], workdir, n)
-            columns = (colvault_column_sizes(path), dir_bytes(path))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    print(
+    _print_runs(
         f"append: {n:,} rows ({_mb(raw)} MB raw), {args.batch:,}-row batches, "
-        f"{args.repeat} timed runs per tool, interleaved"
-    )
-    print(
-        f"python {platform.python_version()}, "
-        + _versions(["numpy", "blosc2", "numba", "tables", "duckdb", "pyarrow"])
-        + f"; {os.cpu_count()} CPUs; stores in {args.tmpdir or tempfile.gettempdir()}"
-    )
-    print(
-        f"COLVAULT_FSYNC={os.environ.get('COLVAULT_FSYNC', '(unset)')} (fsync on); "
-        f"data generated in {gen_s:.2f} s, tool batches built in {prep_s:.2f} s (untimed)"
-    )
-    print(
-        "load average (1, 5, 15 min) before timing "
-        + " ".join(f"{x:.2f}" for x in load_before)
-        + ", after "
-        + " ".join(f"{x:.2f}" for x in load_after)
-        + " (other processes on the machine skew the figures)"
-    )
-    print(
+        f"{args.repeat} timed runs per tool, interleaved",
+        args.tmpdir,
+        f"data generated in {gen_s:.2f} s, tool batches built in {prep_s:.2f} s (untimed)",
+        runs,
         "timed: open -> create table -> append all batches -> close.\n"
         "  colvault: close commits (fsync + sqlite); DuckDB: CHECKPOINT (fsync) + close;\n"
         "  PyTables: blosc2:lz4 level 5 + shuffle, flush + close (no fsync), default chunk shape;\n"
-        f"  pytables-128k: the same with chunkshape=({SAME_CHUNK_ROWS},), colvault's chunk rows"
+        f"  pytables-128k: the same with chunkshape=({SAME_CHUNK_ROWS},), colvault's chunk rows",
+        skipped,
     )
-    if skipped:
-        print(f"skipped (not importable): {', '.join(skipped)}")
-    print()
-    print(
-        _table(
-            ["run", *tools],
-            [[str(i + 1), *(f"{times[t][i]:.3f}" for t in tools)] for i in range(args.repeat)],
+    rates = [
+        ("M rows/s", lambda s: f"{n / s / 1e6:.1f}"),
+        ("raw MB/s", lambda s: f"{raw / s / 1e6:.0f}"),
+    ]
+    print(_summary(runs, rates, by_rate=False))
+    if runs.colvault is not None:
+        _print_colvault_report(
+            "colvault per column (committed chunk lengths from the catalog, last timed run):",
+            runs.colvault,
+            n,
         )
+    return 0
+
+
+# -- logger --------------------------------------------------------------------------------------
+
+#: "pytables" (PyTables' own chunk shape) runs only if a probe projects one run within
+#: ``--max-seconds``: with blosc2 PyTables sizes chunks by the reported L3 cache, and a flush of
+#: a partial chunk costs in proportion to the chunk, not to the rows it adds.
+LOGGER_TOOLS = ["colvault", "pytables-128k", "pytables", "duckdb"]
+
+
+def _logger_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--commits", type=int, default=2_000, help="commits per run (default 2,000)")
+    p.add_argument(
+        "--rows-per-commit", type=int, default=100, help="rows appended per commit (default 100)"
     )
-    print()
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="leave out pytables (default chunk shape) if a probe projects one run to take "
+        "longer (default 60)",
+    )
+    p.add_argument(
+        "--probe-commits",
+        type=int,
+        default=10,
+        help="commits timed to project a pytables run with its default chunk shape (default 10)",
+    )
+    _common_arguments(p, LOGGER_TOOLS)
 
-    med = {t: statistics.median(times[t]) for t in tools}
-    msize = {t: statistics.median(sizes[t]) for t in tools}
-    header = ["tool", "median s", "min s", "max s", "M rows/s", "raw MB/s", "size MB"]
-    bases = [b for b in BASELINES if b in tools]
-    for b in bases:
-        header += [f"time/{b}", f"size/{b}"]
-    rows = []
-    for t in tools:
-        row = [
-            t,
-            f"{med[t]:.3f}",
-            f"{min(times[t]):.3f}",
-            f"{max(times[t]):.3f}",
-            f"{n / med[t] / 1e6:.1f}",
-            f"{raw / med[t] / 1e6:.0f}",
-            _mb(msize[t]),
-        ]
-        for b in bases:
-            row += [f"{med[t] / med[b]:.3f}", f"{msize[t] / msize[b]:.3f}"]
-        rows.append(row)
-    print(_table(header, rows))
 
-    if columns is not None:
-        cols, total = columns
+@dataclass(frozen=True)
+class ChunkshapeProbe:
+    """The first commits of a logger run with PyTables' default chunk shape."""
+
+    chunk_rows: int
+    commits: int
+    seconds_per_commit: float
+
+    def projected(self, commits: int) -> float:
+        return self.seconds_per_commit * commits
+
+
+def _probe_default_chunkshape(
+    batches: list[Any], n: int, commits: int, tmpdir: str | None
+) -> ChunkshapeProbe:
+    """Time ``commits`` flushes with the chunk shape PyTables picks for ``n`` expected rows."""
+    workdir = tempfile.mkdtemp(prefix="cmp-chunkshape-", dir=tmpdir)
+    try:
+        chunk_rows = pytables_default_chunk_rows(workdir, n)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    writer = dataclasses.replace(
+        WRITERS["pytables"], write=functools.partial(pytables_write, chunkshape=chunk_rows)
+    )
+    k = max(1, min(commits, len(batches)))
+    rows = sum(len(b) for b in batches[:k])
+    seconds, _, _ = _timed_write(writer, batches[:k], rows, tmpdir, commit_each=True)
+    return ChunkshapeProbe(chunk_rows, k, seconds / k)
+
+
+def _chunkshape_note(probe: ChunkshapeProbe, runs: Runs, commits: int, max_seconds: float) -> str:
+    chunk_mb = probe.chunk_rows * PYTABLES_DTYPE.itemsize / 1e6
+    ms = probe.seconds_per_commit * 1e3
+    what = (
+        f"PyTables' default chunkshape here is ({probe.chunk_rows:,},), {chunk_mb:,.1f} MB per "
+        f"chunk (with blosc2, PyTables sizes chunks by the L3 cache size the CPU reports). "
+        f"A probe of {probe.commits} commits took {ms:,.1f} ms per commit"
+    )
+    if "pytables-128k" in runs.tools:
+        ms_128k = runs.median("pytables-128k") / commits * 1e3
+        what += (
+            f", {ms / ms_128k:,.0f}x pytables-128k's {ms_128k:.2f} ms with a chunk "
+            f"{probe.chunk_rows / SAME_CHUNK_ROWS:,.0f}x as long: each flush handles the whole "
+            "partial chunk (recompressed and rewritten in place), not just the rows it adds"
+        )
+    if "pytables" in runs.tools:
+        return textwrap.fill(f"note: {what}.", 100)
+    return textwrap.fill(
+        f"note: pytables (default chunk shape) was left out. {what}; one run of {commits:,} "
+        f"commits would take about {probe.projected(commits):,.0f} s, over --max-seconds "
+        f"{max_seconds:g}. pytables-128k (chunkshape=({SAME_CHUNK_ROWS},)) stands in for it.",
+        100,
+    )
+
+
+def run_logger(args: argparse.Namespace) -> int:
+    _check_durable()
+    from colvault.benchdata import benchmark_data
+
+    tools, skipped = _select_tools(args.tools)
+    commits, per = args.commits, args.rows_per_commit
+    n = commits * per
+
+    t0 = time.perf_counter()
+    data = benchmark_data(n)
+    gen_s = time.perf_counter() - t0
+    raw = sum(a.nbytes for a in data.values())
+
+    t0 = time.perf_counter()
+    prepared = {t: WRITERS[t].prepare(data, per) for t in tools}
+    prep_s = time.perf_counter() - t0
+
+    probe = None
+    if "pytables" in tools:
+        probe = _probe_default_chunkshape(prepared["pytables"], n, args.probe_commits, args.tmpdir)
+        if probe.projected(commits) > args.max_seconds:
+            tools.remove("pytables")
+    _warm_up(tools, data, min(commits, 50) * per, per, args.tmpdir, commit_each=True)
+    runs = _interleaved(tools, prepared, n, args.repeat, args.tmpdir, commit_each=True)
+
+    _print_runs(
+        f"logger: {commits:,} commits of {per:,} rows ({n:,} rows, {_mb(raw, 2)} MB raw), "
+        f"{args.repeat} timed runs per tool, interleaved",
+        args.tmpdir,
+        f"data generated in {gen_s:.2f} s, cut into batches in {prep_s:.2f} s (untimed)",
+        runs,
+        "timed: first batch -> last commit -> close (the file is opened and the table created\n"
+        "  before the clock starts, as a logger opens its file once).\n"
+        "  colvault: t.append(batch) + store.commit() per batch: durable (fsync of the column\n"
+        "    segments, sqlite commit with synchronous=FULL); close.\n"
+        "  PyTables: table.append(batch) + table.flush() per batch, close; blosc2:lz4 level 5 +\n"
+        "    shuffle. PyTables' flush does NOT fsync: its commits reach the OS, not the disk.\n"
+        f"    pytables-128k: chunkshape=({SAME_CHUNK_ROWS},); pytables: PyTables' default.\n"
+        "  DuckDB: one INSERT per batch in autocommit mode (each one a durable commit: WAL\n"
+        "    fsync), CHECKPOINT + close.",
+        skipped,
+    )
+    rates = [
+        ("commits/s", lambda s: f"{commits / s:,.0f}"),
+        ("ms/commit", lambda s: f"{s / commits * 1e3:.2f}"),
+        ("rows/s", lambda s: f"{n / s:,.0f}"),
+    ]
+    print(_summary(runs, rates, by_rate=True, digits=2))
+    bases = [b for b in BASELINES if b in runs.tools]
+    if bases:
+        print(
+            "rate/B: commits/s of the tool / commits/s of B (>= 1.0: at least as fast as B); "
+            "size/B: bytes on disk / B's."
+        )
+    for b in bases if "colvault" in runs.tools else []:
+        ratio = runs.median(b) / runs.median("colvault")
+        print(f"colvault/{b} in commits/s: {ratio:.3f}")
+    if probe is not None:
         print()
-        print("colvault per column (committed chunk lengths from the catalog):")
-        crows = [
-            [name, dtype, str(chunks), _mb(r), _mb(s), f"{r / s:.2f}" if s else "-"]
-            for name, dtype, chunks, r, s in cols
-        ]
-        r_all = sum(c[3] for c in cols)
-        s_all = sum(c[4] for c in cols)
-        crows.append(["all columns", "", "", _mb(r_all), _mb(s_all), f"{r_all / s_all:.2f}"])
-        crows.append(["store directory", "", "", "", _mb(total), ""])
-        print(_table(["column", "dtype", "chunks", "raw MB", "stored MB", "ratio"], crows))
+        print(_chunkshape_note(probe, runs, commits, args.max_seconds))
+    if runs.colvault is not None:
+        _print_colvault_report(
+            f"colvault per column after a run (committed chunks from the catalog; "
+            f"{commits:,} commits of {per:,} rows):",
+            runs.colvault,
+            n,
+            digits=2,
+        )
     return 0
 
 
@@ -235,6 +525,11 @@ def run_append(args: argparse.Namespace) -> int:
 
 JOBS: dict[str, Job] = {
     "append": Job("bulk-load the benchmark data set", _append_arguments, run_append),
+    "logger": Job(
+        "commit every small batch durably, as an instrument logger does",
+        _logger_arguments,
+        run_logger,
+    ),
 }
 
 

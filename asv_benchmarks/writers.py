@@ -1,9 +1,14 @@
-"""One definition of "bulk-load the benchmark data" per tool, shared by asv and ``compare``.
+"""One definition of "write the benchmark data" per tool, shared by asv and ``compare``.
 
 Both harnesses must time exactly the same work, or their figures stop agreeing: tool-native
 batches are built beforehand (``prepare``, untimed); ``write`` is the timed part, from opening the
 file to a durable close. Heavy imports stay inside the functions so that asv's discovery, which
 imports every module of this package, stays fast and works without the optional tools.
+
+Every ``write`` serves two jobs. Bulk append (the default): all batches, one commit at close.
+Logger (``commit_each=True``): the tool's commit after every batch, as an instrument logger that
+must not lose a batch does. ``ready``, if given, is called once the file and the table exist, just
+before the first batch: the logger job starts its clock there, as a logger opens its file once.
 """
 
 from __future__ import annotations
@@ -43,6 +48,25 @@ def slices(n: int, batch: int = BATCH_ROWS) -> list[slice]:
     return [slice(i, min(i + batch, n)) for i in range(0, n, batch)]
 
 
+#: Type of the ``ready`` hook of the ``write`` functions.
+Ready = Callable[[], object] | None
+
+
+def _feed(
+    batches: Sequence[Any],
+    append: Callable[[Any], object],
+    commit: Callable[[], object] | None,
+    ready: Ready,
+) -> None:
+    """The loop every ``write`` times: ``ready()``, then each batch appended (and committed)."""
+    if ready is not None:
+        ready()
+    for b in batches:
+        append(b)
+        if commit is not None:
+            commit()
+
+
 # -- colvault ------------------------------------------------------------------------------------
 
 
@@ -51,16 +75,20 @@ def colvault_prepare(data: dict[str, np.ndarray], batch: int = BATCH_ROWS) -> li
     return [{k: v[s] for k, v in data.items()} for s in slices(n, batch)]
 
 
-def colvault_write(batches: Sequence[dict], workdir: str, n: int) -> str:
-    """Open, create, append every batch, close (close commits: fsync + sqlite commit)."""
+def colvault_write(
+    batches: Sequence[dict], workdir: str, n: int, *, commit_each: bool = False, ready: Ready = None
+) -> str:
+    """Open, create, append every batch, close (close commits: fsync + sqlite commit).
+
+    ``commit_each``: ``store.commit()`` after every batch, durable (fsync) like the final one.
+    """
     import colvault
     from colvault.benchdata import SCHEMA
 
     path = os.path.join(workdir, "x.colvault")
     store = colvault.open(path, "w")
     table = store.create_table("/" + TABLE, SCHEMA, expected_rows=n)
-    for b in batches:
-        table.append(b)
+    _feed(batches, table.append, store.commit if commit_each else None, ready)
     store.close()
     return path
 
@@ -70,6 +98,15 @@ def colvault_rows(path: str) -> int:
 
     with colvault.open(path) as store:
         return len(store["/" + TABLE])
+
+
+def colvault_catalog_bytes(path: str) -> int:
+    """Size of the sqlite catalog (with its WAL and shared-memory files, if any are left)."""
+    return sum(
+        os.lstat(os.path.join(path, name)).st_size
+        for name in os.listdir(path)
+        if name.startswith("catalog.sqlite")
+    )
 
 
 def colvault_column_sizes(path: str) -> list[tuple[str, str, int, int, int]]:
@@ -125,30 +162,50 @@ def _pytables_description() -> type:
 SAME_CHUNK_ROWS = 131_072
 
 
-def pytables_write(
-    batches: Sequence[np.ndarray], workdir: str, n: int, chunkshape: int | None = None
-) -> str:
-    """Open, create (blosc2:lz4 level 5, byte shuffle), append every batch, flush, close.
+def _pytables_create(h5: Any, n: int, chunkshape: int | None) -> Any:
+    """The benchmark table: blosc2:lz4 level 5, byte shuffle, ``expectedrows=n``."""
+    import tables
 
-    PyTables' close does not fsync; the figure is the time to hand the bytes to the OS.
+    return h5.create_table(
+        "/",
+        TABLE,
+        _pytables_description(),
+        filters=tables.Filters(complevel=5, complib="blosc2:lz4", shuffle=True),
+        expectedrows=n,
+        chunkshape=None if chunkshape is None else (chunkshape,),
+    )
+
+
+def pytables_write(
+    batches: Sequence[np.ndarray],
+    workdir: str,
+    n: int,
+    chunkshape: int | None = None,
+    *,
+    commit_each: bool = False,
+    ready: Ready = None,
+) -> str:
+    """Open, create, append every batch, flush, close.
+
+    PyTables' flush and close do not fsync; the figure is the time to hand the bytes to the OS.
+    ``commit_each``: ``table.flush()`` after every batch (the data reach the file, not the disk).
     """
     import tables
 
     path = os.path.join(workdir, "x.h5")
-    filters = tables.Filters(complevel=5, complib="blosc2:lz4", shuffle=True)
     with tables.open_file(path, "w") as h5:
-        table = h5.create_table(
-            "/",
-            TABLE,
-            _pytables_description(),
-            filters=filters,
-            expectedrows=n,
-            chunkshape=None if chunkshape is None else (chunkshape,),
-        )
-        for b in batches:
-            table.append(b)
+        table = _pytables_create(h5, n, chunkshape)
+        _feed(batches, table.append, table.flush if commit_each else None, ready)
         table.flush()
     return path
+
+
+def pytables_default_chunk_rows(workdir: str, n: int) -> int:
+    """Rows per chunk PyTables picks by itself for the benchmark table of ``n`` expected rows."""
+    import tables
+
+    with tables.open_file(os.path.join(workdir, "chunkshape.h5"), "w") as h5:
+        return int(_pytables_create(h5, n, None).chunkshape[0])
 
 
 def pytables_rows(path: str) -> int:
@@ -171,18 +228,27 @@ def duckdb_prepare(data: dict[str, np.ndarray], batch: int = BATCH_ROWS) -> list
     return [full.slice(s.start, s.stop - s.start) for s in slices(n, batch)]
 
 
-def duckdb_write(batches: Sequence[Any], workdir: str, n: int) -> str:
-    """Native database file: create, INSERT each Arrow batch, CHECKPOINT (fsyncs), close."""
+def duckdb_write(
+    batches: Sequence[Any], workdir: str, n: int, *, commit_each: bool = False, ready: Ready = None
+) -> str:
+    """Native database file: create, INSERT each Arrow batch, CHECKPOINT (fsyncs), close.
+
+    The connection is in autocommit mode, so every INSERT is a durable commit (its WAL record is
+    fsynced) whatever ``commit_each`` says: bulk append and logger differ only in batch size.
+    """
     import duckdb
 
     path = os.path.join(workdir, "x.duckdb")
     con = duckdb.connect(path)
     try:
         con.execute(DUCKDB_CREATE)
-        for b in batches:
+
+        def insert(b: Any) -> None:
             con.register("batch", b)
             con.execute(f"INSERT INTO {TABLE} SELECT * FROM batch")
             con.unregister("batch")
+
+        _feed(batches, insert, None, ready)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -206,8 +272,8 @@ def duckdb_rows(path: str) -> int:
 class Writer:
     name: str
     module: str  # import name; the tool is skipped when it is missing
-    prepare: Callable[[dict[str, np.ndarray]], Any]
-    write: Callable[[Any, str, int], str]
+    prepare: Callable[[dict[str, np.ndarray], int], Any]
+    write: Callable[..., str]  # (batches, workdir, n, *, commit_each=False, ready=None) -> path
     size: Callable[[str], int]
     rows: Callable[[str], int]
 
