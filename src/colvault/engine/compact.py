@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import ColvaultError, LockError
+from ..errors import ColvaultError, CommitError, LockError
 from .nodes import DataNode
 from .reading import ChunkSource
 from .recovery import segment_files
@@ -60,21 +60,16 @@ def _needs_rewrite(node: DataNode, sizes: dict[str, int], live: dict[str, int]) 
     return any(sizes.get(s, 0) != len(HEADER) + live.get(s, 0) for s in segments)
 
 
-def _rewrite(store: Store, node: DataNode, new_dirs: set[str]) -> TableWriter:
+def _rewrite(store: Store, node: DataNode, writer: TableWriter) -> None:
     """Copy a node's rows into fresh segments, cut into full chunks (last one compressed)."""
     state = node._state()
     src = ChunkSource(store.path, node.path, store._reader, None)
     specs = node._schema.columns
-    writer = TableWriter(
-        node._id, node._schema, node._codec, store.path, new_dirs, store._pool,
-        store._segment_bytes,
-    )  # fmt: skip
     for pos in range(len(state.starts)):
         arrays = [src.read_chunk(s, state.columns[s.id][pos]) for s in specs]
         writer.add(arrays, len(arrays[0]))
     writer.flush_compressed()
     writer.sync()
-    return writer
 
 
 def compact(store: Store) -> CompactReport:
@@ -108,21 +103,25 @@ def _compact_locked(store: Store) -> CompactReport:
     nodes = [n for n in store.walk() if isinstance(n, DataNode)]
     targets = [n for n in nodes if _needs_rewrite(n, before, live)]
     new_dirs: set[str] = set()
-    writers = [(n, _rewrite(store, n, new_dirs)) for n in targets]
-    for d in sorted(new_dirs):
-        seam().fsync_dir(d)
-    with store._catalog.write() as conn:
-        commit_id = conn.execute("INSERT INTO commits(time) VALUES (?)", (time.time(),)).lastrowid
-        assert commit_id is not None
-        for node, writer in writers:
-            conn.execute("DELETE FROM chunks WHERE node_id = ?", (node._id,))
-            if writer.chunks:
-                writer._insert(conn, commit_id, 0)
-            writer.register_segments(conn, seal=True)
-        conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
-        conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
-        conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
-        keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
+    writers = [
+        (n, TableWriter(n._id, n._schema, n._codec, root, new_dirs, store._pool,
+                        store._segment_bytes))
+        for n in targets
+    ]  # fmt: skip
+    store._catalog.landed = False
+    try:
+        keep = _rewrite_and_swap(store, writers, new_dirs)
+    except BaseException as exc:
+        for _, writer in writers:
+            if store._catalog.landed:
+                writer.after_commit(seal=True)  # the swap is committed: keep what it names
+            else:  # its files are named by nothing; the next compact() deletes them
+                writer.close()
+        if store._catalog.landed or not isinstance(exc, OSError):
+            raise
+        raise CommitError(
+            f"compact() of {root} failed ({exc}); the store is as it was before"
+        ) from exc
     for _, writer in writers:
         writer.after_commit(seal=True)
     # The new manifest is committed: files it does not name are garbage (the old copies, and
@@ -140,6 +139,32 @@ def _compact_locked(store: Store) -> CompactReport:
     return CompactReport(
         sum(before.values()), sum(after.values()), tuple(n.path for n, _ in writers), removed
     )
+
+
+def _rewrite_and_swap(
+    store: Store, writers: list[tuple[DataNode, TableWriter]], new_dirs: set[str]
+) -> set[str]:
+    """Write the new chunks durably, then swap the manifest; the segments it keeps."""
+    for node, writer in writers:
+        _rewrite(store, node, writer)
+    for d in sorted(new_dirs):
+        seam().fsync_dir(d)
+    with store._catalog.write() as conn:
+        commit_id = conn.execute("INSERT INTO commits(time) VALUES (?)", (time.time(),)).lastrowid
+        assert commit_id is not None
+        for node, writer in writers:
+            conn.execute("DELETE FROM chunks WHERE node_id = ?", (node._id,))
+            if writer.chunks:
+                writer._insert(conn, commit_id, 0)
+            writer.register_segments(conn, seal=True)
+        conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
+        conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
+        conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
+        keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
+    assert store._catalog.writer is not None
+    store._catalog.writer.execute("VACUUM")  # give back the pages of the deleted rows
+    store._catalog.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return keep
 
 
 def _remove_empty_dirs(data: str) -> None:

@@ -102,6 +102,32 @@ class SegmentWriter:
             self.fd = -1
 
 
+class ColumnSegments:
+    """The active segment of one column plus rolled-over ones still awaiting their commit."""
+
+    def __init__(self, root: str, col_dir: str, limit: int) -> None:
+        self.root = root
+        self.col_dir = col_dir
+        self.limit = limit
+        self.active: SegmentWriter | None = None
+        self.full: list[SegmentWriter] = []
+
+    def all(self) -> list[SegmentWriter]:
+        return self.full + ([self.active] if self.active else [])
+
+    def append(self, payload: bytes | memoryview, new_dirs: set[str]) -> tuple[str, int]:
+        if self.active is None or self.active.broken:
+            if self.active is not None:
+                self.full.append(self.active)
+            self.active = SegmentWriter.create(self.root, self.col_dir, new_dirs)
+        seg = self.active
+        offset = seg.append(payload)
+        if seg.end >= self.limit:
+            self.full.append(seg)
+            self.active = None
+        return seg.rel, offset
+
+
 def _makedirs(root: str, rel: str, new_dirs: set[str]) -> None:
     """Create the missing directories of ``rel``; remember parents that need an fsync."""
     parts = rel.split("/")

@@ -2,9 +2,10 @@
 
 ``add`` buffers validated columns; every full chunk is cut at once, its zone map computed, encoded,
 compressed and appended to this writer's own segment of that column, so memory stays bounded by
-about one chunk per column whatever the batch size. ``flush_tail`` writes the short last chunk at
-commit; ``apply`` inserts the manifest rows inside the commit transaction; ``rollback`` truncates
-what the writer appended since its last commit (it owns those segments: nobody else writes there).
+about one chunk per column whatever the batch size. ``apply``, inside the commit transaction,
+places the rows left in the buffer (growing or rewriting the table's short last chunk, see
+:mod:`.tails`) and inserts the manifest rows; ``rollback`` truncates what the writer appended
+since its last commit (it owns those segments: nobody else writes there).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from . import encodings, tails, zonemaps
 from .codec import Codec, as_bytes
 from .manifest import ChunkRef
 from .schema import ColumnSpec, TableSchema
-from .segments import HEADER, SEGMENT_BYTES, SegmentWriter
+from .segments import HEADER, SEGMENT_BYTES, ColumnSegments
 
 #: Chunks being encoded at once: enough to keep every pool thread busy while the main thread
 #: writes finished chunks, few enough to bound memory (each is ~1 MiB per column).
@@ -46,32 +47,6 @@ class Encoded(NamedTuple):
     chunk: encodings.Encoded
     crc: int
     zone: zonemaps.ZoneMap
-
-
-class _ColumnSegments:
-    """The active segment of one column plus rolled-over ones still awaiting their commit."""
-
-    def __init__(self, root: str, col_dir: str, limit: int) -> None:
-        self.root = root
-        self.col_dir = col_dir
-        self.limit = limit
-        self.active: SegmentWriter | None = None
-        self.full: list[SegmentWriter] = []
-
-    def all(self) -> list[SegmentWriter]:
-        return self.full + ([self.active] if self.active else [])
-
-    def append(self, payload: bytes | memoryview, new_dirs: set[str]) -> tuple[str, int]:
-        if self.active is None or self.active.broken:
-            if self.active is not None:
-                self.full.append(self.active)
-            self.active = SegmentWriter.create(self.root, self.col_dir, new_dirs)
-        seg = self.active
-        offset = seg.append(payload)
-        if seg.end >= self.limit:
-            self.full.append(seg)
-            self.active = None
-        return seg.rel, offset
 
 
 class TableWriter:
@@ -98,7 +73,7 @@ class TableWriter:
         self._inflight: deque[tuple[int, list[Future[Encoded]]]] = deque()
         self.encoders = [encodings.ColumnEncoder(codec, c) for c in schema.columns]
         self.segs = [
-            _ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
+            ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
         ]
 
     # -- buffering -------------------------------------------------------------------------------
