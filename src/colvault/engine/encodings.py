@@ -49,7 +49,8 @@ DICT = "dict"
 
 #: A decimal chunk may hold at most this fraction of exceptions before plain compression wins.
 MAX_EXCEPTION_FRACTION = 1 / 16
-#: ``shuffle="auto"`` re-runs its trial of both shuffles every this many chunks of a column.
+#: ``shuffle="auto"`` re-runs its trial of both shuffles every this many chunks of a column, and
+#: a float column where the decimal encoding did not pay tries it again after as many chunks.
 TRIAL_EVERY = 16
 
 
@@ -81,6 +82,7 @@ class ColumnEncoder:
         scalar = not spec.shape
         self._packs_ints = scalar and kind in "iuMm" and spec.dtype.itemsize > 1
         self._decimals = scalar and kind == "f"
+        self._skip_decimals = 0  # chunks to pass over after the encoding did not pay
 
     def encode(self, chunk: np.ndarray, zone: ZoneMap) -> Encoded:
         if self.spec.is_category:
@@ -91,7 +93,12 @@ class ColumnEncoder:
         if self._packs_ints and len(chunk) > 1:
             packed = self._pack_ints(chunk, zone)
         elif self._decimals and len(chunk) > 1:
-            packed = self._pack_decimals(chunk)
+            if self._skip_decimals:
+                self._skip_decimals -= 1
+            else:
+                packed = self._pack_decimals(chunk)
+                if packed is None:  # noise, not decimals: look again only now and then
+                    self._skip_decimals = TRIAL_EVERY - 1
         if packed is not None:
             return packed
         return Encoded(BLOSC2, None, self.codec.compress(chunk))
