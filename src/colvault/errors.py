@@ -18,6 +18,10 @@ class SchemaError(ColvaultError, ValueError):
     """Data or a schema that does not fit: wrong columns, lengths, dtypes or lossy casts."""
 
 
+class QueryError(ColvaultError, ValueError):
+    """A condition string that is not in the query language, or names what the table lacks."""
+
+
 class StoreNotFoundError(ColvaultError, FileNotFoundError):
     """No store at the path given to ``open`` with mode ``r`` or ``r+``."""
 
