@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import ColvaultError
+from .zonemaps import NO_ZONE_MAP, ZoneMap
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ChunkRef:
     crc: int
     encoding: str
     params: str | None  # JSON parameters of the encoding
+    zone: ZoneMap = NO_ZONE_MAP  # the chunk's statistics, as stored
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,17 @@ class NodeState:
         return range(max(first, 0), last)
 
 
+def chunk_ref(row: tuple[Any, ...], zone: ZoneMap) -> ChunkRef:
+    """A ChunkRef from a row (col_id, index, first_row, nrows, segment, sealed, offset, length,
+    crc32, encoding, params, ...) as the manifest queries select them."""
+    return ChunkRef(
+        row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], row[9], row[10], zone
+    )
+
+
 _CHUNKS = """
 SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
-       c.offset, c.length, c.crc32, c.encoding, c.params
+       c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted
 FROM chunks c LEFT JOIN segments s ON s.path = c.segment
 WHERE c.node_id = ? AND c.retired_commit IS NULL
 ORDER BY c.col_id, c.first_row
@@ -67,7 +78,8 @@ def load_state(
     for row in conn.execute(_CHUNKS, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
-            refs.append(ChunkRef(row[1], row[2], row[3], row[4], bool(row[5]), *row[6:]))
+            zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
+            refs.append(chunk_ref(row, zone))
     first = per_col[col_ids[0]]
     starts = np.fromiter((r.first_row for r in first), np.int64, len(first))
     for col, refs in per_col.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .manifest import ChunkRef
+from .manifest import ChunkRef, chunk_ref
 from .zonemaps import ZoneMap
 
 _TAIL = """
@@ -33,7 +33,6 @@ class Tail:
     first_row: int
     nrows: int
     refs: dict[str, ChunkRef]
-    zones: dict[str, ZoneMap]
 
 
 def load_tail(
@@ -41,14 +40,13 @@ def load_tail(
 ) -> Tail | None:
     """The table's short last chunk, inside the commit transaction; ``None`` if it has none."""
     refs: dict[str, ChunkRef] = {}
-    zones: dict[str, ZoneMap] = {}
     for r in conn.execute(_TAIL, (node_id, nrows, chunk_rows)):
-        refs[r[0]] = ChunkRef(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:11])
-        zones[r[0]] = ZoneMap(r[11], r[12], r[13], None if r[14] is None else bool(r[14]))
+        zone = ZoneMap(r[11], r[12], r[13], None if r[14] is None else bool(r[14]))
+        refs[r[0]] = chunk_ref(r, zone)
     if sorted(refs) != sorted(col_ids):
         return None
     first = refs[col_ids[0]]
-    return Tail(first.first_row, first.nrows, refs, zones)
+    return Tail(first.first_row, first.nrows, refs)
 
 
 def retire(conn: sqlite3.Connection, node_id: str, tail: Tail, commit_id: int) -> None:

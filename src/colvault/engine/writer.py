@@ -283,7 +283,7 @@ class TableWriter:
             a = np.ascontiguousarray(a)
             payload = as_bytes(a).data
             segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked above)
-            z = zonemaps.merge(tail.zones[spec.id], zonemaps.compute(a, spec), spec)
+            z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
             updates.append(
                 (tail.nrows + n, ref.length + len(payload), zlib.crc32(payload, ref.crc), z.min,
                  z.max, z.nan_count, None if z.sorted is None else int(z.sorted),
