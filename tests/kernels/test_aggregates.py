@@ -1,0 +1,415 @@
+"""Streaming aggregates, fed chunk by chunk with and without filter positions, agree with numpy."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from colvault.kernels import aggregates as agg
+
+INTS = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
+FLOATS = ["f4", "f8"]
+NUMERIC = [*INTS, *FLOATS, "M8[ns]"]
+CHUNK = 131072
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def column(data, dt: str, max_size: int = 200) -> np.ndarray:
+    """Values of any numeric dtype: integer extremes, NaN, ±inf, NaT all possible."""
+    dtype = np.dtype(dt)
+    n = data.draw(st.integers(0, max_size), label="n")
+    if dtype.kind == "M":
+        ints = data.draw(
+            hnp.arrays(
+                np.int64, n, elements=st.one_of(st.integers(-(2**62), 2**62), st.just(agg.NAT))
+            )
+        )
+        return ints.view(dtype)
+    if dtype.kind == "f":
+        bound = 1e300 if dtype.itemsize == 8 else None  # sums of 200 values stay finite
+        finite = st.floats(
+            bound and -bound, bound, allow_nan=False, allow_infinity=False, width=dtype.itemsize * 8
+        )
+        special = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0])
+        return data.draw(hnp.arrays(dtype, n, elements=st.one_of(finite, special)))
+    info = np.iinfo(dtype)
+    extreme = st.sampled_from([int(info.min), int(info.max), 0, 1])
+    return data.draw(
+        hnp.arrays(dtype, n, elements=st.one_of(st.integers(info.min, info.max), extreme))
+    )
+
+
+def chunked(data, values: np.ndarray, select: bool):
+    """Random cuts of ``values`` into chunks, each with sorted random positions (or None)."""
+    n = len(values)
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6), label="cuts"))
+    bounds = [0, *cuts, n]
+    chunks = []
+    for a, b in itertools.pairwise(bounds):
+        chunk = values[a:b]
+        positions = None
+        if select:
+            mask = data.draw(hnp.arrays(np.bool_, b - a), label="mask")
+            positions = np.flatnonzero(mask).astype(np.int64)
+        chunks.append((chunk, positions))
+    return chunks
+
+
+def selected(chunks) -> np.ndarray:
+    parts = [c if p is None else c[p] for c, p in chunks]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def run_stats(chunks, dtype: np.dtype, nat: bool) -> dict:
+    state = agg.new_stats_state()
+    for chunk, positions in chunks:
+        values = chunk.view(np.int64) if dtype.kind in "Mm" else chunk
+        agg.stats_update(state, values, positions, nat)
+    return agg.stats_result(state, dtype)
+
+
+def close(a: float, b: float, rel: float = 1e-12, abs_: float = 0.0) -> bool:
+    if np.isnan(a) or np.isnan(b):
+        return bool(np.isnan(a) and np.isnan(b))
+    if np.isinf(a) or np.isinf(b):
+        return a == b
+    return abs(a - b) <= max(rel * abs(b), abs_)
+
+
+# --- column statistics -----------------------------------------------------------------------
+
+
+@given(st.sampled_from(NUMERIC), st.booleans(), st.data())
+def test_stats_exact_parts_match_numpy(dt, select, data):
+    dtype = np.dtype(dt)
+    values = column(data, dt)
+    chunks = chunked(data, values, select)
+    sel = selected(chunks).astype(dtype)
+    res = run_stats(chunks, dtype, nat=dtype.kind == "M")
+    missing = np.isnan(sel) if dtype.kind in "fM" else np.zeros(len(sel), bool)
+    valid = sel[~missing]
+    assert res["count"] == len(valid)
+    assert res["nan_count"] == int(missing.sum())
+    if len(valid):
+        assert res["min"] == valid.min() and res["max"] == valid.max()
+        assert res["min"].dtype == dtype and res["max"].dtype == dtype
+    else:
+        assert res["min"] is None and res["max"] is None
+    if dtype.kind == "M":
+        assert res["sum"] is None and res["mean"] is None and res["std"] is None
+        return
+    if dtype.kind in "iu":
+        expected = np.sum(sel)
+        assert res["sum"] == expected and res["sum"].dtype == expected.dtype
+        as_float = sel.astype(np.float64)
+        if len(sel):
+            scale = float(np.max(np.abs(as_float)))
+            assert close(res["mean"], np.mean(as_float), abs_=1e-12 * scale)
+            assert close(res["std"] ** 2, np.var(as_float), abs_=1e-12 * scale**2)
+        else:
+            assert np.isnan(res["mean"]) and np.isnan(res["std"])
+        return
+    wide = sel.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref_sum, ref_mean, ref_std = np.nansum(wide), np.nanmean(wide), np.nanstd(wide)
+    assert res["sum"].dtype == np.float64
+    scale = float(np.nansum(np.abs(wide)))
+    if not np.isfinite(ref_sum) or not np.isfinite(scale):  # infinities: same pattern as numpy
+        assert close(res["sum"], ref_sum) and close(res["mean"], ref_mean)
+        assert np.isnan(res["std"]) == np.isnan(ref_std)
+    else:
+        assert close(res["sum"], ref_sum, abs_=1e-12 * scale)
+        if len(valid):
+            assert close(res["mean"], ref_mean, abs_=1e-12 * scale / len(valid))
+        else:
+            assert np.isnan(res["mean"]) and np.isnan(res["std"]) and res["sum"] == 0.0
+
+
+@given(st.sampled_from(FLOATS), st.booleans(), st.integers(-30, 30), st.data())
+def test_float_stats_precise_on_well_conditioned_data(dt, select, exponent, data):
+    dtype = np.dtype(dt)
+    n = data.draw(st.integers(1, 300))
+    elements = st.one_of(st.floats(1.0, 2.0, width=dtype.itemsize * 8), st.just(np.nan))
+    values = (
+        data.draw(hnp.arrays(dtype, n, elements=elements)) * dtype.type(2.0**exponent)
+    ).astype(dtype)
+    sign = data.draw(st.sampled_from([1, -1]))
+    values = values * dtype.type(sign)
+    chunks = chunked(data, values, select)
+    wide = selected(chunks).astype(np.float64)
+    res = run_stats(chunks, dtype, nat=False)
+    if np.all(np.isnan(wide)):
+        assert res["count"] == 0 and np.isnan(res["mean"]) and np.isnan(res["std"])
+        return
+    assert close(res["sum"], np.nansum(wide))
+    assert close(res["mean"], np.nanmean(wide))
+    assert close(res["std"], np.nanstd(wide), abs_=1e-12 * abs(np.nanmean(wide)))
+
+
+def test_float_stats_precise_over_many_chunks():
+    rng = np.random.default_rng(7)
+    values = rng.uniform(1000.0, 1001.0, 3 * CHUNK + 12345)
+    values[rng.random(len(values)) < 0.01] = np.nan
+    state, parts = agg.new_stats_state(), []
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        positions = np.flatnonzero(rng.random(len(chunk)) < 0.9).astype(np.int64)
+        agg.stats_update(state, chunk, positions, False)
+        parts.append(chunk[positions])
+    sel = np.concatenate(parts)
+    res = agg.stats_result(state, values.dtype)
+    assert res["count"] == np.count_nonzero(~np.isnan(sel))
+    assert close(res["sum"], np.nansum(sel))
+    assert close(res["mean"], np.nanmean(sel))
+    assert close(res["std"], np.nanstd(sel))  # std/mean ~ 3e-4: 1e-12 needs a careful method
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [np.inf, -np.inf],
+        [np.inf, 1.0],
+        [-np.inf, np.nan, 2.0],
+        [np.inf, np.inf],
+        [np.nan, np.nan],
+        [],
+        [1e308, 1e308],
+        [-0.0],
+    ],
+)
+@pytest.mark.parametrize("split", [False, True])
+def test_infinities_and_nan_like_numpy(values, split):
+    arr = np.array(values, np.float64)
+    state = agg.new_stats_state()
+    if split:
+        for i in range(len(arr)):
+            agg.stats_update(state, arr[i : i + 1], None, False)
+    else:
+        agg.stats_update(state, arr, None, False)
+    res = agg.stats_result(state, arr.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = (np.nansum(arr), np.nanmean(arr), np.nanstd(arr))
+    for got, want in zip((res["sum"], res["mean"], res["std"]), expected, strict=True):
+        assert close(got, want), (got, want)
+
+
+@pytest.mark.parametrize("dt", INTS)
+def test_integer_sums_wrap_like_numpy(dt):
+    info = np.iinfo(dt)
+    values = np.array([info.max] * 1000 + [info.min] * 3 + [info.max] * 77, dt)
+    state = agg.new_stats_state()
+    for start in range(0, len(values), 333):
+        agg.stats_update(state, values[start : start + 333], None, False)
+    res = agg.stats_result(state, values.dtype)
+    assert res["sum"] == np.sum(values) and res["sum"].dtype == np.sum(values).dtype
+    assert res["min"] == info.min and res["max"] == info.max
+
+
+def test_stats_merge_of_two_workers():
+    rng = np.random.default_rng(3)
+    values = rng.normal(5.0, 2.0, 10000)
+    a, b = agg.new_stats_state(), agg.new_stats_state()
+    agg.stats_update(a, values[:3000], None, False)
+    agg.stats_update(b, values[3000:], None, False)
+    agg.stats_merge(a, b, agg.KIND_FLOAT)
+    res = agg.stats_result(a, values.dtype)
+    assert close(res["std"], np.std(values)) and close(res["sum"], np.sum(values))
+    assert res["min"] == values.min() and res["count"] == 10000
+
+
+# --- histogram -------------------------------------------------------------------------------
+
+
+@given(st.sampled_from(["f4", "f8", "i1", "i4", "i8", "u8"]), st.booleans(), st.data())
+def test_histogram_matches_numpy_bit_for_bit(dt, select, data):
+    dtype = np.dtype(dt)
+    bins = data.draw(st.integers(1, 40), label="bins")
+    if dtype.kind == "f":
+        lo = data.draw(st.floats(-1e6, 1e6, width=dtype.itemsize * 8), label="lo")
+        width = data.draw(st.floats(0.0, 1e6, width=dtype.itemsize * 8), label="width")
+        hi = float(dtype.type(lo + width))
+        lo = float(lo)
+    else:
+        info = np.iinfo(dtype)
+        lo = float(data.draw(st.integers(max(info.min, -1000), min(info.max, 1000))))
+        hi = lo + data.draw(st.integers(0, 300))
+    # Values on and next to every edge, plus random ones, NaN and infinities.
+    edges = np.linspace(lo, hi, bins + 1)
+    if dtype.kind == "f":
+        on = edges.astype(dtype)
+        near = np.concatenate([on, np.nextafter(on, dtype.type(np.inf)), np.nextafter(on, -np.inf)])
+        rand = data.draw(
+            hnp.arrays(
+                dtype,
+                st.integers(0, 100),
+                elements=st.floats(
+                    float(dtype.type(lo - 5)), float(dtype.type(hi + 5)), width=dtype.itemsize * 8
+                ),
+            )
+        )
+        extra = np.array([np.nan, np.inf, -np.inf], dtype)
+    else:
+        info = np.iinfo(dtype)
+        on = np.clip(np.round(edges), info.min, info.max).astype(dtype)
+        near = np.concatenate(
+            [on, on, np.clip(on.astype(np.float64) + 1, info.min, info.max).astype(dtype)]
+        )
+        rand = data.draw(hnp.arrays(dtype, st.integers(0, 100)))
+        extra = np.array([info.min, info.max], dtype)
+    values = np.concatenate([near, rand, extra]).astype(dtype)
+    values = values[np.random.default_rng(len(values)).permutation(len(values))]
+    chunks = chunked(data, values, select)
+    sel = selected(chunks).astype(dtype)
+    try:
+        expected = np.histogram(sel, bins, range=(lo, hi))[0]
+    except ValueError:
+        with pytest.raises(ValueError):
+            agg.histogram_update(np.zeros(bins, np.int64), values, None, lo, hi)
+        return
+    counts = np.zeros(bins, np.int64)
+    for chunk, positions in chunks:
+        agg.histogram_update(counts, chunk, positions, lo, hi)
+    np.testing.assert_array_equal(counts, expected)
+
+
+def test_histogram_right_edge_and_equal_range():
+    values = np.array([0.0, 0.1, 0.2, 0.3, 0.7, 1.0, 1.0000001, -0.0, np.nan])
+    counts = np.zeros(10, np.int64)
+    agg.histogram_update(counts, values, None, 0.0, 1.0)
+    np.testing.assert_array_equal(counts, np.histogram(values, 10, range=(0.0, 1.0))[0])
+    counts = np.zeros(3, np.int64)
+    agg.histogram_update(counts, values, None, 1.0, 1.0)
+    np.testing.assert_array_equal(counts, np.histogram(values, 3, range=(1.0, 1.0))[0])
+    with pytest.raises(ValueError):
+        agg.histogram_update(counts, values, None, 1.0, 0.0)
+    with pytest.raises(ValueError):
+        agg.histogram_update(counts, values, None, 0.0, np.inf)
+
+
+# --- group-by --------------------------------------------------------------------------------
+
+
+def reference_groups(keys: np.ndarray, values: np.ndarray, dtype: np.dtype) -> dict:
+    """Per distinct key: the numpy answers on that key's values."""
+    out = {}
+    for key in np.unique(keys):
+        v = values[keys == key]
+        valid = v[~np.isnan(v)] if dtype.kind in "fM" else v
+        out[int(key)] = (v, valid)
+    return out
+
+
+def check_groups(res: dict, keys_of_rows: dict, dtype: np.dtype, index) -> None:
+    """Compare group results (arrays indexed by ``index(key)``) with numpy per key."""
+    for key, (v, valid) in keys_of_rows.items():
+        g = index(key)
+        assert res["count"][g] == len(valid)
+        assert res["nan_count"][g] == len(v) - len(valid)
+        if len(valid):
+            assert res["min"][g] == valid.min() and res["max"][g] == valid.max()
+        if dtype.kind == "M":
+            continue
+        if dtype.kind in "iu":
+            assert res["sum"][g] == np.sum(v)
+        wide = valid.astype(np.float64)
+        if not len(valid):
+            assert np.isnan(res["mean"][g]) and np.isnan(res["std"][g])
+            continue
+        scale = float(np.max(np.abs(wide)))
+        if not np.isfinite(scale):
+            continue  # infinities: covered by the column statistics tests
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if dtype.kind == "f":
+                assert close(res["sum"][g], np.sum(wide), abs_=1e-12 * scale * len(wide))
+            assert close(res["mean"][g], np.mean(wide), abs_=1e-12 * scale)
+            assert close(res["std"][g] ** 2, np.var(wide), abs_=1e-12 * scale**2)
+
+
+def group_values(data, dt: str) -> np.ndarray:
+    dtype = np.dtype(dt)
+    if dtype.kind == "f":  # magnitudes bounded so sums do not overflow
+        n = data.draw(st.integers(0, 200))
+        bound = 1e100 if dtype.itemsize == 8 else 2.0**100
+        finite = st.floats(-bound, bound, width=dtype.itemsize * 8)
+        return data.draw(hnp.arrays(dtype, n, elements=st.one_of(finite, st.just(np.nan))))
+    return column(data, dt)
+
+
+@given(st.sampled_from(NUMERIC), st.booleans(), st.data())
+def test_dense_group_by_matches_numpy(dt, select, data):
+    dtype = np.dtype(dt)
+    values = group_values(data, dt)
+    nkeys = data.draw(st.integers(1, 12))
+    codes = data.draw(hnp.arrays(np.int64, len(values), elements=st.integers(0, nkeys - 1)))
+    chunks = chunked(data, np.arange(len(values)), select)
+    state = agg.new_group_state(nkeys, dtype)
+    raw = values.view(np.int64) if dtype.kind == "M" else values
+    for rows, positions in chunks:
+        a, b = (rows[0], rows[-1] + 1) if len(rows) else (0, 0)
+        agg.group_by_dense_update(codes[a:b], raw[a:b], positions, dtype.kind == "M", *state)
+    taken = selected(chunks).astype(np.int64)
+    res = agg.group_result(state, dtype)
+    ref = reference_groups(codes[taken], values[taken], dtype)
+    check_groups(res, ref, dtype, lambda k: k)
+    untouched = np.setdiff1d(np.arange(nkeys), codes[taken])
+    assert np.all(res["count"][untouched] == 0) and np.all(res["nan_count"][untouched] == 0)
+
+
+@given(st.sampled_from(NUMERIC), st.booleans(), st.data())
+def test_hash_group_by_matches_numpy(dt, select, data):
+    dtype = np.dtype(dt)
+    values = group_values(data, dt)
+    pool = data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=60))
+    keys = np.array(pool, np.int64)[
+        data.draw(hnp.arrays(np.int64, len(values), elements=st.integers(0, len(pool) - 1)))
+    ]
+    chunks = chunked(data, np.arange(len(values)), select)
+    raw = values.view(np.int64) if dtype.kind == "M" else values
+    workers = [agg.HashGroupBy(dtype, capacity=16), agg.HashGroupBy(dtype, capacity=16)]
+    for n, (rows, positions) in enumerate(chunks):
+        a, b = (rows[0], rows[-1] + 1) if len(rows) else (0, 0)
+        workers[n % 2].update(keys[a:b], raw[a:b], positions, dtype.kind == "M")
+    workers[0].merge(workers[1])
+    res = workers[0].result()
+    taken = selected(chunks).astype(np.int64)
+    np.testing.assert_array_equal(res["key"], np.unique(keys[taken]))
+    ref = reference_groups(keys[taken], values[taken], dtype)
+    where = {int(k): i for i, k in enumerate(res["key"])}
+    check_groups(res, ref, dtype, where.__getitem__)
+
+
+def test_hash_group_by_grows_and_keeps_std_precise():
+    rng = np.random.default_rng(11)
+    n = 2 * CHUNK
+    keys = rng.integers(-(2**40), 2**40, 5000)[rng.integers(0, 5000, n)]
+    values = rng.uniform(100.0, 101.0, n)
+    gb = agg.HashGroupBy(np.float64, capacity=16)
+    for start in range(0, n, CHUNK):
+        gb.update(keys[start : start + CHUNK], values[start : start + CHUNK], None, False)
+    res = gb.result()
+    order = np.argsort(keys, kind="stable")
+    uniq, first = np.unique(keys[order], return_index=True)
+    np.testing.assert_array_equal(res["key"], uniq)
+    groups = np.split(values[order], first[1:])
+    assert gb.table.shape[1] >= len(uniq) / agg.MAX_LOAD
+    for i in range(0, len(uniq), 97):
+        assert res["count"][i] == len(groups[i])
+        assert close(res["mean"][i], np.mean(groups[i]))
+        assert close(res["std"][i], np.std(groups[i]), rel=1e-11)
+
+
+def test_dense_group_by_rejects_codes_out_of_range():
+    state = agg.new_group_state(3, np.float64)
+    with pytest.raises(IndexError):
+        agg.group_by_dense_update(np.array([0, 3]), np.array([1.0, 2.0]), None, False, *state)
