@@ -1,0 +1,343 @@
+"""The condition language: parsing, numpy's typing, refusals, and kernels that agree with numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from colvault.engine.query.expr import (
+    Col,
+    Const,
+    Op,
+    Predicate,
+    columns_used,
+    constants,
+    evaluate,
+    kernel_constants,
+    parse,
+    shape_key,
+)
+from colvault.errors import QueryError
+
+COLUMNS = {
+    "b": np.dtype(bool),
+    "i1": np.dtype("i1"),
+    "i2": np.dtype("i2"),
+    "i4": np.dtype("i4"),
+    "i8": np.dtype("i8"),
+    "u1": np.dtype("u1"),
+    "u2": np.dtype("u2"),
+    "u4": np.dtype("u4"),
+    "u8": np.dtype("u8"),
+    "f4": np.dtype("f4"),
+    "f8": np.dtype("f8"),
+    "t": np.dtype("M8[ns]"),
+    "ts": np.dtype("M8[s]"),
+    "td": np.dtype("m8[ms]"),
+    "temp (°C)": np.dtype("f4"),
+    "sensor": np.dtype(object),
+    "name": np.dtype("U8"),
+    "raw": np.dtype("S4"),
+    "z": np.dtype("c16"),
+}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kernels")
+
+
+def p(cond: str, condvars=None) -> Op:
+    e = parse(cond, COLUMNS, condvars, table="/lab/readings")
+    assert isinstance(e, Op)
+    return e
+
+
+def refused(cond: str, *fragments: str, condvars=None) -> str:
+    with pytest.raises(QueryError) as info:
+        parse(cond, COLUMNS, condvars, table="/lab/readings")
+    msg = str(info.value)
+    for f in fragments:
+        assert f in msg, msg
+    return msg
+
+
+def operand_dtype(cond: str, condvars=None) -> np.dtype:
+    """dtype of the left side of a comparison."""
+    return p(cond, condvars).args[0].dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# typing follows numpy (NEP 50)
+
+
+@pytest.mark.parametrize(
+    "cond,dtype",
+    [
+        ("i4 + 1 > 0", "i4"),
+        ("i1 * 2 > 0", "i1"),
+        ("f4 * 2.5 > 0", "f4"),
+        ("i4 / 2 > 0", "f8"),
+        ("i2 / i2 > 0", "f8"),
+        ("i8 + u8 > 0", "f8"),
+        ("u1 + u2 > 0", "u2"),
+        ("i1 + 2.5 > 0", "f8"),
+        ("b + b == True", "?"),
+        ("b + 1 > 0", "i8"),
+        ("sqrt(i2) > 0", "f4"),
+        ("sqrt(i4) > 0", "f8"),
+        ("floor(i4) > 0", "i4"),
+        ("abs(f4) > 0", "f4"),
+        ("i2 // 3 > 0", "i2"),
+        ("f4 ** 2 > 0", "f4"),
+    ],
+)
+def test_result_dtypes_are_numpys(cond, dtype):
+    assert operand_dtype(cond) == np.dtype(dtype)
+
+
+def test_condvars_numpy_scalars_are_strong_and_python_scalars_weak():
+    assert operand_dtype("i4 + k > 0", {"k": np.int64(1)}) == np.int64
+    assert operand_dtype("i4 + k > 0", {"k": 1}) == np.int32
+    assert operand_dtype("f4 * k > 0", {"k": np.float64(2.5)}) == np.float64
+    assert operand_dtype("f4 * k > 0", {"k": 2.5}) == np.float32
+    assert operand_dtype("f4 * k > 0", {"k": np.array(2.5)}) == np.float64
+
+
+def test_constants_fold_and_the_kernel_takes_them_converted():
+    e = p("i1 > 2 * 3 - 1")
+    assert e.args[1] == Const(5, None)
+    assert constants(e) == [Const(np.int8(5), np.dtype("i1"))]
+    assert type(constants(e)[0].value) is np.int8
+    assert columns_used(p("(f8 > i4) & (i4 < f4) | (b == True)")) == ["f8", "i4", "f4", "b"]
+
+
+def test_shape_key_lifts_constants():
+    assert shape_key(p("f8 > 3")) == shape_key(p("f8 > 4"))
+    assert shape_key(p("f8 > 3")) == shape_key(p("f8 > 4.5"))
+    # positions, not names: another float64 column shares the kernel
+    assert shape_key(p("f8 > 3")) == shape_key(parse("x > 1", {"x": np.dtype("f8")}))
+    assert shape_key(p("i4 > 3")) != shape_key(p("i4 > 3.5"))  # float64 loop
+    assert shape_key(p("f8 > 3")) != shape_key(p("f4 > 3"))
+
+
+def test_out_of_range_literals():
+    # comparisons with Python ints out of an integer column's range are answered exactly
+    assert p("i1 > 300").args[1] == Const(300, None)
+    assert p("u8 > -1").op == ">"
+    for cond, n in [("i1 > 300", 0), ("i1 < 300", 3), ("i1 != 300", 3), ("i1 == -300", 0)]:
+        for dt in ("i1", "u8"):
+            e = parse(cond.replace("i1", "x"), {"x": np.dtype(dt)})
+            x = np.array([0, 1, 2], dt)
+            assert Predicate(e).count({"x": x}) == n == evaluate(e, {"x": x}).sum()
+    e = parse("x >= -1", {"x": np.dtype("u8")})
+    assert Predicate(e).count({"x": np.array([0, 2**64 - 1], "u8")}) == 2
+    # arithmetic raises where numpy raises
+    refused("i1 + 300 > 0", "out of bounds for int8", "column 1", "'i1 + 300'")
+    refused("u8 + -1 > 0", "out of bounds for uint64")
+    refused("b > 2**63", "numpy refuses")
+
+
+def test_integer_to_negative_power(cache):
+    refused("i4 ** -1 > 0", "negative integer powers")
+    e = p("i4 ** i4 > 0")
+    with pytest.raises(QueryError, match="negative integer powers"):
+        Predicate(e, cache_dir=str(cache)).count({"i4": np.array([2, -1], "i4")})
+    assert p("f8 ** -1 > 0").dtype == np.bool_
+
+
+def test_float16_results_are_refused():
+    refused("sqrt(i1) > 1", "float16")
+    refused("exp(b) > 1", "float16")
+    assert p("sqrt(i1 * 1.0) > 1").args[0].dtype == np.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# the language
+
+
+def test_backquoted_names_and_offsets():
+    e = p("`temp (°C)` > 20")
+    assert e.args[0] == Col("temp (°C)", np.dtype("f4"))
+    refused("`temp (F)` > 20", "no column 'temp (F)'", "'temp (°C)'")
+    refused("f8 > 1 and `temp (°C)`.real > 1", "attribute access", "column 12")
+    refused("`unclosed > 1", "unclosed backquote")
+    refused("`` > 1", "empty backquoted name")
+    assert p("name == '`not a name`'").args[1] == Const("`not a name`", None)
+
+
+def test_chained_comparisons():
+    e = p("10 < i4 < 20")
+    assert e.op == "and"
+    assert [a.op for a in e.args] == ["<", "<"]
+    x = np.arange(5, 25, dtype="i4")
+    np.testing.assert_array_equal(Predicate(e).mask({"i4": x}), (x > 10) & (x < 20))
+    assert p("1 < f8 <= 2 < i4").args[0].op == "and"
+
+
+def test_logical_operators_take_booleans_only():
+    assert p("(f8 > 1) & ~(i4 < 2) | b").op == "or"
+    assert p("f8 > 1 and not b or i4 == 2").op == "or"
+    refused("f8 & b", "booleans only", "float64")
+    refused("~i4", "booleans only", "int32")
+    refused("not 3", "booleans only")
+
+
+def test_precedence_trap_asks_for_parentheses():
+    msg = refused("f8 > 10 & i4 < 20", "parentheses", "(a > 1) & (b < 2)", "'10 & i4'")
+    assert "column 6" in msg
+    refused("f8 > 10 | i4 < 20", "parentheses")
+    assert p("b & (f8 > 1) == True").op == "=="  # booleans: fine
+
+
+def test_root_must_be_boolean():
+    refused("f8 + 1", "must be boolean", "float64")
+    refused("3", "must be boolean")
+
+
+@pytest.mark.parametrize(
+    "cond,fragment",
+    [
+        ("__import__('os')", "cannot call '__import__'"),
+        ("().__class__", "attribute access"),
+        ("f8.real > 1", "attribute access"),
+        ("open('x')", "cannot call 'open'"),
+        ("f8[0] > 1", "subscripts"),
+        ("(lambda: 1)() > 0", "cannot call"),
+        ("lambda: 1", "lambda"),
+        ("[x for x in f8]", "comprehensions"),
+        ("(x := 1) > 0", "assignment expressions"),
+        ("f'{f8}' == 'a'", "f-strings"),
+        ("abs(*f8) > 1", "one argument"),
+        ("abs(x=f8) > 1", "keyword"),
+        ("abs(f8, f8) > 1", "one argument"),
+        ("nope > 1", "unknown name 'nope'"),
+        ("f8 if b else i4", "conditional"),
+        ("f8 in (1, 2)", "'in' is not allowed"),
+        ("f8 is None", "'is' is not allowed"),
+        ("f8 << 2 > 1", "LShift"),
+        ("None == f8", "NoneType literals"),
+        ("z > 1", "complex"),
+        ("f8 > 1j", "complex"),
+        ("f8 > ", "syntax error"),
+        ("sqrt > 1", "is a function"),
+    ],
+)
+def test_refusals_point_at_the_offence(cond, fragment):
+    msg = refused(cond, fragment)
+    assert "column" in msg or "must be" in msg
+
+
+def test_unknown_names_list_the_columns():
+    msg = refused("f8 > 1 and temperature > 2", "unknown name 'temperature'", "'temp (°C)'")
+    assert "/lab/readings" in msg and "column 12" in msg
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        "(" * 10000 + "f8" + ")" * 10000,
+        "-" * 100000 + "1",
+        "f8 > " + "1 + " * 300_000 + "1",
+        "~" * 5000 + "b",
+        "f8" + " + f8" * 2000 + " > 1",
+        "f8" + ".a" * 3000,
+        "f8 ** " * 2000 + "1 > 0",
+        "9**9**9**9 > f8",
+        "10**100000 > f8",
+        "1" * 5000 + " > f8",
+        "not " * 2000 + "b",
+        "[" * 150 + "]" * 150,
+    ],
+)
+def test_hostile_inputs_are_query_errors(cond):
+    with pytest.raises(QueryError):
+        parse(cond, COLUMNS)
+
+
+def test_long_flat_conditions_are_fine():
+    cond = " or ".join(f"i4 == {k}" for k in range(300))
+    e = parse(cond, COLUMNS)
+    x = np.arange(-5, 400, dtype="i4")
+    assert Predicate(e).count({"i4": x}) == 300
+
+
+def test_condvars_override_columns_and_are_checked():
+    assert p("f8 > i4", {"i4": 3}).args[1] == Const(3, None)
+    refused("f8 > k", "not a usable scalar", condvars={"k": [1, 2]})
+    refused("f8 > k", "complex", condvars={"k": 1j})
+
+
+# ---------------------------------------------------------------------------------------------
+# datetimes, text and categories
+
+
+def test_datetime_literals(cache):
+    e = p("t >= '2025-03-01'")
+    assert e.args[1] == Const(np.datetime64("2025-03-01T00:00:00", "ns"), np.dtype("M8[ns]"))
+    assert p("'2025-03-01' <= ts").args[0].dtype == np.dtype("M8[s]")
+    refused("t >= 'yesterday'", "not a date")
+    refused("t >= '2025-13-45'", "not a date")
+    refused("t > 5", "numpy refuses")
+    refused("t + 1 > t", "datetime64")
+    t = np.array(["2025-02-28T23:59", "2025-03-01", "NaT", "2025-03-02"], "M8[ns]")
+    ts = np.array(["2025-03-01", "2025-03-01", "2025-03-01", "NaT"], "M8[s]")
+    for cond in ["t >= '2025-03-01'", "t != '2025-03-01'", "t == ts", "t != ts", "ts < t"]:
+        e = p(cond)
+        got = Predicate(e, cache_dir=str(cache)).mask({"t": t, "ts": ts})
+        np.testing.assert_array_equal(got, evaluate(e, {"t": t, "ts": ts}), err_msg=cond)
+    e = p("t > k", {"k": np.datetime64("NaT")})
+    assert Predicate(e, cache_dir=str(cache)).count({"t": t}) == 0
+    e = p("isnan(t) | (td > 5)")
+    td = np.array([1, 10, "NaT", 6], "m8[ms]")
+    got = Predicate(e, cache_dir=str(cache)).mask({"t": t, "td": td})
+    np.testing.assert_array_equal(got, np.isnat(t) | (td > 5))
+    # a finer literal than the column keeps its own unit (numpy would compare in the finer one)
+    e = parse("d >= '2025-03-01T12'", {"d": np.dtype("M8[D]")})
+    d = np.array(["2025-03-01", "2025-03-02"], "M8[D]")
+    assert Predicate(e, cache_dir=str(cache)).count({"d": d}) == 1
+
+
+def test_text_columns(cache):
+    name = np.array(["ab", "b", "", "abc", "zz"], "U8")
+    raw = np.array([b"ab", b"b", b"", b"abc", b"zz"], "S4")
+    for cond in ["name < 'b'", "'b' <= name", "name == 'abc'", "raw > 'ab'", "raw != b'b'"]:
+        e = p(cond)
+        got = Predicate(e, cache_dir=str(cache)).mask({"name": name, "raw": raw})
+        np.testing.assert_array_equal(got, evaluate(e, {"name": name, "raw": raw}), err_msg=cond)
+    refused("name > 1", "text")
+    refused("name + 'a' == 'b'", "text")
+    refused("raw == 'é'", "ASCII")
+
+
+def test_category_columns(cache):
+    refused("sensor > 1", "text")
+    refused("sensor == sensor", "category")
+    e = p("(sensor == 'b') | (sensor >= 'c')")
+    assert columns_used(e) == ["sensor"]
+    assert constants(e) == [Const("b", None), Const("c", None)]
+    pred = Predicate(e, cache_dir=str(cache))
+    dictionary = np.array(["c", "a", "b", "d"])
+    codes = np.array([0, 1, 2, 3, 2, 1], "u1")
+    expect = np.isin(dictionary[codes], ["b", "c", "d"])
+    got = pred.mask({"sensor": codes}, {"sensor": dictionary})
+    np.testing.assert_array_equal(got, expect)
+    consts = kernel_constants(e, {"sensor": np.array(["a"])})
+    assert consts[0] == -1 and consts[1].tolist() == [False]
+    with pytest.raises(QueryError, match="dictionary"):
+        kernel_constants(e)
+
+
+def test_predicate_modes(cache):
+    e = p("(f8 > 0.5) & ~isnan(f8)")
+    pred = Predicate(e, cache_dir=str(cache))
+    x = np.array([0.1, np.nan, 0.7, 0.9, -1.0])
+    np.testing.assert_array_equal(pred.select({"f8": x}), [2, 3])
+    assert pred.count({"f8": x}) == 2
+    out = np.empty(10, np.int64)
+    assert pred.select({"f8": x}, out).base is out
+    np.testing.assert_array_equal(pred.mask({"f8": x}), [False, False, True, True, False])
+    assert Predicate(parse("1 < 2", COLUMNS)).count({}, n=7) == 7
+    assert Predicate(p("~(f8 > 10)")).count({"f8": x}) == 5  # NaN rows too
