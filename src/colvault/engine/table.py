@@ -11,6 +11,7 @@ from ..errors import SchemaError
 from ..kernels.intpack import narrow_dtype
 from .coerce import coerce_batch
 from .nodes import DataNode
+from .query import api as query_api
 from .schema import ColumnSpec
 
 
@@ -120,6 +121,14 @@ class Table(DataNode):
         arrays, scalar = self._read(key, specs)
         out = self._records(specs, arrays)
         return out[0] if scalar else out
+
+    # -- queries (colvault.engine.query): PyTables names where they exist ----------------------
+
+    read_where = query_api.read_where
+    iter_where = query_api.iter_where
+    where = query_api.where
+    count_where = query_api.count_where
+    get_where_list = query_api.get_where_list
 
     def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""

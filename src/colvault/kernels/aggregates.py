@@ -132,6 +132,20 @@ def _int_term_impl(x):
     return lambda x: np.int64(x)
 
 
+def _valid_or(x, other, nat):  # pragma: no cover
+    raise NotImplementedError
+
+
+@overload(_valid_or)
+def _valid_or_impl(x, other, nat):
+    """``x``, or ``other`` when ``x`` is missing (branch-free, so loops using it vectorize)."""
+    if isinstance(x, types.Float):
+        return lambda x, other, nat: other if x != x else x
+    if x in types.signed_domain:
+        return lambda x, other, nat: other if nat and x == NAT else x
+    return lambda x, other, nat: x
+
+
 def _bin_type(values, x):  # pragma: no cover
     raise NotImplementedError
 
@@ -156,82 +170,135 @@ def _bin_empty_impl(values, n):
     return lambda values, n: np.empty(n, np.float64)
 
 
-# --- generic chunk helpers -------------------------------------------------------------------
+# --- chunk passes (contiguous chunks: the public kernels gather selected rows first) -----------
 
 
 @numba.njit(cache=True, nogil=True)
-def _selected(values, positions):
-    """Number of rows taken from the chunk."""
-    if positions is None:
-        return values.shape[0]
-    return positions.shape[0]
+def _take(values, positions):
+    """The selected rows as a contiguous array (bounds-checked), or ``values`` itself.
 
-
-@numba.njit(cache=True, nogil=True)
-def _row(positions, j):
-    """Row of the chunk holding the j-th selected value."""
-    if positions is None:
-        return j
-    return positions[j]
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_missing(values, positions, nat):
-    """Missing values among the selected rows (a separate pass: it vectorizes)."""
-    missing = 0
-    for j in range(_selected(values, positions)):
-        missing += _is_missing(values[_row(positions, j)], nat)
-    return missing
-
-
-@numba.njit(cache=True, nogil=True)
-def _term(values, positions, j, nat, skip, center, square):
-    """The j-th addend as float64: the value or its squared deviation; 0 when missing."""
-    x = values[_row(positions, j)]
-    d = np.float64(x) - center
-    t = d * d if square else d
-    if skip and _is_missing(x, nat):
-        return 0.0
-    return t
-
-
-@numba.njit(cache=True, nogil=True)
-def _pairwise(values, positions, nat, skip, center, square):
-    """Pairwise float64 sum of ``x - center`` (or its square) over the selected values.
-
-    Blocks of 128 values go on 8 independent accumulators (error and speed of ``np.add.reduce``);
-    block sums are merged as a binary counter does, so the error grows with log2(blocks) only.
-    ``skip`` counts missing values as 0.
+    Gathering once costs less than indexing through ``positions`` in every pass, lets each pass
+    vectorize, and halves what is compiled: the passes only ever see contiguous chunks.
     """
-    n = _selected(values, positions)
-    stack = np.empty(64, np.float64)
-    top = 0
-    nblocks = (n + _BLOCK - 1) // _BLOCK
-    for b in range(nblocks):
-        j = b * _BLOCK
-        stop = min(j + _BLOCK, n)
-        r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = 0.0
-        while j + 8 <= stop:
-            r0 += _term(values, positions, j, nat, skip, center, square)
-            r1 += _term(values, positions, j + 1, nat, skip, center, square)
-            r2 += _term(values, positions, j + 2, nat, skip, center, square)
-            r3 += _term(values, positions, j + 3, nat, skip, center, square)
-            r4 += _term(values, positions, j + 4, nat, skip, center, square)
-            r5 += _term(values, positions, j + 5, nat, skip, center, square)
-            r6 += _term(values, positions, j + 6, nat, skip, center, square)
-            r7 += _term(values, positions, j + 7, nat, skip, center, square)
-            j += 8
-        s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while j < stop:
-            s += _term(values, positions, j, nat, skip, center, square)
-            j += 1
-        k = b + 1
-        while k & 1 == 0:
-            top -= 1
-            s = stack[top] + s
-            k >>= 1
-        stack[top] = s
-        top += 1
+    if positions is None:
+        return values
+    return values[positions]
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_valid(values, nat):
+    """Index of the first non-missing value, or ``len(values)``."""
+    n = values.shape[0]
+    j = 0
+    while j < n and _is_missing(values[j], nat):
+        j += 1
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def _minmax(values, nat, first):
+    """(min, max) of the non-missing values, ``values[first]`` being one of them.
+
+    Missing values are replaced by ``values[first]`` (neutral for both) and the loop keeps 8
+    lanes: LLVM will not vectorize a single float min/max chain (a NaN would have to propagate),
+    and 8 independent ones run about 7x faster.
+    """
+    n = values.shape[0]
+    f = values[first]
+    lo0 = lo1 = lo2 = lo3 = lo4 = lo5 = lo6 = lo7 = f
+    hi0 = hi1 = hi2 = hi3 = hi4 = hi5 = hi6 = hi7 = f
+    j = 0
+    while j + 8 <= n:
+        x0 = _valid_or(values[j], f, nat)
+        x1 = _valid_or(values[j + 1], f, nat)
+        x2 = _valid_or(values[j + 2], f, nat)
+        x3 = _valid_or(values[j + 3], f, nat)
+        x4 = _valid_or(values[j + 4], f, nat)
+        x5 = _valid_or(values[j + 5], f, nat)
+        x6 = _valid_or(values[j + 6], f, nat)
+        x7 = _valid_or(values[j + 7], f, nat)
+        lo0 = x0 if x0 < lo0 else lo0
+        lo1 = x1 if x1 < lo1 else lo1
+        lo2 = x2 if x2 < lo2 else lo2
+        lo3 = x3 if x3 < lo3 else lo3
+        lo4 = x4 if x4 < lo4 else lo4
+        lo5 = x5 if x5 < lo5 else lo5
+        lo6 = x6 if x6 < lo6 else lo6
+        lo7 = x7 if x7 < lo7 else lo7
+        hi0 = x0 if x0 > hi0 else hi0
+        hi1 = x1 if x1 > hi1 else hi1
+        hi2 = x2 if x2 > hi2 else hi2
+        hi3 = x3 if x3 > hi3 else hi3
+        hi4 = x4 if x4 > hi4 else hi4
+        hi5 = x5 if x5 > hi5 else hi5
+        hi6 = x6 if x6 > hi6 else hi6
+        hi7 = x7 if x7 > hi7 else hi7
+        j += 8
+    while j < n:
+        x = _valid_or(values[j], f, nat)
+        lo0 = x if x < lo0 else lo0
+        hi0 = x if x > hi0 else hi0
+        j += 1
+    lo0 = lo1 if lo1 < lo0 else lo0
+    lo2 = lo3 if lo3 < lo2 else lo2
+    lo4 = lo5 if lo5 < lo4 else lo4
+    lo6 = lo7 if lo7 < lo6 else lo6
+    lo0 = lo2 if lo2 < lo0 else lo0
+    lo4 = lo6 if lo6 < lo4 else lo4
+    hi0 = hi1 if hi1 > hi0 else hi0
+    hi2 = hi3 if hi3 > hi2 else hi2
+    hi4 = hi5 if hi5 > hi4 else hi4
+    hi6 = hi7 if hi7 > hi6 else hi6
+    hi0 = hi2 if hi2 > hi0 else hi0
+    hi4 = hi6 if hi6 > hi4 else hi4
+    return (lo4 if lo4 < lo0 else lo0), (hi4 if hi4 > hi0 else hi0)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _block_sum(block, nat):
+    """(float64 sum, count) of the non-missing values of a block of at most 128.
+
+    ``reassoc`` lets LLVM vectorize, i.e. sum on a few SIMD lanes of partial sums, which is what
+    ``np.add.reduce`` does by hand with 8 accumulators: same error bound, ~2.5x faster than a
+    strict left-to-right loop. Only additions inside the block are reordered.
+    """
+    s = 0.0
+    c = 0
+    for j in range(block.shape[0]):
+        x = block[j]
+        ok = not _is_missing(x, nat)
+        s += np.float64(x) if ok else 0.0
+        c += ok
+    return s, c
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _block_sq(block, nat, center):
+    """Sum of squared deviations from ``center`` of the non-missing values of a block."""
+    s = 0.0
+    for j in range(block.shape[0]):
+        x = block[j]
+        d = np.float64(x) - center
+        s += 0.0 if _is_missing(x, nat) else d * d
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _push(stack, top, b, s):
+    """Push the sum of block ``b`` on the pairwise stack, first adding the partial sums of equal
+    size (as a binary counter carries); returns the new top."""
+    k = b + 1
+    while k & 1 == 0:
+        top -= 1
+        s = stack[top] + s
+        k >>= 1
+    stack[top] = s
+    return top + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _drain(stack, top):
+    """Total of the pairwise stack, smallest partial sums first."""
     total = 0.0
     while top > 0:
         top -= 1
@@ -240,38 +307,38 @@ def _pairwise(values, positions, nat, skip, center, square):
 
 
 @numba.njit(cache=True, nogil=True)
-def _minmax(values, positions, nat, skip):
-    """(min, max) of the selected non-missing values; at least one must exist."""
-    n = _selected(values, positions)
-    if not skip:
-        lo = hi = values[_row(positions, 0)]
-        for j in range(1, n):
-            x = values[_row(positions, j)]
-            lo = x if x < lo else lo
-            hi = x if x > hi else hi
-        return lo, hi
-    first = 0
-    while _is_missing(values[_row(positions, first)], nat):
-        first += 1
-    lo = hi = values[_row(positions, first)]
-    for j in range(first + 1, n):
-        x = values[_row(positions, j)]
-        if _is_missing(x, nat):
-            continue
-        lo = x if x < lo else lo
-        hi = x if x > hi else hi
-    return lo, hi
+def _pairwise_sum(values, nat):
+    """(count, float64 sum) of the non-missing values: blocks of 128 summed as a binary tree,
+    so the error grows with log2(blocks), as in ``np.add.reduce``."""
+    n = values.shape[0]
+    stack = np.empty(64, np.float64)
+    top = 0
+    count = 0
+    for b in range((n + _BLOCK - 1) // _BLOCK):
+        s, c = _block_sum(values[b * _BLOCK : (b + 1) * _BLOCK], nat)
+        count += c
+        top = _push(stack, top, b, s)
+    return count, _drain(stack, top)
 
 
 @numba.njit(cache=True, nogil=True)
-def _int_sum(values, positions, nat, skip):
-    """Exact (wrapping) int64 sum of the selected non-missing values; 0 for floats."""
+def _pairwise_sq(values, nat, center):
+    """Sum of squared deviations from ``center`` of the non-missing values, pairwise."""
+    n = values.shape[0]
+    stack = np.empty(64, np.float64)
+    top = 0
+    for b in range((n + _BLOCK - 1) // _BLOCK):
+        top = _push(stack, top, b, _block_sq(values[b * _BLOCK : (b + 1) * _BLOCK], nat, center))
+    return _drain(stack, top)
+
+
+@numba.njit(cache=True, nogil=True)
+def _int_sum(values, nat):
+    """Exact (wrapping) int64 sum of the non-missing values; 0 for floats."""
     s = np.int64(0)
-    for j in range(_selected(values, positions)):
-        x = values[_row(positions, j)]
-        if skip and _is_missing(x, nat):
-            continue
-        s += _int_term(x)
+    for j in range(values.shape[0]):
+        x = values[j]
+        s += np.int64(0) if _is_missing(x, nat) else _int_term(x)
     return s
 
 
@@ -341,25 +408,38 @@ def stats_merge(state, other, kind):
 
 
 @numba.njit(cache=True, nogil=True)
-def chunk_stats(part, values, positions, nat):
-    """Fill the zeroed stats state ``part`` with the statistics of one chunk."""
-    missing = _count_missing(values, positions, nat)
-    valid = _selected(values, positions) - missing
-    part[NAN] = missing
-    part[COUNT] = valid
-    if valid == 0:
+def _chunk_stats(part, values, nat):
+    """Fill the zeroed stats state ``part`` with the statistics of a contiguous chunk.
+
+    Passes: first valid value, min/max, pairwise sum, pairwise squared deviations from the
+    chunk mean (the two-pass M2), exact integer sum. Each vectorizes.
+    """
+    n = values.shape[0]
+    first = _first_valid(values, nat)
+    if first == n:
+        part[NAN] = n
         return
-    skip = missing > 0
     acc = _acc_view(part, values)
-    lo, hi = _minmax(values, positions, nat, skip)
+    lo, hi = _minmax(values, nat, first)
     acc[MIN] = lo
     acc[MAX] = hi
-    part[ISUM] = _int_sum(values, positions, nat, skip)
+    count, total = _pairwise_sum(values, nat)
+    part[COUNT] = count
+    part[NAN] = n - count
+    part[ISUM] = _int_sum(values, nat)
     f = part.view(np.float64)
-    s = _pairwise(values, positions, nat, skip, 0.0, False)
-    f[FSUM] = s
+    f[FSUM] = total
     f[FCOMP] = 0.0
-    f[M2] = _pairwise(values, positions, nat, skip, s / valid, True)
+    f[M2] = _pairwise_sq(values, nat, total / count)
+
+
+@numba.njit(cache=True, nogil=True)
+def chunk_stats(values, positions, nat):
+    """Stats state (see :data:`STATS_SLOTS`) of one chunk alone; merge it with
+    :func:`stats_merge`. Arguments as :func:`stats_update`."""
+    part = np.zeros(STATS_LEN, np.int64)
+    _chunk_stats(part, _take(values, positions), nat)
+    return part
 
 
 @numba.njit(cache=True, nogil=True)
@@ -369,9 +449,7 @@ def stats_update(state, values, positions, nat):
     ``values``: a 1-d numeric chunk (datetimes as their int64 view); ``positions``: int64 rows of
     the chunk to take, or None for all; ``nat``: int64 min is NaT (missing).
     """
-    part = np.zeros(STATS_LEN, np.int64)
-    chunk_stats(part, values, positions, nat)
-    stats_merge(state, part, _kind(values))
+    stats_merge(state, chunk_stats(values, positions, nat), _kind(values))
 
 
 def _std(m2: float, total: float, count: int) -> float:
@@ -476,11 +554,18 @@ def histogram_update(counts, values, positions, lo, hi):
     if lo == hi:
         lo = lo - 0.5
         hi = hi + 0.5
+    _histogram_chunk(counts, edges, _take(values, positions), lo, hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def _histogram_chunk(counts, edges, values, lo, hi):
+    """The counting loop of :func:`histogram_update` over a contiguous chunk."""
+    n = counts.shape[0]
     norm = hi - lo
     first = _bin_type(values, lo)
     last = _bin_type(values, hi)
-    for j in range(_selected(values, positions)):
-        x = _bin_type(values, values[_row(positions, j)])
+    for j in range(values.shape[0]):
+        x = _bin_type(values, values[j])
         if not (x >= first and x <= last):
             continue
         idx = np.int64(np.float64(x - first) / norm * n)
@@ -495,20 +580,21 @@ def histogram_update(counts, values, positions, lo, hi):
 
 # --- group-by --------------------------------------------------------------------------------
 
-# Rows of ``GroupState.ints`` (int64) and ``GroupState.floats`` (float64); columns are groups.
+# Columns of ``GroupState.ints`` (int64) and ``GroupState.floats`` (float64); rows are groups.
 G_COUNT, G_NAN, G_ISUM, G_LCOUNT = range(4)
 G_FSUM, G_FCOMP, G_M2, G_LSUM, G_LCOMP, G_LMEAN, G_LM2, G_LM2C = range(8)
-G_INT_ROWS, G_FLOAT_ROWS = 4, 8
+G_INTS, G_FLOATS = 4, 8
 
 
 class GroupState(NamedTuple):
-    """Accumulators of a group-by, one column per group (a dense key code or a hash group id).
+    """Accumulators of a group-by, one row per group (a dense key code or a hash group id), so
+    that a group's fields share a cache line or two.
 
-    ``ints`` (int64, 4 x groups): G_COUNT non-missing values, G_NAN missing values, G_ISUM the
+    ``ints`` (int64, groups x 4): G_COUNT non-missing values, G_NAN missing values, G_ISUM the
     exact wrapping integer sum (uint64 bits for unsigned columns), G_LCOUNT per-chunk scratch.
-    ``floats`` (float64, 8 x groups): G_FSUM + G_FCOMP the compensated float64 sum, G_M2 the sum
-    of squared deviations; rows G_LSUM.. are per-chunk scratch, zero between calls.
-    ``vmin``, ``vmax`` (the column's dtype): meaningful only where G_COUNT > 0.
+    ``floats`` (float64, groups x 8): G_FSUM + G_FCOMP the compensated float64 sum, G_M2 the sum
+    of squared deviations from the mean; G_LSUM.. are per-chunk scratch, zero between calls.
+    ``vmin``, ``vmax`` (the column's dtype; int64 for datetimes): valid only where G_COUNT > 0.
     """
 
     ints: np.ndarray
@@ -518,89 +604,85 @@ class GroupState(NamedTuple):
 
 
 def new_group_state(groups: int, dtype: Any) -> GroupState:
-    """Zeroed accumulators for ``groups`` groups of a column of ``dtype`` (datetimes: int64)."""
+    """Zeroed accumulators for ``groups`` groups of a column of ``dtype``."""
     dtype = np.dtype(dtype)
     if dtype.kind in "Mm":
         dtype = np.dtype(np.int64)
     return GroupState(
-        np.zeros((G_INT_ROWS, groups), np.int64),
-        np.zeros((G_FLOAT_ROWS, groups), np.float64),
+        np.zeros((groups, G_INTS), np.int64),
+        np.zeros((groups, G_FLOATS), np.float64),
         np.zeros(groups, dtype),
         np.zeros(groups, dtype),
     )
 
 
 @numba.njit(cache=True, nogil=True)
-def _group_core(codes, values, positions, nat, ints, floats, vmin, vmax):
-    """Fold a chunk into per-group accumulators; ``codes[row]`` is the group of each row.
+def _group_core(codes, values, nat, ints, floats, vmin, vmax):
+    """Fold a contiguous chunk into per-group accumulators; ``codes[j]`` is the group of row j.
 
-    Two passes per chunk: per-group count, compensated sum, min and max, then the squared
-    deviations from each group's chunk mean; the chunk's (count, sum, M2) per group is then merged
-    into the totals with Chan et al.'s formula. Only the groups the chunk touched are visited.
+    Two passes: per-group count, compensated sum, min and max, then the compensated squared
+    deviations from each group's chunk mean; each touched group's chunk (count, sum, M2) is then
+    merged into its totals with Chan et al.'s formula. Only touched groups are visited, so a
+    chunk costs O(rows) however many groups there are.
     """
-    groups = ints.shape[1]
-    m = _selected(values, positions)
+    groups = ints.shape[0]
+    m = values.shape[0]
     touched = np.empty(min(m, groups), np.int64)
     nt = 0
     for j in range(m):
-        i = _row(positions, j)
-        k = codes[i]
+        k = codes[j]
         if k < 0 or k >= groups:
             raise IndexError("group code out of range")
-        x = values[i]
+        x = values[j]
         if _is_missing(x, nat):
-            ints[G_NAN, k] += 1
+            ints[k, G_NAN] += 1
             continue
-        c = ints[G_LCOUNT, k]
+        c = ints[k, G_LCOUNT]
         if c == 0:
             touched[nt] = k
             nt += 1
-            if ints[G_COUNT, k] == 0:
+            if ints[k, G_COUNT] == 0:
                 vmin[k] = x
                 vmax[k] = x
-        ints[G_LCOUNT, k] = c + 1
-        ints[G_ISUM, k] += _int_term(x)
-        s, cc = _neumaier(floats[G_LSUM, k], floats[G_LCOMP, k], np.float64(x))
-        floats[G_LSUM, k] = s
-        floats[G_LCOMP, k] = cc
-        if x < vmin[k]:
-            vmin[k] = x
-        if x > vmax[k]:
-            vmax[k] = x
+        ints[k, G_LCOUNT] = c + 1
+        ints[k, G_ISUM] += _int_term(x)
+        s, cc = _neumaier(floats[k, G_LSUM], floats[k, G_LCOMP], np.float64(x))
+        floats[k, G_LSUM] = s
+        floats[k, G_LCOMP] = cc
+        vmin[k] = x if x < vmin[k] else vmin[k]
+        vmax[k] = x if x > vmax[k] else vmax[k]
     for t in range(nt):
         k = touched[t]
-        floats[G_LMEAN, k] = _compensated(floats[G_LSUM, k], floats[G_LCOMP, k]) / ints[G_LCOUNT, k]
+        floats[k, G_LMEAN] = _compensated(floats[k, G_LSUM], floats[k, G_LCOMP]) / ints[k, G_LCOUNT]
     for j in range(m):
-        i = _row(positions, j)
-        x = values[i]
+        x = values[j]
         if _is_missing(x, nat):
             continue
-        k = codes[i]
-        d = np.float64(x) - floats[G_LMEAN, k]
-        s, cc = _neumaier(floats[G_LM2, k], floats[G_LM2C, k], d * d)
-        floats[G_LM2, k] = s
-        floats[G_LM2C, k] = cc
+        k = codes[j]
+        d = np.float64(x) - floats[k, G_LMEAN]
+        s, cc = _neumaier(floats[k, G_LM2], floats[k, G_LM2C], d * d)
+        floats[k, G_LM2] = s
+        floats[k, G_LM2C] = cc
     for t in range(nt):
         k = touched[t]
-        nb = ints[G_LCOUNT, k]
-        na = ints[G_COUNT, k]
-        m2b = _compensated(floats[G_LM2, k], floats[G_LM2C, k])
+        nb = ints[k, G_LCOUNT]
+        na = ints[k, G_COUNT]
+        m2b = _compensated(floats[k, G_LM2], floats[k, G_LM2C])
         if na == 0:
-            floats[G_FSUM, k] = floats[G_LSUM, k]
-            floats[G_FCOMP, k] = floats[G_LCOMP, k]
-            floats[G_M2, k] = m2b
+            floats[k, G_FSUM] = floats[k, G_LSUM]
+            floats[k, G_FCOMP] = floats[k, G_LCOMP]
+            floats[k, G_M2] = m2b
         else:
-            sa = _compensated(floats[G_FSUM, k], floats[G_FCOMP, k])
-            delta = floats[G_LMEAN, k] - sa / na
-            floats[G_M2, k] += m2b + delta * delta * (float(na) * float(nb) / float(na + nb))
-            s, cc = _neumaier(floats[G_FSUM, k], floats[G_FCOMP, k], floats[G_LSUM, k])
-            s, cc = _neumaier(s, cc, floats[G_LCOMP, k])
-            floats[G_FSUM, k] = s
-            floats[G_FCOMP, k] = cc
-        ints[G_COUNT, k] = na + nb
-        ints[G_LCOUNT, k] = 0
-        for r in (G_LSUM, G_LCOMP, G_LMEAN, G_LM2, G_LM2C):
-            floats[r, k] = 0.0
+            sa = _compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
+            delta = floats[k, G_LMEAN] - sa / na
+            floats[k, G_M2] += m2b + delta * delta * (float(na) * float(nb) / float(na + nb))
+            s, cc = _neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], floats[k, G_LSUM])
+            s, cc = _neumaier(s, cc, floats[k, G_LCOMP])
+            floats[k, G_FSUM] = s
+            floats[k, G_FCOMP] = cc
+        ints[k, G_COUNT] = na + nb
+        ints[k, G_LCOUNT] = 0
+        floats[k, G_LSUM:] = 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -610,43 +692,45 @@ def group_by_dense_update(key_codes, values, positions, nat, ints, floats, vmin,
     :class:`GroupState` (call as ``group_by_dense_update(codes, values, pos, nat, *state)``).
     ``positions`` and ``nat`` as in :func:`stats_update`; a code out of range raises IndexError.
     """
-    _group_core(key_codes, values, positions, nat, ints, floats, vmin, vmax)
+    _group_core(
+        _take(key_codes, positions), _take(values, positions), nat, ints, floats, vmin, vmax
+    )
 
 
 @numba.njit(cache=True, nogil=True)
 def group_merge(ints, floats, vmin, vmax, o_ints, o_floats, o_vmin, o_vmax, target):
     """Fold the accumulators of another group-by (``o_*``) into this one: group ``g`` of the
     other goes to group ``target[g]`` here (``np.arange`` for dense states of equal size)."""
-    for g in range(o_ints.shape[1]):
+    for g in range(o_ints.shape[0]):
         k = target[g]
-        ints[G_NAN, k] += o_ints[G_NAN, g]
-        nb = o_ints[G_COUNT, g]
+        ints[k, G_NAN] += o_ints[g, G_NAN]
+        nb = o_ints[g, G_COUNT]
         if nb == 0:
             continue
-        na = ints[G_COUNT, k]
-        ints[G_ISUM, k] += o_ints[G_ISUM, g]
+        na = ints[k, G_COUNT]
+        ints[k, G_ISUM] += o_ints[g, G_ISUM]
         if na == 0:
-            floats[G_FSUM, k] = o_floats[G_FSUM, g]
-            floats[G_FCOMP, k] = o_floats[G_FCOMP, g]
-            floats[G_M2, k] = o_floats[G_M2, g]
+            floats[k, G_FSUM] = o_floats[g, G_FSUM]
+            floats[k, G_FCOMP] = o_floats[g, G_FCOMP]
+            floats[k, G_M2] = o_floats[g, G_M2]
             vmin[k] = o_vmin[g]
             vmax[k] = o_vmax[g]
         else:
-            sa = _compensated(floats[G_FSUM, k], floats[G_FCOMP, k])
-            sb = _compensated(o_floats[G_FSUM, g], o_floats[G_FCOMP, g])
+            sa = _compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
+            sb = _compensated(o_floats[g, G_FSUM], o_floats[g, G_FCOMP])
             delta = sb / nb - sa / na
             w = float(na) * float(nb) / float(na + nb)
-            floats[G_M2, k] += o_floats[G_M2, g] + delta * delta * w
-            s, cc = _neumaier(floats[G_FSUM, k], floats[G_FCOMP, k], o_floats[G_FSUM, g])
-            s, cc = _neumaier(s, cc, o_floats[G_FCOMP, g])
-            floats[G_FSUM, k] = s
-            floats[G_FCOMP, k] = cc
+            floats[k, G_M2] += o_floats[g, G_M2] + delta * delta * w
+            s, cc = _neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], o_floats[g, G_FSUM])
+            s, cc = _neumaier(s, cc, o_floats[g, G_FCOMP])
+            floats[k, G_FSUM] = s
+            floats[k, G_FCOMP] = cc
             vmin[k] = min(vmin[k], o_vmin[g])
             vmax[k] = max(vmax[k], o_vmax[g])
-        ints[G_COUNT, k] = na + nb
+        ints[k, G_COUNT] = na + nb
 
 
-def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> dict[str, np.ndarray]:
+def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> dict[str, Any]:
     """Per-group results (arrays over the first ``groups`` groups, default all).
 
     ``count``, ``nan_count`` (int64); ``sum`` (int64 / uint64 / float64 as :func:`stats_result`;
@@ -655,11 +739,11 @@ def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> di
     datetimes and 0 for integers: mask them with ``count``).
     """
     dtype = np.dtype(dtype)
-    g = state.ints.shape[1] if groups is None else groups
-    ints, floats = state.ints[:, :g], state.floats[:, :g]
-    count = ints[G_COUNT].copy()
+    g = state.ints.shape[0] if groups is None else groups
+    ints, floats = state.ints[:g], state.floats[:g]
+    count = ints[:, G_COUNT].copy()
     empty = count == 0
-    out: dict[str, Any] = {"count": count, "nan_count": ints[G_NAN].copy()}
+    out: dict[str, Any] = {"count": count, "nan_count": ints[:, G_NAN].copy()}
     vmin, vmax = state.vmin[:g].copy(), state.vmax[:g].copy()
     if dtype.kind in "Mm":
         vmin[empty] = NAT
@@ -674,19 +758,22 @@ def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> di
         vmin[empty] = 0
         vmax[empty] = 0
     out["min"], out["max"] = vmin.astype(dtype), vmax.astype(dtype)
-    s, c = floats[G_FSUM], floats[G_FCOMP]
+    s, c = floats[:, G_FSUM], floats[:, G_FCOMP]
     total = np.where(np.isfinite(s), s + c, s)
     if dtype.kind == "f":
         out["sum"] = total
-    elif dtype.kind == "u":
-        out["sum"] = ints[G_ISUM].view(np.uint64).copy()
+    elif dtype.kind in "ub":
+        out["sum"] = ints[:, G_ISUM].view(np.uint64).copy()
+        if dtype.kind == "b":
+            out["sum"] = out["sum"].astype(np.int64)
     else:
-        out["sum"] = ints[G_ISUM].copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["mean"] = np.where(empty, np.nan, total / np.maximum(count, 1))
-        std = np.sqrt(floats[G_M2] / np.maximum(count, 1))
-        std[~np.isfinite(total) & ~np.isnan(std)] = np.inf  # as in _std
-        out["std"] = np.where(empty, np.nan, std)
+        out["sum"] = ints[:, G_ISUM].copy()
+    n = np.maximum(count, 1)
+    out["mean"] = np.where(empty, np.nan, total / n)
+    with np.errstate(invalid="ignore"):
+        std = np.sqrt(floats[:, G_M2] / n)
+    std[~np.isfinite(total) & ~np.isnan(std)] = np.inf  # as in _std
+    out["std"] = np.where(empty, np.nan, std)
     return out
 
 
@@ -697,44 +784,56 @@ MAX_LOAD = 0.7
 
 
 @numba.njit(cache=True, nogil=True)
-def _slot(key, shift):
-    """Home slot of an int64 key: Fibonacci hashing (multiply, keep the top bits)."""
-    return np.int64((np.uint64(key) * _FIB) >> np.uint64(shift))
-
-
-@numba.njit(cache=True, nogil=True)
 def _shift(capacity):
+    """64 - log2(capacity): the shift that keeps the top bits of a 64-bit hash."""
     bits = 0
     while (1 << bits) < capacity:
         bits += 1
-    return 64 - bits
+    return np.uint64(64 - bits)
 
 
 @numba.njit(cache=True, nogil=True)
-def hash_find_or_insert(table, gkeys, meta, key):
-    """Group id of ``key`` in the open-addressing table, inserting it if new; -1 when full.
+def _find_or_insert(table, gkeys, ng, key, shift):
+    """(group id of ``key``, groups after it); id -1 when inserting would exceed ``len(gkeys)``.
 
-    ``table`` (int64, 2 x capacity, capacity a power of two): row 0 the key, row 1 its group id or
-    -1 for an empty slot; linear probing. ``gkeys[g]`` is the key of group ``g``; ``meta[0]`` the
-    number of groups, which may not exceed ``len(gkeys)`` (70% of capacity: then -1 is returned).
+    Fibonacci hashing (multiply by 2^64 / golden ratio, keep the top bits) spreads sequential
+    and strided keys; linear probing keeps a probe within a cache line or two.
     """
-    capacity = table.shape[1]
-    mask = capacity - 1
-    s = _slot(key, _shift(capacity))
+    mask = table.shape[0] - 1
+    s = np.int64((np.uint64(key) * _FIB) >> shift)
     while True:
-        g = table[1, s]
+        g = table[s, 1]
         if g < 0:
-            ng = meta[0]
             if ng >= gkeys.shape[0]:
-                return -1
-            table[0, s] = key
-            table[1, s] = ng
+                return -1, ng
+            table[s, 0] = key
+            table[s, 1] = ng
             gkeys[ng] = key
-            meta[0] = ng + 1
-            return ng
-        if table[0, s] == key:
-            return g
+            return ng, ng + 1
+        if table[s, 0] == key:
+            return g, ng
         s = (s + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def hash_insert(table, gkeys, meta, keys, ids):
+    """Set ``ids[i]`` to the group id of ``keys[i]``, inserting new keys; returns how many keys
+    were done (fewer than ``len(keys)`` when the table is full and must grow first).
+
+    ``table`` (int64, capacity x 2, capacity a power of two): per slot the key and its group id,
+    -1 for an empty slot. ``gkeys[g]`` is the key of group ``g``; ``meta[0]`` the number of groups,
+    at most ``len(gkeys)`` (70% of capacity).
+    """
+    shift = _shift(table.shape[0])
+    ng = meta[0]
+    for i in range(keys.shape[0]):
+        g, ng = _find_or_insert(table, gkeys, ng, keys[i], shift)
+        if g < 0:
+            meta[0] = ng
+            return i
+        ids[i] = g
+    meta[0] = ng
+    return keys.shape[0]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -744,66 +843,45 @@ def group_by_hash_update(
     """Fold one chunk into a hashed group-by; False (nothing folded) when the table must grow.
 
     ``keys``: int64 group keys aligned with ``values`` (any integer key column viewed as int64).
-    ``table``, ``gkeys``, ``meta`` as in :func:`hash_find_or_insert`; the accumulators are a
+    ``table``, ``gkeys``, ``meta`` as in :func:`hash_insert`; the accumulators are a
     :class:`GroupState` over ``len(gkeys)`` groups, indexed by group id. Group ids are assigned
     for the whole chunk before anything is added, so on False the caller grows the table (keys
     already inserted stay valid) and calls again with the same chunk; :class:`HashGroupBy` does
     this. Keys whose values are all missing still form a group (count 0).
     """
-    gid = np.empty(values.shape[0], np.int64)
-    shift = _shift(table.shape[1])
-    mask = table.shape[1] - 1
-    limit = gkeys.shape[0]
-    ng = meta[0]
-    for j in range(_selected(values, positions)):
-        i = _row(positions, j)
-        key = keys[i]
-        s = _slot(key, shift)
-        while True:
-            g = table[1, s]
-            if g < 0:
-                if ng >= limit:
-                    meta[0] = ng
-                    return False
-                table[0, s] = key
-                table[1, s] = ng
-                gkeys[ng] = key
-                g = ng
-                ng += 1
-                break
-            if table[0, s] == key:
-                break
-            s = (s + 1) & mask
-        gid[i] = g
-    meta[0] = ng
-    _group_core(gid, values, positions, nat, ints, floats, vmin, vmax)
+    taken = _take(keys, positions)
+    ids = np.empty(taken.shape[0], np.int64)
+    if hash_insert(table, gkeys, meta, taken, ids) < taken.shape[0]:
+        return False
+    _group_core(ids, _take(values, positions), nat, ints, floats, vmin, vmax)
     return True
 
 
 @numba.njit(cache=True, nogil=True)
 def _rehash(table, gkeys, ngroups):
     """Insert the first ``ngroups`` keys of ``gkeys`` (ids 0..) into the empty ``table``."""
-    shift = _shift(table.shape[1])
-    mask = table.shape[1] - 1
+    shift = _shift(table.shape[0])
+    mask = table.shape[0] - 1
     for g in range(ngroups):
-        s = _slot(gkeys[g], shift)
-        while table[1, s] >= 0:
+        s = np.int64((np.uint64(gkeys[g]) * _FIB) >> shift)
+        while table[s, 1] >= 0:
             s = (s + 1) & mask
-        table[0, s] = gkeys[g]
-        table[1, s] = g
+        table[s, 0] = gkeys[g]
+        table[s, 1] = g
 
 
 class HashGroupBy:
     """A group-by over int64 keys of any range: :func:`group_by_hash_update` plus growth.
 
-    Memory is bounded by the number of distinct keys (the table holds at most 70% of its slots,
-    the accumulators one column per group).
+    Memory is bounded by the number of distinct keys: the table keeps at most 70% of its slots
+    full, and the accumulators hold one row per group. Growing doubles the table and re-inserts
+    the keys (their group ids, hence the accumulator rows, stay).
     """
 
     def __init__(self, dtype: Any, capacity: int = 1024) -> None:
         self.dtype = np.dtype(dtype)
         capacity = max(16, 1 << (int(capacity) - 1).bit_length())
-        self.table = np.full((2, capacity), -1, np.int64)
+        self.table = np.full((capacity, 2), -1, np.int64)
         self.gkeys = np.empty(int(capacity * MAX_LOAD), np.int64)
         self.meta = np.zeros(1, np.int64)
         self.state = new_group_state(len(self.gkeys), self.dtype)
@@ -813,20 +891,17 @@ class HashGroupBy:
         return int(self.meta[0])
 
     def _grow(self) -> None:
-        capacity = self.table.shape[1] * 2
+        capacity = self.table.shape[0] * 2
         groups = int(capacity * MAX_LOAD)
         ng = self.ngroups
-        self.table = np.full((2, capacity), -1, np.int64)
+        self.table = np.full((capacity, 2), -1, np.int64)
         gkeys = np.empty(groups, np.int64)
         gkeys[:ng] = self.gkeys[:ng]
         self.gkeys = gkeys
         _rehash(self.table, self.gkeys, ng)
-        old = self.state
-        new = new_group_state(groups, self.dtype)
-        new.ints[:, :ng] = old.ints[:, :ng]
-        new.floats[:, :ng] = old.floats[:, :ng]
-        new.vmin[:ng] = old.vmin[:ng]
-        new.vmax[:ng] = old.vmax[:ng]
+        old, new = self.state, new_group_state(groups, self.dtype)
+        for a, b in zip(old, new, strict=True):
+            b[:ng] = a[:ng]
         self.state = new
 
     def update(
@@ -842,17 +917,17 @@ class HashGroupBy:
         """Fold another worker's group-by over the same column into this one."""
         ng = other.ngroups
         target = np.empty(ng, np.int64)
-        for g in range(ng):
-            while True:
-                t = hash_find_or_insert(self.table, self.gkeys, self.meta, other.gkeys[g])
-                if t >= 0:
-                    break
+        done = 0
+        while done < ng:
+            done += hash_insert(
+                self.table, self.gkeys, self.meta, other.gkeys[done:ng], target[done:]
+            )
+            if done < ng:
                 self._grow()
-            target[g] = t
-        o = other.state
-        group_merge(*self.state, o.ints[:, :ng], o.floats[:, :ng], o.vmin[:ng], o.vmax[:ng], target)
+        o = GroupState(*(a[:ng] for a in other.state))
+        group_merge(*self.state, o.ints, o.floats, o.vmin, o.vmax, target)
 
-    def result(self) -> dict[str, np.ndarray]:
+    def result(self) -> dict[str, Any]:
         """:func:`group_result` with the groups sorted by key, keys under ``"key"``."""
         ng = self.ngroups
         out = group_result(self.state, self.dtype, ng)

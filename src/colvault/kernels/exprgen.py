@@ -562,21 +562,29 @@ def module_name(key: str) -> str:
     return f"_colvault_kernel_{_GENERATOR}_{digest}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name in the same directory, then rename over ``path``."""
+def _publish(path: Path, text: str) -> None:
+    """Write to a temporary name in the same directory, then link it into place, so no process
+    ever imports a half-written module. The first writer wins: a file that is already there is
+    left alone, because rewriting it would change its timestamp and make Numba discard the
+    machine code cached for it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            if path.read_text(encoding="utf-8") != text:  # damaged: replace it
+                os.replace(tmp, path)
+        except OSError:  # no hard links here: an atomic rename will do
+            os.replace(tmp, path)
+    finally:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise
 
 
 def _load_module(name: str, path: Path) -> Any:
@@ -623,7 +631,7 @@ def kernel(
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / f"{name}.py"
             if not path.exists() or path.read_text(encoding="utf-8") != source:
-                _write_atomic(path, source)
+                _publish(path, source)
             mod = _load_module(name, path)
             _modules[memo_key] = mod
     fn: Callable[..., int] = getattr(mod, mode)

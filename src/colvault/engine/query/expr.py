@@ -109,6 +109,10 @@ _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
 _BOOL = np.dtype(bool)
 _OBJECT = np.dtype(object)
 _DT_UNITS = frozenset(exprgen._UNIT_AS) | {"Y", "M"}
+_FLOAT16 = (
+    "numpy computes this in float16, which conditions do not support; "
+    "make the operand a wider type first, e.g. x * 1.0"
+)
 #: Folded Python integers are capped (``9**9**9`` would take minutes to compute).
 _MAX_INT_BITS = 4096
 
@@ -121,13 +125,25 @@ class Col:
     dtype: np.dtype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Const:
     """A literal or condvar. ``dtype`` is ``None`` for NEP 50 "weak" Python int and float
-    scalars (their type comes from the other operand) and for str/bytes literals."""
+    scalars (their type comes from the other operand) and for str/bytes literals.
+
+    Equal only with the same type of value: ``1`` and ``1.0`` type an expression differently.
+    """
 
     value: Any
     dtype: np.dtype | None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Const):
+            return NotImplemented
+        same = self.value is other.value or bool(self.value == other.value)
+        return type(self.value) is type(other.value) and same and self.dtype == other.dtype
+
+    def __hash__(self) -> int:
+        return hash((type(self.value).__name__, self.value, self.dtype))
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,8 @@ _NUMBER = re.compile(
 )
 _NESTING_OPS = frozenset("+-*/%&|^~@.")
 _NESTING_WORDS = frozenset(("not", "lambda", "if", "for", "await", "yield"))
+_FLAT_OPS = frozenset("<>=!,")
+_FLAT_WORDS = frozenset(("and", "or", "in", "is"))
 
 
 @dataclass(frozen=True)
@@ -203,12 +221,14 @@ def _prepare(cond: str) -> _Source:
     out: list[str] = []
     names: dict[str, str] = {}
     spans: list[tuple[int, int, int, int]] = []
-    stack: list[int] = []  # nesting operators seen in each open bracket
-    ops = 0
+    # Nesting operators in the current operand of each open bracket (the first entry is the
+    # top level). A flat separator (a comparison, and/or, a comma) starts a new operand: Python
+    # parses those into one flat node, so only runs of other operators and brackets nest.
+    runs = [0]
     i, n, pos = 0, len(cond), 0
 
     def check_depth(at: int) -> None:
-        if len(stack) + sum(stack) + ops > MAX_DEPTH:
+        if len(runs) - 1 + sum(runs) > MAX_DEPTH:
             raise QueryError(
                 f"condition nests too deeply (more than {MAX_DEPTH} levels of brackets and "
                 f"operators) near column {at + 1}"
@@ -245,29 +265,28 @@ def _prepare(cond: str) -> _Source:
             m = _NUMBER.match(cond, i)
         elif _IDENT_START.match(ch):
             m = _IDENT.match(cond, i)
-            if m is not None and m.group() in _NESTING_WORDS:
-                if stack:
-                    stack[-1] += 1
-                else:
-                    ops += 1
+            word = m.group() if m is not None else ""
+            if word in _NESTING_WORDS:
+                runs[-1] += 1
                 check_depth(i)
+            elif word in _FLAT_WORDS:
+                runs[-1] = 0
         if m is not None and m.end() > i:
             out.append(m.group())
             pos += m.end() - i
             i = m.end()
             continue
         if ch in "([{":
-            stack.append(0)
+            runs.append(0)
             check_depth(i)
         elif ch in ")]}":
-            if stack:
-                stack.pop()
+            if len(runs) > 1:
+                runs.pop()
         elif ch in _NESTING_OPS:
-            if stack:
-                stack[-1] += 1
-            else:
-                ops += 1
+            runs[-1] += 1
             check_depth(i)
+        elif ch in _FLAT_OPS:
+            runs[-1] = 0
         out.append(ch)
         pos += 1
         i += 1
@@ -400,7 +419,10 @@ class _Parser:
         table: str,
     ) -> None:
         self.src = source
-        self.columns = {name: np.dtype(dt) for name, dt in columns.items()}
+        self.columns = {
+            name: _OBJECT if isinstance(dt, str) and dt == "category" else np.dtype(dt)
+            for name, dt in columns.items()
+        }
         self.condvars = condvars
         self.table = table
 
@@ -597,11 +619,7 @@ class _Parser:
         except (TypeError, ValueError) as exc:
             raise self.error(node, f"numpy refuses this: {_numpy_error(exc)}") from None
         if any(dt is not None and dt.kind == "f" and dt.itemsize == 2 for dt in loop):
-            raise self.error(
-                node,
-                "numpy computes this in float16, which conditions do not support; "
-                "make the operand a wider type first, e.g. x * 1.0",
-            )
+            raise self.error(node, _FLOAT16)
         return tuple(loop)
 
     def apply(self, node: ast.AST, op: str, args: tuple[Expr, ...]) -> Expr:
@@ -650,6 +668,8 @@ class _Parser:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:
             raise self.error(node, f"cannot compute this: {_numpy_error(exc)}") from None
+        if np.asarray(result).dtype == np.float16:
+            raise self.error(node, _FLOAT16)
         try:
             return _const(_scalar(result))
         except (TypeError, QueryError) as exc:

@@ -1,0 +1,70 @@
+"""The query methods of :class:`~colvault.Table` (PyTables names where they exist)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .execute import Plan
+
+if TYPE_CHECKING:
+    from ..table import Table
+
+Condvars = Mapping[str, Any] | None
+
+
+def read_where(
+    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None,
+    start: int | None = None, stop: int | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Matching committed rows as a structured array (optionally only ``columns``)."""
+    specs = table._specs(columns)
+    plan = Plan(table, cond, condvars, start, stop)
+    parts = [arrays for _, _, arrays in plan.batches(specs, window=len(plan.chunks()) or 1)]
+    arrays = [
+        np.concatenate([p[j] for p in parts]) if parts else np.empty((0, *s.shape), _empty(s))
+        for j, s in enumerate(specs)
+    ]
+    return table._records(specs, arrays)
+
+
+def _empty(spec: Any) -> Any:
+    return "U1" if spec.is_category else spec.dtype
+
+
+def iter_where(
+    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Matching rows as dicts of arrays, chunk by chunk: memory bounded by a few chunks."""
+    specs = table._specs(columns)
+    plan = Plan(table, cond, condvars)
+    for _, _, arrays in plan.batches(specs):
+        yield {s.name: a for s, a in zip(specs, arrays, strict=True)}
+
+
+def where(
+    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
+) -> Iterator[np.void]:
+    """Matching rows one by one (numpy records), fed from chunk-sized batches."""
+    specs = table._specs(columns)
+    plan = Plan(table, cond, condvars)
+    for _, _, arrays in plan.batches(specs):
+        yield from table._records(specs, arrays)
+
+
+def count_where(table: Table, cond: str, condvars: Condvars = None) -> int:
+    """How many committed rows satisfy ``cond`` (whole chunks decided by zone maps are not read)."""
+    plan = Plan(table, cond, condvars)
+    return sum(plan.source._map(plan.count, list(plan.chunks())))
+
+
+def get_where_list(
+    table: Table, cond: str, condvars: Condvars = None, *, start: int | None = None,
+    stop: int | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Row numbers (int64, ascending) of the committed rows that satisfy ``cond``."""
+    plan = Plan(table, cond, condvars, start, stop)
+    rows = [first + hits for first, hits, _ in plan.batches([])]
+    return np.concatenate(rows) if rows else np.empty(0, np.int64)

@@ -1,0 +1,112 @@
+"""Running a condition over a table: prune with zone maps, scan with the fused kernel, gather.
+
+A :class:`Plan` is made once per call: the condition is parsed and typed against the table's
+columns and its kernel fetched (compiled once per expression shape, cached on disk). Then, for
+each chunk in the row range, the zone maps decide: skip it, take it whole (no decompression of
+the condition columns), or decompress only the condition columns and let the kernel list the
+matching rows. Projected columns are decompressed only for chunks with hits. Chunks are handled
+by the store's thread pool a window at a time, so memory stays bounded by a few chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..manifest import NodeState
+from ..reading import ChunkSource
+from ..schema import ColumnSpec
+from .expr import parse
+from .kernel import CompiledCondition
+from .prune import ALL, NONE, classify
+
+if TYPE_CHECKING:
+    from ..table import Table
+
+
+class Plan:
+    """A parsed, typed and compiled condition over one table, and its row range."""
+
+    def __init__(
+        self,
+        table: Table,
+        cond: str,
+        condvars: Mapping[str, Any] | None,
+        start: int | None = None,
+        stop: int | None = None,
+    ) -> None:
+        self.table = table
+        self.specs = {c.name: c for c in table._schema.columns}
+        typed = {c.name: c.dtype for c in table._schema.columns if not c.shape}
+        self.expr = parse(cond, typed, condvars or {}, table=table.path)
+        self.condition = CompiledCondition(self.expr, self.specs)
+        self.state: NodeState = table._state()  # one snapshot for the whole query
+        self.source: ChunkSource = table._source()
+        n = self.state.nrows
+        self.start, self.stop, _ = slice(start, stop).indices(n)
+
+    def chunks(self) -> range:
+        return self.state.chunk_span(self.start, self.stop)
+
+    def _bounds(self, pos: int) -> tuple[int, int, int]:
+        """(first row of chunk ``pos``, first and last+1 position to consider within it)."""
+        first = int(self.state.starts[pos])
+        nrows = self.state.columns[self.table._schema.columns[0].id][pos].nrows
+        return first, max(self.start - first, 0), min(self.stop - first, nrows)
+
+    def select(self, pos: int) -> np.ndarray:
+        """Positions (within chunk ``pos``) of the rows that satisfy the condition."""
+        _, lo, hi = self._bounds(pos)
+        zones = {name: self.state.columns[s.id][pos].zone for name, s in self.specs.items()}
+        nrows = hi - lo
+        verdict = classify(self.expr, zones, self.specs, nrows)
+        if verdict == NONE or hi <= lo:
+            return np.empty(0, np.int64)
+        if verdict == ALL:
+            return np.arange(lo, hi, dtype=np.int64)
+        hits = self.condition.positions(self.source, self.state, pos)
+        if lo > 0 or hi < self.state.columns[self.table._schema.columns[0].id][pos].nrows:
+            hits = hits[(hits >= lo) & (hits < hi)]
+        return hits
+
+    def count(self, pos: int) -> int:
+        _, lo, hi = self._bounds(pos)
+        if hi <= lo:
+            return 0
+        zones = {name: self.state.columns[s.id][pos].zone for name, s in self.specs.items()}
+        verdict = classify(self.expr, zones, self.specs, hi - lo)
+        if verdict == NONE:
+            return 0
+        if verdict == ALL:
+            return hi - lo
+        if lo == 0 and hi == self.state.columns[self.table._schema.columns[0].id][pos].nrows:
+            return self.condition.count(self.source, self.state, pos)
+        return len(self.select(pos))
+
+    def gather(self, pos: int, hits: np.ndarray, specs: list[ColumnSpec]) -> list[np.ndarray]:
+        """The projected columns at ``hits`` of chunk ``pos`` (decompressed only when needed)."""
+        out = []
+        for spec in specs:
+            ref = self.state.columns[spec.id][pos]
+            values = self.source.read_chunk(spec, ref)
+            out.append(values[hits])
+        return out
+
+    def batches(
+        self, specs: list[ColumnSpec], window: int = 4
+    ) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
+        """(first row of the chunk, hit positions, projected arrays), chunk by chunk, in order;
+        chunks without hits are left out. ``window`` chunks are in flight at once."""
+        positions = list(self.chunks())
+
+        def one(pos: int) -> tuple[int, np.ndarray, list[np.ndarray]]:
+            hits = self.select(pos)
+            arrays = self.gather(pos, hits, specs) if len(hits) else []
+            return int(self.state.starts[pos]), hits, arrays
+
+        for i in range(0, len(positions), window):
+            for first, hits, arrays in self.source._map(one, positions[i : i + window]):
+                if len(hits):
+                    yield first, hits, arrays
