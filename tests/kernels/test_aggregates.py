@@ -402,7 +402,7 @@ def test_hash_group_by_grows_and_keeps_std_precise():
     uniq, first = np.unique(keys[order], return_index=True)
     np.testing.assert_array_equal(res["key"], uniq)
     groups = np.split(values[order], first[1:])
-    assert gb.table.shape[1] >= len(uniq) / agg.MAX_LOAD
+    assert gb.table.shape[0] >= len(uniq) / agg.MAX_LOAD
     for i in range(0, len(uniq), 97):
         assert res["count"][i] == len(groups[i])
         assert close(res["mean"][i], np.mean(groups[i]))
