@@ -11,6 +11,7 @@ from ..errors import SchemaError
 from ..kernels.intpack import narrow_dtype
 from .coerce import coerce_batch
 from .nodes import DataNode
+from .query import aggregate as query_aggregate
 from .query import api as query_api
 from .schema import ColumnSpec
 
@@ -129,6 +130,8 @@ class Table(DataNode):
     where = query_api.where
     count_where = query_api.count_where
     get_where_list = query_api.get_where_list
+    stats = query_aggregate.stats
+    histogram = query_aggregate.histogram
 
     def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""

@@ -12,13 +12,21 @@ functions), and so is NaT (datetime64/timedelta64 columns are passed as their in
 uint64 for unsigned). Float columns, float32 included, are summed in float64: float32 results are
 therefore those of numpy on ``values.astype(np.float64)``, not numpy's float32 accumulation.
 
-Accuracy. A chunk is summed pairwise (blocks of 128 values on 8 accumulators, block sums combined
-as a binary tree), like ``np.add.reduce``; chunk sums are combined with Neumaier's compensated
-sum. ``std`` merges (count, sum, M2) per chunk with Chan et al.'s parallel formula, M2 of a chunk
-being the two-pass sum of squared deviations from the chunk mean, so it does not lose digits to
-cancellation as ``E[x²] - E[x]²`` would. Both agree with numpy to ~1e-15 relative on
-well-conditioned data; ``mean`` is ``sum / count`` exactly as ``np.nanmean`` computes it, so
-infinities come out as numpy's (``[inf, -inf]`` sums to NaN, ``[inf]`` has std NaN).
+Accuracy. A chunk is summed pairwise: blocks of 128 values summed on SIMD lanes of partial sums
+(as ``np.add.reduce`` does with 8 accumulators), block sums combined as a binary tree; chunk sums
+are combined with Neumaier's compensated sum. ``std`` merges (count, sum, M2) per chunk with Chan
+et al.'s parallel formula, M2 of a chunk being the two-pass sum of squared deviations from the
+chunk mean, so it does not lose digits to cancellation as ``E[x²] - E[x]²`` would. Both agree
+with numpy to ~1e-15 relative on well-conditioned data; ``mean`` is ``sum / count``, as
+``np.nanmean`` computes it, so infinities come out as numpy's (``[inf, -inf]`` sums to NaN,
+``[inf]`` has std NaN, an overflowing sum gives std inf). Group-by accumulates each group with
+Neumaier sums (values, then squared deviations from the group's chunk mean) and Chan's merge.
+
+Speed, per 131072-value chunk on the 2-core benchmark machine (one thread): column statistics
+~60-105 µs (numpy's nansum + nanstd + nanmin + nanmax: 230-560 µs), histogram ~370 µs (1.4 ms
+for ``np.histogram``), dense group-by over 100 groups ~480 µs, hashed group-by over 10 000
+distinct keys ~2.2 ms (half of it the hash probes). With ``positions``, the selected rows are
+first gathered into a contiguous array (bounds-checked), then processed as a whole chunk.
 
 Layouts are documented at :data:`STATS_SLOTS` (one 64-byte int64 buffer for column statistics)
 and :class:`GroupState` (accumulator rows indexed by group, shared by the dense and the hashed
@@ -826,12 +834,17 @@ def hash_insert(table, gkeys, meta, keys, ids):
     """
     shift = _shift(table.shape[0])
     ng = meta[0]
+    last_key = np.int64(0)
+    last = -1  # runs of one key (sorted or clustered columns) skip the probe
     for i in range(keys.shape[0]):
-        g, ng = _find_or_insert(table, gkeys, ng, keys[i], shift)
-        if g < 0:
-            meta[0] = ng
-            return i
-        ids[i] = g
+        key = keys[i]
+        if last < 0 or key != last_key:
+            last, ng = _find_or_insert(table, gkeys, ng, key, shift)
+            if last < 0:
+                meta[0] = ng
+                return i
+            last_key = key
+        ids[i] = last
     meta[0] = ng
     return keys.shape[0]
 
