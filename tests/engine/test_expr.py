@@ -120,6 +120,8 @@ def test_shape_key_lifts_constants():
     # positions, not names: another float64 column shares the kernel
     assert shape_key(p("f8 > 3")) == shape_key(parse("x > 1", {"x": np.dtype("f8")}))
     assert shape_key(p("i4 > 3")) != shape_key(p("i4 > 3.5"))  # float64 loop
+    assert shape_key(p("i4 > 1")) != shape_key(p("i4 > 1.0"))
+    assert Const(1, None) != Const(1.0, None) and Const(1, None) == Const(1, None)
     assert shape_key(p("f8 > 3")) != shape_key(p("f4 > 3"))
 
 
@@ -258,10 +260,14 @@ def test_hostile_inputs_are_query_errors(cond):
 
 
 def test_long_flat_conditions_are_fine():
-    cond = " or ".join(f"i4 == {k}" for k in range(300))
+    cond = " or ".join(f"i4 == {k - 5}" for k in range(300))
     e = parse(cond, COLUMNS)
     x = np.arange(-5, 400, dtype="i4")
     assert Predicate(e).count({"i4": x}) == 300
+    assert parse("(" * 99 + "f8 > 1" + ")" * 99, COLUMNS).op == ">"
+    assert parse("f8 > " + "-" * 98 + "1", COLUMNS).op == ">"
+    with pytest.raises(QueryError, match="nests too deeply"):
+        parse("(" * 101 + "f8 > 1" + ")" * 101, COLUMNS)
 
 
 def test_condvars_override_columns_and_are_checked():
@@ -341,3 +347,333 @@ def test_predicate_modes(cache):
     np.testing.assert_array_equal(pred.mask({"f8": x}), [False, False, True, True, False])
     assert Predicate(parse("1 < 2", COLUMNS)).count({}, n=7) == 7
     assert Predicate(p("~(f8 > 10)")).count({"f8": x}) == 5  # NaN rows too
+
+
+# ---------------------------------------------------------------------------------------------
+# property: random conditions agree with numpy's own evaluation
+
+N_ROWS = 12
+NUMERIC = ["b", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"]
+DATETIMES = ["t", "ts"]
+#: Numpy's float functions use SIMD implementations (SVML on AVX-512) that may differ from
+#: libm's, which Numba calls, by a few ulps; rows whose outcome such a difference can flip are
+#: not compared (see ``reference``).
+INEXACT = {"exp", "log", "log10", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "**"}
+FUNCS = {
+    "abs": np.absolute,
+    "sqrt": np.sqrt,
+    "exp": np.exp,
+    "log": np.log,
+    "log10": np.log10,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "arcsin": np.arcsin,
+    "arccos": np.arccos,
+    "arctan": np.arctan,
+    "floor": np.floor,
+    "ceil": np.ceil,
+}
+BIN = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.true_divide,
+    "//": np.floor_divide,
+    "%": np.remainder,
+    "**": np.power,
+}
+CMP = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+PY = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+    "**": lambda a, b: a**b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+class Refused(Exception):
+    """numpy (or Python, for literals only) raises: the condition must be a QueryError."""
+
+
+def _columns_strategy():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hynp
+
+    def elements(name):
+        dt = COLUMNS[name]
+        if dt.kind == "b":
+            return st.booleans()
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            edges = [info.min, info.max, 0, 1, 2, 3, 7, info.max // 2]
+            if dt.kind == "i":
+                edges += [-1, -2, -7]
+            small = st.integers(max(int(info.min), -4), 4)
+            return small | st.sampled_from(edges) | st.integers(int(info.min), int(info.max))
+        if dt.kind == "f":
+            edges = [0.0, -0.0, 0.5, 1.0, -1.0, 2.5, -3.0, 10.0, np.nan, np.inf, -np.inf, 1e30]
+            small = st.integers(-4, 4).map(float)
+            return small | st.sampled_from(edges) | st.floats(width=dt.itemsize * 8)
+        nat = np.iinfo(np.int64).min
+        return st.sampled_from([nat, 0, 1, 10**9, 1740787200 * 10**9]) | st.integers(
+            -(10**17), 10**17
+        )
+
+    names = NUMERIC + DATETIMES
+    return st.tuples(
+        *(
+            hynp.arrays(
+                "i8" if COLUMNS[n].kind == "M" else COLUMNS[n], N_ROWS, elements=elements(n)
+            )
+            for n in names
+        )
+    ).map(
+        lambda arrays: {
+            n: (a.view(COLUMNS[n]) if COLUMNS[n].kind == "M" else a)
+            for n, a in zip(names, arrays, strict=True)
+        }
+    )
+
+
+def _condition_strategy():
+    """(tree, condvars): the test's own small AST of a random boolean condition."""
+    from hypothesis import strategies as st
+
+    int_lits = st.sampled_from([0, 1, 2, 3, -1, 7, 100, 300, -300, 2**31, 2**63, -(2**63)])
+    float_lits = st.sampled_from([0.5, -0.0, 2.5, 1e300, 1e-300, 3.0, -7.25, 0.1])
+    scalar_types = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64]
+    numpy_vars = st.tuples(st.sampled_from(scalar_types), st.integers(0, 100)).map(
+        lambda tv: tv[0](tv[1])
+    ) | st.tuples(st.sampled_from([np.float32, np.float64]), float_lits).map(
+        lambda tv: tv[0](tv[1])
+    )
+    columns = st.sampled_from(NUMERIC).map(lambda n: ("col", n))
+    leaf = st.one_of(
+        columns,
+        columns,
+        columns,
+        int_lits.map(lambda v: ("lit", v)),
+        float_lits.map(lambda v: ("lit", v)),
+        (numpy_vars | int_lits | float_lits).map(lambda v: ("var", v)),
+    )
+
+    def numeric(depth):
+        if depth == 0:
+            return leaf
+        sub = numeric(depth - 1)
+        small = st.sampled_from([0, 1, 2, 3, -1, 0.5]).map(lambda v: ("lit", v)) | st.sampled_from(
+            ["i1", "u1", "f4", "f8"]
+        ).map(lambda n: ("col", n))
+        arith = st.tuples(st.just("bin"), st.sampled_from(sorted(set(BIN) - {"**"})), sub, sub)
+        return st.one_of(
+            leaf,
+            arith,
+            arith,
+            st.tuples(st.just("bin"), st.just("**"), sub, small),
+            st.tuples(st.just("neg"), sub),
+            st.tuples(st.just("fn"), st.sampled_from(sorted(FUNCS)), sub),
+        )
+
+    def boolean(depth):
+        num = numeric(2)
+        dt_rhs = st.one_of(
+            st.sampled_from(DATETIMES).map(lambda n: ("col", n)),
+            st.sampled_from(["2025-03-01", "1970-01-01T00:00:01", "2000-02-29T12"]).map(
+                lambda s: ("lit", s)
+            ),
+            st.sampled_from(
+                [np.datetime64("NaT"), np.datetime64(0, "s"), np.datetime64(10**9, "ns")]
+            ).map(lambda v: ("var", v)),
+        )
+        cmp_ops = st.sampled_from(sorted(CMP))
+        numeric_cmp = st.one_of(
+            st.tuples(
+                st.just("cmp"), cmp_ops.map(lambda o: [o]), st.lists(num, min_size=2, max_size=2)
+            ),
+            st.tuples(
+                st.just("cmp"),
+                st.lists(cmp_ops, min_size=2, max_size=2),
+                st.lists(num, min_size=3, max_size=3),
+            ),
+        )
+        base = st.one_of(
+            numeric_cmp,
+            numeric_cmp,
+            numeric_cmp,
+            st.tuples(
+                st.just("cmp"),
+                cmp_ops.map(lambda o: [o]),
+                st.tuples(st.sampled_from(DATETIMES).map(lambda n: ("col", n)), dt_rhs).map(list),
+            ),
+            st.tuples(st.just("fn"), st.sampled_from(["isnan", "isfinite"]), num),
+            st.just(("col", "b")),
+        )
+        if depth == 0:
+            return base
+        sub = boolean(depth - 1)
+        return st.one_of(
+            base,
+            st.tuples(st.just("log"), st.sampled_from(["&", "|", "and", "or"]), sub, sub),
+            st.tuples(st.just("not"), st.sampled_from(["~", "not"]), sub),
+        )
+
+    return boolean(1)
+
+
+def render(node, condvars: dict) -> str:
+    kind = node[0]
+    if kind == "col":
+        return f"`{node[1]}`" if node[1] in ("f8", "t") else node[1]
+    if kind == "lit":
+        v = node[1]
+        negative = isinstance(v, float) or (isinstance(v, int) and v < 0)
+        return f"({v!r})" if negative else repr(v)
+    if kind == "var":
+        name = f"k{len(condvars)}"
+        condvars[name] = node[1]
+        return name
+    if kind == "bin":
+        return f"({render(node[2], condvars)} {node[1]} {render(node[3], condvars)})"
+    if kind == "neg":
+        return f"(-{render(node[1], condvars)})"
+    if kind == "fn":
+        return f"{node[1]}({render(node[2], condvars)})"
+    if kind == "cmp":
+        parts = [render(node[2][0], condvars)]
+        for op, operand in zip(node[1], node[2][1:], strict=True):
+            parts += [op, render(operand, condvars)]
+        return "(" + " ".join(parts) + ")"
+    if kind == "log":
+        return f"({render(node[2], condvars)} {node[1]} {render(node[3], condvars)})"
+    return f"({node[1]} {render(node[2], condvars)})"
+
+
+def _is_py(v) -> bool:
+    return type(v) in (int, float)
+
+
+def reference(node, arrays, bump: int = 0):
+    """numpy's evaluation of a tree: ufuncs with Python scalars as NEP 50 weak operands;
+    operations on Python scalars only by Python's rules. ``bump`` moves every array result of
+    an inexact function that many ulps (to find rows whose outcome such an error flips)."""
+    kind = node[0]
+    if kind == "col":
+        return arrays[node[1]]
+    if kind in ("lit", "var"):
+        v = node[1]
+        if isinstance(v, str):
+            return np.datetime64(v)
+        return np.bool_(v) if isinstance(v, bool) else v
+    if kind == "cmp":
+        vals = [reference(x, arrays, bump) for x in node[2]]
+        out = None
+        for op, a, b in zip(node[1], vals, vals[1:], strict=False):
+            r = _apply(op, CMP[op], a, b)
+            out = r if out is None else np.logical_and(out, r)
+        return out
+    if kind == "log":
+        a, b = reference(node[2], arrays, bump), reference(node[3], arrays, bump)
+        return (np.logical_and if node[1] in ("&", "and") else np.logical_or)(a, b)
+    if kind == "not":
+        return np.logical_not(reference(node[2], arrays, bump))
+    if kind == "neg":
+        v = reference(node[1], arrays, bump)
+        return -v if _is_py(v) else _apply("neg", np.negative, v)
+    if kind == "fn":
+        v = reference(node[2], arrays, bump)
+        fn = FUNCS.get(node[1]) or {"isnan": np.isnan, "isfinite": np.isfinite}[node[1]]
+        return _bumped(node[1], _apply(node[1], fn, v), bump)
+    a, b = reference(node[2], arrays, bump), reference(node[3], arrays, bump)
+    return _bumped(node[1], _apply(node[1], BIN[node[1]], a, b), bump)
+
+
+def _apply(op, ufunc, *args):
+    if all(_is_py(a) for a in args) and op in PY:
+        try:
+            r = PY[op](*args)
+        except (ArithmeticError, ValueError) as exc:
+            raise Refused(str(exc)) from None
+        if isinstance(r, complex) or (type(r) is int and r.bit_length() > 4096):
+            raise Refused("complex or huge")
+        return r
+    try:
+        with np.errstate(all="ignore"):
+            r = ufunc(*args)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise Refused(str(exc)) from None
+    if np.asarray(r).dtype == np.float16:  # colvault's documented refusal
+        raise Refused("float16")
+    return r
+
+
+def _bumped(op, r, bump):
+    if not bump or op not in INEXACT or not isinstance(r, np.ndarray) or r.dtype.kind != "f":
+        return r
+    target = np.array(np.inf if bump > 0 else -np.inf, r.dtype)
+    out = r.copy()
+    for _ in range(abs(bump)):
+        out = np.where(np.isfinite(out), np.nextafter(out, target), out)
+    return out
+
+
+def _mask(v) -> np.ndarray:
+    return np.broadcast_to(np.asarray(v, bool), (N_ROWS,))
+
+
+def _property_settings():
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def _given():
+    from hypothesis import given
+
+    return given(_condition_strategy(), _columns_strategy())
+
+
+@_property_settings()
+@_given()
+def test_random_conditions_agree_with_numpy(cache, tree, arrays):
+    from hypothesis import event
+
+    condvars: dict = {}
+    cond = render(tree, condvars)
+    try:
+        expect = _mask(reference(tree, arrays))
+        lo, hi = _mask(reference(tree, arrays, -8)), _mask(reference(tree, arrays, 8))
+    except Refused as exc:
+        event(f"refused: {str(exc)[:40]}")
+        with pytest.raises(QueryError):
+            e = parse(cond, COLUMNS, condvars)
+            Predicate(e, cache_dir=str(cache)).mask(arrays, n=N_ROWS)
+        return
+    e = parse(cond, COLUMNS, condvars)
+    # the tree itself evaluates to numpy's answer
+    with np.errstate(all="ignore"):
+        tree_value = _mask(evaluate(e, arrays))
+    sure = (expect == lo) & (expect == hi)
+    event("compared" + ("" if sure.all() else ", with rows an ulp could flip"))
+    np.testing.assert_array_equal(tree_value[sure], expect[sure], err_msg=cond)
+    got = Predicate(e, cache_dir=str(cache)).mask(arrays, n=N_ROWS)
+    np.testing.assert_array_equal(got[sure], expect[sure], err_msg=cond)
