@@ -53,7 +53,8 @@ def _selected(
             return None
         return src.read_chunk(spec, state.columns[spec.id][pos]), hits
 
-    return plan, list(range(len(state.starts))), (src, chunk)
+    chunks = plan.chunks() if plan is not None else list(range(len(state.starts)))
+    return plan, chunks, (src, chunk)
 
 
 def stats(

@@ -20,7 +20,7 @@ from ..reading import ChunkSource
 from ..schema import ColumnSpec
 from .expr import parse
 from .kernel import CompiledCondition
-from .prune import ALL, NONE, classify
+from .prune import ALL, NONE, classify_chunks
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -46,9 +46,13 @@ class Plan:
         self.source: ChunkSource = table._source()
         n = self.state.nrows
         self.start, self.stop, _ = slice(start, stop).indices(n)
+        self.verdicts = classify_chunks(self.expr, self.state, self.specs)
 
-    def chunks(self) -> range:
-        return self.state.chunk_span(self.start, self.stop)
+    def chunks(self) -> list[int]:
+        """Positions of the chunks in the row range that the zone maps did not rule out."""
+        span = self.state.chunk_span(self.start, self.stop)
+        keep = self.verdicts[span.start : span.stop] != NONE
+        return [span.start + int(i) for i in np.flatnonzero(keep)]
 
     def _bounds(self, pos: int) -> tuple[int, int, int]:
         """(first row of chunk ``pos``, first and last+1 position to consider within it)."""
@@ -59,9 +63,7 @@ class Plan:
     def select(self, pos: int) -> np.ndarray:
         """Positions (within chunk ``pos``) of the rows that satisfy the condition."""
         _, lo, hi = self._bounds(pos)
-        zones = {name: self.state.columns[s.id][pos].zone for name, s in self.specs.items()}
-        nrows = hi - lo
-        verdict = classify(self.expr, zones, self.specs, nrows)
+        verdict = self.verdicts[pos]
         if verdict == NONE or hi <= lo:
             return np.empty(0, np.int64)
         if verdict == ALL:
@@ -75,8 +77,7 @@ class Plan:
         _, lo, hi = self._bounds(pos)
         if hi <= lo:
             return 0
-        zones = {name: self.state.columns[s.id][pos].zone for name, s in self.specs.items()}
-        verdict = classify(self.expr, zones, self.specs, hi - lo)
+        verdict = self.verdicts[pos]
         if verdict == NONE:
             return 0
         if verdict == ALL:
@@ -99,7 +100,7 @@ class Plan:
     ) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
         """(first row of the chunk, hit positions, projected arrays), chunk by chunk, in order;
         chunks without hits are left out. ``window`` chunks are in flight at once."""
-        positions = list(self.chunks())
+        positions = self.chunks()
 
         def one(pos: int) -> tuple[int, np.ndarray, list[np.ndarray]]:
             hits = self.select(pos)

@@ -6,6 +6,9 @@ satisfy it, "all" when every row does — NaN rows included, which compare false
 ``!=`` — and "some" otherwise. ``and``/``or``/``not`` combine the three answers (a ``not`` of
 "none" is "all": the NaN rows of ``~(v > 10)`` are selected, as numpy selects them). Anything
 else (arithmetic, functions, text) is "some": the kernel decides row by row.
+
+All chunks are classified at once with numpy over the manifest's zone maps, so pruning a table
+of thousands of chunks costs a few vectorized comparisons, not a Python loop per chunk.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..manifest import NodeState
 from ..schema import ColumnSpec
-from ..zonemaps import ZoneMap, decode_bound
 from .expr import Col, Const, Expr, Op
 
 NONE, SOME, ALL = 0, 1, 2
@@ -23,54 +26,78 @@ NONE, SOME, ALL = 0, 1, 2
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def _leaf(op: str, zone: ZoneMap, spec: ColumnSpec, nrows: int, c: Any) -> int:
-    """``column <op> c`` over one chunk."""
-    if zone.nan_count is None:
-        return SOME
-    missing = zone.nan_count
-    if zone.min is None or zone.max is None:  # every value is NaN/NaT
-        return ALL if op == "!=" else NONE
-    lo, hi = decode_bound(zone.min, spec), decode_bound(zone.max, spec)
+class ZoneArrays:
+    """One column's zone maps over all chunks, as arrays (bounds in the column's order)."""
+
+    def __init__(self, state: NodeState, spec: ColumnSpec) -> None:
+        refs = state.columns[spec.id]
+        n = len(refs)
+        self.known = np.array([r.zone.nan_count is not None for r in refs], bool)
+        self.missing = np.array([r.zone.nan_count or 0 for r in refs], np.int64)
+        self.valid = np.array([r.zone.min is not None for r in refs], bool)
+        filler = bytes(spec.dtype.itemsize)
+        lo = np.frombuffer(b"".join(r.zone.min or filler for r in refs), spec.dtype, n)
+        hi = np.frombuffer(b"".join(r.zone.max or filler for r in refs), spec.dtype, n)
+        if spec.dtype.kind in "Mm":  # compare datetimes as int64 (NaT never stands in a bound)
+            lo, hi = lo.view(np.int64), hi.view(np.int64)
+        self.lo, self.hi = lo, hi
+
+
+def _leaf(op: str, z: ZoneArrays, spec: ColumnSpec, c: Any) -> np.ndarray:
+    """``column <op> c`` over every chunk."""
+    n = len(z.known)
     if spec.dtype.kind in "Mm":
         c = np.asarray(c).astype(spec.dtype)
         if np.isnat(c):
-            return ALL if op == "!=" else NONE
-        lo, hi = lo.view(np.int64), hi.view(np.int64)  # type: ignore[union-attr]
-        c = c.view(np.int64)
-    if isinstance(c, float | np.floating) and np.isnan(c):
-        return ALL if op == "!=" else NONE
-    if op == "!=":
-        if c < lo or c > hi:
-            return ALL
-        return NONE if lo == hi == c and not missing else SOME
-    if op == "==":
-        if c < lo or c > hi:
-            return NONE
-        return ALL if lo == hi == c and not missing else SOME
-    true_all = {"<": hi < c, "<=": hi <= c, ">": lo > c, ">=": lo >= c}[op]
-    true_none = {"<": lo >= c, "<=": lo > c, ">": hi <= c, ">=": hi < c}[op]
-    if true_none:
-        return NONE
-    return ALL if true_all and not missing else SOME
+            return np.full(n, ALL if op == "!=" else NONE, np.int8)
+        c = c.view(np.int64)[()]
+    elif isinstance(c, float | np.floating) and np.isnan(c):
+        return np.full(n, ALL if op == "!=" else NONE, np.int8)
+    lo, hi, clean = z.lo, z.hi, z.missing == 0
+    with np.errstate(invalid="ignore"):
+        if op == "!=":
+            all_ = (c < lo) | (c > hi)
+            none = (lo == hi) & (lo == c) & clean
+        elif op == "==":
+            none = (c < lo) | (c > hi)
+            all_ = (lo == hi) & (lo == c) & clean
+        else:
+            all_ = {"<": hi < c, "<=": hi <= c, ">": lo > c, ">=": lo >= c}[op] & clean
+            none = {"<": lo >= c, "<=": lo > c, ">": hi <= c, ">=": hi < c}[op]
+    out = np.where(none, NONE, np.where(all_, ALL, SOME)).astype(np.int8)
+    everything_missing = z.known & ~z.valid
+    out[everything_missing] = ALL if op == "!=" else NONE
+    out[~z.known] = SOME
+    return out
 
 
-def classify(
-    expr: Expr, zones: dict[str, ZoneMap], specs: dict[str, ColumnSpec], nrows: int
-) -> int:
-    """NONE, SOME or ALL for one chunk; ``zones`` maps column names to the chunk's zone maps."""
-    if isinstance(expr, Op):
-        if expr.op == "not":
-            return ALL + NONE - classify(expr.args[0], zones, specs, nrows)
-        if expr.op in ("and", "or"):
-            parts = [classify(a, zones, specs, nrows) for a in expr.args]
-            return min(parts) if expr.op == "and" else max(parts)
-        if expr.op in _FLIP and len(expr.args) == 2:
-            a, b = expr.args
-            op = expr.op
-            if isinstance(a, Const) and isinstance(b, Col):
-                a, b, op = b, a, _FLIP[op]
-            if isinstance(a, Col) and isinstance(b, Const) and a.name in zones:
-                spec = specs[a.name]
-                if spec.has_zone_map and not isinstance(b.value, str | bytes):
-                    return _leaf(op, zones[a.name], spec, nrows, b.value)
-    return SOME
+def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) -> np.ndarray:
+    """NONE, SOME or ALL (int8) for every chunk of ``state``."""
+    zones: dict[str, ZoneArrays] = {}
+
+    def visit(e: Expr) -> np.ndarray | int:
+        if isinstance(e, Op):
+            if e.op == "not":
+                return ALL + NONE - visit(e.args[0])
+            if e.op in ("and", "or"):
+                parts = [visit(a) for a in e.args]
+                combine = np.minimum if e.op == "and" else np.maximum
+                out = parts[0]
+                for p in parts[1:]:
+                    out = combine(out, p)
+                return out
+            if e.op in _FLIP and len(e.args) == 2:
+                a, b = e.args
+                op = e.op
+                if isinstance(a, Const) and isinstance(b, Col):
+                    a, b, op = b, a, _FLIP[op]
+                if isinstance(a, Col) and isinstance(b, Const):
+                    spec = specs[a.name]
+                    if spec.has_zone_map and not isinstance(b.value, str | bytes):
+                        if a.name not in zones:
+                            zones[a.name] = ZoneArrays(state, spec)
+                        return _leaf(op, zones[a.name], spec, b.value)
+        return SOME
+
+    verdict = np.asarray(visit(expr), np.int8)
+    return np.broadcast_to(verdict, (len(state.starts),)).copy()
