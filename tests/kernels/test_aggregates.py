@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from colvault.kernels import aggregates as agg
 
 INTS = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 FLOATS = ["f4", "f8"]
-NUMERIC = [*INTS, *FLOATS, "M8[ns]"]
+NUMERIC = [*INTS, *FLOATS, "M8[ns]", "?"]
 CHUNK = 131072
 
 
@@ -40,6 +41,8 @@ def column(data, dt: str, max_size: int = 200) -> np.ndarray:
         )
         special = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0])
         return data.draw(hnp.arrays(dtype, n, elements=st.one_of(finite, special)))
+    if dtype.kind == "b":
+        return data.draw(hnp.arrays(dtype, n))
     info = np.iinfo(dtype)
     extreme = st.sampled_from([int(info.min), int(info.max), 0, 1])
     return data.draw(
@@ -106,7 +109,7 @@ def test_stats_exact_parts_match_numpy(dt, select, data):
     if dtype.kind == "M":
         assert res["sum"] is None and res["mean"] is None and res["std"] is None
         return
-    if dtype.kind in "iu":
+    if dtype.kind in "iub":
         expected = np.sum(sel)
         assert res["sum"] == expected and res["sum"].dtype == expected.dtype
         as_float = sel.astype(np.float64)
@@ -171,6 +174,70 @@ def test_float_stats_precise_over_many_chunks():
     assert close(res["sum"], np.nansum(sel))
     assert close(res["mean"], np.nanmean(sel))
     assert close(res["std"], np.nanstd(sel))  # std/mean ~ 3e-4: 1e-12 needs a careful method
+
+
+@given(st.sampled_from(NUMERIC), st.integers(0, 2**32 - 1), st.booleans())
+def test_stats_on_long_chunks_match_numpy(dt, seed, select):
+    """Chunks of thousands of values (many 128-value blocks), missing values anywhere."""
+    dtype = np.dtype(dt)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 5000))
+    if dtype.kind == "f":
+        values = rng.uniform(1.0, 2.0, n).astype(dtype)
+        values[rng.random(n) < rng.choice([0.0, 0.01, 0.5, 1.0])] = np.nan
+    elif dtype.kind == "M":
+        values = rng.integers(-(2**62), 2**62, n).view(dtype)
+        values[rng.random(n) < rng.choice([0.0, 0.01, 0.5, 1.0])] = np.datetime64("NaT")
+    elif dtype.kind == "b":
+        values = rng.random(n) < 0.3
+    else:
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True)
+    cuts = np.sort(rng.integers(0, n + 1, int(rng.integers(0, 4))))
+    state, parts = agg.new_stats_state(), []
+    for chunk in np.split(values, cuts):
+        positions = np.flatnonzero(rng.random(len(chunk)) < 0.7) if select else None
+        raw = chunk.view(np.int64) if dtype.kind == "M" else chunk
+        agg.stats_update(state, raw, positions, dtype.kind == "M")
+        parts.append(chunk if positions is None else chunk[positions])
+    sel = np.concatenate(parts)
+    res = agg.stats_result(state, dtype)
+    valid = sel[~np.isnan(sel)] if dtype.kind in "fM" else sel
+    assert (res["count"], res["nan_count"]) == (len(valid), len(sel) - len(valid))
+    if len(valid):
+        assert res["min"] == valid.min() and res["max"] == valid.max()
+    if dtype.kind in "iub":
+        assert res["sum"] == np.sum(sel)
+        wide = sel.astype(np.float64)
+        scale = float(np.max(np.abs(wide))) if len(wide) else 0.0
+        if len(wide):
+            assert close(res["mean"], np.mean(wide), abs_=1e-12 * scale)
+            assert close(res["std"] ** 2, np.var(wide), abs_=1e-12 * scale**2)
+    elif dtype.kind == "f" and len(valid):
+        wide = sel.astype(np.float64)
+        assert close(res["sum"], np.nansum(wide))
+        assert close(res["mean"], np.nanmean(wide))
+        assert close(res["std"], np.nanstd(wide), abs_=1e-13)
+
+
+def test_stats_from_threads_then_merged():
+    """Kernels release the GIL: workers keep their own states and merge them at the end."""
+    rng = np.random.default_rng(5)
+    chunks = [rng.normal(100.0, 3.0, CHUNK // 4) for _ in range(16)]
+    states = [agg.new_stats_state() for _ in range(4)]
+
+    def work(i: int) -> None:
+        for chunk in chunks[i::4]:
+            agg.stats_update(states[i], chunk, None, False)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    total = agg.new_stats_state()
+    for state in states:
+        agg.stats_merge(total, state, agg.KIND_FLOAT)
+    res, everything = agg.stats_result(total, np.float64), np.concatenate(chunks)
+    assert res["count"] == len(everything)
+    assert close(res["sum"], np.sum(everything)) and close(res["std"], np.std(everything))
 
 
 @pytest.mark.parametrize(
@@ -296,6 +363,47 @@ def test_histogram_right_edge_and_equal_range():
         agg.histogram_update(counts, values, None, 0.0, np.inf)
 
 
+@given(st.sampled_from(["f4", "f8"]), st.booleans(), st.data())
+def test_histogram_ranges_not_representable_in_the_column_type(dt, select, data):
+    """float32 columns: numpy compares with float32(lo) and float32(hi) and divides in float64."""
+    dtype = np.dtype(dt)
+    lo = data.draw(st.floats(-1e4, 1e4), label="lo")
+    hi = lo + data.draw(st.floats(1e-6, 1e4), label="width")
+    bins = data.draw(st.integers(1, 64), label="bins")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    edges = np.linspace(lo, hi, bins + 1).astype(dtype)
+    around = np.concatenate([edges, np.nextafter(edges, dtype.type(np.inf))])
+    around = np.concatenate([around, np.nextafter(edges, dtype.type(-np.inf))])
+    values = np.concatenate([around, rng.uniform(lo - 1, hi + 1, 300).astype(dtype)])
+    values = values[rng.permutation(len(values))]
+    chunks = chunked(data, values, select)
+    sel = selected(chunks).astype(dtype)
+    try:
+        expected = np.histogram(sel, bins, range=(lo, hi))[0]
+    except (ValueError, IndexError):
+        return  # numpy refuses (too many bins) or indexes past its edges; not compared
+    counts = np.zeros(bins, np.int64)
+    for chunk, positions in chunks:
+        agg.histogram_update(counts, chunk, positions, lo, hi)
+    np.testing.assert_array_equal(counts, expected)
+
+
+@pytest.mark.parametrize("dt", ["i8", "u8"])
+def test_histogram_of_extreme_integers(dt):
+    """Integers convert to float64 before the range test, as numpy compares them."""
+    info = np.iinfo(dt)
+    big = [int(info.max), int(info.max) - 1, 2**53 + 1, 2**53, 2**62, 0, 1, int(info.min)]
+    values = np.array(big, dt)
+    for lo, hi, bins in [
+        (0.0, float(2**63), 7),
+        (float(2**53), float(2**53 + 4), 2),
+        (-1.0, 1.0, 3),
+    ]:
+        counts = np.zeros(bins, np.int64)
+        agg.histogram_update(counts, values, None, lo, hi)
+        np.testing.assert_array_equal(counts, np.histogram(values, bins, range=(lo, hi))[0])
+
+
 # --- group-by --------------------------------------------------------------------------------
 
 
@@ -319,7 +427,7 @@ def check_groups(res: dict, keys_of_rows: dict, dtype: np.dtype, index) -> None:
             assert res["min"][g] == valid.min() and res["max"][g] == valid.max()
         if dtype.kind == "M":
             continue
-        if dtype.kind in "iu":
+        if dtype.kind in "iub":
             assert res["sum"][g] == np.sum(v)
         wide = valid.astype(np.float64)
         if not len(valid):
@@ -413,3 +521,19 @@ def test_dense_group_by_rejects_codes_out_of_range():
     state = agg.new_group_state(3, np.float64)
     with pytest.raises(IndexError):
         agg.group_by_dense_update(np.array([0, 3]), np.array([1.0, 2.0]), None, False, *state)
+
+
+def test_dense_group_by_states_merge():
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 20, 50_000)
+    values = rng.integers(-1000, 1000, 50_000).astype(np.int32)
+    a, b = agg.new_group_state(20, np.int32), agg.new_group_state(20, np.int32)
+    agg.group_by_dense_update(codes[:20_000], values[:20_000], None, False, *a)
+    agg.group_by_dense_update(codes[20_000:], values[20_000:], None, False, *b)
+    agg.group_merge(*a, *b, np.arange(20))
+    res = agg.group_result(a, np.int32)
+    for k in range(20):
+        v = values[codes == k]
+        assert res["count"][k] == len(v) and res["sum"][k] == v.sum()
+        assert res["min"][k] == v.min() and res["max"][k] == v.max()
+        assert close(res["mean"][k], v.mean()) and close(res["std"][k], v.std())
