@@ -13,6 +13,7 @@ from .coerce import coerce_batch
 from .nodes import DataNode
 from .query import aggregate as query_aggregate
 from .query import api as query_api
+from .query import groupby as query_groupby
 from .schema import ColumnSpec
 
 
@@ -132,6 +133,7 @@ class Table(DataNode):
     get_where_list = query_api.get_where_list
     stats = query_aggregate.stats
     histogram = query_aggregate.histogram
+    group_by = query_groupby.group_by
 
     def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""

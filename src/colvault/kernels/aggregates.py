@@ -30,8 +30,8 @@ first gathered into a contiguous array (bounds-checked), then processed as a who
 
 Layouts are documented at :data:`STATS_SLOTS` (one 64-byte int64 buffer for column statistics)
 and :class:`GroupState` (accumulator rows indexed by group, shared by the dense and the hashed
-group-by). Bool and float16 columns are not handled (view bool as uint8 and pass ``bool`` as the
-dtype to the result functions).
+group-by). Bool columns work as they are (sums count True, as ``np.sum`` does); float16 columns
+must be converted to float32 first (Numba has no float16 arithmetic).
 """
 
 from __future__ import annotations
@@ -68,16 +68,17 @@ STATS_LEN = 8
 # Kind of accumulation type, a run-time argument where the value type is not at hand (merges).
 KIND_SIGNED, KIND_UNSIGNED, KIND_FLOAT = 0, 1, 2
 
-_BLOCK = 128  # values summed on 8 accumulators before the pairwise tree takes over
+_BLOCK = 128  # values summed on SIMD lanes before the pairwise tree takes over
 
 
-def _kind_of(dtype: np.dtype) -> int:
+def kind_of(dtype: Any) -> int:
+    """KIND_* of a column dtype, the ``kind`` argument of :func:`stats_merge`."""
     kind = np.dtype(dtype).kind
     if kind == "f":
         return KIND_FLOAT
-    if kind in "ub":
+    if kind == "u":
         return KIND_UNSIGNED
-    if kind in "iMm":
+    if kind in "iMmb":
         return KIND_SIGNED
     raise TypeError(f"no aggregates for dtype {dtype}")
 
@@ -457,7 +458,9 @@ def stats_update(state, values, positions, nat):
     ``values``: a 1-d numeric chunk (datetimes as their int64 view); ``positions``: int64 rows of
     the chunk to take, or None for all; ``nat``: int64 min is NaT (missing).
     """
-    stats_merge(state, chunk_stats(values, positions, nat), _kind(values))
+    part = np.zeros(STATS_LEN, np.int64)
+    _chunk_stats(part, _take(values, positions), nat)
+    stats_merge(state, part, _kind(values))
 
 
 def _std(m2: float, total: float, count: int) -> float:
@@ -479,7 +482,7 @@ def stats_result(state: np.ndarray, dtype: Any) -> dict[str, Any]:
     get None for sum, mean and std.
     """
     dtype = np.dtype(dtype)
-    kind = _kind_of(dtype)
+    kind = kind_of(dtype)
     f = state.view(np.float64)
     count = int(state[COUNT])
     out: dict[str, Any] = {"count": count, "nan_count": int(state[NAN])}
@@ -499,7 +502,7 @@ def stats_result(state: np.ndarray, dtype: Any) -> dict[str, Any]:
     total = _compensated(float(f[FSUM]), float(f[FCOMP]))
     if kind == KIND_FLOAT:
         out["sum"] = np.float64(total)
-    elif kind == KIND_UNSIGNED and dtype.kind != "b":
+    elif kind == KIND_UNSIGNED:
         out["sum"] = state[ISUM : ISUM + 1].view(np.uint64)[0]
     else:
         out["sum"] = state[ISUM]
@@ -741,7 +744,7 @@ def group_merge(ints, floats, vmin, vmax, o_ints, o_floats, o_vmin, o_vmax, targ
 def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> dict[str, Any]:
     """Per-group results (arrays over the first ``groups`` groups, default all).
 
-    ``count``, ``nan_count`` (int64); ``sum`` (int64 / uint64 / float64 as :func:`stats_result`;
+    ``count``, ``nan_count`` (int64); ``sum`` (int64 / uint64 / float64 as in :func:`stats_result`;
     None for datetimes); ``mean``, ``std`` (float64, NaN where count is 0; None for datetimes);
     ``min``, ``max`` (the column's dtype; where count is 0 they hold NaN for floats, NaT for
     datetimes and 0 for integers: mask them with ``count``).
@@ -770,10 +773,8 @@ def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> di
     total = np.where(np.isfinite(s), s + c, s)
     if dtype.kind == "f":
         out["sum"] = total
-    elif dtype.kind in "ub":
+    elif dtype.kind == "u":
         out["sum"] = ints[:, G_ISUM].view(np.uint64).copy()
-        if dtype.kind == "b":
-            out["sum"] = out["sum"].astype(np.int64)
     else:
         out["sum"] = ints[:, G_ISUM].copy()
     n = np.maximum(count, 1)
@@ -855,7 +856,8 @@ def group_by_hash_update(
 ):
     """Fold one chunk into a hashed group-by; False (nothing folded) when the table must grow.
 
-    ``keys``: int64 group keys aligned with ``values`` (any integer key column viewed as int64).
+    ``keys``: int64 group keys aligned with ``values`` (view other 8-byte keys as int64: Numba
+    compares int64 with uint64 through float64, which would merge distinct large keys).
     ``table``, ``gkeys``, ``meta`` as in :func:`hash_insert`; the accumulators are a
     :class:`GroupState` over ``len(gkeys)`` groups, indexed by group id. Group ids are assigned
     for the whole chunk before anything is added, so on False the caller grows the table (keys
@@ -920,7 +922,13 @@ class HashGroupBy:
     def update(
         self, keys: np.ndarray, values: np.ndarray, positions: np.ndarray | None, nat: bool
     ) -> None:
-        """Fold one chunk (``keys`` int64 aligned with ``values``), growing the table as needed."""
+        """Fold one chunk (``keys`` aligned with ``values``), growing the table as needed.
+
+        Keys of another integer or datetime type are taken as int64 (8-byte ones by their bits:
+        uint64 keys above 2**63 then come out negative, and sort so, in :meth:`result`).
+        """
+        if keys.dtype != np.int64:
+            keys = keys.view(np.int64) if keys.dtype.itemsize == 8 else keys.astype(np.int64)
         while not group_by_hash_update(
             keys, values, positions, nat, self.table, self.gkeys, self.meta, *self.state
         ):

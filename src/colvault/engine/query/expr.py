@@ -109,10 +109,6 @@ _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
 _BOOL = np.dtype(bool)
 _OBJECT = np.dtype(object)
 _DT_UNITS = frozenset(exprgen._UNIT_AS) | {"Y", "M"}
-_FLOAT16 = (
-    "numpy computes this in float16, which conditions do not support; "
-    "make the operand a wider type first, e.g. x * 1.0"
-)
 #: Folded Python integers are capped (``9**9**9`` would take minutes to compute).
 _MAX_INT_BITS = 4096
 
@@ -618,8 +614,6 @@ class _Parser:
             loop = ufunc.resolve_dtypes((*(_resolve_operand(a) for a in args), None))
         except (TypeError, ValueError) as exc:
             raise self.error(node, f"numpy refuses this: {_numpy_error(exc)}") from None
-        if any(dt is not None and dt.kind == "f" and dt.itemsize == 2 for dt in loop):
-            raise self.error(node, _FLOAT16)
         return tuple(loop)
 
     def apply(self, node: ast.AST, op: str, args: tuple[Expr, ...]) -> Expr:
@@ -668,8 +662,6 @@ class _Parser:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:
             raise self.error(node, f"cannot compute this: {_numpy_error(exc)}") from None
-        if np.asarray(result).dtype == np.float16:
-            raise self.error(node, _FLOAT16)
         try:
             return _const(_scalar(result))
         except (TypeError, QueryError) as exc:
@@ -989,6 +981,8 @@ def kernel_constants(
             v = c.value
             if c.dtype is not None and c.dtype.kind in "Mm":
                 v = np.int64(v.astype(np.int64))
+            elif c.dtype == np.float16:  # the kernel keeps float16 values in float32
+                v = np.float32(v)
             out.append(v)
             continue
         if dictionaries is None or slot.column not in dictionaries:
