@@ -6,8 +6,9 @@ the same arrays, interleaved so that drift in disk or page-cache state hits them
 
     python -m asv_benchmarks.compare append [--rows N] [--repeat K]
     python -m asv_benchmarks.compare logger [--commits N] [--rows-per-commit R] [--repeat K]
+    python -m asv_benchmarks.compare query [--rows N] [--repeat K]
 
-Each job is a subcommand registered in ``JOBS``; ``query`` and ``csv`` go there too.
+Each job is a subcommand registered in ``JOBS``; ``csv`` goes there too.
 """
 
 from __future__ import annotations
@@ -16,19 +17,37 @@ import argparse
 import dataclasses
 import functools
 import gc
+import math
+import operator
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
+from .queries import (
+    COND,
+    COND_OTHER_SHAPE,
+    QUERY_TOOLS,
+    STATS,
+    STATS_COLUMN,
+    TIME_COND,
+    NumpyQueries,
+    PytablesQueries,
+    Queries,
+    n_rows,
+    time_range,
+)
 from .writers import (
     BATCH_ROWS,
     PYTABLES_DTYPE,
@@ -101,24 +120,27 @@ def _colvault_report(path: str) -> ColvaultReport:
     return colvault_column_sizes(path), dir_bytes(path), colvault_catalog_bytes(path)
 
 
-def _common_arguments(p: argparse.ArgumentParser, tools: list[str]) -> None:
+def _common_arguments(
+    p: argparse.ArgumentParser, tools: list[str], registry: Mapping[str, Any] = WRITERS
+) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed runs per tool (default 5)")
     p.add_argument(
         "--tools",
         default=",".join(tools),
-        help=f"comma-separated subset of {','.join(WRITERS)} (default {','.join(tools)}; "
+        help=f"comma-separated subset of {','.join(registry)} (default {','.join(tools)}; "
         "missing ones are skipped)",
     )
     p.add_argument("--tmpdir", default=None, help="where the stores are written (default: $TMPDIR)")
 
 
-def _select_tools(spec: str) -> tuple[list[str], list[str]]:
-    """(tools to run, tools skipped because they are not importable)."""
+def _select_tools(spec: str, registry: Mapping[str, Any] = WRITERS) -> tuple[list[str], list[str]]:
+    """(tools to run, tools skipped because they are not importable); ``registry`` maps a name to
+    something with an ``available`` flag (``writers.WRITERS``, ``queries.QUERY_TOOLS``)."""
     tools = [t for t in spec.split(",") if t]
-    unknown = [t for t in tools if t not in WRITERS]
+    unknown = [t for t in tools if t not in registry]
     if unknown:
-        raise SystemExit(f"unknown tools {unknown}; choose from {list(WRITERS)}")
-    skipped = [t for t in tools if not WRITERS[t].available]
+        raise SystemExit(f"unknown tools {unknown}; choose from {list(registry)}")
+    skipped = [t for t in tools if not registry[t].available]
     return [t for t in tools if t not in skipped], skipped
 
 
@@ -170,18 +192,36 @@ def _warm_up(
 
 
 @dataclass
-class Runs:
-    """The timed runs of every tool, and what the last colvault store held."""
+class Timings:
+    """Seconds of the timed runs of every tool (or variant), in run order."""
 
     tools: list[str]
     times: dict[str, list[float]]
+
+    def median(self, tool: str) -> float:
+        return statistics.median(self.times[tool])
+
+
+def _rounds(calls: dict[str, Callable[[], object]], repeat: int) -> Timings:
+    """``repeat`` rounds of one call of each, interleaved so that drift hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            gc.collect()
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return Timings(list(calls), times)
+
+
+@dataclass
+class Runs(Timings):
+    """The timed runs of every tool, and what the last colvault store held."""
+
     sizes: dict[str, list[int]]
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     colvault: ColvaultReport | None
-
-    def median(self, tool: str) -> float:
-        return statistics.median(self.times[tool])
 
     def median_size(self, tool: str) -> float:
         return statistics.median(self.sizes[tool])
@@ -212,6 +252,51 @@ def _interleaved(
     return Runs(tools, times, sizes, load_before, os.getloadavg(), report)
 
 
+def _print_header(
+    title: str,
+    tmpdir: str | None,
+    setup: str,
+    load: tuple[tuple[float, float, float], tuple[float, float, float]],
+    timed: str,
+    skipped: list[str],
+) -> None:
+    """What ran, where, on what, how loaded (``load``: averages before and after timing)."""
+    import colvault
+
+    fsync = os.environ.get("COLVAULT_FSYNC", "(unset)")
+    print(title)
+    print(f"colvault from {os.path.dirname(colvault.__file__)}")
+    print(
+        f"python {platform.python_version()}, "
+        + _versions(["numpy", "blosc2", "numba", "tables", "duckdb", "pyarrow"])
+        + f"; {os.cpu_count()} CPUs; stores in {tmpdir or tempfile.gettempdir()}"
+    )
+    print(f"COLVAULT_FSYNC={fsync} (fsync {'off' if fsync == '0' else 'on'}); {setup}")
+    print(
+        "load average (1, 5, 15 min) before timing "
+        + " ".join(f"{x:.2f}" for x in load[0])
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in load[1])
+        + " (other processes on the machine skew the figures)"
+    )
+    print(timed)
+    if skipped:
+        print(f"skipped (not importable): {', '.join(skipped)}")
+    print()
+
+
+def _runs_table(runs: Timings, scale: float = 1.0, digits: int = 3, first: str = "run") -> str:
+    """One row per run, one column per tool: seconds × ``scale``."""
+    repeat = len(runs.times[runs.tools[0]])
+    return _table(
+        [first, *runs.tools],
+        [
+            [str(i + 1), *(f"{runs.times[t][i] * scale:,.{digits}f}" for t in runs.tools)]
+            for i in range(repeat)
+        ],
+    )
+
+
 def _print_runs(
     title: str,
     tmpdir: str | None,
@@ -220,35 +305,9 @@ def _print_runs(
     timed: str,
     skipped: list[str],
 ) -> None:
-    """The header (what ran, where, on what, how loaded) and the seconds of every run."""
-    import colvault
-
-    print(title)
-    print(f"colvault from {os.path.dirname(colvault.__file__)}")
-    print(
-        f"python {platform.python_version()}, "
-        + _versions(["numpy", "blosc2", "numba", "tables", "duckdb", "pyarrow"])
-        + f"; {os.cpu_count()} CPUs; stores in {tmpdir or tempfile.gettempdir()}"
-    )
-    print(f"COLVAULT_FSYNC={os.environ.get('COLVAULT_FSYNC', '(unset)')} (fsync on); {setup}")
-    print(
-        "load average (1, 5, 15 min) before timing "
-        + " ".join(f"{x:.2f}" for x in runs.load_before)
-        + ", after "
-        + " ".join(f"{x:.2f}" for x in runs.load_after)
-        + " (other processes on the machine skew the figures)"
-    )
-    print(timed)
-    if skipped:
-        print(f"skipped (not importable): {', '.join(skipped)}")
-    print()
-    repeat = len(runs.times[runs.tools[0]])
-    print(
-        _table(
-            ["run", *runs.tools],
-            [[str(i + 1), *(f"{runs.times[t][i]:.3f}" for t in runs.tools)] for i in range(repeat)],
-        )
-    )
+    """The header and the seconds of every run."""
+    _print_header(title, tmpdir, setup, (runs.load_before, runs.load_after), timed, skipped)
+    print(_runs_table(runs))
     print()
 
 
@@ -521,6 +580,350 @@ def run_logger(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- query ---------------------------------------------------------------------------------------
+
+#: "pytables" (PyTables' own chunk shape) is timed only if its first round projects the timed
+#: rounds within ``--max-seconds`` (it is built anyway, once).
+QUERY_DEFAULT_TOOLS = ["colvault", "pytables-128k", "pytables", "numpy", "duckdb"]
+
+#: Rows of the cold-start table, beside the tools' own names.
+COLD_NEW = "colvault-new-expr"
+COLD_EMPTY = "colvault-empty-cache"
+
+#: The issue's targets: (row, numerator, denominator, most): median time of the numerator tool
+#: / the denominator's must be at most ``most``.
+QUERY_TARGETS: list[tuple[str, str, str, float]] = [
+    ("select", "colvault", "pytables-128k", 0.1),
+    ("select", "colvault", "pytables", 0.1),
+    ("select", "colvault", "duckdb", 1.0),
+    ("select", "colvault", "numpy", 4.0),
+    ("count", "colvault", "duckdb", 1.0),
+    ("time_range", "colvault", "duckdb", 1.0),
+    ("time_range", "colvault", "pytables-128k", 0.01),
+    ("time_range", "colvault", "pytables", 0.01),
+    ("cold start", "colvault", "pytables-128k", 4.0),
+    ("cold start", "colvault", "pytables", 4.0),
+    ("cold start", COLD_NEW, "colvault", 1.5),
+]
+
+
+def _query_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", type=int, default=20_000_000, help="rows (default 20,000,000)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=300.0,
+        help="leave out pytables (default chunk shape) if its first round of queries projects "
+        "the timed rounds to take longer (default 300)",
+    )
+    _common_arguments(p, QUERY_DEFAULT_TOOLS, QUERY_TOOLS)
+
+
+def _query_calls(lo: Any, hi: Any) -> dict[str, Callable[[Queries], Any]]:
+    return {
+        "select": operator.methodcaller("select"),
+        "count": operator.methodcaller("count"),
+        "time_range": operator.methodcaller("time_range", lo, hi),
+        "stats": operator.methodcaller("stats"),
+    }
+
+
+def _wrong(query: str, got: Any, want: Any) -> str | None:
+    """How ``got`` differs from numpy's answer ``want`` (None: the same)."""
+    if query == "count":
+        return None if got == want else f"{got:,} rows, numpy {want:,}"
+    if query == "stats":
+        for k in STATS:
+            a, b = float(got[k]), float(want[k])
+            same = a == b if k in ("count", "min", "max") else math.isclose(a, b, rel_tol=1e-9)
+            if not same:
+                return f"{k} = {a!r}, numpy {b!r}"
+        return None
+    if n_rows(got) != n_rows(want):
+        return f"{n_rows(got):,} rows, numpy {n_rows(want):,}"
+    for name, column in want.items():
+        mine = got[name]
+        if column.dtype.kind == "M" and mine.dtype.kind != "M":
+            column = column.view(np.int64)  # PyTables' t
+        if not np.array_equal(mine, column):
+            return f"column {name!r} differs"
+    return None
+
+
+def _check_answers(
+    opened: dict[str, Queries], calls: dict[str, Callable[[Queries], Any]], want: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """Every tool's answer to every query against numpy's (untimed, also the warm-up: kernels
+    compiled or loaded, files opened); exits on a wrong one. Seconds of each of these calls."""
+    first: dict[str, dict[str, float]] = {t: {} for t in opened}
+    for t, q in opened.items():
+        for name, call in calls.items():
+            start = time.perf_counter()
+            got = call(q)
+            first[t][name] = time.perf_counter() - start
+            why = _wrong(name, got, want[name])
+            if why is not None:
+                raise SystemExit(f"WRONG ANSWER: {t} {name}: {why}")
+    return first
+
+
+def _pick_count(q: PytablesQueries, want: int) -> dict[str, float]:
+    """Time each PyTables way to count once; keep the faster in ``q.count_way``."""
+    seconds = {}
+    for way, count in q.COUNTS.items():
+        start = time.perf_counter()
+        got = count(q.table)
+        seconds[way] = time.perf_counter() - start
+        if got != want:
+            raise SystemExit(f"WRONG ANSWER: pytables count by {way}: {got:,}, numpy {want:,}")
+    q.count_way = min(seconds, key=seconds.__getitem__)
+    return seconds
+
+
+def _cold_start(
+    code: str, path: str, cond: str, expect: int | None, env: dict[str, str] | None = None
+) -> Callable[[], None]:
+    """A fresh process: ``code`` run on ``path`` and ``cond``; it must print ``expect``."""
+
+    def run() -> None:
+        argv = [sys.executable, "-c", code, path, cond]
+        out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        if out.returncode or (expect is not None and out.stdout.split()[-1:] != [str(expect)]):
+            raise SystemExit(
+                f"cold start {argv[3:]} failed (exit {out.returncode}), printed "
+                f"{out.stdout!r}, expected {expect}:\n{out.stderr}"
+            )
+
+    return run
+
+
+def _cold_starts(
+    tools: list[str], sources: dict[str, Any], expect: int, repeat: int, tmpdir: str
+) -> Timings:
+    """Whole-process wall time of ``import``, open and one ``select`` in a fresh process.
+
+    colvault three ways: with its kernel compiled by an earlier process (this one) in the
+    Numba cache; with every kernel cached but the query's (a copy of a cache that a process
+    running ``COND_OTHER_SHAPE`` filled); with an empty cache (everything compiled).
+    """
+    cv = QUERY_TOOLS["colvault"]
+    assert cv.cold_start is not None
+    path = sources["colvault"]
+    base = os.path.join(tmpdir, "numba-base")
+    fill = _cold_start(cv.cold_start, path, COND_OTHER_SHAPE, None, _numba_env(base))
+    fill()
+    # One cache directory per call, made before the clock starts (+1: the warm-up round).
+    copies = [shutil.copytree(base, os.path.join(tmpdir, f"numba-{i}")) for i in range(repeat + 1)]
+    empties = [tempfile.mkdtemp(prefix="numba-empty-", dir=tmpdir) for _ in range(repeat + 1)]
+
+    def fresh_cache(dirs: list[str], cond: str) -> Callable[[], None]:
+        return lambda: _cold_start(cv.cold_start, path, cond, expect, _numba_env(dirs.pop()))()
+
+    calls = {"colvault": _cold_start(cv.cold_start, path, COND, expect)}
+    for t in tools:
+        tool = QUERY_TOOLS[t]
+        if t != "colvault" and tool.cold_start is not None:
+            calls[t] = _cold_start(tool.cold_start, sources[t], tool.cold_cond, expect)
+    calls[COLD_NEW] = fresh_cache(copies, COND)
+    calls[COLD_EMPTY] = fresh_cache(empties, COND)
+    _rounds(calls, 1)  # untimed: the OS caches Python's and the tools' files
+    return _rounds(calls, repeat)
+
+
+def _numba_env(cache: str) -> dict[str, str]:
+    return {**os.environ, "NUMBA_CACHE_DIR": cache}
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f}" if seconds >= 0.1 else f"{seconds * 1e3:,.2f}"
+
+
+def _query_summary(timings: dict[str, Timings], rows: dict[str, int]) -> str:
+    """Median ms per query and tool, and colvault's median / each other tool's."""
+    tools = next(iter(timings.values())).tools
+    others = [t for t in tools if t != "colvault"]
+    header = ["query", "rows", *(f"{t} ms" for t in tools), *(f"colvault/{t}" for t in others)]
+    body = []
+    for name, runs in timings.items():
+        cv = runs.median("colvault")
+        ratios = [f"{cv / runs.median(t):.3f}" for t in others]
+        body.append([name, f"{rows[name]:,}", *(_ms(runs.median(t)) for t in tools), *ratios])
+    return _table(header, body)
+
+
+def _targets(timings: dict[str, Timings]) -> str:
+    body = []
+    for row, num, den, most in QUERY_TARGETS:
+        runs = timings.get(row)
+        if runs is None or num not in runs.tools or den not in runs.tools:
+            continue
+        ratio = runs.median(num) / runs.median(den)
+        body.append(
+            [
+                row,
+                f"{num}/{den}",
+                f"{ratio:.3f}",
+                f"<= {most:g}",
+                "met" if ratio <= most else "MISSED",
+            ]
+        )
+    return _table(["query", "ratio of medians", "value", "target", ""], body)
+
+
+def _pytables_default_note(first: dict[str, float], chunk_rows: int, kept: bool, args: Any) -> str:
+    chunk_mb = chunk_rows * PYTABLES_DTYPE.itemsize / 1e6
+    what = (
+        f"PyTables' default chunkshape here is ({chunk_rows:,},), {chunk_mb:,.1f} MB per chunk "
+        f"(with blosc2, PyTables sizes chunks by the L3 cache size the CPU reports); its first "
+        f"round of the four queries took {sum(first.values()):,.1f} s"
+    )
+    if kept:
+        return textwrap.fill(f"note: {what}.", 100)
+    return textwrap.fill(
+        f"note: pytables (default chunk shape) was left out of the timed rounds. {what}; "
+        f"{args.repeat} rounds would take about {sum(first.values()) * args.repeat:,.0f} s, over "
+        f"--max-seconds {args.max_seconds:g}. pytables-128k (chunkshape=({SAME_CHUNK_ROWS},)) "
+        "stands in for it.",
+        100,
+    )
+
+
+def run_query(args: argparse.Namespace) -> int:
+    from colvault.benchdata import benchmark_data
+
+    tools, skipped = _select_tools(args.tools, QUERY_TOOLS)
+    if "colvault" not in tools:
+        raise SystemExit("the query job compares colvault with the others: keep it in --tools")
+    n = args.rows
+
+    t0 = time.perf_counter()
+    data = benchmark_data(n)
+    gen_s = time.perf_counter() - t0
+    raw = sum(a.nbytes for a in data.values())
+    lo, hi = time_range(data["t"])
+    calls = _query_calls(lo, hi)
+    want = {name: call(NumpyQueries(data)) for name, call in calls.items()}
+    rows = {
+        "select": n_rows(want["select"]),
+        "count": want["count"],
+        "time_range": n_rows(want["time_range"]),
+        "stats": int(want["stats"]["count"]),
+    }
+
+    workdir = tempfile.mkdtemp(prefix="cmp-query-", dir=args.tmpdir)
+    opened: dict[str, Queries] = {}
+    try:
+        sources, build_s = {}, {}
+        for t in tools:
+            os.makedirs(os.path.join(workdir, t))
+            t0 = time.perf_counter()
+            sources[t] = QUERY_TOOLS[t].build(data, os.path.join(workdir, t))
+            build_s[t] = time.perf_counter() - t0
+        opened = {t: QUERY_TOOLS[t].queries(sources[t]) for t in tools}
+        first = _check_answers(opened, calls, want)
+        counts = {
+            t: _pick_count(q, want["count"])
+            for t, q in opened.items()
+            if isinstance(q, PytablesQueries)
+        }
+        note = None
+        if "pytables" in opened:
+            q = opened["pytables"]
+            assert isinstance(q, PytablesQueries)
+            kept = sum(first["pytables"].values()) * args.repeat <= args.max_seconds
+            note = _pytables_default_note(first["pytables"], int(q.table.chunkshape[0]), kept, args)
+            if not kept:
+                opened.pop("pytables").close()
+                tools.remove("pytables")
+
+        load_before = os.getloadavg()
+        timings = {
+            name: _rounds({t: functools.partial(call, q) for t, q in opened.items()}, args.repeat)
+            for name, call in calls.items()
+        }
+        for q in opened.values():
+            q.close()
+        opened = {}
+        cold = _cold_starts(tools, sources, rows["select"], args.repeat, workdir)
+        load_after = os.getloadavg()
+    finally:
+        for q in opened.values():
+            q.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    _print_header(
+        f"query: {n:,} rows ({_mb(raw)} MB raw), {args.repeat} timed runs per tool and query, "
+        "interleaved",
+        args.tmpdir,
+        f"data generated in {gen_s:.2f} s; stores built once per tool (bulk append, untimed) in "
+        + ", ".join(f"{t} {s:.1f} s" for t, s in build_s.items() if QUERY_TOOLS[t].writer)
+        + "; colvault reads its store opened read-only",
+        (load_before, load_after),
+        "timed: one query on a store opened beforehand (files in the page cache), the answer\n"
+        "  materialized as numpy arrays; each tool's answers were checked against numpy's first\n"
+        "  (rows, order, values exactly; stats: count/min/max exactly, sum/mean/std to 1e-9).\n"
+        f"  select: {COND}, all columns: colvault and PyTables\n"
+        "    read_where; numpy: boolean mask + indexing of the 4 columns; DuckDB: SELECT *\n"
+        "  count: the same condition counted: colvault count_where, numpy mask.sum(), DuckDB\n"
+        "    count(*), PyTables the faster of len(get_where_list) and sum(1 for _ in where)\n"
+        f"  time_range: {TIME_COND}, {rows['time_range']:,} rows of the sorted t column in the\n"
+        "    middle of the table, all columns (PyTables: t as int64)\n"
+        f"  stats: stats({STATS_COLUMN!r}, where=COND): count/min/max/sum/mean/std; numpy's\n"
+        "    nan-functions on the masked values (PyTables: on read_where(field=)); DuckDB\n"
+        "    count/min/max/sum/avg/stddev_pop\n"
+        "  DuckDB answers are fetched with fetchnumpy(). PyTables: blosc2:lz4 level 5 + shuffle;\n"
+        f"  pytables-128k: chunkshape=({SAME_CHUNK_ROWS},), colvault's chunk rows; pytables:\n"
+        "  PyTables' default chunkshape. numpy: the columns in RAM, one thread.",
+        skipped,
+    )
+    for name, runs in timings.items():
+        print(f"{name} ({rows[name]:,} rows), ms per run:")
+        print(_runs_table(runs, 1e3, 2))
+        print()
+    for t, seconds in counts.items():
+        ways = ", ".join(f"{w} {s:.3f} s" for w, s in seconds.items())
+        print(
+            f"{t} count: {ways} (one call each): timed with {min(seconds, key=seconds.__getitem__)}"
+        )
+    print()
+    print("medians:")
+    print(_query_summary(timings, rows))
+    print()
+    print(
+        "cold start: a fresh process imports the tool, opens the store, runs select once; whole\n"
+        "process wall time (s). colvault: the query's kernel in the Numba cache (compiled by an\n"
+        f"earlier process); {COLD_NEW}: every kernel cached but the query's (a copy of a cache\n"
+        f"filled by a process that ran {COND_OTHER_SHAPE!r}); {COLD_EMPTY}: an empty\n"
+        "Numba cache, every kernel compiled."
+    )
+    print(_runs_table(cold, digits=3))
+    print()
+    base = cold.median("colvault")
+    print(
+        _table(
+            ["process", "median s", "min s", "max s", "/colvault"],
+            [
+                [
+                    t,
+                    f"{cold.median(t):.3f}",
+                    f"{min(cold.times[t]):.3f}",
+                    f"{max(cold.times[t]):.3f}",
+                    f"{cold.median(t) / base:.3f}",
+                ]
+                for t in cold.tools
+            ],
+        )
+    )
+    print()
+    timings["cold start"] = cold
+    print("targets (colvault's median time / the other's):")
+    print(_targets(timings))
+    if note is not None:
+        print()
+        print(note)
+    return 0
+
+
 # -- command line --------------------------------------------------------------------------------
 
 JOBS: dict[str, Job] = {
@@ -529,6 +932,11 @@ JOBS: dict[str, Job] = {
         "commit every small batch durably, as an instrument logger does",
         _logger_arguments,
         run_logger,
+    ),
+    "query": Job(
+        "select, count, time range and stats queries; cold start of a query process",
+        _query_arguments,
+        run_query,
     ),
 }
 

@@ -268,6 +268,11 @@ def duckdb_rows(path: str) -> int:
 # -- registry ------------------------------------------------------------------------------------
 
 
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it: discovery stays fast)."""
+    return importlib.util.find_spec(module) is not None
+
+
 @dataclass(frozen=True)
 class Writer:
     name: str
@@ -279,7 +284,7 @@ class Writer:
 
     @property
     def available(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
+        return importable(self.module)
 
 
 WRITERS = {
