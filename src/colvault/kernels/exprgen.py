@@ -11,8 +11,10 @@ from a fixed set and operators from a fixed table, all validated here.
 Description nodes (``dt`` is a numpy ``dtype.str`` such as ``"<f8"``, ``"|b1"``, ``"<M8[ns]"``):
 
 - ``("col", j, dt)``: column argument ``j`` (datetime64/timedelta64 columns arrive as int64
-  views; int64 min is NaT). ``dt`` may also be ``"U"``/``"S"`` (fixed-width text) or ``"cat"``
-  (the integer codes of a category column).
+  views; int64 min is NaT; ``"<f2"`` values travel as float32, since Numba has no float16:
+  every float16 operation is done in float32 and rounded to float16, as numpy's loops do).
+  ``dt`` may also be ``"U"``/``"S"`` (fixed-width text) or ``"cat"`` (the integer codes of a
+  category column).
 - ``("const", j, dt)``: constant argument ``j``, a scalar of ``dt`` (``"U"``: a str, ``"S"``:
   bytes, ``"lut"``: a bool array indexed by category code).
 - ``("cast", dt, node)``: numpy's cast of ``node`` to ``dt`` (integers wrap; datetime units

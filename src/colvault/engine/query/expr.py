@@ -13,7 +13,12 @@ is typed by ``ufunc.resolve_dtypes`` with Python int/float literals as NEP 50 "w
 would refuse (``int8_col + 300``) is a :class:`QueryError` here. Subexpressions of constants
 only are folded now: Python scalars by Python's rules (as ``eval`` would), anything involving a
 numpy scalar by numpy's. ``**`` is ``np.power`` (the ``**`` operator of an array takes a
-``sqrt`` shortcut for ``0.5``, ``np.power`` does not).
+``sqrt`` shortcut for ``0.5``, ``np.power`` does not). Where numpy computes in float16
+(``sqrt(int8_col)``), so do the kernels. Python's ``True``/``False`` are numpy bools.
+
+Not supported (a :class:`QueryError` says so): complex values, arithmetic on datetime64 and
+timedelta64 (comparisons are fine), and comparing datetimes whose units have no fixed ratio
+(months with days).
 """
 
 from __future__ import annotations
@@ -524,6 +529,8 @@ class _Parser:
             _check_dtype(dt, f"column {name!r}")
         except QueryError as exc:
             raise self.error(node, str(exc)) from None
+        if dt == np.float16:  # kernels hold float16 in float32: no float16 arrays in Numba
+            raise self.error(node, f"column {name!r}: float16 columns are not supported")
         return Col(name, dt)
 
     def literal(self, node: ast.Constant) -> Expr:
