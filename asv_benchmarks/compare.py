@@ -46,7 +46,7 @@ from .queries import (
     PytablesQueries,
     Queries,
     n_rows,
-    time_range,
+    t_bounds,
 )
 from .writers import (
     BATCH_ROWS,
@@ -598,9 +598,9 @@ QUERY_TARGETS: list[tuple[str, str, str, float]] = [
     ("select", "colvault", "duckdb", 1.0),
     ("select", "colvault", "numpy", 4.0),
     ("count", "colvault", "duckdb", 1.0),
-    ("time_range", "colvault", "duckdb", 1.0),
-    ("time_range", "colvault", "pytables-128k", 0.01),
-    ("time_range", "colvault", "pytables", 0.01),
+    ("t_range", "colvault", "duckdb", 1.0),
+    ("t_range", "colvault", "pytables-128k", 0.01),
+    ("t_range", "colvault", "pytables", 0.01),
     ("cold start", "colvault", "pytables-128k", 4.0),
     ("cold start", "colvault", "pytables", 4.0),
     ("cold start", COLD_NEW, "colvault", 1.5),
@@ -623,7 +623,7 @@ def _query_calls(lo: Any, hi: Any) -> dict[str, Callable[[Queries], Any]]:
     return {
         "select": operator.methodcaller("select"),
         "count": operator.methodcaller("count"),
-        "time_range": operator.methodcaller("time_range", lo, hi),
+        "t_range": operator.methodcaller("t_range", lo, hi),
         "stats": operator.methodcaller("stats"),
     }
 
@@ -800,13 +800,13 @@ def run_query(args: argparse.Namespace) -> int:
     data = benchmark_data(n)
     gen_s = time.perf_counter() - t0
     raw = sum(a.nbytes for a in data.values())
-    lo, hi = time_range(data["t"])
+    lo, hi = t_bounds(data["t"])
     calls = _query_calls(lo, hi)
     want = {name: call(NumpyQueries(data)) for name, call in calls.items()}
     rows = {
         "select": n_rows(want["select"]),
         "count": want["count"],
-        "time_range": n_rows(want["time_range"]),
+        "t_range": n_rows(want["t_range"]),
         "stats": int(want["stats"]["count"]),
     }
 
@@ -866,7 +866,7 @@ def run_query(args: argparse.Namespace) -> int:
         "    read_where; numpy: boolean mask + indexing of the 4 columns; DuckDB: SELECT *\n"
         "  count: the same condition counted: colvault count_where, numpy mask.sum(), DuckDB\n"
         "    count(*), PyTables the faster of len(get_where_list) and sum(1 for _ in where)\n"
-        f"  time_range: {TIME_COND}, {rows['time_range']:,} rows of the sorted t column in the\n"
+        f"  t_range: {TIME_COND}, {rows['t_range']:,} rows of the sorted t column in the\n"
         "    middle of the table, all columns (PyTables: t as int64)\n"
         f"  stats: stats({STATS_COLUMN!r}, where=COND): count/min/max/sum/mean/std; numpy's\n"
         "    nan-functions on the masked values (PyTables: on read_where(field=)); DuckDB\n"
@@ -890,11 +890,14 @@ def run_query(args: argparse.Namespace) -> int:
     print(_query_summary(timings, rows))
     print()
     print(
-        "cold start: a fresh process imports the tool, opens the store, runs select once; whole\n"
-        "process wall time (s). colvault: the query's kernel in the Numba cache (compiled by an\n"
-        f"earlier process); {COLD_NEW}: every kernel cached but the query's (a copy of a cache\n"
-        f"filled by a process that ran {COND_OTHER_SHAPE!r}); {COLD_EMPTY}: an empty\n"
-        "Numba cache, every kernel compiled."
+        textwrap.fill(
+            "cold start: a fresh process imports the tool, opens the store, runs select once; "
+            "whole-process wall time (s). colvault: the query's kernel in the Numba cache "
+            f"(compiled by an earlier process); {COLD_NEW}: every kernel cached but the query's "
+            "(a copy of a cache filled by a process that ran "
+            f"{COND_OTHER_SHAPE!r}); {COLD_EMPTY}: an empty Numba cache, every kernel compiled.",
+            100,
+        )
     )
     print(_runs_table(cold, digits=3))
     print()

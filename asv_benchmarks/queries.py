@@ -4,8 +4,8 @@ The queries, on the benchmark table (``colvault.benchdata``):
 
 - ``select``: the rows of :data:`COND` (about 3.5 % of them), all four columns materialized;
 - ``count``: how many rows satisfy :data:`COND`;
-- ``time_range``: 0.1 % of the rows, a range of the sorted ``t`` column in the middle of the table
-  (:func:`time_range` gives its bounds), all columns;
+- ``t_range``: 0.1 % of the rows, a range of the sorted ``t`` column in the middle of the table
+  (:func:`t_bounds` gives its bounds), all columns;
 - ``stats``: count, min, max, sum, mean and std (ddof 0) of ``value`` over the rows of
   :data:`COND`.
 
@@ -32,15 +32,14 @@ SQL_COND = "value > 10 AND value < 20.5 AND temp < 20"
 #: expression *shape*, constants are arguments), so a process that ran it has compiled everything
 #: :data:`COND` needs but :data:`COND`'s own kernel.
 COND_OTHER_SHAPE = "(value >= 10) & (value <= 20.5) & (temp <= 20)"
-#: ``time_range``'s condition; ``lo`` and ``hi`` are condvars (datetime64[ns]; int64 in PyTables).
+#: ``t_range``'s condition; ``lo`` and ``hi`` are condvars (datetime64[ns]; int64 in PyTables).
 TIME_COND = "(t >= lo) & (t < hi)"
 STATS_COLUMN = "value"
-QUERIES = ("select", "count", "time_range", "stats")
 #: The statistics every tool gives for ``stats``, in colvault's names.
 STATS = ("count", "min", "max", "sum", "mean", "std")
 
 
-def time_range(t: np.ndarray) -> tuple[np.datetime64, np.datetime64]:
+def t_bounds(t: np.ndarray) -> tuple[np.datetime64, np.datetime64]:
     """``[lo, hi)`` holding 0.1 % of the rows of the sorted column ``t``, around its middle."""
     n = len(t)
     k = max(1, n // 1000)
@@ -68,7 +67,7 @@ class Queries:
     def count(self) -> int:
         raise NotImplementedError
 
-    def time_range(self, lo: np.datetime64, hi: np.datetime64) -> Any:
+    def t_range(self, lo: np.datetime64, hi: np.datetime64) -> Any:
         raise NotImplementedError
 
     def stats(self) -> dict[str, Any]:
@@ -91,7 +90,7 @@ class ColvaultQueries(Queries):
     def count(self) -> int:
         return self.table.count_where(COND)
 
-    def time_range(self, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
+    def t_range(self, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
         return self.table.read_where(TIME_COND, {"lo": lo, "hi": hi})
 
     def stats(self) -> dict[str, Any]:
@@ -139,7 +138,7 @@ class PytablesQueries(Queries):
     def count(self) -> int:
         return self.COUNTS[self.count_way](self.table)
 
-    def time_range(self, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
+    def t_range(self, lo: np.datetime64, hi: np.datetime64) -> np.ndarray:
         bounds = {"lo": int(lo.view(np.int64)), "hi": int(hi.view(np.int64))}
         return self.table.read_where(TIME_COND, bounds)
 
@@ -166,7 +165,7 @@ class NumpyQueries(Queries):
     def count(self) -> int:
         return int(self._mask().sum())
 
-    def time_range(self, lo: np.datetime64, hi: np.datetime64) -> dict[str, np.ndarray]:
+    def t_range(self, lo: np.datetime64, hi: np.datetime64) -> dict[str, np.ndarray]:
         t = self.data["t"]
         return self._rows((t >= lo) & (t < hi))
 
@@ -198,7 +197,7 @@ class DuckdbQueries(Queries):
     def count(self) -> int:
         return int(self._fetch(f"SELECT count(*) AS n FROM {TABLE} WHERE {SQL_COND}")["n"][0])
 
-    def time_range(self, lo: np.datetime64, hi: np.datetime64) -> dict[str, np.ndarray]:
+    def t_range(self, lo: np.datetime64, hi: np.datetime64) -> dict[str, np.ndarray]:
         where = f"t >= {_timestamp(lo)} AND t < {_timestamp(hi)}"
         return self._fetch(f"SELECT * FROM {TABLE} WHERE {where}")
 
