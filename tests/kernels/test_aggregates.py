@@ -530,10 +530,25 @@ def test_dense_group_by_states_merge():
     a, b = agg.new_group_state(20, np.int32), agg.new_group_state(20, np.int32)
     agg.group_by_dense_update(codes[:20_000], values[:20_000], None, False, *a)
     agg.group_by_dense_update(codes[20_000:], values[20_000:], None, False, *b)
-    agg.group_merge(*a, *b, np.arange(20))
+    agg.group_merge(a, b, np.arange(20))
     res = agg.group_result(a, np.int32)
     for k in range(20):
         v = values[codes == k]
         assert res["count"][k] == len(v) and res["sum"][k] == v.sum()
         assert res["min"][k] == v.min() and res["max"][k] == v.max()
         assert close(res["mean"][k], v.mean()) and close(res["std"][k], v.std())
+
+
+def test_hash_group_by_takes_any_integer_keys():
+    keys = np.array([2**64 - 1, 2**64 - 2, 2**63, 2**64 - 1, 5], np.uint64)
+    values = np.arange(5.0)
+    gb = agg.HashGroupBy(np.float64)
+    gb.update(keys, values, None, False)
+    gb.update(keys[:2], values[:2], None, False)  # a second chunk: 0.0 and 1.0 again
+    res = gb.result()
+    got = dict(zip(res["key"].view(np.uint64).tolist(), res["sum"].tolist(), strict=True))
+    assert got == {2**64 - 1: 3.0, 2**64 - 2: 2.0, 2**63: 2.0, 5: 4.0}
+    small = agg.HashGroupBy(np.int8)
+    small.update(np.array([-3, 7, -3], np.int16), np.array([1, 2, 3], np.int8), None, False)
+    res = small.result()
+    assert res["key"].tolist() == [-3, 7] and res["sum"].tolist() == [4, 2]

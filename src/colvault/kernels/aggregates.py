@@ -709,9 +709,8 @@ def group_by_dense_update(key_codes, values, positions, nat, ints, floats, vmin,
 
 
 @numba.njit(cache=True, nogil=True)
-def group_merge(ints, floats, vmin, vmax, o_ints, o_floats, o_vmin, o_vmax, target):
-    """Fold the accumulators of another group-by (``o_*``) into this one: group ``g`` of the
-    other goes to group ``target[g]`` here (``np.arange`` for dense states of equal size)."""
+def _merge_accumulators(ints, floats, o_ints, o_floats, target):
+    """Counts, sums and M2 of :func:`group_merge` (Chan et al. per group)."""
     for g in range(o_ints.shape[0]):
         k = target[g]
         ints[k, G_NAN] += o_ints[g, G_NAN]
@@ -724,8 +723,6 @@ def group_merge(ints, floats, vmin, vmax, o_ints, o_floats, o_vmin, o_vmax, targ
             floats[k, G_FSUM] = o_floats[g, G_FSUM]
             floats[k, G_FCOMP] = o_floats[g, G_FCOMP]
             floats[k, G_M2] = o_floats[g, G_M2]
-            vmin[k] = o_vmin[g]
-            vmax[k] = o_vmax[g]
         else:
             sa = _compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
             sb = _compensated(o_floats[g, G_FSUM], o_floats[g, G_FCOMP])
@@ -736,9 +733,25 @@ def group_merge(ints, floats, vmin, vmax, o_ints, o_floats, o_vmin, o_vmax, targ
             s, cc = _neumaier(s, cc, o_floats[g, G_FCOMP])
             floats[k, G_FSUM] = s
             floats[k, G_FCOMP] = cc
-            vmin[k] = min(vmin[k], o_vmin[g])
-            vmax[k] = max(vmax[k], o_vmax[g])
         ints[k, G_COUNT] = na + nb
+
+
+def group_merge(state: GroupState, other: GroupState, target: np.ndarray) -> None:
+    """Fold another worker's accumulators into ``state``: group ``g`` of ``other`` goes to group
+    ``target[g]`` (distinct; ``np.arange(groups)`` for dense states of equal size).
+
+    Sums and M2 merge in a kernel compiled once for all dtypes; min and max with numpy.
+    """
+    target = np.asarray(target, np.int64)
+    had = state.ints[target, G_COUNT] > 0
+    has = other.ints[:, G_COUNT] > 0
+    for mine, theirs, pick in (
+        (state.vmin, other.vmin, np.minimum),
+        (state.vmax, other.vmax, np.maximum),
+    ):
+        both = pick(mine[target], theirs)
+        mine[target] = np.where(had & has, both, np.where(has, theirs, mine[target]))
+    _merge_accumulators(state.ints, state.floats, other.ints, other.floats, target)
 
 
 def group_result(state: GroupState, dtype: Any, groups: int | None = None) -> dict[str, Any]:
@@ -851,9 +864,33 @@ def hash_insert(table, gkeys, meta, keys, ids):
 
 
 @numba.njit(cache=True, nogil=True)
+def hash_assign(table, gkeys, meta, keys, positions, ids):
+    """``ids[row]`` = group id of ``keys[row]`` for the selected rows (other rows untouched),
+    inserting new keys; False when the table filled up first (grow it and call again: keys
+    already inserted are found again). Compiled once, whatever the value column's dtype."""
+    if positions is None:
+        return hash_insert(table, gkeys, meta, keys, ids) == keys.shape[0]
+    taken = keys[positions]
+    got = np.empty(taken.shape[0], np.int64)
+    if hash_insert(table, gkeys, meta, taken, got) < taken.shape[0]:
+        return False
+    ids[positions] = got
+    return True
+
+
 def group_by_hash_update(
-    keys, values, positions, nat, table, gkeys, meta, ints, floats, vmin, vmax
-):
+    keys: np.ndarray,
+    values: np.ndarray,
+    positions: np.ndarray | None,
+    nat: bool,
+    table: np.ndarray,
+    gkeys: np.ndarray,
+    meta: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    vmin: np.ndarray,
+    vmax: np.ndarray,
+) -> bool:
     """Fold one chunk into a hashed group-by; False (nothing folded) when the table must grow.
 
     ``keys``: int64 group keys aligned with ``values`` (view other 8-byte keys as int64: Numba
@@ -863,12 +900,14 @@ def group_by_hash_update(
     for the whole chunk before anything is added, so on False the caller grows the table (keys
     already inserted stay valid) and calls again with the same chunk; :class:`HashGroupBy` does
     this. Keys whose values are all missing still form a group (count 0).
+
+    Two nogil kernels: :func:`hash_assign` (keys to group ids), then
+    :func:`group_by_dense_update` over the ids, so nothing hash-specific is compiled per dtype.
     """
-    taken = _take(keys, positions)
-    ids = np.empty(taken.shape[0], np.int64)
-    if hash_insert(table, gkeys, meta, taken, ids) < taken.shape[0]:
+    ids = np.empty(keys.shape[0], np.int64)
+    if not hash_assign(table, gkeys, meta, keys, positions, ids):
         return False
-    _group_core(ids, _take(values, positions), nat, ints, floats, vmin, vmax)
+    group_by_dense_update(ids, values, positions, nat, ints, floats, vmin, vmax)
     return True
 
 
@@ -945,8 +984,7 @@ class HashGroupBy:
             )
             if done < ng:
                 self._grow()
-        o = GroupState(*(a[:ng] for a in other.state))
-        group_merge(*self.state, o.ints, o.floats, o.vmin, o.vmax, target)
+        group_merge(self.state, GroupState(*(a[:ng] for a in other.state)), target)
 
     def result(self) -> dict[str, Any]:
         """:func:`group_result` with the groups sorted by key, keys under ``"key"``."""
