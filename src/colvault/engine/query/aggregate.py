@@ -73,7 +73,7 @@ def stats(
         return agg.chunk_stats(values, got[1], nat)
 
     state = agg.new_stats_state()
-    kind = agg._kind_of(spec.dtype)
+    kind = agg.kind_of(spec.dtype)
     for i in range(0, len(positions), 8):
         for s in src._map(part, positions[i : i + 8]):
             if s is not None:
