@@ -62,16 +62,20 @@ class Plan:
 
     def select(self, pos: int) -> np.ndarray:
         """Positions (within chunk ``pos``) of the rows that satisfy the condition."""
+        return self.select_decoded(pos)[0]
+
+    def select_decoded(self, pos: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``select`` plus the condition columns it decoded (empty when zone maps decided)."""
         _, lo, hi = self._bounds(pos)
         verdict = self.verdicts[pos]
         if verdict == NONE or hi <= lo:
-            return np.empty(0, np.int64)
+            return np.empty(0, np.int64), {}
         if verdict == ALL:
-            return np.arange(lo, hi, dtype=np.int64)
-        hits = self.condition.positions(self.source, self.state, pos)
+            return np.arange(lo, hi, dtype=np.int64), {}
+        hits, decoded = self.condition.positions(self.source, self.state, pos)
         if lo > 0 or hi < self.state.columns[self.table._schema.columns[0].id][pos].nrows:
             hits = hits[(hits >= lo) & (hits < hi)]
-        return hits
+        return hits, decoded
 
     def count(self, pos: int) -> int:
         _, lo, hi = self._bounds(pos)
@@ -86,12 +90,20 @@ class Plan:
             return self.condition.count(self.source, self.state, pos)
         return len(self.select(pos))
 
-    def gather(self, pos: int, hits: np.ndarray, specs: list[ColumnSpec]) -> list[np.ndarray]:
-        """The projected columns at ``hits`` of chunk ``pos`` (decompressed only when needed)."""
+    def gather(
+        self,
+        pos: int,
+        hits: np.ndarray,
+        specs: list[ColumnSpec],
+        decoded: dict[str, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        """The projected columns at ``hits`` of chunk ``pos``; columns the condition already
+        decoded (``decoded``) are not decompressed again."""
         out = []
         for spec in specs:
-            ref = self.state.columns[spec.id][pos]
-            values = self.source.read_chunk(spec, ref)
+            values = (decoded or {}).get(spec.name)
+            if values is None:
+                values = self.source.read_chunk(spec, self.state.columns[spec.id][pos])
             out.append(values[hits])
         return out
 
@@ -103,8 +115,8 @@ class Plan:
         positions = self.chunks()
 
         def one(pos: int) -> tuple[int, np.ndarray, list[np.ndarray]]:
-            hits = self.select(pos)
-            arrays = self.gather(pos, hits, specs) if len(hits) else []
+            hits, decoded = self.select_decoded(pos)
+            arrays = self.gather(pos, hits, specs, decoded) if len(hits) else []
             return int(self.state.starts[pos]), hits, arrays
 
         for i in range(0, len(positions), window):

@@ -34,10 +34,15 @@ class CompiledCondition:
         n = next(iter(state.columns.values()))[pos].nrows
         return arrays, dictionaries or None, n
 
-    def positions(self, source: ChunkSource, state: NodeState, pos: int) -> np.ndarray:
-        """Positions within chunk ``pos`` of the rows where the condition holds."""
+    def positions(
+        self, source: ChunkSource, state: NodeState, pos: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Positions within chunk ``pos`` of the rows where the condition holds, and the
+        condition columns as decoded (so a projection need not decode them again)."""
         arrays, dictionaries, n = self._inputs(source, state, pos)
-        return self.predicate.select(arrays, dictionaries=dictionaries, n=n)
+        hits = self.predicate.select(arrays, dictionaries=dictionaries, n=n)
+        decoded = {s.name: arrays[s.name] for s in self.specs if not s.is_category}
+        return hits, decoded
 
     def count(self, source: ChunkSource, state: NodeState, pos: int) -> int:
         arrays, dictionaries, n = self._inputs(source, state, pos)
