@@ -7,16 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colvault.engine.query.expr import (
-    Col,
-    Const,
-    Op,
+from colvault.engine.query.expr import Col, Const, Op
+from colvault.engine.query.parse import parse
+from colvault.engine.query.predicate import (
     Predicate,
     columns_used,
     constants,
     evaluate,
     kernel_constants,
-    parse,
     shape_key,
 )
 from colvault.errors import QueryError

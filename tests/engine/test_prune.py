@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import colvault
-from colvault.engine.query.expr import evaluate, parse
+from colvault.engine.query.parse import parse
+from colvault.engine.query.predicate import evaluate
 from colvault.engine.query.prune import ALL, NONE, SOME, classify_chunks
 
 OPS = ["<", "<=", ">", ">=", "==", "!="]

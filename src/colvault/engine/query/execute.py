@@ -18,8 +18,8 @@ import numpy as np
 from ..manifest import NodeState
 from ..reading import ChunkSource
 from ..schema import ColumnSpec
-from .expr import parse
 from .kernel import CompiledCondition
+from .parse import parse
 from .prune import ALL, NONE, classify_chunks
 
 if TYPE_CHECKING:

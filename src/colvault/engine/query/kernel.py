@@ -10,7 +10,8 @@ import numpy as np
 from ..manifest import NodeState
 from ..reading import ChunkSource
 from ..schema import ColumnSpec
-from .expr import Expr, Predicate
+from .expr import Expr
+from .predicate import Predicate
 
 
 class CompiledCondition:
