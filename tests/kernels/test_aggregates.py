@@ -388,6 +388,45 @@ def test_histogram_ranges_not_representable_in_the_column_type(dt, select, data)
     np.testing.assert_array_equal(counts, expected)
 
 
+@given(st.sampled_from(["f4", "f8", "i2", "i8", "u8"]), st.booleans(), st.data())
+def test_histogram_without_range_takes_the_min_and_max_scalars(dt, select, data):
+    """np.histogram(values, bins) bins over [values.min(), values.max()] as numpy scalars: for
+    float32 that means float32 edges and index arithmetic, which the kernel follows."""
+    dtype = np.dtype(dt)
+    bins = data.draw(st.integers(1, 64), label="bins")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    if dtype.kind == "f":
+        lo = dtype.type(rng.uniform(-100, 100))
+        hi = dtype.type(lo + dtype.type(10.0 ** rng.uniform(-3, 3)))
+        single = np.linspace(lo, hi, bins + 1)  # numpy's float32 edges
+        double = np.linspace(float(lo), float(hi), bins + 1).astype(dtype)
+        values = np.concatenate(
+            [single, double, np.nextafter(single, lo), rng.uniform(lo, hi, 200)]
+        )
+        values = values.astype(dtype)
+        values = values[(values >= lo) & (values <= hi)]
+    else:
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, 300, dtype=dtype, endpoint=True)
+        if data.draw(st.booleans(), label="narrow"):
+            values = (values % 1000).astype(dtype)
+    values = values[rng.permutation(len(values))]
+    chunks = chunked(data, values, select)
+    sel = selected(chunks).astype(dtype)
+    if not len(sel):
+        return
+    lo, hi = sel.min(), sel.max()
+    try:
+        expected, edges = np.histogram(sel, bins)
+    except ValueError:
+        return
+    np.testing.assert_array_equal(agg.histogram_edges(sel, bins, lo, hi), edges)
+    counts = np.zeros(bins, np.int64)
+    for chunk, positions in chunks:
+        agg.histogram_update(counts, chunk, positions, lo, hi)
+    np.testing.assert_array_equal(counts, expected)
+
+
 @pytest.mark.parametrize("dt", ["i8", "u8"])
 def test_histogram_of_extreme_integers(dt):
     """Integers convert to float64 before the range test, as numpy compares them."""
