@@ -667,15 +667,16 @@ def _check_answers(
     return first
 
 
-def _pick_count(q: PytablesQueries, want: int) -> dict[str, float]:
-    """Time each PyTables way to count once; keep the faster in ``q.count_way``."""
-    seconds = {}
-    for way, count in q.COUNTS.items():
-        start = time.perf_counter()
-        got = count(q.table)
-        seconds[way] = time.perf_counter() - start
-        if got != want:
-            raise SystemExit(f"WRONG ANSWER: pytables count by {way}: {got:,}, numpy {want:,}")
+def _pick_count(tool: str, q: PytablesQueries, want: int) -> dict[str, float]:
+    """Best of two calls of each PyTables way to count; the faster is kept in ``q.count_way``."""
+    seconds = {way: math.inf for way in q.COUNTS}
+    for _ in range(2):
+        for way, count in q.COUNTS.items():
+            start = time.perf_counter()
+            got = count(q.table)
+            seconds[way] = min(seconds[way], time.perf_counter() - start)
+            if got != want:
+                raise SystemExit(f"WRONG ANSWER: {tool} count by {way}: {got:,}, numpy {want:,}")
     q.count_way = min(seconds, key=seconds.__getitem__)
     return seconds
 
@@ -822,7 +823,7 @@ def run_query(args: argparse.Namespace) -> int:
         opened = {t: QUERY_TOOLS[t].queries(sources[t]) for t in tools}
         first = _check_answers(opened, calls, want)
         counts = {
-            t: _pick_count(q, want["count"])
+            t: _pick_count(t, q, want["count"])
             for t, q in opened.items()
             if isinstance(q, PytablesQueries)
         }
@@ -880,11 +881,10 @@ def run_query(args: argparse.Namespace) -> int:
         print(f"{name} ({rows[name]:,} rows), ms per run:")
         print(_runs_table(runs, 1e3, 2))
         print()
+    faster = {t: min(seconds, key=seconds.__getitem__) for t, seconds in counts.items()}
     for t, seconds in counts.items():
         ways = ", ".join(f"{w} {s:.3f} s" for w, s in seconds.items())
-        print(
-            f"{t} count: {ways} (one call each): timed with {min(seconds, key=seconds.__getitem__)}"
-        )
+        print(f"{t} count: {ways} (best of 2 calls each): timed with {faster[t]}")
     print()
     print("medians:")
     print(_query_summary(timings, rows))
