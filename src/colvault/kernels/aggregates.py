@@ -22,11 +22,12 @@ with numpy to ~1e-15 relative on well-conditioned data; ``mean`` is ``sum / coun
 ``[inf]`` has std NaN, an overflowing sum gives std inf). Group-by accumulates each group with
 Neumaier sums (values, then squared deviations from the group's chunk mean) and Chan's merge.
 
-Speed, per 131072-value chunk on the 2-core benchmark machine (one thread): column statistics
-~60-105 µs (numpy's nansum + nanstd + nanmin + nanmax: 230-560 µs), histogram ~370 µs (1.4 ms
-for ``np.histogram``), dense group-by over 100 groups ~480 µs, hashed group-by over 10 000
-distinct keys ~2.2 ms (half of it the hash probes). With ``positions``, the selected rows are
-first gathered into a contiguous array (bounds-checked), then processed as a whole chunk.
+Speed, per 131072-value chunk on the 2-core benchmark machine (one thread, best of 40): column
+statistics 60-115 µs (numpy's nansum + nanstd + nanmin + nanmax: 230-540 µs); histogram
+~390 µs (``np.histogram``: 1.1-1.8 ms); dense group-by over 100 groups 480-630 µs; hashed
+group-by 0.75-1 ms over 100 distinct keys, ~2.3 ms over 10 000 (half of it the hash probes).
+With ``positions``, the selected rows are first gathered into a contiguous array
+(bounds-checked), then processed as a whole chunk.
 
 Layouts are documented at :data:`STATS_SLOTS` (one 64-byte int64 buffer for column statistics)
 and :class:`GroupState` (accumulator rows indexed by group, shared by the dense and the hashed
@@ -371,8 +372,11 @@ def _compensated(s, c):
 # --- column statistics -----------------------------------------------------------------------
 
 
-def new_stats_state() -> np.ndarray:
-    """A fresh stats state (see :data:`STATS_SLOTS`); the same layout serves every dtype."""
+def new_stats_state(dtype: Any = None) -> np.ndarray:
+    """A fresh stats state (see :data:`STATS_SLOTS`); the same layout serves every dtype, so
+    ``dtype`` is only checked (TypeError for columns without aggregates)."""
+    if dtype is not None:
+        kind_of(dtype)
     return np.zeros(STATS_LEN, np.int64)
 
 
@@ -457,6 +461,13 @@ def stats_update(state, values, positions, nat):
 
     ``values``: a 1-d numeric chunk (datetimes as their int64 view); ``positions``: int64 rows of
     the chunk to take, or None for all; ``nat``: int64 min is NaT (missing).
+
+    >>> state = new_stats_state(np.float64)
+    >>> stats_update(state, np.array([1.0, np.nan, 7.0]), np.array([0, 1]), False)
+    >>> stats_update(state, np.array([3.0, 5.0]), None, False)
+    >>> r = stats_result(state, np.float64)
+    >>> r["count"], r["nan_count"], float(r["min"]), float(r["sum"]), float(r["std"])
+    (3, 1, 1.0, 9.0, 1.632993161855452)
     """
     part = np.zeros(STATS_LEN, np.int64)
     _chunk_stats(part, _take(values, positions), nat)
