@@ -96,7 +96,9 @@ def histogram(
             raise QueryError(
                 f"column {column!r} has NaN values: give range=(lo, hi), as numpy.histogram needs"
             )
-        lo, hi = (0.0, 1.0) if s["count"] == 0 else (float(s["min"]), float(s["max"]))
+        # numpy scalars, not floats: numpy bins a float32 column in float32 when it finds the
+        # range itself, and so must we to give the same counts
+        lo, hi = (0.0, 1.0) if s["count"] == 0 else (s["min"], s["max"])
     else:
         lo, hi = float(range[0]), float(range[1])
     try:
