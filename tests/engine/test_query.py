@@ -150,3 +150,26 @@ def test_empty_table_and_empty_results(tmp_path):
         store.commit()
         assert t.read_where("x > 5").shape == (0,)
         assert t.get_where_list("x > 0").tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "cond, ref",
+    [
+        ('station == "north"', lambda s: s == "north"),
+        ('station != "north"', lambda s: s != "north"),
+        ('station == "absent"', lambda s: s == "absent"),
+        ('station < "s"', lambda s: s < "s"),
+        ('(station >= "Z") & (station <= "north")', lambda s: (s >= "Z") & (s <= "north")),
+    ],
+)
+def test_category_conditions(tmp_path, cond, ref):
+    rng = np.random.default_rng(9)
+    stations = np.array(["north", "south", "Zürich", "", "east"])[rng.integers(0, 5, 3000)]
+    with colvault.open(str(tmp_path / "c.colvault"), "w") as store:
+        t = store.create_table("/t", {"station": "category", "i": "i4"}, chunk_rows=256)
+        t.append({"station": stations, "i": np.arange(3000)})
+        store.commit()
+        want = ref(stations)
+        assert np.array_equal(t.get_where_list(cond), np.flatnonzero(want))
+        assert t.count_where(cond) == int(want.sum())
+        assert t.read_where(cond)["station"].tolist() == stations[want].tolist()

@@ -48,10 +48,15 @@ def _selected(
         state, src = plan.state, plan.source
 
     def chunk(pos: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        hits = None if plan is None else plan.select(pos)
-        if hits is not None and not len(hits):
+        if plan is None:
+            return src.read_chunk(spec, state.columns[spec.id][pos]), None
+        hits, decoded = plan.select_decoded(pos)
+        if not len(hits):
             return None
-        return src.read_chunk(spec, state.columns[spec.id][pos]), hits
+        values = decoded.get(spec.name)  # decoded for the condition already: not again
+        if values is None:
+            values = src.read_chunk(spec, state.columns[spec.id][pos])
+        return values, hits
 
     chunks = plan.chunks() if plan is not None else list(range(len(state.starts)))
     return plan, chunks, (src, chunk)

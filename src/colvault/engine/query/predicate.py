@@ -5,7 +5,7 @@ evaluator."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,8 +184,14 @@ def kernel_constants(
 ) -> tuple[Any, ...]:
     """The constant arguments of the kernel for one chunk. ``dictionaries`` maps each category
     column in the condition to the chunk's dictionary (entry ``c`` is the text of code ``c``)."""
+    return _slot_values(lower(expr).slots, dictionaries)
+
+
+def _slot_values(
+    slots: Sequence[Any], dictionaries: Mapping[str, np.ndarray] | None
+) -> tuple[Any, ...]:
     out: list[Any] = []
-    for slot in lower(expr).slots:
+    for slot in slots:
         c = slot.const
         if slot.kind == "value":
             v = c.value
@@ -224,15 +230,20 @@ class Predicate:
         self.constants = [s.const for s in self.lowered.slots]
         self.key = self.lowered.key
         self.cache_dir = cache_dir
+        self._kernels: dict[str, Callable[..., int]] = {}
         self._static = (
             kernel_constants(expr) if all(s.kind == "value" for s in self.lowered.slots) else None
         )
 
     def kernel(self, mode: str = "select") -> Callable[..., int]:
-        low = self.lowered
-        return exprgen.kernel(
-            low.node, len(low.columns), len(low.slots), mode, cache_dir=self.cache_dir
-        )
+        fn = self._kernels.get(mode)  # looked up once per query, not once per chunk
+        if fn is None:
+            low = self.lowered
+            fn = exprgen.kernel(
+                low.node, len(low.columns), len(low.slots), mode, cache_dir=self.cache_dir
+            )
+            self._kernels[mode] = fn
+        return fn
 
     def args(
         self,
@@ -254,7 +265,9 @@ class Predicate:
         if any(len(a) < n for a in cols):
             raise QueryError("chunk arrays are shorter than n")
         consts = (
-            self._static if self._static is not None else kernel_constants(self.expr, dictionaries)
+            self._static
+            if self._static is not None
+            else _slot_values(self.lowered.slots, dictionaries)
         )
         return (n, *cols, *consts)
 
