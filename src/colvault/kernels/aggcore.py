@@ -55,7 +55,7 @@ def kind_of(dtype: Any) -> int:
 
 
 def _is_missing(x, nat):  # pragma: no cover - replaced by the overload inside kernels
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_is_missing)
@@ -69,7 +69,7 @@ def _is_missing_impl(x, nat):
 
 
 def _acc_view(state, values):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_acc_view)
@@ -84,7 +84,7 @@ def _acc_view_impl(state, values):
 
 
 def _kind(values):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_kind)
@@ -98,7 +98,7 @@ def _kind_impl(values):
 
 
 def _int_term(x):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_int_term)
@@ -110,7 +110,7 @@ def _int_term_impl(x):
 
 
 def _valid_or(x, other, nat):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_valid_or)
@@ -124,7 +124,7 @@ def _valid_or_impl(x, other, nat):
 
 
 def _bin_type(values, x):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_bin_type)
@@ -136,7 +136,7 @@ def _bin_type_impl(values, x):
 
 
 def _bin_empty(values, n):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_bin_empty)

@@ -19,7 +19,7 @@ NAT = np.iinfo(np.int64).min
 
 
 def _like(ref, x):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_like)
@@ -33,7 +33,7 @@ def _like_impl(ref, x):
 
 
 def _single(values, lo):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_single)
@@ -45,7 +45,7 @@ def _single_impl(values, lo):
 
 
 def _range_scalar(values, lo, x):  # pragma: no cover
-    raise NotImplementedError
+    raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
 @overload(_range_scalar)
