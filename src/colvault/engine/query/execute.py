@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..encodings import arithmetic_rows
 from ..manifest import NodeState
 from ..reading import ChunkSource
 from ..schema import ColumnSpec
@@ -102,9 +103,16 @@ class Plan:
         out = []
         for spec in specs:
             values = (decoded or {}).get(spec.name)
-            if values is None:
-                values = self.source.read_chunk(spec, self.state.columns[spec.id][pos])
-            out.append(values[hits])
+            if values is not None:
+                out.append(values[hits])
+                continue
+            ref = self.state.columns[spec.id][pos]
+            direct = (
+                None if spec.shape else arithmetic_rows(ref.encoding, ref.params, spec.dtype, hits)
+            )
+            if direct is None:
+                direct = self.source.read_chunk(spec, ref)[hits]
+            out.append(direct)
         return out
 
     def batches(
