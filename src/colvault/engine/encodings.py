@@ -187,10 +187,11 @@ def _unpack(frame: Any, narrow_dt: str, n: int) -> np.ndarray:
 def regular_rows(p: dict[str, Any], dtype: np.dtype, rows: np.ndarray) -> np.ndarray:
     """Rows of a ``regular`` delta chunk computed from its params alone: ``first + step * i``,
     wrapping in the column's unsigned type as the stored steps did."""
-    udt = np.dtype(f"u{dtype.itemsize}")
-    with np.errstate(over="ignore"):
-        values = udt.type(p["first"]) + udt.type(p["step"]) * rows.astype(udt)
-    return values.astype(udt).view(np.int64 if dtype.kind in "Mm" else dtype).view(dtype)
+    out = np.empty(len(rows), dtype)
+    values = _unsigned(out.view(np.int64) if dtype.kind in "Mm" else out)
+    typed = values.dtype.type
+    intpack.regular_at(typed(p["first"]), typed(p["step"]), rows, values)
+    return out
 
 
 def arithmetic_rows(encoding: str, params: str | None, dtype: np.dtype, rows: np.ndarray) -> Any:
@@ -214,9 +215,6 @@ def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> 
         raise ValueError(f"chunk encoding {encoding!r} without parameters")
     p = json.loads(params)
     n = len(out)
-    if encoding == DELTA and p.get("regular"):
-        out[:] = regular_rows(p, out.dtype, np.arange(n))
-        return
     if encoding in (FOR, DELTA):
         values = _unsigned(out.view(np.int64) if out.dtype.kind in "Mm" else out)
         typed = values.dtype.type

@@ -84,3 +84,15 @@ def delta_decode(narrow, first, step, out_u):
     for i in range(1, narrow.shape[0]):
         acc = acc + s + narrow[i]
         out_u[i] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def regular_at(first, step, rows, out_u):
+    """out_u[k] = first + step * rows[k] in ``out_u``'s unsigned type: the rows of a delta chunk
+    whose steps are all equal, computed without its frame. Each row number is first stored in
+    ``out_u`` so the product wraps in that type, as the stored steps did."""
+    f = _as(out_u, first)
+    s = _as(out_u, step)
+    for k in range(rows.shape[0]):
+        out_u[k] = rows[k]
+        out_u[k] = f + s * out_u[k]
