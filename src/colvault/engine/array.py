@@ -48,7 +48,7 @@ class Array(DataNode):
     def append(self, values: Any) -> None:
         """Validate and buffer cells (an array of shape ``(n, *inner_shape)``)."""
         self._store._check_writable()
-        arr = coerce_column(values, self._spec, None, f"array {self.path}")
+        arr = coerce_column(values, self._spec, f"array {self.path}")
         self._store._append(self, [arr], len(arr))
 
     def flush(self) -> None:

@@ -128,7 +128,7 @@ def frame_columns(frame: Any) -> dict[str, np.ndarray]:
     return {str(name): frame[name].to_numpy() for name in frame.columns}
 
 
-def coerce_column(values: Any, spec: ColumnSpec, nrows: int | None, where: str) -> np.ndarray:
+def coerce_column(values: Any, spec: ColumnSpec, where: str) -> np.ndarray:
     """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
     what = f"{where}: column {spec.name!r}"
     try:
@@ -203,7 +203,7 @@ def coerce_batch(
             f"{where}: append takes a dict of arrays, a structured array or a list of row tuples, "
             f"not {type(data).__name__}"
         )
-    arrays = [coerce_column(v, c, None, where) for v, c in zip(raw, columns, strict=True)]
+    arrays = [coerce_column(v, c, where) for v, c in zip(raw, columns, strict=True)]
     lengths = {c.name: len(a) for c, a in zip(columns, arrays, strict=True)}
     if len(set(lengths.values())) > 1:
         raise SchemaError(f"{where}: columns have unequal lengths {lengths}")

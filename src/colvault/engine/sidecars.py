@@ -99,7 +99,7 @@ class _Sidecar(MutableMapping[str, Any]):
         self._store._check_writable()
         self._check_key(key)
         blob = self._encode(key, value)
-        self._store._node_record(self._node_id)  # the node must still exist
+        self._store._path_of(self._node_id)  # the node must still exist
         self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = blob
 
     def __delitem__(self, key: str) -> None:

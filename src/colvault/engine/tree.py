@@ -73,9 +73,6 @@ class NodeTree:
             raise NodeError(f"node {node_id} no longer exists in {self.path}")
         return path
 
-    def _node_record(self, node_id: str) -> NodeRecord:
-        return self._index()[0][self._path_of(node_id)]
-
     def __getitem__(self, path: str) -> Any:
         """The node at ``path`` (a :class:`Group`, :class:`Table` or :class:`Array`)."""
         norm = normalize_path(path)

@@ -7,7 +7,6 @@ nan-functions (kernels/aggregates.py says exactly how sums are accumulated).
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ import numpy as np
 from ...errors import QueryError
 from ...kernels import aggregates as agg
 from ..schema import ColumnSpec
-from .execute import Plan
+from .selection import Selection
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -37,52 +36,27 @@ def _kernel_view(values: np.ndarray) -> tuple[np.ndarray, bool]:
     return values, False
 
 
-def _selected(
-    table: Table, spec: ColumnSpec, where: str | None, condvars: Mapping[str, Any] | None
-) -> tuple[Any, list[int], Any]:
-    """(plan or None, chunk positions, a function giving (values, positions or None) of one)."""
-    state = table._state()
-    src = table._source()
-    plan = Plan(table, where, condvars) if where is not None else None
-    if plan is not None:
-        state, src = plan.state, plan.source
-
-    def chunk(pos: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        if plan is None:
-            return src.read_chunk(spec, state.columns[spec.id][pos]), None
-        hits, decoded = plan.select_decoded(pos)
-        if not len(hits):
-            return None
-        values = decoded.get(spec.name)  # decoded for the condition already: not again
-        if values is None:
-            values = src.read_chunk(spec, state.columns[spec.id][pos])
-        return values, hits
-
-    chunks = plan.chunks() if plan is not None else list(range(len(state.starts)))
-    return plan, chunks, (src, chunk)
-
-
 def stats(
     table: Table, column: str, where: str | None = None, condvars: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """count, nan_count, min, max, sum, mean and std (NaN skipped, ddof 0) of one column, over
     the rows that satisfy ``where`` (all rows when None)."""
     spec = _numeric(table, column, "stats()")
-    _, positions, (src, chunk) = _selected(table, spec, where, condvars)
+    return _stats(Selection(table, where, condvars), spec)
 
+
+def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
     def part(pos: int) -> np.ndarray | None:
-        got = chunk(pos)
-        if got is None:
+        rows = sel.rows(pos)
+        if rows is None:
             return None
-        values, nat = _kernel_view(got[0])
-        return agg.chunk_stats(values, got[1], nat)
+        values, nat = _kernel_view(sel.values(spec, pos, rows[1]))
+        return agg.chunk_stats(values, rows[0], nat)
 
     state = agg.new_stats_state()
     kind = agg.kind_of(spec.dtype)
-    for i in range(0, len(positions), 8):
-        for s in src._map(part, positions[i : i + 8]):
-            if s is not None:
-                agg.stats_merge(state, s, kind)
+    for s in sel.fold(part):
+        agg.stats_merge(state, s, kind)
     return agg.stats_result(state, spec.dtype)
 
 
@@ -95,8 +69,9 @@ def histogram(
     spec = _numeric(table, column, "histogram()")
     if spec.dtype.kind in "Mm":
         raise QueryError(f"histogram() of datetime column {column!r} is not supported")
+    sel = Selection(table, where, condvars)  # both passes read the same snapshot
     if range is None:
-        s = stats(table, column, where, condvars)
+        s = _stats(sel, spec)
         if s["nan_count"]:
             raise QueryError(
                 f"column {column!r} has NaN values: give range=(lo, hi), as numpy.histogram needs"
@@ -110,20 +85,14 @@ def histogram(
         edges = agg.histogram_edges(np.empty(0, spec.dtype), int(bins), lo, hi)
     except ValueError as exc:
         raise QueryError(f"histogram() of {column!r}: {exc}") from None
-    _, positions, (src, chunk) = _selected(table, spec, where, condvars)
 
     def part(pos: int) -> np.ndarray | None:
-        got = chunk(pos)
-        if got is None:
+        rows = sel.rows(pos)
+        if rows is None:
             return None
-        values, _ = _kernel_view(got[0])
+        values, _ = _kernel_view(sel.values(spec, pos, rows[1]))
         counts = np.zeros(int(bins), np.int64)
-        agg.histogram_update(counts, values, got[1], lo, hi)
+        agg.histogram_update(counts, values, rows[0], lo, hi)
         return counts
 
-    total = np.zeros(int(bins), np.int64)
-    for i in builtins.range(0, len(positions), 8):
-        for c in src._map(part, positions[i : i + 8]):
-            if c is not None:
-                total += c
-    return total, edges
+    return sum(sel.fold(part), np.zeros(int(bins), np.int64)), edges

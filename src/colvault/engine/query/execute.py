@@ -55,10 +55,14 @@ class Plan:
         keep = self.verdicts[span.start : span.stop] != NONE
         return [span.start + int(i) for i in np.flatnonzero(keep)]
 
+    def _chunk_rows(self, pos: int) -> int:
+        return int(self.state.starts[pos + 1] if pos + 1 < len(self.state.starts) else
+                   self.state.nrows) - int(self.state.starts[pos])  # fmt: skip
+
     def _bounds(self, pos: int) -> tuple[int, int, int]:
         """(first row of chunk ``pos``, first and last+1 position to consider within it)."""
         first = int(self.state.starts[pos])
-        nrows = self.state.columns[self.table._schema.columns[0].id][pos].nrows
+        nrows = self._chunk_rows(pos)
         return first, max(self.start - first, 0), min(self.stop - first, nrows)
 
     def select(self, pos: int) -> np.ndarray:
@@ -74,7 +78,7 @@ class Plan:
         if verdict == ALL:
             return np.arange(lo, hi, dtype=np.int64), {}
         hits, decoded = self.condition.positions(self.source, self.state, pos)
-        if lo > 0 or hi < self.state.columns[self.table._schema.columns[0].id][pos].nrows:
+        if lo > 0 or hi < self._chunk_rows(pos):
             hits = hits[(hits >= lo) & (hits < hi)]
         return hits, decoded
 
@@ -87,7 +91,7 @@ class Plan:
             return 0
         if verdict == ALL:
             return hi - lo
-        if lo == 0 and hi == self.state.columns[self.table._schema.columns[0].id][pos].nrows:
+        if lo == 0 and hi == self._chunk_rows(pos):
             return self.condition.count(self.source, self.state, pos)
         return len(self.select(pos))
 

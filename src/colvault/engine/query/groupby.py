@@ -17,7 +17,7 @@ from ...errors import QueryError
 from ...kernels import aggregates as agg
 from ..schema import ColumnSpec
 from .aggregate import _kernel_view, _numeric
-from .execute import Plan
+from .selection import Selection
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -66,14 +66,13 @@ class _Keys:
             if hi - lo < DENSE_LIMIT:
                 self.offset, self.size = lo, hi - lo + 1
 
-    def __call__(self, table: Table, state: Any, pos: int) -> np.ndarray:
-        src = table._source()
-        ref = state.columns[self.spec.id][pos]
+    def __call__(self, sel: Selection, pos: int, decoded: dict[str, np.ndarray]) -> np.ndarray:
         if self.spec.is_category:
-            codes, dictionary = src.read_codes(self.spec, ref)
+            ref = sel.state.columns[self.spec.id][pos]
+            codes, dictionary = sel.source.read_codes(self.spec, ref)
             ids = np.array([self.labels.setdefault(v, len(self.labels)) for v in dictionary])
             return ids.astype(np.int64)[codes] if len(ids) else codes.astype(np.int64)
-        keys = src.read_chunk(self.spec, ref)
+        keys = sel.values(self.spec, pos, decoded)
         if keys.dtype.kind == "b":
             return keys.astype(np.int64)
         if self.size:  # the difference fits (range < DENSE_LIMIT); compute it in the key's type
@@ -106,19 +105,17 @@ def group_by(
     spec = table._schema.column(key)
     wanted = _parse_aggs(table, aggs)
     keys = _Keys(table, spec)
-    plan = Plan(table, where, condvars) if where is not None else None
-    state = plan.state if plan is not None else table._state()
-    chunks = plan.chunks() if plan is not None else list(range(len(state.starts)))
+    sel = Selection(table, where, condvars)
     dense = [agg.new_group_state(keys.size, s.dtype) for s, _ in wanted] if keys.size else None
     hashed = None if keys.size else [agg.HashGroupBy(s.dtype) for s, _ in wanted]
-    src = table._source()
-    for pos in chunks:
-        hits = plan.select(pos) if plan is not None else None
-        if hits is not None and not len(hits):
+    for pos in sel.chunks:
+        rows = sel.rows(pos)
+        if rows is None:
             continue
-        codes = keys(table, state, pos)
+        hits, decoded = rows
+        codes = keys(sel, pos, decoded)
         for j, (vspec, _) in enumerate(wanted):
-            values, nat = _kernel_view(src.read_chunk(vspec, state.columns[vspec.id][pos]))
+            values, nat = _kernel_view(sel.values(vspec, pos, decoded))
             if dense is not None:
                 agg.group_by_dense_update(codes, values, hits, nat, *dense[j])
             else:
