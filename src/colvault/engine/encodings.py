@@ -27,6 +27,7 @@ used only where it pays (the packed width is narrower than the values); otherwis
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ import numpy as np
 from ..kernels import decimal as dec
 from ..kernels import intpack
 from ..kernels.dictenc import dict_encode
+from .buffers import scratch_array
 from .codec import Codec, as_bytes
 from .schema import ColumnSpec
 from .zonemaps import ZoneMap
@@ -178,10 +180,25 @@ class ColumnEncoder:
         return Encoded(DECIMAL, json.dumps(params), payload)
 
 
-def _unpack(frame: Any, narrow_dt: str, n: int) -> np.ndarray:
-    narrow = np.empty(n, narrow_dt)
+def _unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow") -> np.ndarray:
+    """The packed integers of a frame, in this thread's scratch buffer ``slot`` (valid until
+    the next use of that slot on this thread), or a new array when ``slot`` is None."""
+    narrow = np.empty(n, narrow_dt) if slot is None else scratch_array(slot, narrow_dt, n)
     blosc2.decompress2(frame, dst=as_bytes(narrow), nthreads=1)
     return narrow
+
+
+def scaled_integers(
+    params: dict[str, Any], payload: Any, n: int, dtype: np.dtype, slot: Hashable
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The narrow integers ``u`` of a ``decimal`` chunk (values ``(u + base) / 10**e``) in
+    scratch buffer ``slot``, and copies of its exceptions' positions and values (or None)."""
+    clen, nexc = params["clen"], params["nexc"]
+    narrow = _unpack(payload[:clen], params["w"], n, slot)
+    if not nexc:
+        return narrow, None, None
+    where = np.frombuffer(payload, np.uint32, nexc, clen).astype(np.int64)
+    return narrow, where, np.frombuffer(payload, dtype, nexc, clen + 4 * nexc).copy()
 
 
 def regular_rows(p: dict[str, Any], dtype: np.dtype, rows: np.ndarray) -> np.ndarray:
@@ -201,6 +218,27 @@ def arithmetic_rows(encoding: str, params: str | None, dtype: np.dtype, rows: np
         return None
     p = json.loads(params)
     return regular_rows(p, dtype, rows) if p.get("regular") else None
+
+
+def decode_rows(
+    encoding: str, params: str | None, payload: Any, nrows: int, dtype: np.dtype, rows: np.ndarray
+) -> np.ndarray | None:
+    """The values at ``rows`` of a ``for`` or exception-free ``decimal`` chunk, decoding only
+    those rows (the packed integers are unpacked whole, into scratch); None for other chunks."""
+    if params is None or encoding not in (FOR, DECIMAL):
+        return None
+    p = json.loads(params)
+    out = np.empty(len(rows), dtype)
+    if encoding == FOR:
+        values = _unsigned(out.view(np.int64) if dtype.kind in "Mm" else out)
+        narrow = _unpack(payload, p["w"], nrows)
+        intpack.for_decode(narrow[rows], values.dtype.type(p["base"]), values)
+        return out
+    if p["nexc"]:
+        return None
+    narrow = _unpack(payload[: p["clen"]], p["w"], nrows)
+    dec.decimal_decode(narrow[rows], np.int64(p["base"]), p["e"], out)
+    return out
 
 
 def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> None:
@@ -237,7 +275,7 @@ def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> 
 def _frame(payload: Any, raw: bool, dtype: str, n: int) -> np.ndarray:
     if raw:
         return np.frombuffer(payload, dtype, n).copy()
-    return _unpack(payload, dtype, n)
+    return _unpack(payload, dtype, n, None)
 
 
 def decode_dictionary(params: str, payload: Any, nrows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,32 +7,34 @@ how to name a damaged chunk (store, node, column, chunk index) in a ``ChecksumEr
 from __future__ import annotations
 
 import itertools
-import threading
-import zlib
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import ChecksumError
-from .encodings import DICT, RAW, decode, decode_dictionary
+from .buffers import scratch_array
+from .checksum import crc32
+from .encodings import (
+    DICT,
+    RAW,
+    arithmetic_rows,
+    decode,
+    decode_dictionary,
+    decode_rows,
+    scaled_integers,
+)
 from .manifest import ChunkRef, NodeState
 from .schema import ColumnSpec
 from .segments import SegmentReader
 
-_scratch = threading.local()
 
-
-def scratch(spec: ColumnSpec, nrows: int) -> np.ndarray:
-    """A per-thread reusable chunk buffer: partial-chunk reads decode here, then copy out."""
-    shape = (nrows, *spec.shape)
-    nbytes = spec.dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = _scratch.buf = np.empty(max(nbytes, 1 << 20), np.uint8)
-    return buf[:nbytes].view(spec.dtype).reshape(shape)
+def scratch(spec: ColumnSpec, nrows: int, slot: Hashable = "chunk") -> np.ndarray:
+    """This thread's reusable buffer for ``nrows`` rows of ``spec`` (see :mod:`.buffers`)."""
+    return scratch_array(slot, spec.dtype, (nrows, *spec.shape))
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class ChunkSource:
                 raise self.damaged(
                     spec, ref, None, f"segment {ref.segment} is missing or truncated"
                 )
-            crc = zlib.crc32(buf)
+            crc = crc32(buf)
             if crc != ref.crc:
                 raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
             try:
@@ -69,6 +71,31 @@ class ChunkSource:
             if ref.encoding != DICT or ref.params is None:
                 raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
             return decode_dictionary(ref.params, buf, ref.nrows)
+
+    def read_scaled(
+        self, spec: ColumnSpec, ref: ChunkRef, params: dict[str, Any], slot: Hashable
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """A ``decimal`` chunk undecoded: its narrow integers (in scratch buffer ``slot``) and
+        its exceptions' positions and values (None when it has none)."""
+        with self._checked(spec, ref) as buf:
+            return scaled_integers(params, buf, ref.nrows, spec.dtype, slot)
+
+    def read_at(self, spec: ColumnSpec, ref: ChunkRef, rows: np.ndarray) -> np.ndarray:
+        """The values at ``rows`` (positions within the chunk) of one chunk, as a new array.
+
+        Regular clocks are computed from their params, ``for`` and exception-free ``decimal``
+        chunks decode only those rows; others decode whole into scratch, then copy the rows."""
+        if not spec.shape and not spec.is_category:
+            direct = arithmetic_rows(ref.encoding, ref.params, spec.dtype, rows)
+            if direct is not None:
+                return direct
+            with self._checked(spec, ref) as buf:
+                direct = decode_rows(ref.encoding, ref.params, buf, ref.nrows, spec.dtype, rows)
+            if direct is not None:
+                return direct
+        if spec.is_category:
+            return self.read_chunk(spec, ref)[rows]
+        return self.read_chunk(spec, ref, scratch(spec, ref.nrows, "gather"))[rows]
 
     def read_chunk(
         self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None

@@ -11,7 +11,6 @@ since its last commit (it owns those segments: nobody else writes there).
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import NodeError
 from . import encodings, tails, zonemaps
+from .checksum import crc32
 from .codec import Codec, as_bytes
 from .manifest import ChunkRef
 from .schema import ColumnSpec, TableSchema
@@ -120,7 +120,7 @@ class TableWriter:
         chunk = np.ascontiguousarray(chunk)
         zone = zonemaps.compute(chunk, self.schema.columns[j])
         encoded = self.encoders[j].encode(chunk, zone)
-        return Encoded(encoded, zlib.crc32(encoded.payload), zone)
+        return Encoded(encoded, crc32(encoded.payload), zone)
 
     def _submit(self, arrays: list[np.ndarray]) -> None:
         """Encode a chunk's columns in the pool; write the oldest chunks once enough are queued."""
@@ -256,7 +256,7 @@ class TableWriter:
             else:
                 enc = encodings.Encoded(encodings.RAW, None, as_bytes(a).data)
             rel, offset = segs.append(enc.payload, self.new_dirs)
-            crc = zlib.crc32(enc.payload)
+            crc = crc32(enc.payload)
             row.append(PendingChunk(spec.id, n, rel, offset, len(enc.payload), crc,
                                     enc.encoding, enc.params, zone))  # fmt: skip
         self.chunks.append(row)
@@ -285,7 +285,7 @@ class TableWriter:
             segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked above)
             z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
             updates.append(
-                (tail.nrows + n, ref.length + len(payload), zlib.crc32(payload, ref.crc), z.min,
+                (tail.nrows + n, ref.length + len(payload), crc32(payload, ref.crc), z.min,
                  z.max, z.nan_count, None if z.sorted is None else int(z.sorted),
                  self.node_id, spec.id, ref.index)
             )  # fmt: skip

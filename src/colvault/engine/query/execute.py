@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..encodings import arithmetic_rows
 from ..manifest import NodeState
 from ..reading import ChunkSource
 from ..schema import ColumnSpec
-from .kernel import CompiledCondition
+from .kernel import CompiledCondition, Decoded
 from .parse import parse
 from .prune import ALL, NONE, classify_chunks
+from .scaled import Scaled
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -69,7 +69,7 @@ class Plan:
         """Positions (within chunk ``pos``) of the rows that satisfy the condition."""
         return self.select_decoded(pos)[0]
 
-    def select_decoded(self, pos: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def select_decoded(self, pos: int) -> tuple[np.ndarray, dict[str, Decoded]]:
         """``select`` plus the condition columns it decoded (empty when zone maps decided)."""
         _, lo, hi = self._bounds(pos)
         verdict = self.verdicts[pos]
@@ -100,23 +100,19 @@ class Plan:
         pos: int,
         hits: np.ndarray,
         specs: list[ColumnSpec],
-        decoded: dict[str, np.ndarray] | None = None,
+        decoded: dict[str, Decoded] | None = None,
     ) -> list[np.ndarray]:
-        """The projected columns at ``hits`` of chunk ``pos``; columns the condition already
-        decoded (``decoded``) are not decompressed again."""
+        """The projected columns at ``hits`` of chunk ``pos`` (new arrays); columns the
+        condition already read (``decoded``) are not decompressed again."""
         out = []
         for spec in specs:
             values = (decoded or {}).get(spec.name)
-            if values is not None:
+            if isinstance(values, Scaled):
+                out.append(values.values(hits))
+            elif values is not None:
                 out.append(values[hits])
-                continue
-            ref = self.state.columns[spec.id][pos]
-            direct = (
-                None if spec.shape else arithmetic_rows(ref.encoding, ref.params, spec.dtype, hits)
-            )
-            if direct is None:
-                direct = self.source.read_chunk(spec, ref)[hits]
-            out.append(direct)
+            else:
+                out.append(self.source.read_at(spec, self.state.columns[spec.id][pos], hits))
         return out
 
     def batches(

@@ -17,6 +17,7 @@ from ...errors import QueryError
 from ...kernels import aggregates as agg
 from ..schema import ColumnSpec
 from .aggregate import _kernel_view, _numeric
+from .kernel import Decoded
 from .selection import Selection
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class _Keys:
             if hi - lo < DENSE_LIMIT:
                 self.offset, self.size = lo, hi - lo + 1
 
-    def __call__(self, sel: Selection, pos: int, decoded: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, sel: Selection, pos: int, decoded: Mapping[str, Decoded]) -> np.ndarray:
         if self.spec.is_category:
             ref = sel.state.columns[self.spec.id][pos]
             codes, dictionary = sel.source.read_codes(self.spec, ref)

@@ -1,5 +1,10 @@
-"""A condition's fused kernel fed from chunks: condition columns decoded, category codes and the
-chunk's dictionary passed as the kernel expects them."""
+"""A condition's fused kernel fed from chunks: condition columns decoded (or, for decimal chunks
+compared with constants, left as scaled integers), category codes and the chunk's dictionary
+passed as the kernel expects them.
+
+Decoded condition columns live in per-thread scratch buffers (:mod:`..buffers`): they are valid
+while the calling task handles the chunk, which is as long as the executor needs them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ from typing import Any
 import numpy as np
 
 from ..manifest import NodeState
-from ..reading import ChunkSource
+from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .expr import Expr
 from .predicate import Predicate
+from .scaled import Scaled, chunk_thresholds, scalable, scaled_comparisons
+
+#: A condition column as the executor may reuse it: decoded values, or a decimal chunk's
+#: integers (:class:`Scaled`) that decode on demand.
+Decoded = np.ndarray | Scaled
 
 
 class CompiledCondition:
@@ -20,31 +30,55 @@ class CompiledCondition:
     def __init__(self, expr: Expr, specs: dict[str, ColumnSpec]) -> None:
         self.predicate = Predicate(expr)
         self.specs = [specs[name] for name in self.predicate.columns]
+        self.scaled = scaled_comparisons(self.predicate.lowered.node)
+        self.constants = dict(enumerate(self.predicate.constant_values()))
 
     def _inputs(
         self, source: ChunkSource, state: NodeState, pos: int
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None, int]:
-        arrays: dict[str, np.ndarray] = {}
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[int, Any] | None, int]:
+        arrays: dict[str, Any] = {}
         dictionaries: dict[str, Any] = {}
-        for spec in self.specs:
+        overrides: dict[int, Any] = {}
+        for j, spec in enumerate(self.specs):
             ref = state.columns[spec.id][pos]
             if spec.is_category:
                 arrays[spec.name], dictionaries[spec.name] = source.read_codes(spec, ref)
-            else:
-                arrays[spec.name] = source.read_chunk(spec, ref)
+                continue
+            comparisons = self.scaled.get(j)
+            params = scalable(ref) if comparisons is not None else None
+            if comparisons is not None and params is not None:
+                thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
+                if thresholds is not None:
+                    narrow, where, exc = source.read_scaled(spec, ref, params, ("cond", j))
+                    got = Scaled(narrow, params["base"], params["e"], spec.dtype, where, exc)
+                    if got.comparable():
+                        arrays[spec.name] = got
+                        overrides.update(thresholds)
+                    else:
+                        arrays[spec.name] = got.values()
+                    continue
+            arrays[spec.name] = source.read_chunk(spec, ref, scratch(spec, ref.nrows, ("cond", j)))
         n = next(iter(state.columns.values()))[pos].nrows
-        return arrays, dictionaries or None, n
+        return arrays, dictionaries or None, overrides or None, n
+
+    @staticmethod
+    def _kernel_arrays(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {k: v.narrow if isinstance(v, Scaled) else v for k, v in arrays.items()}
 
     def positions(
         self, source: ChunkSource, state: NodeState, pos: int
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    ) -> tuple[np.ndarray, dict[str, Decoded]]:
         """Positions within chunk ``pos`` of the rows where the condition holds, and the
-        condition columns as decoded (so a projection need not decode them again)."""
-        arrays, dictionaries, n = self._inputs(source, state, pos)
-        hits = self.predicate.select(arrays, dictionaries=dictionaries, n=n)
+        condition columns as read (so a projection need not read them again)."""
+        arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
+        hits = self.predicate.select(
+            self._kernel_arrays(arrays), dictionaries=dictionaries, n=n, overrides=overrides
+        )
         decoded = {s.name: arrays[s.name] for s in self.specs if not s.is_category}
         return hits, decoded
 
     def count(self, source: ChunkSource, state: NodeState, pos: int) -> int:
-        arrays, dictionaries, n = self._inputs(source, state, pos)
-        return self.predicate.count(arrays, dictionaries=dictionaries, n=n)
+        arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
+        return self.predicate.count(
+            self._kernel_arrays(arrays), dictionaries=dictionaries, n=n, overrides=overrides
+        )

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import QueryError
 from ...kernels import exprgen
+from ..buffers import scratch_array
 from .expr import (
     _BOOL,
     _OBJECT,
@@ -245,13 +246,20 @@ class Predicate:
             self._kernels[mode] = fn
         return fn
 
+    def constant_values(self) -> list[Any]:
+        """The plain constants by slot (category literals, which become per-chunk codes, are
+        left as their text)."""
+        return [s.const.value for s in self.lowered.slots]
+
     def args(
         self,
         arrays: Mapping[str, np.ndarray],
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
+        overrides: Mapping[int, Any] | None = None,
     ) -> tuple[Any, ...]:
-        """``(n, *columns, *constants)`` for one chunk."""
+        """``(n, *columns, *constants)`` for one chunk; ``overrides`` replaces constants by
+        slot (a decimal chunk's integer thresholds)."""
         cols = []
         for name in self.columns:
             a = np.asarray(arrays[name])
@@ -269,6 +277,8 @@ class Predicate:
             if self._static is not None
             else _slot_values(self.lowered.slots, dictionaries)
         )
+        if overrides:
+            consts = tuple(overrides.get(i, c) for i, c in enumerate(consts))
         return (n, *cols, *consts)
 
     @staticmethod
@@ -280,26 +290,27 @@ class Predicate:
     def select(
         self,
         arrays: Mapping[str, np.ndarray],
-        out: np.ndarray | None = None,
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
+        overrides: Mapping[int, Any] | None = None,
     ) -> np.ndarray:
-        """int64 positions (within the chunk) of the rows where the condition holds. ``out``,
-        when given, is an int64 buffer of at least ``n`` slots reused across chunks."""
-        args = self.args(arrays, dictionaries, n)
-        if out is None:
-            out = np.empty(args[0], np.int64)
+        """int64 positions (within the chunk) of the rows where the condition holds (a new
+        array; the kernel writes into this thread's scratch buffer)."""
+        args = self.args(arrays, dictionaries, n, overrides)
+        out = scratch_array("hits", np.int64, args[0])
         count = self._checked(self.kernel("select")(*args, out))
-        return out[:count]
+        return out[:count].copy()
 
     def count(
         self,
         arrays: Mapping[str, np.ndarray],
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
+        overrides: Mapping[int, Any] | None = None,
     ) -> int:
         """How many rows of the chunk satisfy the condition."""
-        return self._checked(self.kernel("count")(*self.args(arrays, dictionaries, n)))
+        args = self.args(arrays, dictionaries, n, overrides)
+        return self._checked(self.kernel("count")(*args))
 
     def mask(
         self,

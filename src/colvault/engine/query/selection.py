@@ -13,6 +13,8 @@ import numpy as np
 
 from ..schema import ColumnSpec
 from .execute import Plan
+from .kernel import Decoded
+from .scaled import Scaled
 
 if TYPE_CHECKING:
     from ..table import Table
@@ -31,7 +33,7 @@ class Selection:
         n = len(self.state.starts)
         self.chunks = self.plan.chunks() if self.plan is not None else list(range(n))
 
-    def rows(self, pos: int) -> tuple[np.ndarray | None, dict[str, np.ndarray]] | None:
+    def rows(self, pos: int) -> tuple[np.ndarray | None, dict[str, Decoded]] | None:
         """(positions within chunk ``pos``, or None for all rows; columns already decoded), or
         None when the chunk has no selected row."""
         if self.plan is None:
@@ -39,9 +41,11 @@ class Selection:
         hits, decoded = self.plan.select_decoded(pos)
         return (hits, decoded) if len(hits) else None
 
-    def values(self, spec: ColumnSpec, pos: int, decoded: dict[str, np.ndarray]) -> np.ndarray:
-        """Column ``spec`` of chunk ``pos`` (reusing the condition's decoding when it has it)."""
+    def values(self, spec: ColumnSpec, pos: int, decoded: Mapping[str, Decoded]) -> np.ndarray:
+        """Column ``spec`` of chunk ``pos`` (reusing the condition's reading when it has it)."""
         got = decoded.get(spec.name)
+        if isinstance(got, Scaled):
+            return got.values()
         if got is None:
             got = self.source.read_chunk(spec, self.state.columns[spec.id][pos])
         return got
