@@ -1,0 +1,383 @@
+"""Text out of tokenized CSV fields: UTF-8 decoding, dictionary encoding and NA tokens.
+
+Why: a text or category column of a CSV block is a list of byte slices of the block (see
+:mod:`colvault.kernels.csvtokens` for the data model: ``starts``, ``ends``, ``flags``). Making a
+Python ``str`` per field would cost more than the whole tokenizer, so these kernels work on the
+slices directly:
+
+* :func:`fields_to_ucs4` decodes UTF-8 (strictly: no overlongs, surrogates or code points past
+  U+10FFFF, as Python's ``bytes.decode``) into a numpy ``U<n>`` array: one Numba pass checks the
+  bytes and measures the values, a second writes code points into a zeroed (nfields, n) uint32
+  array that is then viewed as ``U<n>``;
+* :func:`dictionary_encode_fields` numbers the distinct values by hashing the slices (FNV-1a into
+  an open-addressing table that doubles when half full), so the caller decodes only one field per
+  distinct value (a ``category`` column, or the test whether a column has few enough distinct
+  values to be one);
+* :func:`match_tokens` marks the fields that are exactly one of a few tokens (the NA values).
+
+All three see a field's *value*: for fields with the ``ESCAPED`` flag the bytes are first unescaped
+(:func:`unescape_into`: within the quoted part ``""`` is ``"`` and a lone quote ends the quoted
+part, after which bytes are literal, as pandas reads ``"ab"c`` as ``abc``). A quoted empty field is
+the empty value (pandas counts ``""`` as NA, like an empty unquoted field). The index arrays may be
+strided views (``starts[c::ncols]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from colvault.kernels.csvtokens import ESCAPED
+
+
+@numba.njit(cache=True, nogil=True)
+def unescape_into(buf, start, end, quotechar, out):
+    """Write the value of an ``ESCAPED`` field ``buf[start:end]`` into ``out`` (which must hold
+    ``end - start`` bytes); returns its length."""
+    m = 0
+    quoted = True
+    p = start
+    while p < end:
+        b = buf[p]
+        if quoted and b == quotechar:
+            if p + 1 < end and buf[p + 1] == quotechar:
+                out[m] = b
+                m += 1
+                p += 2
+            else:
+                quoted = False  # the closing quote of a field with text after it
+                p += 1
+        else:
+            out[m] = b
+            m += 1
+            p += 1
+    return m
+
+
+def unescape_bytes(raw: bytes, quotechar: int = 34) -> bytes:
+    """The value of an ``ESCAPED`` field's bytes (Python version of :func:`unescape_into`)."""
+    q = bytes([quotechar])
+    parts = []
+    src = raw
+    while (i := src.find(q)) >= 0:
+        parts.append(src[:i])
+        if src[i + 1 : i + 2] != q:  # the closing quote: the rest is literal
+            src = src[i + 1 :]
+            break
+        parts.append(q)
+        src = src[i + 2 :]
+    parts.append(src)
+    return b"".join(parts)
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(src, s, e, out, row, write):
+    """Number of code points in UTF-8 ``src[s:e]`` (written to ``out[row]`` if ``write``), or -1
+    for invalid UTF-8 (a bad lead byte, a bad or missing continuation, an overlong form, a
+    surrogate, or a code point past U+10FFFF)."""
+    m = 0
+    p = s
+    while p < e:
+        b0 = np.int64(src[p])
+        if b0 < 0x80:
+            cp = b0
+            p += 1
+        elif b0 < 0xC2:
+            return -1
+        elif b0 < 0xE0:
+            if p + 1 >= e:
+                return -1
+            b1 = np.int64(src[p + 1])
+            if (b1 & 0xC0) != 0x80:
+                return -1
+            cp = ((b0 & 0x1F) << 6) | (b1 & 0x3F)
+            p += 2
+        elif b0 < 0xF0:
+            if p + 2 >= e:
+                return -1
+            b1 = np.int64(src[p + 1])
+            b2 = np.int64(src[p + 2])
+            lo = 0xA0 if b0 == 0xE0 else 0x80
+            hi = 0x9F if b0 == 0xED else 0xBF
+            if b1 < lo or b1 > hi or (b2 & 0xC0) != 0x80:
+                return -1
+            cp = ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F)
+            p += 3
+        elif b0 < 0xF5:
+            if p + 3 >= e:
+                return -1
+            b1 = np.int64(src[p + 1])
+            b2 = np.int64(src[p + 2])
+            b3 = np.int64(src[p + 3])
+            lo = 0x90 if b0 == 0xF0 else 0x80
+            hi = 0x8F if b0 == 0xF4 else 0xBF
+            if b1 < lo or b1 > hi or (b2 & 0xC0) != 0x80 or (b3 & 0xC0) != 0x80:
+                return -1
+            cp = ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F)
+            p += 4
+        else:
+            return -1
+        if write:
+            out[row, m] = cp
+        m += 1
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def _escaped_scratch(starts, ends, flags):
+    """A buffer as long as the longest ``ESCAPED`` field."""
+    longest = 0
+    for f in range(starts.shape[0]):
+        if flags[f] & ESCAPED:
+            longest = max(longest, ends[f] - starts[f])
+    return np.empty(longest, np.uint8)
+
+
+@numba.njit(cache=True, nogil=True)
+def ucs4_kernel(buf, starts, ends, flags, quotechar):
+    """(code points as an (nfields, width) uint32 array, index of the first invalid field or -1);
+    width is the longest value in characters (at least 1), rows are zero-padded."""
+    m = starts.shape[0]
+    scratch = _escaped_scratch(starts, ends, flags)
+    none = np.zeros((1, 1), np.uint32)
+    width = 1
+    for f in range(m):
+        if flags[f] & ESCAPED:
+            size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
+            count = _decode(scratch, 0, size, none, 0, False)
+        else:
+            count = _decode(buf, starts[f], ends[f], none, 0, False)
+        if count < 0:
+            return np.zeros((0, 1), np.uint32), f
+        width = max(width, count)
+    out = np.zeros((m, width), np.uint32)
+    for f in range(m):
+        if flags[f] & ESCAPED:
+            size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
+            _decode(scratch, 0, size, out, f, True)
+        else:
+            _decode(buf, starts[f], ends[f], out, f, True)
+    return out, -1
+
+
+def fields_to_ucs4(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, quotechar: int = 34
+) -> tuple[np.ndarray, int]:
+    """The fields' values as a ``U<n>`` array (``n`` the longest value in characters, at least
+    1), and -1; or, if a field is not valid UTF-8, an empty array and that field's index (the
+    first one). Like every numpy ``U`` array, values lose trailing NUL characters."""
+    points, bad = ucs4_kernel(buf, starts, ends, flags, np.int64(quotechar))
+    if bad >= 0:
+        return np.zeros(0, "U1"), int(bad)
+    text = points.view(np.dtype(f"U{points.shape[1]}"))
+    return text.reshape(points.shape[0]), -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash(src, s, e):
+    h = np.uint64(14695981039346656037)
+    for p in range(s, e):
+        h = (h ^ np.uint64(src[p])) * np.uint64(1099511628211)
+    h ^= h >> np.uint64(33)  # FNV-1a's low bits (the slot) need mixing with the high ones
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _same(a, s1, e1, b, s2, e2):
+    if e1 - s1 != e2 - s2:
+        return False
+    for t in range(e1 - s1):  # noqa: SIM110 - a loop is what Numba compiles well
+        if a[s1 + t] != b[s2 + t]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _dict_run(buf, side, vs, ve, starts, ends, flags, f, count, slots, hashes, first, codes, limit):
+    """Encode fields from ``f`` on; returns (next field, count, status): 0 all done, 1 the table
+    is half full (rehash it larger, then resume), 2 a value beyond ``limit`` distinct ones."""
+    m = starts.shape[0]
+    mask = slots.shape[0] - 1
+    while f < m:
+        esc = (flags[f] & ESCAPED) != 0
+        h = _hash(side, vs[f], ve[f]) if esc else _hash(buf, starts[f], ends[f])
+        s = np.int64(h & np.uint64(mask))
+        while True:
+            c = slots[s]
+            if c < 0:
+                if count == limit:
+                    return f, count, 2
+                slots[s] = count
+                hashes[count] = h
+                first[count] = f
+                codes[f] = count
+                count += 1
+                if 2 * count > mask:
+                    return f + 1, count, 1
+                break
+            if hashes[c] == h:
+                g = first[c]
+                g_esc = (flags[g] & ESCAPED) != 0
+                if esc:
+                    if g_esc:
+                        same = _same(side, vs[f], ve[f], side, vs[g], ve[g])
+                    else:
+                        same = _same(side, vs[f], ve[f], buf, starts[g], ends[g])
+                elif g_esc:
+                    same = _same(buf, starts[f], ends[f], side, vs[g], ve[g])
+                else:
+                    same = _same(buf, starts[f], ends[f], buf, starts[g], ends[g])
+                if same:
+                    codes[f] = c
+                    break
+            s = (s + 1) & mask
+        f += 1
+    return f, count, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
+    """(codes int32 per field, first field int64 per distinct value, overflow); with
+    ``max_distinct >= 0`` it stops at the first value past that many (overflow True; the codes
+    are then only partly filled)."""
+    m = starts.shape[0]
+    # Values of ESCAPED fields are unescaped into ``side``; vs/ve are their offsets there.
+    total = 0
+    for f in range(m):
+        if flags[f] & ESCAPED:
+            total += ends[f] - starts[f]
+    side = np.empty(total, np.uint8)
+    vs = np.zeros(m if total else 0, np.int64)
+    ve = np.zeros(m if total else 0, np.int64)
+    used = 0
+    for f in range(m):
+        if flags[f] & ESCAPED:
+            vs[f] = used
+            used += unescape_into(buf, starts[f], ends[f], quotechar, side[used:])
+            ve[f] = used
+
+    cap = m if max_distinct < 0 else min(m, max_distinct + 1)
+    codes = np.empty(m, np.int32)
+    first = np.empty(cap, np.int64)
+    hashes = np.empty(cap, np.uint64)
+    slots = np.full(64, -1, np.int64)  # code of the value in the slot; the table grows
+    f = 0
+    count = 0
+    while True:
+        f, count, status = _dict_run(
+            buf,
+            side,
+            vs,
+            ve,
+            starts,
+            ends,
+            flags,
+            f,
+            count,
+            slots,
+            hashes,
+            first,
+            codes,
+            max_distinct,
+        )
+        if status != 1:
+            break
+        slots = np.full(2 * slots.shape[0], -1, np.int64)
+        mask = np.uint64(slots.shape[0] - 1)
+        for c in range(count):
+            s = np.int64(hashes[c] & mask)
+            while slots[s] >= 0:
+                s = (s + 1) & (slots.shape[0] - 1)
+            slots[s] = c
+    return codes, first[:count], status == 2
+
+
+class FieldDictionary(NamedTuple):
+    """The distinct values of some fields: ``codes[i]`` numbers field ``i``'s value in order of
+    first appearance, ``first[c]`` is the first field with value ``c``."""
+
+    codes: np.ndarray  # int32 per field (only partly filled when overflow)
+    first: np.ndarray  # int64 per distinct value: index of its first field
+    overflow: bool  # True: more than max_distinct values (the search stopped there)
+
+
+def dictionary_encode_fields(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    flags: np.ndarray,
+    quotechar: int = 34,
+    max_distinct: int = -1,
+) -> FieldDictionary:
+    """Number the fields' distinct values (compared as unescaped bytes). With ``max_distinct``
+    >= 0 it stops early, ``overflow`` True, at the first value beyond that many. The dictionary
+    as text is ``fields_to_ucs4(buf, starts[first], ends[first], flags[first])``."""
+    codes, first, overflow = dict_kernel(
+        buf, starts, ends, flags, np.int64(quotechar), np.int64(max_distinct)
+    )
+    return FieldDictionary(codes, first, bool(overflow))
+
+
+@numba.njit(cache=True, nogil=True)
+def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar):
+    """out[i]: field i's value equals one of the tokens ``tokens_buf[off[t]:off[t + 1]]``."""
+    m = starts.shape[0]
+    ntok = tokens_offsets.shape[0] - 1
+    shortest = 1 << 62
+    longest = -1
+    for t in range(ntok):
+        size = tokens_offsets[t + 1] - tokens_offsets[t]
+        shortest = min(shortest, size)
+        longest = max(longest, size)
+    scratch = _escaped_scratch(starts, ends, flags)
+    out = np.zeros(m, np.bool_)
+    for f in range(m):
+        s = starts[f]
+        e = ends[f]
+        esc = (flags[f] & ESCAPED) != 0
+        if esc:
+            e = unescape_into(buf, s, e, quotechar, scratch)
+            s = 0
+        size = e - s
+        if size < shortest or size > longest:
+            continue
+        for t in range(ntok):
+            ts = tokens_offsets[t]
+            te = tokens_offsets[t + 1]
+            if esc:
+                hit = _same(scratch, s, e, tokens_buf, ts, te)
+            else:
+                hit = _same(buf, s, e, tokens_buf, ts, te)
+            if hit:
+                out[f] = True
+                break
+    return out
+
+
+def pack_tokens(tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens_buf, tokens_offsets) for :func:`match_tokens`: the UTF-8 bytes of the tokens one
+    after the other, and the int64 offsets where each starts (plus the end)."""
+    encoded = [t.encode("utf-8") for t in tokens]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    return np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets
+
+
+def match_tokens(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    flags: np.ndarray,
+    tokens_buf: np.ndarray,
+    tokens_offsets: np.ndarray,
+    quotechar: int = 34,
+) -> np.ndarray:
+    """Boolean per field: its value (unescaped, not stripped) is exactly one of the tokens given
+    by :func:`pack_tokens` — the NA test of ``pandas.read_csv(na_values=...)``, where a quoted
+    ``"NA"`` and a quoted empty field count as much as unquoted ones."""
+    return match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, np.int64(quotechar))

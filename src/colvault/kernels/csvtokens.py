@@ -1,0 +1,424 @@
+"""Quote-aware CSV tokenizer: a block of bytes in, field offsets and row boundaries out.
+
+Why: the CSV importer streams a file in blocks of a few MiB. Each block is tokenized here into
+byte offsets only (no strings are made); the number, date and text kernels then parse the fields
+they need straight out of the block. The importer carries ``buf[consumed:]`` (an incomplete last
+record) over to the front of the next block.
+
+Contract (the same data model as :mod:`colvault.kernels.csvnumbers`):
+
+* ``buf`` is a 1-d ``uint8`` array of UTF-8 bytes (a BOM already stripped by the caller).
+* Field ``f`` is ``buf[starts[f]:ends[f]]`` with the surrounding quotes excluded; ``flags[f]`` bit 0
+  (``QUOTED``) says the field was quoted, bit 1 (``ESCAPED``) that its bytes must be unescaped
+  (:func:`colvault.kernels.csvtext.unescape_bytes`): inside the quoted part ``""`` stands for ``"``.
+  Bit 2 (``TRAILING``) marks a field with text after its closing quote, which pandas keeps:
+  ``"ab"c`` is ``abc``. Such a field's slice runs from after the opening quote to the end of the
+  field, closing quote included, and it also has bits 0 and 1 set; the unescape rule covers it
+  (within the quoted part ``""`` is ``"`` and a lone ``"`` ends the quoted part; after that every
+  byte is literal). So a kernel that reads slices as they are must send fields with bit 1 set to
+  a slower path (pandas reads ``"12"3`` as the number 123).
+* Row ``r`` holds fields ``row_first[r] .. row_first[r + 1] - 1``; ``np.diff(row_first)`` (or
+  :func:`fields_per_row`) gives the field counts. ``row_line[r]`` is the 0-based physical line on
+  which row ``r`` starts, counting every CR, LF or CRLF (inside quoted fields too, and blank or
+  comment lines), relative to the start of ``buf``.
+
+Semantics follow ``pandas.read_csv`` (C engine) with its defaults, checked against pandas 3.1:
+RFC 4180 quotes with ``""`` escapes and line ends (CR, LF, CRLF, mixed) inside quoted fields; a
+quote inside an unquoted field is literal (``a"b`` is ``a"b``); text after a closing quote joins the
+field (``"ab"c`` is ``abc``; the one byte right after the closing quote is literal even when it is
+the comment character, as in pandas); blank lines yield no row, nor do lines of only spaces and
+tabs (unless the delimiter is one of them: then such a line is a row of empty fields, as in
+pandas); a trailing delimiter gives an extra empty field; the comment character (outside quotes)
+ends the record, and a line that starts with it yields no row (a comment after leading blanks,
+``"  #x"``, leaves a row with the field ``"  "``, as in pandas). One deliberate difference: pandas
+drops a delimiter that starts the line right after a CR-terminated blank or comment line
+(``"a\\r\\r,b\\r"`` gives ``["b", ""]``); here it is ``["", "b"]``, as with LF line ends.
+
+Streaming: with ``final=False`` only records that end with a line end are emitted, and a CR as the
+last byte never counts as one (it may be the first half of a CRLF). With ``final=True`` the last
+line needs no line end, and an open quote at the end is error ``UNTERMINATED_QUOTE``. Tokenizing a
+file in blocks with carry-over gives the same fields as tokenizing it at once, since every record
+is tokenized from its own first byte. A record longer than the block gives ``consumed == 0``: the
+caller must read more before calling again.
+
+Errors: an unterminated quote (final only) stops the block there: the rows before it are returned
+and ``consumed`` is the start of the broken record. Text after a closing quote is no error (see
+``TRAILING``), so there is no second error code.
+
+The kernel is one pass with an explicit state machine; unquoted and quoted runs are skipped with
+256-entry tables of the bytes that stop them. The output arrays start at one field per 4 bytes and
+one row per 16; when they are full the kernel returns at the last record boundary, the arrays are
+doubled and it resumes (growing them inside the loop made it five times slower). The returned
+arrays are views of those buffers. Measured: about 650 MB/s on one core for 4 MiB blocks of a
+numeric file (``int,float,float`` rows), and more for quoted text, which is skipped in longer runs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+QUOTED = 1
+ESCAPED = 2
+TRAILING = 4
+
+OK = 0
+UNTERMINATED_QUOTE = 1
+# Code 2 (text after a closing quote) is never produced: pandas keeps the text (see TRAILING).
+
+_LF = 10
+_CR = 13
+_SP = 32
+_TAB = 9
+
+
+class Tokens(NamedTuple):
+    """What :func:`tokenize` found in one block (offsets are relative to that block)."""
+
+    starts: np.ndarray  # int64 per field: first byte (after an opening quote)
+    ends: np.ndarray  # int64 per field: end, exclusive (at the closing quote)
+    flags: np.ndarray  # uint8 per field: QUOTED | ESCAPED | TRAILING
+    row_first: np.ndarray  # int64, nrows + 1: first field of each row, then the field count
+    row_line: np.ndarray  # int64 per row: physical line (0-based, in the block) it starts on
+    consumed: int  # bytes covered by complete records (and skipped lines): carry the rest over
+    lines: int  # physical line ends in buf[:consumed]
+    error: int  # OK or UNTERMINATED_QUOTE
+    error_pos: int  # byte offset of the opening quote of the unterminated field, else -1
+    error_line: int  # physical line (in the block) of that quote, else -1
+
+    @property
+    def nrows(self) -> int:
+        return int(self.row_first.shape[0] - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(a, size):
+    out = np.empty(size, a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _line_end(buf, p, final):
+    """Position after the line end at ``p`` (LF, CR or CRLF); -1 if a CR ends a non-final buf."""
+    if buf[p] == _LF:
+        return p + 1
+    if p + 1 < buf.shape[0]:
+        return p + 2 if buf[p + 1] == _LF else p + 1
+    return p + 1 if final else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _to_line_end(buf, p):
+    """First LF or CR at or after ``p`` (``len(buf)`` if none)."""
+    n = buf.shape[0]
+    while p < n and buf[p] != _LF and buf[p] != _CR:
+        p += 1
+    return p
+
+
+_DONE = 0  # the end of buf, or an incomplete last record
+_FULL_FIELDS = 1  # the field arrays are full: grow them and resume at the returned position
+_FULL_ROWS = 2
+_BROKEN = 3  # an unterminated quote at the end of a final buf
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(
+    buf,
+    i,
+    line,
+    delimiter,
+    quotechar,
+    comment,
+    final,
+    tables,
+    starts,
+    ends,
+    flags,
+    row_first,
+    row_line,
+    nf,
+    nr,
+):
+    """Tokenize records from ``i`` (a record boundary on physical line ``line``) into the arrays
+    from field ``nf`` and row ``nr`` on, until the end of buf or until they are full.
+
+    Returns (i, line, nf, nr, status, error_pos, error_line); ``i`` is again a record boundary.
+    The arrays are never reallocated here: the caller grows them and resumes, which keeps this
+    loop free of reference counting (reallocating inside it made it five times slower).
+    """
+    n = buf.shape[0]
+    stop = tables[0]  # ends an unquoted run: delimiter, LF, CR, comment
+    qstop = tables[1]  # interrupts a quoted run: quote, LF, CR
+    start = tables[2]  # at a field's start: 1 quote, 2 delimiter, LF, CR or comment (empty field)
+    lead = tables[3]  # at a line's start, may yield no row: LF, CR, comment, blanks (not delimiter)
+    fcap = starts.shape[0]
+    rcap = row_line.shape[0]
+    while i < n:
+        c = buf[i]
+        if lead[c] != 0:
+            # Lines that yield no row: blank, comment, or only blanks that are not the delimiter.
+            p = i  # the skipped line's line end (n: none; -1: not a skipped line)
+            if c == comment:
+                p = _to_line_end(buf, i + 1)
+            elif c != _LF and c != _CR:
+                p = i + 1
+                while p < n and (buf[p] == _SP or buf[p] == _TAB) and buf[p] != delimiter:
+                    p += 1
+                if p < n and buf[p] != _LF and buf[p] != _CR:
+                    p = -1  # blanks, then text: a record starting with the blanks
+            if p >= 0:
+                if p == n:
+                    if final:
+                        i = n
+                    break
+                nxt = _line_end(buf, p, final)
+                if nxt < 0:
+                    break
+                line += 1
+                i = nxt
+                continue
+
+        # A record: one field per iteration, j at the field's first byte.
+        if nr == rcap:
+            return i, line, nf, nr, _FULL_ROWS, -1, -1
+        rec_line = line
+        nf0 = nf
+        rec_end = -1  # stays -1 if the record is incomplete (or broken)
+        j = i
+        while True:
+            if nf == fcap:
+                return i, rec_line, nf0, nr, _FULL_FIELDS, -1, -1
+            if j >= n:  # after a delimiter at the very end
+                if final:
+                    starts[nf] = n
+                    ends[nf] = n
+                    flags[nf] = 0
+                    nf += 1
+                    rec_end = n
+                break
+            kind = start[buf[j]]
+            fl = 0
+            if kind == 0:
+                fs = j
+                k = j + 1
+                while k < n and stop[buf[k]] == 0:
+                    k += 1
+                fe = k
+            elif kind == 2:
+                fs = j
+                fe = j
+                k = j
+            else:
+                fs = j + 1
+                fl = QUOTED
+                k = j + 1
+                qline = line
+                closed = False
+                while True:
+                    while k < n and qstop[buf[k]] == 0:
+                        k += 1
+                    if k >= n:
+                        break
+                    b = buf[k]
+                    if b == _LF:
+                        line += 1
+                        k += 1
+                    elif b == _CR:
+                        line += 1
+                        k += 2 if k + 1 < n and buf[k + 1] == _LF else 1
+                    elif k + 1 < n and buf[k + 1] == quotechar:
+                        fl |= ESCAPED
+                        k += 2
+                    else:
+                        closed = True
+                        break
+                if not closed:
+                    if final:
+                        return i, rec_line, nf0, nr, _BROKEN, j, qline
+                    break
+                fe = k
+                k += 1
+                if k < n:
+                    b = buf[k]
+                    if b != delimiter and b != _LF and b != _CR:
+                        # Text after the closing quote: the first byte is literal, then unquoted.
+                        fl |= QUOTED | ESCAPED | TRAILING
+                        k += 1
+                        while k < n and stop[buf[k]] == 0:
+                            k += 1
+                        fe = k
+            # The field ends at k: a delimiter, a line end, a comment, or the end of buf.
+            if k >= n:
+                if final:
+                    starts[nf] = fs
+                    ends[nf] = fe
+                    flags[nf] = fl
+                    nf += 1
+                    rec_end = n
+                break
+            starts[nf] = fs
+            ends[nf] = fe
+            flags[nf] = fl
+            nf += 1
+            b = buf[k]
+            if b == delimiter:
+                j = k + 1
+                continue
+            if b != _LF and b != _CR:  # the comment character: skip the rest of the line
+                k = _to_line_end(buf, k + 1)
+                if k >= n:
+                    rec_end = n if final else -1
+                    break
+            rec_end = _line_end(buf, k, final)
+            if rec_end >= 0:
+                line += 1
+            break
+
+        if rec_end < 0:
+            return i, rec_line, nf0, nr, _DONE, -1, -1
+        row_line[nr] = rec_line
+        nr += 1
+        row_first[nr] = nf
+        i = rec_end
+    return i, line, nf, nr, _DONE, -1, -1
+
+
+@numba.njit(cache=True, nogil=True)
+def tokenize_kernel(buf, delimiter, quotechar, comment, final):
+    """Tokenize a block; see the module docstring. Returns the fields of :class:`Tokens`."""
+    n = buf.shape[0]
+    tables = np.zeros((4, 256), np.uint8)
+    for t in (0, 1, 2, 3):
+        tables[t, _LF] = 1
+        tables[t, _CR] = 1
+    tables[0, delimiter] = 1
+    tables[2, delimiter] = 2
+    tables[2, _LF] = 2
+    tables[2, _CR] = 2
+    if comment >= 0:
+        tables[0, comment] = 1
+        tables[2, comment] = 2
+        tables[3, comment] = 1
+    if quotechar >= 0:
+        tables[1, quotechar] = 1
+        tables[2, quotechar] = 1
+    for blank in (_SP, _TAB):
+        if blank != delimiter:
+            tables[3, blank] = 1
+
+    starts = np.empty(n // 4 + 16, np.int64)
+    ends = np.empty(n // 4 + 16, np.int64)
+    flags = np.empty(n // 4 + 16, np.uint8)
+    row_first = np.empty(n // 16 + 17, np.int64)
+    row_line = np.empty(n // 16 + 16, np.int64)
+    row_first[0] = 0
+    i = 0
+    line = 0
+    nf = 0
+    nr = 0
+    while True:
+        i, line, nf, nr, status, error_pos, error_line = _run(
+            buf,
+            i,
+            line,
+            delimiter,
+            quotechar,
+            comment,
+            final,
+            tables,
+            starts,
+            ends,
+            flags,
+            row_first,
+            row_line,
+            nf,
+            nr,
+        )
+        if status == _FULL_FIELDS:
+            size = 2 * starts.shape[0]
+            starts = _grow(starts, size)
+            ends = _grow(ends, size)
+            flags = _grow(flags, size)
+        elif status == _FULL_ROWS:
+            size = 2 * row_line.shape[0]
+            row_first = _grow(row_first, size + 1)
+            row_line = _grow(row_line, size)
+        else:
+            break
+    error = UNTERMINATED_QUOTE if status == _BROKEN else OK
+    return (
+        starts[:nf],
+        ends[:nf],
+        flags[:nf],
+        row_first[: nr + 1],
+        row_line[:nr],
+        i,
+        line,
+        error,
+        error_pos,
+        error_line,
+    )
+
+
+def _as_bytes_array(buf: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
+    if isinstance(buf, np.ndarray):
+        if buf.dtype != np.uint8 or buf.ndim != 1:
+            raise TypeError(f"buf must be a 1-d uint8 array, not {buf.dtype} with {buf.ndim} dims")
+        return buf
+    return np.frombuffer(buf, np.uint8)
+
+
+def tokenize(
+    buf: np.ndarray | bytes | bytearray | memoryview,
+    delimiter: int,
+    quotechar: int = 34,
+    comment: int = -1,
+    final: bool = True,
+) -> Tokens:
+    """Tokenize ``buf`` (see the module docstring). ``delimiter``, ``quotechar`` and ``comment``
+    are ASCII byte values, distinct, not CR or LF; ``quotechar=-1`` turns quoting off and
+    ``comment=-1`` (the default) means no comment character."""
+    data = _as_bytes_array(buf)
+    specials = [("delimiter", delimiter), ("quotechar", quotechar), ("comment", comment)]
+    for name, value in specials:
+        if not -1 <= value < 128 or (name == "delimiter" and value < 0):
+            raise ValueError(f"{name} must be an ASCII byte value, not {value}")
+        if value in (_LF, _CR):
+            raise ValueError(f"{name} cannot be a line end")
+    used = [v for _, v in specials if v >= 0]
+    if len(set(used)) != len(used):
+        raise ValueError("delimiter, quotechar and comment must differ")
+    d, q, c = np.int64(delimiter), np.int64(quotechar), np.int64(comment)
+    out = tokenize_kernel(data, d, q, c, bool(final))
+    starts, ends, flags, row_first, row_line, consumed, lines, error, epos, eline = out
+    return Tokens(
+        starts,
+        ends,
+        flags,
+        row_first,
+        row_line,
+        int(consumed),
+        int(lines),
+        int(error),
+        int(epos),
+        int(eline),
+    )
+
+
+def fields_per_row(row_first: np.ndarray) -> np.ndarray:
+    """Number of fields of each row (``np.diff(row_first)``)."""
+    return np.diff(row_first)
+
+
+def uniform_width(row_first: np.ndarray) -> int:
+    """The common field count when every row has the same one (then column ``c`` is
+    ``starts[c::width]``); -1 for ragged rows; 0 when there are no rows."""
+    if row_first.shape[0] < 2:
+        return 0
+    counts = np.diff(row_first)
+    width = int(counts[0])
+    return width if bool(np.all(counts == width)) else -1
