@@ -20,6 +20,7 @@ from .engine.table import Cols, Column, Table
 from .engine.verify import VerifyReport
 from .errors import (
     ChecksumError,
+    CSVError,
     ColvaultError,
     CommitError,
     LockError,
@@ -31,6 +32,7 @@ from .errors import (
     StoreNotFoundError,
     UnsafePickleError,
 )
+from .io.csvimport import CSVWarning, import_csv
 from .io.frames import to_pandas as _to_pandas
 
 Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
@@ -39,6 +41,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array",
+    "CSVError",
+    "CSVWarning",
     "ChecksumError",
     "Cols",
     "Column",
@@ -57,5 +61,6 @@ __all__ = [
     "Table",
     "UnsafePickleError",
     "VerifyReport",
+    "import_csv",
     "open",
 ]

@@ -22,6 +22,42 @@ class QueryError(ColvaultError, ValueError):
     """A condition string that is not in the query language, or names what the table lacks."""
 
 
+class CSVError(ColvaultError, ValueError):
+    """A CSV file that cannot be imported as asked: a ragged row, a value that does not parse
+    as its column's type, an unterminated quote, bytes that are not in the file's encoding.
+
+    ``file``, ``line`` (1-based physical line), ``column`` (header name) and ``text`` (the
+    offending field or line, shortened) say where; any of them may be None when unknown.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        text: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file, self.line, self.column, self.text = file, line, column, text
+        where = ", ".join(
+            part
+            for part in (
+                f"file {file}" if file is not None else "",
+                f"line {line}" if line is not None else "",
+                f"column {column!r}" if column is not None else "",
+            )
+            if part
+        )
+        shown = f": {text[:80]!r}" if text is not None else ""
+        super().__init__(f"{where}: {message}{shown}" if where else f"{message}{shown}")
+
+    def in_file(self, file: str) -> CSVError:
+        """The same error, naming ``file``."""
+        return CSVError(self.message, file=file, line=self.line, column=self.column, text=self.text)
+
+
 class StoreNotFoundError(ColvaultError, FileNotFoundError):
     """No store at the path given to ``open`` with mode ``r`` or ``r+``."""
 

@@ -62,6 +62,11 @@ class Node:
         return self.path.rsplit("/", 1)[-1] or "/"
 
     @property
+    def store(self) -> Store:
+        """The store this node belongs to."""
+        return self._store
+
+    @property
     def attrs(self) -> Attrs:
         """Key-value metadata (JSON values), committed with the data."""
         return Attrs(self._store, self._id)

@@ -1,0 +1,433 @@
+"""Column types of a CSV import: inferred from a sample, widened along fixed paths, and the
+conversion of one block's fields into a column array.
+
+A column's :class:`ColumnType` is a *kind* on the lattice ARCHITECTURE.md gives (``bool`` ->
+``int64`` -> ``uint64`` -> ``float64``; ``category`` -> ``text``; ``datetime`` -> ``text``; text
+widths grow), or a dtype fixed by the caller's schema or by an existing table, which never
+widens. A column whose sample is all missing is ``empty`` until a value shows what it is.
+
+Converting a block either gives the array, or raises :class:`Widen` with the type the block
+needs (the importer starts over with it), or :class:`~colvault.errors.CSVError` naming the line,
+column and text, when no path leads from the column's type to the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CSVError
+from ..kernels import csvdates, csvnumbers, csvtext
+from ..kernels.csvtokens import ESCAPED
+
+NUMERIC = ("bool", "int64", "uint64", "float64")
+#: The ``fixed`` marker of a column the caller declared ``"category"``.
+CATEGORY = np.dtype(object)
+#: Text columns with at most this many distinct values in the sample (and at most a quarter of
+#: its rows) become ``category``; more distinct values over the import make them text.
+CATEGORY_MAX = 65_536
+#: Text widths grow to a power of two at least this large, so a file whose later values are a
+#: little longer does not restart the import once per block.
+MIN_TEXT_WIDTH = 16
+
+
+class Widen(Exception):
+    """Raised by a conversion: the column needs ``new`` (rows written so far must be redone)."""
+
+    def __init__(self, column: str, new: ColumnType, why: str) -> None:
+        super().__init__(f"column {column!r} widens to {new.label}: {why}")
+        self.column, self.new, self.why = column, new, why
+
+
+@dataclass(frozen=True)
+class Options:
+    """The parsing options that concern values."""
+
+    decimal: str = "."
+    thousands: str | None = None
+    quotechar: int = 34
+    na_buf: np.ndarray | None = None
+    na_offsets: np.ndarray | None = None
+    formats: tuple[Any, ...] = ()  # compiled datetime formats, tried in order after ISO 8601
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """What a column becomes: a kind (``width`` for text), or a ``fixed`` dtype."""
+
+    kind: str
+    width: int = 0
+    fixed: np.dtype | None = None
+    negative: bool = False  # an int64 column holds negative values (uint64 cannot widen it)
+
+    @property
+    def label(self) -> str:
+        if self.fixed is not None:
+            return str(self.fixed)
+        return f"text (U{self.width})" if self.kind == "text" else self.kind
+
+    def table_dtype(self) -> Any:
+        """The dtype the table column gets."""
+        if self.fixed is not None:
+            return "category" if self.fixed == CATEGORY else self.fixed
+        return {
+            "bool": np.dtype(np.bool_),
+            "int64": np.dtype(np.int64),
+            "uint64": np.dtype(np.uint64),
+            "float64": np.dtype(np.float64),
+            "empty": np.dtype(np.float64),
+            "datetime": np.dtype("datetime64[ns]"),
+            "category": "category",
+            "text": np.dtype(f"U{max(self.width, 1)}"),
+        }[self.kind]
+
+
+def fixed_type(dtype: Any) -> ColumnType:
+    """The type of a column whose dtype the caller fixed (``"category"`` or a numpy dtype)."""
+    if isinstance(dtype, str) and dtype == "category":
+        return ColumnType("category", fixed=CATEGORY)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        kind = "bool"
+    elif dt.kind in "iu":
+        kind = "int64" if dt.kind == "i" else "uint64"
+    elif dt.kind == "f":
+        kind = "float64"
+    elif dt.kind == "M":
+        kind = "datetime"
+    elif dt.kind == "U":
+        kind = "text"
+    else:
+        raise CSVError(f"a CSV column cannot be stored as {dt}")
+    return ColumnType(kind, width=dt.itemsize // 4 if dt.kind == "U" else 0, fixed=dt)
+
+
+def _text_width(n: int) -> int:
+    w = MIN_TEXT_WIDTH
+    while w < n:
+        w *= 2
+    return w
+
+
+@dataclass
+class ColumnState:
+    """What the import has seen of a column so far (its values' types stay as inferred)."""
+
+    distinct: set[str] = field(default_factory=set)  # a category column's values
+    negative: bool = False  # an int64 column held negative values (uint64 cannot widen it)
+
+
+@dataclass
+class Fields:
+    """One column of one block: the block's bytes and the column's field offsets."""
+
+    buf: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    flags: np.ndarray
+    na: np.ndarray  # bool per field: a missing value
+
+    def text(self, i: int) -> str:
+        raw = self.buf[self.starts[i] : self.ends[i]].tobytes()
+        if self.flags[i] & ESCAPED:
+            raw = csvtext.unescape_bytes(raw)
+        return raw.decode("utf-8", "replace")
+
+    def escaped(self) -> np.ndarray:
+        return np.flatnonzero(self.flags & ESCAPED)
+
+
+def missing(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray,
+            opts: Options) -> np.ndarray:  # fmt: skip
+    """Which fields are missing values (their exact text is one of ``na_values``)."""
+    if opts.na_buf is None or opts.na_offsets is None or len(opts.na_offsets) <= 1:
+        return np.zeros(len(starts), np.bool_)
+    return csvtext.match_tokens(
+        buf, starts, ends, flags, opts.na_buf, opts.na_offsets, quotechar=opts.quotechar
+    )
+
+
+def _plain(f: Fields) -> Fields:
+    """The fields with escaped ones rewritten (rare: quoted numbers with ``""`` or text after
+    the closing quote), so number kernels can read every slice as it is."""
+    esc = f.escaped()
+    if not len(esc):
+        return f
+    parts = [f.buf]
+    starts, ends = f.starts.copy(), f.ends.copy()
+    pos = len(f.buf)
+    for i in esc.tolist():
+        raw = csvtext.unescape_bytes(f.buf[f.starts[i] : f.ends[i]].tobytes())
+        parts.append(np.frombuffer(raw, np.uint8))
+        starts[i], ends[i] = pos, pos + len(raw)
+        pos += len(raw)
+    buf = np.concatenate(parts)
+    return Fields(buf, starts, ends, np.zeros_like(f.flags), f.na)
+
+
+# ---------------------------------------------------------------------------------------------
+# inference
+
+
+def _parses_datetime(f: Fields, opts: Options) -> bool:
+    return _datetimes(f, opts)[1] < 0
+
+
+def infer(f: Fields, opts: Options) -> ColumnType:
+    """The narrowest type that holds every field of a sample column."""
+    f = _plain(f)
+    valid = ~f.na
+    if not valid.any():
+        return ColumnType("empty")
+    has_missing = bool(f.na.any())
+    mask = csvnumbers.classify(f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands)
+    dt = csvnumbers.infer_type(mask, has_missing)
+    if dt is not None:
+        kind = {"b": "bool", "i": "int64", "u": "uint64", "f": "float64"}[dt.kind]
+        negative = kind == "int64" and _has_negative(f, opts)
+        return ColumnType(kind, negative=negative)
+    if _parses_datetime(f, opts):
+        return ColumnType("datetime")
+    return _text_type(f, opts, len(f.starts))
+
+
+def _has_negative(f: Fields, opts: Options) -> bool:
+    values, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+    return status == csvnumbers.FITS_INT64 and bool((values[~f.na] < 0).any())
+
+
+def _text_type(f: Fields, opts: Options, rows: int) -> ColumnType:
+    d = csvtext.dictionary_encode_fields(
+        f.buf, f.starts, f.ends, f.flags, max_distinct=CATEGORY_MAX, quotechar=opts.quotechar
+    )
+    longest = int((f.ends - f.starts).max()) if len(f.starts) else 1  # bytes >= characters
+    if not d.overflow and len(d.first) * 4 <= max(rows, 4):
+        return ColumnType("category", width=_text_width(longest))
+    return ColumnType("text", width=_text_width(longest))
+
+
+# ---------------------------------------------------------------------------------------------
+# conversion of one block
+
+
+def _bad(column: str, f: Fields, i: int, line_of: Any, what: str) -> CSVError:
+    return CSVError(what, line=line_of(i), column=column, text=f.text(i))
+
+
+def _datetimes(f: Fields, opts: Options) -> tuple[np.ndarray, int]:
+    values, bad = csvdates.parse_iso_datetime(f.buf, f.starts, f.ends, f.na)
+    if bad < 0 or not opts.formats:
+        return values, bad
+    for program in opts.formats:
+        values, bad = csvdates.parse_format_datetime(f.buf, f.starts, f.ends, f.na, program)
+        if bad < 0:
+            return values, bad
+    return values, bad
+
+
+def convert(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, seen: ColumnState
+) -> np.ndarray:
+    """The block's values of one column as ``t`` says (``seen`` gathers what later blocks need
+    to know). Raises :class:`Widen` or ``CSVError``."""
+    if t.kind in ("category", "text"):
+        return _convert_text(column, t, f, opts, line_of, seen.distinct)
+    f = _plain(f)
+    has_missing = bool(f.na.any())
+    if t.kind == "empty":
+        if not (~f.na).any():
+            return np.full(len(f.starts), np.nan)
+        raise Widen(column, _join_new(column, t, f, opts, line_of), "a first value")
+    if has_missing and t.kind in ("bool", "int64", "uint64"):
+        if t.fixed is not None:
+            i = int(np.flatnonzero(f.na)[0])
+            raise _bad(column, f, i, line_of, f"a missing value in a {t.label} column")
+        raise Widen(column, ColumnType("float64"), "missing values")
+    if t.kind == "bool":
+        values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
+        if bad >= 0:
+            _widen_or_fail(column, t, f, opts, line_of, bad)
+        return _fixed(column, t, values, f, line_of)
+    if t.kind in ("int64", "uint64"):
+        return _convert_int(column, t, f, opts, line_of, seen)
+    if t.kind == "float64":
+        values, bad = csvnumbers.parse_float64_py(
+            f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands
+        )
+        if bad >= 0:
+            raise _bad(column, f, bad, line_of, f"not a number in a {t.label} column")
+        return _fixed(column, t, values, f, line_of)
+    if t.kind == "datetime":
+        values, bad = _datetimes(f, opts)
+        if bad >= 0:
+            if t.fixed is not None:
+                raise _bad(column, f, bad, line_of, "not a date or time")
+            raise Widen(column, _join_new(column, t, f, opts, line_of), "a value is not a date")
+        return _fixed(column, t, values.view("datetime64[ns]"), f, line_of)
+    raise AssertionError(t.kind)
+
+
+def _convert_int(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, seen: ColumnState
+) -> np.ndarray:
+    values, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+    if status >= 0:
+        _widen_or_fail(column, t, f, opts, line_of, status)
+    if t.kind == "int64":
+        negative = t.negative or seen.negative
+        if status == csvnumbers.NEEDS_UINT64 and not negative and t.fixed is None:
+            raise Widen(column, ColumnType("uint64"), "a value beyond int64")
+        if status != csvnumbers.FITS_INT64:
+            if t.fixed is not None:
+                i = _first_unfit(f, opts, t.fixed)
+                raise _bad(column, f, i, line_of, f"out of the range of {t.label}")
+            raise Widen(column, ColumnType("float64"), "a value beyond int64 and uint64")
+        if len(values) and not seen.negative:
+            # a later value beyond int64 then widens to float64, not to uint64
+            seen.negative = bool(values.min() < 0)
+        return _fixed(column, t, values, f, line_of)
+    uvalues, ustatus = csvnumbers.parse_uint64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+    if ustatus != csvnumbers.FITS_INT64:
+        if t.fixed is not None:
+            i = ustatus if ustatus >= 0 else _first_unfit(f, opts, t.fixed)
+            raise _bad(column, f, i, line_of, f"out of the range of {t.label}")
+        raise Widen(column, ColumnType("float64"), "a negative value or one beyond uint64")
+    return _fixed(column, t, uvalues, f, line_of)
+
+
+def _first_unfit(f: Fields, opts: Options, dt: np.dtype) -> int:
+    for i in range(len(f.starts)):
+        if f.na[i]:
+            continue
+        try:
+            v = int(f.text(i).strip().replace(opts.thousands or "\0", ""))
+        except ValueError:
+            return i
+        info = np.iinfo(dt)
+        if not info.min <= v <= info.max:
+            return i
+    return 0
+
+
+def _fixed(column: str, t: ColumnType, values: np.ndarray, f: Fields, line_of: Any) -> np.ndarray:
+    """``values`` cast to the fixed dtype when there is one, refusing lossy casts."""
+    if t.fixed is None or values.dtype == t.fixed:
+        return values
+    dt = t.fixed
+    out = values.astype(dt)
+    if dt.kind in "iu" or dt.kind == "M":
+        back = out.astype(values.dtype)
+        lost = np.flatnonzero((back != values) & ~f.na)
+        if len(lost):
+            raise _bad(column, f, int(lost[0]), line_of, f"does not fit {dt} exactly")
+    return out
+
+
+def _widen_or_fail(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, bad: int
+) -> None:
+    if t.fixed is not None:
+        raise _bad(column, f, bad, line_of, f"not a {t.label} value")
+    raise Widen(column, _join_new(column, t, f, opts, line_of), f"line {line_of(bad)}")
+
+
+def _join_new(column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any) -> ColumnType:
+    """The type that holds both what ``t`` held and this block's fields, or a ``CSVError``."""
+    got = infer(f, opts)
+    new = join(t, got)
+    if new is None:
+        bad = _first_misfit(t, f, opts)
+        raise _bad(column, f, bad, line_of, f"does not fit the column's type {t.label}")
+    return new
+
+
+def join(a: ColumnType, b: ColumnType) -> ColumnType | None:
+    """The least type holding both, along the widening paths; None when there is none.
+
+    >>> join(ColumnType("int64"), ColumnType("float64")).kind
+    'float64'
+    >>> join(ColumnType("float64"), ColumnType("category")) is None
+    True
+    """
+    if a.kind == "empty":
+        return b
+    if b.kind == "empty":
+        return a
+    if a.kind in NUMERIC and b.kind in NUMERIC:
+        if {a.kind, b.kind} == {"int64", "uint64"}:
+            negative = a.negative if a.kind == "int64" else b.negative
+            return ColumnType("float64" if negative else "uint64")
+        kind = NUMERIC[max(NUMERIC.index(a.kind), NUMERIC.index(b.kind))]
+        return ColumnType(kind, negative=a.negative or b.negative)
+    if a.kind == b.kind == "datetime":
+        return a
+    texty = ("category", "text")
+    if a.kind in texty or a.kind == "datetime":
+        if b.kind in NUMERIC and a.kind != "datetime":
+            return a  # numbers in a text column are text
+        width = max(a.width, b.width, MIN_TEXT_WIDTH)
+        kind = "category" if a.kind == b.kind == "category" else "text"
+        return ColumnType(kind, width=_text_width(width))
+    return None
+
+
+def _first_misfit(t: ColumnType, f: Fields, opts: Options) -> int:
+    if t.kind in NUMERIC:
+        _, bad = csvnumbers.parse_float64_py(
+            f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands
+        )
+        return max(bad, 0)
+    return 0
+
+
+def _convert_text(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, distinct: set[str]
+) -> np.ndarray:
+    if t.kind == "category":
+        d = csvtext.dictionary_encode_fields(
+            f.buf, f.starts, f.ends, f.flags, quotechar=opts.quotechar
+        )
+        sub = Fields(f.buf, f.starts[d.first], f.ends[d.first], f.flags[d.first], f.na[d.first])
+        words, bad = csvtext.fields_to_ucs4(sub.buf, sub.starts, sub.ends, sub.flags)
+        if bad >= 0:
+            raise _bad(
+                column, sub, bad, line_of_first(d.first, line_of), "bytes that are not UTF-8"
+            )
+        words = np.where(sub.na, "", words)
+        if t.fixed is None:
+            distinct.update(words.tolist())
+            if len(distinct) > CATEGORY_MAX:
+                longest = max(len(w) for w in distinct)
+                raise Widen(
+                    column, ColumnType("text", width=_text_width(longest)), "too many values"
+                )
+        return words[d.codes]
+    words, bad = csvtext.fields_to_ucs4(f.buf, f.starts, f.ends, f.flags)
+    if bad >= 0:
+        raise _bad(column, f, bad, line_of, "bytes that are not UTF-8")
+    if f.na.any():
+        words = np.where(f.na, "", words)
+    n = words.dtype.itemsize // 4
+    if n > t.width:
+        if t.fixed is not None:
+            i = int(np.argmax(np.char.str_len(words)))
+            raise _bad(column, f, i, line_of, f"longer than {t.label} allows")
+        raise Widen(column, ColumnType("text", width=_text_width(n)), "a longer value")
+    return words.astype(f"U{max(t.width, 1)}")
+
+
+def line_of_first(first: np.ndarray, line_of: Any) -> Any:
+    return lambda i: line_of(int(first[i]))
+
+
+def types_by_name(names: Sequence[str], schema: dict[str, Any] | None) -> dict[str, ColumnType]:
+    """The fixed types a ``schema`` argument gives, checked against the file's columns."""
+    if not schema:
+        return {}
+    unknown = [k for k in schema if k not in names]
+    if unknown:
+        raise CSVError(f"schema names columns the file lacks: {unknown}; columns: {list(names)}")
+    return {k: fixed_type(v) for k, v in schema.items()}

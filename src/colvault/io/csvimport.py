@@ -1,0 +1,470 @@
+"""``import_csv``: stream CSV files of any size into a table, in one transaction.
+
+The pipeline (ARCHITECTURE.md, "CSV import"): each file is read in blocks of a few MiB
+(:mod:`.csvsource`), the first block is sniffed for the layout (:mod:`.csvsniff`), every block is
+tokenized into field offsets by a Numba kernel, cut at its last complete record (the rest is
+carried over to the next block), and each column is parsed by the number, date and text kernels
+in a thread pool (:mod:`.csvcolumns`). Parsed blocks go to the table through the normal append
+path, so memory stays bounded by a few blocks whatever the file size.
+
+Types are inferred from the first block and widened along the paths ARCHITECTURE.md lists. When a
+later block needs a wider type, the rows written so far are still uncommitted: the import
+discards them and starts over with the wider type (sources that cannot be read twice, such as a
+pipe, get a ``CSVError`` suggesting ``schema=``). Text widths grow to powers of two, so this
+happens a few times at most.
+
+Any error (a ragged row, a value that does not parse, an unterminated quote, bad bytes) aborts
+the import's transaction: the table stays exactly as it was. The store must have no other
+pending changes, since the import commits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..engine.store import Store
+from ..engine.store import open as open_store
+from ..engine.table import Table
+from ..errors import ColvaultError, CSVError
+from ..kernels import csvdates, csvtext, csvtokens
+from .csvcolumns import (
+    CATEGORY,
+    ColumnState,
+    ColumnType,
+    Fields,
+    Options,
+    Widen,
+    convert,
+    fixed_type,
+    infer,
+    missing,
+    types_by_name,
+)
+from .csvsniff import Layout, sniff
+from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, utf8_blocks
+
+DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+#: Starting over for a wider type happens at most this many times per import.
+MAX_RESTARTS = 32
+#: A record may span at most this many blocks (an unterminated quote otherwise reads the file
+#: into memory before it is found).
+MAX_RECORD_BLOCKS = 16
+
+
+class CSVWarning(UserWarning):
+    """Rows skipped by ``on_bad_lines="skip"``: how many, and the first line numbers."""
+
+
+@dataclass
+class _Plan:
+    """What the first block decided for the whole import."""
+
+    layout: Layout
+    names: tuple[str, ...]  # imported columns, in file order
+    positions: tuple[int, ...]  # their field positions in a row
+    width: int  # fields per row in the file
+
+
+@dataclass
+class _State:
+    columns: dict[str, ColumnState] = field(default_factory=dict)
+    skipped: int = 0
+    skipped_lines: list[int] = field(default_factory=list)
+
+
+def _byte(value: str | None, name: str) -> int:
+    if value is None:
+        return -1
+    if not isinstance(value, str) or len(value) != 1 or ord(value) > 127:
+        raise CSVError(f"{name} must be one ASCII character, not {value!r}")
+    return ord(value)
+
+
+def import_csv(
+    source: Any,
+    store: Store | str | os.PathLike[str],
+    path: str,
+    *,
+    schema: dict[str, Any] | None = None,
+    delimiter: str | None = None,
+    quotechar: str | None = '"',
+    header: bool | str | None = "infer",
+    skiprows: int | None = None,
+    comment: str | None = None,
+    na_values: Sequence[str] = DEFAULT_NA,
+    decimal: str = ".",
+    thousands: str | None = None,
+    usecols: Sequence[str | int] | None = None,
+    encoding: str = "utf-8",
+    datetime_formats: Sequence[str] | None = None,
+    on_bad_lines: str = "error",
+    chunk_bytes: int | None = None,
+    progress: bool | None = None,
+) -> Table:
+    """Import CSV ``source`` into table ``path`` of ``store`` (created, or appended to with its
+    schema checked), as one transaction.
+
+    ``source`` is a path (plain, ``.gz``, ``.bz2``, ``.xz``), a binary file object, a list of
+    paths or a glob pattern (files with one header each, into one table). ``store`` is an open
+    :class:`~colvault.Store` without pending changes, or a path opened with mode ``"a"`` (the
+    store then stays open: ``table.store.close()``). Delimiter, header and metadata lines above
+    it are sniffed unless given; types are inferred (``schema`` fixes some: a dtype or
+    ``"category"``). Errors raise :class:`~colvault.CSVError` naming file, line, column and text,
+    and leave the table as it was.
+
+    >>> import colvault, io, tempfile, os
+    >>> store = colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w")
+    >>> data = io.BytesIO(b"sensor;value\\n1;0,5\\n2;NA\\n")
+    >>> t = colvault.import_csv(data, store, "/readings", decimal=",")
+    >>> t.read().tolist()
+    [(1, 0.5), (2, nan)]
+    >>> store.close()
+    """
+    if on_bad_lines not in ("error", "skip"):
+        raise CSVError(f"on_bad_lines must be 'error' or 'skip', not {on_bad_lines!r}")
+    if header not in ("infer", True, False, None):
+        raise CSVError(f"header must be 'infer', True or False, not {header!r}")
+    for name, value in (("delimiter", delimiter), ("comment", comment), ("thousands", thousands)):
+        _byte(value, name)
+    _byte(quotechar, "quotechar")
+    _byte(decimal, "decimal")
+    if delimiter is not None and delimiter in (decimal, quotechar):
+        raise CSVError(f"the delimiter {delimiter!r} is also the decimal mark or the quote")
+    files = inputs(source)
+    if not isinstance(store, Store):
+        store = open_store(os.fspath(store), "a")
+    if store.has_pending:
+        raise ColvaultError(
+            "the store has pending changes: commit() or abort() them first (import_csv "
+            "commits its rows as one transaction)"
+        )
+    na_buf, na_offsets = csvtext.pack_tokens(list(na_values))
+    formats = tuple(csvdates.compile_format(f) for f in datetime_formats or ())
+    opts = Options(decimal, thousands, _byte(quotechar, "quotechar") if quotechar else -1,
+                   na_buf, na_offsets, formats)  # fmt: skip
+    job = _Import(
+        files, store, path, opts, schema, delimiter, quotechar, header, skiprows, comment,
+        usecols, encoding, on_bad_lines, chunk_bytes or DEFAULT_BLOCK_BYTES, progress,
+    )  # fmt: skip
+    try:
+        return job.run()
+    except BaseException:
+        store.abort()
+        raise
+
+
+class _Import:
+    def __init__(
+        self, files: list[Input], store: Store, path: str, opts: Options,
+        schema: dict[str, Any] | None, delimiter: str | None, quotechar: str | None,
+        header: bool | str | None, skiprows: int | None, comment: str | None,
+        usecols: Sequence[str | int] | None, encoding: str, on_bad_lines: str,
+        block_bytes: int, progress: bool | None,
+    ) -> None:  # fmt: skip
+        self.files, self.store, self.path, self.opts = files, store, path, opts
+        self.schema, self.delimiter, self.quotechar = schema, delimiter, quotechar
+        self.header, self.skiprows, self.comment = header, skiprows, comment
+        self.usecols, self.encoding, self.on_bad_lines = usecols, encoding, on_bad_lines
+        self.block_bytes = block_bytes
+        self.show = sys.stderr.isatty() if progress is None else bool(progress)
+        self.types: dict[str, ColumnType] | None = None
+        self.plan: _Plan | None = None
+        self.table: Table | None = None
+        self.pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "colvault-csv")
+
+    # -- the whole import, started over when a column widens ---------------------------------
+
+    def run(self) -> Table:
+        try:
+            for _ in range(MAX_RESTARTS):
+                try:
+                    state = _State()
+                    self._pass(state)
+                except Widen as w:
+                    if not all(f.restartable for f in self.files):
+                        raise CSVError(
+                            f"{w}; this source cannot be read twice: give the column's type "
+                            f"with schema={{{w.column!r}: ...}}"
+                        ) from None
+                    self.store.abort()
+                    self.table = None
+                    assert self.types is not None
+                    self.types[w.column] = w.new
+                    continue
+                break
+            else:
+                raise CSVError(f"types kept widening after {MAX_RESTARTS} passes")
+            if self.table is None:
+                raise CSVError("no header and no rows", file=self.files[0].name)
+            if state.skipped:
+                shown = ", ".join(map(str, state.skipped_lines))
+                warnings.warn(
+                    f"skipped {state.skipped} ragged rows (first lines: {shown})",
+                    CSVWarning,
+                    stacklevel=3,
+                )
+            self.store.commit()
+            return self.store[self.path]
+        finally:
+            self.pool.shutdown()
+
+    def _pass(self, state: _State) -> None:
+        total = sum(f.size or 0 for f in self.files) or None
+        bar = _bar(total, self.show, self.path)
+        try:
+            done = 0
+            for f in self.files:
+                stream, consumed = f.open()
+                try:
+                    for _ in self._file(f, stream, state):
+                        bar.update(done + consumed() - bar.n)
+                finally:
+                    stream.close()  # a caller's file object stays open (see csvsource)
+                done += f.size or 0
+            bar.update(done - bar.n)
+        finally:
+            bar.close()
+
+    # -- one file -----------------------------------------------------------------------------
+
+    def _file(self, f: Input, stream: Any, state: _State) -> Iterator[None]:
+        blocks = utf8_blocks(stream, self.encoding, self.block_bytes, f.name)
+        carry = np.empty(0, np.uint8)
+        line = 0  # physical lines before ``carry``
+        layout: Layout | None = None
+        header_pending = True
+        ahead = next(blocks, None)
+        while True:
+            block, ahead = ahead, (next(blocks, None) if ahead is not None else None)
+            final = ahead is None
+            data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
+            buf = np.concatenate([carry, data]) if len(carry) else data
+            if layout is None:
+                if not final and len(buf) < self.block_bytes // 2:
+                    carry = buf
+                    continue
+                layout = self._layout(buf, final)
+            tok = csvtokens.tokenize(buf, ord(layout.delimiter), self.opts.quotechar,
+                                     _byte(self.comment, "comment"), final)  # fmt: skip
+            if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
+                if len(buf) > MAX_RECORD_BLOCKS * self.block_bytes:
+                    raise CSVError(
+                        f"a record longer than {len(buf):,} bytes (an unterminated quote?)",
+                        file=f.name, line=line + 1,
+                    )  # fmt: skip
+                carry = buf
+                continue
+            header_pending = self._rows(f, layout, buf, tok, line, header_pending, state)
+            if tok.error != csvtokens.OK:
+                raise CSVError(
+                    "an unterminated quote", file=f.name, line=line + tok.error_line + 1,
+                    text=bytes(buf[tok.error_pos : tok.error_pos + 60]).decode("utf-8", "replace"),
+                )  # fmt: skip
+            line += tok.lines
+            carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
+            yield None
+            if final:
+                if header_pending and self.plan is None:
+                    raise CSVError("an empty file", file=f.name)
+                return
+
+    def _layout(self, buf: np.ndarray, final: bool) -> Layout:
+        text = bytes(buf[: 1 << 20]).decode("utf-8", "replace")
+        return sniff(
+            text,
+            final=final and len(buf) <= 1 << 20,
+            delimiter=self.delimiter if self.plan is None else self.plan.layout.delimiter,
+            quotechar=self.quotechar,
+            comment=self.comment,
+            header=self.header,
+            skiprows=self.skiprows,
+            decimal=self.opts.decimal,
+            thousands=self.opts.thousands,
+        )
+
+    # -- rows of one block --------------------------------------------------------------------
+
+    def _rows(
+        self, f: Input, layout: Layout, buf: np.ndarray, tok: csvtokens.Tokens, line: int,
+        header_pending: bool, state: _State,
+    ) -> bool:  # fmt: skip
+        """Import the block's rows; returns whether the file's header is still to come."""
+        nrows = tok.nrows
+        row_line = tok.row_line[:nrows] + line
+        r0 = int(np.searchsorted(row_line, layout.skiprows)) if layout.skiprows else 0
+        if header_pending and r0 < nrows:
+            if layout.header:
+                fields = self._row_text(buf, tok, r0)
+                self._check_header(f, layout, fields, line + int(tok.row_line[r0]) + 1)
+                r0 += 1
+            elif self.plan is None:
+                self._check_header(f, layout, list(layout.names), 1)
+            header_pending = False
+        if r0 >= nrows:
+            return header_pending
+        assert self.plan is not None
+        plan = self.plan
+        first = tok.row_first[r0:nrows]
+        counts = tok.row_first[r0 + 1 : nrows + 1] - first
+        rows = np.arange(r0, nrows)
+        if (counts != plan.width).any():
+            rows, first = self._ragged(f, buf, tok, rows, first, counts, row_line, state)
+        if not len(rows):
+            return header_pending
+        lines = row_line[rows] + 1
+
+        def column(j: int) -> Fields:
+            idx = first + plan.positions[j]
+            starts, ends, flags = tok.starts[idx], tok.ends[idx], tok.flags[idx]
+            return Fields(buf, starts, ends, flags, missing(buf, starts, ends, flags, self.opts))
+
+        if self.types is None:
+            self._start(f, [column(j) for j in range(len(plan.names))])
+        self._append(f, column, lines, state)
+        return header_pending
+
+    def _row_text(self, buf: np.ndarray, tok: csvtokens.Tokens, r: int) -> list[str]:
+        a, b = int(tok.row_first[r]), int(tok.row_first[r + 1])
+        out = []
+        for i in range(a, b):
+            raw = bytes(buf[tok.starts[i] : tok.ends[i]])
+            if tok.flags[i] & csvtokens.ESCAPED:
+                raw = csvtext.unescape_bytes(raw)
+            out.append(raw.decode("utf-8", "replace"))
+        return out
+
+    def _check_header(self, f: Input, layout: Layout, fields: list[str], line: int) -> None:
+        from .csvsniff import unique_names
+
+        names = unique_names(fields) if layout.header else tuple(fields)
+        if self.plan is None:
+            self.plan = self._make_plan(layout, names)
+        elif names != self.plan.layout.names and layout.header:
+            raise CSVError(
+                f"the header differs from the first file's {list(self.plan.layout.names)}",
+                file=f.name, line=line, text=",".join(fields),
+            )  # fmt: skip
+
+    def _make_plan(self, layout: Layout, names: tuple[str, ...]) -> _Plan:
+        layout = Layout(layout.delimiter, layout.skiprows, layout.header, names)
+        if self.usecols is None:
+            positions = tuple(range(len(names)))
+        else:
+            positions = tuple(self._position(c, names) for c in self.usecols)
+        return _Plan(layout, tuple(names[p] for p in positions), positions, len(names))
+
+    @staticmethod
+    def _position(c: str | int, names: tuple[str, ...]) -> int:
+        if isinstance(c, int) and not isinstance(c, bool):
+            if not 0 <= c < len(names):
+                raise CSVError(f"usecols position {c} is outside the {len(names)} columns")
+            return c
+        if c not in names:
+            raise CSVError(f"usecols names {c!r}, which the file lacks; columns: {list(names)}")
+        return names.index(c)
+
+    def _ragged(
+        self, f: Input, buf: np.ndarray, tok: csvtokens.Tokens, rows: np.ndarray,
+        first: np.ndarray, counts: np.ndarray, row_line: np.ndarray, state: _State,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        assert self.plan is not None
+        width = self.plan.width
+        # a trailing delimiter on data lines (one empty field more than the header) is no field
+        last = first + counts - 1
+        trailing = (counts == width + 1) & (tok.starts[last] == tok.ends[last])
+        bad = (counts != width) & ~trailing
+        if not bad.any():
+            return rows, first
+        i = int(np.flatnonzero(bad)[0])
+        if self.on_bad_lines == "error":
+            text = ",".join(self._row_text(buf, tok, int(rows[i])))
+            raise CSVError(
+                f"{counts[i]} fields where the header has {width}",
+                file=f.name, line=int(row_line[rows[i]]) + 1, text=text,
+            )  # fmt: skip
+        state.skipped += int(bad.sum())
+        room = 10 - len(state.skipped_lines)
+        state.skipped_lines.extend((row_line[rows[bad]][:room] + 1).tolist())
+        return rows[~bad], first[~bad]
+
+    # -- types, table, append -----------------------------------------------------------------
+
+    def _start(self, f: Input, sample: list[Fields]) -> None:
+        """Decide the column types from the first block and create (or check) the table."""
+        assert self.plan is not None
+        names = self.plan.names
+        fixed = types_by_name(names, self.schema)
+        existing = self.path in self.store
+        if existing:
+            table = self.store[self.path]
+            if not isinstance(table, Table):
+                raise CSVError(f"{self.path} is not a table")
+            have = [c.name for c in table._schema.columns]
+            if sorted(have) != sorted(names):
+                raise CSVError(
+                    f"the file's columns {list(names)} are not those of table {self.path} {have}",
+                    file=f.name,
+                )
+            for c in table._schema.columns:
+                fixed[c.name] = fixed_type("category" if c.is_category else c.dtype)
+        types = {}
+        for name, fields in zip(names, sample, strict=True):
+            types[name] = fixed.get(name) or infer(fields, self.opts)
+        self.types = types
+
+    def _ensure_table(self) -> Table:
+        if self.table is None:
+            assert self.types is not None and self.plan is not None
+            if self.path in self.store:
+                node = self.store[self.path]
+                assert isinstance(node, Table)
+                self.table = node
+            else:
+                spec = {n: self.types[n].table_dtype() for n in self.plan.names}
+                self.table = self.store.create_table(self.path, spec)
+        return self.table
+
+    def _append(self, f: Input, column: Any, lines: np.ndarray, state: _State) -> None:
+        assert self.types is not None and self.plan is not None
+        names = self.plan.names
+        types = self.types
+
+        def line_of(i: int) -> int:
+            return int(lines[i])
+
+        def one(j: int) -> np.ndarray:
+            name = names[j]
+            seen = state.columns.setdefault(name, ColumnState())
+            return convert(name, types[name], column(j), self.opts, line_of, seen)
+
+        futures = [self.pool.submit(one, j) for j in range(len(names))]
+        arrays = {}
+        errors: list[BaseException] = []
+        for name, fut in zip(names, futures, strict=True):
+            try:
+                arrays[name] = fut.result()
+            except (Widen, CSVError) as exc:
+                errors.append(exc)
+        if errors:
+            err = errors[0]
+            if isinstance(err, CSVError) and err.file is None:
+                err = err.in_file(f.name)
+            raise err
+        self._ensure_table().append(arrays)
+
+
+def _bar(total: int | None, show: bool, path: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"import {path}", disable=not show)
+
+
+__all__ = ["CATEGORY", "DEFAULT_NA", "CSVWarning", "import_csv"]

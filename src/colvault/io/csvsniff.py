@@ -1,0 +1,198 @@
+"""Sniffing a CSV file's layout from its first block: delimiter, metadata lines, header, names.
+
+Instrument exports are rarely clean, so each guess follows one stated rule:
+
+- **delimiter**: among ``, ; \\t |`` and space, the one that splits the body lines into the same
+  number (more than one) of fields most consistently; ``,`` is not a candidate when the decimal
+  mark is ``,``; space is taken only when no other splits the lines.
+- **metadata lines** (when ``skiprows`` is not given): leading lines whose field count differs
+  from the body's, as the site line above a TMY3 header.
+- **header** (``header="infer"``): the first row is a header unless every column whose body is
+  numbers, dates or booleans also has one in the first row (an all-text file has a header, as
+  pandas assumes).
+- **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
+  file without header gets ``col0 .. colN``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+CANDIDATES = (",", ";", "\t", "|", " ")
+#: Rows of the first block that sniffing looks at.
+SAMPLE_ROWS = 200
+
+_INT = re.compile(r"^\s*[-+]?\d+\s*$")
+_FLOAT = re.compile(
+    r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(inf|infinity|nan)\s*$", re.I
+)
+_DATE = re.compile(
+    r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[-+]\d{2}(:?\d{2})?)?\s*$"
+)
+_BOOL = frozenset({"true", "false"})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What sniffing decided: the delimiter, physical lines to skip above the first row, whether
+    that row is a header, and the column names."""
+
+    delimiter: str
+    skiprows: int
+    header: bool
+    names: tuple[str, ...]
+
+
+def _kind(field: str, decimal: str, thousands: str | None) -> str:
+    if thousands:
+        field = field.replace(thousands, "")
+    if decimal != ".":
+        field = field.replace(decimal, ".")
+    if _INT.match(field) or _FLOAT.match(field):
+        return "number"
+    if _DATE.match(field):
+        return "date"
+    if field.strip().lower() in _BOOL:
+        return "bool"
+    return "text"
+
+
+def _records(
+    text: str, delimiter: str, quotechar: str | None, comment: str | None, final: bool
+) -> list[tuple[int, list[str]]]:
+    """(physical line after the record, fields) of the sample's complete, non-blank records."""
+    if comment:
+        text = "\n".join(line.split(comment, 1)[0] for line in text.split("\n"))
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quotechar=quotechar or '"',
+        quoting=csv.QUOTE_NONE if quotechar is None else csv.QUOTE_MINIMAL,
+        strict=False,
+    )
+    out: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            if row:
+                out.append((reader.line_num, row))
+            if len(out) > SAMPLE_ROWS:
+                break
+    except csv.Error:
+        pass  # an unterminated quote in the sample: judge by what was read
+    if not final and out and len(out) <= SAMPLE_ROWS:
+        out.pop()  # the last record may be cut by the block's end
+    return out
+
+
+def _consistency(counts: list[int]) -> tuple[float, int]:
+    """(share of body rows with the body's most common field count, that count)."""
+    body = counts[len(counts) // 3 :] or counts
+    common, n = Counter(body).most_common(1)[0]
+    return n / len(body), common
+
+
+def sniff_delimiter(
+    text: str, quotechar: str | None, comment: str | None, decimal: str, final: bool
+) -> str:
+    best: tuple[float, int, int] | None = None
+    chosen = ","
+    for rank, d in enumerate(CANDIDATES):
+        if d == decimal:
+            continue
+        records = _records(text, d, quotechar, comment, final)
+        if not records:
+            continue
+        share, fields = _consistency([len(r) for _, r in records])
+        if fields < 2:
+            continue
+        score = (share, fields if d != " " else 0, -rank)
+        if d == " " and best is not None:
+            continue
+        if best is None or score > best:
+            best, chosen = score, d
+    return chosen
+
+
+def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
+    """Physical lines taken by leading records whose field count is not the body's."""
+    counts = [len(r) for _, r in records]
+    if len(counts) < 3:
+        return 0
+    _, common = _consistency(counts)
+    skip = 0
+    for i, n in enumerate(counts):
+        if n == common:
+            return skip
+        skip = records[i][0]
+    return 0
+
+
+def _has_header(
+    first: list[str], body: list[list[str]], decimal: str, thousands: str | None
+) -> bool:
+    if not body:
+        return True
+    typed = 0
+    for j, field in enumerate(first):
+        kinds = {_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != ""}
+        if len(kinds) != 1 or kinds == {"text"}:
+            continue
+        typed += 1
+        if _kind(field, decimal, thousands) not in kinds:
+            return True
+    return typed == 0
+
+
+def unique_names(fields: list[str]) -> tuple[str, ...]:
+    """Header names as written, with repeats numbered as pandas does and blanks named.
+
+    >>> unique_names(["a", "a", "", "b", "a"])
+    ('a', 'a.1', 'col2', 'b', 'a.2')
+    """
+    seen: Counter[str] = Counter()
+    taken = set(fields)
+    out = []
+    for i, raw in enumerate(fields):
+        name = raw if raw != "" else f"col{i}"
+        if seen[name]:
+            k = seen[name]
+            while f"{name}.{k}" in taken:
+                k += 1
+            seen[name] = k + 1
+            name = f"{name}.{k}"
+        else:
+            seen[name] += 1
+        taken.add(name)
+        out.append(name)
+    return tuple(out)
+
+
+def sniff(
+    text: str,
+    *,
+    final: bool,
+    delimiter: str | None,
+    quotechar: str | None,
+    comment: str | None,
+    header: bool | str | None,
+    skiprows: int | None,
+    decimal: str,
+    thousands: str | None,
+) -> Layout:
+    """The layout of a file whose first block decodes to ``text`` (``final`` when that block is
+    the whole file); given options are taken as they are."""
+    d = delimiter or sniff_delimiter(text, quotechar, comment, decimal, final)
+    records = _records(text, d, quotechar, comment, final)
+    skip = _metadata_lines(records) if skiprows is None else skiprows
+    rows = [r for line, r in records if line > skip]
+    if not rows:
+        return Layout(d, skip, header is not False and header is not None, ())
+    first = rows[0]
+    infer = header == "infer"
+    has = _has_header(first, rows[1:], decimal, thousands) if infer else bool(header)
+    names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
+    return Layout(d, skip, has, names)

@@ -1,0 +1,175 @@
+"""Where CSV bytes come from: paths (plain, ``.gz``, ``.bz2``, ``.xz``), binary file objects,
+lists of paths and glob patterns, read in blocks and handed on as UTF-8.
+
+Each input becomes an :class:`Input` that can be opened (again, when the importer has to start
+over after widening a column type) and reports how many bytes of the file it has consumed, for
+the progress bar. Blocks of UTF-8 files pass through untouched (a BOM is dropped); other
+encodings are decoded incrementally and re-encoded as UTF-8, so the tokenizer sees one encoding.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import glob
+import gzip
+import io
+import lzma
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..errors import CSVError
+
+_gzip_module: Any
+try:  # ISA-L's gzip reader is several times faster than zlib's, with the same API
+    from isal import igzip as _gzip_module
+except ImportError:  # pragma: no cover
+    _gzip_module = gzip
+
+#: Default block size: large enough that per-block overhead vanishes, small enough for caches.
+DEFAULT_BLOCK_BYTES = 4 << 20
+_UTF8 = frozenset({"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig", "ascii", "us-ascii"})
+_BOM = codecs.BOM_UTF8
+_GLOB_CHARS = frozenset("*?[")
+
+
+class _Counting(io.RawIOBase):
+    """A raw file that counts the bytes read through it (progress of compressed files)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.count = raw, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+@dataclass
+class Input:
+    """One file to import: a name for messages, its size on disk (None when unknown), and a
+    way to open it (once more when ``restartable``)."""
+
+    name: str
+    size: int | None
+    restartable: bool
+    _open: Callable[[], tuple[Any, Callable[[], int]]]
+
+    def open(self) -> tuple[Any, Callable[[], int]]:
+        """(binary stream of the decompressed bytes, bytes of the file consumed so far)."""
+        return self._open()
+
+
+def _path_input(path: str) -> Input:
+    if os.path.isdir(path):
+        raise CSVError(f"{path} is a folder: pass a glob pattern such as {path}/*.csv")
+    if not os.path.exists(path):
+        raise CSVError("no such file", file=path)
+    opener: Any = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+        os.path.splitext(path)[1].lower()
+    )
+
+    def open_() -> tuple[Any, Callable[[], int]]:
+        if opener is None:
+            f = open(path, "rb")  # noqa: SIM115 - the importer closes it
+            return f, f.tell
+        counting = _Counting(open(path, "rb", buffering=0))  # noqa: SIM115
+        stream = opener(io.BufferedReader(counting, 1 << 20), "rb")
+        return stream, lambda: counting.count
+
+    return Input(path, os.path.getsize(path), True, open_)
+
+
+def _stream_input(f: Any) -> Input:
+    if isinstance(f, io.TextIOBase):
+        raise CSVError("a text-mode file object: open the file in binary mode ('rb')")
+    name = str(getattr(f, "name", "<stream>"))
+    seekable = bool(getattr(f, "seekable", lambda: False)())
+    start = f.tell() if seekable else 0
+    size = None
+    if seekable:
+        end = f.seek(0, os.SEEK_END)
+        f.seek(start)
+        size = end - start
+
+    def open_() -> tuple[Any, Callable[[], int]]:
+        if seekable:
+            f.seek(start)
+        return _Unclosing(f), (lambda: f.tell() - start) if seekable else (lambda: 0)
+
+    return Input(name, size, seekable, open_)
+
+
+class _Unclosing(io.RawIOBase):
+    """The caller's file object, which the importer reads but must not close."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.f.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def inputs(source: Any) -> list[Input]:
+    """The files a ``source`` names, in order: a path, a glob pattern (sorted matches), a list
+    of paths, or a binary file object."""
+    if hasattr(source, "read"):
+        return [_stream_input(source)]
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        if not os.path.exists(path) and _GLOB_CHARS & set(path):
+            found = sorted(glob.glob(path))
+            if not found:
+                raise CSVError(f"no file matches the pattern {path!r}")
+            return [_path_input(p) for p in found]
+        return [_path_input(path)]
+    if isinstance(source, Sequence) and not isinstance(source, bytes):
+        if not source:
+            raise CSVError("an empty list of files")
+        return [i for s in source for i in inputs(s)]
+    raise CSVError(f"cannot read CSV from {type(source).__name__}: give a path or a binary file")
+
+
+def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) -> Iterator[bytes]:
+    """The file's content as UTF-8, a block at a time (a leading BOM removed)."""
+    enc = codecs.lookup(encoding).name
+    first = stream.read(max(block_bytes, len(_BOM)))
+    if enc in _UTF8:
+        if first.startswith(_BOM):
+            first = first[len(_BOM) :]
+        block = first
+        while block:
+            yield block
+            block = stream.read(block_bytes)
+        return
+    decoder = codecs.getincrementaldecoder(enc)("strict")
+    lines, block, start = 0, first, True
+    while True:
+        try:
+            text = decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            where = lines + block[: exc.start].count(b"\n") + 1
+            raise CSVError(f"bytes that are not {enc}", file=name, line=where) from None
+        lines += block.count(b"\n")
+        if start and text:
+            start = False
+            text = text.removeprefix("\ufeff")
+        if text:
+            yield text.encode("utf-8")
+        if not block:
+            return
+        block = stream.read(block_bytes)
