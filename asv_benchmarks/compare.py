@@ -7,8 +7,9 @@ the same arrays, interleaved so that drift in disk or page-cache state hits them
     python -m asv_benchmarks.compare append [--rows N] [--repeat K]
     python -m asv_benchmarks.compare logger [--commits N] [--rows-per-commit R] [--repeat K]
     python -m asv_benchmarks.compare query [--rows N] [--repeat K]
+    python -m asv_benchmarks.compare csv [--rows N] [--repeat K]
 
-Each job is a subcommand registered in ``JOBS``; ``csv`` goes there too.
+Each job is a subcommand registered in ``JOBS``.
 """
 
 from __future__ import annotations
@@ -616,7 +617,46 @@ def _query_arguments(p: argparse.ArgumentParser) -> None:
         help="leave out pytables (default chunk shape) if its first round of queries projects "
         "the timed rounds to take longer (default 300)",
     )
+    p.add_argument(
+        "--memory-rows",
+        type=int,
+        default=45_000_000,
+        help="rows of the out-of-core memory check's table (default 45,000,000: 1.08 GB raw; "
+        "0 leaves the check out)",
+    )
     _common_arguments(p, QUERY_DEFAULT_TOOLS, QUERY_TOOLS)
+
+
+def memory_child(args: list[str], tmpdir: str | None) -> dict[str, Any]:
+    """Run ``python -m asv_benchmarks.memory ARGS...`` in a fresh process; its JSON answer."""
+    import json
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "asv_benchmarks.memory", *args],
+        check=True, capture_output=True, text=True, env=env, cwd=tmpdir or None,
+    )  # fmt: skip
+    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _query_memory(rows: int, tmpdir: str | None) -> None:
+    """The issue's out-of-core check at full scale: peak anonymous memory of ``count_where`` and
+    ``iter_where`` over a table of ``rows`` rows, above the level after import + a small query."""
+    workdir = tempfile.mkdtemp(prefix="cmp-memory-", dir=tmpdir)
+    try:
+        got = memory_child(["query", workdir, str(rows)], tmpdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    grow = (got["peak"] - got["level"]) / 1e6
+    print(
+        f"out of core: {got['rows']:,} rows ({got['raw_bytes'] / 1e9:.2f} GB raw), in a child "
+        f"process; RssAnon after import + one small query {got['level'] / 1e6:.1f} MB, peak "
+        f"during count_where + iter_where over all rows {got['peak'] / 1e6:.1f} MB: "
+        f"+{grow:.1f} MB (target <= 150 MB: {'met' if grow <= 150 else 'MISSED'})"
+    )
 
 
 def _query_calls(lo: Any, hi: Any) -> dict[str, Callable[[Queries], Any]]:
@@ -921,6 +961,9 @@ def run_query(args: argparse.Namespace) -> int:
     timings["cold start"] = cold
     print("targets (colvault's median time / the other's):")
     print(_targets(timings))
+    if args.memory_rows:
+        print()
+        _query_memory(args.memory_rows, args.tmpdir)
     if note is not None:
         print()
         print(note)
@@ -941,7 +984,18 @@ JOBS: dict[str, Job] = {
         _query_arguments,
         run_query,
     ),
+    "csv": Job(
+        "import a numeric and a mixed CSV file; pandas and pyarrow read the same files",
+        lambda p: _csvjob().add_arguments(p),
+        lambda a: _csvjob().run(a),
+    ),
 }
+
+
+def _csvjob() -> Any:
+    from . import csvjob  # imports this module's helpers: loaded on demand
+
+    return csvjob
 
 
 def main(argv: list[str] | None = None) -> int:
