@@ -1,8 +1,9 @@
-"""The ``colvault`` command line: ``demo``, ``info``, ``verify``."""
+"""The ``colvault`` command line: ``demo``, ``info``, ``verify``, ``import-csv``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -109,6 +110,87 @@ def run_queries(t, data: dict[str, np.ndarray]) -> bool:
     return ok
 
 
+def _target(text: str, first_file: str) -> tuple[str, str]:
+    """``STORE[:/path]`` -> (store, table path); the default path is ``/<first file's stem>``.
+
+    >>> _target("lab.colvault:/runs/r1", "x.csv")
+    ('lab.colvault', '/runs/r1')
+    >>> _target("lab.colvault", "data/2025-03 run.csv.gz")
+    ('lab.colvault', '/2025-03_run')
+    """
+    store, sep, path = text.rpartition(":")
+    if sep and path.startswith("/"):
+        return store, path
+    stem = os.path.basename(first_file).split(".")[0] or "imported"
+    return text, "/" + "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+
+
+def import_csv_command(args: argparse.Namespace) -> int:
+    """``colvault import-csv FILE... STORE[:/path]``: import, then say what the table holds."""
+    from . import import_csv
+    from .errors import ColvaultError
+
+    if len(args.paths) < 2:
+        print("error: give one or more CSV files, then STORE[:/path]", file=sys.stderr)
+        return 2
+    files, target = args.paths[:-1], args.paths[-1]
+    store_path, table_path = _target(target, files[0])
+    schema = {}
+    for item in args.schema or []:
+        name, _, dtype = item.partition("=")
+        schema[name] = dtype
+    na = list(args.na_values.split(",")) if args.na_values is not None else None
+    options = {
+        "schema": schema or None,
+        "delimiter": args.delimiter,
+        "quotechar": args.quotechar or None,
+        "header": {"infer": "infer", "yes": True, "no": False}[args.header],
+        "skiprows": args.skiprows,
+        "comment": args.comment,
+        "decimal": args.decimal,
+        "thousands": args.thousands,
+        "usecols": args.usecols.split(",") if args.usecols else None,
+        "encoding": args.encoding,
+        "datetime_formats": args.datetime_format,
+        "on_bad_lines": args.on_bad_lines,
+        "chunk_bytes": args.chunk_bytes,
+        "progress": False if args.no_progress else None,
+    }
+    if na is not None:
+        options["na_values"] = na
+    start = time.perf_counter()
+    source = files if len(files) > 1 else files[0]
+    try:
+        with open_store(store_path, "a") as store:
+            t = import_csv(source, store, table_path, **options)
+            print(f"imported {t.nrows:,} rows in {time.perf_counter() - start:.2f} s")
+            print(repr(t))
+            print_storage(t)
+    except ColvaultError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="FILE... STORE[:/path]")
+    p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
+    p.add_argument("--quotechar", default='"', help='quote character (default "; "" for none)')
+    p.add_argument("--header", choices=["infer", "yes", "no"], default="infer")
+    p.add_argument("--skiprows", type=int, help="lines above the header (default: sniffed)")
+    p.add_argument("--comment", help="comment character: the rest of a line is ignored")
+    p.add_argument("--na-values", help="comma-separated missing-value texts (replace defaults)")
+    p.add_argument("--decimal", default=".", help="decimal mark (default .)")
+    p.add_argument("--thousands", help="thousands separator")
+    p.add_argument("--usecols", help="comma-separated column names to import")
+    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--datetime-format", action="append", help="strptime format (repeatable)")
+    p.add_argument("--on-bad-lines", choices=["error", "skip"], default="error")
+    p.add_argument("--schema", action="append", metavar="NAME=DTYPE", help="fix a column's type")
+    p.add_argument("--chunk-bytes", type=int, help="block size in bytes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="colvault", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,9 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("store")
     p = sub.add_parser("verify", help="check every chunk's checksum")
     p.add_argument("store")
-    args = parser.parse_args(argv)
+    _import_arguments(sub.add_parser("import-csv", help="import CSV files into a table"))
+    args, extra = parser.parse_known_args(argv)  # import-csv's files may sit between options
+    if extra and (args.command != "import-csv" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.paths += extra
     if args.command == "demo":
         return demo(args.path, args.rows, args.batch)
+    if args.command == "import-csv":
+        return import_csv_command(args)
     with open_store(args.store) as store:
         if args.command == "info":
             _tree(store)
