@@ -26,6 +26,7 @@ used only where it pays (the packed width is narrower than the values); otherwis
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -180,6 +181,14 @@ class ColumnEncoder:
         return Encoded(DECIMAL, json.dumps(params), payload)
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def chunk_params(params: str) -> dict[str, Any]:
+    """A chunk's JSON params, parsed once per process (a scan reads each chunk's params several
+    times per query). The dict is shared: read it, never change it."""
+    parsed: dict[str, Any] = json.loads(params)
+    return parsed
+
+
 def _unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow") -> np.ndarray:
     """The packed integers of a frame, in this thread's scratch buffer ``slot`` (valid until
     the next use of that slot on this thread), or a new array when ``slot`` is None."""
@@ -216,7 +225,7 @@ def arithmetic_rows(encoding: str, params: str | None, dtype: np.dtype, rows: np
     check), else ``None``."""
     if encoding != DELTA or params is None:
         return None
-    p = json.loads(params)
+    p = chunk_params(params)
     return regular_rows(p, dtype, rows) if p.get("regular") else None
 
 
@@ -227,7 +236,7 @@ def decode_rows(
     those rows (the packed integers are unpacked whole, into scratch); None for other chunks."""
     if params is None or encoding not in (FOR, DECIMAL):
         return None
-    p = json.loads(params)
+    p = chunk_params(params)
     out = np.empty(len(rows), dtype)
     if encoding == FOR:
         values = _unsigned(out.view(np.int64) if dtype.kind in "Mm" else out)
@@ -251,7 +260,7 @@ def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> 
         return
     if params is None:
         raise ValueError(f"chunk encoding {encoding!r} without parameters")
-    p = json.loads(params)
+    p = chunk_params(params)
     n = len(out)
     if encoding in (FOR, DELTA):
         values = _unsigned(out.view(np.int64) if out.dtype.kind in "Mm" else out)
@@ -280,7 +289,7 @@ def _frame(payload: Any, raw: bool, dtype: str, n: int) -> np.ndarray:
 
 def decode_dictionary(params: str, payload: Any, nrows: int) -> tuple[np.ndarray, np.ndarray]:
     """(codes, dictionary as a str array) of one ``dict`` chunk."""
-    p = json.loads(params)
+    p = chunk_params(params)
     clen, n, raw = p["clen"], p["n"], p["raw"]
     codes = _frame(payload[:clen], raw, p["w"], nrows)
     rest = payload[clen:]

@@ -18,7 +18,6 @@ as before; both paths give numpy's answer bit for bit.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...kernels.decimal import P, decimal_decode
-from ..encodings import DECIMAL
+from ..encodings import DECIMAL, chunk_params
 from ..manifest import ChunkRef
 
 #: Narrow widths whose integers compare exactly with an int64 threshold.
@@ -157,7 +156,7 @@ def scalable(ref: ChunkRef) -> dict[str, Any] | None:
     wide), else None."""
     if ref.encoding != DECIMAL or ref.params is None:
         return None
-    p: dict[str, Any] = json.loads(ref.params)
+    p = chunk_params(ref.params)
     return p if p["w"] in _NARROW else None
 
 
