@@ -63,10 +63,9 @@ class Sampler(threading.Thread):
         return self.peak
 
 
-def values(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``start:stop`` as integers: sensor (0-999), value and temp in thousandths and
-    ten-thousandths (both below 10,000,000)."""
-    i = np.arange(start, stop, dtype=np.int64)
+def values(i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``i`` (int64 row numbers) as integers: sensor (0-999), value and temp in
+    thousandths and ten-thousandths (both below 10,000,000)."""
     sensor = i % 1000
     value = (i * 7_919 + 12_345) % 10_000_000
     temp = (i * 104_729 + 777) % 1_000_000
@@ -80,7 +79,7 @@ def _digits(out: np.ndarray, col: int, number: np.ndarray, width: int) -> None:
 
 
 def lines(start: int, stop: int) -> bytes:
-    sensor, value, temp = values(start, stop)
+    sensor, value, temp = values(np.arange(start, stop, dtype=np.int64))
     out = np.empty((stop - start, ROW_BYTES), np.uint8)
     _digits(out, 0, sensor, 3)
     out[:, 3] = ord(",")
@@ -117,8 +116,8 @@ def import_(csv_path: str, store_path: str) -> None:
         peak = sampler.stop()
         # a few values checked here, where the table is open: the parent checks the counts
         n = len(table)
-        probe = np.array([0, 1, n // 2, n - 1])
-        sensor, value, temp = (np.concatenate(a) for a in zip(*(values(p, p + 1) for p in probe)))
+        probe = np.array([0, 1, n // 2, n - 1], np.int64)
+        sensor, value, temp = values(probe)
         rows = table[probe]
         exact = (
             bool((rows["sensor"] == sensor).all())

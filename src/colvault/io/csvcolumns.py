@@ -62,12 +62,20 @@ class ColumnType:
     width: int = 0
     fixed: np.dtype | None = None
     negative: bool = False  # an int64 column holds negative values (uint64 cannot widen it)
+    bools: bool = False  # float64 of booleans with missing values: 1.0, 0.0, NaN
 
     @property
     def label(self) -> str:
         if self.fixed is not None:
             return str(self.fixed)
+        if self.bools:
+            return "float64 (true/false with missing values)"
         return f"text (U{self.width})" if self.kind == "text" else self.kind
+
+    @property
+    def boolish(self) -> bool:
+        """Parsed from ``true``/``false`` (kept as bool, or float64 when values are missing)."""
+        return self.kind == "bool" or self.bools
 
     def table_dtype(self) -> Any:
         """The dtype the table column gets."""
@@ -184,9 +192,11 @@ def infer(f: Fields, opts: Options) -> ColumnType:
         return ColumnType("empty")
     has_missing = bool(f.na.any())
     mask = csvnumbers.classify(f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands)
-    dt = csvnumbers.infer_type(mask, has_missing)
+    dt = csvnumbers.infer_type(mask, False)
     if dt is not None:
         kind = {"b": "bool", "i": "int64", "u": "uint64", "f": "float64"}[dt.kind]
+        if has_missing and kind != "float64":  # NaN marks the missing values (issue 5)
+            return ColumnType("float64", bools=kind == "bool")
         negative = kind == "int64" and _has_negative(f, opts)
         return ColumnType(kind, negative=negative)
     if _parses_datetime(f, opts):
@@ -245,7 +255,14 @@ def convert(
         if t.fixed is not None:
             i = int(np.flatnonzero(f.na)[0])
             raise _bad(column, f, i, line_of, f"a missing value in a {t.label} column")
-        raise Widen(column, ColumnType("float64"), "missing values")
+        raise Widen(column, ColumnType("float64", bools=t.kind == "bool"), "missing values")
+    if t.bools:
+        values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
+        if bad >= 0:
+            _widen_or_fail(column, t, f, opts, line_of, bad)
+        out = values.astype(np.float64)
+        out[f.na] = np.nan
+        return out
     if t.kind == "bool":
         values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
         if bad >= 0:
@@ -331,15 +348,18 @@ def _widen_or_fail(
 ) -> None:
     if t.fixed is not None:
         raise _bad(column, f, bad, line_of, f"not a {t.label} value")
-    raise Widen(column, _join_new(column, t, f, opts, line_of), f"line {line_of(bad)}")
+    raise Widen(column, _join_new(column, t, f, opts, line_of, bad), f"line {line_of(bad)}")
 
 
-def _join_new(column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any) -> ColumnType:
-    """The type that holds both what ``t`` held and this block's fields, or a ``CSVError``."""
+def _join_new(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, bad: int = 0
+) -> ColumnType:
+    """The type that holds both what ``t`` held and this block's fields, or a ``CSVError``
+    (``bad``: the first field that does not parse as ``t``)."""
     got = infer(f, opts)
     new = join(t, got)
     if new is None:
-        bad = _first_misfit(t, f, opts)
+        bad = _first_misfit(t, f, opts, bad)
         raise _bad(column, f, bad, line_of, f"does not fit the column's type {t.label}")
     return new
 
@@ -351,12 +371,18 @@ def join(a: ColumnType, b: ColumnType) -> ColumnType | None:
     'float64'
     >>> join(ColumnType("float64"), ColumnType("category")) is None
     True
+    >>> join(ColumnType("bool"), ColumnType("int64")) is None
+    True
     """
     if a.kind == "empty":
         return b
     if b.kind == "empty":
         return a
     if a.kind in NUMERIC and b.kind in NUMERIC:
+        if a.boolish != b.boolish:
+            return None  # no number kernel reads true/false, nor the bool one digits
+        if a.boolish:
+            return a if a.bools else b
         if {a.kind, b.kind} == {"int64", "uint64"}:
             negative = a.negative if a.kind == "int64" else b.negative
             return ColumnType("float64" if negative else "uint64")
@@ -374,13 +400,17 @@ def join(a: ColumnType, b: ColumnType) -> ColumnType | None:
     return None
 
 
-def _first_misfit(t: ColumnType, f: Fields, opts: Options) -> int:
-    if t.kind in NUMERIC:
-        _, bad = csvnumbers.parse_float64_py(
+def _first_misfit(t: ColumnType, f: Fields, opts: Options, bad: int) -> int:
+    """The field to name when a block has no type in common with ``t``: the first that is no
+    number at all in a numeric column (``abc`` rather than an earlier ``2.5`` in an int
+    column), else ``bad``, the first that does not parse as ``t``."""
+    if t.kind in NUMERIC and not t.boolish:
+        _, nan = csvnumbers.parse_float64_py(
             f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands
         )
-        return max(bad, 0)
-    return 0
+        if nan >= 0:
+            return nan
+    return bad
 
 
 def _convert_text(

@@ -20,6 +20,7 @@ pending changes, since the import commits.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import warnings
@@ -54,9 +55,19 @@ from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, utf8_blocks
 DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Starting over for a wider type happens at most this many times per import.
 MAX_RESTARTS = 32
+#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size.
+SNIFF_BYTES = 1 << 20
 #: A record may span at most this many blocks (an unterminated quote otherwise reads the file
 #: into memory before it is found).
 MAX_RECORD_BLOCKS = 16
+
+
+class _Widened(Exception):
+    """Columns of one block that need wider types: the import starts over with all of them."""
+
+    def __init__(self, widen: list[Widen], file: str) -> None:
+        super().__init__("; ".join(map(str, widen)))
+        self.widen, self.file = widen, file
 
 
 class CSVWarning(UserWarning):
@@ -188,22 +199,33 @@ class _Import:
                 try:
                     state = _State()
                     self._pass(state)
-                except Widen as w:
+                except _Widened as w:
                     if not all(f.restartable for f in self.files):
+                        wanted = ", ".join(f"{x.column!r}: ..." for x in w.widen)
                         raise CSVError(
                             f"{w}; this source cannot be read twice: give the column's type "
-                            f"with schema={{{w.column!r}: ...}}"
+                            f"with schema={{{wanted}}}",
+                            file=w.file,
                         ) from None
+                    assert self.types is not None
+                    if all(x.new == self.types[x.column] for x in w.widen):  # a bug, not a loop
+                        raise CSVError(f"{w}, which it has already", file=w.file) from None
                     self.store.abort()
                     self.table = None
-                    assert self.types is not None
-                    self.types[w.column] = w.new
+                    for x in w.widen:
+                        self.types[x.column] = x.new
                     continue
                 break
             else:
                 raise CSVError(f"types kept widening after {MAX_RESTARTS} passes")
             if self.table is None:
-                raise CSVError("no header and no rows", file=self.files[0].name)
+                if self.plan is None:
+                    raise CSVError("no header and no rows", file=self.files[0].name)
+                # a header and no rows: the table gets the columns (types from schema=, else
+                # float64 as any column without a value), or is checked if it exists
+                if self.types is None:
+                    self._start(self.files[0], None)
+                self._ensure_table()
             if state.skipped:
                 shown = ", ".join(map(str, state.skipped_lines))
                 warnings.warn(
@@ -237,21 +259,28 @@ class _Import:
 
     def _file(self, f: Input, stream: Any, state: _State) -> Iterator[None]:
         blocks = utf8_blocks(stream, self.encoding, self.block_bytes, f.name)
+        # the layout is sniffed from the file's first SNIFF_BYTES, whatever the block size
+        head: list[bytes] = []
+        size = 0
+        for piece in blocks:
+            head.append(piece)
+            size += len(piece)
+            if size > SNIFF_BYTES:
+                break
+        sample = (head[0] if len(head) == 1 else b"".join(head))[:SNIFF_BYTES]
+        layout = self._layout(sample, final=size <= SNIFF_BYTES)
+        del sample
+        source = itertools.chain(head, blocks)
+        del head
         carry = np.empty(0, np.uint8)
         line = 0  # physical lines before ``carry``
-        layout: Layout | None = None
         header_pending = True
-        ahead = next(blocks, None)
+        ahead = next(source, None)
         while True:
-            block, ahead = ahead, (next(blocks, None) if ahead is not None else None)
+            block, ahead = ahead, (next(source, None) if ahead is not None else None)
             final = ahead is None
             data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
             buf = np.concatenate([carry, data]) if len(carry) else data
-            if layout is None:
-                if not final and len(buf) < self.block_bytes // 2:
-                    carry = buf
-                    continue
-                layout = self._layout(buf, final)
             tok = csvtokens.tokenize(buf, ord(layout.delimiter), self.opts.quotechar,
                                      _byte(self.comment, "comment"), final)  # fmt: skip
             if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
@@ -276,11 +305,10 @@ class _Import:
                     raise CSVError("an empty file", file=f.name)
                 return
 
-    def _layout(self, buf: np.ndarray, final: bool) -> Layout:
-        text = bytes(buf[: 1 << 20]).decode("utf-8", "replace")
+    def _layout(self, sample: bytes, final: bool) -> Layout:
         return sniff(
-            text,
-            final=final and len(buf) <= 1 << 20,
+            sample.decode("utf-8", "replace"),
+            final=final,
             delimiter=self.delimiter if self.plan is None else self.plan.layout.delimiter,
             quotechar=self.quotechar,
             comment=self.comment,
@@ -302,8 +330,11 @@ class _Import:
         r0 = int(np.searchsorted(row_line, layout.skiprows)) if layout.skiprows else 0
         if header_pending and r0 < nrows:
             if layout.header:
-                fields = self._row_text(buf, tok, r0)
-                self._check_header(f, layout, fields, line + int(tok.row_line[r0]) + 1)
+                header_line = line + int(tok.row_line[r0]) + 1
+                fields = self._row_text(buf, tok, r0, file=f.name, line=header_line)
+                if layout.trailing and len(fields) > 1 and fields[-1] == "":
+                    fields.pop()  # the header ends with a delimiter, as every line does
+                self._check_header(f, layout, fields, header_line)
                 r0 += 1
             elif self.plan is None:
                 self._check_header(f, layout, list(layout.names), 1)
@@ -331,14 +362,25 @@ class _Import:
         self._append(f, column, lines, state)
         return header_pending
 
-    def _row_text(self, buf: np.ndarray, tok: csvtokens.Tokens, r: int) -> list[str]:
+    def _row_text(
+        self, buf: np.ndarray, tok: csvtokens.Tokens, r: int, *, file: str | None = None,
+        line: int | None = None,
+    ) -> list[str]:  # fmt: skip
+        """Row ``r``'s fields as text; with ``file`` (a header), bytes that are not UTF-8 are a
+        ``CSVError``, else they are replaced (the text of an error message)."""
         a, b = int(tok.row_first[r]), int(tok.row_first[r + 1])
         out = []
         for i in range(a, b):
             raw = bytes(buf[tok.starts[i] : tok.ends[i]])
             if tok.flags[i] & csvtokens.ESCAPED:
                 raw = csvtext.unescape_bytes(raw)
-            out.append(raw.decode("utf-8", "replace"))
+            try:
+                out.append(raw.decode("utf-8", "strict" if file is not None else "replace"))
+            except UnicodeDecodeError:
+                raise CSVError(
+                    f"bytes that are not UTF-8 in header field {i - a} (give encoding=)",
+                    file=file, line=line, text=raw.decode("utf-8", "replace"),
+                ) from None  # fmt: skip
         return out
 
     def _check_header(self, f: Input, layout: Layout, fields: list[str], line: int) -> None:
@@ -354,7 +396,7 @@ class _Import:
             )  # fmt: skip
 
     def _make_plan(self, layout: Layout, names: tuple[str, ...]) -> _Plan:
-        layout = Layout(layout.delimiter, layout.skiprows, layout.header, names)
+        layout = Layout(layout.delimiter, layout.skiprows, layout.header, names, layout.trailing)
         if self.usecols is None:
             positions = tuple(range(len(names)))
         else:
@@ -385,7 +427,7 @@ class _Import:
             return rows, first
         i = int(np.flatnonzero(bad)[0])
         if self.on_bad_lines == "error":
-            text = ",".join(self._row_text(buf, tok, int(rows[i])))
+            text = self.plan.layout.delimiter.join(self._row_text(buf, tok, int(rows[i])))
             raise CSVError(
                 f"{counts[i]} fields where the header has {width}",
                 file=f.name, line=int(row_line[rows[i]]) + 1, text=text,
@@ -397,8 +439,9 @@ class _Import:
 
     # -- types, table, append -----------------------------------------------------------------
 
-    def _start(self, f: Input, sample: list[Fields]) -> None:
-        """Decide the column types from the first block and create (or check) the table."""
+    def _start(self, f: Input, sample: list[Fields] | None) -> None:
+        """Decide the column types from the first block with rows (``None``: the files have a
+        header and no rows) and check the existing table's columns, if any."""
         assert self.plan is not None
         names = self.plan.names
         fixed = types_by_name(names, self.schema)
@@ -416,8 +459,14 @@ class _Import:
             for c in table._schema.columns:
                 fixed[c.name] = fixed_type("category" if c.is_category else c.dtype)
         types = {}
-        for name, fields in zip(names, sample, strict=True):
-            types[name] = fixed.get(name) or infer(fields, self.opts)
+        for j, name in enumerate(names):
+            given = fixed.get(name)
+            if given is not None:
+                types[name] = given
+            elif sample is None:
+                types[name] = ColumnType("empty")  # no value: float64, as an all-missing column
+            else:
+                types[name] = infer(sample[j], self.opts)
         self.types = types
 
     def _ensure_table(self) -> Table:
@@ -447,17 +496,20 @@ class _Import:
 
         futures = [self.pool.submit(one, j) for j in range(len(names))]
         arrays = {}
-        errors: list[BaseException] = []
+        errors: list[CSVError] = []
+        widen: list[Widen] = []
         for name, fut in zip(names, futures, strict=True):
             try:
                 arrays[name] = fut.result()
-            except (Widen, CSVError) as exc:
+            except Widen as exc:
+                widen.append(exc)
+            except CSVError as exc:
                 errors.append(exc)
-        if errors:
-            err = errors[0]
-            if isinstance(err, CSVError) and err.file is None:
-                err = err.in_file(f.name)
-            raise err
+        if errors:  # an error is final, whatever widening other columns need: the first line's
+            err = min(errors, key=lambda e: e.line if e.line is not None else 1 << 62)
+            raise err.in_file(f.name) if err.file is None else err
+        if widen:
+            raise _Widened(widen, f.name)
         self._ensure_table().append(arrays)
 
 

@@ -12,6 +12,9 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
   pandas assumes).
 - **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
   file without header gets ``col0 .. colN``.
+- **trailing delimiter**: a header that ends with a delimiter, above body rows that all end with
+  one too, has no last column: the exporter ends every line with a delimiter (pandas reads an
+  all-NaN ``Unnamed: n`` column there, and turns the integer columns to float).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Layout:
     skiprows: int
     header: bool
     names: tuple[str, ...]
+    trailing: bool = False  # the header's last field is an empty one after a trailing delimiter
 
 
 def _kind(field: str, decimal: str, thousands: str | None) -> str:
@@ -123,9 +127,11 @@ def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
     if len(counts) < 3:
         return 0
     _, common = _consistency(counts)
+    # rows that end with a delimiter have one empty field more than a header without one
+    trailing = common > 1 and all(r[-1] == "" for _, r in records if len(r) == common)
     skip = 0
     for i, n in enumerate(counts):
-        if n == common:
+        if n == common or (trailing and n == common - 1):
             return skip
         skip = records[i][0]
     return 0
@@ -194,5 +200,17 @@ def sniff(
     first = rows[0]
     infer = header == "infer"
     has = _has_header(first, rows[1:], decimal, thousands) if infer else bool(header)
+    trailing = has and _trailing_delimiter(first, rows[1:])
+    if trailing:
+        first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
-    return Layout(d, skip, has, names)
+    return Layout(d, skip, has, names, trailing)
+
+
+def _trailing_delimiter(first: list[str], body: list[list[str]]) -> bool:
+    """Whether the header's empty last field is only a trailing delimiter: every body row of
+    the sample ends with an empty field there too (or lacks it)."""
+    n = len(first)
+    if n < 2 or first[-1] != "" or not body:
+        return False
+    return all(len(r) == n - 1 or (len(r) == n and r[-1] == "") for r in body)
