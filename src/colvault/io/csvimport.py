@@ -141,7 +141,8 @@ def import_csv(
     """
     if on_bad_lines not in ("error", "skip"):
         raise CSVError(f"on_bad_lines must be 'error' or 'skip', not {on_bad_lines!r}")
-    if header not in ("infer", True, False, None):
+    if not (header is None or isinstance(header, bool) or header == "infer"):
+        # not pandas' row number: header=0 would otherwise read as False
         raise CSVError(f"header must be 'infer', True or False, not {header!r}")
     for name, value in (("delimiter", delimiter), ("comment", comment), ("thousands", thousands)):
         _byte(value, name)

@@ -1,0 +1,382 @@
+"""``import_csv`` as an API: appends, failed imports, several files, compression, file objects,
+encodings, error fields, policies and the progress bar (issue 5, Build and Acceptance).
+
+The corpus (``test_csv_corpus.py``) checks what single files read as; here the subject is what
+happens around the values: which table the rows go to and what stays when an import fails.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault import ColvaultError, CSVError, CSVWarning, import_csv
+
+NUMBERS = b"sensor,value,label\n1,0.5,a\n2,1.5,b\n3,2.5,a\n"
+
+
+def _rows(n: int, start: int = 0, label: str = "ok") -> bytes:
+    """``n`` rows ``i, i + 0.25, label`` of the NUMBERS layout, without header."""
+    return b"".join(b"%d,%d.25,%s\n" % (i, i, label.encode()) for i in range(start, start + n))
+
+
+def _file(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with colvault.open(tmp_path / "s.colvault", "w") as s:
+        yield s
+
+
+def _snapshot(table: colvault.Table) -> tuple[int, list[tuple[str, str]], np.ndarray]:
+    return len(table), [(c, str(table.schema[c])) for c in table.colnames], table.read()
+
+
+def _same(a: tuple[int, list[tuple[str, str]], np.ndarray], b: Any) -> None:
+    assert a[0] == b[0] and a[1] == b[1]
+    assert a[2].tobytes() == b[2].tobytes()  # exactly: every byte of every row
+
+
+# -- appends ----------------------------------------------------------------------------------
+
+
+def test_a_second_file_appends_to_the_table(store: Any, tmp_path: Path) -> None:
+    first = _file(tmp_path, "a.csv", NUMBERS)
+    # columns in another order, a longer label that still fits the column, an int in the float
+    second = _file(tmp_path, "b.csv", b"label,sensor,value\nlonger,4,3\n")
+    import_csv(first, store, "/t")
+    table = import_csv(second, store, "/t")
+    assert len(table) == 4
+    assert table.col("sensor").tolist() == [1, 2, 3, 4]
+    assert table.col("value").tolist() == [0.5, 1.5, 2.5, 3.0]
+    assert table.col("label").tolist() == ["a", "b", "a", "longer"]
+    assert table.schema["value"] == np.float64  # the table's types, not the file's int
+
+
+def test_appending_checks_the_columns(store: Any, tmp_path: Path) -> None:
+    import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    before = _snapshot(store["/t"])
+    other = _file(tmp_path, "b.csv", b"sensor,reading,label\n4,1.0,x\n")
+    with pytest.raises(CSVError, match=r"columns \['sensor', 'reading', 'label'\] are not") as e:
+        import_csv(other, store, "/t")
+    assert e.value.file == str(other)
+    _same(before, _snapshot(store["/t"]))
+
+
+def test_appending_checks_the_types(store: Any, tmp_path: Path) -> None:
+    import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    before = _snapshot(store["/t"])
+    other = _file(tmp_path, "b.csv", b"sensor,value,label\n4,1.0,x\n5.5,2.0,y\n")
+    with pytest.raises(CSVError, match="not a int64 value") as e:
+        import_csv(other, store, "/t")
+    assert (e.value.line, e.value.column, e.value.text) == (3, "sensor", "5.5")
+    _same(before, _snapshot(store["/t"]))
+
+
+def test_a_header_only_file_appends_nothing(store: Any, tmp_path: Path) -> None:
+    import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    before = _snapshot(store["/t"])
+    table = import_csv(_file(tmp_path, "h.csv", b"sensor,value,label\n"), store, "/t")
+    _same(before, _snapshot(table))
+
+
+BROKEN = {
+    # each breaks after many 64-byte blocks of good rows have gone to the table's writer
+    "unterminated-quote": (_rows(50) + b'51,1.0,"open\n52,2.0,x\n', "unterminated quote", 52),
+    "ragged-row": (_rows(50) + b"51,1.0\n", "2 fields where the header has 3", 52),
+    "bad-value": (_rows(50) + b"51,oops,x\n", "not a float64 value|not a number", 52),
+    "label-too-long": (_rows(50) + b"51,1.0," + b"x" * 40 + b"\n", "longer than", 52),
+    "not-utf-8": (_rows(50) + b"51,1.0,caf\xe9\n", "not UTF-8", 52),
+    "missing-int": (_rows(50) + b",1.0,x\n", "a missing value", 52),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_a_broken_file_leaves_the_table_exactly_as_it_was(
+    kind: str, store: Any, tmp_path: Path
+) -> None:
+    import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    before = _snapshot(store["/t"])
+    assert store["/t"].schema["label"] == np.dtype("U16")
+    body, message, line = BROKEN[kind]
+    broken = _file(tmp_path, "broken.csv", b"sensor,value,label\n" + body)
+    with pytest.raises(CSVError, match=message) as e:
+        import_csv(broken, store, "/t", chunk_bytes=64)
+    assert e.value.file == str(broken) and e.value.line == line, str(e.value)
+    assert not store.has_pending
+    _same(before, _snapshot(store["/t"]))
+    # the store is still usable: a good file appends after the failure
+    import_csv(_file(tmp_path, "c.csv", b"sensor,value,label\n" + _rows(2)), store, "/t")
+    assert len(store["/t"]) == before[0] + 2
+
+
+def test_a_failed_import_creates_no_table(store: Any, tmp_path: Path) -> None:
+    good = _file(tmp_path, "a.csv", b"sensor,value,label\n" + _rows(30))
+    bad = _file(tmp_path, "b.csv", b"sensor,value,label\n" + _rows(30) + b"1,2\n")
+    with pytest.raises(CSVError, match="2 fields") as e:
+        import_csv([good, bad], store, "/runs/t", chunk_bytes=64)
+    assert e.value.file == str(bad) and e.value.line == 32
+    assert "/runs/t" not in store
+    assert not store.has_pending
+
+
+def test_the_store_must_have_no_pending_changes(store: Any, tmp_path: Path) -> None:
+    store.create_table("/other", {"x": "i8"})
+    with pytest.raises(ColvaultError, match="pending changes"):
+        import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    store.abort()
+
+
+def test_a_store_given_by_path_is_opened_for_appending(tmp_path: Path) -> None:
+    path = tmp_path / "lab.colvault"
+    with colvault.open(path, "w"):
+        pass
+    table = import_csv(_file(tmp_path, "a.csv", NUMBERS), path, "/t")
+    try:
+        assert len(table) == 3
+    finally:
+        table.store.close()
+    with colvault.open(path, "r") as s:
+        assert s["/t"].col("sensor").tolist() == [1, 2, 3]
+
+
+# -- several files ----------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    # one header per file; the third starts integers that the first file's floats hold
+    (folder / "day1.csv").write_bytes(b"sensor,value,label\n" + _rows(3, 0, "x"))
+    (folder / "day2.csv").write_bytes(b"sensor,value,label\n" + _rows(2, 3, "y"))
+    (folder / "day3.csv").write_bytes(b"sensor,value,label\n7,8,z\n")
+    (folder / "notes.txt").write_bytes(b"not a csv\n")
+    return folder
+
+
+def test_a_glob_imports_the_sorted_matches_into_one_table(store: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    table = import_csv(str(folder / "day*.csv"), store, "/t")
+    assert table.col("sensor").tolist() == [0, 1, 2, 3, 4, 7]
+    assert table.col("value").tolist() == [0.25, 1.25, 2.25, 3.25, 4.25, 8.0]
+    assert table.col("label").tolist() == ["x"] * 3 + ["y"] * 2 + ["z"]
+
+
+def test_a_list_imports_in_its_order(store: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = [folder / "day3.csv", str(folder / "day1.csv")]
+    table = import_csv(files, store, "/t")
+    assert table.col("sensor").tolist() == [7, 0, 1, 2]
+    # day3 alone would make value int64: day1's floats widen it
+    assert table.col("value").tolist() == [8.0, 0.25, 1.25, 2.25]
+
+
+def test_files_widen_types_across_files(store: Any, tmp_path: Path) -> None:
+    a = _file(tmp_path, "a.csv", b"n,s\n" + b"".join(b"%d,ab\n" % i for i in range(30)))
+    b = _file(tmp_path, "b.csv", b"n,s\n1.5,a much longer text than the first file's\n")
+    table = import_csv([a, b], store, "/t", chunk_bytes=64)
+    assert table.schema["n"] == np.float64
+    assert table.col("n").tolist() == [float(i) for i in range(30)] + [1.5]
+    assert table.col("s").tolist()[-1] == "a much longer text than the first file's"
+
+
+def test_files_must_share_the_header(store: Any, tmp_path: Path) -> None:
+    a = _file(tmp_path, "a.csv", b"x,y\n1,2\n")
+    b = _file(tmp_path, "b.csv", b"x,z\n3,4\n")
+    with pytest.raises(CSVError, match="header differs") as e:
+        import_csv([a, b], store, "/t")
+    assert (e.value.file, e.value.line) == (str(b), 1)
+    assert "/t" not in store
+
+
+def test_missing_sources(store: Any, tmp_path: Path) -> None:
+    with pytest.raises(CSVError, match="no file matches"):
+        import_csv(str(tmp_path / "*.csv"), store, "/t")
+    with pytest.raises(CSVError, match="no such file"):
+        import_csv(tmp_path / "absent.csv", store, "/t")
+    with pytest.raises(CSVError, match="is a folder"):
+        import_csv(tmp_path, store, "/t")
+    with pytest.raises(CSVError, match="empty list"):
+        import_csv([], store, "/t")
+    with pytest.raises(CSVError, match="cannot read CSV from int"):
+        import_csv(3, store, "/t")
+
+
+# -- compression and file objects --------------------------------------------------------------
+
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lzma.compress,
+}
+
+
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_compressed_files(ext: str, store: Any, tmp_path: Path) -> None:
+    # a late float widens the first column: the import reads the compressed file twice
+    data = b"n,v\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(200)) + b"0.5,1\n"
+    path = _file(tmp_path, "data.csv" + ext.upper(), COMPRESSORS[ext](data))
+    table = import_csv(path, store, "/t", chunk_bytes=256)
+    assert table.schema["n"] == np.float64 and table.schema["v"] == np.int64
+    assert table.col("n").tolist() == [float(i) for i in range(200)] + [0.5]
+    assert table.col("v").tolist() == [*range(200), 1]
+
+
+def test_a_binary_file_object(store: Any) -> None:
+    data = b"n\n" + b"".join(b"%d\n" % i for i in range(40)) + b"2.5\n"
+    f = io.BytesIO(b"skipped by the caller\n" + data)
+    f.seek(len(b"skipped by the caller\n"))
+    table = import_csv(f, store, "/t", chunk_bytes=32)  # widens: read twice from where it was
+    assert table.col("n").tolist() == [float(i) for i in range(40)] + [2.5]
+    assert not f.closed  # the caller's file stays open
+
+
+class Pipe(io.RawIOBase):
+    """A stream that cannot seek, as a pipe or a socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, b: Any) -> int:
+        chunk = self._data.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+LATE_FLOAT = b"n,s\n" + b"".join(b"%d,x\n" % i for i in range(40)) + b"2.5,y\n"
+
+
+def test_a_stream_that_needs_widening_asks_for_a_schema(store: Any) -> None:
+    with pytest.raises(CSVError, match=r"cannot be read twice.*schema=\{'n': \.\.\.\}"):
+        import_csv(Pipe(LATE_FLOAT), store, "/t", chunk_bytes=64)
+    assert "/t" not in store and not store.has_pending
+    table = import_csv(Pipe(LATE_FLOAT), store, "/t", chunk_bytes=64, schema={"n": "float64"})
+    assert table.col("n").tolist() == [float(i) for i in range(40)] + [2.5]
+
+
+def test_a_stream_that_needs_no_widening(store: Any) -> None:
+    table = import_csv(Pipe(NUMBERS), store, "/t", chunk_bytes=8)
+    assert table.col("value").tolist() == [0.5, 1.5, 2.5]
+
+
+def test_a_text_mode_file_is_refused(store: Any) -> None:
+    with pytest.raises(CSVError, match="binary mode"):
+        import_csv(io.StringIO("a\n1\n"), store, "/t")
+
+
+# -- encodings --------------------------------------------------------------------------------
+
+TEXT = "name,°C\ncafé,1\nÆsir,2\n"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16", "utf-8-sig", "utf-8"])
+def test_encodings(encoding: str, store: Any, tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.csv", TEXT.encode(encoding))
+    table = import_csv(path, store, "/t", encoding=encoding, chunk_bytes=8)
+    assert table.colnames == ["name", "°C"]
+    assert table.col("name").tolist() == ["café", "Æsir"]
+    assert table.col("°C").tolist() == [1, 2]
+
+
+def test_bytes_not_in_the_encoding(store: Any, tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.csv", b"a,b\n1,x\n2,\x81\n")  # 0x81 is no cp1252 character
+    with pytest.raises(CSVError, match="not cp1252") as e:
+        import_csv(path, store, "/t", encoding="cp1252")
+    assert (e.value.file, e.value.line) == (str(path), 3)
+
+
+# -- errors and policies ----------------------------------------------------------------------
+
+
+def test_csv_error_names_file_line_column_and_text(store: Any, tmp_path: Path) -> None:
+    path = _file(tmp_path, "e.csv", b"sensor,value\n1,2.5\n2,high\n")
+    with pytest.raises(CSVError) as e:
+        import_csv(path, store, "/t", schema={"value": "float64"})
+    err = e.value
+    assert (err.file, err.line, err.column, err.text) == (str(path), 3, "value", "high")
+    assert str(path) in str(err) and "line 3" in str(err) and "'value'" in str(err)
+    assert "'high'" in str(err)
+    assert isinstance(err, ValueError)
+
+
+def test_skipped_rows_are_counted_with_their_first_lines(store: Any, tmp_path: Path) -> None:
+    rows = [b"%d,%d" % (i, i) if i % 3 else b"%d" % i for i in range(60)]
+    path = _file(tmp_path, "r.csv", b"a,b\n" + b"\n".join(rows) + b"\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = import_csv(path, store, "/t", on_bad_lines="skip", chunk_bytes=32)
+    assert [str(w.message) for w in caught if w.category is CSVWarning] == [
+        "skipped 20 ragged rows (first lines: 2, 5, 8, 11, 14, 17, 20, 23, 26, 29)"
+    ]
+    assert caught[0].filename == __file__  # the warning points at the caller
+    assert table.col("a").tolist() == [i for i in range(60) if i % 3]
+
+
+def test_bad_options(store: Any, tmp_path: Path) -> None:
+    path = _file(tmp_path, "a.csv", NUMBERS)
+    with pytest.raises(CSVError, match="on_bad_lines"):
+        import_csv(path, store, "/t", on_bad_lines="warn")
+    with pytest.raises(CSVError, match="header"):
+        import_csv(path, store, "/t", header=0)  # pandas' row number is no bool here
+    with pytest.raises(CSVError, match="delimiter"):
+        import_csv(path, store, "/t", delimiter=";;")
+    with pytest.raises(CSVError, match="also the decimal"):
+        import_csv(path, store, "/t", delimiter=",", decimal=",")
+    with pytest.raises(CSVError, match=r"schema names columns the file lacks: \['x'\]"):
+        import_csv(path, store, "/t", schema={"x": "f8"})
+    with pytest.raises(CSVError, match="usecols names 'x'"):
+        import_csv(path, store, "/t", usecols=["x"])
+    with pytest.raises(CSVError, match="usecols position 3"):
+        import_csv(path, store, "/t", usecols=[3])
+    with pytest.raises(ValueError, match="%Q"):
+        import_csv(path, store, "/t", datetime_formats=["%Q"])
+    assert "/t" not in store and not store.has_pending
+
+
+def test_given_layout_options(store: Any, tmp_path: Path) -> None:
+    path = _file(tmp_path, "a.csv", b"junk line\n1;2\n3;4\n")
+    t = import_csv(path, store, "/t", delimiter=";", header=False, skiprows=1)
+    assert t.colnames == ["col0", "col1"] and t.col("col1").tolist() == [2, 4]
+    path = _file(tmp_path, "b.csv", b"x,y\n'a,b',1\n")
+    t = import_csv(path, store, "/u", quotechar="'")
+    assert t.col("x").tolist() == ["a,b"]
+    path = _file(tmp_path, "c.csv", b'x,y\n"a,1\n')
+    t = import_csv(path, store, "/v", quotechar=None)
+    assert t.col("x").tolist() == ['"a']
+    # an all-text file has a header unless told otherwise
+    path = _file(tmp_path, "d.csv", b"p,q\nr,s\n")
+    assert import_csv(path, store, "/w").col("p").tolist() == ["r"]
+    assert import_csv(path, store, "/x", header=False).col("col0").tolist() == ["p", "r"]
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def test_progress_bar(store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _file(tmp_path, "a.csv", b"sensor,value,label\n" + _rows(200))
+    import_csv(path, store, "/t", progress=True, chunk_bytes=512)
+    err = capsys.readouterr().err
+    assert "import /t" in err
+    assert "100%" in err  # the bar ends at the file's size in bytes
+    import_csv(path, store, "/u", progress=False)
+    assert capsys.readouterr().err == ""
