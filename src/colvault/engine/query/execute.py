@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..manifest import NodeState
-from ..reading import ChunkSource
+from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .kernel import CompiledCondition, Decoded
 from .parse import parse
 from .prune import ALL, NONE, classify_chunks
+from .ranges import regular_params, sorted_range
 from .scaled import Scaled
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Plan:
         n = self.state.nrows
         self.start, self.stop, _ = slice(start, stop).indices(n)
         self.verdicts = classify_chunks(self.expr, self.state, self.specs)
+        self.range = sorted_range(self.expr)
 
     def chunks(self) -> list[int]:
         """Positions of the chunks in the row range that the zone maps did not rule out."""
@@ -77,10 +79,30 @@ class Plan:
             return np.empty(0, np.int64), {}
         if verdict == ALL:
             return np.arange(lo, hi, dtype=np.int64), {}
+        run = self._sorted_run(pos)
+        if run is not None:
+            (a, b), decoded = run
+            return np.arange(max(a, lo), min(b, hi), dtype=np.int64), decoded
         hits, decoded = self.condition.positions(self.source, self.state, pos)
         if lo > 0 or hi < self._chunk_rows(pos):
             hits = hits[(hits >= lo) & (hits < hi)]
         return hits, decoded
+
+    def _sorted_run(self, pos: int) -> tuple[tuple[int, int], dict[str, Decoded]] | None:
+        """The rows of chunk ``pos`` a range condition on a sorted column selects, by binary
+        search (arithmetic for a regular clock), with the column if it had to be decoded."""
+        if self.range is None:
+            return None
+        spec = self.specs[self.range.column]
+        ref = self.state.columns[spec.id][pos]
+        if not ref.zone.sorted or ref.zone.nan_count != 0:
+            return None
+        regular = regular_params(ref, spec.dtype)
+        if regular is not None:
+            return self.range.regular_run(regular[0], regular[1], ref.nrows), {}
+        values = self.source.read_chunk(spec, ref, scratch(spec, ref.nrows, ("cond", 0)))
+        view = values.view(np.int64) if values.dtype.kind in "Mm" else values
+        return self.range.run(view), {spec.name: values}
 
     def count(self, pos: int) -> int:
         _, lo, hi = self._bounds(pos)
@@ -91,7 +113,7 @@ class Plan:
             return 0
         if verdict == ALL:
             return hi - lo
-        if lo == 0 and hi == self._chunk_rows(pos):
+        if lo == 0 and hi == self._chunk_rows(pos) and self.range is None:
             return self.condition.count(self.source, self.state, pos)
         return len(self.select(pos))
 
