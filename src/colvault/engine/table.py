@@ -93,6 +93,10 @@ class Table(DataNode):
             columns = [columns]
         return [self._schema.column(c) for c in columns]
 
+    def _record_dtype(self, specs: list[ColumnSpec]) -> np.dtype:
+        """The structured dtype of rows of ``specs`` (no category columns: their width varies)."""
+        return np.dtype([(s.name, s.dtype, s.shape) for s in specs])
+
     def _records(self, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
         dtype = np.dtype(
             [

@@ -23,11 +23,21 @@ def read_where(
     specs = table._specs(columns)
     plan = Plan(table, cond, condvars, start, stop)
     parts = [arrays for _, _, arrays in plan.batches(specs, window=len(plan.chunks()) or 1)]
-    arrays = [
-        np.concatenate([p[j] for p in parts]) if parts else np.empty((0, *s.shape), _empty(s))
-        for j, s in enumerate(specs)
-    ]
-    return table._records(specs, arrays)
+    if not parts:
+        empty = [np.empty((0, *s.shape), _empty(s)) for s in specs]
+        return table._records(specs, empty)
+    if any(s.is_category for s in specs):  # text widths differ by chunk: concatenate first
+        arrays = [np.concatenate([p[j] for p in parts]) for j in range(len(specs))]
+        return table._records(specs, arrays)
+    # each chunk's gathered rows go straight to their place in the result (no concatenation)
+    out = np.empty(sum(len(p[0]) for p in parts), table._record_dtype(specs))
+    at = 0
+    for p in parts:
+        k = len(p[0])
+        for s, a in zip(specs, p, strict=True):
+            out[s.name][at : at + k] = a
+        at += k
+    return out
 
 
 def _empty(spec: Any) -> Any:
