@@ -1,0 +1,767 @@
+"""CSV number kernels: integers, floats and booleans parsed straight out of a block of bytes.
+
+Why: the CSV importer tokenizes a block into field offsets (:mod:`colvault.kernels.csvtokens`);
+making a Python string per field would cost more than the whole parse. These kernels read the
+fields where they lie and report failures instead of raising, so the caller can name the line,
+the column and the text in its error, or widen the column's type.
+
+Contract (shared with the tokenizer):
+
+* ``buf`` is a 1-d ``uint8`` array of UTF-8 bytes; field ``i`` is ``buf[starts[i]:ends[i]]``
+  (int64 offsets, end exclusive, quotes excluded). ``starts``/``ends`` may be strided views such
+  as ``starts[c::ncols]``: Numba compiles a layout ``'A'`` specialization for them.
+* ``na`` is ``None`` or a bool array over the fields: ``True`` marks a missing value (the caller
+  matched its ``na_values``). Missing fields are skipped: 0 / ``False`` in integer and bool
+  outputs (the caller decides the promotion), NaN in float outputs.
+* Every kernel returns the index of the first field that does not parse, or ``-1``; integer
+  kernels return a status that is either such an index (``>= 0``) or one of ``FITS_INT64``,
+  ``NEEDS_UINT64``, ``NEEDS_FLOAT64``.
+* ``decimal`` and ``thousands`` are ASCII byte values; ``thousands=-1`` means none.
+
+Syntax is that of ``pandas.read_csv`` (C engine, defaults), checked against pandas 3.1:
+
+* Integers: ASCII whitespace (space, ``\\t\\n\\v\\f\\r``) around the number, an optional ``+``
+  or ``-``, ASCII digits (leading zeros allowed). The thousands separator may appear anywhere
+  after the first digit, repeated or trailing, as pandas' ``str_to_int64`` skips it:
+  ``"1,234,567"``, ``"12,34"``, ``"1,,2"`` and ``"123,"`` are integers, ``",123"`` is not.
+* Floats: whitespace around, optional sign, digits with at most one thousands separator after
+  each digit of the integer part (``"1,,2.5"`` is not a float although ``"1,,2"`` is an integer),
+  an optional decimal point with optional digits (``".5"`` and ``"5."``; at least one digit in
+  all), an optional exponent ``e``/``E`` with optional sign and at least one digit. ``inf``,
+  ``infinity`` with an optional sign, any case and no surrounding whitespace, are infinities.
+  ``nan`` is *not* a float spelling: pandas reads NaN only through ``na_values``.
+* Booleans: ``true``/``false`` in any case (``"tRUE"`` too), no whitespace; ``1``/``0`` are
+  integers, not booleans.
+
+Integer range: a value that fits int64 gives ``FITS_INT64``; all non-negative with some beyond
+int64 but all within uint64 gives ``NEEDS_UINT64`` (``values.view(np.uint64)`` is then the
+column); negative values beyond int64, values beyond uint64, or a mix of negative and beyond-int64
+values give ``NEEDS_FLOAT64`` (pandas reads the first two as Python ints in an ``object`` column
+and the mix as strings; here they are floats, as the type lattice says).
+
+Floats are correctly rounded: every value equals Python's ``float()`` of the text (decimal comma
+replaced, separators removed) bit for bit, ``-0.0``, subnormals, ``1e400 -> inf`` and ``1e-400 ->
+0.0`` included. Three exact paths run in the kernel: Clinger's (significand ``w <= 2**53`` and
+``|q| <= 22``: one IEEE multiplication or division of exact operands; ``q`` up to 37 when
+``w * 10**(q-22)`` is still ``<= 2**53``), then Eisel-Lemire (any significand of up to 19
+digits, ``q`` in [-342, 308]: a 64x128-bit product with a truncated power of five, which either
+proves its rounding or gives up), then, for more than 19 significant digits, Eisel-Lemire on the
+truncated significand ``w`` and on ``w + 1``: if both round to the same double, so does every
+number between them. What remains (subnormal or overflowing results, the rare ambiguous
+roundings, long significands between two doubles, exponents beyond the table) is listed in
+``slow_index`` and fixed by :func:`fix_slow_floats` with Python's ``float``.
+
+Where pandas 3.1 is not followed: with a thousands separator set, pandas parses floats with its
+own ``xstrtod``, which is not correctly rounded (``661e50`` comes out one ulp off) and accepts
+whitespace between ``e`` and the exponent digits (``9e +8``); here rounding stays correct and the
+exponent must follow the ``e``. Pandas' uint64 path refuses trailing whitespace and falls back to
+float64 (``"9223372036854775809 "`` becomes ``2.0**63``); here it is the exact uint64.
+
+Type inference (:func:`classify`, :func:`infer_type`): the lattice is ``bool -> int64 -> uint64
+-> float64`` (ARCHITECTURE.md, "CSV import"); a sample takes the first type all its non-missing
+fields parse as, and an int or bool column with any missing value becomes float64 (issue 5,
+item 3: NaN marks the missing values). Such a column is parsed with :func:`parse_float64_py`, or
+with :func:`parse_int64` and cast: an integer converts to the same double as its text. Anything
+that is none of these is text or a date.
+
+Speed (one thread of the 2-core benchmark machine, 2 M fields): ``12.345``-like floats ~21
+ns/field, shortest-repr doubles with 17 significant digits ~40-50 ns (Eisel-Lemire), integers of
+up to 7 digits ~16 ns; ``pandas.read_csv`` takes 50-70 ns/field for one such column in all.
+The per-field helpers that take the block are compiled with Numba's ``_nrt=False``
+(:func:`njit_field`: no reference counting; they never allocate): otherwise every call pays
+atomic incref/decref pairs on ``buf`` (floats took 26 ns/field that way, ints 21, the date
+formats of :mod:`.csvdates` 3x longer). The flag is private to Numba; were it gone, only speed
+would change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numba
+import numpy as np
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def njit_field(fn: _F) -> _F:
+    """``numba.njit(cache=True, nogil=True)`` with Numba's private ``_nrt=False``, for per-field
+    helpers that take the block but never allocate: no reference counting on every call."""
+    return numba.njit(cache=True, nogil=True, _nrt=False)(fn)  # type: ignore[call-overload]
+
+
+# --- statuses and classification bits --------------------------------------------------------
+
+FITS_INT64 = -1  # every field parsed and fits int64
+NEEDS_UINT64 = -2  # all non-negative, some beyond int64, all within uint64
+NEEDS_FLOAT64 = -3  # some value fits neither int64 nor uint64 (or the mix fits neither)
+
+IS_BOOL = 1
+IS_INT64 = 2
+IS_UINT64 = 4
+IS_FLOAT64 = 8
+
+NO_THOUSANDS = -1
+
+# --- constants (module globals are frozen into the kernels with their numpy types) ------------
+
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_U3 = np.uint64(3)
+_U5 = np.uint64(5)
+_U9 = np.uint64(9)
+_U10 = np.uint64(10)
+_U32 = np.uint64(32)
+_U63 = np.uint64(63)
+_M32 = np.uint64(0xFFFFFFFF)
+_M9 = np.uint64(0x1FF)
+_U64_DIV10 = np.uint64(np.iinfo(np.uint64).max // 10)  # 1844674407370955161
+_I64_MAX_U = np.uint64(np.iinfo(np.int64).max)
+_2_63 = np.uint64(2**63)
+_2_52 = np.uint64(2**52)
+_2_53 = np.uint64(2**53)
+_MAX_SIG = 19  # decimal digits that always fit a uint64
+
+_CODE_OK = 0  # parsed; the value is exact
+_CODE_SLOW = 1  # valid syntax; integers: beyond uint64; floats: outside the exact paths
+_CODE_BAD = 2  # not a number
+
+_P10 = np.array([10.0**k for k in range(23)])  # exact doubles
+_P10_U = np.array([10**k for k in range(20)], dtype=np.uint64)
+
+# lowercase spellings, as bytes (Numba strings would allocate)
+_INFINITY = np.frombuffer(b"infinity", np.uint8)
+_TRUE = np.frombuffer(b"true", np.uint8)
+_FALSE = np.frombuffer(b"false", np.uint8)
+
+_Q_MIN = -342
+_Q_MAX = 308
+
+
+def _powers_of_five() -> tuple[np.ndarray, np.ndarray]:
+    """128-bit truncations of ``5**q`` for q in [_Q_MIN, _Q_MAX], normalized so the top bit is set:
+    (high 64 bits, low 64 bits). Truncation (rounding down) is what Eisel-Lemire's bounds assume."""
+    hi = np.empty(_Q_MAX - _Q_MIN + 1, np.uint64)
+    lo = np.empty_like(hi)
+    for q in range(_Q_MIN, _Q_MAX + 1):
+        if q >= 0:
+            v = 5**q
+            b = v.bit_length()
+            v = v >> (b - 128) if b > 128 else v << (128 - b)
+        else:
+            d = 5**-q
+            v = (1 << (d.bit_length() + 127)) // d
+        hi[q - _Q_MIN] = v >> 64
+        lo[q - _Q_MIN] = v & (2**64 - 1)
+    return hi, lo
+
+
+_POW5_HI, _POW5_LO = _powers_of_five()
+
+
+# --- field parsers -----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_space(c):
+    """ASCII whitespace as C's ``isspace``: space, tab, LF, VT, FF, CR."""
+    return c == 32 or (c >= 9 and c <= 13)
+
+
+@njit_field
+def _int_field(buf, s, e, tsep):
+    """(magnitude uint64, negative, code) of one integer field; code _CODE_SLOW: beyond uint64.
+    (Trimming is written out here and in :func:`_float_field`: a helper returning the trimmed
+    bounds as a tuple made the kernels 50% slower.)"""
+    while s < e and _is_space(buf[s]):
+        s += 1
+    while e > s and _is_space(buf[e - 1]):
+        e -= 1
+    neg = False
+    if s < e:
+        c = buf[s]
+        if c == 45:
+            neg = True
+            s += 1
+        elif c == 43:
+            s += 1
+    if s >= e or buf[s] < 48 or buf[s] > 57:
+        return _U0, neg, _CODE_BAD
+    mag = _U0
+    if e - s <= _MAX_SIG:  # at most 19 digits: no overflow possible
+        for p in range(s, e):
+            c = buf[p]
+            if c >= 48 and c <= 57:
+                mag = mag * _U10 + np.uint64(c - 48)
+            elif c != tsep:
+                return mag, neg, _CODE_BAD
+        return mag, neg, _CODE_OK
+    code = _CODE_OK
+    for p in range(s, e):
+        c = buf[p]
+        if c >= 48 and c <= 57:
+            d = np.uint64(c - 48)
+            if mag > _U64_DIV10 or (mag == _U64_DIV10 and d > _U5):
+                code = _CODE_SLOW
+            elif code == _CODE_OK:
+                mag = mag * _U10 + d
+        elif c != tsep:
+            return mag, neg, _CODE_BAD
+    return mag, neg, code
+
+
+@numba.njit(cache=True, nogil=True)
+def _mul128(a, b):
+    """(high, low) 64-bit halves of the 128-bit product of two uint64."""
+    a_lo = a & _M32
+    a_hi = a >> _U32
+    b_lo = b & _M32
+    b_hi = b >> _U32
+    ll = a_lo * b_lo
+    lh = a_lo * b_hi
+    hl = a_hi * b_lo
+    hh = a_hi * b_hi
+    mid = (ll >> _U32) + (lh & _M32) + (hl & _M32)
+    lo = (mid << _U32) | (ll & _M32)
+    hi = hh + (lh >> _U32) + (hl >> _U32) + (mid >> _U32)
+    return hi, lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _clz(x):
+    """Leading zero bits of a non-zero uint64."""
+    n = 0
+    for k in (32, 16, 8, 4, 2, 1):
+        if x >> np.uint64(64 - k) == _U0:
+            x = x << np.uint64(k)
+            n += k
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _eisel_lemire(w, q):
+    """(the double nearest ``w * 10**q``, ok) for 0 < w < 2**64, q in [_Q_MIN, _Q_MAX]; ok is
+    False when the rounding cannot be proved here or the result is subnormal or infinite.
+    After Lemire, "Number parsing at a gigabyte per second" (2021), as in fast_double_parser."""
+    exponent = ((217706 * q) >> 16) + 1087
+    lz = _clz(w)
+    w = w << np.uint64(lz)
+    k = q - _Q_MIN
+    upper, lower = _mul128(w, _POW5_HI[k])
+    if (upper & _M9) == _M9 and lower + w < lower:
+        mid2, low = _mul128(w, _POW5_LO[k])
+        middle = lower + mid2
+        if middle < lower:
+            upper += _U1
+        if middle + _U1 == _U0 and (upper & _M9) == _M9 and low + w < low:
+            return 0.0, False
+        lower = middle
+    upperbit = upper >> _U63
+    mantissa = upper >> (upperbit + _U9)
+    lz += 1 - np.int64(upperbit)
+    if lower == _U0 and (upper & _M9) == _U0 and (mantissa & _U3) == _U1:
+        return 0.0, False  # possibly halfway between two doubles
+    mantissa += mantissa & _U1
+    mantissa = mantissa >> _U1
+    if mantissa >= _2_53:
+        mantissa = _2_52
+        lz -= 1
+    real_exponent = exponent - lz
+    if real_exponent < 1 or real_exponent > 2046:
+        return 0.0, False
+    # mantissa (53 bits, leading one included) is exact as a double, and so is the scaling
+    return math.ldexp(np.float64(mantissa), real_exponent - 1075), True
+
+
+@njit_field
+def _is_inf_word(buf, s, e):
+    """Sign (+1/-1) if buf[s:e] is inf/infinity with optional sign in any case, else 0."""
+    sign = 1
+    if s < e and (buf[s] == 43 or buf[s] == 45):
+        if buf[s] == 45:
+            sign = -1
+        s += 1
+    n = e - s
+    if n != 3 and n != 8:
+        return 0
+    for j in range(n):
+        if (buf[s + j] | 32) != _INFINITY[j]:
+            return 0
+    return sign
+
+
+@njit_field
+def _exponent(buf, p, e):
+    """(value, end, ok) of the exponent digits after an 'e' at ``buf[p - 1]``: optional sign, at
+    least one digit; the value saturates at +-100000, which is beyond every double anyway."""
+    neg = False
+    if p < e and (buf[p] == 45 or buf[p] == 43):
+        neg = buf[p] == 45
+        p += 1
+    nexp = 0
+    ev = 0
+    while p < e and buf[p] >= 48 and buf[p] <= 57:
+        if ev < 100000:
+            ev = ev * 10 + (buf[p] - 48)
+        nexp += 1
+        p += 1
+    return (-ev if neg else ev), p, nexp > 0
+
+
+@njit_field
+def _to_double(w, q, neg, truncated):
+    """(value, code) of ``w * 10**q`` from the exact paths; ``truncated``: the significand's
+    digits beyond ``w`` were dropped (the value lies in [w, w + 1) * 10**q)."""
+    if w == _U0:
+        return -0.0 if neg else 0.0, _CODE_OK
+    v = 0.0
+    if not truncated and w <= _2_53:  # Clinger: exact operands, one rounding
+        if q >= 0 and q <= 22:
+            v = np.float64(w) * _P10[q]
+            return -v if neg else v, _CODE_OK
+        if q < 0 and q >= -22:
+            v = np.float64(w) / _P10[-q]
+            return -v if neg else v, _CODE_OK
+        if q > 22 and q <= 22 + 15 and w <= _2_53 // _P10_U[q - 22]:
+            v = np.float64(w * _P10_U[q - 22]) * _P10[22]
+            return -v if neg else v, _CODE_OK
+    if q < _Q_MIN or q > _Q_MAX:
+        return 0.0, _CODE_SLOW
+    v, ok = _eisel_lemire(w, q)
+    if not ok:
+        return 0.0, _CODE_SLOW
+    if truncated:
+        if w + _U1 == _U0:
+            return 0.0, _CODE_SLOW
+        v_up, ok = _eisel_lemire(w + _U1, q)
+        if not ok or v_up != v:
+            return 0.0, _CODE_SLOW
+    return -v if neg else v, _CODE_OK
+
+
+@njit_field
+def _float_field(buf, s, e, dec, tsep):
+    """(value, code) of one float field; code _CODE_SLOW: valid, for :func:`fix_slow_floats`.
+    Up to 19 digits, the significand is accumulated without checks (it cannot overflow);
+    longer ones are handled by :func:`_float_field_long`."""
+    s0 = s
+    e0 = e
+    while s < e and _is_space(buf[s]):
+        s += 1
+    while e > s and _is_space(buf[e - 1]):
+        e -= 1
+    neg = False
+    if s < e:
+        c = buf[s]
+        if c == 45:
+            neg = True
+            s += 1
+        elif c == 43:
+            s += 1
+    w = _U0
+    nd = 0
+    p = s
+    while p < e:
+        c = buf[p]
+        if c < 48 or c > 57:
+            break
+        w = w * _U10 + np.uint64(c - 48)
+        nd += 1
+        p += 1
+        if p < e and buf[p] == tsep:
+            p += 1
+    nint = nd
+    if p < e and buf[p] == dec:
+        p += 1
+        while p < e:
+            c = buf[p]
+            if c < 48 or c > 57:
+                break
+            w = w * _U10 + np.uint64(c - 48)
+            nd += 1
+            p += 1
+    if nd == 0:
+        inf = _is_inf_word(buf, s0, e0)
+        if inf != 0:
+            return inf * np.inf, _CODE_OK
+        return 0.0, _CODE_BAD
+    if nd > _MAX_SIG:
+        return _float_field_long(buf, s, e, dec, tsep, neg)
+    q = nint - nd
+    if p < e and (buf[p] | 32) == 101:
+        ev, p, ok = _exponent(buf, p + 1, e)
+        if not ok:
+            return 0.0, _CODE_BAD
+        q += ev
+    if p != e:
+        return 0.0, _CODE_BAD
+    return _to_double(w, q, neg, False)
+
+
+@njit_field
+def _float_field_long(buf, s, e, dec, tsep, neg):
+    """:func:`_float_field` for more than 19 digits in ``buf[s:e]`` (trimmed, sign consumed):
+    leading zeros are skipped and only the first 19 significant digits are kept."""
+    w = _U0
+    nsig = 0  # significant digits seen (from the first non-zero one)
+    q = 0  # decimal exponent of the last kept digit
+    p = s
+    while p < e:
+        c = buf[p]
+        if c < 48 or c > 57:
+            break
+        if nsig > 0 or c != 48:
+            if nsig < _MAX_SIG:
+                w = w * _U10 + np.uint64(c - 48)
+            else:
+                q += 1
+            nsig += 1
+        p += 1
+        if p < e and buf[p] == tsep:
+            p += 1
+    if p < e and buf[p] == dec:
+        p += 1
+        while p < e:
+            c = buf[p]
+            if c < 48 or c > 57:
+                break
+            if nsig > 0 or c != 48:
+                if nsig < _MAX_SIG:
+                    w = w * _U10 + np.uint64(c - 48)
+                    q -= 1
+                nsig += 1
+            else:
+                q -= 1
+            p += 1
+    if p < e and (buf[p] | 32) == 101:
+        ev, p, ok = _exponent(buf, p + 1, e)
+        if not ok:
+            return 0.0, _CODE_BAD
+        q += ev
+    if p != e:
+        return 0.0, _CODE_BAD
+    return _to_double(w, q, neg, nsig > _MAX_SIG)
+
+
+@njit_field
+def _bool_field(buf, s, e):
+    """1 for true, 0 for false (any case, no whitespace), -1 otherwise."""
+    n = e - s
+    if n == 4:
+        for j in range(4):
+            if (buf[s + j] | 32) != _TRUE[j]:
+                return -1
+        return 1
+    if n == 5:
+        for j in range(5):
+            if (buf[s + j] | 32) != _FALSE[j]:
+                return -1
+        return 0
+    return -1
+
+
+# --- kernels -----------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_int64_kernel(buf, starts, ends, na, thousands, out):
+    """Parse integers into ``out`` (int64, uint64 bits when NEEDS_UINT64); return the status."""
+    any_neg = False
+    any_big = False
+    any_huge = False
+    for i in range(starts.shape[0]):
+        if na is not None and na[i]:
+            out[i] = 0
+            continue
+        mag, neg, code = _int_field(buf, starts[i], ends[i], thousands)
+        if code == _CODE_BAD:
+            return i
+        if code == _CODE_SLOW:
+            any_huge = True
+            out[i] = 0
+        elif neg:
+            if mag > _2_63:
+                any_huge = True
+                out[i] = 0
+            else:
+                out[i] = np.int64(_U0 - mag)
+                if mag != _U0:
+                    any_neg = True
+        else:
+            out[i] = np.int64(mag)
+            if mag > _I64_MAX_U:
+                any_big = True
+    if any_huge or (any_neg and any_big):
+        return NEEDS_FLOAT64
+    if any_big:
+        return NEEDS_UINT64
+    return FITS_INT64
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_uint64_kernel(buf, starts, ends, na, thousands, out):
+    """Parse unsigned integers into ``out`` (uint64); status FITS_INT64 (meaning: all fit
+    uint64), NEEDS_FLOAT64 (a negative value or one beyond uint64) or a bad index."""
+    outside = False
+    for i in range(starts.shape[0]):
+        if na is not None and na[i]:
+            out[i] = 0
+            continue
+        mag, neg, code = _int_field(buf, starts[i], ends[i], thousands)
+        if code == _CODE_BAD:
+            return i
+        if code == _CODE_SLOW or (neg and mag != _U0):
+            outside = True
+            out[i] = 0
+        else:
+            out[i] = mag
+    return NEEDS_FLOAT64 if outside else FITS_INT64
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow):
+    """Parse floats into ``out`` (NaN where ``na``); the indices of fields left for
+    :func:`fix_slow_floats` go to ``slow[:nslow]``. Returns (nslow, first bad index or -1)."""
+    nslow = 0
+    for i in range(starts.shape[0]):
+        if na is not None and na[i]:
+            out[i] = np.nan
+            continue
+        v, code = _float_field(buf, starts[i], ends[i], decimal, thousands)
+        if code == _CODE_BAD:
+            return nslow, i
+        out[i] = v
+        if code == _CODE_SLOW:
+            slow[nslow] = i
+            nslow += 1
+    return nslow, -1
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_bool_kernel(buf, starts, ends, na, out):
+    """Parse booleans into ``out`` (False where ``na``); return the first bad index or -1."""
+    for i in range(starts.shape[0]):
+        if na is not None and na[i]:
+            out[i] = False
+            continue
+        b = _bool_field(buf, starts[i], ends[i])
+        if b < 0:
+            return i
+        out[i] = b == 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def classify_kernel(buf, starts, ends, na, decimal, thousands):
+    """Bitmask of IS_BOOL, IS_INT64, IS_UINT64, IS_FLOAT64: the types every non-missing field
+    parses as (all bits when every field is missing)."""
+    can_bool = True
+    can_int = True
+    can_uint = True
+    can_float = True
+    any_neg = False
+    any_big = False
+    for i in range(starts.shape[0]):
+        if na is not None and na[i]:
+            continue
+        s = starts[i]
+        e = ends[i]
+        if can_bool and _bool_field(buf, s, e) < 0:
+            can_bool = False
+        if can_int or can_uint:
+            mag, neg, code = _int_field(buf, s, e, thousands)
+            if code != _CODE_OK:
+                can_int = False
+                can_uint = False
+            elif neg:
+                if mag > _2_63:
+                    can_int = False
+                if mag != _U0:
+                    any_neg = True
+            elif mag > _I64_MAX_U:
+                any_big = True
+            if any_big:
+                can_int = False
+            if any_neg:
+                can_uint = False
+        if can_float:
+            _, code = _float_field(buf, s, e, decimal, thousands)
+            if code == _CODE_BAD:
+                can_float = False
+        if not (can_bool or can_int or can_uint or can_float):
+            break
+    mask = 0
+    if can_bool:
+        mask |= IS_BOOL
+    if can_int:
+        mask |= IS_INT64
+    if can_uint:
+        mask |= IS_UINT64
+    if can_float:
+        mask |= IS_FLOAT64
+    return mask
+
+
+# --- typed Python wrappers ---------------------------------------------------------------------
+
+
+def _byte(value: int | str, name: str, allow_none: bool = False) -> int:
+    """An ASCII byte value from a one-character string or an int (-1: none, where allowed)."""
+    if isinstance(value, str):
+        if len(value) != 1 or ord(value) >= 128:
+            raise ValueError(f"{name} must be one ASCII character, not {value!r}")
+        return ord(value)
+    if value == -1 and allow_none:
+        return -1
+    if not 0 <= value < 128:
+        raise ValueError(f"{name} must be an ASCII byte value, not {value}")
+    return int(value)
+
+
+def _separators(decimal: int | str, thousands: int | str | None) -> tuple[int, int]:
+    dec = _byte(decimal, "decimal")
+    tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
+    if dec == tsep:
+        raise ValueError("decimal and thousands separators must differ")
+    if dec in b"0123456789+-eE" or (tsep >= 0 and tsep in b"0123456789+-eE"):
+        raise ValueError("decimal and thousands separators cannot be digits, signs or e/E")
+    return dec, tsep
+
+
+def _check(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None) -> None:
+    if buf.dtype != np.uint8 or buf.ndim != 1:
+        raise TypeError("buf must be a 1-d uint8 array")
+    if starts.shape != ends.shape or starts.ndim != 1:
+        raise ValueError("starts and ends must be 1-d arrays of the same length")
+    if na is not None and na.shape != starts.shape:
+        raise ValueError("na must have one flag per field")
+
+
+def parse_int64(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    na: np.ndarray | None = None,
+    thousands: int | str | None = NO_THOUSANDS,
+) -> tuple[np.ndarray, int]:
+    """Integers as int64 and a status: FITS_INT64, NEEDS_UINT64 (then ``values.view(np.uint64)``
+    holds them), NEEDS_FLOAT64 (re-parse with :func:`parse_float64_py`) or a bad index >= 0."""
+    _check(buf, starts, ends, na)
+    tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
+    out = np.empty(starts.shape[0], np.int64)
+    status = parse_int64_kernel(buf, starts, ends, na, tsep, out)
+    return out, int(status)
+
+
+def parse_uint64(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    na: np.ndarray | None = None,
+    thousands: int | str | None = NO_THOUSANDS,
+) -> tuple[np.ndarray, int]:
+    """Integers as uint64 and a status: FITS_INT64 (all fit uint64), NEEDS_FLOAT64 (a negative
+    value or one beyond uint64) or a bad index >= 0."""
+    _check(buf, starts, ends, na)
+    tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
+    out = np.empty(starts.shape[0], np.uint64)
+    status = parse_uint64_kernel(buf, starts, ends, na, tsep, out)
+    return out, int(status)
+
+
+def parse_float64(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    na: np.ndarray | None = None,
+    decimal: int | str = ".",
+    thousands: int | str | None = NO_THOUSANDS,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(values, slow_index, bad_index): floats from the exact paths (NaN where ``na``), the
+    fields still to be fixed by :func:`fix_slow_floats`, and the first bad index or -1."""
+    _check(buf, starts, ends, na)
+    dec, tsep = _separators(decimal, thousands)
+    n = starts.shape[0]
+    out = np.empty(n, np.float64)
+    slow = np.empty(n, np.int64)
+    nslow, bad = parse_float64_kernel(buf, starts, ends, na, dec, tsep, out, slow)
+    return out, slow[:nslow], int(bad)
+
+
+def fix_slow_floats(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    slow_index: np.ndarray,
+    values: np.ndarray,
+    decimal: int | str = ".",
+    thousands: int | str | None = NO_THOUSANDS,
+) -> None:
+    """Set ``values[i]`` for each ``i`` in ``slow_index`` to Python's correctly rounded
+    ``float()`` of the field, after removing separators and replacing the decimal character
+    (the kernel has checked the syntax, so what is left is a plain decimal literal)."""
+    dec, tsep = _separators(decimal, thousands)
+    remove = bytes([tsep]) if tsep >= 0 else b""
+    for i in slow_index.tolist():
+        text = buf[starts[i] : ends[i]].tobytes().strip(b" \t\n\v\f\r")
+        if remove:
+            text = text.replace(remove, b"")
+        if dec != 46:
+            text = text.replace(bytes([dec]), b".")
+        values[i] = float(text)
+
+
+def parse_float64_py(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    na: np.ndarray | None = None,
+    decimal: int | str = ".",
+    thousands: int | str | None = NO_THOUSANDS,
+) -> tuple[np.ndarray, int]:
+    """(values, bad_index): :func:`parse_float64` with the slow fields fixed, so every value is
+    Python's ``float()`` of its text. On a bad field the values are incomplete."""
+    values, slow, bad = parse_float64(buf, starts, ends, na, decimal, thousands)
+    if bad < 0:
+        fix_slow_floats(buf, starts, ends, slow, values, decimal, thousands)
+    return values, bad
+
+
+def parse_bool(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """(values, bad_index): ``true``/``false`` in any case; False where ``na``."""
+    _check(buf, starts, ends, na)
+    out = np.empty(starts.shape[0], np.bool_)
+    bad = parse_bool_kernel(buf, starts, ends, na, out)
+    return out, int(bad)
+
+
+def classify(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    na: np.ndarray | None = None,
+    decimal: int | str = ".",
+    thousands: int | str | None = NO_THOUSANDS,
+) -> int:
+    """Bitmask of IS_BOOL, IS_INT64, IS_UINT64, IS_FLOAT64: the types that every non-missing
+    field of the sample parses as (IS_INT64 and IS_UINT64 also require the values to fit)."""
+    _check(buf, starts, ends, na)
+    dec, tsep = _separators(decimal, thousands)
+    return int(classify_kernel(buf, starts, ends, na, dec, tsep))
+
+
+def infer_type(mask: int, has_missing: bool) -> np.dtype | None:
+    """The first type of the lattice bool -> int64 -> uint64 -> float64 in ``mask``; float64
+    instead of bool or an integer when the column has missing values; None: not a number."""
+    if mask & (IS_BOOL | IS_INT64 | IS_UINT64) and has_missing:
+        return np.dtype(np.float64)
+    for bit, dtype in ((IS_BOOL, np.bool_), (IS_INT64, np.int64), (IS_UINT64, np.uint64)):
+        if mask & bit:
+            return np.dtype(dtype)
+    if mask & IS_FLOAT64:
+        return np.dtype(np.float64)
+    return None
