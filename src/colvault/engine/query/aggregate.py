@@ -50,8 +50,9 @@ def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
         rows = sel.rows(pos)
         if rows is None:
             return None
-        values, nat = _kernel_view(sel.values(spec, pos, rows[1]))
-        return agg.chunk_stats(values, rows[0], nat)
+        got, at = sel.selected(spec, pos, rows)
+        values, nat = _kernel_view(got)
+        return agg.chunk_stats(values, at, nat)
 
     state = agg.new_stats_state()
     kind = agg.kind_of(spec.dtype)
@@ -90,9 +91,10 @@ def histogram(
         rows = sel.rows(pos)
         if rows is None:
             return None
-        values, _ = _kernel_view(sel.values(spec, pos, rows[1]))
+        got, at = sel.selected(spec, pos, rows)
+        values, _ = _kernel_view(got)
         counts = np.zeros(int(bins), np.int64)
-        agg.histogram_update(counts, values, rows[0], lo, hi)
+        agg.histogram_update(counts, values, at, lo, hi)
         return counts
 
     return sum(sel.fold(part), np.zeros(int(bins), np.int64)), edges

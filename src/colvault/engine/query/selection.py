@@ -50,6 +50,22 @@ class Selection:
             got = self.source.read_chunk(spec, self.state.columns[spec.id][pos])
         return got
 
+    def selected(
+        self, spec: ColumnSpec, pos: int, rows: tuple[np.ndarray | None, Mapping[str, Decoded]]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Column ``spec`` of chunk ``pos`` for the selected ``rows``: (values, positions to
+        take from them), or (values of the selected rows only, None) where that saves decoding
+        the whole chunk (scaled decimals, ``for`` chunks, regular clocks)."""
+        hits, decoded = rows
+        got = decoded.get(spec.name)
+        if hits is None:
+            return self.values(spec, pos, decoded), None
+        if isinstance(got, Scaled):
+            return got.values(hits), None
+        if got is not None:
+            return got, hits
+        return self.source.read_at(spec, self.state.columns[spec.id][pos], hits), None
+
     def fold(self, part: Callable[[int], T | None]) -> Iterator[T]:
         """``part(pos)`` over the chunks, in the pool a window at a time, in row order."""
         for i in range(0, len(self.chunks), WINDOW):
