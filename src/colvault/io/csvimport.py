@@ -57,8 +57,8 @@ DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 MAX_RESTARTS = 32
 #: Sniffing reads this much of each file (or all of a smaller one), whatever the block size.
 SNIFF_BYTES = 1 << 20
-#: A record may span at most this many blocks (an unterminated quote otherwise reads the file
-#: into memory before it is found).
+#: A record may span this many default blocks (64 MiB; more with larger blocks): an unterminated
+#: quote otherwise reads the file into memory before it is found.
 MAX_RECORD_BLOCKS = 16
 
 
@@ -285,7 +285,7 @@ class _Import:
             tok = csvtokens.tokenize(buf, ord(layout.delimiter), self.opts.quotechar,
                                      _byte(self.comment, "comment"), final)  # fmt: skip
             if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
-                if len(buf) > MAX_RECORD_BLOCKS * self.block_bytes:
+                if len(buf) > MAX_RECORD_BLOCKS * max(self.block_bytes, DEFAULT_BLOCK_BYTES):
                     raise CSVError(
                         f"a record longer than {len(buf):,} bytes (an unterminated quote?)",
                         file=f.name, line=line + 1,
