@@ -415,6 +415,13 @@ CASES = [
         "utc=True); its to_datetime(format='ISO8601', utc=True) reads them as we do",
     ),
     Case(
+        "one-timestamp-column-with-spaces",
+        b"time\n2021-03-01 10:00\n2021-03-01 10:10:30\n",
+        [("time", "datetime64[ns]", ["2021-03-01T10:00", "2021-03-01T10:10:30"])],
+        dates={"time": "ISO8601"},
+        why="the space is no delimiter: it would split the values but not the header",
+    ),
+    Case(
         "datetime-format",
         b"when,v\n01/02/2020 10:20,1\n31/12/2020 23:59,2\n",
         [

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import colvault
+import colvault.io.csvcolumns as colvault_csv
 from colvault import ColvaultError, CSVError, CSVWarning, import_csv
 
 NUMBERS = b"sensor,value,label\n1,0.5,a\n2,1.5,b\n3,2.5,a\n"
@@ -194,6 +195,16 @@ def test_files_widen_types_across_files(store: Any, tmp_path: Path) -> None:
     assert table.col("s").tolist()[-1] == "a much longer text than the first file's"
 
 
+def test_headerless_files_stay_headerless(store: Any, tmp_path: Path) -> None:
+    # alone, a one-row file "5,6" reads as a header (as pandas reads it): here it follows the
+    # first file, which has none
+    a = _file(tmp_path, "a.csv", b"1,2\n3,4\n")
+    b = _file(tmp_path, "b.csv", b"5,6\n")
+    table = import_csv([a, b], store, "/t")
+    assert table.colnames == ["col0", "col1"]
+    assert table.col("col0").tolist() == [1, 3, 5]
+
+
 def test_files_must_share_the_header(store: Any, tmp_path: Path) -> None:
     a = _file(tmp_path, "a.csv", b"x,y\n1,2\n")
     b = _file(tmp_path, "b.csv", b"x,z\n3,4\n")
@@ -214,6 +225,18 @@ def test_missing_sources(store: Any, tmp_path: Path) -> None:
         import_csv([], store, "/t")
     with pytest.raises(CSVError, match="cannot read CSV from int"):
         import_csv(3, store, "/t")
+
+
+def test_a_category_with_too_many_values_becomes_text(store: Any, tmp_path: Path) -> None:
+    few = b"".join(b"ab"[i % 2 : i % 2 + 1] + b"\n" for i in range(3000))
+    many = b"".join(b"v%d\n" % i for i in range(colvault_csv.CATEGORY_MAX + 10))
+    path = _file(tmp_path, "c.csv", b"s\n" + few + many)
+    table = import_csv(path, store, "/t", chunk_bytes=4096)
+    assert table.schema["s"].kind == "U"  # plain text, no longer a category
+    values = table.col("s")
+    assert len(values) == 3000 + colvault_csv.CATEGORY_MAX + 10
+    assert values[:4].tolist() == ["a", "b", "a", "b"]
+    assert values[-1] == f"v{colvault_csv.CATEGORY_MAX + 9}"
 
 
 # -- compression and file objects --------------------------------------------------------------

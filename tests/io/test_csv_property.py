@@ -1,12 +1,13 @@
 """Property test: random tables written by Python's ``csv`` module with random dialects, imported
 with ``import_csv``, read as ``pandas.read_csv`` reads them and as the source data says.
 
-Tables mix integer (int64 and uint64 range), float (``repr`` round-trip and other formats), bool,
-text (delimiters, quotes, CR and LF, unicode) and ISO 8601 timestamp columns (``T`` or space,
-fractions up to nanoseconds, ``Z`` and offsets), any of them with missing values. They are
-written with a delimiter among ``, ; \\t |``, quoting MINIMAL, ALL or NONNUMERIC, and line ends
-LF, CRLF or CR, then imported in blocks of a random small size, so that records, quotes and line
-ends straddle block boundaries and later blocks widen the types inferred from the first.
+Tables mix integer (int64 and uint64 range), float (``repr`` round-trip and other formats, with a
+decimal point or comma), bool, text (delimiters, quotes, CR and LF, unicode; unique values, or a
+few labels: a category) and ISO 8601 timestamp columns (``T`` or space, fractions up to
+nanoseconds, ``Z`` and offsets), any of them with missing values. They are written with a
+delimiter among ``, ; \\t |``, quoting MINIMAL, ALL or NONNUMERIC, and line ends LF, CRLF or CR,
+then imported in blocks of a random small size, so that records, quotes and line ends straddle
+block boundaries and later blocks widen the types inferred from the first.
 
 Each import must give, column by column:
 
@@ -146,7 +147,8 @@ def time_field(draw: st.DrawFn) -> tuple[str, int]:
 
 @st.composite
 def column(draw: st.DrawFn, j: int, nrows: int, decimal: str) -> Column:
-    kind = draw(st.sampled_from(["int", "uint", "float", "bool", "text", "time"]))
+    kind = draw(st.sampled_from(["int", "uint", "float", "bool", "text", "label", "time"]))
+    labels = draw(st.lists(TEXT, min_size=1, max_size=3))  # a label column's few values
     name = f"c{j}" + draw(st.text(alphabet="abc xyz,;|\"'é_", max_size=4))
     missing_rate = draw(st.sampled_from([0.0, 0.0, 0.2, 1.0]))
     fmt = draw(st.sampled_from(FLOAT_FORMATS))
@@ -154,7 +156,8 @@ def column(draw: st.DrawFn, j: int, nrows: int, decimal: str) -> Column:
     values: list[Any] = []
     for _ in range(nrows):
         if missing_rate and draw(st.floats(0, 1)) < missing_rate:
-            fields.append(draw(st.sampled_from(["", "NA", "nan"])) if kind != "text" else "")
+            text = kind in ("text", "label")
+            fields.append(draw(st.sampled_from(["", "NA", "nan"])) if not text else "")
             values.append(None)
             continue
         v: Any
@@ -171,6 +174,8 @@ def column(draw: st.DrawFn, j: int, nrows: int, decimal: str) -> Column:
             field = draw(st.sampled_from([str(v), str(v).lower(), str(v).upper()]))
         elif kind == "text":
             v = field = draw(TEXT)
+        elif kind == "label":  # few distinct values: a category
+            v = field = draw(st.sampled_from(labels))
         else:
             field, v = draw(time_field())
         fields.append(field)
@@ -249,7 +254,7 @@ def _expected_dtype(c: Column) -> str:
         return "uint64" if max(present) > 2**63 - 1 else "int64"
     if c.kind == "bool":
         return "float64" if has_missing else "bool"
-    return {"float": "float64", "text": "text", "time": "datetime64[ns]"}[c.kind]
+    return {"float": "float64", "text": "text", "label": "text", "time": "datetime64[ns]"}[c.kind]
 
 
 def _check_round_trip(c: Column, got: np.ndarray, kind: str) -> None:

@@ -313,7 +313,8 @@ class _Import:
             delimiter=self.delimiter if self.plan is None else self.plan.layout.delimiter,
             quotechar=self.quotechar,
             comment=self.comment,
-            header=self.header,
+            # the files of one import share the first one's header (or lack of one)
+            header=self.header if self.plan is None else self.plan.layout.header,
             skiprows=self.skiprows,
             decimal=self.opts.decimal,
             thousands=self.opts.thousands,

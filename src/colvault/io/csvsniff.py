@@ -4,7 +4,8 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
 
 - **delimiter**: among ``, ; \\t |`` and space, the one that splits the body lines into the same
   number (more than one) of fields most consistently; ``,`` is not a candidate when the decimal
-  mark is ``,``; space is taken only when no other splits the lines.
+  mark is ``,``; space is taken only when no other splits the lines, and only if it splits
+  every line of the sample alike (a header ``time`` over ``2021-03-01 10:00`` is one column).
 - **metadata lines** (when ``skiprows`` is not given): leading lines whose field count differs
   from the body's, as the site line above a TMY3 header.
 - **header** (``header="infer"``): the first row is a header unless every column whose body is
@@ -110,9 +111,12 @@ def sniff_delimiter(
         records = _records(text, d, quotechar, comment, final)
         if not records:
             continue
-        share, fields = _consistency([len(r) for _, r in records])
+        counts = [len(r) for _, r in records]
+        share, fields = _consistency(counts)
         if fields < 2:
             continue
+        if d == " " and any(n != fields for n in counts):
+            continue  # spaces inside a single column ("2021-03-01 10:00") split lines too
         score = (share, fields if d != " " else 0, -rank)
         if d == " " and best is not None:
             continue
