@@ -199,3 +199,18 @@ def test_na_fields_are_what_pandas_reads_as_missing():
     assert hits.tolist() == frame["v"].isna().tolist()
     yes, no = True, False
     assert hits.tolist() == [yes, yes, yes, no, no, no, yes, yes, yes, yes, no, no]
+
+
+SHORT = st.text('Na/"x€', max_size=4)
+LONG = st.text("ab", min_size=62, max_size=66)  # lengths around the 64-bit length mask
+
+
+@given(st.data())
+def test_match_tokens_with_any_tokens_is_set_membership(data):
+    """The length mask and first-byte table only skip fields that match no token, whatever the
+    tokens: empty, sharing first bytes, with quotes, multi-byte, or 64 bytes and longer."""
+    tokens = data.draw(st.lists(st.one_of(SHORT, LONG), max_size=6))
+    values = st.one_of(SHORT, LONG, st.sampled_from(tokens)) if tokens else SHORT
+    vals, (buf, starts, ends, flags) = data.draw(fields(values))
+    hits = match_tokens(buf, starts, ends, flags, *pack_tokens(tokens))
+    assert hits.tolist() == [v in tokens for v in vals]

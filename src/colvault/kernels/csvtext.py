@@ -324,38 +324,82 @@ def dictionary_encode_fields(
 
 
 @numba.njit(cache=True, nogil=True)
+def _unescape_capped(buf, start, end, quotechar, out, cap):
+    """:func:`unescape_into` that stops past ``cap`` bytes (``out`` holds ``cap + 1``): the
+    value's length, or ``cap + 1`` when it is longer than ``cap``."""
+    m = 0
+    quoted = True
+    p = start
+    while p < end and m <= cap:
+        b = buf[p]
+        if quoted and b == quotechar:
+            if p + 1 < end and buf[p + 1] == quotechar:
+                out[m] = b
+                m += 1
+                p += 2
+            else:
+                quoted = False
+                p += 1
+        else:
+            out[m] = b
+            m += 1
+            p += 1
+    return m
+
+
+_LEN_BITS = 64  # token lengths below this are kept in a bit mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _match_one(src, s, e, tokens_buf, tokens_offsets):
+    """Whether ``src[s:e]`` is one of the tokens."""
+    for t in range(tokens_offsets.shape[0] - 1):
+        if _same(src, s, e, tokens_buf, tokens_offsets[t], tokens_offsets[t + 1]):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar):
-    """out[i]: field i's value equals one of the tokens ``tokens_buf[off[t]:off[t + 1]]``."""
+    """out[i]: field i's value equals one of the tokens ``tokens_buf[off[t]:off[t + 1]]``.
+
+    Most fields are rejected without comparing: a field is compared with the tokens only when
+    some token has its length (a bit mask of the lengths below 64) and, unless it is empty,
+    some token starts with its first byte (a 256-entry table). Only ``ESCAPED`` fields are
+    unescaped, into a scratch buffer one byte longer than the longest token."""
     m = starts.shape[0]
     ntok = tokens_offsets.shape[0] - 1
-    shortest = 1 << 62
-    longest = -1
-    for t in range(ntok):
-        size = tokens_offsets[t + 1] - tokens_offsets[t]
-        shortest = min(shortest, size)
-        longest = max(longest, size)
-    scratch = _escaped_scratch(starts, ends, flags)
     out = np.zeros(m, np.bool_)
+    if ntok <= 0:
+        return out
+    longest = 0
+    lengths = np.uint64(0)  # bit k: some token has k bytes (k < 64)
+    first = np.zeros(256, np.bool_)  # the first bytes of the non-empty tokens
+    for t in range(ntok):
+        ts = tokens_offsets[t]
+        size = tokens_offsets[t + 1] - ts
+        longest = max(longest, size)
+        if size < _LEN_BITS:
+            lengths |= np.uint64(1) << np.uint64(size)
+        if size > 0:
+            first[tokens_buf[ts]] = True
+    scratch = np.empty(longest + 1, np.uint8)
     for f in range(m):
         s = starts[f]
         e = ends[f]
-        esc = (flags[f] & ESCAPED) != 0
-        if esc:
-            e = unescape_into(buf, s, e, quotechar, scratch)
-            s = 0
-        size = e - s
-        if size < shortest or size > longest:
+        if (flags[f] & ESCAPED) != 0:
+            size = _unescape_capped(buf, s, e, quotechar, scratch, longest)
+            if size <= longest and (size == 0 or first[scratch[0]]):
+                out[f] = _match_one(scratch, 0, size, tokens_buf, tokens_offsets)
             continue
-        for t in range(ntok):
-            ts = tokens_offsets[t]
-            te = tokens_offsets[t + 1]
-            if esc:
-                hit = _same(scratch, s, e, tokens_buf, ts, te)
-            else:
-                hit = _same(buf, s, e, tokens_buf, ts, te)
-            if hit:
-                out[f] = True
-                break
+        size = e - s
+        if size > longest:
+            continue
+        if size < _LEN_BITS and (lengths >> np.uint64(size)) & np.uint64(1) == 0:
+            continue
+        if size > 0 and not first[buf[s]]:
+            continue
+        out[f] = _match_one(buf, s, e, tokens_buf, tokens_offsets)
     return out
 
 
