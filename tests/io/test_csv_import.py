@@ -11,6 +11,7 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -153,6 +154,20 @@ def test_a_store_given_by_path_is_opened_for_appending(tmp_path: Path) -> None:
         table.store.close()
     with colvault.open(path, "r") as s:
         assert s["/t"].col("sensor").tolist() == [1, 2, 3]
+
+
+def test_a_failed_import_closes_a_store_it_opened(tmp_path: Path) -> None:
+    path = tmp_path / "lab.colvault"
+    with colvault.open(path, "w"):
+        pass
+    bad = _file(tmp_path, "bad.csv", b"a,b\n1,2\n3\n")
+    fds = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(CSVError, match="1 fields"):
+        import_csv(bad, path, "/t")
+    # the caller never saw the store: nothing of it may stay open (catalog, lock, segments)
+    assert set(os.listdir("/proc/self/fd")) <= fds
+    with colvault.open(path, "r") as s:
+        assert "/t" not in s
 
 
 # -- several files ----------------------------------------------------------------------------
@@ -365,6 +380,16 @@ def test_bad_options(store: Any, tmp_path: Path) -> None:
         import_csv(path, store, "/t", delimiter=";;")
     with pytest.raises(CSVError, match="also the decimal"):
         import_csv(path, store, "/t", delimiter=",", decimal=",")
+    with pytest.raises(CSVError, match="also the decimal"):
+        import_csv(path, store, "/t", thousands=".")
+    with pytest.raises(CSVError, match="must differ"):
+        import_csv(path, store, "/t", delimiter=";", comment=";")
+    with pytest.raises(CSVError, match="must differ"):
+        import_csv(path, store, "/t", quotechar="#", comment="#")
+    with pytest.raises(CSVError, match="chunk_bytes"):
+        import_csv(path, store, "/t", chunk_bytes=-1)
+    with pytest.raises(CSVError, match="unknown encoding 'klingon'"):
+        import_csv(path, store, "/t", encoding="klingon")
     with pytest.raises(CSVError, match=r"schema names columns the file lacks: \['x'\]"):
         import_csv(path, store, "/t", schema={"x": "f8"})
     with pytest.raises(CSVError, match="usecols names 'x'"):

@@ -20,6 +20,7 @@ pending changes, since the import commits.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import os
 import sys
@@ -148,9 +149,25 @@ def import_csv(
         _byte(value, name)
     _byte(quotechar, "quotechar")
     _byte(decimal, "decimal")
-    if delimiter is not None and delimiter in (decimal, quotechar):
-        raise CSVError(f"the delimiter {delimiter!r} is also the decimal mark or the quote")
+    specials = [c for c in (delimiter, quotechar, comment) if c is not None]
+    if len(set(specials)) < len(specials):
+        raise CSVError("the delimiter, the quote and the comment character must differ")
+    if delimiter is not None and delimiter == decimal:
+        raise CSVError(f"the delimiter {delimiter!r} is also the decimal mark")
+    if thousands is not None and thousands == decimal:
+        raise CSVError(f"the thousands separator {thousands!r} is also the decimal mark")
+    if chunk_bytes is not None and chunk_bytes < 1:
+        raise CSVError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise CSVError(f"unknown encoding {encoding!r}") from None
+    na_buf, na_offsets = csvtext.pack_tokens(list(na_values))
+    formats = tuple(csvdates.compile_format(f) for f in datetime_formats or ())
+    opts = Options(decimal, thousands, _byte(quotechar, "quotechar") if quotechar else -1,
+                   na_buf, na_offsets, formats)  # fmt: skip
     files = inputs(source)
+    opened = not isinstance(store, Store)
     if not isinstance(store, Store):
         store = open_store(os.fspath(store), "a")
     if store.has_pending:
@@ -158,10 +175,6 @@ def import_csv(
             "the store has pending changes: commit() or abort() them first (import_csv "
             "commits its rows as one transaction)"
         )
-    na_buf, na_offsets = csvtext.pack_tokens(list(na_values))
-    formats = tuple(csvdates.compile_format(f) for f in datetime_formats or ())
-    opts = Options(decimal, thousands, _byte(quotechar, "quotechar") if quotechar else -1,
-                   na_buf, na_offsets, formats)  # fmt: skip
     job = _Import(
         files, store, path, opts, schema, delimiter, quotechar, header, skiprows, comment,
         usecols, encoding, on_bad_lines, chunk_bytes or DEFAULT_BLOCK_BYTES, progress,
@@ -170,6 +183,8 @@ def import_csv(
         return job.run()
     except BaseException:
         store.abort()
+        if opened:  # the caller has no handle on a store opened here, to close it
+            store.close()
         raise
 
 
