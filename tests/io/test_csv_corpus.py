@@ -334,6 +334,16 @@ CASES = [
         pandas={"header": None, "names": ["col0", "col1"]},
     ),
     Case(
+        "headerless-first-row-with-a-missing-value",
+        b"1,,x\n2,3.5,y\n4,5.5,x\n",
+        [
+            ("col0", "int64", [1, 2, 4]),
+            ("col1", "float64", [NAN, 3.5, 5.5]),
+            ("col2", "text", ["x", "y", "x"]),
+        ],
+        pandas={"header": None, "names": ["col0", "col1", "col2"]},
+    ),
+    Case(
         "duplicate-header-names",
         b"a,a,b,a\n1,2,3,4\n",
         [

@@ -148,6 +148,8 @@ def _has_header(
         return True
     typed = 0
     for j, field in enumerate(first):
+        if field == "":
+            continue  # a missing value or an unnamed column: no evidence either way
         kinds = {_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != ""}
         if len(kinds) != 1 or kinds == {"text"}:
             continue
