@@ -274,6 +274,20 @@ def test_compressed_files(ext: str, store: Any, tmp_path: Path) -> None:
     assert table.col("v").tolist() == [*range(200), 1]
 
 
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+@pytest.mark.parametrize("damage", ["truncated", "not-compressed"])
+def test_a_broken_compressed_file(ext: str, damage: str, store: Any, tmp_path: Path) -> None:
+    import_csv(_file(tmp_path, "a.csv", NUMBERS), store, "/t")
+    before = _snapshot(store["/t"])
+    data = b"sensor,value,label\n" + _rows(5000)
+    blob = COMPRESSORS[ext](data)[:-40] if damage == "truncated" else data
+    path = _file(tmp_path, "b.csv" + ext, blob)
+    with pytest.raises(CSVError, match=f"a broken {ext[1:]} file") as e:
+        import_csv(path, store, "/t", chunk_bytes=4096)
+    assert e.value.file == str(path)
+    _same(before, _snapshot(store["/t"]))
+
+
 def test_a_binary_file_object(store: Any) -> None:
     data = b"n\n" + b"".join(b"%d\n" % i for i in range(40)) + b"2.5\n"
     f = io.BytesIO(b"skipped by the caller\n" + data)

@@ -16,9 +16,10 @@ import gzip
 import io
 import lzma
 import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..errors import CSVError
 
@@ -54,6 +55,40 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
+#: What a decompressor raises on a truncated or damaged file (zlib's, ISA-L's, bz2's, lzma's).
+_broken: list[type[BaseException]] = [EOFError, OSError, zlib.error, lzma.LZMAError]
+if _gzip_module is not gzip:  # pragma: no branch
+    from isal import isal_zlib
+
+    _broken.append(cast(type[BaseException], isal_zlib.error))  # its stub types an instance
+_BROKEN = tuple(_broken)
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing stream whose failures (a truncated or damaged file) are ``CSVError``s
+    naming the file, as other broken files are."""
+
+    def __init__(self, stream: Any, name: str, kind: str) -> None:
+        self.stream, self.name_, self.kind = stream, name, kind
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            data = self.stream.read(len(b))
+        except _BROKEN as exc:
+            raise CSVError(
+                f"a broken {self.kind} file ({type(exc).__name__}: {exc})", file=self.name_
+            ) from None
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
 @dataclass
 class Input:
     """One file to import: a name for messages, its size on disk (None when unknown), and a
@@ -74,9 +109,8 @@ def _path_input(path: str) -> Input:
         raise CSVError(f"{path} is a folder: pass a glob pattern such as {path}/*.csv")
     if not os.path.exists(path):
         raise CSVError("no such file", file=path)
-    opener: Any = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
-        os.path.splitext(path)[1].lower()
-    )
+    ext = os.path.splitext(path)[1].lower()
+    opener: Any = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}.get(ext)
 
     def open_() -> tuple[Any, Callable[[], int]]:
         if opener is None:
@@ -84,7 +118,7 @@ def _path_input(path: str) -> Input:
             return f, f.tell
         counting = _Counting(open(path, "rb", buffering=0))  # noqa: SIM115
         stream = opener(io.BufferedReader(counting, 1 << 20), "rb")
-        return stream, lambda: counting.count
+        return _Decompressed(stream, path, ext[1:]), lambda: counting.count
 
     return Input(path, os.path.getsize(path), True, open_)
 
