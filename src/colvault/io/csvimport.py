@@ -1,7 +1,7 @@
 """``import_csv``: stream CSV files of any size into a table, in one transaction.
 
 The pipeline (ARCHITECTURE.md, "CSV import"): each file is read in blocks of a few MiB
-(:mod:`.csvsource`), the first block is sniffed for the layout (:mod:`.csvsniff`), every block is
+(:mod:`.csvsource`), its first MiB is sniffed for the layout (:mod:`.csvsniff`), every block is
 tokenized into field offsets by a Numba kernel, cut at its last complete record (the rest is
 carried over to the next block), and each column is parsed by the number, date and text kernels
 in a thread pool (:mod:`.csvcolumns`). Parsed blocks go to the table through the normal append
@@ -127,10 +127,12 @@ def import_csv(
     ``source`` is a path (plain, ``.gz``, ``.bz2``, ``.xz``), a binary file object, a list of
     paths or a glob pattern (files with one header each, into one table). ``store`` is an open
     :class:`~colvault.Store` without pending changes, or a path opened with mode ``"a"`` (the
-    store then stays open: ``table.store.close()``). Delimiter, header and metadata lines above
-    it are sniffed unless given; types are inferred (``schema`` fixes some: a dtype or
-    ``"category"``). Errors raise :class:`~colvault.CSVError` naming file, line, column and text,
-    and leave the table as it was.
+    store then stays open: ``table.store.close()``; it is closed if the import fails). Delimiter,
+    header and metadata lines above it are sniffed unless given (later files follow the first
+    file's header or lack of one); types are inferred (``schema`` fixes some: a dtype or
+    ``"category"``); a column without any value, as in a file with a header and no rows, is
+    float64. Errors raise :class:`~colvault.CSVError` naming file, line, column and text, and
+    leave the table as it was.
 
     >>> import colvault, io, tempfile, os
     >>> store = colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w")
