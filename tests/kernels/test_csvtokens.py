@@ -22,6 +22,7 @@ from colvault.kernels.csvtokens import (
     Tokens,
     fields_per_row,
     tokenize,
+    tokenize_kernel,
     uniform_width,
 )
 
@@ -203,6 +204,51 @@ def test_blocks_with_carry_over_match_one_pass(doc, cuts, with_comments):
     assert row_sizes == np.diff(whole.row_first).tolist()
     assert row_lines == whole.row_line.tolist()
     assert base_line == whole.lines == nlines
+
+
+def same_as_general_path(data: bytes, delimiter: int, quotechar: int, comment: int, final: bool):
+    """The fast path (8 bytes at a time) gives exactly what the general state machine gives."""
+    buf = np.frombuffer(data, np.uint8)
+    args = (buf, np.int64(delimiter), np.int64(quotechar), np.int64(comment), final)
+    fast = tokenize_kernel(*args, True)
+    general = tokenize_kernel(*args, False)
+    for a, b in zip(fast, general, strict=True):
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.tolist() == b.tolist()
+        else:
+            assert a == b
+
+
+RAW = st.text(st.sampled_from(list(',;\t "#\r\nab1.é\x0b')), max_size=120)
+
+
+@given(RAW, st.sampled_from(",;\t "), st.booleans(), st.booleans(), st.booleans())
+def test_fast_path_equals_general_path_on_any_bytes(text, delimiter, quoting, comments, final):
+    """Quotes anywhere, text after closing quotes, CR at the end, control bytes, comments."""
+    same_as_general_path(
+        text.encode(), ord(delimiter), 34 if quoting else -1, ord("#") if comments else -1, final
+    )
+
+
+@given(documents(comments=True), st.booleans(), st.booleans(), st.integers(1, 4))
+def test_fast_path_equals_general_path_on_documents(doc, comments, final, repeat):
+    data, delimiter, _, _, _ = doc
+    same_as_general_path(data * repeat, ord(delimiter), 34, ord("#") if comments else -1, final)
+
+
+def test_fast_path_edge_cases():
+    docs = [
+        b"abcdefgh,ijklmnop,q\r\nrstuvwxyz0123,4\r",  # CR as the last byte
+        b'"abcdefgh","ij""kl",""\n"unterminated quote\n',
+        b'"abcdefgh"x,"ijkl"#c\n1234567,"89\r\n0"\n',  # text after quotes, quoted CRLF
+        b"a\tb\x0bc\x01d,efghijklmnop\n\n  \n#x\n,,,,,,,,,,,,\n",
+        b"1234567,\n" * 40 + b"12345678901234567890123456789012345678901234567890\n",
+    ]
+    for data in docs:
+        for final in (True, False):
+            for comment in (-1, ord("#")):
+                for quotechar in (34, -1):
+                    same_as_general_path(data, ord(","), quotechar, comment, final)
 
 
 # --- explicit cases ------------------------------------------------------------------------------

@@ -77,11 +77,15 @@ would change.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -90,6 +94,80 @@ def njit_field(fn: _F) -> _F:
     """``numba.njit(cache=True, nogil=True)`` with Numba's private ``_nrt=False``, for per-field
     helpers that take the block but never allocate: no reference counting on every call."""
     return numba.njit(cache=True, nogil=True, _nrt=False)(fn)  # type: ignore[call-overload]
+
+
+# --- word-at-a-time helpers (also used by the tokenizer and the date kernels) --------------------
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _load8(typingctx: Any, buf: Any, p: Any) -> Any:
+    """``buf[p:p + 8]`` as a little-endian uint64 (byte ``p`` in the low bits), one unaligned
+    load for a C-contiguous ``buf``. The caller checks ``p + 8 <= len(buf)``; ``p`` is not
+    wrapped around when negative."""
+    if not (
+        isinstance(buf, types.Array)
+        and buf.ndim == 1
+        and buf.dtype == types.uint8
+        and isinstance(p, types.Integer)
+    ):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], sig.args[1], types.intp)
+        i64 = ir.IntType(64)
+        if aryty.layout == "C":
+            ptr = builder.bitcast(builder.gep(ary.data, [idx]), i64.as_pointer())
+            word = builder.load(ptr, align=1)
+            return builder.bswap(word) if _BIG_ENDIAN else word
+        shape = cgutils.unpack_tuple(builder, ary.shape, 1)
+        strides = cgutils.unpack_tuple(builder, ary.strides, 1)
+        word = ir.Constant(i64, 0)
+        for k in range(8):
+            pos = builder.add(idx, ir.Constant(idx.type, k))
+            ptr = cgutils.get_item_pointer2(
+                context, builder, ary.data, shape, strides, aryty.layout, [pos]
+            )
+            byte = builder.zext(builder.load(ptr), i64)
+            word = builder.or_(word, builder.shl(byte, ir.Constant(i64, 8 * k)))
+        return word
+
+    return types.uint64(buf, p), codegen
+
+
+def _cttz(typingctx: Any, x: Any) -> Any:
+    """Trailing zero bits of a uint64 (64 for 0), as int64."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.int64(x), codegen
+
+
+# (assigned, not decorated: mypy would see the intrinsic's typing signature)
+load8: Any = intrinsic(_load8)
+cttz: Any = intrinsic(_cttz)
+
+ONES = np.uint64(0x0101010101010101)
+HIGHS = np.uint64(0x8080808080808080)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def zero_bytes(v):
+    """0x80 in each zero byte of ``v`` up to and including the first (higher ones may also be
+    marked, after a zero byte): ``cttz`` of the result is exact, a zero result means none."""
+    return (v - ONES) & ~v & HIGHS
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def below(v, b):
+    """0x80 in each byte of ``v`` below ``b`` (``b <= 128``) up to and including the first, as
+    :func:`zero_bytes` (which is ``below(v, 1)``)."""
+    return (v - ONES * b) & ~v & HIGHS
 
 
 # --- statuses and classification bits --------------------------------------------------------
