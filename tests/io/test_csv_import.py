@@ -389,7 +389,7 @@ def test_bad_options(store: Any, tmp_path: Path) -> None:
     with pytest.raises(CSVError, match="on_bad_lines"):
         import_csv(path, store, "/t", on_bad_lines="warn")
     with pytest.raises(CSVError, match="header"):
-        import_csv(path, store, "/t", header=0)  # pandas' row number is no bool here
+        import_csv(path, store, "/t", header=0)  # type: ignore[arg-type]  # pandas' row number
     with pytest.raises(CSVError, match="delimiter"):
         import_csv(path, store, "/t", delimiter=";;")
     with pytest.raises(CSVError, match="also the decimal"):
