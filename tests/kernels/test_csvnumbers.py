@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import time
 import warnings
@@ -34,9 +35,12 @@ from colvault.kernels.csvnumbers import (
     infer_type,
     parse_bool,
     parse_float64,
+    parse_float64_kernel,
     parse_float64_py,
     parse_int64,
+    parse_int64_kernel,
     parse_uint64,
+    parse_uint64_kernel,
 )
 
 I64_MAX = 2**63 - 1
@@ -559,3 +563,72 @@ def test_missing_values_make_int_and_bool_columns_float() -> None:
     assert mask == IS_BOOL | IS_INT64 | IS_UINT64 | IS_FLOAT64
     assert infer_type(mask, has_missing=True) == np.float64
     assert pandas_column(["NA", "NA"], na_values=["NA"]).dtype == np.float64
+
+
+# --- fast paths ----------------------------------------------------------------------------------
+
+# Fields the 8-byte fast paths take (short signed decimals) and fields near them that they must
+# hand to the general parsers (signs, separators, blanks, exponents, 9 bytes and more).
+SHORT_DECIMALS = st.from_regex(r"\A-?[0-9]{0,9}([.,][0-9]{0,9})?\Z")
+NEAR_NUMBERS = st.text("0123456789-+.,e \t", max_size=10)
+SEPARATORS = [(".", None), (",", None), (",", "."), (".", ","), (".", " ")]
+
+
+def padded(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """fields() with 8 junk bytes at the end, so that every field may take the fast path."""
+    buf, starts, ends = fields(texts)
+    return np.concatenate([buf, np.frombuffer(b"12345678", np.uint8)]), starts, ends
+
+
+@given(
+    st.lists(st.one_of(SHORT_DECIMALS, NEAR_NUMBERS), min_size=1, max_size=40),
+    st.sampled_from(SEPARATORS),
+    st.data(),
+)
+def test_fast_paths_equal_the_general_parsers(
+    texts: list[str], seps: tuple[str, str | None], data: st.DataObject
+) -> None:
+    buf, starts, ends = padded(texts)
+    na = np.array(data.draw(st.lists(st.booleans(), min_size=len(texts), max_size=len(texts))))
+    dec, tsep = ord(seps[0]), -1 if seps[1] is None else ord(seps[1])
+    for kernel, dtype in ((parse_int64_kernel, np.int64), (parse_uint64_kernel, np.uint64)):
+        fast, general = np.zeros(len(texts), dtype), np.ones(len(texts), dtype)
+        status = kernel(buf, starts, ends, na, tsep, fast, True)
+        assert status == kernel(buf, starts, ends, na, tsep, general, False)
+        done = status if status >= 0 else len(texts)
+        assert fast[:done].tolist() == general[:done].tolist()
+    fast, general = np.zeros(len(texts)), np.ones(len(texts))
+    slow_fast, slow_general = np.empty(len(texts), np.int64), np.empty(len(texts), np.int64)
+    nslow, bad = parse_float64_kernel(buf, starts, ends, na, dec, tsep, fast, slow_fast, True)
+    expected = parse_float64_kernel(buf, starts, ends, na, dec, tsep, general, slow_general, False)
+    assert (nslow, bad) == expected
+    done = bad if bad >= 0 else len(texts)
+    assert bits(fast[:done]).tolist() == bits(general[:done]).tolist()
+    assert slow_fast[:nslow].tolist() == slow_general[:nslow].tolist()
+
+
+def test_fast_paths_at_the_edges() -> None:
+    text = "- . -. -0 -0.0 0. .0 12345678 -1234567 1234.567 -123.456 12345678. 1.2.3 --1 1-2"
+    text += " 99999999 0000000. -9.9999999 -0.00 00000001"
+    texts = text.split()
+    buf, starts, ends = padded(texts)
+    for i, t in enumerate(texts):
+        one = (buf, starts[i : i + 1], ends[i : i + 1])
+        values, status = parse_int64(*one)
+        uvalues, ustatus = parse_uint64(*one)
+        if re.fullmatch(r"-?[0-9]+", t):
+            assert status == FITS_INT64 and values.tolist() == [int(t)], t
+            if int(t) >= 0:
+                assert ustatus == FITS_INT64 and uvalues.tolist() == [int(t)], t
+            else:
+                assert ustatus == NEEDS_FLOAT64, t
+        else:
+            assert status == ustatus == 0, t
+    for i, t in enumerate(texts):
+        values, bad = parse_float64_py(buf, starts[i : i + 1], ends[i : i + 1])
+        try:
+            expected = float(t)
+        except ValueError:
+            assert bad == 0, t
+            continue
+        assert bad == -1 and bits(values).tolist() == bits([expected]).tolist(), t
