@@ -21,6 +21,7 @@ from colvault.kernels.csvdates import (
     compile_format,
     parse_format_datetime,
     parse_iso_datetime,
+    parse_iso_datetime_kernel,
 )
 
 EPOCH = dt.datetime(1970, 1, 1)
@@ -204,6 +205,44 @@ def test_iso_matches_pandas(texts: list[str]) -> None:
     values, bad = parse_iso_datetime(*fields(texts))
     assert bad == -1
     assert values.tolist() == [pandas_iso(t) for t in texts]
+
+
+@st.composite
+def near_iso_texts(draw: st.DrawFn) -> str:
+    """ISO texts, some with one byte replaced or cut short, any year, day or time."""
+    date = f"{draw(st.integers(0, 9999)):04d}-{draw(st.integers(0, 19)):02d}-"
+    date += f"{draw(st.integers(0, 39)):02d}"
+    clock = f"{draw(st.integers(0, 29)):02d}:{draw(st.integers(0, 69)):02d}"
+    clock += f":{draw(st.integers(0, 69)):02d}." + draw(st.text("0123456789", max_size=11))
+    text = date + draw(st.sampled_from(["T", " ", "t", "_"])) + clock
+    text = text[: draw(st.integers(8, len(text)))]
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from(list("0:-.T Z+/a"))) + text[at + 1 :]
+    return text
+
+
+@given(
+    st.lists(st.one_of(iso_texts(), near_iso_texts()), min_size=1, max_size=30),
+    st.randoms(use_true_random=False),
+)
+def test_iso_fast_path_equals_the_general_parser(texts: list[str], rnd) -> None:
+    """Runs of one date (the fast path keeps the last date's day number) and edge texts, with
+    32 bytes after the last field so that every field may take the fast path."""
+    texts = sorted(texts, key=lambda t: t[:10]) if rnd.random() < 0.5 else texts
+    buf, starts, ends = fields(texts)
+    buf = np.concatenate([buf, np.frombuffer(b"2020-01-01 00:00:00.0000000000000", np.uint8)])
+    na = np.array([rnd.random() < 0.1 for _ in texts])
+    fast, general = np.zeros(len(texts), np.int64), np.ones(len(texts), np.int64)
+    bad = parse_iso_datetime_kernel(buf, starts, ends, na, fast, True)
+    assert bad == parse_iso_datetime_kernel(buf, starts, ends, na, general, False)
+    done = bad if bad >= 0 else len(texts)
+    assert fast[:done].tolist() == general[:done].tolist()
+    for i, t in enumerate(texts):  # each field on its own (no previous date)
+        one = (buf, starts[i : i + 1], ends[i : i + 1], na[i : i + 1])
+        f, g = np.zeros(1, np.int64), np.ones(1, np.int64)
+        assert parse_iso_datetime_kernel(*one, f, True) == parse_iso_datetime_kernel(*one, g, False)
+        assert f[0] == g[0] or parse_iso_datetime_kernel(*one, g, False) == 0, t
 
 
 @given(st.integers(1678, 2261), st.integers(0, 13), st.integers(0, 32))
