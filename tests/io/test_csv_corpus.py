@@ -219,6 +219,24 @@ CASES = [
         [("x", "float64", [-0.0, 0.0, -0.0, -0.0])],
     ),
     Case(
+        "minus-zero-integer-with-missing-values",
+        b"a,b\n,1\n-0,2\n3,3\n",
+        [("a", "float64", [NAN, 0.0, 3.0]), ("b", "int64", [1, 2, 3])],
+        # the column holds integers: -0 is the integer 0, as pandas converts it (0.0, not -0.0)
+    ),
+    Case(
+        "minus-zero-integer-in-a-float-column",
+        b"a\n1.5\n-0\n",
+        [("a", "float64", [1.5, -0.0])],
+    ),
+    Case(
+        "integers-then-a-float-later",
+        _many(b"a", [b"NA", b"-0"] * 20 + [b"0.5"]),
+        [("a", "float64", [NAN, -0.0] * 20 + [0.5])],
+        chunks=(None, 16, 64),
+        # once the column holds a float, "-0" is read as the float -0.0, as pandas reads it
+    ),
+    Case(
         "subnormals",
         b"x\n4.9e-324\n2.4703282292062328e-324\n2.2250738585072009e-308\n1e-320\n"
         b"4.35000000000000000000000000000000000000000000001e-320\n",

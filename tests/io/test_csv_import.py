@@ -388,8 +388,9 @@ def test_bad_options(store: Any, tmp_path: Path) -> None:
     path = _file(tmp_path, "a.csv", NUMBERS)
     with pytest.raises(CSVError, match="on_bad_lines"):
         import_csv(path, store, "/t", on_bad_lines="warn")
+    pandas_header: Any = 0  # pandas' row number of the header: not a bool here
     with pytest.raises(CSVError, match="header"):
-        import_csv(path, store, "/t", header=0)  # type: ignore[arg-type]  # pandas' row number
+        import_csv(path, store, "/t", header=pandas_header)
     with pytest.raises(CSVError, match="delimiter"):
         import_csv(path, store, "/t", delimiter=";;")
     with pytest.raises(CSVError, match="also the decimal"):

@@ -259,6 +259,8 @@ def _expected_dtype(c: Column) -> str:
 
 def _check_round_trip(c: Column, got: np.ndarray, kind: str) -> None:
     if kind == "float64":
+        # integers with missing values are the integers as floats: "-0" is 0.0, as pandas has
+        # it (a float column keeps "-0.0" as -0.0)
         want = [np.nan if v is None else float(v) for v in c.values]
         assert _bits(got) == _bits(np.array(want)), (c.name, got, c.fields)
     elif kind == "text":

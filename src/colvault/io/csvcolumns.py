@@ -63,6 +63,9 @@ class ColumnType:
     fixed: np.dtype | None = None
     negative: bool = False  # an int64 column holds negative values (uint64 cannot widen it)
     bools: bool = False  # float64 of booleans with missing values: 1.0, 0.0, NaN
+    #: float64 of integers (with missing values, or beyond int64 and uint64): the integers
+    #: converted, as pandas converts them ("-0" is 0.0, where a float column keeps -0.0)
+    ints: bool = False
 
     @property
     def label(self) -> str:
@@ -70,7 +73,14 @@ class ColumnType:
             return str(self.fixed)
         if self.bools:
             return "float64 (true/false with missing values)"
+        if self.ints:
+            return "float64 (integers)"
         return f"text (U{self.width})" if self.kind == "text" else self.kind
+
+    @property
+    def intish(self) -> bool:
+        """Every value so far is an integer."""
+        return self.kind in ("int64", "uint64") or self.ints
 
     @property
     def boolish(self) -> bool:
@@ -196,7 +206,10 @@ def infer(f: Fields, opts: Options) -> ColumnType:
     if dt is not None:
         kind = {"b": "bool", "i": "int64", "u": "uint64", "f": "float64"}[dt.kind]
         if has_missing and kind != "float64":  # NaN marks the missing values (issue 5)
-            return ColumnType("float64", bools=kind == "bool")
+            return ColumnType("float64", bools=kind == "bool", ints=kind != "bool")
+        if kind == "float64":  # integers beyond int64 and uint64 are floats of integers
+            _, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+            return ColumnType("float64", ints=status < 0)
         negative = kind == "int64" and _has_negative(f, opts)
         return ColumnType(kind, negative=negative)
     if _parses_datetime(f, opts):
@@ -255,7 +268,8 @@ def convert(
         if t.fixed is not None:
             i = int(np.flatnonzero(f.na)[0])
             raise _bad(column, f, i, line_of, f"a missing value in a {t.label} column")
-        raise Widen(column, ColumnType("float64", bools=t.kind == "bool"), "missing values")
+        new = ColumnType("float64", bools=t.kind == "bool", ints=t.kind != "bool")
+        raise Widen(column, new, "missing values")
     if t.bools:
         values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
         if bad >= 0:
@@ -271,11 +285,17 @@ def convert(
     if t.kind in ("int64", "uint64"):
         return _convert_int(column, t, f, opts, line_of, seen)
     if t.kind == "float64":
+        if t.ints:
+            _, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+            if status >= 0:  # not an integer: a float column after all, or no number
+                _widen_or_fail(column, t, f, opts, line_of, status)
         values, bad = csvnumbers.parse_float64_py(
             f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands
         )
         if bad >= 0:
             raise _bad(column, f, bad, line_of, f"not a number in a {t.label} column")
+        if t.ints:
+            values[values == 0] = 0.0  # the integer -0 is 0
         return _fixed(column, t, values, f, line_of)
     if t.kind == "datetime":
         values, bad = _datetimes(f, opts)
@@ -301,7 +321,7 @@ def _convert_int(
             if t.fixed is not None:
                 i = _first_unfit(f, opts, t.fixed)
                 raise _bad(column, f, i, line_of, f"out of the range of {t.label}")
-            raise Widen(column, ColumnType("float64"), "a value beyond int64 and uint64")
+            raise Widen(column, ColumnType("float64", ints=True), "a value beyond int64 and uint64")
         if len(values) and not seen.negative:
             # a later value beyond int64 then widens to float64, not to uint64
             seen.negative = bool(values.min() < 0)
@@ -311,7 +331,9 @@ def _convert_int(
         if t.fixed is not None:
             i = ustatus if ustatus >= 0 else _first_unfit(f, opts, t.fixed)
             raise _bad(column, f, i, line_of, f"out of the range of {t.label}")
-        raise Widen(column, ColumnType("float64"), "a negative value or one beyond uint64")
+        raise Widen(
+            column, ColumnType("float64", ints=True), "a negative value or one beyond uint64"
+        )
     return _fixed(column, t, uvalues, f, line_of)
 
 
@@ -383,10 +405,13 @@ def join(a: ColumnType, b: ColumnType) -> ColumnType | None:
             return None  # no number kernel reads true/false, nor the bool one digits
         if a.boolish:
             return a if a.bools else b
+        ints = a.intish and b.intish
         if {a.kind, b.kind} == {"int64", "uint64"}:
             negative = a.negative if a.kind == "int64" else b.negative
-            return ColumnType("float64" if negative else "uint64")
+            return ColumnType("float64", ints=True) if negative else ColumnType("uint64")
         kind = NUMERIC[max(NUMERIC.index(a.kind), NUMERIC.index(b.kind))]
+        if kind == "float64":
+            return ColumnType(kind, ints=ints)
         return ColumnType(kind, negative=a.negative or b.negative)
     if a.kind == b.kind == "datetime":
         return a
