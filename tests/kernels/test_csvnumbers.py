@@ -31,6 +31,7 @@ from colvault.kernels.csvnumbers import (
     NEEDS_FLOAT64,
     NEEDS_UINT64,
     classify,
+    classify_kernel,
     fix_slow_floats,
     infer_type,
     parse_bool,
@@ -605,6 +606,9 @@ def test_fast_paths_equal_the_general_parsers(
     done = bad if bad >= 0 else len(texts)
     assert bits(fast[:done]).tolist() == bits(general[:done]).tolist()
     assert slow_fast[:nslow].tolist() == slow_general[:nslow].tolist()
+    for k in range(len(texts)):  # every prefix: the masks on the way, not only the last one
+        sub = (buf, starts[: k + 1], ends[: k + 1], na[: k + 1], dec, tsep)
+        assert classify_kernel(*sub, True) == classify_kernel(*sub, False)
 
 
 def test_fast_paths_at_the_edges() -> None:

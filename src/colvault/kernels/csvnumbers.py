@@ -791,9 +791,11 @@ def parse_bool_kernel(buf, starts, ends, na, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def classify_kernel(buf, starts, ends, na, decimal, thousands):
+def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
     """Bitmask of IS_BOOL, IS_INT64, IS_UINT64, IS_FLOAT64: the types every non-missing field
-    parses as (all bits when every field is missing)."""
+    parses as (all bits when every field is missing). A field the fast paths of the parsers
+    take is an integer (no point) or a float (a point, which is not the thousands separator)
+    and never a boolean; other fields are tried with each general parser."""
     can_bool = True
     can_int = True
     can_uint = True
@@ -801,12 +803,32 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands):
     any_neg = False
     any_big = False
     m = starts.shape[0]
+    n = buf.shape[0]
+    wdec = np.uint64(decimal) * ONES
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
         if na is not None and na[i]:
             continue
         s = starts[i]
         e = ends[i]
+        if fast and e - s - 1 < 8 and e - s > 0 and s + 8 <= n:
+            v, neg = _swar_int(buf, s, e)
+            if v >= 0:
+                can_bool = False
+                if neg and v != 0 and (can_int or can_uint):
+                    any_neg = True
+                    can_uint = False
+                if not (can_int or can_uint or can_float):
+                    break
+                continue
+            w, _, _ = _swar_decimal(buf, s, e, wdec)
+            if w >= 0:
+                can_bool = False
+                can_int = False
+                can_uint = False
+                if not can_float:
+                    break
+                continue
         if can_bool and _bool_field(buf, s, e) < 0:
             can_bool = False
         if can_int or can_uint:
