@@ -162,8 +162,13 @@ def column(draw: st.DrawFn, j: int, nrows: int, decimal: str) -> Column:
             continue
         v: Any
         if kind == "int":
-            v = draw(st.integers(-(2**63), 2**63 - 1))
-            field: Any = v
+            v = draw(st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-3, 3)))
+            # spellings pandas reads as the same integer: a sign, leading zeros, spaces
+            field: Any = draw(
+                st.sampled_from([v, v, f"+{v}" if v >= 0 else v, f"{v:05d}", f" {v} "])
+                if v
+                else st.sampled_from([0, "-0", "+0", "000", " 0 "])
+            )
         elif kind == "uint":
             v = draw(st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 1000)))
             field = v
