@@ -207,7 +207,8 @@ def test_blocks_with_carry_over_match_one_pass(doc, cuts, with_comments):
 
 
 def same_as_general_path(data: bytes, delimiter: int, quotechar: int, comment: int, final: bool):
-    """The fast path (8 bytes at a time) gives exactly what the general state machine gives."""
+    """The fast path (special bytes found through bit masks) gives exactly what the general
+    state machine gives."""
     buf = np.frombuffer(data, np.uint8)
     args = (buf, np.int64(delimiter), np.int64(quotechar), np.int64(comment), final)
     fast = tokenize_kernel(*args, True)
@@ -219,7 +220,7 @@ def same_as_general_path(data: bytes, delimiter: int, quotechar: int, comment: i
             assert a == b
 
 
-RAW = st.text(st.sampled_from(list(',;\t "#\r\nab1.é\x0b')), max_size=120)
+RAW = st.text(st.sampled_from(list(',;\t "#\r\nab1.é\x0b')), max_size=300)
 
 
 @given(RAW, st.sampled_from(",;\t "), st.booleans(), st.booleans(), st.booleans())
@@ -249,6 +250,24 @@ def test_fast_path_edge_cases():
             for comment in (-1, ord("#")):
                 for quotechar in (34, -1):
                     same_as_general_path(data, ord(","), quotechar, comment, final)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'"","","0"\n"0","000""","00000"\n-10,",000""","0"\n',
+        b'ab,"c,d",e\r\n"x""y",,"z"\r"",1\n',
+        b'a"b,c"d,"e"\n"f"g,h\n"i\nj",k\n',
+        b"1,2#c\n#x\n\n  \n3,4\r\n",
+    ],
+)
+def test_fast_path_at_every_word_boundary(doc):
+    """Each byte of the document lands once on each position of a 64-bit mask word."""
+    for offset in range(65):
+        data = b"a" * offset + b"\n" + doc * 3
+        for final in (True, False):
+            for comment in (-1, ord("#")):
+                same_as_general_path(data, ord(","), 34, comment, final)
 
 
 # --- explicit cases ------------------------------------------------------------------------------

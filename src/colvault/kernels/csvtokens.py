@@ -45,20 +45,22 @@ Errors: an unterminated quote (final only) stops the block there: the rows befor
 and ``consumed`` is the start of the broken record. Text after a closing quote is no error (see
 ``TRAILING``), so there is no second error code.
 
-The kernel is one pass. A fast path reads the common records 8 bytes at a time (one unaligned
-load, then bit tricks find the first delimiter, line end or quote in the word): fields unquoted, or
-quoted with no line end inside and nothing after the closing quote, records ending with a line end.
-Any other record (a comment, a blank or whitespace line, a line end inside quotes, text after a
-closing quote, the last 8 bytes of the block) is read from its first byte by an explicit state
-machine that skips unquoted and quoted runs with 256-entry tables of the bytes that stop them; the
-fast path resumes after it. ``tokenize_kernel(..., fast=False)`` runs the state machine alone, and
-the tests check that both give the same output. The output arrays start at one field per 4 bytes
-and one row per 16; when they are full the kernel returns at the last record boundary, the arrays
-are doubled and it resumes (growing them inside the loop made it five times slower). The returned
-arrays are views of those buffers. Measured on one core, 4 MiB blocks of the 2 M-row benchmark
-files: ~40 ms for the numeric file (38 MB, ``int,float,float`` rows: ~950 MB/s; the state machine
-alone ~650 MB/s), ~1.2 GB/s for the mixed one; half as much again when the output arrays' pages
-are fresh from the kernel (page faults: malloc returning freed blocks to the system).
+The kernel first marks, in one bit per byte, the bytes that end an unquoted field (delimiter, LF,
+CR, comment character): a vectorized pass of ~0.1 ns/byte (:func:`special_masks`). A fast path
+then reads the common records by jumping from set bit to set bit (count trailing zeros): fields
+unquoted, or quoted with no line end inside and nothing after the closing quote (searched 8 bytes
+at a time), records ending with a line end. Any other record (a comment, a blank or whitespace
+line, a line end inside quotes, text after a closing quote, a record reaching the end of the
+block) is read from its first byte by an explicit state machine that skips unquoted and quoted
+runs with 256-entry tables of the bytes that stop them; the fast path resumes after it.
+``tokenize_kernel(..., fast=False)`` runs the state machine alone, and the tests check that both
+give the same output. The output arrays start at one field per 4 bytes and one row per 16; when
+they are full the kernel returns at the last record boundary, the arrays are doubled and it
+resumes (growing them inside the loop made it five times slower). The returned arrays are views of
+those buffers. Measured on one core, 4 MiB blocks of the 2 M-row benchmark files: ~25 ms for the
+numeric file (38 MB, ``int,float,float`` rows: ~1.5 GB/s; the state machine alone ~70 ms, ~550
+MB/s), ~2 GB/s for the mixed one. Add ~20 ms when the output arrays' pages come fresh from the
+kernel (page faults: malloc hands freed blocks back to the system and maps new ones).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .csvnumbers import ONES, below, cttz, load8, zero_bytes
+from .csvnumbers import ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
 ESCAPED = 2
@@ -82,8 +84,11 @@ _LF = 10
 _CR = 13
 _SP = 32
 _TAB = 9
+_U1 = np.uint64(1)
 _U255 = np.uint64(255)
-_CTRL = np.uint64(14)  # the bytes below it include LF and CR
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_WLF = np.uint64(_LF) * ONES
+_WCR = np.uint64(_CR) * ONES
 
 
 class Tokens(NamedTuple):
@@ -131,6 +136,38 @@ def _to_line_end(buf, p):
     return p
 
 
+_MAGIC = np.uint64(0x0102040810204080)  # gathers the low bits of 8 bytes into the top byte
+_U56 = np.uint64(56)
+
+
+@numba.njit(cache=True, nogil=True)
+def special_masks(buf, delimiter, comment):
+    """Bit ``p & 63`` of word ``p >> 6``: ``buf[p]`` ends an unquoted field (the delimiter, LF,
+    CR or the comment character, -1: none); bits past the end are 0. The comparisons are
+    vectorized into a 64-byte scratch of 0/1 bytes, packed 8 at a time with one multiplication:
+    ~0.1 ns/byte."""
+    n = buf.shape[0]
+    d = np.uint8(delimiter)
+    c = np.uint8(comment if comment >= 0 else _LF)
+    full = n // 64
+    out = np.zeros((n + 63) // 64, np.uint64)
+    flags = np.zeros(64, np.uint8)
+    for b in range(full):
+        base = b * 64
+        for k in range(64):
+            x = buf[base + k]
+            flags[k] = (x == d) | (x == _LF) | (x == _CR) | (x == c)
+        m = np.uint64(0)
+        for w in range(8):
+            m |= ((load8(flags, w * 8) * _MAGIC) >> _U56) << np.uint64(8 * w)
+        out[b] = m
+    for p in range(full * 64, n):
+        x = buf[p]
+        if x == d or x == _LF or x == _CR or x == c:  # noqa: SIM109
+            out[full] |= np.uint64(1) << np.uint64(p - full * 64)
+    return out
+
+
 _DONE = 0  # the end of buf, or an incomplete last record
 _FULL_FIELDS = 1  # the field arrays are full: grow them and resume at the returned position
 _FULL_ROWS = 2
@@ -155,6 +192,7 @@ def _run(
     nf,
     nr,
     fast,
+    masks,
 ):
     """Tokenize records from ``i`` (a record boundary on physical line ``line``) into the arrays
     from field ``nf`` and row ``nr`` on, until the end of buf or until they are full.
@@ -170,97 +208,95 @@ def _run(
     lead = tables[3]  # at a line's start, may yield no row: LF, CR, comment, blanks (not delimiter)
     fcap = starts.shape[0]
     rcap = row_line.shape[0]
-    # Word-at-a-time searches: bytes below 14 (LF, CR, and the rare other control bytes, which
-    # are skipped), the delimiter, the comment character (LF when there is none), the quote.
-    wdelim = np.uint64(delimiter) * ONES
-    wcomment = np.uint64(comment if comment >= 0 else _LF) * ONES
+    nchunk = masks.shape[0]
     wquote = np.uint64(quotechar if quotechar >= 0 else _LF) * ONES
+    udelim = np.uint64(delimiter)  # as uint64, compared with bytes from words
+    uquote = np.uint64(quotechar)  # (-1: none, never a byte)
     while i < n:
         # Fast path: records whose fields are unquoted, or quoted without line ends or text after
-        # the closing quote, ending with a line end (no comment), read 8 bytes at a time. It stops
-        # at the first record it cannot finish (a comment, a line lead[] flags, a line end inside
-        # quotes, the last 8 bytes of buf, full arrays), which the general state machine below
-        # then reads from its first byte.
-        while fast and nr < rcap and lead[buf[i]] == 0:
+        # the closing quote, ending with a line end (no comment). It walks the set bits of
+        # ``masks`` (see special_masks) from special byte to special byte, and stops at the first
+        # record it cannot finish (a comment, a line lead[] flags, a line end inside quotes, a
+        # record that reaches the end of buf, full arrays), which the general state machine below
+        # then reads from its first byte. (Unsigned indices: no wraparound code.)
+        while fast and nr < rcap and lead[buf[np.uint64(i)]] == 0:
             nf0 = nf
             j = i
             rec_end = -1
-            while nf < fcap and j + 8 <= n:
-                x = load8(buf, j)
+            cb = j >> 6
+            bits = masks[np.uint64(cb)] & (_ALL << np.uint64(j & 63))  # specials at >= j
+            while nf < fcap and j < n:
                 fl = 0
-                if np.int64(x & _U255) == quotechar:
+                fs = j
+                if np.uint64(buf[np.uint64(j)]) == uquote:
+                    # A quoted field, searched 8 bytes at a time for the quote, LF or CR.
                     fs = j + 1
                     fl = QUOTED
                     k = fs
                     closed = False
                     while k + 8 <= n:
                         y = load8(buf, k)
-                        m = zero_bytes(y ^ wquote) | below(y, _CTRL)
+                        m = zero_bytes(y ^ wquote) | zero_bytes(y ^ _WLF) | zero_bytes(y ^ _WCR)
                         if m == 0:
                             k += 8
                             continue
-                        k += cttz(m) >> 3
-                        b = buf[k]
-                        if b == _LF or b == _CR or k + 1 >= n:  # noqa: SIM109
-                            break
-                        if b != quotechar:
-                            k += 1
-                        elif buf[k + 1] == quotechar:
-                            fl = QUOTED | ESCAPED
-                            k += 2
-                        else:
+                        t = cttz(m)
+                        k += t >> 3
+                        c = (y >> np.uint64(t - 7)) & _U255
+                        if c != uquote or k + 1 >= n:
+                            break  # a line end inside the quotes, or the end of buf
+                        if np.uint64(buf[np.uint64(k + 1)]) != uquote:
                             closed = True
                             break
+                        fl = QUOTED | ESCAPED
+                        k += 2
                     if not closed:
                         break
                     fe = k
                     k += 1
-                    b = buf[k]
-                    if (b != delimiter and b != _LF and b != _CR) or k + 1 >= n:
+                    c = np.uint64(buf[np.uint64(k)])
+                    if c != udelim and c != _LF and c != _CR:
                         break  # text after the closing quote, or a comment
+                    cb = k >> 6
+                    bits = masks[np.uint64(cb)] & (_ALL << np.uint64(k & 63))
                 else:
-                    fs = j
-                    k = j
-                    found = False
-                    while True:
-                        m = zero_bytes(x ^ wdelim) | zero_bytes(x ^ wcomment) | below(x, _CTRL)
-                        if m != 0:
-                            k += cttz(m) >> 3
-                            b = buf[k]
-                            if b == delimiter or b == _LF or b == _CR or b == comment:  # noqa: SIM109
-                                found = True
-                                break
-                            k += 1  # another control byte: part of the field
-                        else:
-                            k += 8
-                        if k + 8 > n:
-                            break
-                        x = load8(buf, k)
-                    if not found or k + 1 >= n:
+                    # An unquoted field (a quote inside is literal): to the next special.
+                    while bits == 0 and cb + 1 < nchunk:
+                        cb += 1
+                        bits = masks[np.uint64(cb)]
+                    if bits == 0:
                         break
+                    k = (cb << 6) + cttz(bits)
+                    c = np.uint64(buf[np.uint64(k)])
                     fe = k
-                starts[nf] = fs
-                ends[nf] = fe
-                flags[nf] = fl
-                nf += 1
-                if b == delimiter:
+                # k: the delimiter, line end or comment after the field; bits' lowest set bit
+                if c == udelim:
+                    starts[np.uint64(nf)] = fs
+                    ends[np.uint64(nf)] = fe
+                    flags[np.uint64(nf)] = fl
+                    nf += 1
+                    bits &= bits - _U1
                     j = k + 1
                     continue
-                if b == _LF:
+                if c == _LF:
                     rec_end = k + 1
-                elif b == _CR:
-                    rec_end = k + 2 if buf[k + 1] == _LF else k + 1
+                elif c == _CR and k + 1 < n:
+                    rec_end = k + 2 if buf[np.uint64(k + 1)] == _LF else k + 1
+                else:
+                    break  # a comment, or a CR at the end of buf
+                starts[np.uint64(nf)] = fs
+                ends[np.uint64(nf)] = fe
+                flags[np.uint64(nf)] = fl
+                nf += 1
                 break
             if rec_end < 0:
                 nf = nf0
                 break
-            row_line[nr] = line
+            row_line[np.uint64(nr)] = line
             nr += 1
-            row_first[nr] = nf
+            row_first[np.uint64(nr)] = nf
             line += 1
             i = rec_end
-            if i >= n:
-                break
         if i >= n:
             break
         c = buf[i]
@@ -422,6 +458,7 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
     row_first = np.empty(n // 16 + 17, np.int64)
     row_line = np.empty(n // 16 + 16, np.int64)
     row_first[0] = 0
+    masks = special_masks(buf, delimiter, comment) if fast else np.zeros(0, np.uint64)
     i = 0
     line = 0
     nf = 0
@@ -444,6 +481,7 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
             nf,
             nr,
             fast,
+            masks,
         )
         if status == _FULL_FIELDS:
             size = 2 * starts.shape[0]
