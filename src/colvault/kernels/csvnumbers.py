@@ -163,8 +163,12 @@ def _prefetch(typingctx: Any, buf: Any, p: Any) -> Any:
         aryty = sig.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
         idx = context.cast(builder, args[1], sig.args[1], types.intp)
-        strides = cgutils.unpack_tuple(builder, ary.strides, 1)
-        offset = builder.mul(idx, strides[0])
+        if aryty.layout == "C":
+            offset = builder.mul(
+                idx, ir.Constant(idx.type, context.get_abi_sizeof(ary.data.type.pointee))
+            )
+        else:
+            offset = builder.mul(idx, cgutils.unpack_tuple(builder, ary.strides, 1)[0])
         raw = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
         ptr = builder.gep(raw, [offset])
         i32 = ir.IntType(32)
@@ -587,9 +591,7 @@ def _bool_field(buf, s, e):
 # above, so the results are theirs bit for bit (the tests compare both on random fields).
 
 _ASCII0 = np.uint64(0x3030303030303030)
-_NIB_HI = np.uint64(0xF0F0F0F0F0F0F0F0)
-_SIXES = np.uint64(0x0606060606060606)
-_THREES = np.uint64(0x3333333333333333)
+_X46 = np.uint64(0x4646464646464646)
 _LOW_NIBS = np.uint64(0x0F0F0F0F0F0F0F0F)
 _LOW_BYTES = np.uint64(0x00FF00FF00FF00FF)
 _LOW_PAIRS = np.uint64(0x0000FFFF0000FFFF)
@@ -606,10 +608,12 @@ _MINUS = np.uint64(45)
 def _swar_digits(x, nd):
     """Value of the ``nd`` (1..8) bytes in the low end of ``x`` (first byte lowest, the others
     zero) if they are all ASCII digits, else -1."""
-    y = x | ((_ASCII0 << np.uint64(8 * nd - 8)) << _U8)  # pad with "0" bytes
-    if ((y & _NIB_HI) | (((y + _SIXES) & _NIB_HI) >> _U4)) != _THREES:
+    # A byte b < 0x80 is a digit when b - 0x30 and b + 0x46 both stay below 0x80 (bytes from
+    # 0x80 up fail one of them); a borrow or carry only reaches bytes above a failing one.
+    shift = np.uint64(64 - 8 * nd)
+    if ((x + _X46) | (x - _ASCII0)) & (HIGHS >> shift) != _U0:
         return np.int64(-1)
-    z = x << np.uint64(64 - 8 * nd)  # leading zero bytes are leading zero digits
+    z = x << shift  # leading zero bytes are leading zero digits
     z = ((z & _LOW_NIBS) * np.uint64(2561)) >> _U8
     z = ((z & _LOW_BYTES) * np.uint64(6553601)) >> _U16
     z = ((z & _LOW_PAIRS) * np.uint64(42949672960001)) >> _U32
@@ -761,7 +765,7 @@ def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, f
             w, nfrac, neg = _swar_decimal(buf, s, e, wdec)
             if w >= 0:
                 # Clinger's exact path of _to_double: w < 10**8, 0 <= nfrac <= 7
-                v = np.float64(w) / _P10[nfrac]
+                v = np.float64(w) / _P10[np.uint64(nfrac)]
                 out[i] = -v if neg else v
                 continue
         v, code = _float_field(buf, s, e, decimal, thousands)
