@@ -609,6 +609,15 @@ def test_fast_paths_equal_the_general_parsers(
     for k in range(len(texts)):  # every prefix: the masks on the way, not only the last one
         sub = (buf, starts[: k + 1], ends[: k + 1], na[: k + 1], dec, tsep)
         assert classify_kernel(*sub, True) == classify_kernel(*sub, False)
+    # a non-contiguous block (8-byte loads then read byte by byte)
+    wide = np.zeros(2 * len(buf), np.uint8)
+    wide[::2] = buf
+    strided = np.zeros(len(texts))
+    assert parse_float64_kernel(wide[::2], starts, ends, na, dec, tsep, strided, slow_fast) == (
+        nslow,
+        bad,
+    )
+    assert bits(strided[:done]).tolist() == bits(fast[:done]).tolist()
 
 
 def test_fast_paths_at_the_edges() -> None:

@@ -213,11 +213,14 @@ def same_as_general_path(data: bytes, delimiter: int, quotechar: int, comment: i
     args = (buf, np.int64(delimiter), np.int64(quotechar), np.int64(comment), final)
     fast = tokenize_kernel(*args, True)
     general = tokenize_kernel(*args, False)
-    for a, b in zip(fast, general, strict=True):
+    wide = np.zeros(2 * len(buf), np.uint8)
+    wide[::2] = buf
+    strided = tokenize_kernel(wide[::2], *args[1:], True)  # a non-contiguous block
+    for a, b, c in zip(fast, general, strided, strict=True):
         if isinstance(a, np.ndarray):
-            assert a.dtype == b.dtype and a.tolist() == b.tolist()
+            assert a.dtype == b.dtype and a.tolist() == b.tolist() == c.tolist()
         else:
-            assert a == b
+            assert a == b == c
 
 
 RAW = st.text(st.sampled_from(list(',;\t "#\r\nab1.é\x0b')), max_size=300)
