@@ -463,3 +463,79 @@ def test_throughput_is_printed():
     for name, buf in (("numeric", data), ("mixed, quoted", quoted)):
         mbs = _throughput(buf, 4 << 20)
         print(f"\ntokenize {name} ({len(buf) / 1e6:.0f} MB, 4 MiB blocks): {mbs:.0f} MB/s")
+
+
+def test_kernels_on_the_benchmark_files_print_ns_per_field():
+    """The issue's two benchmark files (500 k rows here), read as the importer reads them: per
+    4 MiB block, tokenize, then per column gather the offsets, match the NA tokens and parse.
+    Prints each kernel's best-of-3 ns per field (run with -s); asserts only the values."""
+    import sys
+    from pathlib import Path
+
+    from colvault.benchdata import benchmark_data
+    from colvault.kernels import csvdates, csvnumbers, csvtext
+
+    sys.path.insert(0, str(Path(__file__).parents[2]))
+    from asv_benchmarks.csvfiles import MIXED, NUMERIC, frame
+
+    rows = 500_000
+    d = benchmark_data(rows)
+    na_tokens = csvtext.pack_tokens(["", "NA", "N/A", "NaN", "nan", "null", "NULL"])
+    for kind, kernels in ((NUMERIC, "ifF"), (MIXED, "tifFs")):
+        data = np.frombuffer(frame(kind, rows).to_csv(index=False).encode(), np.uint8)
+        best: dict[str, float] = {}
+        for _ in range(3):
+            took: dict[str, float] = {}
+            values: dict[int, list[np.ndarray]] = {j: [] for j in range(len(kernels))}
+            pos, r0 = 0, 1
+            while pos < len(data):
+                buf = data[pos : pos + (4 << 20)]
+                t0 = time.perf_counter()
+                tok = tokenize(buf, ord(","), final=pos + (4 << 20) >= len(data))
+                took["tokenize"] = took.get("tokenize", 0.0) + time.perf_counter() - t0
+                first = tok.row_first[r0 : tok.nrows]
+                for j, k in enumerate(kernels):
+                    s, e, f = tok.starts[first + j], tok.ends[first + j], tok.flags[first + j]
+                    t0 = time.perf_counter()
+                    na = csvtext.match_tokens(buf, s, e, f, *na_tokens)
+                    t1 = time.perf_counter()
+                    if k == "i":
+                        v, status = csvnumbers.parse_int64(buf, s, e, na)
+                        assert status == csvnumbers.FITS_INT64
+                        name = "parse_int64"
+                    elif k in "fF":
+                        v, slow, bad = csvnumbers.parse_float64(buf, s, e, na)
+                        assert bad == -1 and len(slow) == 0
+                        name = "parse_float64"
+                    elif k == "t":
+                        v, bad = csvdates.parse_iso_datetime(buf, s, e, na)
+                        assert bad == -1
+                        name = "parse_iso_datetime"
+                    else:
+                        codes, firsts, _ = csvtext.dictionary_encode_fields(buf, s, e, f)
+                        name = "dictionary_encode"
+                    t2 = time.perf_counter()
+                    if k == "s":
+                        v = np.array([bytes(buf[s[i] : e[i]]) for i in firsts])[codes]
+                    assert not na.any()
+                    values[j].append(v)
+                    key = f"{name}[{j}]"
+                    took["match_tokens" + key[key.index("[") :]] = (
+                        took.get("match_tokens" + key[key.index("[") :], 0.0) + t1 - t0
+                    )
+                    took[key] = took.get(key, 0.0) + t2 - t1
+                pos += tok.consumed
+                r0 = 0
+            best = {k: min(v, best.get(k, v)) for k, v in took.items()}
+        got = [np.concatenate(values[j]) for j in range(len(kernels))]
+        expected = {"i": d["sensor"], "f": d["value"], "F": np.round(d["temp"].astype(float), 4)}
+        expected["t"] = d["t"].astype(np.int64)
+        for j, k in enumerate(kernels):
+            if k == "s":
+                assert got[j].tolist() == np.where(d["value"] > 45.0, b"fault", b"ok").tolist()
+            else:
+                assert np.array_equal(got[j], expected[k])
+        print(f"\n{kind} file, {rows} rows, {len(data) / 1e6:.0f} MB, 4 MiB blocks, best of 3:")
+        for k, t in best.items():
+            per = t * 1e9 / rows / (len(kernels) if k == "tokenize" else 1)
+            print(f"  {k:24s} {t * 1e3:7.1f} ms {per:6.1f} ns/field")

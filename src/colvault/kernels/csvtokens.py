@@ -58,9 +58,10 @@ give the same output. The output arrays start at one field per 4 bytes and one r
 they are full the kernel returns at the last record boundary, the arrays are doubled and it
 resumes (growing them inside the loop made it five times slower). The returned arrays are views of
 those buffers. Measured on one core, 4 MiB blocks of the 2 M-row benchmark files: ~25 ms for the
-numeric file (38 MB, ``int,float,float`` rows: ~1.5 GB/s; the state machine alone ~70 ms, ~550
-MB/s), ~2 GB/s for the mixed one. Add ~20 ms when the output arrays' pages come fresh from the
-kernel (page faults: malloc hands freed blocks back to the system and maps new ones).
+numeric file (38 MB, ``int,float,float`` rows: ~1.5 GB/s; the state machine alone ~70 ms) when
+the output arrays' memory is reused and cached, ~40 ms in the importer's order (the output written
+to memory out of the caches), ~58 ms when malloc also hands the freed arrays back to the system
+(page faults on the new ones); the mixed file ~1.1-2 GB/s.
 """
 
 from __future__ import annotations
