@@ -8,12 +8,13 @@ visible to every process at once, or ``abort()``, which drops them. See ARCHITEC
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +44,8 @@ from .verify import VerifyReport, verify_store
 from .writer import TableWriter
 
 MODES = ("r", "r+", "a", "w")
+#: Threads that issue a commit's fsyncs together (see ``Store._make_durable``).
+FSYNC_THREADS = 8
 CATALOG = "catalog.sqlite"
 
 
@@ -120,6 +123,7 @@ class Store(NodeTree):
             raise
         self._reader = SegmentReader(self.path)
         self._pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "colvault")
+        self._fsync_pool: ThreadPoolExecutor | None = None
         self._pending = PendingMeta()
         self._writers: dict[str, TableWriter] = {}
         self._new_dirs: set[str] = set()
@@ -256,11 +260,23 @@ class Store(NodeTree):
         self._after_commit(writers, seal)
 
     def _make_durable(self, writers: list[tuple[str, TableWriter]]) -> None:
-        """fsync what the writers appended, then the directories of files and dirs they made."""
-        for _, w in writers:
-            w.sync()
-        for d in sorted(self._new_dirs):
-            seam().fsync_dir(d)
+        """fsync what the writers appended and the directories of the files and dirs they made.
+
+        The fsyncs are issued together from a small pool: ext4 lets concurrent fsyncs share a
+        journal commit (measured here: 4 files and 4 directories, 31 ms one after another, 7 to
+        9 ms at once). All of them finish, or the first error is raised, before the caller's
+        sqlite COMMIT, so the order among them does not matter."""
+        jobs: list[Callable[[], None]] = [job for _, w in writers for job in w.sync_jobs()]
+        jobs += [functools.partial(seam().fsync_dir, d) for d in sorted(self._new_dirs)]
+        if len(jobs) > 1:
+            if self._fsync_pool is None:
+                self._fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, "colvault-fsync")
+            futures = [self._fsync_pool.submit(job) for job in jobs]
+            wait(futures)
+            for f in futures:
+                f.result()  # the first error, if any
+        elif jobs:
+            jobs[0]()
         self._new_dirs.clear()
 
     def _after_commit(self, writers: list[tuple[str, TableWriter]], seal: bool) -> None:
@@ -310,6 +326,8 @@ class Store(NodeTree):
             w.close()
         self._writers.clear()
         self._pool.shutdown(wait=True)
+        if self._fsync_pool is not None:
+            self._fsync_pool.shutdown(wait=True)
         self._reader.close()
         self._catalog.close()
         self._lock.close()

@@ -171,9 +171,12 @@ class TableWriter:
     # -- commit ----------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        for segs in self.segs:
-            for seg in segs.all():
-                seg.sync()
+        for job in self.sync_jobs():
+            job()
+
+    def sync_jobs(self) -> list[Callable[[], None]]:
+        """One fsync per segment file with unsynced appends (the store runs them together)."""
+        return [seg.sync for segs in self.segs for seg in segs.all() if seg.dirty]
 
     def apply(
         self,
