@@ -539,3 +539,60 @@ def test_kernels_on_the_benchmark_files_print_ns_per_field():
         for k, t in best.items():
             per = t * 1e9 / rows / (len(kernels) if k == "tokenize" else 1)
             print(f"  {k:24s} {t * 1e3:7.1f} ms {per:6.1f} ns/field")
+
+
+def guarded(data: bytes):
+    """``data`` as a uint8 array ending right where an unreadable page starts: a kernel that
+    reads past the end of the block crashes the test (Linux only; None elsewhere). Returns
+    (array, mapping to keep alive)."""
+    import ctypes
+    import mmap
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None, None
+    page = mmap.PAGESIZE
+    size = (len(data) // page + 2) * page
+    mem = mmap.mmap(-1, size)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(addr + size - page, page, 0) == 0  # PROT_NONE
+    start = size - page - len(data)
+    mem[start : start + len(data)] = data
+    return np.frombuffer(mem, np.uint8, len(data), start), mem
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"1,2.5,2020-01-01,ok\n3,4.25,2020-01-02 10:20:30.123456,no",
+        b'1,2.5,2020-01-01,"ok"\r\n3,4.25,2020-01-02,"n""o"\r',
+        b"12345678,-1234.56,2020-01-02T10:20,abcdefgh\n,,,\n",
+        b"#c\n\n1,2,3,4,",
+    ],
+)
+def test_no_kernel_reads_past_the_block(doc):
+    """The fast paths load 8 bytes (or 32 for dates) only where the block has them."""
+    from colvault.kernels import csvdates, csvnumbers, csvtext
+
+    for cut in range(len(doc) + 1):
+        buf, mem = guarded(doc[:cut])
+        if buf is None:
+            pytest.skip("needs Linux")
+        for final in (True, False):
+            for comment in (-1, ord("#")):
+                tokenize(buf, ord(","), comment=comment, final=final)
+        tok = tokenize(buf, ord(","))
+        s, e, f = tok.starts, tok.ends, tok.flags
+        csvnumbers.parse_int64(buf, s, e)
+        csvnumbers.parse_uint64(buf, s, e)
+        csvnumbers.parse_float64(buf, s, e)
+        csvnumbers.classify(buf, s, e)
+        csvnumbers.parse_bool(buf, s, e)
+        csvdates.parse_iso_datetime(buf, s, e)
+        csvtext.match_tokens(buf, s, e, f, *csvtext.pack_tokens(["", "NA", "12345678"]))
+        csvtext.dictionary_encode_fields(buf, s, e, f)
+        csvtext.fields_to_ucs4(buf, s, e, f)
+        del buf, tok
+        mem.close()

@@ -220,7 +220,7 @@ def _run(
         # record it cannot finish (a comment, a line lead[] flags, a line end inside quotes, a
         # record that reaches the end of buf, full arrays), which the general state machine below
         # then reads from its first byte. (Unsigned indices: no wraparound code.)
-        while fast and nr < rcap and lead[buf[np.uint64(i)]] == 0:
+        while fast and i < n and nr < rcap and lead[buf[np.uint64(i)]] == 0:
             nf0 = nf
             j = i
             rec_end = -1
