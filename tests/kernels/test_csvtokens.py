@@ -211,7 +211,11 @@ def same_as_general_path(data: bytes, delimiter: int, quotechar: int, comment: i
     state machine gives."""
     buf = np.frombuffer(data, np.uint8)
     args = (buf, np.int64(delimiter), np.int64(quotechar), np.int64(comment), final)
-    fast = tokenize_kernel(*args, True)
+    gbuf, mem = guarded(data)  # the fast path must not read past the block
+    fast = tokenize_kernel(*((buf if gbuf is None else gbuf), *args[1:]), True)
+    if mem is not None:
+        del gbuf
+        mem.close()
     general = tokenize_kernel(*args, False)
     wide = np.zeros(2 * len(buf), np.uint8)
     wide[::2] = buf
