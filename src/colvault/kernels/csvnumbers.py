@@ -205,13 +205,6 @@ def zero_bytes(v):
     return (v - ONES) & ~v & HIGHS
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def below(v, b):
-    """0x80 in each byte of ``v`` below ``b`` (``b <= 128``) up to and including the first, as
-    :func:`zero_bytes` (which is ``below(v, 1)``)."""
-    return (v - ONES * b) & ~v & HIGHS
-
-
 # --- statuses and classification bits --------------------------------------------------------
 
 FITS_INT64 = -1  # every field parsed and fits int64
