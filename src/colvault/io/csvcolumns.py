@@ -52,6 +52,31 @@ class Options:
     na_buf: np.ndarray | None = None
     na_offsets: np.ndarray | None = None
     formats: tuple[Any, ...] = ()  # compiled datetime formats, tried in order after ISO 8601
+    #: Some missing-value text reads as a number or a date ("-9999"): then every column must be
+    #: matched against them before parsing, not only the blocks where parsing fails.
+    na_parses: bool = False
+
+
+def na_parses(tokens: Sequence[str], decimal: str, thousands: str | None) -> bool:
+    """Whether one of the missing-value ``tokens`` is a number or an ISO date to the kernels.
+
+    >>> na_parses(["", "NA", "NaN", "null"], ".", None), na_parses(["-9999"], ".", None)
+    (False, True)
+    """
+    if not tokens:
+        return False
+    raw = [t.encode() for t in tokens]
+    buf = np.frombuffer(b"".join(raw) or b" ", np.uint8)
+    ends = np.cumsum([len(r) for r in raw]).astype(np.int64)
+    starts = ends - np.array([len(r) for r in raw], np.int64)
+    for i in range(len(raw)):
+        s, e = starts[i : i + 1], ends[i : i + 1]
+        _, bad = csvnumbers.parse_float64_py(buf, s, e, None, decimal, thousands)
+        _, dbad = csvdates.parse_iso_datetime(buf, s, e, None)
+        _, bbad = csvnumbers.parse_bool(buf, s, e, None)
+        if bad < 0 or dbad < 0 or bbad < 0:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -140,13 +165,23 @@ class ColumnState:
 
 @dataclass
 class Fields:
-    """One column of one block: the block's bytes and the column's field offsets."""
+    """One column of one block: the block's bytes and the column's field offsets; which fields
+    are missing values is worked out when first asked (``opts`` gives the texts)."""
 
     buf: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     flags: np.ndarray
-    na: np.ndarray  # bool per field: a missing value
+    _na: np.ndarray | None = None
+    opts: Options | None = None
+
+    @property
+    def na(self) -> np.ndarray:
+        """Bool per field: a missing value."""
+        if self._na is None:
+            assert self.opts is not None
+            self._na = missing(self.buf, self.starts, self.ends, self.flags, self.opts)
+        return self._na
 
     def text(self, i: int) -> str:
         raw = self.buf[self.starts[i] : self.ends[i]].tobytes()
@@ -259,6 +294,10 @@ def convert(
     if t.kind in ("category", "text"):
         return _convert_text(column, t, f, opts, line_of, seen.distinct)
     f = _plain(f)
+    if not opts.na_parses:
+        values = _without_missing(t, f, opts, seen)
+        if values is not None:
+            return _fixed(column, t, values, f, line_of)
     has_missing = bool(f.na.any())
     if t.kind == "empty":
         if not (~f.na).any():
@@ -305,6 +344,32 @@ def convert(
             raise Widen(column, _join_new(column, t, f, opts, line_of), "a value is not a date")
         return _fixed(column, t, values.view("datetime64[ns]"), f, line_of)
     raise AssertionError(t.kind)
+
+
+def _without_missing(
+    t: ColumnType, f: Fields, opts: Options, seen: ColumnState
+) -> np.ndarray | None:
+    """The common case without matching missing values first: a block whose fields all parse
+    as the column's type has none (no missing-value text parses, see ``Options.na_parses``).
+    None: some field did not parse; the caller takes the general path."""
+    if t.bools or t.ints or t.kind not in ("int64", "float64", "datetime"):
+        return None
+    if t.kind == "float64":
+        values, bad = csvnumbers.parse_float64_py(
+            f.buf, f.starts, f.ends, None, opts.decimal, opts.thousands
+        )
+        return values if bad < 0 else None
+    if t.kind == "int64":
+        ints, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, None, opts.thousands)
+        if status != csvnumbers.FITS_INT64:
+            return None
+        if len(ints) and not seen.negative:
+            seen.negative = bool(ints.min() < 0)
+        return ints
+    if opts.formats:
+        return None
+    stamps, bad = csvdates.parse_iso_datetime(f.buf, f.starts, f.ends, None)
+    return stamps.view("datetime64[ns]") if bad < 0 else None
 
 
 def _convert_int(

@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +47,11 @@ from .csvcolumns import (
     convert,
     fixed_type,
     infer,
-    missing,
+    na_parses,
     types_by_name,
 )
 from .csvsniff import Layout, sniff
-from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, utf8_blocks
+from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, prefetched, utf8_blocks
 
 DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Starting over for a wider type happens at most this many times per import.
@@ -166,8 +166,9 @@ def import_csv(
         raise CSVError(f"unknown encoding {encoding!r}") from None
     na_buf, na_offsets = csvtext.pack_tokens(list(na_values))
     formats = tuple(csvdates.compile_format(f) for f in datetime_formats or ())
-    opts = Options(decimal, thousands, _byte(quotechar, "quotechar") if quotechar else -1,
-                   na_buf, na_offsets, formats)  # fmt: skip
+    quote = _byte(quotechar, "quotechar") if quotechar else -1
+    numeric_na = na_parses(na_values, decimal, thousands)
+    opts = Options(decimal, thousands, quote, na_buf, na_offsets, formats, numeric_na)
     files = inputs(source)
     opened = not isinstance(store, Store)
     if not isinstance(store, Store):
@@ -290,17 +291,47 @@ class _Import:
         del sample
         source = itertools.chain(head, blocks)
         del head
+        header_pending = True
+        # a software pipeline: block k's columns convert in the pool while block k - 1's are
+        # appended; errors and widenings still surface in block order
+        pending: _Batch | None = None
+        for buf, tok, line, final in prefetched(self._tokenized(f, source, layout)):
+            batch, header_pending = self._rows(f, layout, buf, tok, line, header_pending, state)
+            if pending is not None:
+                self._finish(pending)
+            pending = batch
+            if tok.error != csvtokens.OK:
+                if pending is not None:
+                    self._finish(pending)
+                raise CSVError(
+                    "an unterminated quote", file=f.name, line=line + tok.error_line + 1,
+                    text=bytes(buf[tok.error_pos : tok.error_pos + 60]).decode("utf-8", "replace"),
+                )  # fmt: skip
+            yield None
+            if final:
+                if pending is not None:
+                    self._finish(pending)
+                if header_pending and self.plan is None:
+                    raise CSVError("an empty file", file=f.name)
+                return
+
+    def _tokenized(
+        self, f: Input, source: Iterator[bytes], layout: Layout
+    ) -> Iterator[tuple[np.ndarray, csvtokens.Tokens, int, bool]]:
+        """(block, its tokens, physical lines before it, last block?) for each block of complete
+        records; the incomplete last record of a block is carried over to the next."""
         carry = np.empty(0, np.uint8)
         line = 0  # physical lines before ``carry``
-        header_pending = True
+        comment = _byte(self.comment, "comment")
         ahead = next(source, None)
         while True:
             block, ahead = ahead, (next(source, None) if ahead is not None else None)
             final = ahead is None
             data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
             buf = np.concatenate([carry, data]) if len(carry) else data
-            tok = csvtokens.tokenize(buf, ord(layout.delimiter), self.opts.quotechar,
-                                     _byte(self.comment, "comment"), final)  # fmt: skip
+            tok = csvtokens.tokenize(
+                buf, ord(layout.delimiter), self.opts.quotechar, comment, final
+            )
             if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
                 if len(buf) > MAX_RECORD_BLOCKS * max(self.block_bytes, DEFAULT_BLOCK_BYTES):
                     raise CSVError(
@@ -309,19 +340,11 @@ class _Import:
                     )  # fmt: skip
                 carry = buf
                 continue
-            header_pending = self._rows(f, layout, buf, tok, line, header_pending, state)
-            if tok.error != csvtokens.OK:
-                raise CSVError(
-                    "an unterminated quote", file=f.name, line=line + tok.error_line + 1,
-                    text=bytes(buf[tok.error_pos : tok.error_pos + 60]).decode("utf-8", "replace"),
-                )  # fmt: skip
+            yield buf, tok, line, final
+            if final or tok.error != csvtokens.OK:
+                return
             line += tok.lines
             carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
-            yield None
-            if final:
-                if header_pending and self.plan is None:
-                    raise CSVError("an empty file", file=f.name)
-                return
 
     def _layout(self, sample: bytes, final: bool) -> Layout:
         return sniff(
@@ -342,8 +365,9 @@ class _Import:
     def _rows(
         self, f: Input, layout: Layout, buf: np.ndarray, tok: csvtokens.Tokens, line: int,
         header_pending: bool, state: _State,
-    ) -> bool:  # fmt: skip
-        """Import the block's rows; returns whether the file's header is still to come."""
+    ) -> tuple[_Batch | None, bool]:  # fmt: skip
+        """Start converting the block's rows: (the conversions, or None without rows; whether the
+        file's header is still to come)."""
         nrows = tok.nrows
         row_line = tok.row_line[:nrows] + line
         r0 = int(np.searchsorted(row_line, layout.skiprows)) if layout.skiprows else 0
@@ -359,27 +383,32 @@ class _Import:
                 self._check_header(f, layout, list(layout.names), 1)
             header_pending = False
         if r0 >= nrows:
-            return header_pending
+            return None, header_pending
         assert self.plan is not None
         plan = self.plan
         first = tok.row_first[r0:nrows]
         counts = tok.row_first[r0 + 1 : nrows + 1] - first
         rows = np.arange(r0, nrows)
-        if (counts != plan.width).any():
+        # every row has the header's width: its fields lie back to back, read as strided views
+        uniform = bool((counts == plan.width).all())
+        if not uniform:
             rows, first = self._ragged(f, buf, tok, rows, first, counts, row_line, state)
         if not len(rows):
-            return header_pending
+            return None, header_pending
         lines = row_line[rows] + 1
+        k, base = len(rows), int(first[0])
 
         def column(j: int) -> Fields:
-            idx = first + plan.positions[j]
-            starts, ends, flags = tok.starts[idx], tok.ends[idx], tok.flags[idx]
-            return Fields(buf, starts, ends, flags, missing(buf, starts, ends, flags, self.opts))
+            if uniform:
+                at: Any = slice(base + plan.positions[j], base + k * plan.width, plan.width)
+            else:
+                at = first + plan.positions[j]
+            starts, ends, flags = tok.starts[at], tok.ends[at], tok.flags[at]
+            return Fields(buf, starts, ends, flags, None, self.opts)
 
         if self.types is None:
             self._start(f, [column(j) for j in range(len(plan.names))])
-        self._append(f, column, lines, state)
-        return header_pending
+        return self._convert(f, column, lines, state), header_pending
 
     def _row_text(
         self, buf: np.ndarray, tok: csvtokens.Tokens, r: int, *, file: str | None = None,
@@ -500,7 +529,7 @@ class _Import:
                 self.table = self.store.create_table(self.path, spec)
         return self.table
 
-    def _append(self, f: Input, column: Any, lines: np.ndarray, state: _State) -> None:
+    def _convert(self, f: Input, column: Any, lines: np.ndarray, state: _State) -> _Batch:
         assert self.types is not None and self.plan is not None
         names = self.plan.names
         types = self.types
@@ -513,11 +542,14 @@ class _Import:
             seen = state.columns.setdefault(name, ColumnState())
             return convert(name, types[name], column(j), self.opts, line_of, seen)
 
-        futures = [self.pool.submit(one, j) for j in range(len(names))]
+        return _Batch(f.name, names, [self.pool.submit(one, j) for j in range(len(names))])
+
+    def _finish(self, batch: _Batch) -> None:
+        """Append a converted block, or raise its first error or all its widenings."""
         arrays = {}
         errors: list[CSVError] = []
         widen: list[Widen] = []
-        for name, fut in zip(names, futures, strict=True):
+        for name, fut in zip(batch.names, batch.futures, strict=True):
             try:
                 arrays[name] = fut.result()
             except Widen as exc:
@@ -526,10 +558,19 @@ class _Import:
                 errors.append(exc)
         if errors:  # an error is final, whatever widening other columns need: the first line's
             err = min(errors, key=lambda e: e.line if e.line is not None else 1 << 62)
-            raise err.in_file(f.name) if err.file is None else err
+            raise err.in_file(batch.file) if err.file is None else err
         if widen:
-            raise _Widened(widen, f.name)
+            raise _Widened(widen, batch.file)
         self._ensure_table().append(arrays)
+
+
+@dataclass
+class _Batch:
+    """One block's column conversions, running in the pool."""
+
+    file: str
+    names: tuple[str, ...]
+    futures: list[Future[np.ndarray]]
 
 
 def _bar(total: int | None, show: bool, path: str) -> Any:

@@ -16,12 +16,16 @@ import gzip
 import io
 import lzma
 import os
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from ..errors import CSVError
+
+T = TypeVar("T")
 
 _gzip_module: Any
 try:  # ISA-L's gzip reader is several times faster than zlib's, with the same API
@@ -30,7 +34,7 @@ except ImportError:  # pragma: no cover
     _gzip_module = gzip
 
 #: Default block size: large enough that per-block overhead vanishes, small enough for caches.
-DEFAULT_BLOCK_BYTES = 4 << 20
+DEFAULT_BLOCK_BYTES = 1 << 20
 _UTF8 = frozenset({"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig", "ascii", "us-ascii"})
 _BOM = codecs.BOM_UTF8
 _GLOB_CHARS = frozenset("*?[")
@@ -207,3 +211,52 @@ def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) ->
         if not block:
             return
         block = stream.read(block_bytes)
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced in a background thread up to ``depth`` ahead of the consumer.
+
+    The importer reads, decompresses and tokenizes the next block (I/O and a ``nogil`` kernel)
+    while the current one is parsed and appended. An exception of the producer is raised in the
+    consumer at the item where it happened; a consumer that stops early stops the producer.
+    """
+    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        out.put((item, None), timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            result: Any = (_DONE, None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            result = (_DONE, exc)
+        while not stop.is_set():
+            try:
+                out.put(result, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="colvault-csv-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = out.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
