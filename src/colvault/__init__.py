@@ -20,9 +20,9 @@ from .engine.table import Cols, Column, Table
 from .engine.verify import VerifyReport
 from .errors import (
     ChecksumError,
-    CSVError,
     ColvaultError,
     CommitError,
+    CSVError,
     LockError,
     NodeError,
     QueryError,

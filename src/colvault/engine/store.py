@@ -163,12 +163,14 @@ class Store(NodeTree):
         if self.mode == "r":
             raise ReadOnlyError(f"store {self.path} is open read-only (mode='r')")
 
-    def _append(self, node: DataNode, arrays: list[np.ndarray], n: int) -> None:
+    def _append(
+        self, node: DataNode, arrays: list[np.ndarray], n: int, owned: bool = False
+    ) -> None:
         """Buffer validated rows; full chunks are written at once. A failure while writing them
         (a full disk, an interrupt) leaves the writer half-way, so all pending work is dropped."""
         writer = self._writer_for(node)
         try:
-            writer.add(arrays, n)
+            writer.add(arrays, n, owned)
         except BaseException as exc:
             self._discard()
             if isinstance(exc, OSError) and not isinstance(exc, ColvaultError):
@@ -232,6 +234,8 @@ class Store(NodeTree):
             return
         self._catalog.landed = False
         try:
+            for _, w in writers:
+                w.finish()  # chunks still being encoded
             self._make_durable(writers)  # full chunks written during append
             with self._catalog.write() as conn:
                 commit_id = conn.execute(

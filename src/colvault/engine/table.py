@@ -72,15 +72,18 @@ class Table(DataNode):
         remapped = [np.searchsorted(dictionary, d).astype(narrow)[c] for c, d in parts]
         return np.concatenate(remapped), dictionary
 
-    def append(self, data: Any) -> None:
+    def append(self, data: Any, *, copy: bool = True) -> None:
         """Validate and buffer rows: a dict of arrays, a structured array or a list of tuples.
 
         The whole batch is checked first; a ``SchemaError`` keeps none of it. Rows become visible
         to reads at the next commit (``flush()``, ``store.commit()``, closing the store).
+        ``copy=False`` hands the arrays over: the caller promises never to change them again, so
+        append returns while their chunks are still being compressed and keeps the last rows
+        without copying them (the CSV importer appends its freshly parsed blocks so).
         """
         self._store._check_writable()
         n, arrays = coerce_batch(data, self._schema.columns, f"table {self.path}")
-        self._store._append(self, arrays, n)
+        self._store._append(self, arrays, n, owned=not copy)
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

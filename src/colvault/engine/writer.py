@@ -78,7 +78,10 @@ class TableWriter:
 
     # -- buffering -------------------------------------------------------------------------------
 
-    def add(self, arrays: list[np.ndarray], n: int) -> None:
+    def add(self, arrays: list[np.ndarray], n: int, owned: bool = False) -> None:
+        """Buffer rows; full chunks go to the pool to be encoded. Unless the caller hands the
+        arrays over (``owned``: it never changes them again), their chunks are finished and
+        the rest copied before returning."""
         if n == 0:
             return
         for pieces, a in zip(self._buf, arrays, strict=True):
@@ -86,6 +89,10 @@ class TableWriter:
         self._buffered += n
         self.pending_rows += n
         rows = self.schema.chunk_rows
+        if owned:  # chunks stay in flight (up to WINDOW) while the caller goes on
+            while self._buffered >= rows:
+                self._submit(self._take(rows))
+            return
         try:
             while self._buffered >= rows:
                 self._submit(self._take(rows))
@@ -151,6 +158,10 @@ class TableWriter:
         except BaseException:
             self._cancel()
             raise
+
+    def finish(self) -> None:
+        """Write every chunk still being encoded (before a commit)."""
+        self._drain(0)
 
     def _cancel(self) -> None:
         for _, futures in self._inflight:
@@ -346,6 +357,7 @@ class TableWriter:
 
     def rollback(self) -> None:
         """Drop everything uncommitted; truncate what this writer appended since its commit."""
+        self._cancel()
         self._buf = [[] for _ in self.schema.columns]
         self._buffered = 0
         self.chunks = []

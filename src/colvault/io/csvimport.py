@@ -561,7 +561,7 @@ class _Import:
             raise err.in_file(batch.file) if err.file is None else err
         if widen:
             raise _Widened(widen, batch.file)
-        self._ensure_table().append(arrays)
+        self._ensure_table().append(arrays, copy=False)  # fresh arrays, never touched again
 
 
 @dataclass
