@@ -369,8 +369,8 @@ class _Import:
         """Start converting the block's rows: (the conversions, or None without rows; whether the
         file's header is still to come)."""
         nrows = tok.nrows
-        row_line = tok.row_line[:nrows] + line
-        r0 = int(np.searchsorted(row_line, layout.skiprows)) if layout.skiprows else 0
+        row_line = tok.row_line[:nrows]  # physical lines within the block
+        r0 = int(np.searchsorted(row_line, layout.skiprows - line)) if layout.skiprows else 0
         if header_pending and r0 < nrows:
             if layout.header:
                 header_line = line + int(tok.row_line[r0]) + 1
@@ -387,16 +387,24 @@ class _Import:
         assert self.plan is not None
         plan = self.plan
         first = tok.row_first[r0:nrows]
-        counts = tok.row_first[r0 + 1 : nrows + 1] - first
-        rows = np.arange(r0, nrows)
         # every row has the header's width: its fields lie back to back, read as strided views
-        uniform = bool((counts == plan.width).all())
-        if not uniform:
-            rows, first = self._ragged(f, buf, tok, rows, first, counts, row_line, state)
-        if not len(rows):
-            return None, header_pending
-        lines = row_line[rows] + 1
-        k, base = len(rows), int(first[0])
+        uniform = csvtokens.uniform_width(tok.row_first[r0 : nrows + 1]) == plan.width
+        if uniform:
+            k, base = nrows - r0, int(first[0])
+
+            def line_of(i: int) -> int:  # 1-based line of the block's i-th imported row
+                return line + int(row_line[r0 + i]) + 1
+        else:
+            counts = tok.row_first[r0 + 1 : nrows + 1] - first
+            rows = np.arange(r0, nrows)
+            rows, first = self._ragged(f, buf, tok, rows, first, counts, row_line + line, state)
+            if not len(rows):
+                return None, header_pending
+            k, base = len(rows), int(first[0])
+            kept = rows
+
+            def line_of(i: int) -> int:
+                return line + int(row_line[kept[i]]) + 1
 
         def column(j: int) -> Fields:
             if uniform:
@@ -408,7 +416,7 @@ class _Import:
 
         if self.types is None:
             self._start(f, [column(j) for j in range(len(plan.names))])
-        return self._convert(f, column, lines, state), header_pending
+        return self._convert(f, column, line_of, state), header_pending
 
     def _row_text(
         self, buf: np.ndarray, tok: csvtokens.Tokens, r: int, *, file: str | None = None,
@@ -529,13 +537,10 @@ class _Import:
                 self.table = self.store.create_table(self.path, spec)
         return self.table
 
-    def _convert(self, f: Input, column: Any, lines: np.ndarray, state: _State) -> _Batch:
+    def _convert(self, f: Input, column: Any, line_of: Any, state: _State) -> _Batch:
         assert self.types is not None and self.plan is not None
         names = self.plan.names
         types = self.types
-
-        def line_of(i: int) -> int:
-            return int(lines[i])
 
         def one(j: int) -> np.ndarray:
             name = names[j]

@@ -560,11 +560,18 @@ def fields_per_row(row_first: np.ndarray) -> np.ndarray:
     return np.diff(row_first)
 
 
+@numba.njit(cache=True, nogil=True)
+def _uniform(row_first):
+    width = row_first[1] - row_first[0]
+    for r in range(1, row_first.shape[0] - 1):
+        if row_first[r + 1] - row_first[r] != width:
+            return -1
+    return width
+
+
 def uniform_width(row_first: np.ndarray) -> int:
     """The common field count when every row has the same one (then column ``c`` is
     ``starts[c::width]``); -1 for ragged rows; 0 when there are no rows."""
     if row_first.shape[0] < 2:
         return 0
-    counts = np.diff(row_first)
-    width = int(counts[0])
-    return width if bool(np.all(counts == width)) else -1
+    return int(_uniform(row_first))
