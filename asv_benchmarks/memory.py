@@ -14,46 +14,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-import time
 
 import numpy as np
 
-INTERVAL = 0.002
+from colvault.diagnostics import PeakRss, rss_anon
+
 SELECTIVE = "(value > 10) & (value < 20.5) & (temp < 20)"
 BROAD = "temp < 20"
-
-
-def rss_anon() -> int:
-    """Anonymous resident memory of this process, in bytes."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
-
-
-class Sampler(threading.Thread):
-    """Keeps the highest ``RssAnon`` seen until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = rss_anon()
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, rss_anon())
-            time.sleep(INTERVAL)
-
-    def __enter__(self) -> Sampler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop_event.set()
-        self.join()
-        self.peak = max(self.peak, rss_anon())
 
 
 def measure_query(workdir: str, rows: int) -> dict[str, object]:
@@ -74,7 +41,7 @@ def measure_query(workdir: str, rows: int) -> dict[str, object]:
     t = s["/bench"]
     t.read_where("sensor == 3", start=0, stop=10_000)  # the one small query
     level = rss_anon()
-    with Sampler() as sampler:
+    with PeakRss() as sampler:
         n = t.count_where(SELECTIVE)
         got = 0
         for batch_ in t.iter_where(BROAD):
@@ -91,7 +58,7 @@ def measure_csv(workdir: str, small: str, big: str) -> dict[str, object]:
     with colvault.open(path, "w") as s:
         colvault.import_csv(small, s, "/small")
         level = rss_anon()
-        with Sampler() as sampler:
+        with PeakRss() as sampler:
             t = colvault.import_csv(big, s, "/big")
             rows = t.nrows
     return {"bytes": os.path.getsize(big), "rows": rows, "level": level, "peak": sampler.peak}

@@ -16,49 +16,17 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 
 import colvault
 from colvault.benchdata import SCHEMA, benchmark_data
+from colvault.diagnostics import PeakRss
 
 TABLE = "/bench"
 #: The benchmark's selective condition (about 3.5 % of the rows) and a broad one (about half):
 #: ``iter_where`` on the broad one carries chunk-sized batches of every column.
 SELECTIVE = "(value > 10) & (value < 20.5) & (temp < 20)"
 BROAD = "temp < 20"
-INTERVAL = 0.002
-
-
-def rss_anon() -> int:
-    """Anonymous resident memory of this process, in bytes."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
-
-
-class Sampler(threading.Thread):
-    """Keeps the highest ``RssAnon`` seen until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = self.first = rss_anon()
-        self.samples = 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, rss_anon())
-            self.samples += 1
-            time.sleep(INTERVAL)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        self.peak = max(self.peak, rss_anon())
-        return self.peak
 
 
 def build(path: str, rows: int) -> None:
@@ -74,7 +42,7 @@ def build(path: str, rows: int) -> None:
 def measure(path: str) -> None:
     with colvault.open(path, "r") as store:
         table = store[TABLE]
-        sampler = Sampler()
+        sampler = PeakRss()
         sampler.start()
         start = time.perf_counter()
         count = table.count_where(SELECTIVE)

@@ -21,46 +21,15 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 
 import numpy as np
 
+from colvault.diagnostics import PeakRss
+
 ROW_BYTES = 21  # "SSS,VVVV.VVV,TT.TTTT\n"
 STEP = 1_000_000
 TABLE = "/readings"
-INTERVAL = 0.002
-
-
-def rss_anon() -> int:
-    """Anonymous resident memory of this process, in bytes."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
-
-
-class Sampler(threading.Thread):
-    """Keeps the highest ``RssAnon`` seen until stopped."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = self.first = rss_anon()
-        self.samples = 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, rss_anon())
-            self.samples += 1
-            time.sleep(INTERVAL)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        self.peak = max(self.peak, rss_anon())
-        return self.peak
 
 
 def values(i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,7 +77,7 @@ def import_(csv_path: str, store_path: str) -> None:
     import colvault
 
     with colvault.open(store_path, "w") as store:
-        sampler = Sampler()
+        sampler = PeakRss()
         sampler.start()
         start = time.perf_counter()
         table = colvault.import_csv(csv_path, store, TABLE, progress=False)

@@ -68,7 +68,7 @@ import sys
 import numba
 import numpy as np
 
-from .csvnumbers import AHEAD, _swar_digits, load8, njit_field, prefetch
+from .csvnumbers import AHEAD, _check, _swar_digits, load8, njit_field, prefetch
 
 NAT = np.iinfo(np.int64).min
 
@@ -787,15 +787,6 @@ def parse_format_datetime_kernel(buf, starts, ends, na, program, out):
 
 
 # --- typed Python wrappers ---------------------------------------------------------------------
-
-
-def _check(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None) -> None:
-    if buf.dtype != np.uint8 or buf.ndim != 1:
-        raise TypeError("buf must be a 1-d uint8 array")
-    if starts.shape != ends.shape or starts.ndim != 1:
-        raise ValueError("starts and ends must be 1-d arrays of the same length")
-    if na is not None and na.shape != starts.shape:
-        raise ValueError("na must have one flag per field")
 
 
 def parse_iso_datetime(

@@ -12,6 +12,7 @@ compute the bounds from their params without reading a byte, others decode the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,30 @@ class SortedRange:
 
     def run(self, values: np.ndarray) -> tuple[int, int]:
         """``[first, last)``: the rows of ascending ``values`` that satisfy every bound."""
-        lo, hi = 0, len(values)
+        return self._clip(
+            len(values),
+            lambda v: (
+                int(np.searchsorted(values, v, "left")),
+                int(np.searchsorted(values, v, "right")),
+            ),
+        )
+
+    def regular_run(self, first: int, step: int, n: int) -> tuple[int, int]:
+        """``run`` over the virtual values ``first + step * i`` (``step > 0``), exactly."""
+        return self._clip(
+            n,
+            lambda v: (
+                min(max(-((first - int(v)) // step), 0), n),  # first i with value >= v
+                min(max((int(v) - first) // step + 1, 0), n),  # first i with value > v
+            ),
+        )
+
+    def _clip(self, n: int, edges: Callable[[int | float], tuple[int, int]]) -> tuple[int, int]:
+        """The run of ``n`` sorted rows inside every bound; ``edges(v)`` gives the first row
+        ``>= v`` and the first row ``> v``."""
+        lo, hi = 0, n
         for b in self.bounds:
-            left = int(np.searchsorted(values, b.value, "left"))
-            right = int(np.searchsorted(values, b.value, "right"))
+            left, right = edges(b.value)
             if b.op == ">":
                 lo = max(lo, right)
             elif b.op == ">=":
@@ -53,25 +74,6 @@ class SortedRange:
             elif b.op == "<=":
                 hi = min(hi, right)
             else:  # ==
-                lo, hi = max(lo, left), min(hi, right)
-        return lo, max(lo, hi)
-
-    def regular_run(self, first: int, step: int, n: int) -> tuple[int, int]:
-        """``run`` over the virtual values ``first + step * i`` (``step > 0``), exactly."""
-        lo, hi = 0, n
-        for b in self.bounds:
-            v = int(b.value)
-            left = min(max(-((first - v) // step), 0), n)  # first i with value >= v
-            right = min(max((v - first) // step + 1, 0), n)  # first i with value > v
-            if b.op == ">":
-                lo = max(lo, right)
-            elif b.op == ">=":
-                lo = max(lo, left)
-            elif b.op == "<":
-                hi = min(hi, left)
-            elif b.op == "<=":
-                hi = min(hi, right)
-            else:
                 lo, hi = max(lo, left), min(hi, right)
         return lo, max(lo, hi)
 
