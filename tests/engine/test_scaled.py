@@ -150,3 +150,27 @@ def test_queries_on_decimal_chunks_agree_with_numpy(
         assert "for" in encodings["sensor"]
     assert True in verdicts  # integer comparisons ran
     assert (False in verdicts) == bool(seed % 2)  # chunks with NaN were decoded instead
+
+
+def test_a_raw_tail_compares_scaled_too(store_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The short raw last chunk joins its decimal neighbours' integer form (one kernel
+    specialization per query), with -0.0 patched; answers stay numpy's."""
+    from colvault.engine.query import kernel
+
+    rows = 256 * 2 + 40
+    value = np.round(np.random.default_rng(3).uniform(-5, 5, rows), 2)
+    value[-3] = -0.0
+    with colvault.open(store_path, "w") as s:
+        s.create_table("/t", {"value": value.dtype}, chunk_rows=256).append({"value": value})
+    results: list[bool] = []
+    scale_raw = kernel.scale_raw
+    monkeypatch.setattr(
+        kernel, "scale_raw", lambda *a: results.append((got := scale_raw(*a)) is not None) or got
+    )
+    with colvault.open(store_path) as s:
+        t = s["/t"]
+        for c in (-1.5, 0.0, -0.0, 2.25):
+            cond = "(value >= c) & (value < 4)"
+            want = (value >= c) & (value < 4)
+            np.testing.assert_array_equal(t.get_where_list(cond, {"c": c}), np.flatnonzero(want))
+    assert results and all(results)

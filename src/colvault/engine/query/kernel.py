@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..encodings import RAW
 from ..manifest import NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .expr import Expr
 from .predicate import Predicate
-from .scaled import Scaled, chunk_thresholds, scalable, scaled_comparisons
+from .scaled import Scaled, chunk_thresholds, scalable, scale_raw, scaled_comparisons
 
 #: A condition column as the executor may reuse it: decoded values, or a decimal chunk's
 #: integers (:class:`Scaled`) that decode on demand.
@@ -46,6 +47,12 @@ class CompiledCondition:
                 continue
             comparisons = self.scaled.get(j)
             params = scalable(ref) if comparisons is not None else None
+            if comparisons is not None and params is None and ref.encoding == RAW:
+                raw = self._scale_raw(source, state, spec, pos, j, comparisons)
+                if raw is not None:
+                    arrays[spec.name], limits = raw
+                    overrides.update(limits)
+                    continue
             if comparisons is not None and params is not None:
                 thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
                 if thresholds is not None:
@@ -60,6 +67,25 @@ class CompiledCondition:
             arrays[spec.name] = source.read_chunk(spec, ref, scratch(spec, ref.nrows, ("cond", j)))
         n = next(iter(state.columns.values()))[pos].nrows
         return arrays, dictionaries or None, overrides or None, n
+
+    def _scale_raw(
+        self, source: ChunkSource, state: NodeState, spec: ColumnSpec, pos: int, j: int,
+        comparisons: tuple[tuple[int, str], ...],
+    ) -> tuple[Scaled, dict[int, np.int64]] | None:  # fmt: skip
+        """A raw chunk of a column whose other chunks compare scaled (see ``scale_raw``)."""
+        refs = state.columns[spec.id]
+        near = next((scalable(refs[p]) for p in (pos - 1, pos + 1) if 0 <= p < len(refs)), None)
+        if near is None:
+            return None
+        values = source.read_chunk(spec, refs[pos], scratch(spec, refs[pos].nrows, ("raw", j)))
+        got = scale_raw(values, near["w"], ("cond", j))
+        if got is None:
+            return None
+        params, scaled = got
+        thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
+        if thresholds is None or not scaled.comparable():
+            return None
+        return scaled, thresholds
 
     @staticmethod
     def _kernel_arrays(arrays: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -19,13 +19,15 @@ as before; both paths give numpy's answer bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ...kernels import decimal as dec
 from ...kernels.decimal import P, decimal_decode
+from ..buffers import scratch_array
 from ..encodings import DECIMAL, chunk_params
 from ..manifest import ChunkRef
 
@@ -149,6 +151,29 @@ class Scaled:
                 hit = (rows[at] == self.where) if len(rows) else np.zeros(0, bool)
                 out[at[hit]] = self.exceptions[hit]
         return out
+
+
+def scale_raw(
+    values: np.ndarray, width: str, slot: Hashable
+) -> tuple[dict[str, Any], Scaled] | None:
+    """A raw float chunk (a table's short last one) put in the scaled form its decimal
+    neighbours have, so the query runs one kernel specialization, not two (each costs a compile
+    in a fresh process); None when its values are not decimals narrow enough for ``width``."""
+    n = len(values)
+    e, _ = dec.choose_exponent(values, dec.MAX_EXPONENT[values.itemsize])
+    if e < 0 or n == 0:
+        return None
+    ints = np.empty(n, np.int64)
+    where = np.empty(n, np.int64)
+    nexc, kmin, kmax = dec.decimal_encode(values, e, ints, where)
+    narrow_dt = np.dtype(width)
+    if nexc > n // 16 or int(kmax) - int(kmin) > np.iinfo(narrow_dt).max:
+        return None
+    narrow = scratch_array(slot, narrow_dt, n)
+    np.subtract(ints, kmin, out=narrow, casting="unsafe")
+    exc = values[where[:nexc]].copy() if nexc else None
+    got = Scaled(narrow, int(kmin), int(e), values.dtype, where[:nexc] if nexc else None, exc)
+    return {"e": int(e), "base": int(kmin), "w": narrow_dt.str}, got
 
 
 def scalable(ref: ChunkRef) -> dict[str, Any] | None:
