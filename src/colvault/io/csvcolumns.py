@@ -174,6 +174,9 @@ class Fields:
     flags: np.ndarray
     _na: np.ndarray | None = None
     opts: Options | None = None
+    #: False when the caller knows no field of the block is escaped (the common case, checked
+    #: once per block instead of once per column)
+    maybe_escaped: bool = True
 
     @property
     def na(self) -> np.ndarray:
@@ -206,6 +209,8 @@ def missing(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, flags: np.nda
 def _plain(f: Fields) -> Fields:
     """The fields with escaped ones rewritten (rare: quoted numbers with ``""`` or text after
     the closing quote), so number kernels can read every slice as it is."""
+    if not f.maybe_escaped:
+        return f
     esc = f.escaped()
     if not len(esc):
         return f
@@ -510,7 +515,8 @@ def _convert_text(
         d = csvtext.dictionary_encode_fields(
             f.buf, f.starts, f.ends, f.flags, quotechar=opts.quotechar
         )
-        sub = Fields(f.buf, f.starts[d.first], f.ends[d.first], f.flags[d.first], f.na[d.first])
+        # one field per distinct value: missing-value texts are matched on those alone
+        sub = Fields(f.buf, f.starts[d.first], f.ends[d.first], f.flags[d.first], None, opts)
         words, bad = csvtext.fields_to_ucs4(sub.buf, sub.starts, sub.ends, sub.flags)
         if bad >= 0:
             raise _bad(

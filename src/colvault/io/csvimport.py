@@ -406,13 +406,16 @@ class _Import:
             def line_of(i: int) -> int:
                 return line + int(row_line[kept[i]]) + 1
 
+        nf = int(tok.row_first[nrows])
+        escaped = bool((tok.flags[:nf] & csvtokens.ESCAPED).any())
+
         def column(j: int) -> Fields:
             if uniform:
                 at: Any = slice(base + plan.positions[j], base + k * plan.width, plan.width)
             else:
                 at = first + plan.positions[j]
             starts, ends, flags = tok.starts[at], tok.ends[at], tok.flags[at]
-            return Fields(buf, starts, ends, flags, None, self.opts)
+            return Fields(buf, starts, ends, flags, None, self.opts, escaped)
 
         if self.types is None:
             self._start(f, [column(j) for j in range(len(plan.names))])
