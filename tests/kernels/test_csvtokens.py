@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from colvault.kernels.csvtokens import (
@@ -145,6 +145,21 @@ def test_comment_lines_and_trailing_comments(doc):
     assert (tok.consumed, tok.lines) == (len(data), nlines)
 
 
+def pandas_drops_a_delimiter(data: bytes, delimiter: str) -> bool:
+    """Whether ``data`` has a line starting with the delimiter right after a CR-ended line that
+    is blank, blank-ish or a comment: pandas drops that delimiter, the tokenizer (on purpose, see
+    its docstring) does not, so such documents are no test of agreement with pandas."""
+    d = re.escape(delimiter.encode())
+    return re.search(rb"(^|[\r\n])[ \t]*(#[^\r\n]*)?\r" + d, data) is not None
+
+
+def test_the_pandas_cr_quirk_is_recognised():
+    assert pandas_drops_a_delimiter(b"a,x\r\r,b\r", ",")
+    assert pandas_drops_a_delimiter(b"\r,\r", ",")
+    assert pandas_drops_a_delimiter(b"#c\r,b\r", ",")
+    assert not pandas_drops_a_delimiter(b"a,x\r\nb,c\r\n", ",")
+
+
 @settings(max_examples=40)
 @given(documents(comments=True), st.booleans())
 def test_same_rows_as_pandas(doc, with_comments):
@@ -152,6 +167,7 @@ def test_same_rows_as_pandas(doc, with_comments):
     comment = "#" if with_comments else None
     if not with_comments and b"#" in data:
         return  # the document was written for a comment character
+    assume(not pandas_drops_a_delimiter(data, delimiter))
     tok = tok_bytes(data, delimiter, comment=ord("#") if with_comments else -1)
     if not rows:
         assert tok.nrows == 0
