@@ -13,6 +13,8 @@ in append-only segment files, indexed by a sqlite catalog that is also the commi
 np.void((2, 1.5), dtype=[('sensor', '<i4'), ('value', '<f8')])
 """
 
+from typing import TYPE_CHECKING
+
 from .engine.array import Array
 from .engine.nodes import Group, Node
 from .engine.store import Store, open
@@ -23,6 +25,7 @@ from .errors import (
     ColvaultError,
     CommitError,
     CSVError,
+    CSVWarning,
     LockError,
     NodeError,
     QueryError,
@@ -32,10 +35,23 @@ from .errors import (
     StoreNotFoundError,
     UnsafePickleError,
 )
-from .io.csvimport import CSVWarning, import_csv
 from .io.frames import to_pandas as _to_pandas
 
 Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
+
+if TYPE_CHECKING:
+    from .io.csvimport import import_csv
+
+
+def __getattr__(name: str) -> object:
+    """``import_csv`` is loaded on first use: its kernels would add about 40 ms to every
+    ``import colvault`` (a query process's cold start)."""
+    if name == "import_csv":
+        from .io.csvimport import import_csv
+
+        return import_csv
+    raise AttributeError(f"module 'colvault' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

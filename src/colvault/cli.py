@@ -127,8 +127,8 @@ def _target(text: str, first_file: str) -> tuple[str, str]:
 
 def import_csv_command(args: argparse.Namespace) -> int:
     """``colvault import-csv FILE... STORE[:/path]``: import, then say what the table holds."""
-    from . import import_csv
     from .errors import ColvaultError
+    from .io.csvimport import import_csv
 
     if len(args.paths) < 2:
         print("error: give one or more CSV files, then STORE[:/path]", file=sys.stderr)

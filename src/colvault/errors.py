@@ -58,6 +58,10 @@ class CSVError(ColvaultError, ValueError):
         return CSVError(self.message, file=file, line=self.line, column=self.column, text=self.text)
 
 
+class CSVWarning(UserWarning):
+    """Rows skipped by ``on_bad_lines="skip"``: how many, and the first line numbers."""
+
+
 class StoreNotFoundError(ColvaultError, FileNotFoundError):
     """No store at the path given to ``open`` with mode ``r`` or ``r+``."""
 

@@ -35,7 +35,7 @@ import numpy as np
 from ..engine.store import Store
 from ..engine.store import open as open_store
 from ..engine.table import Table
-from ..errors import ColvaultError, CSVError
+from ..errors import ColvaultError, CSVError, CSVWarning
 from ..kernels import csvdates, csvtext, csvtokens
 from .csvcolumns import (
     CATEGORY,
@@ -69,10 +69,6 @@ class _Widened(Exception):
     def __init__(self, widen: list[Widen], file: str) -> None:
         super().__init__("; ".join(map(str, widen)))
         self.widen, self.file = widen, file
-
-
-class CSVWarning(UserWarning):
-    """Rows skipped by ``on_bad_lines="skip"``: how many, and the first line numbers."""
 
 
 @dataclass
