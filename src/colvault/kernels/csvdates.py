@@ -68,7 +68,8 @@ import sys
 import numba
 import numpy as np
 
-from .csvnumbers import AHEAD, _check, _swar_digits, load8, njit_field, prefetch
+from .csvnumbers import _swar_digits
+from .wordops import AHEAD, check_fields, load8, njit_field, prefetch
 
 NAT = np.iinfo(np.int64).min
 
@@ -793,7 +794,7 @@ def parse_iso_datetime(
     buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1)."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.int64)
     bad = parse_iso_datetime_kernel(buf, starts, ends, na, out)
     return out, int(bad)
@@ -846,7 +847,7 @@ def parse_format_datetime(
 ) -> tuple[np.ndarray, int]:
     """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1) of fields
     under a program from :func:`compile_format`."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     if program.dtype != np.int64 or program.ndim != 2 or program.shape[1] != 2:
         raise TypeError("program must come from compile_format")
     out = np.empty(starts.shape[0], np.int64)

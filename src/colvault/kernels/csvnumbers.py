@@ -74,7 +74,7 @@ importer calls them: 3-digit integers ~4 ns/field (general path ~9), ``12.345``-
 ns/field (~14); shortest-repr doubles with 17 significant digits ~40-50 ns (Eisel-Lemire).
 ``pandas.read_csv`` takes 50-70 ns/field for one such column in all.
 The per-field helpers that take the block are compiled with Numba's ``_nrt=False``
-(:func:`njit_field`: no reference counting; they never allocate): otherwise every call pays
+(:func:`.wordops.njit_field`: no reference counting; they never allocate): otherwise every call pays
 atomic incref/decref pairs on ``buf`` (floats took 26 ns/field that way, ints 21, the date
 formats of :mod:`.csvdates` 3x longer). The flag is private to Numba; were it gone, only speed
 would change.
@@ -83,127 +83,11 @@ would change.
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def njit_field(fn: _F) -> _F:
-    """``numba.njit(cache=True, nogil=True)`` with Numba's private ``_nrt=False``, for per-field
-    helpers that take the block but never allocate: no reference counting on every call."""
-    return numba.njit(cache=True, nogil=True, _nrt=False)(fn)  # type: ignore[call-overload]
-
-
-# --- word-at-a-time helpers (also used by the tokenizer and the date kernels) --------------------
-
-_BIG_ENDIAN = sys.byteorder == "big"
-
-
-def _load8(typingctx: Any, buf: Any, p: Any) -> Any:
-    """``buf[p:p + 8]`` as a little-endian uint64 (byte ``p`` in the low bits), one unaligned
-    load for a C-contiguous ``buf``. The caller checks ``p + 8 <= len(buf)``; ``p`` is not
-    wrapped around when negative."""
-    if not (
-        isinstance(buf, types.Array)
-        and buf.ndim == 1
-        and buf.dtype == types.uint8
-        and isinstance(p, types.Integer)
-    ):
-        return None
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        aryty = sig.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        idx = context.cast(builder, args[1], sig.args[1], types.intp)
-        i64 = ir.IntType(64)
-        if aryty.layout == "C":
-            ptr = builder.bitcast(builder.gep(ary.data, [idx]), i64.as_pointer())
-            word = builder.load(ptr, align=1)
-            return builder.bswap(word) if _BIG_ENDIAN else word
-        shape = cgutils.unpack_tuple(builder, ary.shape, 1)
-        strides = cgutils.unpack_tuple(builder, ary.strides, 1)
-        word = ir.Constant(i64, 0)
-        for k in range(8):
-            pos = builder.add(idx, ir.Constant(idx.type, k))
-            ptr = cgutils.get_item_pointer2(
-                context, builder, ary.data, shape, strides, aryty.layout, [pos]
-            )
-            byte = builder.zext(builder.load(ptr), i64)
-            word = builder.or_(word, builder.shl(byte, ir.Constant(i64, 8 * k)))
-        return word
-
-    return types.uint64(buf, p), codegen
-
-
-def _cttz(typingctx: Any, x: Any) -> Any:
-    """Trailing zero bits of a uint64 (64 for 0), as int64."""
-    if x != types.uint64:
-        return None
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return types.int64(x), codegen
-
-
-def _prefetch(typingctx: Any, buf: Any, p: Any) -> Any:
-    """Hint that ``buf[p]`` will be read soon (LLVM's prefetch: no fault, whatever ``p``)."""
-    if not (isinstance(buf, types.Array) and buf.ndim == 1 and isinstance(p, types.Integer)):
-        return None
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        aryty = sig.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        idx = context.cast(builder, args[1], sig.args[1], types.intp)
-        if aryty.layout == "C":
-            offset = builder.mul(
-                idx, ir.Constant(idx.type, context.get_abi_sizeof(ary.data.type.pointee))
-            )
-        else:
-            offset = builder.mul(idx, cgutils.unpack_tuple(builder, ary.strides, 1)[0])
-        raw = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
-        ptr = builder.gep(raw, [offset])
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32]),
-            "llvm.prefetch.p0i8",
-        )
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.none(buf, p), codegen
-
-
-# (assigned, not decorated: mypy would see the intrinsic's typing signature)
-load8: Any = intrinsic(_load8)
-cttz: Any = intrinsic(_cttz)
-prefetch: Any = intrinsic(_prefetch)
-
-#: Fields ahead whose bytes the column kernels prefetch: the block is mostly out of the caches when
-#: a column is parsed, and each field's bytes are only known once its offset is loaded, so the
-#: loads would otherwise wait for memory one or two fields at a time (ISO dates on the mixed
-#: benchmark file: 28 ns/field without, 9 with).
-AHEAD = 32
-
-ONES = np.uint64(0x0101010101010101)
-HIGHS = np.uint64(0x8080808080808080)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def zero_bytes(v):
-    """0x80 in each zero byte of ``v`` up to and including the first (higher ones may also be
-    marked, after a zero byte): ``cttz`` of the result is exact, a zero result means none."""
-    return (v - ONES) & ~v & HIGHS
-
+from .wordops import AHEAD, HIGHS, ONES, check_fields, cttz, load8, njit_field, prefetch, zero_bytes
 
 # --- statuses and classification bits --------------------------------------------------------
 
@@ -888,15 +772,6 @@ def _separators(decimal: int | str, thousands: int | str | None) -> tuple[int, i
     return dec, tsep
 
 
-def _check(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None) -> None:
-    if buf.dtype != np.uint8 or buf.ndim != 1:
-        raise TypeError("buf must be a 1-d uint8 array")
-    if starts.shape != ends.shape or starts.ndim != 1:
-        raise ValueError("starts and ends must be 1-d arrays of the same length")
-    if na is not None and na.shape != starts.shape:
-        raise ValueError("na must have one flag per field")
-
-
 def parse_int64(
     buf: np.ndarray,
     starts: np.ndarray,
@@ -906,7 +781,7 @@ def parse_int64(
 ) -> tuple[np.ndarray, int]:
     """Integers as int64 and a status: FITS_INT64, NEEDS_UINT64 (then ``values.view(np.uint64)``
     holds them), NEEDS_FLOAT64 (re-parse with :func:`parse_float64_py`) or a bad index >= 0."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.int64)
     status = parse_int64_kernel(buf, starts, ends, na, tsep, out)
@@ -922,7 +797,7 @@ def parse_uint64(
 ) -> tuple[np.ndarray, int]:
     """Integers as uint64 and a status: FITS_INT64 (all fit uint64), NEEDS_FLOAT64 (a negative
     value or one beyond uint64) or a bad index >= 0."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.uint64)
     status = parse_uint64_kernel(buf, starts, ends, na, tsep, out)
@@ -939,7 +814,7 @@ def parse_float64(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(values, slow_index, bad_index): floats from the exact paths (NaN where ``na``), the
     fields still to be fixed by :func:`fix_slow_floats`, and the first bad index or -1."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     dec, tsep = _separators(decimal, thousands)
     n = starts.shape[0]
     out = np.empty(n, np.float64)
@@ -991,7 +866,7 @@ def parse_bool(
     buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """(values, bad_index): ``true``/``false`` in any case; False where ``na``."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.bool_)
     bad = parse_bool_kernel(buf, starts, ends, na, out)
     return out, int(bad)
@@ -1007,7 +882,7 @@ def classify(
 ) -> int:
     """Bitmask of IS_BOOL, IS_INT64, IS_UINT64, IS_FLOAT64: the types that every non-missing
     field of the sample parses as (IS_INT64 and IS_UINT64 also require the values to fit)."""
-    _check(buf, starts, ends, na)
+    check_fields(buf, starts, ends, na)
     dec, tsep = _separators(decimal, thousands)
     return int(classify_kernel(buf, starts, ends, na, dec, tsep))
 

@@ -32,8 +32,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from colvault.kernels.csvnumbers import AHEAD, load8, prefetch
-from colvault.kernels.csvtokens import ESCAPED
+from .csvtokens import ESCAPED
+from .wordops import AHEAD, load8, prefetch
 
 
 @numba.njit(cache=True, nogil=True)

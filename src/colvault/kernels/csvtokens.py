@@ -71,7 +71,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .csvnumbers import ONES, cttz, load8, zero_bytes
+from .wordops import ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
 ESCAPED = 2
