@@ -84,18 +84,22 @@ class ChunkSource:
         """The values at ``rows`` (positions within the chunk) of one chunk, as a new array.
 
         Regular clocks are computed from their params, ``for`` and exception-free ``decimal``
-        chunks decode only those rows; others decode whole into scratch, then copy the rows."""
-        if not spec.shape and not spec.is_category:
+        chunks decode only those rows; others decode whole into scratch, then copy the rows.
+        The chunk's bytes are read and checked once either way."""
+        if spec.is_category:
+            return self.read_chunk(spec, ref)[rows]
+        if not spec.shape:
             direct = arithmetic_rows(ref.encoding, ref.params, spec.dtype, rows)
             if direct is not None:
                 return direct
-            with self._checked(spec, ref) as buf:
+        out = scratch(spec, ref.nrows, "gather")
+        with self._checked(spec, ref) as buf:
+            if not spec.shape:
                 direct = decode_rows(ref.encoding, ref.params, buf, ref.nrows, spec.dtype, rows)
-            if direct is not None:
-                return direct
-        if spec.is_category:
-            return self.read_chunk(spec, ref)[rows]
-        return self.read_chunk(spec, ref, scratch(spec, ref.nrows, "gather"))[rows]
+                if direct is not None:
+                    return direct
+            decode(ref.encoding, ref.params, buf, out)
+        return out[rows]
 
     def read_chunk(
         self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None

@@ -51,7 +51,8 @@ class CompiledCondition:
                 raw = self._scale_raw(source, state, spec, pos, j, comparisons)
                 if raw is not None:
                     arrays[spec.name], limits = raw
-                    overrides.update(limits)
+                    if limits:
+                        overrides.update(limits)
                     continue
             if comparisons is not None and params is not None:
                 thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
@@ -71,8 +72,10 @@ class CompiledCondition:
     def _scale_raw(
         self, source: ChunkSource, state: NodeState, spec: ColumnSpec, pos: int, j: int,
         comparisons: tuple[tuple[int, str], ...],
-    ) -> tuple[Scaled, dict[int, np.int64]] | None:  # fmt: skip
-        """A raw chunk of a column whose other chunks compare scaled (see ``scale_raw``)."""
+    ) -> tuple[Scaled | np.ndarray, dict[int, np.int64] | None] | None:  # fmt: skip
+        """A raw chunk of a column whose other chunks compare scaled (see ``scale_raw``):
+        (its integers, their thresholds), or (its values, None) when they do not scale, or
+        None without a scaled neighbour (the caller reads it as usual)."""
         refs = state.columns[spec.id]
         near = next((scalable(refs[p]) for p in (pos - 1, pos + 1) if 0 <= p < len(refs)), None)
         if near is None:
@@ -80,11 +83,11 @@ class CompiledCondition:
         values = source.read_chunk(spec, refs[pos], scratch(spec, refs[pos].nrows, ("raw", j)))
         got = scale_raw(values, near["w"], ("cond", j))
         if got is None:
-            return None
+            return values, None
         params, scaled = got
         thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
         if thresholds is None or not scaled.comparable():
-            return None
+            return values, None
         return scaled, thresholds
 
     @staticmethod
