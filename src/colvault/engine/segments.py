@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from .seam import seam
 
 HEADER = b"CVSEG01\n"
@@ -204,6 +206,20 @@ class SegmentReader:
             return None
         m = self._mapping(rel, fd)
         return m if offset + length <= len(m) else None
+
+    def mapped(self, rel: str) -> np.ndarray | None:
+        """A sealed segment's mapping as a read-only uint8 array, cut to the file's present
+        size, for jitted reads by address (one size check for many chunks); None if the file
+        is missing. Holding the array keeps the mapping open: ``close`` leaves it to the GC."""
+        try:
+            fd = self._fd(rel)
+        except FileNotFoundError:
+            return None
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return np.empty(0, np.uint8)
+        m = self._mapping(rel, fd)
+        return np.frombuffer(m, np.uint8, min(size, len(m)))
 
     @contextmanager
     def chunk(

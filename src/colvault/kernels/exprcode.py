@@ -7,7 +7,11 @@ from typing import Any
 
 #: Returned by a kernel when some row raised an integer to a negative integer power.
 ERR_NEGATIVE_POWER = -1
-MODES = ("select", "count", "mask")
+#: Kernels over the rows of one chunk, then kernels over a batch of compressed chunks.
+ROW_MODES = ("select", "count", "mask")
+MODES = (*ROW_MODES, "scan_count", "scan_select")
+#: Returned by a ``scan_*`` kernel when a chunk failed to load (details in its ``err`` argument).
+ERR_LOAD = -2
 
 _ARITH = ("+", "-", "*", "/", "//", "%", "**")
 _UNARY_FLOAT = ("sqrt", "exp", "log", "log10", "sin", "cos", "tan", "arcsin", "arccos", "arctan")
@@ -504,7 +508,7 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
     order = sorted(gen.helpers, key=lambda h: (h not in _HELPER_DEPS.values(), h))
     for h in order:
         out += ["", helper_deco + _HELPERS[h].rstrip("\n")]
-    for mode in MODES:
+    for mode in ROW_MODES:
         sig = args + (", out" if mode != "count" else "")
         out += ["", "", deco, f"def {mode}({sig}):", "    m = 0"]
         if checks:
@@ -522,4 +526,48 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
         if checks:
             out += ["    if err:", f"        return {ERR_NEGATIVE_POWER}"]
         out.append("    return m")
+    out += _scan_source(deco, n_columns, n_constants)
     return "\n".join(out) + "\n"
+
+
+def _scan_source(deco: str, n_columns: int, n_constants: int) -> list[str]:
+    """The batch kernels: load each chunk's condition columns (crc check, blosc2 decompression,
+    decimal decoding where asked; :mod:`colvault.kernels.native`) and run ``count`` or
+    ``select`` on them, all without the GIL.
+
+    Per chunk ``i`` of the batch: ``rows[i]`` rows; ``info[j, :, i]`` says how to load column
+    ``j`` into its buffer ``cj`` (see :func:`native.load_column`, ``wj`` being the buffer of
+    its packed integers); constant ``k`` is ``kk[i]`` (decimal chunks compare their integers
+    with thresholds of their own). ``res[i]`` gets the chunk's count; ``select`` writes the
+    positions of all chunks one after another into ``out``. On a chunk that fails to load,
+    ``err`` gets (chunk, column, :data:`native.BAD_CRC` or ``BAD_FRAME``) and the kernel
+    returns :data:`ERR_LOAD`."""
+    cols = [f"c{j}" for j in range(n_columns)]
+    packed = [f"w{j}" for j in range(n_columns)]
+    consts = [f"k{j}" for j in range(n_constants)]
+    head = ["ctx", "rows", "info", *cols, *packed, *consts]
+    call = ", ".join(["n", *cols, *(f"{k}[i]" for k in consts)])
+    out = ["", "", "from colvault.kernels.native import load_column  # noqa: E402"]
+    for mode in ("count", "select"):
+        extra = ["out", "res", "err"] if mode == "select" else ["res", "err"]
+        out += ["", "", deco, f"def scan_{mode}({', '.join(head + extra)}):"]
+        out += ["    at = 0", "    for i in range(len(rows)):", "        n = rows[i]"]
+        for j in range(n_columns):
+            out += [
+                f"        s = load_column(ctx, info[{j}, :, i], c{j}, w{j}, n)",
+                "        if s != 0:",
+                "            err[0] = i",
+                f"            err[1] = {j}",
+                "            err[2] = s",
+                f"            return {ERR_LOAD}",
+            ]
+        target = ", out[at:]" if mode == "select" else ""
+        out.append(f"        m = {mode}({call}{target})")
+        out += [
+            "        if m < 0:",
+            "            return m",
+            "        res[i] = m",
+            "        at += m",
+        ]
+        out.append("    return at")
+    return out

@@ -58,6 +58,7 @@ from .exprcode import (
     _UNIT_AS,
     ERR_NEGATIVE_POWER,
     MODES,
+    ROW_MODES,
     generate_source,
     shape_text,
     unit_factor,
@@ -68,6 +69,7 @@ from .exprcode import (
 __all__ = [
     "ERR_NEGATIVE_POWER",
     "MODES",
+    "ROW_MODES",
     "_UNIT_AS",
     "default_cache_dir",
     "generate_source",

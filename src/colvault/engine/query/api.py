@@ -67,7 +67,7 @@ def where(
 def count_where(table: Table, cond: str, condvars: Condvars = None) -> int:
     """How many committed rows satisfy ``cond`` (whole chunks decided by zone maps are not read)."""
     plan = Plan(table, cond, condvars)
-    return sum(plan.source._map(plan.count, plan.chunks()))
+    return plan.count_all()
 
 
 def get_where_list(

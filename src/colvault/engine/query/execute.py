@@ -10,7 +10,8 @@ by the store's thread pool a window at a time, so memory stays bounded by a few 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from ..manifest import NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
+from .batch import SELECT_BATCH, BatchScan
 from .kernel import CompiledCondition, Decoded
 from .parse import parse
 from .prune import ALL, NONE, classify_chunks
@@ -88,15 +90,21 @@ class Plan:
             hits = hits[(hits >= lo) & (hits < hi)]
         return hits, decoded
 
+    def _sorted(self, pos: int) -> bool:
+        """Whether chunk ``pos`` of the range condition's column is sorted without NaN (its
+        rows are then found by search, see ``_sorted_run``)."""
+        if self.range is None:
+            return False
+        ref = self.state.columns[self.specs[self.range.column].id][pos]
+        return bool(ref.zone.sorted) and ref.zone.nan_count == 0
+
     def _sorted_run(self, pos: int) -> tuple[tuple[int, int], dict[str, Decoded]] | None:
         """The rows of chunk ``pos`` a range condition on a sorted column selects, by binary
         search (arithmetic for a regular clock), with the column if it had to be decoded."""
-        if self.range is None:
+        if self.range is None or not self._sorted(pos):
             return None
         spec = self.specs[self.range.column]
         ref = self.state.columns[spec.id][pos]
-        if not ref.zone.sorted or ref.zone.nan_count != 0:
-            return None
         regular = regular_params(ref, spec.dtype)
         if regular is not None:
             return self.range.regular_run(regular[0], regular[1], ref.nrows), {}
@@ -137,19 +145,45 @@ class Plan:
                 out.append(self.source.read_at(spec, self.state.columns[spec.id][pos], hits))
         return out
 
+    def count_all(self) -> int:
+        """Rows in the row range that satisfy the condition (zone maps, batches, then the
+        Python path for chunks the batch kernels do not take)."""
+        scan = BatchScan(self)
+        fast, slow = scan.split(self.chunks())
+        threads = self.source.pool._max_workers if self.source.pool is not None else 1
+        jobs: list[Callable[[], int]] = [
+            functools.partial(scan.count, part) for part in scan.parts(fast, 2 * threads)
+        ]
+        jobs += [functools.partial(self.count, pos) for pos in slow]
+        return sum(self.source._map(_call, jobs))
+
     def batches(
         self, specs: list[ColumnSpec], window: int = 4
     ) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
         """(first row of the chunk, hit positions, projected arrays), chunk by chunk, in order;
-        chunks without hits are left out. ``window`` chunks are in flight at once."""
-        positions = self.chunks()
+        chunks without hits are left out. ``window`` tasks (a chunk, or a batch of up to
+        :data:`SELECT_BATCH` chunks scanned in one kernel call) are in flight at once."""
+        scan = BatchScan(self)
+        tasks = scan.tasks(self.chunks(), SELECT_BATCH)
 
-        def one(pos: int) -> tuple[int, np.ndarray, list[np.ndarray]]:
-            hits, decoded = self.select_decoded(pos)
+        def one(pos: int, hits: np.ndarray, decoded: dict[str, Decoded]) -> _Found:
             arrays = self.gather(pos, hits, specs, decoded) if len(hits) else []
             return int(self.state.starts[pos]), hits, arrays
 
-        for i in range(0, len(positions), window):
-            for first, hits, arrays in self.source._map(one, positions[i : i + window]):
-                if len(hits):
-                    yield first, hits, arrays
+        def task(item: list[Any] | int) -> list[_Found]:
+            if isinstance(item, int):
+                return [one(item, *self.select_decoded(item))]
+            return [one(pos, hits, {}) for pos, hits in scan.select(item)]
+
+        for i in range(0, len(tasks), window):
+            for found in self.source._map(task, tasks[i : i + window]):
+                for first, hits, arrays in found:
+                    if len(hits):
+                        yield first, hits, arrays
+
+
+_Found = tuple[int, np.ndarray, list[np.ndarray]]
+
+
+def _call(job: Callable[[], int]) -> int:
+    return job()

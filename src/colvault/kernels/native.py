@@ -1,0 +1,195 @@
+"""C functions that jitted scans call without the GIL: blosc2's decompression and ISA-L's crc32.
+
+A query that scans many chunks spends most of its time in three short native calls per chunk
+and column (checksum, decompress, predicate). Called from Python, each call releases and retakes
+the GIL; with two scanning threads every retake can wait for the other thread, and on a VM each
+such handoff (a futex wake-up) costs tens of microseconds: two threads scanned the benchmark
+table more slowly than one. Called from one jitted loop over a batch of chunks, the GIL is
+released once per batch.
+
+The functions are bound by symbol name (``numba.types.ExternalFunction``) from libraries loaded
+into LLVM's symbol table here, so the kernels that use them still cache on disk: a new process
+links the cached machine code to the symbols again. The libraries are the ones our Python
+dependencies already ship: ``libblosc2.so`` from the ``blosc2`` wheel and the ISA-L code in the
+``isal`` wheel (whose ``crc32`` :mod:`colvault.engine.checksum` uses: the same values as zlib's).
+Where either is missing, :data:`AVAILABLE` is false and the engine reads chunks from Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from .decimal import decimal_decode
+
+#: Whether the native functions loaded (the jitted scans can be used).
+AVAILABLE = False
+#: Why not, when they did not.
+UNAVAILABLE_REASON = ""
+
+_ctx_lib: Any = None
+_local = threading.local()
+
+
+class _DParams(ctypes.Structure):
+    """``blosc2_dparams`` passed by value: ``nthreads`` first, every other field zero (its
+    default), padded beyond the struct's size in any release so far."""
+
+    _fields_ = [("nthreads", ctypes.c_int16), ("rest", ctypes.c_int64 * 8)]
+
+
+def _load() -> None:
+    global AVAILABLE, UNAVAILABLE_REASON, _ctx_lib
+    try:
+        import blosc2
+        import isal.isal_zlib
+        from llvmlite import binding
+
+        blosc_path = os.path.join(os.path.dirname(blosc2.__file__), "lib", "libblosc2.so")
+        lib = ctypes.CDLL(blosc_path)
+        isal_lib = ctypes.CDLL(isal.isal_zlib.__file__)
+        isal_lib.crc32_gzip_refl  # noqa: B018 - fails early if the symbol is not exported
+        lib.blosc2_init()
+        lib.blosc2_create_dctx.restype = ctypes.c_void_p
+        lib.blosc2_create_dctx.argtypes = [_DParams]
+        lib.blosc2_free_ctx.argtypes = [ctypes.c_void_p]
+        binding.load_library_permanently(blosc_path)
+        binding.load_library_permanently(isal.isal_zlib.__file__)
+    except (ImportError, OSError, AttributeError, RuntimeError) as exc:
+        UNAVAILABLE_REASON = f"{type(exc).__name__}: {exc}"
+        return
+    _ctx_lib = lib
+    AVAILABLE = True
+
+
+_load()
+
+# int blosc2_decompress_ctx(blosc2_context*, const void* src, int32 srcsize, void* dest,
+# int32 destsize); pointers travel as integers (the same registers in the C calling convention).
+_decompress: Any = types.ExternalFunction(
+    "blosc2_decompress_ctx",
+    types.int32(types.intp, types.intp, types.int32, types.intp, types.int32),
+)
+# uint32 crc32_gzip_refl(uint32 init, const unsigned char* buf, uint64 len): zlib's crc32.
+_crc32: Any = types.ExternalFunction(
+    "crc32_gzip_refl", types.uint32(types.uint32, types.intp, types.uint64)
+)
+
+#: :func:`load_column` results besides 0 (loaded).
+BAD_CRC = 1
+BAD_FRAME = 2
+
+#: How :func:`load_column` fills a column's buffer: decompress the frame into it (values, or
+#: the packed integers of a decimal chunk compared as integers); or decompress the packed
+#: integers and decode them: decimals into floats (exceptions patched in), frame-of-reference
+#: or delta integers into the column's integers.
+PLAIN, DECIMAL, FOR, DELTA = 0, 1, 2, 3
+#: Fields of a column's ``info`` vector, in order. ``p0``/``p1``: ``base``/``e`` (decimal),
+#: ``base`` (for; as a signed 64-bit number), ``first``/``step`` (delta; likewise).
+INFO_FIELDS = ("kind", "address", "size", "frame", "crc", "p0", "p1", "nexc")
+
+
+class _Context:
+    """One thread's blosc2 decompression context (contexts are not shared between threads)."""
+
+    def __init__(self) -> None:
+        params = _DParams()
+        params.nthreads = 1
+        self.address = int(_ctx_lib.blosc2_create_dctx(params) or 0)
+        if not self.address:
+            raise MemoryError("blosc2_create_dctx failed")
+
+    def __del__(self) -> None:
+        if self.address and _ctx_lib is not None:
+            _ctx_lib.blosc2_free_ctx(self.address)
+
+
+def thread_context() -> int:
+    """The address of this thread's decompression context (created on first use)."""
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        ctx = _local.ctx = _Context()
+    return ctx.address
+
+
+@intrinsic
+def _pointer_to(typingctx, address):
+    """A ``uint8*`` from an address (to view mapped chunk bytes as an array)."""
+    sig = types.CPointer(types.uint8)(types.intp)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+_bytes_at: Any = _pointer_to
+
+
+@numba.njit(cache=True, nogil=True)
+def load_chunk(ctx, address, size, frame, crc, out, n):
+    """Check the crc of the ``size`` bytes at ``address`` against ``crc``, then decompress the
+    blosc2 frame of ``frame`` bytes there into ``out[:n]``: 0, :data:`BAD_CRC` or
+    :data:`BAD_FRAME` (corrupt, or not exactly ``n`` items)."""
+    if n > out.shape[0] or frame > size:
+        return BAD_FRAME
+    if _crc32(np.uint32(0), address, np.uint64(size)) != crc:
+        return BAD_CRC
+    want = n * out.itemsize
+    got = _decompress(ctx, address, np.int32(frame), out.ctypes.data, np.int32(want))
+    return 0 if got == want else BAD_FRAME
+
+
+@numba.njit(cache=True, nogil=True)
+def load_column(ctx, info, values, packed, n):
+    """Load one column chunk described by ``info`` (:data:`INFO_FIELDS`) into ``values[:n]``;
+    packed chunks go through ``packed`` (their integers' width). Returns 0, :data:`BAD_CRC`
+    or :data:`BAD_FRAME`."""
+    kind, address, size, frame = info[0], info[1], info[2], info[3]
+    if kind == PLAIN:
+        return load_chunk(ctx, address, size, frame, info[4], values, n)
+    s = load_chunk(ctx, address, size, frame, info[4], packed, n)
+    if s != 0:
+        return s
+    if kind == FOR:  # int64 sums wrap as the stored unsigned sums did; stores truncate
+        base = info[5]
+        for i in range(n):
+            values[i] = np.int64(packed[i]) + base
+        return 0
+    if kind == DELTA:
+        acc, step = info[5], info[6]
+        values[0] = acc
+        for i in range(1, n):
+            acc = acc + step + np.int64(packed[i])
+            values[i] = acc
+        return 0
+    decimal_decode(packed[:n], info[5], info[6], values[:n])
+    return _patch_exceptions(address, size, frame, info[7], values, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _patch_exceptions(address, size, frame, nexc, values, n):
+    """Write a decimal chunk's exceptions (uint32 rows, then raw values, after the frame) over
+    the decoded values."""
+    width = values.itemsize
+    if frame + nexc * (4 + width) > size:
+        return BAD_FRAME
+    raw = numba.carray(_bytes_at(address), size)
+    dst = values[:n].view(np.uint8)
+    for x in range(nexc):
+        at = frame + 4 * x
+        row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
+        row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+        if row >= n:
+            return BAD_FRAME
+        src = frame + 4 * nexc + x * width
+        for b in range(width):
+            dst[row * width + b] = raw[src + b]
+    return 0

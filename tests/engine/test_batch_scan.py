@@ -1,0 +1,157 @@
+"""Batched scans (one jitted call over many chunks) agree with numpy and with the Python path,
+and name the chunk when one is damaged."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault import ChecksumError, QueryError
+from colvault.engine.query.batch import BatchScan
+from colvault.engine.query.execute import Plan
+from colvault.kernels import native
+
+N = 6000
+CHUNK = 500
+
+
+def make_data(seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    value = np.round(rng.normal(10, 8, N), 3)  # decimal chunks
+    value[rng.integers(0, N, 12)] = np.nan  # exceptions in some chunks, not all
+    value[rng.integers(0, N, 3)] = -0.0
+    value[rng.integers(0, N, 3)] = np.inf
+    stamps = rng.integers(-(2**62), 2**62, N)
+    stamps[rng.integers(0, N, 4)] = np.iinfo(np.int64).min  # NaT
+    return {
+        "value": value,
+        "temp": (20 + rng.normal(0, 2, N)).astype(np.float32),  # noise: blosc2 frames
+        "wide": rng.integers(-(2**62), 2**62, N),  # too wide to pack: blosc2 frames
+        "exp": rng.integers(-2, 9, N),
+        "when": stamps.view("M8[ns]"),
+        "flag": rng.integers(0, 2, N).astype(bool),
+        "seq": np.cumsum(rng.integers(0, 5, N)),  # sorted: delta chunks
+        "code": rng.integers(0, 60_000, N).astype(np.uint64),  # frame of reference, 2 bytes
+    }
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("b") / "b.colvault")
+    data = make_data()
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {k: v.dtype for k, v in data.items()}, chunk_rows=CHUNK)
+        t.append(data)
+    return path, data
+
+
+def reference(cond: str, data: dict[str, np.ndarray]) -> np.ndarray:
+    names = {**data, "np": np, "abs": np.abs}
+    with np.errstate(all="ignore"):
+        return np.asarray(eval(cond, {"__builtins__": {}}, names), dtype=bool)
+
+
+CONDITIONS = [
+    "(value > 10) & (value < 20.5) & (temp < 20)",
+    "(value >= 0) & (value <= 0)",
+    "value != 5.5",
+    "value * 2 > 30",  # decimal chunks decoded to floats in the kernel, exceptions patched
+    "(wide > 0) | flag",
+    "(when > np.datetime64('1970-01-01', 'ns')) & (temp > 21)",
+    "abs(wide % 1000) < 3",
+    "(seq % 7 == 0) | (exp > 6)",  # delta and frame-of-reference chunks decoded in the kernel
+    "(code > 30000) & (code != 31234)",
+]
+
+
+def test_native_functions_load():
+    assert native.AVAILABLE, native.UNAVAILABLE_REASON
+
+
+@pytest.mark.parametrize("cond", CONDITIONS)
+def test_batched_scans_match_numpy(table_path, cond, monkeypatch):
+    path, data = table_path
+    expect = reference(cond, data)
+    calls = []
+    real = BatchScan._call
+
+    def spy(self, mode, chunks, *extra):
+        calls.append(len(chunks))
+        return real(self, mode, chunks, *extra)
+
+    monkeypatch.setattr(BatchScan, "_call", spy)
+    query = cond.replace("np.datetime64('1970-01-01', 'ns')", '"1970-01-01"')
+    with colvault.open(path) as store:
+        t = store["/t"]
+        plan = Plan(t, query, None)
+        fast, _ = BatchScan(plan).split(plan.chunks())
+        assert len(fast) >= len(plan.chunks()) - 1  # all but a short raw last chunk
+        assert t.count_where(query) == expect.sum()
+        np.testing.assert_array_equal(t.get_where_list(query), np.flatnonzero(expect))
+        got = t.read_where(query)
+        for name, column in data.items():
+            np.testing.assert_array_equal(got[name], column[expect])
+        assert sum(calls) >= 3 * len(fast)  # count, positions and read_where all batched
+
+
+@pytest.mark.parametrize("cond", CONDITIONS)
+def test_python_path_gives_the_same(table_path, cond, monkeypatch):
+    path, _ = table_path
+    query = cond.replace("np.datetime64('1970-01-01', 'ns')", '"1970-01-01"')
+    with colvault.open(path) as store:
+        t = store["/t"]
+        batched = (t.count_where(query), t.get_where_list(query), t.read_where(query))
+        monkeypatch.setattr(native, "AVAILABLE", False)
+        assert not BatchScan(Plan(t, query, None)).usable
+        assert t.count_where(query) == batched[0]
+        np.testing.assert_array_equal(t.get_where_list(query), batched[1])
+        got = t.read_where(query)
+        for name in got.dtype.names:  # field by field: NaT == NaT only there
+            np.testing.assert_array_equal(got[name], batched[2][name])
+
+
+def test_negative_integer_power_in_a_batch(table_path):
+    path, data = table_path
+    assert (data["exp"] < 0).any()
+    with colvault.open(path) as store:
+        t = store["/t"]
+        plan = Plan(t, "wide ** exp > 0", None)
+        assert BatchScan(plan).split(plan.chunks())[0]
+        with pytest.raises(QueryError, match="negative integer powers"):
+            t.count_where("wide ** exp > 0")
+        with pytest.raises(QueryError, match="negative integer powers"):
+            t.get_where_list("wide ** exp > 0")
+
+
+@pytest.mark.parametrize("column", ["value", "temp"])
+def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
+    path = str(tmp_path / "d.colvault")
+    data = make_data(2)
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {k: v.dtype for k, v in data.items()}, chunk_rows=CHUNK)
+        t.append(data)
+    with colvault.open(path) as store:
+        t = store["/t"]
+        ref = t._state().columns[t._schema.column(column).id][5]
+        seg = os.path.join(path, ref.segment)
+        assert ref.sealed and ref.encoding in ("decimal", "blosc2")
+    with open(seg, "r+b") as f:
+        f.seek(ref.offset + ref.length // 3)
+        byte = f.read(1)
+        f.seek(ref.offset + ref.length // 3)
+        f.write(bytes([byte[0] ^ 0x10]))
+    cond = "(value > 10) & (temp < 20)"
+    with colvault.open(path) as store:
+        t = store["/t"]
+        plan = Plan(t, cond, None)
+        assert 5 in [c.pos for c in BatchScan(plan).split(plan.chunks())[0]]
+        for query in (t.count_where, t.get_where_list, t.read_where):
+            with pytest.raises(ChecksumError) as info:
+                query(cond)
+            assert (info.value.column, info.value.chunk) == (column, 5)
+        # the rows before the damaged chunk still read
+        expect = reference(cond, data)[: 5 * CHUNK]
+        assert len(t.get_where_list(cond, stop=5 * CHUNK)) == expect.sum()
