@@ -35,6 +35,7 @@ def make_data(seed: int = 1) -> dict[str, np.ndarray]:
         "flag": rng.integers(0, 2, N).astype(bool),
         "seq": np.cumsum(rng.integers(0, 5, N)),  # sorted: delta chunks
         "code": rng.integers(0, 60_000, N).astype(np.uint64),  # frame of reference, 2 bytes
+        "clock": (np.arange(N) * 1000 + 1_700_000_000_000).view("M8[ms]"),  # regular clock
     }
 
 
@@ -94,6 +95,8 @@ def test_batched_scans_match_numpy(table_path, cond, monkeypatch):
         got = t.read_where(query)
         for name, column in data.items():
             np.testing.assert_array_equal(got[name], column[expect])
+            if column.dtype.kind == "f":  # -0.0 is an exception of its decimal chunk
+                np.testing.assert_array_equal(np.signbit(got[name]), np.signbit(column[expect]))
         assert sum(calls) >= 3 * len(fast)  # count, positions and read_where all batched
 
 
@@ -126,8 +129,8 @@ def test_negative_integer_power_in_a_batch(table_path):
             t.get_where_list("wide ** exp > 0")
 
 
-@pytest.mark.parametrize("column", ["value", "temp"])
-def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
+def damage(tmp_path, column: str, chunk: int) -> tuple[str, dict[str, np.ndarray]]:
+    """A store of :func:`make_data` with one byte of one chunk flipped."""
     path = str(tmp_path / "d.colvault")
     data = make_data(2)
     with colvault.open(path, "w") as store:
@@ -135,14 +138,20 @@ def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
         t.append(data)
     with colvault.open(path) as store:
         t = store["/t"]
-        ref = t._state().columns[t._schema.column(column).id][5]
+        ref = t._state().columns[t._schema.column(column).id][chunk]
         seg = os.path.join(path, ref.segment)
-        assert ref.sealed and ref.encoding in ("decimal", "blosc2")
+        assert ref.sealed and ref.encoding in ("decimal", "blosc2", "for")
     with open(seg, "r+b") as f:
         f.seek(ref.offset + ref.length // 3)
         byte = f.read(1)
         f.seek(ref.offset + ref.length // 3)
         f.write(bytes([byte[0] ^ 0x10]))
+    return path, data
+
+
+@pytest.mark.parametrize("column", ["value", "temp"])
+def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
+    path, data = damage(tmp_path, column, 5)
     cond = "(value > 10) & (temp < 20)"
     with colvault.open(path) as store:
         t = store["/t"]
@@ -155,3 +164,18 @@ def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
         # the rows before the damaged chunk still read
         expect = reference(cond, data)[: 5 * CHUNK]
         assert len(t.get_where_list(cond, stop=5 * CHUNK)) == expect.sum()
+
+
+@pytest.mark.parametrize("column", ["exp", "wide", "value"])
+def test_damaged_projected_chunk_is_named(tmp_path, column):
+    path, data = damage(tmp_path, column, 7)
+    cond = "temp < 20"
+    with colvault.open(path) as store:
+        t = store["/t"]
+        expect = reference(cond, data)
+        assert t.count_where(cond) == expect.sum()  # the condition does not read the column
+        with pytest.raises(ChecksumError) as info:
+            t.read_where(cond)
+        assert (info.value.column, info.value.chunk) == (column, 7)
+        got = t.read_where(cond, columns=["temp", "flag"])
+        np.testing.assert_array_equal(got["flag"], data["flag"][expect])

@@ -58,8 +58,9 @@ from .exprcode import (
     _UNIT_AS,
     ERR_NEGATIVE_POWER,
     MODES,
-    ROW_MODES,
+    SCAN_MODES,
     generate_source,
+    scan_source,
     shape_text,
     unit_factor,
     validate,
@@ -69,12 +70,14 @@ from .exprcode import (
 __all__ = [
     "ERR_NEGATIVE_POWER",
     "MODES",
-    "ROW_MODES",
+    "SCAN_MODES",
     "_UNIT_AS",
     "default_cache_dir",
     "generate_source",
     "kernel",
     "module_name",
+    "scan_loop",
+    "scan_source",
     "shape_text",
     "unit_factor",
     "validate",
@@ -174,18 +177,42 @@ def kernel(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     key = f"{n_columns}:{n_constants}:{shape_text(node)}"
+    mod = _module(key, lambda: generate_source(node, n_columns, n_constants), cache_dir)
+    fn: Callable[..., int] = getattr(mod, mode)
+    return fn
+
+
+def scan_loop(
+    columns: list[tuple[str, str]],
+    constants: list[str],
+    mode: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Callable[..., int]:
+    """The batch loop ``scan_<mode>`` (``count`` or ``select``) for row kernels over columns
+    with these buffer dtypes and constants of these dtypes (see :func:`scan_source`); cached
+    like the kernels, and shared by every condition with those argument types."""
+    if mode not in SCAN_MODES:
+        raise ValueError(f"mode must be one of {SCAN_MODES}, not {mode!r}")
+    key = f"scan:{columns!r}:{constants!r}"
+    mod = _module(key, lambda: scan_source(columns, constants), cache_dir)
+    fn: Callable[..., int] = getattr(mod, f"scan_{mode}")
+    return fn
+
+
+def _module(key: str, source: Callable[[], str], cache_dir: str | os.PathLike[str] | None) -> Any:
+    """The generated module of ``key``: from this process's memo, else written (if missing)
+    to the cache directory and imported."""
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     memo_key = (str(directory), key)
     with _lock:
         mod = _modules.get(memo_key)
         if mod is None:
-            source = generate_source(node, n_columns, n_constants)
+            text = source()
             name = module_name(key)
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / f"{name}.py"
-            if not path.exists() or path.read_text(encoding="utf-8") != source:
-                _publish(path, source)
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                _publish(path, text)
             mod = _load_module(name, path)
             _modules[memo_key] = mod
-    fn: Callable[..., int] = getattr(mod, mode)
-    return fn
+    return mod

@@ -27,7 +27,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from .decimal import decimal_decode
+from .decimal import P, decimal_decode
 
 #: Whether the native functions loaded (the jitted scans can be used).
 AVAILABLE = False
@@ -89,8 +89,9 @@ BAD_FRAME = 2
 #: How :func:`load_column` fills a column's buffer: decompress the frame into it (values, or
 #: the packed integers of a decimal chunk compared as integers); or decompress the packed
 #: integers and decode them: decimals into floats (exceptions patched in), frame-of-reference
-#: or delta integers into the column's integers.
-PLAIN, DECIMAL, FOR, DELTA = 0, 1, 2, 3
+#: or delta integers into the column's integers. A regular clock (delta chunk of equal steps)
+#: loads as delta; gathers compute its rows.
+PLAIN, DECIMAL, FOR, DELTA, REGULAR = 0, 1, 2, 3, 4
 #: Fields of a column's ``info`` vector, in order. ``p0``/``p1``: ``base``/``e`` (decimal),
 #: ``base`` (for; as a signed 64-bit number), ``first``/``step`` (delta; likewise).
 INFO_FIELDS = ("kind", "address", "size", "frame", "crc", "p0", "p1", "nexc")
@@ -163,7 +164,7 @@ def load_column(ctx, info, values, packed, n):
         for i in range(n):
             values[i] = np.int64(packed[i]) + base
         return 0
-    if kind == DELTA:
+    if kind in (DELTA, REGULAR):
         acc, step = info[5], info[6]
         values[0] = acc
         for i in range(1, n):
@@ -192,4 +193,66 @@ def _patch_exceptions(address, size, frame, nexc, values, n):
         src = frame + 4 * nexc + x * width
         for b in range(width):
             dst[row * width + b] = raw[src + b]
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_chunks(ctx, info, rows, starts, counts, hits, values, packed, out):
+    """For each chunk ``i`` of one column (``info[:, i]``, ``rows[i]`` rows; see
+    :func:`load_column`), set ``out[x] = chunk[hits[x]]`` for ``x`` in ``starts[i] :
+    starts[i] + counts[i]`` (ascending rows within the chunk). Frame-of-reference and decimal
+    chunks decode only those rows; a regular clock's rows are computed from its parameters
+    (nothing to read, as on the Python path); other chunks are loaded whole. Returns -1, or
+    ``4 * i + result`` for the first chunk that fails to load."""
+    for i in range(rows.shape[0]):
+        k = counts[i]
+        if k == 0:
+            continue
+        n, kind, lo, hi = rows[i], info[0, i], starts[i], starts[i] + k
+        if kind == REGULAR:
+            first, step = info[5, i], info[6, i]
+            for x in range(lo, hi):
+                out[x] = first + step * hits[x]
+            continue
+        if kind != FOR and kind != DECIMAL:
+            s = load_column(ctx, info[:, i], values, packed, n)
+            if s != 0:
+                return 4 * i + s
+            for x in range(lo, hi):
+                out[x] = values[hits[x]]
+            continue
+        s = load_chunk(ctx, info[1, i], info[2, i], info[3, i], info[4, i], packed, n)
+        if s != 0:
+            return 4 * i + s
+        base = info[5, i]
+        if kind == FOR:
+            for x in range(lo, hi):
+                out[x] = np.int64(packed[hits[x]]) + base
+            continue
+        p = P[info[6, i]]
+        for x in range(lo, hi):
+            out[x] = np.float64(np.int64(packed[hits[x]]) + base) / p
+        s = _patch_hit_exceptions(info[1, i], info[2, i], info[3, i], info[7, i], hits, lo, hi, out)
+        if s != 0:
+            return 4 * i + s
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _patch_hit_exceptions(address, size, frame, nexc, hits, lo, hi, out):
+    """Write those of a decimal chunk's exceptions whose rows are among ``hits[lo:hi]`` over
+    ``out[lo:hi]``."""
+    width = out.itemsize
+    if frame + nexc * (4 + width) > size:
+        return BAD_FRAME
+    raw = numba.carray(_bytes_at(address), size)
+    for x in range(nexc):
+        at = frame + 4 * x
+        row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
+        row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+        slot = lo + np.searchsorted(hits[lo:hi], row)
+        if slot < hi and hits[slot] == row:
+            src = frame + 4 * nexc + x * width
+            bits = raw[src : src + width].view(out.dtype)
+            out[slot] = bits[0]
     return 0

@@ -22,22 +22,15 @@ def read_where(
     """Matching committed rows as a structured array (optionally only ``columns``)."""
     specs = table._specs(columns)
     plan = Plan(table, cond, condvars, start, stop)
+    if not any(s.is_category for s in specs):
+        return plan.read(specs, table._record_dtype(specs))
+    # text widths differ by chunk: gather per chunk, then concatenate
     parts = [arrays for _, _, arrays in plan.batches(specs, window=len(plan.chunks()) or 1)]
     if not parts:
         empty = [np.empty((0, *s.shape), _empty(s)) for s in specs]
         return table._records(specs, empty)
-    if any(s.is_category for s in specs):  # text widths differ by chunk: concatenate first
-        arrays = [np.concatenate([p[j] for p in parts]) for j in range(len(specs))]
-        return table._records(specs, arrays)
-    # each chunk's gathered rows go straight to their place in the result (no concatenation)
-    out = np.empty(sum(len(p[0]) for p in parts), table._record_dtype(specs))
-    at = 0
-    for p in parts:
-        k = len(p[0])
-        for s, a in zip(specs, p, strict=True):
-            out[s.name][at : at + k] = a
-        at += k
-    return out
+    arrays = [np.concatenate([p[j] for p in parts]) for j in range(len(specs))]
+    return table._records(specs, arrays)
 
 
 def _empty(spec: Any) -> Any:
@@ -76,5 +69,5 @@ def get_where_list(
 ) -> np.ndarray:  # fmt: skip
     """Row numbers (int64, ascending) of the committed rows that satisfy ``cond``."""
     plan = Plan(table, cond, condvars, start, stop)
-    rows = [first + hits for first, hits, _ in plan.batches([])]
+    rows = [first + hits for first, hits, _ in plan.batches([], window=len(plan.chunks()) or 1)]
     return np.concatenate(rows) if rows else np.empty(0, np.int64)

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import native
+from ...kernels import exprgen, native
 from ...kernels.exprcode import ERR_LOAD, ERR_NEGATIVE_POWER
 from ..buffers import scratch_array
 from ..encodings import BLOSC2, DECIMAL, DELTA, FOR, chunk_params
+from ..manifest import ChunkRef
+from ..schema import ColumnSpec
 from .prune import SOME
 from .scaled import chunk_thresholds, scalable
 
@@ -40,6 +42,15 @@ SELECT_BATCH = 8
 #: The packed-integer buffer's dtype for a column loaded without one (a scratch buffer that
 #: stays unused).
 _UNUSED = np.dtype(np.uint8)
+
+
+@dataclass(frozen=True)
+class _Load:
+    """How a kernel loads one column chunk: buffer dtypes and :data:`native.INFO_FIELDS`."""
+
+    values: str
+    packed: str
+    info: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ class BatchScan:
             and bool(cond.specs)
             and self.static is not None
             and all(_numeric(c) for c in self.static)
-            and all(_batchable(s.dtype) and not s.is_category for s in cond.specs)
+            and all(_batchable(s.dtype) and not s.is_category and not s.shape for s in cond.specs)
         )
         self._segments: dict[str, tuple[np.ndarray, int] | None] = {}
 
@@ -106,6 +117,35 @@ class BatchScan:
             self._segments[rel] = None if arr is None else (arr, arr.ctypes.data)
         return self._segments[rel]
 
+    def column_load(self, spec: ColumnSpec, ref: ChunkRef) -> _Load | None:
+        """How a kernel loads one column chunk (:func:`native.load_column`), or None when it
+        cannot (a raw or dict chunk, an active segment, a text or shaped column)."""
+        if not native.AVAILABLE or spec.is_category or spec.shape or not ref.sealed:
+            return None
+        if not _batchable(spec.dtype):
+            return None
+        seg = self._segment(ref.segment)
+        if seg is None or ref.offset + ref.length > len(seg[0]):
+            return None
+        values = np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
+        packed = _UNUSED
+        kind, frame, p0, p1, nexc = native.PLAIN, ref.length, 0, 0, 0
+        if ref.encoding in (DECIMAL, FOR, DELTA) and ref.params is not None:
+            params = chunk_params(ref.params)
+            packed = np.dtype(params["w"])
+            if ref.encoding == DECIMAL:
+                kind, frame = native.DECIMAL, params["clen"]
+                p0, p1, nexc = params["base"], params["e"], params["nexc"]
+            elif ref.encoding == FOR:
+                kind, p0 = native.FOR, _signed(params["base"])
+            else:
+                kind = native.REGULAR if params.get("regular") else native.DELTA
+                p0, p1 = _signed(params["first"]), _signed(params["step"])
+        elif ref.encoding != BLOSC2:
+            return None
+        info = (kind, seg[1] + ref.offset, ref.length, frame, ref.crc, p0, p1, nexc)
+        return _Load(values.str, packed.str, info)
+
     def _prepare(self, pos: int) -> _Chunk | None:
         plan = self.plan
         if plan.verdicts[pos] != SOME:
@@ -120,42 +160,27 @@ class BatchScan:
         where = []
         for j, spec in enumerate(cond.specs):
             ref = plan.state.columns[spec.id][pos]
-            seg = self._segment(ref.segment) if ref.sealed else None
-            if seg is None or ref.offset + ref.length > len(seg[0]) or ref.nrows != nrows:
+            load = self.column_load(spec, ref) if ref.nrows == nrows else None
+            if load is None:
                 return None
-            values = np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
-            packed = _UNUSED
-            kind, frame, base, e, nexc = native.PLAIN, ref.length, 0, 0, 0
-            if ref.encoding == DECIMAL and ref.params is not None:
-                params = chunk_params(ref.params)
-                frame, packed = params["clen"], np.dtype(params["w"])
-                base, e, nexc = params["base"], params["e"], params["nexc"]
-                comparisons = cond.scaled.get(j)
+            comparisons = cond.scaled.get(j)
+            if load.info[0] == native.DECIMAL and comparisons is not None and not load.info[7]:
+                params = scalable(ref)
                 limits = None
-                if comparisons is not None and not nexc and scalable(ref) is not None:
+                if params is not None:
                     limits = chunk_thresholds(params, spec.dtype, comparisons, cond.constants)
                 if limits is not None:  # compare the integers: load them as the values
                     for slot, value in limits.items():
                         consts[slot] = value
-                    values, packed = packed, _UNUSED
-                else:
-                    kind = native.DECIMAL
-            elif ref.encoding in (FOR, DELTA) and ref.params is not None:
-                params = chunk_params(ref.params)
-                packed = np.dtype(params["w"])
-                if ref.encoding == FOR:
-                    kind, base = native.FOR, _signed(params["base"])
-                else:
-                    kind, base, e = native.DELTA, _signed(params["first"]), _signed(params["step"])
-            elif ref.encoding != BLOSC2:
-                return None
-            key += [values.str, packed.str]
-            where.append((kind, seg[1] + ref.offset, ref.length, frame, ref.crc, base, e, nexc))
+                    load = _Load(load.packed, _UNUSED.str, (native.PLAIN, *load.info[1:]))
+            key += [load.values, load.packed]
+            where.append(load.info)
         key += [np.asarray(c).dtype.str for c in consts]
         return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts))
 
     def _call(self, mode: str, chunks: list[_Chunk], *extra: np.ndarray) -> np.ndarray:
-        """Run ``scan_<mode>`` over chunks of one key; the per-chunk counts."""
+        """Run the batch loop of ``mode`` with the condition's row kernel over chunks of one
+        key; the per-chunk counts."""
         cond = self.plan.condition
         ncols = len(cond.specs)
         m = len(chunks)
@@ -176,8 +201,15 @@ class BatchScan:
         ]
         res = np.empty(m, np.int64)
         err = np.zeros(3, np.int64)
-        fn = cond.predicate.kernel(f"scan_{mode}")
-        got = fn(native.thread_context(), rows, info, *bufs, *packed, *consts, *extra, res, err)
+        loop = exprgen.scan_loop(
+            [(key[2 * j], key[2 * j + 1]) for j in range(ncols)],
+            list(key[2 * ncols :]),
+            mode,
+            cond.predicate.cache_dir,
+        )
+        row = cond.predicate.kernel(mode)
+        got = loop(row, native.thread_context(), rows, info, *bufs, *packed, *consts, *extra,
+                   res, err)  # fmt: skip
         if got == ERR_LOAD:
             self._reread(chunks[int(err[0])].pos)
         if got == ERR_NEGATIVE_POWER:
@@ -191,6 +223,52 @@ class BatchScan:
         raise RuntimeError(
             f"internal error: the batched scan could not load chunk {pos} of "
             f"{self.plan.table.path}, which the Python path reads; please report this"
+        )
+
+    def gather(
+        self,
+        spec: ColumnSpec,
+        chunks: list[tuple[int, int, int]],
+        hits: np.ndarray,
+        out: np.ndarray,
+    ) -> list[int]:
+        """Copy column ``spec`` at the hits of ``chunks`` to ``out``: for each (position,
+        start, count), the rows ``hits[start : start + count]`` of that chunk go to
+        ``out[start : start + count]``; one kernel call per buffer type. Returns the positions
+        of the chunks it cannot load, for the Python path."""
+        refs = self.plan.state.columns[spec.id]
+        groups: dict[tuple[str, str], list[tuple[int, int, int, _Load]]] = {}
+        left = []
+        for pos, start, count in chunks:
+            load = self.column_load(spec, refs[pos])
+            if load is None:
+                left.append(pos)
+            else:
+                groups.setdefault((load.values, load.packed), []).append((pos, start, count, load))
+        target = out.view(np.int64) if out.dtype.kind in "Mm" else out
+        for (values, packed), items in groups.items():
+            info = np.ascontiguousarray(np.array([it[3].info for it in items], np.int64).T)
+            rows = np.array([refs[it[0]].nrows for it in items], np.int64)
+            starts = np.array([it[1] for it in items], np.int64)
+            counts = np.array([it[2] for it in items], np.int64)
+            most = int(rows.max())
+            got = native.gather_chunks(
+                native.thread_context(), info, rows, starts, counts, hits,
+                scratch_array(("gather", 0), values, most),
+                scratch_array(("gather", 1), packed, most),
+                target,
+            )  # fmt: skip
+            if got >= 0:
+                self._reread_column(spec, items[got // 4][0])
+        return left
+
+    def _reread_column(self, spec: ColumnSpec, pos: int) -> None:
+        ref = self.plan.state.columns[spec.id][pos]
+        self.plan.source.read_chunk(spec, ref)  # names the damaged chunk in a ChecksumError
+        raise RuntimeError(
+            f"internal error: the batched gather could not load chunk {pos} of column "
+            f"{spec.name!r} of {self.plan.table.path}, which the Python path reads; please "
+            "report this"
         )
 
     def count(self, chunks: list[_Chunk]) -> int:

@@ -11,6 +11,7 @@ by the store's thread pool a window at a time, so memory stays bounded by a few 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -145,26 +146,79 @@ class Plan:
                 out.append(self.source.read_at(spec, self.state.columns[spec.id][pos], hits))
         return out
 
+    def _threads(self) -> int:
+        return self.source.pool._max_workers if self.source.pool is not None else 1
+
     def count_all(self) -> int:
         """Rows in the row range that satisfy the condition (zone maps, batches, then the
         Python path for chunks the batch kernels do not take)."""
         scan = BatchScan(self)
         fast, slow = scan.split(self.chunks())
-        threads = self.source.pool._max_workers if self.source.pool is not None else 1
         jobs: list[Callable[[], int]] = [
-            functools.partial(scan.count, part) for part in scan.parts(fast, 2 * threads)
+            functools.partial(scan.count, part) for part in scan.parts(fast, 2 * self._threads())
         ]
         jobs += [functools.partial(self.count, pos) for pos in slow]
         return sum(self.source._map(_call, jobs))
+
+    def hits(
+        self, specs: list[ColumnSpec]
+    ) -> tuple[list[tuple[int, np.ndarray, list[np.ndarray] | None]], BatchScan]:
+        """(position, hit positions, projected arrays or None) of every chunk with hits, in
+        row order, all chunks scanned at once; and the scan, for gathering. Chunks the Python
+        path scans have their projections gathered at once (their condition columns live in
+        per-thread scratch buffers); batched chunks have None, to be gathered later."""
+        scan = BatchScan(self)
+
+        def task(item: list[Any] | int) -> list[tuple[int, np.ndarray, list[np.ndarray] | None]]:
+            if isinstance(item, int):
+                hits, decoded = self.select_decoded(item)
+                arrays = self.gather(item, hits, specs, decoded) if len(hits) else []
+                return [(item, hits, arrays)]
+            return [(pos, hits, None) for pos, hits in scan.select(item)]
+
+        parts = self.source._map(task, scan.tasks(self.chunks(), SELECT_BATCH))
+        return [f for part in parts for f in part if len(f[1])], scan
+
+    def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
+        """The matching rows of ``specs`` (no category column) as records of ``dtype``: chunks
+        scanned first, then each column gathered straight into its field of the result, in
+        the pool, by batch kernels where the chunks allow."""
+        found, scan = self.hits(specs)
+        counts = np.array([len(h) for _, h, _ in found], np.int64)
+        starts = np.cumsum(counts) - counts
+        out = np.empty(int(counts.sum()), dtype)
+        hits = np.concatenate([h for _, h, _ in found]) if found else np.empty(0, np.int64)
+        n = len(found)
+        edges = np.linspace(0, n, min(n, 2 * self._threads()) + 1).round().astype(int).tolist()
+
+        def job(part: range) -> None:
+            for j, spec in enumerate(specs):
+                field = out[spec.name]
+                todo = [(found[i][0], int(starts[i]), int(counts[i])) for i in part]
+                todo = [t for t, i in zip(todo, part, strict=True) if found[i][2] is None]
+                left = set(scan.gather(spec, todo, hits, field))
+                for i in part:
+                    pos, h, arrays = found[i]
+                    k = int(starts[i])
+                    if arrays is not None:
+                        field[k : k + len(h)] = arrays[j]
+                    elif pos in left:
+                        field[k : k + len(h)] = self.gather(pos, h, [spec])[0]
+
+        self.source._map(job, [range(a, b) for a, b in itertools.pairwise(edges) if b > a])
+        return out
 
     def batches(
         self, specs: list[ColumnSpec], window: int = 4
     ) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
         """(first row of the chunk, hit positions, projected arrays), chunk by chunk, in order;
-        chunks without hits are left out. ``window`` tasks (a chunk, or a batch of up to
-        :data:`SELECT_BATCH` chunks scanned in one kernel call) are in flight at once."""
+        chunks without hits are left out. About ``window`` chunks are in flight at once, in
+        tasks of one chunk or of a batch of chunks scanned in one kernel call (at most
+        :data:`SELECT_BATCH`, and few enough that every thread gets a task)."""
         scan = BatchScan(self)
-        tasks = scan.tasks(self.chunks(), SELECT_BATCH)
+        run = max(1, min(SELECT_BATCH, window // self._threads()))
+        tasks = scan.tasks(self.chunks(), run)
+        window = max(1, window // run)
 
         def one(pos: int, hits: np.ndarray, decoded: dict[str, Decoded]) -> _Found:
             arrays = self.gather(pos, hits, specs, decoded) if len(hits) else []
