@@ -772,7 +772,11 @@ def _cold_starts(
 
 
 def _numba_env(cache: str) -> dict[str, str]:
-    return {**os.environ, "NUMBA_CACHE_DIR": cache}
+    """A fresh Numba cache directory; the generated kernel sources stay in one place beside
+    it (Numba files machine code under the source's path: in a copied cache directory, the
+    copied sources would find none)."""
+    sources = os.path.join(os.path.dirname(cache), "kernel-sources")
+    return {**os.environ, "NUMBA_CACHE_DIR": cache, "COLVAULT_KERNEL_DIR": sources}
 
 
 def _ms(seconds: float) -> str:

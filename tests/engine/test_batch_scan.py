@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import colvault
 from colvault import ChecksumError, QueryError
@@ -179,3 +181,49 @@ def test_damaged_projected_chunk_is_named(tmp_path, column):
         assert (info.value.column, info.value.chunk) == (column, 7)
         got = t.read_where(cond, columns=["temp", "flag"])
         np.testing.assert_array_equal(got["flag"], data["flag"][expect])
+
+
+EXCEPTIONAL = [np.nan, np.inf, -np.inf, -0.0, 1 / 3, 2.5e-7]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    ops=st.lists(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), min_size=1, max_size=3),
+    joiner=st.sampled_from([" & ", " | "]),
+    f32=st.booleans(),
+)
+def test_exception_rows_of_scaled_chunks_are_exact(tmp_path_factory, seed, ops, joiner, f32):
+    """Decimal chunks compared as integers, with exceptions of every kind near the constants:
+    the batch loops' per-row correction gives numpy's answer."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    dtype = np.float32 if f32 else np.float64
+    value = (rng.integers(-500, 500, n) / 100).astype(dtype)
+    where = rng.integers(0, n, 40)
+    value[where] = rng.choice(np.array(EXCEPTIONAL), len(where)).astype(dtype)
+    consts = [float(value[rng.integers(0, n)]) for _ in ops]
+    consts = [0.0 if not np.isfinite(c) else c for c in consts]
+    cond = joiner.join(f"(value {op} {c!r})" for op, c in zip(ops, consts, strict=True))
+    with np.errstate(invalid="ignore"):
+        parts = [_CMP[op](value, dtype(c)) for op, c in zip(ops, consts, strict=True)]
+    expect = np.logical_and.reduce(parts) if joiner == " & " else np.logical_or.reduce(parts)
+    path = str(tmp_path_factory.mktemp("x") / "x.colvault")
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"value": dtype}, chunk_rows=250)
+        t.append({"value": value})
+        store.commit()
+        plan = Plan(t, cond, None)
+        fast = BatchScan(plan).split(plan.chunks())[0]
+        scaled = [c for c in fast if np.dtype(c.key[0]).kind == "u"]
+        assert len(scaled) == len(fast)  # every batched chunk compares integers
+        assert t.count_where(cond) == expect.sum()
+        np.testing.assert_array_equal(t.get_where_list(cond), np.flatnonzero(expect))
+        got = t.read_where(cond)["value"]
+        np.testing.assert_array_equal(
+            got.view(f"u{got.itemsize}"), value[expect].view(f"u{got.itemsize}")
+        )
+
+
+_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+        "==": np.equal, "!=": np.not_equal}  # fmt: skip

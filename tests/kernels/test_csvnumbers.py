@@ -68,6 +68,9 @@ def pyfloat(text: str, decimal: str = ".", thousands: str | None = None) -> floa
     return float(t.replace(decimal, "."))
 
 
+_PLUS_SPACED_EXPONENT = re.compile(r"\s*\+[^eE]*[eE]\s")
+
+
 def pandas_reads(texts: list[str], **kw: object) -> tuple[list[bool], list[bool], list[float]]:
     """Per field: (pandas reads it as an integer, as a float, the float it reads)."""
     opts: dict = dict(sep=";", header=None, index_col=False, quoting=3)
@@ -464,6 +467,9 @@ def test_separators_property(texts: list[str], seps: tuple[str, str | None]) -> 
 @given(st.lists(st.text("0123456789+-. \teE,i", min_size=1, max_size=7), min_size=1, max_size=40))
 def test_acceptance_matches_pandas(texts: list[str]) -> None:
     texts = [t for t in dict.fromkeys(texts) if t.strip()]  # a blank line is no row for pandas
+    # pandas' quirk, not followed: after a leading '+', and only then, it reads "+5e 1" as 50
+    # (blanks between the exponent's 'e' and its digits); "5e 1" and "-5e 1" stay text there.
+    texts = [t for t in texts if not _PLUS_SPACED_EXPONENT.match(t)]
     assume(texts)
     as_int, as_float, pd_values = pandas_reads(texts)
     for k, t in enumerate(texts):

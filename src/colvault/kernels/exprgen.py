@@ -100,7 +100,14 @@ _GENERATOR = _own_hash()
 
 
 def default_cache_dir() -> Path:
-    """``colvault-kernels`` inside ``NUMBA_CACHE_DIR`` when set, else the user's cache dir."""
+    """Where generated kernel modules are written: ``COLVAULT_KERNEL_DIR`` when set, else
+    ``colvault-kernels`` inside ``NUMBA_CACHE_DIR`` when that is set, else the user's cache
+    dir. Numba files a module's machine code under the module's path, so a copy of a Numba
+    cache directory serves only modules that stay where they were (``COLVAULT_KERNEL_DIR``
+    outside it)."""
+    own = os.environ.get("COLVAULT_KERNEL_DIR")
+    if own:
+        return Path(own)
     numba_dir = os.environ.get("NUMBA_CACHE_DIR")
     if numba_dir:
         return Path(numba_dir) / "colvault-kernels"
@@ -193,8 +200,8 @@ def scan_loop(
     like the kernels, and shared by every condition with those argument types."""
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, not {mode!r}")
-    key = f"scan:{columns!r}:{constants!r}"
-    mod = _module(key, lambda: scan_source(columns, constants), cache_dir)
+    key = f"scan:{mode}:{columns!r}:{constants!r}"
+    mod = _module(key, lambda: scan_source(columns, constants, mode), cache_dir)
     fn: Callable[..., int] = getattr(mod, f"scan_{mode}")
     return fn
 

@@ -93,8 +93,9 @@ BAD_FRAME = 2
 #: loads as delta; gathers compute its rows.
 PLAIN, DECIMAL, FOR, DELTA, REGULAR = 0, 1, 2, 3, 4
 #: Fields of a column's ``info`` vector, in order. ``p0``/``p1``: ``base``/``e`` (decimal),
-#: ``base`` (for; as a signed 64-bit number), ``first``/``step`` (delta; likewise).
-INFO_FIELDS = ("kind", "address", "size", "frame", "crc", "p0", "p1", "nexc")
+#: ``base`` (for; as a signed 64-bit number), ``first``/``step`` (delta; likewise); ``nexc``
+#: and ``width``: a decimal chunk's exceptions and the byte width of their values.
+INFO_FIELDS = ("kind", "address", "size", "frame", "crc", "p0", "p1", "nexc", "width")
 
 
 class _Context:
@@ -173,6 +174,61 @@ def load_column(ctx, info, values, packed, n):
         return 0
     decimal_decode(packed[:n], info[5], info[6], values[:n])
     return _patch_exceptions(address, size, frame, info[7], values, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def exception_at(info, x):
+    """(row, value as float64) of exception ``x`` of the decimal chunk ``info`` describes
+    (its bytes were checked by :func:`load_column`)."""
+    address, size, frame, nexc, width = info[1], info[2], info[3], info[7], info[8]
+    raw = numba.carray(_bytes_at(address), size)
+    at = frame + 4 * x
+    row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
+    row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+    src = frame + 4 * nexc + x * width
+    if width == 4:
+        return row, np.float64(raw[src : src + 4].view(np.float32)[0])
+    return row, raw[src : src + 8].view(np.float64)[0]
+
+
+#: Comparison codes of :func:`forced_threshold`.
+COMPARISON_CODES = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
+
+
+@numba.njit(cache=True, nogil=True)
+def forced_threshold(op, value, constant):
+    """The integer threshold ``T`` with ``(0 op T) == (value op constant)``: how a kernel
+    comparing a decimal chunk's integers evaluates an exception row (NaN, inf, -0.0 or an
+    off-decimal value) exactly, its integer set to 0."""
+    if op == 0:
+        return 1 if value < constant else 0
+    if op == 1:
+        return 0 if value <= constant else -1
+    if op == 2:
+        return -1 if value > constant else 0
+    if op == 3:
+        return 0 if value >= constant else 1
+    if op == 4:
+        return 0 if value == constant else 1
+    return 1 if value != constant else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def fix_positions(out, at, m, row, want):
+    """Add ``row`` to (``want``) or remove it from the ascending positions ``out[at:at+m]``;
+    the new count."""
+    p = at + np.searchsorted(out[at : at + m], row)
+    present = p < at + m and out[p] == row
+    if want and not present:
+        for q in range(at + m, p, -1):
+            out[q] = out[q - 1]
+        out[p] = row
+        return m + 1
+    if present and not want:
+        for q in range(p, at + m - 1):
+            out[q] = out[q + 1]
+        return m - 1
+    return m
 
 
 @numba.njit(cache=True, nogil=True)

@@ -37,8 +37,11 @@ from .scaled import chunk_thresholds, scalable
 if TYPE_CHECKING:
     from .execute import Plan
 
-#: Chunks per kernel call when positions are collected (bounds the positions buffer).
+#: Chunks per task when rows are gathered chunk by chunk (``iter_where``; bounds memory).
 SELECT_BATCH = 8
+#: Capacity of a thread's positions buffer (int64): a batch loop stops before a chunk that
+#: might overflow it and is called again.
+SELECT_ROWS = 1 << 21
 #: The packed-integer buffer's dtype for a column loaded without one (a scratch buffer that
 #: stays unused).
 _UNUSED = np.dtype(np.uint8)
@@ -143,7 +146,8 @@ class BatchScan:
                 p0, p1 = _signed(params["first"]), _signed(params["step"])
         elif ref.encoding != BLOSC2:
             return None
-        info = (kind, seg[1] + ref.offset, ref.length, frame, ref.crc, p0, p1, nexc)
+        width = spec.dtype.itemsize if kind == native.DECIMAL else 0
+        info = (kind, seg[1] + ref.offset, ref.length, frame, ref.crc, p0, p1, nexc, width)
         return _Load(values.str, packed.str, info)
 
     def _prepare(self, pos: int) -> _Chunk | None:
@@ -158,18 +162,21 @@ class BatchScan:
         consts = list(self.static or ())
         key: list[str] = []
         where = []
+        with_exceptions = 0  # the loops correct the exceptions of one scaled column per chunk
         for j, spec in enumerate(cond.specs):
             ref = plan.state.columns[spec.id][pos]
             load = self.column_load(spec, ref) if ref.nrows == nrows else None
             if load is None:
                 return None
             comparisons = cond.scaled.get(j)
-            if load.info[0] == native.DECIMAL and comparisons is not None and not load.info[7]:
+            nexc = load.info[7]
+            if load.info[0] == native.DECIMAL and comparisons and not (nexc and with_exceptions):
                 params = scalable(ref)
                 limits = None
                 if params is not None:
                     limits = chunk_thresholds(params, spec.dtype, comparisons, cond.constants)
                 if limits is not None:  # compare the integers: load them as the values
+                    with_exceptions += nexc > 0
                     for slot, value in limits.items():
                         consts[slot] = value
                     load = _Load(load.packed, _UNUSED.str, (native.PLAIN, *load.info[1:]))
@@ -178,9 +185,12 @@ class BatchScan:
         key += [np.asarray(c).dtype.str for c in consts]
         return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts))
 
-    def _call(self, mode: str, chunks: list[_Chunk], *extra: np.ndarray) -> np.ndarray:
+    def _call(
+        self, mode: str, chunks: list[_Chunk], out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, int]:
         """Run the batch loop of ``mode`` with the condition's row kernel over chunks of one
-        key; the per-chunk counts."""
+        key: the per-chunk counts and how many chunks were done (``select`` stops before a
+        chunk whose rows might not fit in ``out``)."""
         cond = self.plan.condition
         ncols = len(cond.specs)
         m = len(chunks)
@@ -195,11 +205,14 @@ class BatchScan:
         most = int(rows.max())
         bufs = [scratch_array(("scan", j), key[2 * j], most) for j in range(ncols)]
         packed = [scratch_array(("scanpacked", j), key[2 * j + 1], most) for j in range(ncols)]
+        nconst = len(chunks[0].consts)
         consts = [
-            np.array([c.consts[k] for c in chunks], key[2 * ncols + k])
-            for k in range(len(chunks[0].consts))
+            np.array([c.consts[k] for c in chunks], key[2 * ncols + k]) for k in range(nconst)
         ]
-        res = np.empty(m, np.int64)
+        slot_col, slot_op, slot_val = self._slots(key)
+        forced = np.zeros(max(nconst, 1), np.int64)
+        extra = [] if out is None else [np.empty(1, np.int64), out]
+        res = np.zeros(m, np.int64)
         err = np.zeros(3, np.int64)
         loop = exprgen.scan_loop(
             [(key[2 * j], key[2 * j + 1]) for j in range(ncols)],
@@ -208,13 +221,29 @@ class BatchScan:
             cond.predicate.cache_dir,
         )
         row = cond.predicate.kernel(mode)
-        got = loop(row, native.thread_context(), rows, info, *bufs, *packed, *consts, *extra,
-                   res, err)  # fmt: skip
+        got = loop(row, native.thread_context(), rows, info, *bufs, *packed, *consts,
+                   slot_col, slot_op, slot_val, forced, *extra, res, err)  # fmt: skip
         if got == ERR_LOAD:
             self._reread(chunks[int(err[0])].pos)
         if got == ERR_NEGATIVE_POWER:
             raise QueryError("numpy refuses integers to negative integer powers")
-        return res
+        return res, int(err[0])
+
+    def _slots(self, key: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each constant: the column it is compared with where that column's chunks of
+        ``key`` load as integers (-1 elsewhere), the comparison's code and the constant."""
+        cond = self.plan.condition
+        n = len(key) - 2 * len(cond.specs)
+        col = np.full(max(n, 1), -1, np.int64)
+        op = np.zeros(max(n, 1), np.int64)
+        val = np.zeros(max(n, 1), np.float64)
+        for j, comparisons in cond.scaled.items():
+            if np.dtype(key[2 * j]).kind != "u":  # decoded to floats in this key
+                continue
+            for slot, name in comparisons:
+                col[slot], op[slot] = j, native.COMPARISON_CODES[name]
+                val[slot] = float(cond.constants[slot])
+        return col, op, val
 
     def _reread(self, pos: int) -> None:
         """A chunk the kernel could not load, read by the Python path (which names it in the
@@ -273,17 +302,22 @@ class BatchScan:
 
     def count(self, chunks: list[_Chunk]) -> int:
         """Rows satisfying the condition in ``chunks``."""
-        return sum(int(self._call("count", group).sum()) for group in _groups(chunks))
+        return sum(int(self._call("count", group)[0].sum()) for group in _groups(chunks))
 
     def select(self, chunks: list[_Chunk]) -> list[tuple[int, np.ndarray]]:
         """(position, hit positions within it) of each of ``chunks``, as new arrays."""
         found = []
         for group in _groups(chunks):
-            out = scratch_array("scanhits", np.int64, sum(c.rows for c in group))
-            counts = self._call("select", group, out)
-            ends = np.cumsum(counts)
-            for c, end, k in zip(group, ends.tolist(), counts.tolist(), strict=True):
-                found.append((c.pos, out[end - k : end].copy()))
+            most = max(c.rows for c in group)
+            out = scratch_array(
+                "scanhits", np.int64, max(most, min(SELECT_ROWS, sum(c.rows for c in group)))
+            )
+            while group:
+                counts, done = self._call("select", group, out)
+                ends = np.cumsum(counts[:done])
+                for c, end, k in zip(group, ends.tolist(), counts[:done].tolist(), strict=False):
+                    found.append((c.pos, out[end - k : end].copy()))
+                group = group[done:]
         found.sort(key=lambda f: f[0])
         return found
 

@@ -176,7 +176,9 @@ class Plan:
                 return [(item, hits, arrays)]
             return [(pos, hits, None) for pos, hits in scan.select(item)]
 
-        parts = self.source._map(task, scan.tasks(self.chunks(), SELECT_BATCH))
+        chunks = self.chunks()
+        run = max(SELECT_BATCH, -(-len(chunks) // (2 * self._threads())))
+        parts = self.source._map(task, scan.tasks(chunks, run))
         return [f for part in parts for f in part if len(f[1])], scan
 
     def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
