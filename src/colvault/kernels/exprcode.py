@@ -529,10 +529,11 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
     return "\n".join(out) + "\n"
 
 
-def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str) -> str:
+def scan_source(columns: list[tuple[str, ...]], constants: list[str], mode: str) -> str:
     """The text of the batch-loop module ``scan_<mode>`` (``count`` or ``select``) for row
     kernels over columns whose chunks load into buffers of these dtypes (``(values, packed)``
-    per column) and constants of these dtypes.
+    per column, and for ``select`` the dtype its values are gathered in) and constants of
+    these dtypes.
 
     The loop takes the row kernel (``count`` or ``select`` of any shape with these argument
     types) as a first-class function, so one loop, compiled once (with an explicit signature,
@@ -544,7 +545,9 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
     packed integers); constant ``k`` is ``kk[i]`` (decimal chunks compare their integers with
     thresholds of their own). ``res[i]`` gets the chunk's count; ``select`` writes the positions
     of all chunks one after another into ``out`` and stops before a chunk that might not fit.
-    ``err[0]`` gets the number of chunks done.
+    ``err[0]`` gets the number of chunks done. ``select`` also copies the values of column
+    ``j`` at the positions to ``gj`` (aligned with ``out``) where ``gather[j]``: a column loaded
+    as a decimal chunk's integers (unsigned buffer, float gathered) is decoded there.
 
     A decimal chunk compared as integers may have exceptions (NaN, inf, -0.0, off-decimal
     values; ``info[j, 7, i]`` of them): each such row is evaluated again with its integer set
@@ -555,9 +558,10 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
     A chunk that fails to load stops the loop: ``err`` gets (chunk, column,
     ``native.BAD_CRC`` or ``BAD_FRAME``) and the loop returns :data:`ERR_LOAD`; a negative
     count from the kernel is returned as it is."""
-    for values, packed in columns:
-        if not (_value_dtype(values) and _value_dtype(packed)):
-            raise ValueError(f"bad buffer dtypes {(values, packed)!r}")
+    select = mode == "select"
+    for col in columns:
+        if len(col) != 2 + select or not all(_value_dtype(dt) for dt in col):
+            raise ValueError(f"bad buffer dtypes {col!r}")
     for dt in constants:
         if not _value_dtype(dt):
             raise ValueError(f"bad constant dtype {dt!r}")
@@ -567,7 +571,6 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
     cols = [f"c{j}" for j in range(n)]
     packed_names = [f"w{j}" for j in range(n)]
     consts = [f"k{j}" for j in range(m)]
-    select = mode == "select"
     call = ", ".join(["n", *cols, *(f"{k}[i]" for k in consts)])
     row_cols = [f"c{j}[r : r + 1]" for j in range(n)]
     tmp = [", tmp"] if select else [""]
@@ -581,8 +584,10 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
         "import numpy as np",
         "from numba import types",
         "",
+        "from colvault.kernels.decimal import P",
         "from colvault.kernels.native import (",
         "    exception_at,",
+        "    exception_bits_at,",
         "    fix_positions,",
         "    forced_threshold,",
         "    load_column,",
@@ -598,20 +603,21 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
         "",
         "_I = _array('<i8')",
         "_F = _array('<f8')",
-        "_COLS = [_array(v) for v, _ in COLUMNS]",
+        "_COLS = [_array(c[0]) for c in COLUMNS]",
         "_SCALARS = [numba.from_dtype(np.dtype(k)) for k in CONSTANTS]",
         "_ROW = {",
         "    'count': types.int64(types.int64, *_COLS, *_SCALARS),",
         "    'select': types.int64(types.int64, *_COLS, *_SCALARS, _I),",
         "}",
-        "_HEAD = [types.intp, _I, _array('<i8', 3), *_COLS, *[_array(p) for _, p in COLUMNS]]",
+        "_HEAD = [types.intp, _I, _array('<i8', 3), *_COLS, *[_array(c[1]) for c in COLUMNS]]",
         "_HEAD += [_array(k) for k in CONSTANTS]",
         "_HEAD += [_I, _I, _F, _I]",
     ]
     head = ["kernel", "ctx", "rows", "info", *cols, *packed_names, *consts]
     head += ["slot_col", "slot_op", "slot_val", "forced"]
-    extra = ["tmp", "out", "res", "err"] if select else ["res", "err"]
-    tail = "_I, _I, _I, _I" if select else "_I, _I"
+    gathered = [f"g{j}" for j in range(n)]
+    extra = ["tmp", "out", *gathered, "gather", "res", "err"] if select else ["res", "err"]
+    tail = "_I, _I, *[_array(c[2]) for c in COLUMNS], _I, _I, _I" if select else "_I, _I"
     out += [
         "",
         "",
@@ -671,5 +677,25 @@ def scan_source(columns: list[tuple[str, str]], constants: list[str], mode: str)
             ]
         else:
             out += ["            m += now - was"]
+    if select:
+        for j, col in enumerate(columns):
+            decode = col[0][1] == "u" and col[2][1] == "f"
+            out.append(f"        if gather[{j}]:")
+            if not decode:
+                out += [
+                    "            for x in range(at, at + m):",
+                    f"                g{j}[x] = c{j}[out[x]]",
+                ]
+                continue
+            out += [
+                f"            base, p = info[{j}, 5, i], P[info[{j}, 6, i]]",
+                "            for x in range(at, at + m):",
+                f"                g{j}[x] = np.float64(np.int64(c{j}[out[x]]) + base) / p",
+                f"            for x in range(info[{j}, 7, i] if info[{j}, 0, i] == 0 else 0):",
+                f"                r, bits = exception_bits_at(info[{j}, :, i], x)",
+                "                q = at + np.searchsorted(out[at : at + m], r)",
+                "                if q < at + m and out[q] == r:",
+                f"                    g{j}.view(np.uint{8 * int(col[2][2:])})[q] = bits",
+            ]
     out += ["        res[i] = m", "        at += m", "        err[0] = i + 1", "    return at"]
     return "\n".join(out) + "\n"

@@ -190,7 +190,7 @@ def kernel(
 
 
 def scan_loop(
-    columns: list[tuple[str, str]],
+    columns: list[tuple[str, ...]],
     constants: list[str],
     mode: str,
     cache_dir: str | os.PathLike[str] | None = None,

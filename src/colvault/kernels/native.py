@@ -191,6 +191,22 @@ def exception_at(info, x):
     return row, raw[src : src + 8].view(np.float64)[0]
 
 
+@numba.njit(cache=True, nogil=True)
+def exception_bits_at(info, x):
+    """(row, raw bits) of exception ``x`` of a decimal chunk (see :func:`exception_at`), to
+    copy the value bit for bit (NaN payloads included)."""
+    address, size, frame, nexc, width = info[1], info[2], info[3], info[7], info[8]
+    raw = numba.carray(_bytes_at(address), size)
+    at = frame + 4 * x
+    row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
+    row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+    src = frame + 4 * nexc + x * width
+    bits = np.uint64(0)
+    for b in range(width):
+        bits |= np.uint64(raw[src + b]) << np.uint64(8 * b)
+    return row, bits
+
+
 #: Comparison codes of :func:`forced_threshold`.
 COMPARISON_CODES = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
 

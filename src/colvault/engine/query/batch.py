@@ -186,11 +186,16 @@ class BatchScan:
         return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts))
 
     def _call(
-        self, mode: str, chunks: list[_Chunk], out: np.ndarray | None = None
+        self,
+        mode: str,
+        chunks: list[_Chunk],
+        out: np.ndarray | None = None,
+        gathered: dict[int, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Run the batch loop of ``mode`` with the condition's row kernel over chunks of one
         key: the per-chunk counts and how many chunks were done (``select`` stops before a
-        chunk whose rows might not fit in ``out``)."""
+        chunk whose rows might not fit in ``out``, and copies the values of condition column
+        ``j`` at the positions into ``gathered[j]``, aligned with ``out``)."""
         cond = self.plan.condition
         ncols = len(cond.specs)
         m = len(chunks)
@@ -211,15 +216,20 @@ class BatchScan:
         ]
         slot_col, slot_op, slot_val = self._slots(key)
         forced = np.zeros(max(nconst, 1), np.int64)
-        extra = [] if out is None else [np.empty(1, np.int64), out]
+        columns: list[tuple[str, ...]] = [(key[2 * j], key[2 * j + 1]) for j in range(ncols)]
+        extra: list[np.ndarray] = []
+        if out is not None:
+            stored = [self._stored(s) for s in cond.specs]
+            columns = [(*c, dt.str) for c, dt in zip(columns, stored, strict=True)]
+            flags = np.array([j in (gathered or {}) for j in range(ncols)], np.int64)
+            targets = [
+                gathered[j] if gathered and j in gathered else np.empty(1, dt)
+                for j, dt in enumerate(stored)
+            ]
+            extra = [np.empty(1, np.int64), out, *targets, flags]
         res = np.zeros(m, np.int64)
         err = np.zeros(3, np.int64)
-        loop = exprgen.scan_loop(
-            [(key[2 * j], key[2 * j + 1]) for j in range(ncols)],
-            list(key[2 * ncols :]),
-            mode,
-            cond.predicate.cache_dir,
-        )
+        loop = exprgen.scan_loop(columns, list(key[2 * ncols :]), mode, cond.predicate.cache_dir)
         row = cond.predicate.kernel(mode)
         got = loop(row, native.thread_context(), rows, info, *bufs, *packed, *consts,
                    slot_col, slot_op, slot_val, forced, *extra, res, err)  # fmt: skip
@@ -304,19 +314,32 @@ class BatchScan:
         """Rows satisfying the condition in ``chunks``."""
         return sum(int(self._call("count", group)[0].sum()) for group in _groups(chunks))
 
-    def select(self, chunks: list[_Chunk]) -> list[tuple[int, np.ndarray]]:
-        """(position, hit positions within it) of each of ``chunks``, as new arrays."""
+    @staticmethod
+    def _stored(spec: ColumnSpec) -> np.dtype:
+        """The dtype a column's values are gathered in (datetimes as int64)."""
+        return np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
+
+    def select(
+        self, chunks: list[_Chunk], gather: frozenset[int] = frozenset()
+    ) -> list[tuple[int, np.ndarray, dict[int, np.ndarray]]]:
+        """(position, hit positions within it, values at them of the condition columns
+        ``gather`` by index) of each of ``chunks``, as new arrays."""
+        cond = self.plan.condition
         found = []
         for group in _groups(chunks):
             most = max(c.rows for c in group)
-            out = scratch_array(
-                "scanhits", np.int64, max(most, min(SELECT_ROWS, sum(c.rows for c in group)))
-            )
+            size = max(most, min(SELECT_ROWS, sum(c.rows for c in group)))
+            out = scratch_array("scanhits", np.int64, size)
+            targets = {
+                j: scratch_array(("scangather", j), self._stored(cond.specs[j]), size)
+                for j in gather
+            }
             while group:
-                counts, done = self._call("select", group, out)
-                ends = np.cumsum(counts[:done])
-                for c, end, k in zip(group, ends.tolist(), counts[:done].tolist(), strict=False):
-                    found.append((c.pos, out[end - k : end].copy()))
+                counts, done = self._call("select", group, out, targets)
+                ends = np.cumsum(counts[:done]).tolist()
+                for c, end, k in zip(group, ends, counts[:done].tolist(), strict=False):
+                    values = {j: g[end - k : end].copy() for j, g in targets.items()}
+                    found.append((c.pos, out[end - k : end].copy(), values))
                 group = group[done:]
         found.sort(key=lambda f: f[0])
         return found

@@ -160,21 +160,26 @@ class Plan:
         jobs += [functools.partial(self.count, pos) for pos in slow]
         return sum(self.source._map(_call, jobs))
 
-    def hits(
-        self, specs: list[ColumnSpec]
-    ) -> tuple[list[tuple[int, np.ndarray, list[np.ndarray] | None]], BatchScan]:
-        """(position, hit positions, projected arrays or None) of every chunk with hits, in
-        row order, all chunks scanned at once; and the scan, for gathering. Chunks the Python
-        path scans have their projections gathered at once (their condition columns live in
-        per-thread scratch buffers); batched chunks have None, to be gathered later."""
+    def hits(self, specs: list[ColumnSpec]) -> tuple[list[_Hit], BatchScan]:
+        """Every chunk with hits, in row order, all chunks scanned at once: (position, hit
+        positions, projected arrays or None, projected condition columns by name); and the
+        scan, for gathering the rest. Chunks the Python path scans have their projections
+        gathered at once (their condition columns live in per-thread scratch buffers);
+        batched chunks have None and the projected condition columns the loop copied."""
         scan = BatchScan(self)
+        names = [s.name for s in self.condition.specs]
+        wanted = {s.name for s in specs}
+        gather = frozenset(j for j, name in enumerate(names) if name in wanted)
 
-        def task(item: list[Any] | int) -> list[tuple[int, np.ndarray, list[np.ndarray] | None]]:
+        def task(item: list[Any] | int) -> list[_Hit]:
             if isinstance(item, int):
                 hits, decoded = self.select_decoded(item)
                 arrays = self.gather(item, hits, specs, decoded) if len(hits) else []
-                return [(item, hits, arrays)]
-            return [(pos, hits, None) for pos, hits in scan.select(item)]
+                return [(item, hits, arrays, {})]
+            return [
+                (pos, hits, None, {names[j]: v for j, v in values.items()})
+                for pos, hits, values in scan.select(item, gather)
+            ]
 
         chunks = self.chunks()
         run = max(SELECT_BATCH, -(-len(chunks) // (2 * self._threads())))
@@ -183,31 +188,41 @@ class Plan:
 
     def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
         """The matching rows of ``specs`` (no category column) as records of ``dtype``: chunks
-        scanned first, then each column gathered straight into its field of the result, in
-        the pool, by batch kernels where the chunks allow."""
+        scanned first (condition columns copied by the scan), then the other columns gathered
+        straight into their fields of the result, in the pool, by batch kernels where the
+        chunks allow."""
         found, scan = self.hits(specs)
-        counts = np.array([len(h) for _, h, _ in found], np.int64)
-        starts = np.cumsum(counts) - counts
-        out = np.empty(int(counts.sum()), dtype)
-        hits = np.concatenate([h for _, h, _ in found]) if found else np.empty(0, np.int64)
-        n = len(found)
-        edges = np.linspace(0, n, min(n, 2 * self._threads()) + 1).round().astype(int).tolist()
+        counts = [len(f[1]) for f in found]
+        starts = list(itertools.accumulate(counts, initial=0))
+        out = np.empty(starts[-1], dtype)
+        later = [i for i, f in enumerate(found) if f[2] is None]  # batched: gathered here
+        for i, (_, h, arrays, _) in enumerate(found):
+            if arrays is not None:  # the Python path gathered them while it had the columns
+                for spec, a in zip(specs, arrays, strict=True):
+                    out[spec.name][starts[i] : starts[i] + len(h)] = a
+        if not later:
+            return out
+        hits = np.concatenate([f[1] for f in found]) if found else np.empty(0, np.int64)
+        parts = min(len(later), 2 * self._threads())
 
-        def job(part: range) -> None:
-            for j, spec in enumerate(specs):
+        def job(part: list[int]) -> None:
+            for spec in specs:
                 field = out[spec.name]
-                todo = [(found[i][0], int(starts[i]), int(counts[i])) for i in part]
-                todo = [t for t, i in zip(todo, part, strict=True) if found[i][2] is None]
+                flat = field.view(np.int64) if field.dtype.kind in "Mm" else field
+                todo = []
+                for i in part:
+                    got = found[i][3].get(spec.name)
+                    if got is None:
+                        todo.append((found[i][0], starts[i], counts[i]))
+                    else:
+                        flat[starts[i] : starts[i] + counts[i]] = got
                 left = set(scan.gather(spec, todo, hits, field))
                 for i in part:
-                    pos, h, arrays = found[i]
-                    k = int(starts[i])
-                    if arrays is not None:
-                        field[k : k + len(h)] = arrays[j]
-                    elif pos in left:
-                        field[k : k + len(h)] = self.gather(pos, h, [spec])[0]
+                    pos, h, _, _ = found[i]
+                    if pos in left:
+                        field[starts[i] : starts[i] + len(h)] = self.gather(pos, h, [spec])[0]
 
-        self.source._map(job, [range(a, b) for a, b in itertools.pairwise(edges) if b > a])
+        self.source._map(job, [later[k::parts] for k in range(parts)])
         return out
 
     def batches(
@@ -229,7 +244,7 @@ class Plan:
         def task(item: list[Any] | int) -> list[_Found]:
             if isinstance(item, int):
                 return [one(item, *self.select_decoded(item))]
-            return [one(pos, hits, {}) for pos, hits in scan.select(item)]
+            return [one(pos, hits, {}) for pos, hits, _ in scan.select(item)]
 
         for i in range(0, len(tasks), window):
             for found in self.source._map(task, tasks[i : i + window]):
@@ -239,6 +254,7 @@ class Plan:
 
 
 _Found = tuple[int, np.ndarray, list[np.ndarray]]
+_Hit = tuple[int, np.ndarray, list[np.ndarray] | None, dict[str, np.ndarray]]
 
 
 def _call(job: Callable[[], int]) -> int:
