@@ -687,10 +687,23 @@ def scan_source(columns: list[tuple[str, ...]], constants: list[str], mode: str)
                     f"                g{j}[x] = c{j}[out[x]]",
                 ]
                 continue
+            if (
+                col[2] == "<f8"
+            ):  # gather exactly (|k| < 2**53), then divide in a loop LLVM vectorizes
+                divide = [
+                    "            for x in range(at, at + m):",
+                    f"                g{j}[x] = np.float64(np.int64(c{j}[out[x]]) + base)",
+                    "            for x in range(at, at + m):",
+                    f"                g{j}[x] = g{j}[x] / p",
+                ]
+            else:
+                divide = [
+                    "            for x in range(at, at + m):",
+                    f"                g{j}[x] = np.float64(np.int64(c{j}[out[x]]) + base) / p",
+                ]
             out += [
                 f"            base, p = info[{j}, 5, i], P[info[{j}, 6, i]]",
-                "            for x in range(at, at + m):",
-                f"                g{j}[x] = np.float64(np.int64(c{j}[out[x]]) + base) / p",
+                *divide,
                 f"            for x in range(info[{j}, 7, i] if info[{j}, 0, i] == 0 else 0):",
                 f"                r, bits = exception_bits_at(info[{j}, :, i], x)",
                 "                q = at + np.searchsorted(out[at : at + m], r)",

@@ -56,6 +56,11 @@ def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
 
     state = agg.new_stats_state()
     kind = agg.kind_of(spec.dtype)
+    if sel.plan is not None:  # the selected values, scanned and gathered in batches
+        for got in sel.selected_values(spec):
+            values, nat = _kernel_view(got)
+            agg.stats_merge(state, agg.chunk_stats(values, None, nat), kind)
+        return agg.stats_result(state, spec.dtype)
     for s in sel.fold(part):
         agg.stats_merge(state, s, kind)
     return agg.stats_result(state, spec.dtype)
@@ -97,4 +102,9 @@ def histogram(
         agg.histogram_update(counts, values, at, lo, hi)
         return counts
 
+    if sel.plan is not None:
+        counts = np.zeros(int(bins), np.int64)
+        for got in sel.selected_values(spec):
+            agg.histogram_update(counts, _kernel_view(got)[0], None, lo, hi)
+        return counts, edges
     return sum(sel.fold(part), np.zeros(int(bins), np.int64)), edges

@@ -17,6 +17,7 @@ the ``ChecksumError`` naming it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -97,7 +98,11 @@ class BatchScan:
     def tasks(self, positions: Sequence[int], run: int) -> list[list[_Chunk] | int]:
         """``positions`` in row order as runs of at most ``run`` batchable chunks and single
         positions for the Python path."""
-        out: list[list[_Chunk] | int] = []
+        return list(self.iter_tasks(positions, run))
+
+    def iter_tasks(self, positions: Sequence[int], run: int) -> Iterator[list[_Chunk] | int]:
+        """:meth:`tasks`, made one at a time: a pool fed from it starts on the first while the
+        rest are prepared."""
         current: list[_Chunk] = []
         for pos in positions:
             chunk = self._prepare(pos) if self.usable else None
@@ -106,13 +111,12 @@ class BatchScan:
                 if len(current) < run:
                     continue
             if current:
-                out.append(current)
+                yield current
                 current = []
             if chunk is None:
-                out.append(pos)
+                yield pos
         if current:
-            out.append(current)
-        return out
+            yield current
 
     def _segment(self, rel: str) -> tuple[np.ndarray, int] | None:
         if rel not in self._segments:
@@ -337,9 +341,14 @@ class BatchScan:
             while group:
                 counts, done = self._call("select", group, out, targets)
                 ends = np.cumsum(counts[:done]).tolist()
+                total = ends[-1] if ends else 0
+                # One copy per call out of the thread's buffers (reused: fresh buffers of this
+                # size would be mapped and unmapped per call); the chunks' arrays are views.
+                hits = out[:total].copy()
+                copied = {j: g[:total].copy() for j, g in targets.items()}
                 for c, end, k in zip(group, ends, counts[:done].tolist(), strict=False):
-                    values = {j: g[end - k : end].copy() for j, g in targets.items()}
-                    found.append((c.pos, out[end - k : end].copy(), values))
+                    values = {j: g[end - k : end] for j, g in copied.items()}
+                    found.append((c.pos, hits[end - k : end], values))
                 group = group[done:]
         found.sort(key=lambda f: f[0])
         return found
@@ -364,6 +373,11 @@ def _groups(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
         run.append(c)
     if run:
         yield run
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype(name: str) -> np.dtype:
+    return np.dtype(name)
 
 
 def _signed(u: int) -> int:

@@ -10,10 +10,9 @@ by the store's thread pool a window at a time, so memory stays bounded by a few 
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +28,8 @@ from .scaled import Scaled
 
 if TYPE_CHECKING:
     from ..table import Table
+
+T = TypeVar("T")
 
 
 class Plan:
@@ -153,12 +154,22 @@ class Plan:
         """Rows in the row range that satisfy the condition (zone maps, batches, then the
         Python path for chunks the batch kernels do not take)."""
         scan = BatchScan(self)
-        fast, slow = scan.split(self.chunks())
-        jobs: list[Callable[[], int]] = [
-            functools.partial(scan.count, part) for part in scan.parts(fast, 2 * self._threads())
-        ]
-        jobs += [functools.partial(self.count, pos) for pos in slow]
-        return sum(self.source._map(_call, jobs))
+        chunks = self.chunks()
+
+        def task(item: list[Any] | int) -> int:
+            return self.count(item) if isinstance(item, int) else scan.count(item)
+
+        return sum(self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks)))))
+
+    def _run(self, nchunks: int) -> int:
+        """Chunks per batch when all are scanned at once: a few tasks per thread."""
+        return max(SELECT_BATCH, -(-nchunks // (2 * self._threads())))
+
+    def _stream(self, fn: Callable[[Any], T], items: Iterator[Any]) -> list[T]:
+        """``fn`` over ``items`` in the pool, submitted as they are made."""
+        if self.source.pool is None:
+            return [fn(item) for item in items]
+        return list(self.source.pool.map(fn, items))
 
     def hits(self, specs: list[ColumnSpec]) -> tuple[list[_Hit], BatchScan]:
         """Every chunk with hits, in row order, all chunks scanned at once: (position, hit
@@ -182,8 +193,7 @@ class Plan:
             ]
 
         chunks = self.chunks()
-        run = max(SELECT_BATCH, -(-len(chunks) // (2 * self._threads())))
-        parts = self.source._map(task, scan.tasks(chunks, run))
+        parts = self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))
         return [f for part in parts for f in part if len(f[1])], scan
 
     def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
@@ -241,10 +251,19 @@ class Plan:
             arrays = self.gather(pos, hits, specs, decoded) if len(hits) else []
             return int(self.state.starts[pos]), hits, arrays
 
+        names = [s.name for s in self.condition.specs]
+        wanted = {s.name: k for k, s in enumerate(specs)}
+        gather = frozenset(j for j, name in enumerate(names) if name in wanted)
+
         def task(item: list[Any] | int) -> list[_Found]:
             if isinstance(item, int):
                 return [one(item, *self.select_decoded(item))]
-            return [one(pos, hits, {}) for pos, hits, _ in scan.select(item)]
+            found = [f for f in scan.select(item, gather) if len(f[1])]
+            columns = [self._gathered(scan, spec, found) for spec in specs]
+            for j, values in ((j, [f[2][j] for f in found]) for j in gather):
+                columns[wanted[names[j]]] = values
+            starts = self.state.starts
+            return [(int(starts[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
 
         for i in range(0, len(tasks), window):
             for found in self.source._map(task, tasks[i : i + window]):
@@ -252,10 +271,27 @@ class Plan:
                     if len(hits):
                         yield first, hits, arrays
 
+    def _gathered(
+        self,
+        scan: BatchScan,
+        spec: ColumnSpec,
+        found: list[tuple[int, np.ndarray, dict[int, np.ndarray]]],
+    ) -> list[np.ndarray]:
+        """Column ``spec`` at the hits of batched chunks ``found``, one array per chunk:
+        gathered by a batch kernel into one array where the chunks allow, else per chunk."""
+        if spec.is_category or spec.shape or not found:
+            return [self.gather(pos, hits, [spec])[0] for pos, hits, _ in found]
+        counts = [len(f[1]) for f in found]
+        starts = list(itertools.accumulate(counts, initial=0))
+        out = np.empty(starts[-1], spec.dtype)
+        hits = np.concatenate([f[1] for f in found])
+        todo = [(f[0], starts[i], counts[i]) for i, f in enumerate(found)]
+        left = set(scan.gather(spec, todo, hits, out))
+        for i, (pos, h, _) in enumerate(found):
+            if pos in left:
+                out[starts[i] : starts[i + 1]] = self.gather(pos, h, [spec])[0]
+        return [out[starts[i] : starts[i + 1]] for i in range(len(found))]
+
 
 _Found = tuple[int, np.ndarray, list[np.ndarray]]
 _Hit = tuple[int, np.ndarray, list[np.ndarray] | None, dict[str, np.ndarray]]
-
-
-def _call(job: Callable[[], int]) -> int:
-    return job()

@@ -66,6 +66,14 @@ class Selection:
             return got, hits
         return self.source.read_at(spec, self.state.columns[spec.id][pos], hits), None
 
+    def selected_values(self, spec: ColumnSpec) -> Iterator[np.ndarray]:
+        """Column ``spec`` at the selected rows (a condition is needed), chunk by chunk in row
+        order, scanned and gathered by the batch kernels 2 * :data:`WINDOW` chunks at a time."""
+        if self.plan is None:
+            raise ValueError("selected_values needs a condition")
+        for _, _, arrays in self.plan.batches([spec], window=2 * WINDOW):
+            yield arrays[0]
+
     def fold(self, part: Callable[[int], T | None]) -> Iterator[T]:
         """``part(pos)`` over the chunks, in the pool a window at a time, in row order."""
         for i in range(0, len(self.chunks), WINDOW):
