@@ -166,10 +166,12 @@ class Plan:
         return max(SELECT_BATCH, -(-nchunks // (2 * self._threads())))
 
     def _stream(self, fn: Callable[[Any], T], items: Iterator[Any]) -> list[T]:
-        """``fn`` over ``items`` in the pool, submitted as they are made."""
-        if self.source.pool is None:
-            return [fn(item) for item in items]
-        return list(self.source.pool.map(fn, items))
+        """``fn`` over ``items`` in the pool, submitted as they are made; a single item runs
+        here (a hand-off to a worker costs more than a one-chunk query)."""
+        first = list(itertools.islice(items, 2))
+        if self.source.pool is None or len(first) < 2:
+            return [fn(item) for item in itertools.chain(first, items)]
+        return list(self.source.pool.map(fn, itertools.chain(first, items)))
 
     def hits(self, specs: list[ColumnSpec]) -> tuple[list[_Hit], BatchScan]:
         """Every chunk with hits, in row order, all chunks scanned at once: (position, hit
