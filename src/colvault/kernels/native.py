@@ -176,33 +176,38 @@ def load_column(ctx, info, values, packed, n):
     return _patch_exceptions(address, size, frame, info[7], values, n)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _u32_at(raw, at):
+    """The little-endian uint32 at byte ``at`` of ``raw``, as int64."""
+    row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
+    return row | (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+
+
 @numba.njit(cache=True, nogil=True)
-def exception_at(info, x):
-    """(row, value as float64) of exception ``x`` of the decimal chunk ``info`` describes
-    (its bytes were checked by :func:`load_column`)."""
+def _exception(info, x):
+    """(chunk bytes, row, offset of the value) of exception ``x`` of the decimal chunk
+    ``info`` describes (its bytes were checked by :func:`load_column`)."""
     address, size, frame, nexc, width = info[1], info[2], info[3], info[7], info[8]
     raw = numba.carray(_bytes_at(address), size)
-    at = frame + 4 * x
-    row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
-    row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
-    src = frame + 4 * nexc + x * width
-    if width == 4:
+    return raw, _u32_at(raw, frame + 4 * x), frame + 4 * nexc + x * width
+
+
+@numba.njit(cache=True, nogil=True)
+def exception_at(info, x):
+    """(row, value as float64) of exception ``x`` of a decimal chunk."""
+    raw, row, src = _exception(info, x)
+    if info[8] == 4:
         return row, np.float64(raw[src : src + 4].view(np.float32)[0])
     return row, raw[src : src + 8].view(np.float64)[0]
 
 
 @numba.njit(cache=True, nogil=True)
 def exception_bits_at(info, x):
-    """(row, raw bits) of exception ``x`` of a decimal chunk (see :func:`exception_at`), to
-    copy the value bit for bit (NaN payloads included)."""
-    address, size, frame, nexc, width = info[1], info[2], info[3], info[7], info[8]
-    raw = numba.carray(_bytes_at(address), size)
-    at = frame + 4 * x
-    row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
-    row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
-    src = frame + 4 * nexc + x * width
+    """(row, raw bits) of exception ``x`` of a decimal chunk, to copy the value bit for bit
+    (NaN payloads included)."""
+    raw, row, src = _exception(info, x)
     bits = np.uint64(0)
-    for b in range(width):
+    for b in range(info[8]):
         bits |= np.uint64(raw[src + b]) << np.uint64(8 * b)
     return row, bits
 
@@ -258,8 +263,7 @@ def _patch_exceptions(address, size, frame, nexc, values, n):
     dst = values[:n].view(np.uint8)
     for x in range(nexc):
         at = frame + 4 * x
-        row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
-        row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+        row = _u32_at(raw, at)
         if row >= n:
             return BAD_FRAME
         src = frame + 4 * nexc + x * width
@@ -320,8 +324,7 @@ def _patch_hit_exceptions(address, size, frame, nexc, hits, lo, hi, out):
     raw = numba.carray(_bytes_at(address), size)
     for x in range(nexc):
         at = frame + 4 * x
-        row = np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8)
-        row |= (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
+        row = _u32_at(raw, at)
         slot = lo + np.searchsorted(hits[lo:hi], row)
         if slot < hi and hits[slot] == row:
             src = frame + 4 * nexc + x * width
