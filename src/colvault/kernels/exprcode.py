@@ -32,9 +32,21 @@ _NAT = "-9223372036854775808"
 # branch-free pass that stores every row's position. The bytes live in the last n bytes of
 # ``out[:n]`` (int64): while flag i is read, slot m <= i is written, bytes below 8 * i + 8; the
 # unread flags start at byte 7 * n + i + 1, and 8 * i + 8 > 7 * n + i + 1 would need i > n - 1.
+# The second pass reads the flags eight at a time and skips words without a set flag (most of
+# them in a selective query): word w (flags w..w+7) is loaded before its positions are written,
+# which end below byte 8 * w + 64, and the next word starts at 7 * n + w + 8 > 8 * w + 63 for
+# every w <= n - 8. Benchmark condition (3.5 % of rows): 153 chunks, 35.6 -> ... ms.
 _SELECT_PROLOGUE = ["    flags = out[:n].view(np.uint8)[7 * n :]"]
 _SELECT_COMPACT = [
-    "    for i in range(n):",
+    "    w = 0",
+    "    while w + 8 <= n:",
+    "        v = load8(flags, w)",
+    "        while v:",
+    "            out[m] = w + (cttz(v) >> 3)",
+    "            m += 1",
+    "            v &= v - np.uint64(1)",
+    "        w += 8",
+    "    for i in range(w, n):",
     "        f = flags[i]",
     "        out[m] = i",
     "        m += f",
@@ -502,6 +514,8 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
         "",
         "import numba",
         "import numpy as np",
+        "",
+        "from colvault.kernels.wordops import cttz, load8",
         "",
         f"NAT = np.int64({_NAT})",
     ]

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 SELECT_BATCH = 8
 #: Capacity of a thread's positions buffer (int64): a batch loop stops before a chunk that
 #: might overflow it and is called again.
-SELECT_ROWS = 1 << 21
+SELECT_ROWS = 1 << 20
 #: The packed-integer buffer's dtype for a column loaded without one (a scratch buffer that
 #: stays unused).
 _UNUSED = np.dtype(np.uint8)
