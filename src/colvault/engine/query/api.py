@@ -25,7 +25,7 @@ def read_where(
     if not any(s.is_category for s in specs):
         return plan.read(specs, table._record_dtype(specs))
     # text widths differ by chunk: gather per chunk, then concatenate
-    parts = [arrays for _, _, arrays in plan.batches(specs, window=len(plan.chunks()) or 1)]
+    parts = [arrays for _, _, arrays in plan.batches(specs, window=None)]
     if not parts:
         empty = [np.empty((0, *s.shape), _empty(s)) for s in specs]
         return table._records(specs, empty)
@@ -69,5 +69,5 @@ def get_where_list(
 ) -> np.ndarray:  # fmt: skip
     """Row numbers (int64, ascending) of the committed rows that satisfy ``cond``."""
     plan = Plan(table, cond, condvars, start, stop)
-    rows = [first + hits for first, hits, _ in plan.batches([], window=len(plan.chunks()) or 1)]
+    rows = [first + hits for first, hits, _ in plan.batches([], window=None)]
     return np.concatenate(rows) if rows else np.empty(0, np.int64)

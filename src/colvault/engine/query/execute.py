@@ -11,7 +11,7 @@ by the store's thread pool a window at a time, so memory stays bounded by a few 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -173,81 +173,36 @@ class Plan:
             return [fn(item) for item in itertools.chain(first, items)]
         return list(self.source.pool.map(fn, itertools.chain(first, items)))
 
-    def hits(self, specs: list[ColumnSpec]) -> tuple[list[_Hit], BatchScan]:
-        """Every chunk with hits, in row order, all chunks scanned at once: (position, hit
-        positions, projected arrays or None, projected condition columns by name); and the
-        scan, for gathering the rest. Chunks the Python path scans have their projections
-        gathered at once (their condition columns live in per-thread scratch buffers);
-        batched chunks have None and the projected condition columns the loop copied."""
-        scan = BatchScan(self)
-        names = [s.name for s in self.condition.specs]
-        wanted = {s.name for s in specs}
-        gather = frozenset(j for j, name in enumerate(names) if name in wanted)
-
-        def task(item: list[Any] | int) -> list[_Hit]:
-            if isinstance(item, int):
-                hits, decoded = self.select_decoded(item)
-                arrays = self.gather(item, hits, specs, decoded) if len(hits) else []
-                return [(item, hits, arrays, {})]
-            return [
-                (pos, hits, None, {names[j]: v for j, v in values.items()})
-                for pos, hits, values in scan.select(item, gather)
-            ]
-
-        chunks = self.chunks()
-        parts = self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))
-        return [f for part in parts for f in part if len(f[1])], scan
-
     def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
-        """The matching rows of ``specs`` (no category column) as records of ``dtype``: chunks
-        scanned first (condition columns copied by the scan), then the other columns gathered
-        straight into their fields of the result, in the pool, by batch kernels where the
-        chunks allow."""
-        found, scan = self.hits(specs)
-        counts = [len(f[1]) for f in found]
-        starts = list(itertools.accumulate(counts, initial=0))
+        """The matching rows of ``specs`` (no category column) as records of ``dtype``: every
+        chunk scanned and gathered at once (:meth:`batches`), then the arrays copied into their
+        fields of the result, in the pool."""
+        found = list(self.batches(specs, window=None))
+        starts = list(itertools.accumulate((len(h) for _, h, _ in found), initial=0))
         out = np.empty(starts[-1], dtype)
-        later = [i for i, f in enumerate(found) if f[2] is None]  # batched: gathered here
-        for i, (_, h, arrays, _) in enumerate(found):
-            if arrays is not None:  # the Python path gathered them while it had the columns
-                for spec, a in zip(specs, arrays, strict=True):
-                    out[spec.name][starts[i] : starts[i] + len(h)] = a
-        if not later:
-            return out
-        hits = np.concatenate([f[1] for f in found]) if found else np.empty(0, np.int64)
-        parts = min(len(later), 2 * self._threads())
+        fields = [out[s.name] for s in specs]
 
-        def job(part: list[int]) -> None:
-            for spec in specs:
-                field = out[spec.name]
-                flat = field.view(np.int64) if field.dtype.kind in "Mm" else field
-                todo = []
-                for i in part:
-                    got = found[i][3].get(spec.name)
-                    if got is None:
-                        todo.append((found[i][0], starts[i], counts[i]))
-                    else:
-                        flat[starts[i] : starts[i] + counts[i]] = got
-                left = set(scan.gather(spec, todo, hits, field))
-                for i in part:
-                    pos, h, _, _ = found[i]
-                    if pos in left:
-                        field[starts[i] : starts[i] + len(h)] = self.gather(pos, h, [spec])[0]
+        def job(part: range) -> None:
+            for i in part:
+                a, b = starts[i], starts[i + 1]
+                for field, values in zip(fields, found[i][2], strict=True):
+                    field[a:b] = values
 
-        self.source._map(job, [later[k::parts] for k in range(parts)])
+        n = len(found)
+        k = min(n, self._threads())
+        self.source._map(job, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
         return out
 
     def batches(
-        self, specs: list[ColumnSpec], window: int = 4
+        self, specs: list[ColumnSpec], window: int | None = 4
     ) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
         """(first row of the chunk, hit positions, projected arrays), chunk by chunk, in order;
         chunks without hits are left out. About ``window`` chunks are in flight at once, in
         tasks of one chunk or of a batch of chunks scanned in one kernel call (at most
-        :data:`SELECT_BATCH`, and few enough that every thread gets a task)."""
+        :data:`SELECT_BATCH`, and few enough that every thread gets a task); ``window=None``
+        scans every chunk at once, in a few large tasks per thread (results held in memory)."""
         scan = BatchScan(self)
-        run = max(1, min(SELECT_BATCH, window // self._threads()))
-        tasks = scan.tasks(self.chunks(), run)
-        window = max(1, window // run)
+        chunks = self.chunks()
 
         def one(pos: int, hits: np.ndarray, decoded: dict[str, Decoded]) -> _Found:
             arrays = self.gather(pos, hits, specs, decoded) if len(hits) else []
@@ -261,14 +216,28 @@ class Plan:
             if isinstance(item, int):
                 return [one(item, *self.select_decoded(item))]
             found = [f for f in scan.select(item, gather) if len(f[1])]
-            columns = [self._gathered(scan, spec, found) for spec in specs]
-            for j, values in ((j, [f[2][j] for f in found]) for j in gather):
-                columns[wanted[names[j]]] = values
+            looped = {wanted[names[j]]: j for j in gather}  # copied by the select loop
+            columns = [
+                [f[2][looped[k]] for f in found]
+                if k in looped
+                else self._gathered(scan, spec, found)
+                for k, spec in enumerate(specs)
+            ]
             starts = self.state.starts
             return [(int(starts[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
 
-        for i in range(0, len(tasks), window):
-            for found in self.source._map(task, tasks[i : i + window]):
+        rounds: Iterable[list[list[_Found]]]
+        if window is None:  # tasks go to the pool as they are prepared
+            rounds = [self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))]
+        else:
+            run = max(1, min(SELECT_BATCH, window // self._threads()))
+            tasks = scan.tasks(chunks, run)
+            step = max(1, window // run)
+            rounds = (
+                self.source._map(task, tasks[i : i + step]) for i in range(0, len(tasks), step)
+            )
+        for results in rounds:
+            for found in results:
                 for first, hits, arrays in found:
                     if len(hits):
                         yield first, hits, arrays
@@ -296,4 +265,3 @@ class Plan:
 
 
 _Found = tuple[int, np.ndarray, list[np.ndarray]]
-_Hit = tuple[int, np.ndarray, list[np.ndarray] | None, dict[str, np.ndarray]]
