@@ -36,7 +36,7 @@ _NAT = "-9223372036854775808"
 # them in a selective query): word w (flags w..w+7) is loaded before its positions are written,
 # which end below byte 8 * w + 64, and the next word starts at 7 * n + w + 8 > 8 * w + 63 for
 # every w <= n - 8. Benchmark condition (3.5 % of rows), 153 chunks on one thread: 35.6 -> 31.0 ms.
-_SELECT_PROLOGUE = ["    flags = out[:n].view(np.uint8)[7 * n :]"]
+_SELECT_PROLOGUE = ["    flags = select_flags(out, n)"]
 _SELECT_COMPACT = [
     "    w = 0",
     "    while w + 8 <= n:",
@@ -515,7 +515,7 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
         "import numba",
         "import numpy as np",
         "",
-        "from colvault.kernels.wordops import cttz, load8",
+        "from colvault.kernels.wordops import cttz, load8, select_flags",
         "",
         f"NAT = np.int64({_NAT})",
     ]

@@ -124,6 +124,13 @@ ONES = np.uint64(0x0101010101010101)
 HIGHS = np.uint64(0x8080808080808080)
 
 
+@numba.njit(cache=True, nogil=True)
+def select_flags(out, n):
+    """The last ``n`` bytes of ``out[:n]`` (int64) as uint8: where a ``select`` kernel keeps
+    one flag per row (compiled once here and cached, not in every kernel that uses it)."""
+    return out[:n].view(np.uint8)[7 * n :]
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def zero_bytes(v):
     """0x80 in each zero byte of ``v`` up to and including the first (higher ones may also be
