@@ -227,3 +227,17 @@ def test_exception_rows_of_scaled_chunks_are_exact(tmp_path_factory, seed, ops, 
 
 _CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
         "==": np.equal, "!=": np.not_equal}  # fmt: skip
+
+
+def test_joined_positions_are_a_view_when_back_to_back():
+    from colvault.engine.query.execute import _joined
+
+    block = np.arange(10)
+    joined = _joined([block[0:3], block[3:7]])
+    np.testing.assert_array_equal(joined, np.arange(7))
+    assert np.shares_memory(joined, block)
+    apart = _joined([block[0:3], block[4:6]])
+    np.testing.assert_array_equal(apart, [0, 1, 2, 4, 5])
+    assert not np.shares_memory(apart, block)
+    np.testing.assert_array_equal(_joined([np.arange(3), np.arange(2)]), [0, 1, 2, 0, 1])
+    assert _joined([]).size == 0

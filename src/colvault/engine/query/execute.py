@@ -217,14 +217,16 @@ class Plan:
                 return [one(item, *self.select_decoded(item))]
             found = [f for f in scan.select(item, gather) if len(f[1])]
             looped = {wanted[names[j]]: j for j in gather}  # copied by the select loop
+            starts = list(itertools.accumulate((len(f[1]) for f in found), initial=0))
+            hits = _joined([f[1] for f in found] if len(looped) < len(specs) else [])
             columns = [
                 [f[2][looped[k]] for f in found]
                 if k in looped
-                else self._gathered(scan, spec, found)
+                else self._gathered(scan, spec, found, hits, starts)
                 for k, spec in enumerate(specs)
             ]
-            starts = self.state.starts
-            return [(int(starts[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
+            first = self.state.starts
+            return [(int(first[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
 
         rounds: Iterable[list[list[_Found]]]
         if window is None:  # tasks go to the pool as they are prepared
@@ -247,21 +249,41 @@ class Plan:
         scan: BatchScan,
         spec: ColumnSpec,
         found: list[tuple[int, np.ndarray, dict[int, np.ndarray]]],
+        hits: np.ndarray,
+        starts: list[int],
     ) -> list[np.ndarray]:
-        """Column ``spec`` at the hits of batched chunks ``found``, one array per chunk:
-        gathered by a batch kernel into one array where the chunks allow, else per chunk."""
+        """Column ``spec`` at the hits of batched chunks ``found`` (all of them in ``hits``,
+        chunk ``i``'s from ``starts[i]``), one array per chunk: gathered by a batch kernel into
+        one array where the chunks allow, else per chunk."""
         if spec.is_category or spec.shape or not found:
-            return [self.gather(pos, hits, [spec])[0] for pos, hits, _ in found]
-        counts = [len(f[1]) for f in found]
-        starts = list(itertools.accumulate(counts, initial=0))
+            return [self.gather(pos, h, [spec])[0] for pos, h, _ in found]
         out = np.empty(starts[-1], spec.dtype)
-        hits = np.concatenate([f[1] for f in found])
-        todo = [(f[0], starts[i], counts[i]) for i, f in enumerate(found)]
+        todo = [(f[0], starts[i], starts[i + 1] - starts[i]) for i, f in enumerate(found)]
         left = set(scan.gather(spec, todo, hits, out))
         for i, (pos, h, _) in enumerate(found):
             if pos in left:
                 out[starts[i] : starts[i + 1]] = self.gather(pos, h, [spec])[0]
         return [out[starts[i] : starts[i + 1]] for i in range(len(found))]
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(parts)``, without the copy when the parts lie back to back in one
+    1-d buffer (the positions the select loop found in one call)."""
+    if not parts:
+        return np.empty(0, np.int64)
+    base = parts[0].base
+    if isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == parts[0].dtype:
+        origin = base.__array_interface__["data"][0]
+        at = parts[0].__array_interface__["data"][0]
+        first = at
+        for p in parts:
+            if p.base is not base or p.__array_interface__["data"][0] != at:
+                break
+            at += p.nbytes
+        else:
+            start = (first - origin) // base.itemsize
+            return base[start : start + (at - first) // base.itemsize]
+    return np.concatenate(parts)
 
 
 _Found = tuple[int, np.ndarray, list[np.ndarray]]
