@@ -5,20 +5,21 @@ kernel), each of which releases and retakes the GIL. Two scanning threads then h
 each other many times per chunk, and on a VM each handoff costs tens of microseconds: measured on
 the benchmark count, 45 ms on one thread and 52-62 ms on two. Here the executor prepares a batch
 of chunks in Python (addresses in the segments' mappings, crcs, frame sizes, per-chunk decimal
-thresholds) and one ``scan_count``/``scan_select`` kernel call per batch does the rest
-(:mod:`colvault.kernels.native`).
+thresholds) and one batch-loop call (:func:`colvault.kernels.exprgen.scan_loop`, with the
+condition's row kernel) does the rest; projections are gathered by
+:func:`colvault.kernels.native.gather_chunks`, one call per column and batch.
 
-A chunk is batched when every condition column's chunk is a sealed ``blosc2`` frame, or a
-``decimal`` chunk without exceptions whose integers the condition compares (``scaled``); any other
-chunk (raw, ``for``, ``delta``, categories, exceptions, an active segment) takes the Python path.
-A chunk that fails its crc or does not decompress is read again by the Python path, which raises
-the ``ChecksumError`` naming it.
+A chunk is batched when every condition column's chunk is a sealed ``blosc2``, ``decimal``,
+``for`` or ``delta`` chunk (a decimal chunk the condition compares with constants is scanned on
+its integers, its exception rows corrected one by one); raw chunks (a table's short last one),
+categories, text, sorted-range chunks and active segments take the Python path. A chunk that
+fails its crc or does not decompress is read again by the Python path, which raises the
+``ChecksumError`` naming it.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -352,14 +353,6 @@ class BatchScan:
                 group = group[done:]
         found.sort(key=lambda f: f[0])
         return found
-
-    def parts(self, chunks: list[_Chunk], n: int) -> list[list[_Chunk]]:
-        """``chunks`` cut into ``n`` runs of about equal rows (one kernel call each)."""
-        if not chunks:
-            return []
-        n = max(1, min(n, len(chunks)))
-        edges = np.linspace(0, len(chunks), n + 1).round().astype(int)
-        return [chunks[a:b] for a, b in itertools.pairwise(edges.tolist()) if b > a]
 
 
 def _groups(chunks: list[_Chunk]) -> Iterator[list[_Chunk]]:
