@@ -10,8 +10,10 @@ by the store's thread pool a window at a time, so memory stays bounded by a few 
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -165,6 +167,25 @@ class Plan:
         """Chunks per batch when all are scanned at once: a few tasks per thread."""
         return max(SELECT_BATCH, -(-nchunks // (2 * self._threads())))
 
+    def _sliding(
+        self, fn: Callable[[Any], T], items: Iterator[Any], ahead: int
+    ) -> Iterator[list[T]]:
+        """``fn`` over ``items`` in the pool, results in order, about ``ahead`` tasks in flight
+        at any time (a new one starts as soon as the oldest is taken, not once a whole round
+        has finished)."""
+        pool = self.source.pool
+        if pool is None:
+            for item in items:
+                yield [fn(item)]
+            return
+        pending: collections.deque[Future[T]] = collections.deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= ahead:
+                yield [pending.popleft().result()]
+        while pending:
+            yield [pending.popleft().result()]
+
     def _stream(self, fn: Callable[[Any], T], items: Iterator[Any]) -> list[T]:
         """``fn`` over ``items`` in the pool, submitted as they are made; a single item runs
         here (a hand-off to a worker costs more than a one-chunk query)."""
@@ -233,11 +254,7 @@ class Plan:
             rounds = [self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))]
         else:
             run = max(1, min(SELECT_BATCH, window // self._threads()))
-            tasks = scan.tasks(chunks, run)
-            step = max(1, window // run)
-            rounds = (
-                self.source._map(task, tasks[i : i + step]) for i in range(0, len(tasks), step)
-            )
+            rounds = self._sliding(task, scan.iter_tasks(chunks, run), max(1, window // run))
         for results in rounds:
             for found in results:
                 for first, hits, arrays in found:
