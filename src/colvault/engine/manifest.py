@@ -9,7 +9,7 @@ its data), so a reader reloads it only after someone committed rows to that node
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,9 @@ class NodeState:
     version: int
     starts: np.ndarray  # first row of each chunk, shared by all columns
     columns: dict[str, tuple[ChunkRef, ...]]
+    #: What queries derive from this snapshot and may reuse while it is current (the store
+    #: keeps one NodeState per node until a commit changes it), e.g. zone-map arrays.
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def chunk_span(self, start: int, stop: int) -> range:
         """Positions of the chunks that overlap rows [start, stop)."""

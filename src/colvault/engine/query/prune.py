@@ -95,7 +95,10 @@ def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) 
                     spec = specs[a.name]
                     if spec.has_zone_map and not isinstance(b.value, str | bytes):
                         if a.name not in zones:
-                            zones[a.name] = ZoneArrays(state, spec)
+                            key = ("zones", spec.id)
+                            if key not in state.derived:
+                                state.derived[key] = ZoneArrays(state, spec)
+                            zones[a.name] = state.derived[key]
                         return _leaf(op, zones[a.name], spec, b.value)
         return SOME
 
