@@ -89,21 +89,17 @@ class BatchScan:
         """(chunks to batch, positions left to the Python path), both in row order."""
         fast: list[_Chunk] = []
         slow: list[int] = []
-        for task in self.tasks(positions, len(positions) or 1):
+        for task in self.iter_tasks(positions, len(positions) or 1):
             if isinstance(task, int):
                 slow.append(task)
             else:
                 fast += task
         return fast, slow
 
-    def tasks(self, positions: Sequence[int], run: int) -> list[list[_Chunk] | int]:
-        """``positions`` in row order as runs of at most ``run`` batchable chunks and single
-        positions for the Python path."""
-        return list(self.iter_tasks(positions, run))
-
     def iter_tasks(self, positions: Sequence[int], run: int) -> Iterator[list[_Chunk] | int]:
-        """:meth:`tasks`, made one at a time: a pool fed from it starts on the first while the
-        rest are prepared."""
+        """``positions`` in row order as runs of at most ``run`` batchable chunks and single
+        positions for the Python path, made one at a time: a pool fed from them starts on the
+        first while the rest are prepared."""
         current: list[_Chunk] = []
         for pos in positions:
             chunk = self._prepare(pos) if self.usable else None
@@ -260,12 +256,16 @@ class BatchScan:
                 val[slot] = float(cond.constants[slot])
         return col, op, val
 
-    def _reread(self, pos: int) -> None:
-        """A chunk the kernel could not load, read by the Python path (which names it in the
-        ``ChecksumError`` it raises)."""
-        self.plan.condition.count(self.plan.source, self.plan.state, pos)
+    def _reread(self, pos: int, spec: ColumnSpec | None = None) -> None:
+        """A chunk a kernel could not load (the condition's columns, or column ``spec``), read
+        by the Python path, which names the damaged chunk in the ``ChecksumError`` it raises."""
+        if spec is None:
+            self.plan.condition.count(self.plan.source, self.plan.state, pos)
+        else:
+            self.plan.source.read_chunk(spec, self.plan.state.columns[spec.id][pos])
+        what = f"column {spec.name!r} of " if spec is not None else ""
         raise RuntimeError(
-            f"internal error: the batched scan could not load chunk {pos} of "
+            f"internal error: a batch kernel could not load chunk {pos} of {what}"
             f"{self.plan.table.path}, which the Python path reads; please report this"
         )
 
@@ -303,17 +303,8 @@ class BatchScan:
                 target,
             )  # fmt: skip
             if got >= 0:
-                self._reread_column(spec, items[got // 4][0])
+                self._reread(items[got // 4][0], spec)
         return left
-
-    def _reread_column(self, spec: ColumnSpec, pos: int) -> None:
-        ref = self.plan.state.columns[spec.id][pos]
-        self.plan.source.read_chunk(spec, ref)  # names the damaged chunk in a ChecksumError
-        raise RuntimeError(
-            f"internal error: the batched gather could not load chunk {pos} of column "
-            f"{spec.name!r} of {self.plan.table.path}, which the Python path reads; please "
-            "report this"
-        )
 
     def count(self, chunks: list[_Chunk]) -> int:
         """Rows satisfying the condition in ``chunks``."""
