@@ -53,18 +53,17 @@ from typing import Any
 import numba
 import numpy as np
 
-from . import exprcode
+from . import exprcode, scancode
 from .exprcode import (
     _UNIT_AS,
     ERR_NEGATIVE_POWER,
     MODES,
-    SCAN_MODES,
     generate_source,
-    scan_source,
     shape_text,
     unit_factor,
     validate,
 )
+from .scancode import SCAN_MODES, scan_source
 
 # The description's checks and code generation live in exprcode; callers use them from here.
 __all__ = [
@@ -90,7 +89,8 @@ _modules: dict[tuple[str, str], Any] = {}
 def _own_hash() -> str:
     """Hash of this generator's source and Numba's version: a new generator never reuses the
     modules (and machine code) of an older one."""
-    h = hashlib.sha256(Path(__file__).read_bytes() + Path(exprcode.__file__).read_bytes())
+    sources = (__file__, exprcode.__file__, scancode.__file__)
+    h = hashlib.sha256(b"".join(Path(str(f)).read_bytes() for f in sources))
     h.update(numba.__version__.encode())
     h.update(np.__version__.encode())
     return h.hexdigest()[:16]

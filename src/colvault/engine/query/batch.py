@@ -28,7 +28,7 @@ import numpy as np
 
 from ...errors import QueryError
 from ...kernels import exprgen, native
-from ...kernels.exprcode import ERR_LOAD, ERR_NEGATIVE_POWER
+from ...kernels.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
 from ..buffers import scratch_array
 from ..encodings import BLOSC2, DECIMAL, DELTA, FOR, chunk_params
 from ..manifest import ChunkRef
