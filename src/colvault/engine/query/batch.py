@@ -69,6 +69,34 @@ class _Chunk:
     consts: tuple[Any, ...]
 
 
+_MISSING = object()
+
+
+def _load_params(spec: ColumnSpec, ref: ChunkRef) -> tuple[Any, ...] | None:
+    """(values dtype, packed dtype, kind, frame, p0, p1, nexc, width) of a sealed chunk that
+    :func:`native.load_column` can load, else None."""
+    if not native.AVAILABLE or spec.is_category or spec.shape or not _batchable(spec.dtype):
+        return None
+    values = np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
+    packed = _UNUSED
+    kind, frame, p0, p1, nexc = native.PLAIN, ref.length, 0, 0, 0
+    if ref.encoding in (DECIMAL, FOR, DELTA) and ref.params is not None:
+        params = chunk_params(ref.params)
+        packed = np.dtype(params["w"])
+        if ref.encoding == DECIMAL:
+            kind, frame = native.DECIMAL, params["clen"]
+            p0, p1, nexc = params["base"], params["e"], params["nexc"]
+        elif ref.encoding == FOR:
+            kind, p0 = native.FOR, _signed(params["base"])
+        else:
+            kind = native.REGULAR if params.get("regular") else native.DELTA
+            p0, p1 = _signed(params["first"]), _signed(params["step"])
+    elif ref.encoding != BLOSC2:
+        return None
+    width = spec.dtype.itemsize if kind == native.DECIMAL else 0
+    return values.str, packed.str, kind, frame, p0, p1, nexc, width
+
+
 class BatchScan:
     """The batchable chunks of one plan, and the kernel calls over them."""
 
@@ -124,32 +152,22 @@ class BatchScan:
     def column_load(self, spec: ColumnSpec, ref: ChunkRef) -> _Load | None:
         """How a kernel loads one column chunk (:func:`native.load_column`), or None when it
         cannot (a raw or dict chunk, an active segment, a text or shaped column)."""
-        if not native.AVAILABLE or spec.is_category or spec.shape or not ref.sealed:
+        if not ref.sealed:
             return None
-        if not _batchable(spec.dtype):
+        # What the chunk's parameters say is kept with the snapshot (the JSON and dtypes cost
+        # more than the scan of a chunk's share of a query); the address is this reader's.
+        cache = self.plan.state.derived.setdefault(("load", spec.id), {})
+        found = cache.get(ref.index, _MISSING)
+        if found is _MISSING:
+            found = cache[ref.index] = _load_params(spec, ref)
+        if found is None:
             return None
         seg = self._segment(ref.segment)
         if seg is None or ref.offset + ref.length > len(seg[0]):
             return None
-        values = np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
-        packed = _UNUSED
-        kind, frame, p0, p1, nexc = native.PLAIN, ref.length, 0, 0, 0
-        if ref.encoding in (DECIMAL, FOR, DELTA) and ref.params is not None:
-            params = chunk_params(ref.params)
-            packed = np.dtype(params["w"])
-            if ref.encoding == DECIMAL:
-                kind, frame = native.DECIMAL, params["clen"]
-                p0, p1, nexc = params["base"], params["e"], params["nexc"]
-            elif ref.encoding == FOR:
-                kind, p0 = native.FOR, _signed(params["base"])
-            else:
-                kind = native.REGULAR if params.get("regular") else native.DELTA
-                p0, p1 = _signed(params["first"]), _signed(params["step"])
-        elif ref.encoding != BLOSC2:
-            return None
-        width = spec.dtype.itemsize if kind == native.DECIMAL else 0
+        values, packed, kind, frame, p0, p1, nexc, width = found
         info = (kind, seg[1] + ref.offset, ref.length, frame, ref.crc, p0, p1, nexc, width)
-        return _Load(values.str, packed.str, info)
+        return _Load(values, packed, info)
 
     def _prepare(self, pos: int) -> _Chunk | None:
         plan = self.plan

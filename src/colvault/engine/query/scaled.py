@@ -18,6 +18,7 @@ as before; both paths give numpy's answer bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -67,25 +68,40 @@ def scaled_comparisons(node: tuple[Any, ...]) -> dict[int, tuple[tuple[int, str]
 
 
 def _last(c: float, strict: bool, base: int, p: float, umax: int, f32: bool) -> int:
-    """The largest ``u`` in ``[0, umax]`` with ``f(u) <= c`` (``< c`` when ``strict``), or -1."""
+    """The largest ``u`` in ``[0, umax]`` with ``f(u) <= c`` (``< c`` when ``strict``), or -1.
+    ``f(u)`` is ``(u + base) / p``, rising with ``u``: the answer is :func:`_largest`'s ``k``
+    less ``base``, clamped, so one search serves every chunk (their bases differ)."""
+    u = _largest(c, strict, p, f32) - base
+    return -1 if u < 0 else min(u, umax)
 
-    def ok(u: int) -> bool:
-        v = float(u + base) / p
+
+#: Beyond any ``k`` a chunk's integers reach (``base`` is an int64, ``u`` at most 32 bits).
+_BEYOND = 1 << 65
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _largest(c: float, strict: bool, p: float, f32: bool) -> int:
+    """The largest integer ``k`` with ``k / p <= c`` (``< c`` when ``strict``; the quotient
+    rounded to float32 when ``f32``), as the float arithmetic the decoded values come from
+    gives it; ``±_BEYOND`` when every or no ``k`` in reach has it."""
+
+    def ok(k: int) -> bool:
+        v = float(k) / p
         if f32:
             v = float(np.float32(v))
         return v < c if strict else v <= c
 
     guess = c * p
-    if math.isfinite(guess):
-        g = min(max(math.floor(guess) - base, -1), umax)
-    else:
-        g = umax if c > 0 else -1
-    lo, hi = max(g - 2, -1), min(g + 2, umax)
-    if lo >= 0 and not ok(lo):
-        lo = -1
-    if hi < umax and ok(hi + 1):
-        hi = umax
-    while lo < hi:  # lo is -1 or satisfies; the answer is at most hi
+    if not math.isfinite(guess) or abs(guess) >= _BEYOND / 2:
+        return _BEYOND if guess > 0 else -_BEYOND
+    g = math.floor(guess)
+    lo, step = g - 2, 4
+    while not ok(lo):  # the rounding of k / p moves the boundary by a few at most
+        lo, step = lo - step, step * 2
+    hi, step = g + 2, 4
+    while ok(hi + 1):
+        hi, step = hi + step, step * 2
+    while lo < hi:  # ok(lo) holds; the answer is at most hi
         mid = (lo + hi + 1) // 2
         if ok(mid):
             lo = mid
