@@ -443,3 +443,62 @@ def test_progress_bar(store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "100%" in err  # the bar ends at the file's size in bytes
     import_csv(path, store, "/u", progress=False)
     assert capsys.readouterr().err == ""
+
+
+# -- plain blocks (csvplain) and the general path -----------------------------------------------
+
+
+def _mixed_rows(n: int) -> bytes:
+    """Rows the row kernel reads, with now and then one it leaves to the general path (a
+    missing value, a quoted field, a blank line, a slow float) and a category column."""
+    out = [b"t,n,x,status\n"]
+    for i in range(n):
+        x = b"%d.%03d" % (i, i % 1000)
+        if i % 97 == 5:
+            x = b""  # missing: NaN
+        elif i % 89 == 7:
+            x = b'"%d.5"' % i
+        elif i % 83 == 11:
+            x = b"1e-320"  # subnormal: the slow path
+        out.append(
+            b"2024-03-01T00:%02d:%02d,%d,%s,%s\n"
+            % (i // 60 % 60, i % 60, i, x, b"ok" if i % 3 else b"warn")
+        )
+        if i % 101 == 13:
+            out.append(b"\n")
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("chunk", [64, 200, 1000, 8192])
+def test_plain_blocks_read_as_one_block_does(store: Any, tmp_path: Path, chunk: int) -> None:
+    path = _file(tmp_path, "m.csv", _mixed_rows(3000))
+    fixed = {"status": "category"}  # a small first block would infer text (few rows)
+    whole = import_csv(path, store, "/whole", chunk_bytes=1 << 30, schema=fixed)
+    parts = import_csv(path, store, "/parts", chunk_bytes=chunk, schema=fixed)
+    assert [(c, str(whole.schema[c])) for c in whole.colnames] == [
+        ("t", "datetime64[ns]"),
+        ("n", "int64"),
+        ("x", "float64"),
+        ("status", "object"),
+    ]
+    _same(_snapshot(whole), _snapshot(parts))
+
+
+@pytest.mark.parametrize("chunk", [64, 1000])
+def test_errors_after_plain_blocks_name_their_line(store: Any, tmp_path: Path, chunk: int) -> None:
+    good = _mixed_rows(3000)
+    lines = good.split(b"\n")
+    at = 2500  # a physical line far into the file, after blank lines
+    for broken, message, column in [
+        (lines[at].replace(b",ok", b",\xff\xfe"), "not UTF-8", "status"),
+        (lines[at].replace(b",ok", b",ok,extra"), "fields where the header has", None),
+        (lines[at].split(b",", 2)[0] + b",x," + lines[at].split(b",", 2)[2], "n", "n"),
+    ]:
+        assert broken != lines[at]
+        data = b"\n".join([*lines[:at], broken, *lines[at + 1 :]])
+        path = _file(tmp_path, "bad.csv", data)
+        with pytest.raises(CSVError, match=message) as info:
+            import_csv(path, store, "/bad", chunk_bytes=chunk)
+        assert info.value.line == at + 1, str(info.value)
+        assert info.value.column == column, str(info.value)
+        assert "/bad" not in store

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .coerce import coerce_column
+from .coerce import Lazy, coerce_column
 from .nodes import DataNode
 
 
@@ -48,7 +48,7 @@ class Array(DataNode):
     def append(self, values: Any) -> None:
         """Validate and buffer cells (an array of shape ``(n, *inner_shape)``)."""
         self._store._check_writable()
-        arr = coerce_column(values, self._spec, f"array {self.path}")
+        arr = coerce_column(values, self._spec, Lazy(lambda: f"array {self.path}"))
         self._store._append(self, [arr], len(arr))
 
     def flush(self) -> None:

@@ -7,7 +7,7 @@ that round-trip exactly, strings that fit. Everything else is a ``SchemaError`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ def _roundtrip_mismatch(src: np.ndarray, out: np.ndarray) -> np.ndarray:
     return back != src
 
 
-def _lossless_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+def _lossless_cast(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray:
     if np.can_cast(arr.dtype, dst, "safe"):
         return arr.astype(dst)
     with np.errstate(all="ignore"):
@@ -49,7 +49,7 @@ def _lossless_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return out
 
 
-def _int_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+def _int_cast(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray:
     if arr.dtype.kind == "b" or np.can_cast(arr.dtype, dst, "safe") or arr.size == 0:
         return arr.astype(dst)
     info = np.iinfo(dst)
@@ -62,7 +62,7 @@ def _int_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return arr.astype(dst)
 
 
-def _datetime_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+def _datetime_cast(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray:
     if arr.dtype.kind in "UO" or (arr.dtype.kind == "S" and dst.kind == "M"):
         try:
             arr = arr.astype(f"{dst.kind}8") if arr.dtype.kind != "O" else np.array(list(arr), dst)
@@ -75,7 +75,7 @@ def _datetime_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return _lossless_cast(arr, dst, what)
 
 
-def _text_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+def _text_cast(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray:
     if arr.dtype.kind != dst.kind:
         want = "bytes (S)" if dst.kind == "S" else "str (U)"
         raise SchemaError(f"{what}: expected {want} values for {dst}, got {arr.dtype}")
@@ -90,7 +90,7 @@ def _text_cast(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return arr.astype(dst)
 
 
-def _objects_to_text(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
+def _objects_to_text(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray:
     """Object arrays of str (pandas' string columns) become fixed-width text."""
     want = str if dst.kind == "U" else bytes
     flat = arr.reshape(-1)
@@ -102,7 +102,7 @@ def _objects_to_text(arr: np.ndarray, dst: np.dtype, what: str) -> np.ndarray:
     return np.array(flat.tolist(), dtype=dst.kind).reshape(arr.shape)
 
 
-def _category(arr: np.ndarray, what: str) -> np.ndarray:
+def _category(arr: np.ndarray, what: object) -> np.ndarray:
     """Text for a category column: str arrays as they are, objects only if all are str."""
     if arr.ndim != 1:
         raise SchemaError(f"{what}: category values must be a 1-d sequence of str")
@@ -123,14 +123,28 @@ def is_frame(data: Any) -> bool:
     )
 
 
+class Lazy:
+    """Text for error messages, made only when one is raised: a node's path (the ``where`` of
+    an append) costs a catalog read, which every appended batch would otherwise pay."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+    def __format__(self, spec: str) -> str:
+        return format(self._make(), spec)
+
+
 def frame_columns(frame: Any) -> dict[str, np.ndarray]:
     """The columns of a DataFrame as numpy arrays, by name."""
     return {str(name): frame[name].to_numpy() for name in frame.columns}
 
 
-def coerce_column(values: Any, spec: ColumnSpec, where: str) -> np.ndarray:
+def coerce_column(values: Any, spec: ColumnSpec, where: object) -> np.ndarray:
     """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
-    what = f"{where}: column {spec.name!r}"
+    what = Lazy(lambda: f"{where}: column {spec.name!r}")
     try:
         arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     except (ValueError, TypeError) as exc:
@@ -168,7 +182,7 @@ def coerce_column(values: Any, spec: ColumnSpec, where: str) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _rows_to_columns(rows: Sequence[Any], ncols: int, where: str) -> list[Any]:
+def _rows_to_columns(rows: Sequence[Any], ncols: int, where: object) -> list[Any]:
     for i, row in enumerate(rows):
         if isinstance(row, str | bytes) or not isinstance(row, Sequence | np.void | np.ndarray):
             raise SchemaError(f"{where}: row {i} is {type(row).__name__}, expected a tuple")
@@ -179,7 +193,7 @@ def _rows_to_columns(rows: Sequence[Any], ncols: int, where: str) -> list[Any]:
 
 
 def coerce_batch(
-    data: Any, columns: Sequence[ColumnSpec], where: str
+    data: Any, columns: Sequence[ColumnSpec], where: object
 ) -> tuple[int, list[np.ndarray]]:
     """Validate a whole batch (dict of arrays, structured array, or list of row tuples)."""
     names = [c.name for c in columns]
@@ -210,7 +224,7 @@ def coerce_batch(
     return (len(arrays[0]) if arrays else 0), arrays
 
 
-def _check_names(missing: list[str], extra: list[str], where: str) -> None:
+def _check_names(missing: list[str], extra: list[str], where: object) -> None:
     if missing:
         raise SchemaError(f"{where}: missing column(s) {missing}")
     if extra:

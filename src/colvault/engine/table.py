@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SchemaError
 from ..kernels.intpack import narrow_dtype
-from .coerce import coerce_batch
+from .coerce import Lazy, coerce_batch
 from .nodes import DataNode
 from .query import aggregate as query_aggregate
 from .query import api as query_api
@@ -82,7 +82,7 @@ class Table(DataNode):
         without copying them (the CSV importer appends its freshly parsed blocks so).
         """
         self._store._check_writable()
-        n, arrays = coerce_batch(data, self._schema.columns, f"table {self.path}")
+        n, arrays = coerce_batch(data, self._schema.columns, Lazy(lambda: f"table {self.path}"))
         self._store._append(self, arrays, n, owned=not copy)
 
     def flush(self) -> None:

@@ -25,6 +25,7 @@ import itertools
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from .csvcolumns import (
     na_parses,
     types_by_name,
 )
+from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
 from .csvsniff import Layout, sniff
 from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, prefetched, utf8_blocks
 
@@ -205,6 +207,9 @@ class _Import:
         self.plan: _Plan | None = None
         self.table: Table | None = None
         self.pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "colvault-csv")
+        self._comment = _byte(comment, "comment")
+        self._line = 0
+        self._plain: RowKinds | bool | None = None  # the row kernel's plan (False: none)
 
     # -- the whole import, started over when a column widens ---------------------------------
 
@@ -227,6 +232,7 @@ class _Import:
                         raise CSVError(f"{w}, which it has already", file=w.file) from None
                     self.store.abort()
                     self.table = None
+                    self._plain = None  # worked out again for the wider types
                     for x in w.widen:
                         self.types[x.column] = x.new
                     continue
@@ -262,7 +268,8 @@ class _Import:
                 stream, consumed = f.open()
                 try:
                     for _ in self._file(f, stream, state):
-                        bar.update(done + consumed() - bar.n)
+                        if self.show:  # the reading thread may hold the file's lock a while
+                            bar.update(done + consumed() - bar.n)
                 finally:
                     stream.close()  # a caller's file object stays open (see csvsource)
                 done += f.size or 0
@@ -288,58 +295,85 @@ class _Import:
         source = itertools.chain(head, blocks)
         del head
         header_pending = True
-        # a software pipeline: block k's columns convert in the pool while block k - 1's are
-        # appended; errors and widenings still surface in block order
-        pending: _Batch | None = None
-        for buf, tok, line, final in prefetched(self._tokenized(f, source, layout)):
-            batch, header_pending = self._rows(f, layout, buf, tok, line, header_pending, state)
-            if pending is not None:
-                self._finish(pending)
-            pending = batch
-            if tok.error != csvtokens.OK:
-                if pending is not None:
-                    self._finish(pending)
+        self._line = 0  # physical lines before the next block to take its line numbers
+        # A software pipeline: blocks convert in the pool while earlier ones are appended;
+        # errors and widenings still surface in block order.
+        pending: deque[_Batch | _PlainBatch] = deque()
+        for block in prefetched(self._blocks(f, source, layout)):
+            if block.too_long:
+                self._drain(pending, 0)
                 raise CSVError(
-                    "an unterminated quote", file=f.name, line=line + tok.error_line + 1,
-                    text=bytes(buf[tok.error_pos : tok.error_pos + 60]).decode("utf-8", "replace"),
+                    f"a record longer than {len(block.buf):,} bytes (an unterminated quote?)",
+                    file=f.name, line=self._line + 1,
                 )  # fmt: skip
+            plain = None if block.tok is not None or header_pending else self._plain_plan()
+            if plain is not None:
+                pending.append(self._submit_plain(f, block.buf, plain, state))
+            else:
+                # its line numbers depend on every earlier block's line count
+                self._drain(pending, 0)
+                tok = block.tok or csvtokens.tokenize(
+                    block.buf, ord(layout.delimiter), self.opts.quotechar, self._comment, True
+                )
+                batch, header_pending = self._rows(
+                    f, layout, block.buf, tok, self._line, header_pending, state
+                )
+                if batch is not None:
+                    pending.append(batch)
+                if tok.error != csvtokens.OK:
+                    self._drain(pending, 0)
+                    raise CSVError(
+                        "an unterminated quote", file=f.name,
+                        line=self._line + tok.error_line + 1,
+                        text=bytes(block.buf[tok.error_pos : tok.error_pos + 60]).decode(
+                            "utf-8", "replace"
+                        ),
+                    )  # fmt: skip
+                self._line += tok.lines
+            self._drain(pending, PIPELINE_DEPTH)
             yield None
-            if final:
-                if pending is not None:
-                    self._finish(pending)
+            if block.final:
+                self._drain(pending, 0)
                 if header_pending and self.plan is None:
                     raise CSVError("an empty file", file=f.name)
                 return
 
-    def _tokenized(
-        self, f: Input, source: Iterator[bytes], layout: Layout
-    ) -> Iterator[tuple[np.ndarray, csvtokens.Tokens, int, bool]]:
-        """(block, its tokens, physical lines before it, last block?) for each block of complete
-        records; the incomplete last record of a block is carried over to the next."""
+    def _blocks(self, f: Input, source: Iterator[bytes], layout: Layout) -> Iterator[_Block]:
+        """The file's blocks, each ending at a record boundary: a block without the quote
+        character is cut after its last LF and handed on as it is (a plain block, which needs
+        no tokenizer to find its records); any other is tokenized here, and its incomplete
+        last record is carried over to the next block. Runs in the reading thread."""
         carry = np.empty(0, np.uint8)
-        line = 0  # physical lines before ``carry``
-        comment = _byte(self.comment, "comment")
+        quote = None if self.opts.quotechar < 0 else bytes([self.opts.quotechar])
+
+        def quote_in(a: np.ndarray) -> bool:
+            return quote is not None and len(a) > 0 and quote in a.tobytes()
+
         ahead = next(source, None)
         while True:
             block, ahead = ahead, (next(source, None) if ahead is not None else None)
             final = ahead is None
             data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
             buf = np.concatenate([carry, data]) if len(carry) else data
+            if not final and block and not quote_in(carry):
+                lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
+                if lf >= 0:
+                    cut = len(carry) + lf + 1
+                    yield _Block(buf[:cut], None, False)
+                    carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
+                    continue
             tok = csvtokens.tokenize(
-                buf, ord(layout.delimiter), self.opts.quotechar, comment, final
+                buf, ord(layout.delimiter), self.opts.quotechar, self._comment, final
             )
             if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
                 if len(buf) > MAX_RECORD_BLOCKS * max(self.block_bytes, DEFAULT_BLOCK_BYTES):
-                    raise CSVError(
-                        f"a record longer than {len(buf):,} bytes (an unterminated quote?)",
-                        file=f.name, line=line + 1,
-                    )  # fmt: skip
+                    yield _Block(buf, None, False, too_long=True)
+                    return
                 carry = buf
                 continue
-            yield buf, tok, line, final
+            yield _Block(buf, tok, final)
             if final or tok.error != csvtokens.OK:
                 return
-            line += tok.lines
             carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
 
     def _layout(self, sample: bytes, final: bool) -> Layout:
@@ -548,6 +582,62 @@ class _Import:
 
         return _Batch(f.name, names, [self.pool.submit(one, j) for j in range(len(names))])
 
+    # -- plain blocks ---------------------------------------------------------------------
+
+    def _plain_plan(self) -> RowKinds | None:
+        """The row kernel's plan for this import's columns, or None when the general path must
+        read every block (types not known yet, a column it does not parse, options it does not
+        follow)."""
+        if self.types is None or self.plan is None:
+            return None
+        if self._plain is None:
+            plan = self.plan
+            usable = not plan.layout.trailing and not self.opts.na_parses
+            kinds = row_kinds(plan.width, plan.positions, plan.names, self.types, self.opts)
+            self._plain = kinds if usable and kinds is not None else False
+        return self._plain if isinstance(self._plain, RowKinds) else None
+
+    def _submit_plain(
+        self, f: Input, buf: np.ndarray, kinds: RowKinds, state: _State
+    ) -> _PlainBatch:
+        assert self.plan is not None and self.types is not None
+        plan, types = self.plan, self.types
+        fut = self.pool.submit(
+            parse_plain, buf, ord(plan.layout.delimiter), self._comment, kinds, plan.positions,
+            plan.names, types, self.opts, state.columns,
+        )  # fmt: skip
+        return _PlainBatch(f, buf, fut, state)
+
+    def _drain(self, pending: deque[_Batch | _PlainBatch], keep: int) -> None:
+        while len(pending) > keep:
+            batch = pending.popleft()
+            if isinstance(batch, _PlainBatch):
+                self._finish_plain(batch)
+            else:
+                self._finish(batch)
+
+    def _finish_plain(self, batch: _PlainBatch) -> None:
+        """Append a plain block's parsed rows, then read what the kernel left of it the general
+        way (all of it when a text conversion failed, to name the line)."""
+        parsed = batch.future.result()
+        buf = batch.buf
+        if parsed.failed:
+            parsed = Parsed({}, 0, 0)
+        if parsed.rows:
+            self._ensure_table().append(parsed.arrays, copy=False)
+            self._line += parsed.rows  # one line per record the kernel read
+        if parsed.end < len(buf):
+            assert self.plan is not None
+            rest = buf[parsed.end :]
+            layout = self.plan.layout
+            tok = csvtokens.tokenize(
+                rest, ord(layout.delimiter), self.opts.quotechar, self._comment, True
+            )
+            general, _ = self._rows(batch.file, layout, rest, tok, self._line, False, batch.state)
+            if general is not None:
+                self._finish(general)
+            self._line += tok.lines
+
     def _finish(self, batch: _Batch) -> None:
         """Append a converted block, or raise its first error or all its widenings."""
         arrays = {}
@@ -566,6 +656,32 @@ class _Import:
         if widen:
             raise _Widened(widen, batch.file)
         self._ensure_table().append(arrays, copy=False)  # fresh arrays, never touched again
+
+
+#: Blocks converting in the pool while the main thread appends the oldest: enough to keep the
+#: pool's threads busy with plain blocks, each of which is one task.
+PIPELINE_DEPTH = 3
+
+
+@dataclass
+class _Block:
+    """A block from the reading thread: its records' bytes, their tokens (None: a plain block,
+    see :mod:`.csvplain`), and whether it is the file's last."""
+
+    buf: np.ndarray
+    tok: csvtokens.Tokens | None
+    final: bool
+    too_long: bool = False  # a record runs on beyond the blocks read so far (buf: all of them)
+
+
+@dataclass
+class _PlainBatch:
+    """A plain block parsing in the pool."""
+
+    file: Input
+    buf: np.ndarray
+    future: Future[Parsed]
+    state: _State
 
 
 @dataclass

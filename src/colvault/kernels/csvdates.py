@@ -291,18 +291,86 @@ def _pair(w, k):
     )
 
 
-@numba.njit(cache=True, nogil=True)
-def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
-    """ISO 8601 fields to nanoseconds UTC in ``out`` (NaT where ``na``); first bad index or -1.
+@njit_field
+def iso_datetime_fast(buf, s, e, last0, last1, last_days):
+    """(nanoseconds UTC, ok, last0, last1, last_days) of one ISO 8601 field by the fast path;
+    not ok: the field is for :func:`_iso_field`.
 
     Fast path: ``YYYY-MM-DD``, then optionally ``[T ]HH:MM``, ``:SS`` and ``.`` with 1-9 digits,
     no blanks and no offset, at least 32 bytes before the block's end: three or four unaligned
-    8-byte loads checked against templates with bit tricks; the day number of the last date
-    (its 10 bytes) is kept, as timestamps in a file mostly share their date with the previous
-    one. Every other field, and any the fast path refuses, goes to :func:`_iso_field`, whose
-    results it reproduces (``fast=False`` turns it off; the tests compare both)."""
+    8-byte loads checked against templates with bit tricks. ``last*`` are the last valid
+    date's bytes 0-7, 8-9 and day number (``_ALL, _ALL, 0`` at first): timestamps in a file
+    mostly share their date with the previous one. Its results are :func:`_iso_field`'s."""
     n = buf.shape[0]
-    last0 = _ALL  # the last valid date's bytes 0-7 and 8-9 (never a date's at first)
+    size = e - s
+    if s + 32 <= n and (size == 10 or size == 16 or size == 19 or 21 <= size <= 29):
+        w0 = load8(buf, s)
+        w1 = load8(buf, s + 8)
+        date1 = w1 & np.uint64(0xFFFF)
+        ok = True
+        if w0 == last0 and date1 == last1:
+            days = last_days
+        else:
+            ok = (w0 ^ _W0) & _F0 == 0 and _digits_at(w0, _D0) and _digits_at(w1, _D1_DATE)
+            days = 0
+            if ok:
+                y = _pair(w0, 0) * 100 + _pair(w0, 2)
+                mo = _pair(w0, 5)
+                d = _pair(w1, 0)
+                ok = mo >= 1 and mo <= 12 and d >= 1 and d <= _days_in_month(y, mo)
+                if ok:
+                    days = _days_from_civil(y, mo, d)
+                    last0 = w0
+                    last1 = date1
+                    last_days = days
+        seconds = 0
+        frac = 0
+        if ok and size > 10:
+            sep = (w1 >> np.uint64(16)) & _U255
+            ok = (
+                (sep == np.uint64(84) or sep == np.uint64(32))
+                and (w1 ^ _W1) & _F1 == 0
+                and _digits_at(w1, _D1)
+            )
+            if ok:
+                h = _pair(w1, 3)
+                mi = _pair(w1, 6)
+                ok = h <= 23 and mi <= 59
+                seconds = h * 3600 + mi * 60
+            if ok and size > 16:
+                w2 = load8(buf, s + 16)
+                ok = (w2 ^ _W2) & _F2_SEC == 0 and _digits_at(w2, _D2_SEC)
+                if ok:
+                    sec = _pair(w2, 1)
+                    ok = sec <= 59
+                    seconds += sec
+                if ok and size > 19:
+                    nfd = size - 20  # 1 .. 9 fraction digits
+                    x = load8(buf, s + 20)
+                    take = min(nfd, 8)
+                    keep = _ALL >> np.uint64(64 - 8 * take)
+                    ok = (w2 ^ _W2) & _F2_FRAC == 0
+                    v = _swar_digits(x & keep, take) if ok else -1
+                    ok = v >= 0
+                    if ok and nfd == 9:
+                        c = int(buf[s + 28]) - 48
+                        ok = c >= 0 and c <= 9
+                        v = v * 10 + c
+                    if ok:
+                        frac = v * _P10_NS[nfd]
+        if ok:
+            ns, ok = _to_ns(days, seconds, frac)
+            if ok:
+                return ns, True, last0, last1, last_days
+    return NAT, False, last0, last1, last_days
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
+    """ISO 8601 fields to nanoseconds UTC in ``out`` (NaT where ``na``); first bad index or -1.
+    Each field goes through :func:`iso_datetime_fast`, then :func:`_iso_field` if refused
+    (``fast=False``: :func:`_iso_field` alone; the tests compare both)."""
+    last0 = _ALL
     last1 = _ALL
     last_days = 0
     m = starts.shape[0]
@@ -313,68 +381,11 @@ def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
             continue
         s = starts[i]
         e = ends[i]
-        size = e - s
-        if fast and s + 32 <= n and (size == 10 or size == 16 or size == 19 or 21 <= size <= 29):
-            w0 = load8(buf, s)
-            w1 = load8(buf, s + 8)
-            date1 = w1 & np.uint64(0xFFFF)
-            ok = True
-            if w0 == last0 and date1 == last1:
-                days = last_days
-            else:
-                ok = (w0 ^ _W0) & _F0 == 0 and _digits_at(w0, _D0) and _digits_at(w1, _D1_DATE)
-                days = 0
-                if ok:
-                    y = _pair(w0, 0) * 100 + _pair(w0, 2)
-                    mo = _pair(w0, 5)
-                    d = _pair(w1, 0)
-                    ok = mo >= 1 and mo <= 12 and d >= 1 and d <= _days_in_month(y, mo)
-                    if ok:
-                        days = _days_from_civil(y, mo, d)
-                        last0 = w0
-                        last1 = date1
-                        last_days = days
-            seconds = 0
-            frac = 0
-            if ok and size > 10:
-                sep = (w1 >> np.uint64(16)) & _U255
-                ok = (
-                    (sep == np.uint64(84) or sep == np.uint64(32))
-                    and (w1 ^ _W1) & _F1 == 0
-                    and _digits_at(w1, _D1)
-                )
-                if ok:
-                    h = _pair(w1, 3)
-                    mi = _pair(w1, 6)
-                    ok = h <= 23 and mi <= 59
-                    seconds = h * 3600 + mi * 60
-                if ok and size > 16:
-                    w2 = load8(buf, s + 16)
-                    ok = (w2 ^ _W2) & _F2_SEC == 0 and _digits_at(w2, _D2_SEC)
-                    if ok:
-                        sec = _pair(w2, 1)
-                        ok = sec <= 59
-                        seconds += sec
-                    if ok and size > 19:
-                        nfd = size - 20  # 1 .. 9 fraction digits
-                        x = load8(buf, s + 20)
-                        take = min(nfd, 8)
-                        keep = _ALL >> np.uint64(64 - 8 * take)
-                        ok = (w2 ^ _W2) & _F2_FRAC == 0
-                        v = _swar_digits(x & keep, take) if ok else -1
-                        ok = v >= 0
-                        if ok and nfd == 9:
-                            c = int(buf[s + 28]) - 48
-                            ok = c >= 0 and c <= 9
-                            v = v * 10 + c
-                        if ok:
-                            frac = v * _P10_NS[nfd]
-            if ok:
-                ns, ok = _to_ns(days, seconds, frac)
-                if ok:
-                    out[i] = ns
-                    continue
-        v, ok = _iso_field(buf, s, e)
+        ok = False
+        if fast:
+            v, ok, last0, last1, last_days = iso_datetime_fast(buf, s, e, last0, last1, last_days)
+        if not ok:
+            v, ok = _iso_field(buf, s, e)
         if not ok:
             return i
         out[i] = v

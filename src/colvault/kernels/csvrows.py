@@ -1,0 +1,152 @@
+"""Row parser: a block of plain CSV records parsed in one pass, numbers and dates as they are met.
+
+Why: the general path tokenizes a block into field offsets (:mod:`.csvtokens`), then each
+column's kernel reads its offsets back and parses the fields. For a block of plain records,
+which is most blocks of most files, writing and re-reading the offsets is about half the work:
+this kernel finds each field's end as the tokenizer's fast path does (set bits of
+:func:`.csvtokens.special_masks`) and parses it right away with the same per-field functions the
+column kernels use, so the values are bit for bit theirs. Text fields only get their offsets,
+for the text kernels.
+
+The kernel stops at the first record it does not handle, and returns how far it got (rows, and
+the byte where that record starts), so the caller takes the general path for the rest of the
+block. It handles records of exactly ``width`` unquoted fields ending with LF or CRLF, each
+field parsing as its column's kind without the slow paths: ints within int64, floats on the
+exact paths, ISO 8601 times (text fields may be empty). Anything else stops it: a quote at a
+field's start, an empty number or time (a missing value), a blank or comment line, a line
+starting with a blank, a bare CR, a ragged row, a value that does not parse or needs a wider
+type, a record cut by the block's end.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .csvdates import _iso_field, iso_datetime_fast
+from .csvnumbers import (
+    _CODE_OK,
+    _P10,
+    _float_field,
+    _int_field,
+    _swar_decimal,
+    _swar_int,
+)
+from .wordops import ONES, cttz
+
+#: Field kinds (one per field position of a row).
+SKIP = 0  # a column not imported
+INT64 = 1
+FLOAT64 = 2
+DATETIME = 3  # ISO 8601, nanoseconds UTC
+TEXT = 4  # offsets only
+
+_LF = 10
+_CR = 13
+_SP = 32
+_TAB = 9
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_U1 = np.uint64(1)
+_I64_MAX = np.uint64(0x7FFFFFFFFFFFFFFF)
+_2_63 = np.uint64(0x8000000000000000)
+
+
+@numba.njit(cache=True, nogil=True)
+def parse_rows_kernel(
+    buf, i, r, masks, delimiter, quotechar, comment, kinds, slots, decimal, thousands, ints,
+    floats, stamps, tstarts, tends,
+):  # fmt: skip
+    """Parse rows from byte ``i`` (a record's start) of ``buf`` into rows ``r`` on of the
+    outputs (column ``slots[p]`` of the array of field ``p``'s kind), until a record it does not
+    handle, the end of ``buf`` or the outputs' capacity (their second dimension). Returns
+    (rows filled, byte where the next record starts)."""
+    n = buf.shape[0]
+    width = kinds.shape[0]
+    cap = ints.shape[1]
+    nchunk = masks.shape[0]
+    wdec = np.uint64(decimal) * ONES
+    last0 = _ALL
+    last1 = _ALL
+    last_days = 0
+    while i < n and r < cap:
+        c0 = buf[i]
+        if c0 == _LF or c0 == _CR or c0 == comment or c0 == _SP or c0 == _TAB:  # noqa: SIM109
+            break
+        j = i
+        cb = j >> 6
+        bits = masks[cb] & (_ALL << np.uint64(j & 63))
+        rec_end = -1
+        for p in range(width):
+            if buf[j] == quotechar:
+                break
+            while bits == 0 and cb + 1 < nchunk:
+                cb += 1
+                bits = masks[cb]
+            if bits == 0:
+                break
+            k = (cb << 6) + cttz(bits)
+            c = buf[k]
+            if p < width - 1:
+                if c != delimiter:
+                    break
+            elif c == _LF:
+                rec_end = k + 1
+            elif c == _CR and k + 1 < n and buf[k + 1] == _LF:
+                rec_end = k + 2
+            else:
+                break
+            s = j
+            e = k
+            kind = kinds[p]
+            slot = slots[p]
+            if e == s and kind != TEXT and kind != SKIP:
+                rec_end = -1  # a missing value: the general path matches na_values
+                break
+            if kind == INT64:
+                v = np.int64(-1)
+                neg = False
+                if e - s - 1 < 8 and s + 8 <= n:
+                    v, neg = _swar_int(buf, s, e)
+                if v >= 0:
+                    ints[slot, r] = -v if neg else v
+                else:
+                    mag, neg, code = _int_field(buf, s, e, thousands)
+                    if code != _CODE_OK or mag > (_2_63 if neg else _I64_MAX):
+                        rec_end = -1
+                        break
+                    ints[slot, r] = np.int64(np.uint64(0) - mag) if neg else np.int64(mag)
+            elif kind == FLOAT64:
+                w = np.int64(-1)
+                nfrac = 0
+                neg = False
+                if e - s - 1 < 8 and s + 8 <= n:
+                    w, nfrac, neg = _swar_decimal(buf, s, e, wdec)
+                if w >= 0:
+                    x = np.float64(w) / _P10[np.uint64(nfrac)]
+                    floats[slot, r] = -x if neg else x
+                else:
+                    x, code = _float_field(buf, s, e, decimal, thousands)
+                    if code != _CODE_OK:
+                        rec_end = -1
+                        break
+                    floats[slot, r] = x
+            elif kind == DATETIME:
+                ns, ok, last0, last1, last_days = iso_datetime_fast(
+                    buf, s, e, last0, last1, last_days
+                )
+                if not ok:
+                    ns, ok = _iso_field(buf, s, e)
+                if not ok:
+                    rec_end = -1
+                    break
+                stamps[slot, r] = ns
+            elif kind == TEXT:
+                tstarts[slot, r] = s
+                tends[slot, r] = e
+            bits &= bits - _U1
+            j = k + 1
+        if rec_end < 0:
+            break
+        r += 1
+        i = rec_end
+    return r, i
