@@ -91,11 +91,11 @@ class TableWriter:
         rows = self.schema.chunk_rows
         if owned:  # chunks stay in flight (up to WINDOW) while the caller goes on
             while self._buffered >= rows:
-                self._submit(self._take(rows))
+                self._submit(self._take_parts(rows))
             return
         try:
             while self._buffered >= rows:
-                self._submit(self._take(rows))
+                self._submit(self._take_parts(rows))
         finally:
             self._drain(0)  # the chunks may be views of the caller's arrays: finish them now
         if self._buffered:
@@ -104,6 +104,11 @@ class TableWriter:
                 pieces[-1] = np.array(pieces[-1], copy=True)
 
     def _take(self, rows: int) -> list[np.ndarray]:
+        """The next ``rows`` buffered rows of each column as one array."""
+        return [_joined(parts) for parts in self._take_parts(rows)]
+
+    def _take_parts(self, rows: int) -> list[list[np.ndarray]]:
+        """The next ``rows`` buffered rows of each column, as the pieces they lie in."""
         out = []
         for pieces in self._buf:
             need, parts = rows, []
@@ -116,20 +121,21 @@ class TableWriter:
                     parts.append(p[:need])
                     pieces[0] = p[need:]
                     need = 0
-            out.append(parts[0] if len(parts) == 1 else np.concatenate(parts))
+            out.append(parts)
         self._buffered -= rows
         return out
 
     # -- chunks ----------------------------------------------------------------------------------
 
-    def _encode(self, j: int, chunk: np.ndarray) -> Encoded:
-        """Zone map, compression and crc of one column chunk (runs in a pool thread)."""
-        chunk = np.ascontiguousarray(chunk)
+    def _encode(self, j: int, parts: list[np.ndarray]) -> Encoded:
+        """Zone map, compression and crc of one column chunk, joined from the pieces it was
+        appended in (runs in a pool thread: the copy is part of the chunk's work)."""
+        chunk = np.ascontiguousarray(_joined(parts))
         zone = zonemaps.compute(chunk, self.schema.columns[j])
         encoded = self.encoders[j].encode(chunk, zone)
         return Encoded(encoded, crc32(encoded.payload), zone)
 
-    def _submit(self, arrays: list[np.ndarray]) -> None:
+    def _submit(self, arrays: list[list[np.ndarray]]) -> None:
         """Encode a chunk's columns in the pool; write the oldest chunks once enough are queued."""
         futures: list[Future[Encoded]] = []
         for j, a in enumerate(arrays):
@@ -139,7 +145,7 @@ class TableWriter:
                 futures.append(done)
             else:
                 futures.append(self.pool.submit(self._encode, j, a))
-        self._inflight.append((len(arrays[0]), futures))
+        self._inflight.append((sum(len(p) for p in arrays[0]), futures))
         self._drain(WINDOW)
 
     def _drain(self, keep: int) -> None:
@@ -176,7 +182,7 @@ class TableWriter:
     def flush_compressed(self) -> None:
         """Encode the buffered rows as a last chunk like any other (compaction)."""
         if self._buffered:
-            self._submit(self._take(self._buffered))
+            self._submit(self._take_parts(self._buffered))
             self._drain(0)
 
     # -- commit ----------------------------------------------------------------------------------
@@ -323,7 +329,7 @@ class TableWriter:
         rows = self.schema.chunk_rows
         try:
             while self._buffered >= rows:
-                self._submit(self._take(rows))
+                self._submit(self._take_parts(rows))
         finally:
             self._drain(0)
         if self._buffered:
@@ -385,3 +391,7 @@ class TableWriter:
     @property
     def has_work(self) -> bool:
         return bool(self.pending_rows) or any(segs.full for segs in self.segs)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

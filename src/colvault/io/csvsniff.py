@@ -70,6 +70,7 @@ def _records(
     text: str, delimiter: str, quotechar: str | None, comment: str | None, final: bool
 ) -> list[tuple[int, list[str]]]:
     """(physical line after the record, fields) of the sample's complete, non-blank records."""
+    text, final = _head(text, final)
     if comment:
         text = "\n".join(line.split(comment, 1)[0] for line in text.split("\n"))
     reader = csv.reader(
@@ -91,6 +92,18 @@ def _records(
     if not final and out and len(out) <= SAMPLE_ROWS:
         out.pop()  # the last record may be cut by the block's end
     return out
+
+
+def _head(text: str, final: bool) -> tuple[str, bool]:
+    """The sample's first lines, enough for SAMPLE_ROWS records unless they span several lines
+    each (the csv module copies all the text it is given, for every delimiter tried), and
+    whether that is all of the file."""
+    pos = 0
+    for _ in range(4 * SAMPLE_ROWS):
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return text, final
+    return (text, final) if pos >= len(text) else (text[:pos], False)
 
 
 def _consistency(counts: list[int]) -> tuple[float, int]:
