@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SchemaError
+from .coded import Coded
 from .schema import ColumnSpec
 
 
@@ -103,7 +104,8 @@ def _objects_to_text(arr: np.ndarray, dst: np.dtype, what: object) -> np.ndarray
 
 
 def _category(arr: np.ndarray, what: object) -> np.ndarray:
-    """Text for a category column: str arrays as they are, objects only if all are str."""
+    """Text for a category column: str arrays as they are, objects only if all are str
+    (:class:`~colvault.engine.coded.Coded` text is checked before it gets here)."""
     if arr.ndim != 1:
         raise SchemaError(f"{what}: category values must be a 1-d sequence of str")
     if arr.dtype.kind == "U":
@@ -145,6 +147,10 @@ def frame_columns(frame: Any) -> dict[str, np.ndarray]:
 def coerce_column(values: Any, spec: ColumnSpec, where: object) -> np.ndarray:
     """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
     what = Lazy(lambda: f"{where}: column {spec.name!r}")
+    if isinstance(values, Coded):
+        if not spec.is_category:
+            raise SchemaError(f"{what}: coded text is for category columns, not {spec.dtype}")
+        return values.checked(what)  # type: ignore[return-value]
     try:
         arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     except (ValueError, TypeError) as exc:

@@ -41,6 +41,7 @@ from ..kernels import intpack
 from ..kernels.dictenc import dict_encode
 from .buffers import scratch_array
 from .codec import Codec, as_bytes
+from .coded import Coded, chunk_dictionary
 from .schema import ColumnSpec
 from .zonemaps import ZoneMap
 
@@ -151,10 +152,13 @@ class ColumnEncoder:
         params = {"base": base, "w": narrow_dt.str}
         return Encoded(FOR, json.dumps(params), self._compress_packed(narrow))
 
-    def _dictionary(self, chunk: np.ndarray) -> Encoded:
-        text = np.ascontiguousarray(chunk)
-        codes, first = dict_encode(text.view(np.uint32).reshape(len(text), -1))
-        values = text[first]
+    def _dictionary(self, chunk: np.ndarray | Coded) -> Encoded:
+        if isinstance(chunk, Coded):
+            codes, values = chunk_dictionary(chunk)
+        else:
+            text = np.ascontiguousarray(chunk)
+            codes, first = dict_encode(text.view(np.uint32).reshape(len(text), -1))
+            values = text[first]
         narrow = codes.astype(intpack.narrow_dtype(max(len(values) - 1, 0)))
         utf8 = [v.encode() for v in values.tolist()]
         lengths = np.array([len(b) for b in utf8], np.uint32)

@@ -14,14 +14,15 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import NodeError
-from . import encodings, tails, zonemaps
+from . import coded, encodings, tails, zonemaps
 from .checksum import crc32
 from .codec import Codec, as_bytes
+from .coded import Coded
 from .manifest import ChunkRef
 from .schema import ColumnSpec, TableSchema
 from .segments import HEADER, SEGMENT_BYTES, ColumnSegments
@@ -101,11 +102,13 @@ class TableWriter:
         if self._buffered:
             # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
             for pieces in self._buf:
-                pieces[-1] = np.array(pieces[-1], copy=True)
+                last = pieces[-1]
+                pieces[-1] = last.copy() if isinstance(last, Coded) else np.array(last, copy=True)
 
     def _take(self, rows: int) -> list[np.ndarray]:
-        """The next ``rows`` buffered rows of each column as one array."""
-        return [_joined(parts) for parts in self._take_parts(rows)]
+        """The next ``rows`` buffered rows of each column as one array (coded text as text)."""
+        out = [_joined(parts) for parts in self._take_parts(rows)]
+        return [a.text() if isinstance(a, Coded) else a for a in out]
 
     def _take_parts(self, rows: int) -> list[list[np.ndarray]]:
         """The next ``rows`` buffered rows of each column, as the pieces they lie in."""
@@ -130,7 +133,9 @@ class TableWriter:
     def _encode(self, j: int, parts: list[np.ndarray]) -> Encoded:
         """Zone map, compression and crc of one column chunk, joined from the pieces it was
         appended in (runs in a pool thread: the copy is part of the chunk's work)."""
-        chunk = np.ascontiguousarray(_joined(parts))
+        chunk = _joined(parts)
+        if not isinstance(chunk, Coded):
+            chunk = np.ascontiguousarray(chunk)
         zone = zonemaps.compute(chunk, self.schema.columns[j])
         encoded = self.encoders[j].encode(chunk, zone)
         return Encoded(encoded, crc32(encoded.payload), zone)
@@ -393,5 +398,13 @@ class TableWriter:
         return bool(self.pending_rows) or any(segs.full for segs in self.segs)
 
 
-def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+def _joined(parts: list[Any]) -> Any:
+    """The pieces of a column's chunk as one array, or one :class:`Coded` when all are coded
+    (a category column's appended codes; mixed with text, they become text)."""
+    if len(parts) == 1:
+        return parts[0]
+    if any(isinstance(p, Coded) for p in parts):
+        if all(isinstance(p, Coded) for p in parts):
+            return coded.joined(parts)
+        parts = [p.text() if isinstance(p, Coded) else p for p in parts]
+    return np.concatenate(parts)

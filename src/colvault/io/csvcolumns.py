@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.coded import Coded
 from ..errors import CSVError
 from ..kernels import csvdates, csvnumbers, csvtext
 from ..kernels.csvtokens import ESCAPED
@@ -530,7 +531,7 @@ def _convert_text(
                 raise Widen(
                     column, ColumnType("text", width=_text_width(longest)), "too many values"
                 )
-        return words[d.codes]
+        return Coded(d.codes, words)  # type: ignore[return-value]  # the table takes codes
     words, bad = csvtext.fields_to_ucs4(f.buf, f.starts, f.ends, f.flags)
     if bad >= 0:
         raise _bad(column, f, bad, line_of, "bytes that are not UTF-8")

@@ -52,3 +52,24 @@ def dict_encode(rows):
                 break
             s = (s + 1) & (size - 1)
     return codes, first[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def renumber(codes, ndict):
+    """(new codes, order) for codes into a dictionary of ``ndict`` values: the values used,
+    numbered in order of first appearance (``order[k]`` is the old code of new code ``k``), as
+    :func:`dict_encode` numbers text."""
+    remap = np.full(ndict, -1, np.int64)
+    order = np.empty(ndict, np.int64)
+    out = np.empty(codes.shape[0], np.int64)
+    count = 0
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        k = remap[c]
+        if k < 0:
+            k = count
+            remap[c] = k
+            order[k] = c
+            count += 1
+        out[i] = k
+    return out, order[:count]
