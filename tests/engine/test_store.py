@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 
 import numpy as np
@@ -231,3 +232,39 @@ def test_write_error_during_append_discards_pending_and_keeps_the_store_usable(s
     with colvault.open(store_path) as store:
         assert store["/t"].col("a").tolist() == [*range(50), 7]
         assert store.verify().ok
+
+
+class RecordingWriteback(seam_mod.Seam):
+    """Record the writeback hints and the fsyncs of segment files."""
+
+    def __init__(self) -> None:
+        self.hints: list[tuple[int, int, int]] = []
+        self.fsynced: list[str] = []
+
+    def start_writeback(self, fd, offset, length):
+        self.hints.append((fd, offset, length))
+        super().start_writeback(fd, offset, length)
+
+    def fsync(self, fd, path):
+        self.fsynced.append(path)
+        super().fsync(fd, path)
+
+
+def test_large_appends_start_their_writeback_and_the_commit_still_fsyncs(store_path):
+    from colvault.engine.segments import WRITEBACK_BYTES
+
+    rec = RecordingWriteback()
+    with seam_mod.installed(rec), colvault.open(store_path, "w") as s:
+        t = s.create_table("/t", {"x": "f8"}, codec="none")
+        t.append({"x": np.random.default_rng(0).random(3 * WRITEBACK_BYTES // 8)})
+        s.commit()
+        assert t.col("x").shape == (3 * WRITEBACK_BYTES // 8,)
+    # one file's hints cover its bytes back to back, each at least WRITEBACK_BYTES long
+    by_fd: dict[int, list[tuple[int, int]]] = {}
+    for fd, offset, length in rec.hints:
+        by_fd.setdefault(fd, []).append((offset, length))
+    assert by_fd, "no writeback was started"
+    for ranges in by_fd.values():
+        assert ranges[0][0] == 0 and all(n >= WRITEBACK_BYTES for _, n in ranges)
+        assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(ranges))
+    assert any(p.endswith(".seg") for p in rec.fsynced)  # the hint never stands for the fsync

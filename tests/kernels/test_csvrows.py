@@ -32,10 +32,7 @@ def parse(
     n = cap if cap is not None else len(data) + 1
     layout = ((1, np.int64), (2, np.float64), (3, np.int64), (4, np.int64), (4, np.int64))
     out = [np.zeros((counts[kind], n), dt) for kind, dt in layout]
-    masks = csvtokens.special_masks(buf, COMMA, comment)
-    rows, end = csvrows.parse_rows_kernel(
-        buf, 0, 0, masks, COMMA, QUOTE, comment, k, slots, 46, -1, *out
-    )
+    rows, end = csvrows.parse_rows_kernel(buf, 0, 0, COMMA, QUOTE, comment, k, slots, 46, -1, *out)
     got = []
     for p, kind in enumerate(kinds):
         s = slots[p]

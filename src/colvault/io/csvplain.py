@@ -23,7 +23,6 @@ import numpy as np
 
 from ..errors import CSVError
 from ..kernels import csvrows
-from ..kernels.csvtokens import special_masks
 from .csvcolumns import ColumnState, ColumnType, Fields, Options, Widen, convert
 
 _NATURAL = {
@@ -97,7 +96,6 @@ def parse_plain(
 ) -> Parsed:
     """Parse the plain block ``buf`` from its start (``seen``: what the import has seen of
     each column, updated)."""
-    masks = special_masks(buf, delimiter, comment)
     dec = ord(opts.decimal)
     tsep = -1 if opts.thousands is None else ord(opts.thousands)
     dtypes = (np.int64, np.float64, np.int64, np.int64, np.int64)
@@ -107,7 +105,7 @@ def parse_plain(
     rows, end = 0, 0
     while True:
         rows, end = csvrows.parse_rows_kernel(
-            buf, end, rows, masks, delimiter, opts.quotechar, comment, plan.kinds, plan.slots,
+            buf, end, rows, delimiter, opts.quotechar, comment, plan.kinds, plan.slots,
             dec, tsep, *out,
         )  # fmt: skip
         if rows < cap or end >= len(buf):

@@ -3,9 +3,9 @@
 Why: the general path tokenizes a block into field offsets (:mod:`.csvtokens`), then each
 column's kernel reads its offsets back and parses the fields. For a block of plain records,
 which is most blocks of most files, writing and re-reading the offsets is about half the work:
-this kernel finds each field's end as the tokenizer's fast path does (set bits of
-:func:`.csvtokens.special_masks`) and parses it right away with the same per-field functions the
-column kernels use, so the values are bit for bit theirs. Text fields only get their offsets,
+this kernel finds each field's end (the next delimiter, line end or comment byte, searched 8
+bytes at a time) and parses it right away with the same per-field functions the column kernels
+use, so the values are bit for bit theirs. Text fields only get their offsets,
 for the text kernels.
 
 The kernel stops at the first record it does not handle, and returns how far it got (rows, and
@@ -32,7 +32,7 @@ from .csvnumbers import (
     _swar_decimal,
     _swar_int,
 )
-from .wordops import ONES, cttz
+from .wordops import ONES, cttz, load8, zero_bytes
 
 #: Field kinds (one per field position of a row).
 SKIP = 0  # a column not imported
@@ -46,14 +46,15 @@ _CR = 13
 _SP = 32
 _TAB = 9
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-_U1 = np.uint64(1)
+_WLF = np.uint64(_LF) * ONES
+_WCR = np.uint64(_CR) * ONES
 _I64_MAX = np.uint64(0x7FFFFFFFFFFFFFFF)
 _2_63 = np.uint64(0x8000000000000000)
 
 
 @numba.njit(cache=True, nogil=True)
 def parse_rows_kernel(
-    buf, i, r, masks, delimiter, quotechar, comment, kinds, slots, decimal, thousands, ints,
+    buf, i, r, delimiter, quotechar, comment, kinds, slots, decimal, thousands, ints,
     floats, stamps, tstarts, tends,
 ):  # fmt: skip
     """Parse rows from byte ``i`` (a record's start) of ``buf`` into rows ``r`` on of the
@@ -63,8 +64,9 @@ def parse_rows_kernel(
     n = buf.shape[0]
     width = kinds.shape[0]
     cap = ints.shape[1]
-    nchunk = masks.shape[0]
     wdec = np.uint64(decimal) * ONES
+    wdelim = np.uint64(delimiter) * ONES
+    wcomment = np.uint64(comment if comment >= 0 else _LF) * ONES
     last0 = _ALL
     last1 = _ALL
     last_days = 0
@@ -73,18 +75,31 @@ def parse_rows_kernel(
         if c0 == _LF or c0 == _CR or c0 == comment or c0 == _SP or c0 == _TAB:  # noqa: SIM109
             break
         j = i
-        cb = j >> 6
-        bits = masks[cb] & (_ALL << np.uint64(j & 63))
         rec_end = -1
         for p in range(width):
-            if buf[j] == quotechar:
+            if j >= n or buf[j] == quotechar:
                 break
-            while bits == 0 and cb + 1 < nchunk:
-                cb += 1
-                bits = masks[cb]
-            if bits == 0:
-                break
-            k = (cb << 6) + cttz(bits)
+            # the field's end: the next delimiter, LF, CR or comment, 8 bytes at a time
+            k = j
+            while k + 8 <= n:
+                y = load8(buf, k)
+                m = (
+                    zero_bytes(y ^ wdelim)
+                    | zero_bytes(y ^ _WLF)
+                    | zero_bytes(y ^ _WCR)
+                    | zero_bytes(y ^ wcomment)
+                )
+                if m != 0:
+                    k += cttz(m) >> 3
+                    break
+                k += 8
+            else:
+                while k < n and not (
+                    buf[k] == delimiter or buf[k] == _LF or buf[k] == _CR or buf[k] == comment
+                ):
+                    k += 1
+                if k >= n:
+                    break
             c = buf[k]
             if p < width - 1:
                 if c != delimiter:
@@ -143,7 +158,6 @@ def parse_rows_kernel(
             elif kind == TEXT:
                 tstarts[slot, r] = s
                 tends[slot, r] = e
-            bits &= bits - _U1
             j = k + 1
         if rec_end < 0:
             break
