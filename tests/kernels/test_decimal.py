@@ -19,6 +19,7 @@ from colvault.kernels.decimal import (
     choose_exponent,
     decimal_decode,
     decimal_encode,
+    encode_chunk,
     pow10,
 )
 
@@ -143,6 +144,32 @@ def test_round_trip_bit_exact_with_chosen_exponent(dtype, data):
     if len(values) <= SAMPLE:  # the sample is the whole chunk: the choice is the true optimum
         counts = [len(reference_exceptions(values, x)) for x in range(top + 1)]
         assert (e, count) == (int(np.argmin(counts)), min(counts))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@given(data=st.data())
+def test_encode_chunk_chooses_and_encodes_as_the_two_steps_do(dtype, data):
+    values = data.draw(chunks(dtype))
+    top = data.draw(st.sampled_from([MAX_EXPONENT[values.itemsize], 3, 0]))
+    n = len(values)
+    want_ints, want_pos = np.empty(n, np.int64), np.empty(n, np.int64)
+    e, count = choose_exponent(values, top)
+    want = decimal_encode(values, e, want_ints, want_pos)
+    ints, pos = np.empty(n, np.int64), np.empty(n, np.int64)
+    got = encode_chunk(values, top, ints, pos)
+    assert got == (e, *want) and want[0] == count
+    np.testing.assert_array_equal(ints, want_ints)
+    np.testing.assert_array_equal(pos[:count], want_pos[:count])
+
+
+def test_encode_chunk_finds_the_rare_extra_digit():
+    rng = np.random.default_rng(2)
+    values = np.round(rng.normal(0, 100, CHUNK), 3) + 0.0
+    rare = np.arange(1, CHUNK, 997)
+    rare = rare[rare % (CHUNK // SAMPLE) != 0]  # the sample sees only 3 digits
+    values[rare] = np.round(values[rare] + 0.0005, 4) + 0.0
+    ints, pos = np.empty(CHUNK, np.int64), np.empty(CHUNK, np.int64)
+    assert encode_chunk(values, 18, ints, pos)[:2] == (4, 0)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

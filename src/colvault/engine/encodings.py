@@ -171,12 +171,13 @@ class ColumnEncoder:
 
     def _pack_decimals(self, chunk: np.ndarray) -> Encoded | None:
         n = len(chunk)
-        e, nexc = dec.choose_exponent(chunk, dec.MAX_EXPONENT[chunk.itemsize])
-        if e < 0 or nexc > n * MAX_EXCEPTION_FRACTION:
-            return None
         ints = np.empty(n, np.int64)
         positions = np.empty(n, np.int64)
-        nexc, kmin, kmax = dec.decimal_encode(chunk, e, ints, positions)
+        e, nexc, kmin, kmax = dec.encode_chunk(
+            chunk, dec.MAX_EXPONENT[chunk.itemsize], ints, positions
+        )
+        if nexc > n * MAX_EXCEPTION_FRACTION:
+            return None
         narrow_dt = intpack.narrow_dtype(int(kmax) - int(kmin))
         if narrow_dt.itemsize >= chunk.itemsize:
             return None

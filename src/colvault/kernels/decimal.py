@@ -94,21 +94,10 @@ def _count_exceptions(values, e):
 
 
 @numba.njit(cache=True, nogil=True)
-def choose_exponent(values, max_exponent):
-    """(e, exceptions in the chunk) for the ``e`` in ``0..max_exponent`` with fewest exceptions.
-
-    Every exponent is tried on an evenly spaced sample (cheap); the smallest ``e`` with the fewest
-    sample exceptions (smaller ``e``, smaller integers) is then counted over the whole chunk. If
-    that finds exceptions other than NaN, ±inf and -0.0, the next exponent tied on the sample is
-    counted too and wins only with strictly fewer: rare values with one more digit than the sample
-    showed. At most two passes over the chunk. ``max_exponent`` is capped at ``MAX_EXPONENT``.
-    """
-    if max_exponent < 0:
-        raise ValueError("max_exponent must be >= 0")
+def _sampled(values, top):
+    """(smallest e with the fewest exceptions on an evenly spaced sample, their number, the
+    sample's exception count per exponent, the sample's size)."""
     n = values.shape[0]
-    top = min(max_exponent, _limit(values))
-    if n == 0:
-        return 0, 0
     m = min(n, SAMPLE)
     sample = np.empty(m, values.dtype)
     for j in range(m):
@@ -120,16 +109,69 @@ def choose_exponent(values, max_exponent):
     e0 = 0
     while counts[e0] != best:
         e0 += 1
+    return e0, best, counts, m
+
+
+@numba.njit(cache=True, nogil=True)
+def _runner_up(counts, e0, best):
+    """The next exponent after ``e0`` tied with it on the sample, or -1."""
+    for e1 in range(e0 + 1, counts.shape[0]):
+        if counts[e1] == best:
+            return e1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def choose_exponent(values, max_exponent):
+    """(e, exceptions in the chunk) for the ``e`` in ``0..max_exponent`` with fewest exceptions.
+
+    Every exponent is tried on an evenly spaced sample (cheap); the smallest ``e`` with the fewest
+    sample exceptions (smaller ``e``, smaller integers) is then counted over the whole chunk. If
+    that finds exceptions other than NaN, ±inf and -0.0, the next exponent tied on the sample is
+    counted too and wins only with strictly fewer: rare values with one more digit than the sample
+    showed. At most two passes over the chunk. ``max_exponent`` is capped at ``MAX_EXPONENT``.
+    """
+    if max_exponent < 0:
+        raise ValueError("max_exponent must be >= 0")
+    if values.shape[0] == 0:
+        return 0, 0
+    e0, best, counts, m = _sampled(values, min(max_exponent, _limit(values)))
     full, fixable = _count_exceptions(values, e0)
     if fixable == 0 or best == m:
         return e0, full
-    for e1 in range(e0 + 1, top + 1):
-        if counts[e1] == best:
-            other = _count_exceptions(values, e1)[0]
-            if other < full:
-                return e1, other
-            break
+    e1 = _runner_up(counts, e0, best)
+    if e1 >= 0:
+        other = _count_exceptions(values, e1)[0]
+        if other < full:
+            return e1, other
     return e0, full
+
+
+@numba.njit(cache=True, nogil=True)
+def encode_chunk(values, max_exponent, ints, exc_pos):
+    """:func:`choose_exponent` and :func:`decimal_encode` in one: (e, exceptions, kmin, kmax).
+
+    The same ``e`` is chosen, but the chunk is encoded with the sample's exponent at once and
+    its exceptions counted from what the encoding left out; a second exponent is tried only
+    when they include values another exponent might take (one pass fewer in the common case).
+    """
+    if max_exponent < 0:
+        raise ValueError("max_exponent must be >= 0")
+    if values.shape[0] == 0:
+        return 0, 0, np.int64(0), np.int64(0)
+    e0, best, counts, m = _sampled(values, min(max_exponent, _limit(values)))
+    full, kmin, kmax = decimal_encode(values, e0, ints, exc_pos)
+    if full == 0 or best == m:
+        return e0, full, kmin, kmax
+    fixable = 0
+    for j in range(full):
+        v = values[exc_pos[j]]
+        fixable += (abs(v) < np.inf) & ((v != 0.0) | (math.copysign(1.0, v) > 0.0))
+    e1 = _runner_up(counts, e0, best) if fixable else -1
+    if e1 >= 0 and _count_exceptions(values, e1)[0] < full:
+        n1, kmin, kmax = decimal_encode(values, e1, ints, exc_pos)
+        return e1, n1, kmin, kmax
+    return e0, full, kmin, kmax
 
 
 @numba.njit(cache=True, nogil=True)
