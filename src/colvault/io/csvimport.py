@@ -350,18 +350,25 @@ class _Import:
             return quote is not None and len(a) > 0 and quote in a.tobytes()
 
         ahead = next(source, None)
+        started = False  # a block was handed on
         while True:
             block, ahead = ahead, (next(source, None) if ahead is not None else None)
             final = ahead is None
             data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
             buf = np.concatenate([carry, data]) if len(carry) else data
-            if not final and block and not quote_in(carry):
+            # (a file's first block, final or not, is read whole by the general path: its rows
+            # decide the types, and a small file stays one block)
+            if (started or not final) and block and not quote_in(carry):
                 lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
                 if lf >= 0:
                     cut = len(carry) + lf + 1
                     yield _Block(buf[:cut], None, False)
+                    started = True
                     carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
-                    continue
+                    if not final:
+                        continue
+                    buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
+            started = True
             tok = csvtokens.tokenize(
                 buf, ord(layout.delimiter), self.opts.quotechar, self._comment, final
             )
