@@ -148,3 +148,34 @@ def test_regular_clocks_decode_from_their_parameters(store_path, dt):
         assert t.col("x").tobytes() == values.tobytes()
         got = t.read_where("k % 3 == 1")
         assert got["x"].tobytes() == values[np.arange(n) % 3 == 1].tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+@given(
+    digits=st.integers(0, 6),
+    ks=st.lists(st.integers(-(10**7), 10**7), min_size=2, max_size=300),
+    ordered=st.booleans(),
+)
+def test_zone_map_found_while_decimal_encoding_is_the_computed_one(
+    dtype: str, digits: int, ks: list[int], ordered: bool
+) -> None:
+    """A decimal chunk without exceptions takes its zone map from the encoding's integers."""
+    from colvault.engine.codec import Codec
+    from colvault.engine.encodings import DECIMAL, ColumnEncoder
+    from colvault.engine.schema import ColumnSpec
+    from colvault.engine.zonemaps import NO_ZONE_MAP, compute
+
+    values = (np.array(sorted(ks) if ordered else ks, np.float64) / 10.0**digits).astype(dtype)
+    values = values + values.dtype.type(0.0)  # no -0.0: an exception
+    spec = ColumnSpec("x", "x", np.dtype(dtype))
+    encoded = ColumnEncoder(Codec("lz4", 5, "auto"), spec).encode(values, NO_ZONE_MAP)
+    if encoded.encoding == DECIMAL and json_params(encoded)["nexc"] == 0:
+        assert encoded.zone == compute(values, spec)
+    else:
+        assert encoded.zone is None
+
+
+def json_params(encoded) -> dict:
+    import json
+
+    return json.loads(encoded.params)

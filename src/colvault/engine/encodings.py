@@ -68,6 +68,9 @@ class Encoded:
     encoding: str
     params: str | None  # JSON
     payload: bytes | memoryview
+    #: The chunk's zone map when the encoding found it on the way (decimal chunks without
+    #: exceptions: min and max are their extreme integers decoded), else None.
+    zone: ZoneMap | None = None
 
 
 def _unsigned(a: np.ndarray) -> np.ndarray:
@@ -173,7 +176,7 @@ class ColumnEncoder:
         n = len(chunk)
         ints = np.empty(n, np.int64)
         positions = np.empty(n, np.int64)
-        e, nexc, kmin, kmax = dec.encode_chunk(
+        e, nexc, kmin, kmax, ascending = dec.encode_chunk(
             chunk, dec.MAX_EXPONENT[chunk.itemsize], ints, positions
         )
         if nexc > n * MAX_EXCEPTION_FRACTION:
@@ -188,7 +191,11 @@ class ColumnEncoder:
         payload = b"".join((frame, where.astype(np.uint32).tobytes(), chunk[where].tobytes()))
         params = {"e": int(e), "base": int(kmin), "w": narrow_dt.str, "clen": len(frame)}
         params["nexc"] = int(nexc)
-        return Encoded(DECIMAL, json.dumps(params), payload)
+        zone = None
+        if nexc == 0:  # decoding is monotone: the extreme integers decode to min and max
+            bounds = (np.array([kmin, kmax], np.float64) / dec.P[e]).astype(chunk.dtype)
+            zone = ZoneMap(bounds[:1].tobytes(), bounds[1:].tobytes(), 0, bool(ascending))
+        return Encoded(DECIMAL, json.dumps(params), payload, zone)
 
 
 @functools.lru_cache(maxsize=1 << 14)

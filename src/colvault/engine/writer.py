@@ -136,8 +136,13 @@ class TableWriter:
         chunk = _joined(parts)
         if not isinstance(chunk, Coded):
             chunk = np.ascontiguousarray(chunk)
-        zone = zonemaps.compute(chunk, self.schema.columns[j])
-        encoded = self.encoders[j].encode(chunk, zone)
+        spec = self.schema.columns[j]
+        if spec.dtype.kind == "f":  # the encoder may find the zone map on its way
+            encoded = self.encoders[j].encode(chunk, zonemaps.NO_ZONE_MAP)
+            zone = encoded.zone or zonemaps.compute(chunk, spec)
+        else:
+            zone = zonemaps.compute(chunk, spec)
+            encoded = self.encoders[j].encode(chunk, zone)
         return Encoded(encoded, crc32(encoded.payload), zone)
 
     def _submit(self, arrays: list[list[np.ndarray]]) -> None:

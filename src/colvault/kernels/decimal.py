@@ -149,7 +149,10 @@ def choose_exponent(values, max_exponent):
 
 @numba.njit(cache=True, nogil=True)
 def encode_chunk(values, max_exponent, ints, exc_pos):
-    """:func:`choose_exponent` and :func:`decimal_encode` in one: (e, exceptions, kmin, kmax).
+    """:func:`choose_exponent` and :func:`decimal_encode` in one: (e, exceptions, kmin, kmax,
+    ascending), the last whether the values never decrease, when there are no exceptions
+    (else False): with ``kmin`` and ``kmax`` it gives the chunk's zone map without a pass over
+    the floats.
 
     The same ``e`` is chosen, but the chunk is encoded with the sample's exponent at once and
     its exceptions counted from what the encoding left out; a second exponent is tried only
@@ -158,11 +161,13 @@ def encode_chunk(values, max_exponent, ints, exc_pos):
     if max_exponent < 0:
         raise ValueError("max_exponent must be >= 0")
     if values.shape[0] == 0:
-        return 0, 0, np.int64(0), np.int64(0)
+        return 0, 0, np.int64(0), np.int64(0), True
     e0, best, counts, m = _sampled(values, min(max_exponent, _limit(values)))
     full, kmin, kmax = decimal_encode(values, e0, ints, exc_pos)
-    if full == 0 or best == m:
-        return e0, full, kmin, kmax
+    if full == 0:
+        return e0, full, kmin, kmax, _ascending(ints)
+    if best == m:
+        return e0, full, kmin, kmax, False
     fixable = 0
     for j in range(full):
         v = values[exc_pos[j]]
@@ -170,8 +175,17 @@ def encode_chunk(values, max_exponent, ints, exc_pos):
     e1 = _runner_up(counts, e0, best) if fixable else -1
     if e1 >= 0 and _count_exceptions(values, e1)[0] < full:
         n1, kmin, kmax = decimal_encode(values, e1, ints, exc_pos)
-        return e1, n1, kmin, kmax
-    return e0, full, kmin, kmax
+        return e1, n1, kmin, kmax, n1 == 0 and _ascending(ints)
+    return e0, full, kmin, kmax, False
+
+
+@numba.njit(cache=True, nogil=True)
+def _ascending(ints):
+    """Whether ``ints`` never decrease (branch-free)."""
+    down = False
+    for i in range(1, ints.shape[0]):
+        down |= ints[i] < ints[i - 1]
+    return not down
 
 
 @numba.njit(cache=True, nogil=True)
