@@ -70,7 +70,6 @@ def _records(
     text: str, delimiter: str, quotechar: str | None, comment: str | None, final: bool
 ) -> list[tuple[int, list[str]]]:
     """(physical line after the record, fields) of the sample's complete, non-blank records."""
-    text, final = _head(text, final)
     if comment:
         text = "\n".join(line.split(comment, 1)[0] for line in text.split("\n"))
     reader = csv.reader(
@@ -210,6 +209,7 @@ def sniff(
 ) -> Layout:
     """The layout of a file whose first block decodes to ``text`` (``final`` when that block is
     the whole file); given options are taken as they are."""
+    text, final = _head(text, final)
     d = delimiter or sniff_delimiter(text, quotechar, comment, decimal, final)
     records = _records(text, d, quotechar, comment, final)
     skip = _metadata_lines(records) if skiprows is None else skiprows
