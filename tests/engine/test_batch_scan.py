@@ -241,3 +241,23 @@ def test_joined_positions_are_a_view_when_back_to_back():
     assert not np.shares_memory(apart, block)
     np.testing.assert_array_equal(_joined([np.arange(3), np.arange(2)]), [0, 1, 2, 0, 1])
     assert _joined([]).size == 0
+
+
+def test_repeated_queries_reuse_prepared_chunks_and_still_check_the_files(tmp_path):
+    """A repeated condition takes its prepared chunks from the snapshot; new constants get their
+    own; a segment cut short after the first query is still found (no read past its end)."""
+    path, data = damage(tmp_path, "value", 5)  # chunk 5 of value damaged: keep clear of it
+    with colvault.open(path) as store:
+        t = store["/t"]
+        for lo in (10, 10, 12, 10):
+            cond = f"(temp < 20) & (value > {lo})"
+            got = t.get_where_list(cond, stop=5 * CHUNK)
+            assert len(got) == reference(cond, data)[: 5 * CHUNK].sum()
+        kept = [k for k in t._state().derived if k[0] == "prepared"]
+        assert len(kept) == 2
+        ref = t._state().columns[t._schema.column("temp").id][3]
+        with open(os.path.join(path, ref.segment), "r+b") as f:
+            f.truncate(ref.offset + ref.length // 2)  # chunk 3 of temp now ends past the file
+        with pytest.raises(ChecksumError) as info:
+            t.get_where_list("(temp < 20) & (value > 10)", stop=5 * CHUNK)
+        assert (info.value.column, info.value.chunk) == ("temp", 3)

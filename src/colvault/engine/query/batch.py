@@ -47,6 +47,8 @@ SELECT_ROWS = 1 << 20
 #: The packed-integer buffer's dtype for a column loaded without one (a scratch buffer that
 #: stays unused).
 _UNUSED = np.dtype(np.uint8)
+#: Conditions whose prepared chunks a snapshot keeps (the oldest is dropped first).
+PREPARED_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,28 @@ class BatchScan:
             and all(_batchable(s.dtype) and not s.is_category and not s.shape for s in cond.specs)
         )
         self._segments: dict[str, tuple[np.ndarray, int] | None] = {}
+        self._prepared = self._prepared_cache() if self.usable else {}
+
+    def _prepared_cache(self) -> dict[int, Any]:
+        """Prepared chunks of this condition and its constants, kept with the snapshot (for
+        a few conditions at a time)."""
+        cond = self.plan.condition
+        key = (
+            "prepared",
+            tuple(s.id for s in cond.specs),
+            repr(sorted(cond.scaled.items())),
+            repr([(np.asarray(c).dtype.str, c) for c in self.static or ()]),
+            repr(sorted(cond.constants.items())),
+        )
+        derived = self.plan.state.derived
+        if key not in derived:
+            # list() copies the keys at once: other threads' queries may add theirs meanwhile
+            kept = [k for k in list(derived) if isinstance(k, tuple) and k[:1] == ("prepared",)]
+            for old in kept[: max(0, len(kept) - PREPARED_KEPT + 1)]:
+                derived.pop(old, None)
+            derived[key] = {}
+        cache: dict[int, Any] = derived[key]
+        return cache
 
     def split(self, positions: Sequence[int]) -> tuple[list[_Chunk], list[int]]:
         """(chunks to batch, positions left to the Python path), both in row order."""
@@ -177,6 +201,24 @@ class BatchScan:
         nrows = plan._chunk_rows(pos)
         if lo != 0 or hi != nrows or plan._sorted(pos):
             return None
+        # A chunk prepared for the same condition and constants in this snapshot is taken
+        # again (a repeated query); its segments' sizes are checked anew, as on every read.
+        found = self._prepared.get(pos, _MISSING)
+        if found is _MISSING:
+            found = self._prepared[pos] = self._prepare_chunk(pos, nrows)
+        if found is None:
+            return None
+        chunk, ends = found
+        for rel, end in ends:
+            seg = self._segment(rel)
+            if seg is None or end > len(seg[0]):
+                return None
+        return chunk
+
+    def _prepare_chunk(
+        self, pos: int, nrows: int
+    ) -> tuple[_Chunk, tuple[tuple[str, int], ...]] | None:
+        plan = self.plan
         cond = plan.condition
         consts = list(self.static or ())
         key: list[str] = []
@@ -202,7 +244,11 @@ class BatchScan:
             key += [load.values, load.packed]
             where.append(load.info)
         key += [np.asarray(c).dtype.str for c in consts]
-        return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts))
+        ends = tuple(
+            (ref.segment, ref.offset + ref.length)
+            for ref in (plan.state.columns[spec.id][pos] for spec in cond.specs)
+        )
+        return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts)), ends
 
     def _call(
         self,
