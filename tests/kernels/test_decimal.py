@@ -163,16 +163,6 @@ def test_encode_chunk_chooses_and_encodes_as_the_two_steps_do(dtype, data):
     np.testing.assert_array_equal(pos[:count], want_pos[:count])
 
 
-def test_encode_chunk_finds_the_rare_extra_digit():
-    rng = np.random.default_rng(2)
-    values = np.round(rng.normal(0, 100, CHUNK), 3) + 0.0
-    rare = np.arange(1, CHUNK, 997)
-    rare = rare[rare % (CHUNK // SAMPLE) != 0]  # the sample sees only 3 digits
-    values[rare] = np.round(values[rare] + 0.0005, 4) + 0.0
-    ints, pos = np.empty(CHUNK, np.int64), np.empty(CHUNK, np.int64)
-    assert encode_chunk(values, 18, ints, pos)[:2] == (4, 0)
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @given(data=st.data())
 def test_round_trip_bit_exact_with_any_exponent(dtype, data):
@@ -234,6 +224,8 @@ def test_rare_extra_digit_missed_by_the_sample_is_found():
     values[rare] = np.round(values[rare] + 0.0005, 4) + 0.0
     assert choose_exponent(values, 18) == (4, 0)
     assert choose_exponent(values, 3) == (3, len(rare))
+    ints, pos = np.empty(CHUNK, np.int64), np.empty(CHUNK, np.int64)
+    assert encode_chunk(values, 18, ints, pos)[:2] == (4, 0)  # the one-call form too
 
 
 def test_benchmark_value_column_takes_three_decimals():
