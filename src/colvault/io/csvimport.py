@@ -1,11 +1,13 @@
 """``import_csv``: stream CSV files of any size into a table, in one transaction.
 
-The pipeline (ARCHITECTURE.md, "CSV import"): each file is read in blocks of a few MiB
-(:mod:`.csvsource`), its first MiB is sniffed for the layout (:mod:`.csvsniff`), every block is
-tokenized into field offsets by a Numba kernel, cut at its last complete record (the rest is
-carried over to the next block), and each column is parsed by the number, date and text kernels
-in a thread pool (:mod:`.csvcolumns`). Parsed blocks go to the table through the normal append
-path, so memory stays bounded by a few blocks whatever the file size.
+The pipeline (ARCHITECTURE.md, "CSV import"): each file is read in blocks of about 1 MiB
+(:mod:`.csvsource`), its first MiB is sniffed for the layout (:mod:`.csvsniff`), and a reading
+thread cuts the blocks at record boundaries (:mod:`.csvblocks`). A block without quotes is parsed
+row by row by one kernel task in a thread pool (:mod:`.csvplain`); any other block, and the rest of
+a plain block from a record that kernel leaves, is tokenized into field offsets and each column
+parsed by the number, date and text kernels in the pool (:mod:`.csvcolumns`). Parsed blocks go to
+the table through the normal append path, in order, so memory stays bounded by a few blocks
+whatever the file size.
 
 Types are inferred from the first block and widened along the paths ARCHITECTURE.md lists. When a
 later block needs a wider type, the rows written so far are still uncommitted: the import
@@ -38,6 +40,7 @@ from ..engine.store import open as open_store
 from ..engine.table import Table
 from ..errors import ColvaultError, CSVError, CSVWarning
 from ..kernels import csvdates, csvtext, csvtokens
+from .csvblocks import record_blocks
 from .csvcolumns import (
     CATEGORY,
     ColumnState,
@@ -299,7 +302,11 @@ class _Import:
         # A software pipeline: blocks convert in the pool while earlier ones are appended;
         # errors and widenings still surface in block order.
         pending: deque[_Batch | _PlainBatch] = deque()
-        for block in prefetched(self._blocks(f, source, layout)):
+        records = record_blocks(
+            source, ord(layout.delimiter), self.opts.quotechar, self._comment,
+            MAX_RECORD_BLOCKS * max(self.block_bytes, DEFAULT_BLOCK_BYTES),
+        )  # fmt: skip
+        for block in prefetched(records):
             if block.too_long:
                 self._drain(pending, 0)
                 raise CSVError(
@@ -337,51 +344,6 @@ class _Import:
                 if header_pending and self.plan is None:
                     raise CSVError("an empty file", file=f.name)
                 return
-
-    def _blocks(self, f: Input, source: Iterator[bytes], layout: Layout) -> Iterator[_Block]:
-        """The file's blocks, each ending at a record boundary: a block without the quote
-        character is cut after its last LF and handed on as it is (a plain block, which needs
-        no tokenizer to find its records); any other is tokenized here, and its incomplete
-        last record is carried over to the next block. Runs in the reading thread."""
-        carry = np.empty(0, np.uint8)
-        quote = None if self.opts.quotechar < 0 else bytes([self.opts.quotechar])
-
-        def quote_in(a: np.ndarray) -> bool:
-            return quote is not None and len(a) > 0 and quote in a.tobytes()
-
-        ahead = next(source, None)
-        started = False  # a block was handed on
-        while True:
-            block, ahead = ahead, (next(source, None) if ahead is not None else None)
-            final = ahead is None
-            data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
-            buf = np.concatenate([carry, data]) if len(carry) else data
-            # (a file's first block, final or not, is read whole by the general path: its rows
-            # decide the types, and a small file stays one block)
-            if (started or not final) and block and not quote_in(carry):
-                lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
-                if lf >= 0:
-                    cut = len(carry) + lf + 1
-                    yield _Block(buf[:cut], None, False)
-                    started = True
-                    carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
-                    if not final:
-                        continue
-                    buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
-            started = True
-            tok = csvtokens.tokenize(
-                buf, ord(layout.delimiter), self.opts.quotechar, self._comment, final
-            )
-            if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
-                if len(buf) > MAX_RECORD_BLOCKS * max(self.block_bytes, DEFAULT_BLOCK_BYTES):
-                    yield _Block(buf, None, False, too_long=True)
-                    return
-                carry = buf
-                continue
-            yield _Block(buf, tok, final)
-            if final or tok.error != csvtokens.OK:
-                return
-            carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
 
     def _layout(self, sample: bytes, final: bool) -> Layout:
         return sniff(
@@ -668,17 +630,6 @@ class _Import:
 #: Blocks converting in the pool while the main thread appends the oldest: enough to keep the
 #: pool's threads busy with plain blocks, each of which is one task.
 PIPELINE_DEPTH = 3
-
-
-@dataclass
-class _Block:
-    """A block from the reading thread: its records' bytes, their tokens (None: a plain block,
-    see :mod:`.csvplain`), and whether it is the file's last."""
-
-    buf: np.ndarray
-    tok: csvtokens.Tokens | None
-    final: bool
-    too_long: bool = False  # a record runs on beyond the blocks read so far (buf: all of them)
 
 
 @dataclass

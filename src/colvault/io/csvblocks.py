@@ -1,0 +1,72 @@
+"""Blocks of whole records: a file's bytes cut at record boundaries, for the importer.
+
+Why: the importer parses blocks in parallel, so each must hold whole records. A block without
+the quote character holds records that end at its line ends: it is cut after its last LF and
+handed on as it is, a *plain* block (:mod:`.csvplain` parses it without a tokenizer). Any other
+block is tokenized here (:mod:`colvault.kernels.csvtokens`), which finds where its last complete
+record ends. What follows the cut is carried over to the front of the next block. This runs in
+the importer's reading thread, ahead of the parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels import csvtokens
+
+
+@dataclass
+class Block:
+    """Records' bytes, their tokens (None: a plain block), and whether the file ends with it."""
+
+    buf: np.ndarray
+    tok: csvtokens.Tokens | None
+    final: bool
+    too_long: bool = False  # a record runs on past ``max_record`` bytes (buf: all of them)
+
+
+def record_blocks(
+    source: Iterator[bytes], delimiter: int, quotechar: int, comment: int, max_record: int
+) -> Iterator[Block]:
+    """The blocks of ``source`` (a file's UTF-8 bytes, a piece at a time) cut at record
+    boundaries. A file's first block is read whole by the general path, final or not (its rows
+    decide the types, and a small file stays one block); from a final block the plain part is
+    cut off as elsewhere and only the line after its last LF is tokenized."""
+    carry = np.empty(0, np.uint8)
+    quote = None if quotechar < 0 else bytes([quotechar])
+
+    def quote_in(a: np.ndarray) -> bool:
+        return quote is not None and len(a) > 0 and quote in a.tobytes()
+
+    ahead = next(source, None)
+    started = False  # a block was handed on
+    while True:
+        block, ahead = ahead, (next(source, None) if ahead is not None else None)
+        final = ahead is None
+        data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
+        buf = np.concatenate([carry, data]) if len(carry) else data
+        if (started or not final) and block and not quote_in(carry):
+            lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
+            if lf >= 0:
+                cut = len(carry) + lf + 1
+                yield Block(buf[:cut], None, False)
+                started = True
+                carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
+                if not final:
+                    continue
+                buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
+        started = True
+        tok = csvtokens.tokenize(buf, delimiter, quotechar, comment, final)
+        if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
+            if len(buf) > max_record:
+                yield Block(buf, None, False, too_long=True)
+                return
+            carry = buf
+            continue
+        yield Block(buf, tok, final)
+        if final or tok.error != csvtokens.OK:
+            return
+        carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
