@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import NodeError
 from . import coded, encodings, tails, zonemaps
+from .buffers import scratch_array
 from .checksum import crc32
 from .codec import Codec, as_bytes
 from .coded import Coded
@@ -133,10 +134,16 @@ class TableWriter:
     def _encode(self, j: int, parts: list[np.ndarray]) -> Encoded:
         """Zone map, compression and crc of one column chunk, joined from the pieces it was
         appended in (runs in a pool thread: the copy is part of the chunk's work)."""
-        chunk = _joined(parts)
+        spec = self.schema.columns[j]
+        if self.encoders[j].codec.name != "none" and len(parts) > 1 and _arrays_of(spec, parts):
+            # joined in this thread's scratch: the encodings copy what they keep (raw chunks,
+            # codec "none", would keep a view of it)
+            n = sum(len(p) for p in parts)
+            chunk = np.concatenate(parts, out=scratch_array("chunk", spec.dtype, (n, *spec.shape)))
+        else:
+            chunk = _joined(parts)
         if not isinstance(chunk, Coded):
             chunk = np.ascontiguousarray(chunk)
-        spec = self.schema.columns[j]
         if spec.dtype.kind == "f":  # the encoder may find the zone map on its way
             encoded = self.encoders[j].encode(chunk, zonemaps.NO_ZONE_MAP)
             zone = encoded.zone or zonemaps.compute(chunk, spec)
@@ -413,3 +420,10 @@ def _joined(parts: list[Any]) -> Any:
             return coded.joined(parts)
         parts = [p.text() if isinstance(p, Coded) else p for p in parts]
     return np.concatenate(parts)
+
+
+def _arrays_of(spec: ColumnSpec, parts: list[Any]) -> bool:
+    """Whether ``parts`` are numpy arrays of the column's own dtype (not coded text)."""
+    return not spec.is_category and all(
+        isinstance(p, np.ndarray) and p.dtype == spec.dtype for p in parts
+    )
