@@ -135,7 +135,7 @@ class ColumnEncoder:
             lo, hi = intpack.delta_span(values)
             narrow_dt = intpack.narrow_dtype(int(hi - lo))
             if narrow_dt.itemsize < dtype.itemsize:
-                narrow = scratch_array("packed", narrow_dt, len(chunk))
+                narrow = scratch_array("encode-packed", narrow_dt, len(chunk))
                 intpack.delta_encode(values, values.dtype.type(lo), narrow)
                 params = {"first": int(values[0]), "step": int(lo), "w": narrow_dt.str}
                 if hi == lo:  # a fixed-period clock: value i is first + step * i
@@ -150,7 +150,7 @@ class ColumnEncoder:
         narrow_dt = intpack.narrow_dtype((top - base) % (1 << (8 * dtype.itemsize)))
         if narrow_dt.itemsize >= dtype.itemsize:
             return None
-        narrow = scratch_array("packed", narrow_dt, len(chunk))
+        narrow = scratch_array("encode-packed", narrow_dt, len(chunk))
         intpack.for_encode(values, values.dtype.type(base), narrow)
         params = {"base": base, "w": narrow_dt.str}
         return Encoded(FOR, json.dumps(params), self._compress_packed(narrow))
@@ -174,8 +174,8 @@ class ColumnEncoder:
 
     def _pack_decimals(self, chunk: np.ndarray) -> Encoded | None:
         n = len(chunk)
-        ints = scratch_array("decimal-ints", np.int64, n)  # this thread's: used here only
-        positions = scratch_array("decimal-positions", np.int64, n)
+        ints = scratch_array("encode-ints", np.int64, n)  # this thread's: used here only
+        positions = scratch_array("encode-positions", np.int64, n)
         e, nexc, kmin, kmax, ascending = dec.encode_chunk(
             chunk, dec.MAX_EXPONENT[chunk.itemsize], ints, positions
         )
@@ -184,7 +184,7 @@ class ColumnEncoder:
         narrow_dt = intpack.narrow_dtype(int(kmax) - int(kmin))
         if narrow_dt.itemsize >= chunk.itemsize:
             return None
-        narrow = scratch_array("packed", narrow_dt, n)
+        narrow = scratch_array("encode-packed", narrow_dt, n)
         intpack.for_encode(_unsigned(ints), np.int64(kmin).view(np.uint64), narrow)
         frame = self._compress_packed(narrow)
         where = positions[:nexc]

@@ -139,7 +139,9 @@ class TableWriter:
             # joined in this thread's scratch: the encodings copy what they keep (raw chunks,
             # codec "none", would keep a view of it)
             n = sum(len(p) for p in parts)
-            chunk = np.concatenate(parts, out=scratch_array("chunk", spec.dtype, (n, *spec.shape)))
+            chunk = np.concatenate(
+                parts, out=scratch_array("encode-chunk", spec.dtype, (n, *spec.shape))
+            )
         else:
             chunk = _joined(parts)
         if not isinstance(chunk, Coded):
