@@ -195,23 +195,61 @@ class Plan:
         return list(self.source.pool.map(fn, itertools.chain(first, items)))
 
     def read(self, specs: list[ColumnSpec], dtype: np.dtype) -> np.ndarray:
-        """The matching rows of ``specs`` (no category column) as records of ``dtype``: every
-        chunk scanned and gathered at once (:meth:`batches`), then the arrays copied into their
-        fields of the result, in the pool."""
-        found = list(self.batches(specs, window=None))
-        starts = list(itertools.accumulate((len(h) for _, h, _ in found), initial=0))
+        """The matching rows of ``specs`` (no category column) as records of ``dtype``, in two
+        rounds of the pool. First every chunk is scanned: hit positions, and the values of the
+        projected condition columns, which the select loop copies while the chunk is loaded.
+        Then, the result's size known, the other columns are gathered straight into their
+        fields of the result (no array per chunk to copy again) and the scanned values copied
+        in."""
+        scan = BatchScan(self)
+        chunks = self.chunks()
+        names = [s.name for s in self.condition.specs]
+        wanted = {s.name: k for k, s in enumerate(specs)}
+        gather = frozenset(j for j, name in enumerate(names) if name in wanted)
+        looped = {wanted[names[j]]: j for j in gather}  # field -> condition column
+
+        def scanned(item: list[Any] | int) -> list[tuple[int, np.ndarray, dict[int, Any]]]:
+            if isinstance(item, int):  # the Python path: every field gathered here
+                hits, decoded = self.select_decoded(item)
+                arrays = self.gather(item, hits, specs, decoded) if len(hits) else []
+                return [(item, hits, dict(enumerate(arrays)))]
+            return [
+                (pos, hits, {k: values[j] for k, j in looped.items()})
+                for pos, hits, values in scan.select(item, gather)
+            ]
+
+        parts = self._stream(scanned, scan.iter_tasks(chunks, self._run(len(chunks))))
+        found = [f for part in parts for f in part if len(f[1])]
+        starts = list(itertools.accumulate((len(f[1]) for f in found), initial=0))
         out = np.empty(starts[-1], dtype)
         fields = [out[s.name] for s in specs]
 
-        def job(part: range) -> None:
-            for i in part:
-                a, b = starts[i], starts[i + 1]
-                for field, values in zip(fields, found[i][2], strict=True):
-                    field[a:b] = values
+        def fill(span: range) -> None:
+            if not len(span):
+                return
+            a0 = starts[span.start]
+            for i in span:  # the values the scan has: copied
+                for k, values in found[i][2].items():
+                    fields[k][starts[i] : starts[i + 1]] = values
+            batched = [i for i in span if len(found[i][2]) < len(specs)]
+            if not batched:
+                return
+            # hit positions and result rows share one index within the span
+            hits = _joined([found[i][1] for i in span])
+            todo = [(found[i][0], starts[i] - a0, starts[i + 1] - starts[i]) for i in batched]
+            for k, spec in enumerate(specs):
+                if k in looped:
+                    continue
+                target = fields[k][a0 : starts[span.stop]]
+                left = set(scan.gather(spec, todo, hits, target))
+                for i in batched:
+                    if found[i][0] in left:
+                        rows = slice(starts[i] - a0, starts[i + 1] - a0)
+                        target[rows] = self.gather(found[i][0], found[i][1], [spec])[0]
 
         n = len(found)
         k = min(n, self._threads())
-        self.source._map(job, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
+        self.source._map(fill, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
         return out
 
     def batches(
