@@ -163,6 +163,12 @@ class ColumnState:
     distinct: set[str] = field(default_factory=set)  # a category column's values
     negative: bool = False  # an int64 column held negative values (uint64 cannot widen it)
 
+    def note_ints(self, values: np.ndarray) -> None:
+        """Take in a block's int64 values: a later value beyond int64 then widens the column
+        to float64 if any was negative, not to uint64."""
+        if len(values) and not self.negative:
+            self.negative = bool(values.min() < 0)
+
 
 @dataclass
 class Fields:
@@ -369,8 +375,7 @@ def _without_missing(
         ints, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, None, opts.thousands)
         if status != csvnumbers.FITS_INT64:
             return None
-        if len(ints) and not seen.negative:
-            seen.negative = bool(ints.min() < 0)
+        seen.note_ints(ints)
         return ints
     if opts.formats:
         return None
@@ -393,9 +398,7 @@ def _convert_int(
                 i = _first_unfit(f, opts, t.fixed)
                 raise _bad(column, f, i, line_of, f"out of the range of {t.label}")
             raise Widen(column, ColumnType("float64", ints=True), "a value beyond int64 and uint64")
-        if len(values) and not seen.negative:
-            # a later value beyond int64 then widens to float64, not to uint64
-            seen.negative = bool(values.min() < 0)
+        seen.note_ints(values)
         return _fixed(column, t, values, f, line_of)
     uvalues, ustatus = csvnumbers.parse_uint64(f.buf, f.starts, f.ends, f.na, opts.thousands)
     if ustatus != csvnumbers.FITS_INT64:

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -319,9 +319,7 @@ class _Import:
             else:
                 # its line numbers depend on every earlier block's line count
                 self._drain(pending, 0)
-                tok = block.tok or csvtokens.tokenize(
-                    block.buf, ord(layout.delimiter), self.opts.quotechar, self._comment, True
-                )
+                tok = block.tok or self._tokenize_whole(block.buf, layout)
                 batch, header_pending = self._rows(
                     f, layout, block.buf, tok, self._line, header_pending, state
                 )
@@ -577,6 +575,11 @@ class _Import:
         )  # fmt: skip
         return _PlainBatch(f, buf, fut, state)
 
+    def _tokenize_whole(self, buf: np.ndarray, layout: Layout | None = None) -> csvtokens.Tokens:
+        """Tokens of a block of whole records (a plain block, or what the row kernel left)."""
+        delimiter = (layout or cast(_Plan, self.plan).layout).delimiter
+        return csvtokens.tokenize(buf, ord(delimiter), self.opts.quotechar, self._comment, True)
+
     def _drain(self, pending: deque[_Batch | _PlainBatch], keep: int) -> None:
         while len(pending) > keep:
             batch = pending.popleft()
@@ -590,18 +593,14 @@ class _Import:
         way (all of it when a text conversion failed, to name the line)."""
         parsed = batch.future.result()
         buf = batch.buf
-        if parsed.failed:
-            parsed = Parsed({}, 0, 0)
         if parsed.rows:
             self._ensure_table().append(parsed.arrays, copy=False)
             self._line += parsed.rows  # one line per record the kernel read
         if parsed.end < len(buf):
             assert self.plan is not None
             rest = buf[parsed.end :]
+            tok = self._tokenize_whole(rest)
             layout = self.plan.layout
-            tok = csvtokens.tokenize(
-                rest, ord(layout.delimiter), self.opts.quotechar, self._comment, True
-            )
             general, _ = self._rows(batch.file, layout, rest, tok, self._line, False, batch.state)
             if general is not None:
                 self._finish(general)

@@ -80,7 +80,6 @@ class Parsed:
     arrays: dict[str, np.ndarray]
     rows: int
     end: int  # byte where the first record it left starts (the block's length: none left)
-    failed: bool = False  # a text conversion failed: read the whole block the general way
 
 
 def parse_plain(
@@ -118,11 +117,8 @@ def parse_plain(
     for p, name in zip(positions, names, strict=True):
         kind, slot = int(plan.kinds[p]), int(plan.slots[p])
         if kind == csvrows.INT64:
-            values = ints[slot, :rows]
-            state = seen.setdefault(name, ColumnState())
-            if rows and not state.negative:
-                state.negative = bool(values.min() < 0)
-            arrays[name] = values
+            arrays[name] = ints[slot, :rows]
+            seen.setdefault(name, ColumnState()).note_ints(arrays[name])
         elif kind == csvrows.FLOAT64:
             arrays[name] = floats[slot, :rows]
         elif kind == csvrows.DATETIME:
@@ -134,7 +130,7 @@ def parse_plain(
             try:
                 arrays[name] = convert(name, types[name], f, opts, _unknown_line, state)
             except (CSVError, Widen):
-                return Parsed({}, 0, 0, failed=True)
+                return Parsed({}, 0, 0)  # the general way reads it all and names the line
     return Parsed(arrays, rows, end)
 
 
