@@ -204,8 +204,9 @@ class BatchScan:
         # A chunk prepared for the same condition and constants in this snapshot is taken
         # again (a repeated query); its segments' sizes are checked anew, as on every read.
         found = self._prepared.get(pos, _MISSING)
-        if found is _MISSING:
+        if found is _MISSING:  # prepared now: column_load checked the sizes
             found = self._prepared[pos] = self._prepare_chunk(pos, nrows)
+            return None if found is None else found[0]
         if found is None:
             return None
         chunk, ends = found
@@ -223,12 +224,14 @@ class BatchScan:
         consts = list(self.static or ())
         key: list[str] = []
         where = []
+        ends = []  # each column's segment and the end of its chunk there
         with_exceptions = 0  # the loops correct the exceptions of one scaled column per chunk
         for j, spec in enumerate(cond.specs):
             ref = plan.state.columns[spec.id][pos]
             load = self.column_load(spec, ref) if ref.nrows == nrows else None
             if load is None:
                 return None
+            ends.append((ref.segment, ref.offset + ref.length))
             comparisons = cond.scaled.get(j)
             nexc = load.info[7]
             if load.info[0] == native.DECIMAL and comparisons and not (nexc and with_exceptions):
@@ -244,11 +247,7 @@ class BatchScan:
             key += [load.values, load.packed]
             where.append(load.info)
         key += [np.asarray(c).dtype.str for c in consts]
-        ends = tuple(
-            (ref.segment, ref.offset + ref.length)
-            for ref in (plan.state.columns[spec.id][pos] for spec in cond.specs)
-        )
-        return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts)), ends
+        return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts)), tuple(ends)
 
     def _call(
         self,
