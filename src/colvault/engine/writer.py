@@ -135,15 +135,10 @@ class TableWriter:
         """Zone map, compression and crc of one column chunk, joined from the pieces it was
         appended in (runs in a pool thread: the copy is part of the chunk's work)."""
         spec = self.schema.columns[j]
-        if self.encoders[j].codec.name != "none" and len(parts) > 1 and _arrays_of(spec, parts):
-            # joined in this thread's scratch: the encodings copy what they keep (raw chunks,
-            # codec "none", would keep a view of it)
-            n = sum(len(p) for p in parts)
-            chunk = np.concatenate(
-                parts, out=scratch_array("encode-chunk", spec.dtype, (n, *spec.shape))
-            )
-        else:
-            chunk = _joined(parts)
+        # joined in this thread's scratch: the encodings copy what they keep (raw chunks, codec
+        # "none", would keep a view of it)
+        scratch = self.encoders[j].codec.name != "none"
+        chunk = _joined(parts, "encode-chunk" if scratch else None)
         if not isinstance(chunk, Coded):
             chunk = np.ascontiguousarray(chunk)
         if spec.dtype.kind == "f":  # the encoder may find the zone map on its way
@@ -412,20 +407,17 @@ class TableWriter:
         return bool(self.pending_rows) or any(segs.full for segs in self.segs)
 
 
-def _joined(parts: list[Any]) -> Any:
+def _joined(parts: list[Any], slot: str | None = None) -> Any:
     """The pieces of a column's chunk as one array, or one :class:`Coded` when all are coded
-    (a category column's appended codes; mixed with text, they become text)."""
+    (a category column's appended codes; mixed with text, they become text). With ``slot``,
+    arrays of one dtype are joined in this thread's scratch buffer of that name."""
     if len(parts) == 1:
         return parts[0]
     if any(isinstance(p, Coded) for p in parts):
         if all(isinstance(p, Coded) for p in parts):
             return coded.joined(parts)
         parts = [p.text() if isinstance(p, Coded) else p for p in parts]
+    if slot is not None and len({p.dtype for p in parts}) == 1:
+        shape = (sum(len(p) for p in parts), *parts[0].shape[1:])
+        return np.concatenate(parts, out=scratch_array(slot, parts[0].dtype, shape))
     return np.concatenate(parts)
-
-
-def _arrays_of(spec: ColumnSpec, parts: list[Any]) -> bool:
-    """Whether ``parts`` are numpy arrays of the column's own dtype (not coded text)."""
-    return not spec.is_category and all(
-        isinstance(p, np.ndarray) and p.dtype == spec.dtype for p in parts
-    )
