@@ -484,6 +484,30 @@ def test_plain_blocks_read_as_one_block_does(store: Any, tmp_path: Path, chunk: 
     _same(_snapshot(whole), _snapshot(parts))
 
 
+@pytest.mark.parametrize("every", [1, 7])
+@pytest.mark.parametrize("chunk", [64, 1000])
+def test_plain_blocks_with_cr_and_comment_bytes_read_as_one_block_does(
+    store: Any, tmp_path: Path, chunk: int, every: int
+) -> None:
+    # CRLF on every line or on some (so a block's CR may lie in what the last one carried over),
+    # a bare CR inside a text field (a line end to the general path), comment lines
+    lines = _mixed_rows(2000).split(b"\n")
+    for i in range(3, len(lines) - 1, every):
+        lines[i] += b"\r"
+    lines[1500] = lines[1500].replace(b",ok", b",o\rk")
+    data = b"\n".join(lines).replace(b"\n2024-03-01T00:00:1", b"\n#note\n2024-03-01T00:00:1")
+    path = _file(tmp_path, "cr.csv", data)
+    fixed = {"status": "category"}
+    opts: dict[str, Any] = {"schema": fixed, "comment": "#", "on_bad_lines": "skip"}
+    with pytest.warns(CSVWarning):
+        whole = import_csv(path, store, "/whole", chunk_bytes=1 << 30, **opts)
+    with pytest.warns(CSVWarning):
+        parts = import_csv(path, store, "/parts", chunk_bytes=chunk, **opts)
+    _same(_snapshot(whole), _snapshot(parts))
+    # the bare CR ends a record with "o" (the row is kept) and starts one with a field "k" (ragged)
+    assert "o" in set(whole.col("status").tolist())
+
+
 @pytest.mark.parametrize("chunk", [64, 1000])
 def test_errors_after_plain_blocks_name_their_line(store: Any, tmp_path: Path, chunk: int) -> None:
     good = _mixed_rows(3000)

@@ -15,11 +15,16 @@ from hypothesis import strategies as st
 from colvault.kernels import csvdates, csvnumbers, csvrows, csvtokens
 
 KINDS = (csvrows.INT64, csvrows.FLOAT64, csvrows.DATETIME, csvrows.TEXT, csvrows.SKIP)
-COMMA, QUOTE = 44, 34
+COMMA, QUOTE, CR = 44, 34, 13
 
 
 def parse(
-    data: bytes, kinds: list[int], comment: int = -1, cap: int | None = None
+    data: bytes,
+    kinds: list[int],
+    comment: int | None = None,
+    cap: int | None = None,
+    quote: int | None = QUOTE,
+    cr: int | None = CR,
 ) -> tuple[int, int, list[np.ndarray]]:
     """(rows, stop byte, per field position its values: int64, float64 bits, ns, text)."""
     buf = np.frombuffer(data, np.uint8) if data else np.empty(0, np.uint8)
@@ -32,7 +37,9 @@ def parse(
     n = cap if cap is not None else len(data) + 1
     layout = ((1, np.int64), (2, np.float64), (3, np.int64), (4, np.int64), (4, np.int64))
     out = [np.zeros((counts[kind], n), dt) for kind, dt in layout]
-    rows, end = csvrows.parse_rows_kernel(buf, 0, 0, COMMA, QUOTE, comment, k, slots, 46, -1, *out)
+    rows, end = csvrows.parse_rows_kernel(
+        buf, 0, 0, COMMA, quote, comment, cr, k, slots, 46, -1, *out
+    )
     got = []
     for p, kind in enumerate(kinds):
         s = slots[p]
@@ -119,6 +126,19 @@ def test_stops_at_the_first_record_it_does_not_handle() -> None:
         assert got[0].tolist() == [1] and got[1].view(np.float64).tolist() == [2.5], name
 
 
+def test_without_the_cr_and_comment_tests_only_lf_and_the_delimiter_end_fields() -> None:
+    # what a caller promises by passing None: bytes it names are data (the importer passes None
+    # only for blocks without them, and the text kernels then see the same fields)
+    data = b"a#b,1\nc,2\n"
+    rows, end, got = parse(data, [csvrows.TEXT, csvrows.INT64], comment=None, cr=None)
+    assert (rows, end) == (2, len(data)) and got[0].tolist() == [b"a#b", b"c"]
+    rows, end, _ = parse(data, [csvrows.TEXT, csvrows.INT64], comment=35)
+    assert (rows, end) == (0, 0)
+    crlf = b"1,2.5\r\n3,4.5\r\n"
+    rows, end, got = parse(crlf, [csvrows.INT64, csvrows.FLOAT64], cr=CR)
+    assert (rows, end) == (2, len(crlf)) and got[1].view(np.float64).tolist() == [2.5, 4.5]
+
+
 def test_stops_when_the_outputs_are_full_and_resumes() -> None:
     data = b"".join(b"%d,%d.5\n" % (i, i) for i in range(10))
     kinds = [csvrows.INT64, csvrows.FLOAT64]
@@ -153,6 +173,10 @@ def test_random_rows_parse_as_the_general_path_reads_them(
     kinds = [csvrows.FLOAT64, csvrows.FLOAT64, csvrows.DATETIME, csvrows.TEXT]
     rows, end, got = parse(data, kinds)
     assert data[:end].count(b"\n") == rows
+    # the data has no quote, CR or comment byte: the kernel compiled without their tests agrees
+    rows2, end2, got2 = parse(data, kinds, quote=None, cr=None)
+    assert (rows2, end2) == (rows, end)
+    assert all(a.tolist() == b.tolist() for a, b in zip(got, got2, strict=True))
     if rows:
         for g, w in zip(got, reference(data, kinds, rows), strict=True):
             assert g.tolist() == w.tolist()

@@ -26,6 +26,7 @@ class Block:
     tok: csvtokens.Tokens | None
     final: bool
     too_long: bool = False  # a record runs on past ``max_record`` bytes (buf: all of them)
+    cr: bool = True  # a plain block may hold a CR byte (False: it has none)
 
 
 def record_blocks(
@@ -41,6 +42,9 @@ def record_blocks(
     def quote_in(a: np.ndarray) -> bool:
         return quote is not None and len(a) > 0 and quote in a.tobytes()
 
+    def cr_in(block: bytes, end: int, carry: np.ndarray) -> bool:
+        return block.find(b"\r", 0, end) >= 0 or (len(carry) > 0 and b"\r" in carry.tobytes())
+
     ahead = next(source, None)
     started = False  # a block was handed on
     while True:
@@ -52,7 +56,7 @@ def record_blocks(
             lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
             if lf >= 0:
                 cut = len(carry) + lf + 1
-                yield Block(buf[:cut], None, False)
+                yield Block(buf[:cut], None, False, cr=cr_in(block, lf, carry))
                 started = True
                 carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
                 if not final:

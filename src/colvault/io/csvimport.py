@@ -315,7 +315,7 @@ class _Import:
                 )  # fmt: skip
             plain = None if block.tok is not None or header_pending else self._plain_plan()
             if plain is not None:
-                pending.append(self._submit_plain(f, block.buf, plain, state))
+                pending.append(self._submit_plain(f, block.buf, block.cr, plain, state))
             else:
                 # its line numbers depend on every earlier block's line count
                 self._drain(pending, 0)
@@ -565,13 +565,13 @@ class _Import:
         return self._plain if isinstance(self._plain, RowKinds) else None
 
     def _submit_plain(
-        self, f: Input, buf: np.ndarray, kinds: RowKinds, state: _State
+        self, f: Input, buf: np.ndarray, cr: bool, kinds: RowKinds, state: _State
     ) -> _PlainBatch:
         assert self.plan is not None and self.types is not None
         plan, types = self.plan, self.types
         fut = self.pool.submit(
-            parse_plain, buf, ord(plan.layout.delimiter), self._comment, kinds, plan.positions,
-            plan.names, types, self.opts, state.columns,
+            parse_plain, buf, ord(plan.layout.delimiter), self._comment, cr, kinds,
+            plan.positions, plan.names, types, self.opts, state.columns,
         )  # fmt: skip
         return _PlainBatch(f, buf, fut, state)
 

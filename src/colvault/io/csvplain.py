@@ -25,6 +25,8 @@ from ..errors import CSVError
 from ..kernels import csvrows
 from .csvcolumns import ColumnState, ColumnType, Fields, Options, Widen, convert
 
+_CR = 13
+
 _NATURAL = {
     "int64": (csvrows.INT64, np.dtype(np.int64)),
     "float64": (csvrows.FLOAT64, np.dtype(np.float64)),
@@ -86,6 +88,7 @@ def parse_plain(
     buf: np.ndarray,
     delimiter: int,
     comment: int,
+    cr: bool,
     plan: RowKinds,
     positions: Sequence[int],
     names: Sequence[str],
@@ -93,8 +96,8 @@ def parse_plain(
     opts: Options,
     seen: dict[str, ColumnState],
 ) -> Parsed:
-    """Parse the plain block ``buf`` from its start (``seen``: what the import has seen of
-    each column, updated)."""
+    """Parse the plain block ``buf`` (no quote character; ``cr``: it may hold a CR byte) from its
+    start (``seen``: what the import has seen of each column, updated)."""
     dec = ord(opts.decimal)
     tsep = -1 if opts.thousands is None else ord(opts.thousands)
     dtypes = (np.int64, np.float64, np.int64, np.int64, np.int64)
@@ -104,8 +107,8 @@ def parse_plain(
     rows, end = 0, 0
     while True:
         rows, end = csvrows.parse_rows_kernel(
-            buf, end, rows, delimiter, opts.quotechar, comment, plan.kinds, plan.slots,
-            dec, tsep, *out,
+            buf, end, rows, delimiter, None, None if comment < 0 else comment,
+            _CR if cr else None, plan.kinds, plan.slots, dec, tsep, *out,
         )  # fmt: skip
         if rows < cap or end >= len(buf):
             break

@@ -54,48 +54,59 @@ _2_63 = np.uint64(0x8000000000000000)
 
 @numba.njit(cache=True, nogil=True)
 def parse_rows_kernel(
-    buf, i, r, delimiter, quotechar, comment, kinds, slots, decimal, thousands, ints,
+    buf, i, r, delimiter, quotechar, comment, cr, kinds, slots, decimal, thousands, ints,
     floats, stamps, tstarts, tends,
 ):  # fmt: skip
     """Parse rows from byte ``i`` (a record's start) of ``buf`` into rows ``r`` on of the
     outputs (column ``slots[p]`` of the array of field ``p``'s kind), until a record it does not
     handle, the end of ``buf`` or the outputs' capacity (their second dimension). Returns
-    (rows filled, byte where the next record starts)."""
+    (rows filled, byte where the next record starts).
+
+    ``quotechar`` and ``comment`` are bytes or None, and ``cr`` is ``13`` or None. None promises
+    that ``buf`` holds no such byte (a plain block has no quote character; most files have no CR
+    and no comment character): Numba compiles a None argument's tests out, and the field-end
+    search, the hottest loop, looks for two bytes instead of four."""
     n = buf.shape[0]
     width = kinds.shape[0]
     cap = ints.shape[1]
     wdec = np.uint64(decimal) * ONES
     wdelim = np.uint64(delimiter) * ONES
-    wcomment = np.uint64(comment if comment >= 0 else _LF) * ONES
+    wcomment = np.uint64(_LF if comment is None else comment) * ONES
     last0 = _ALL
     last1 = _ALL
     last_days = 0
     while i < n and r < cap:
         c0 = buf[i]
-        if c0 == _LF or c0 == _CR or c0 == comment or c0 == _SP or c0 == _TAB:  # noqa: SIM109
+        if c0 == _LF or c0 == _CR or c0 == _SP or c0 == _TAB:  # noqa: SIM109
+            break
+        if comment is not None and c0 == comment:
             break
         j = i
         rec_end = -1
         for p in range(width):
-            if j >= n or buf[j] == quotechar:
+            if j >= n:
+                break
+            if quotechar is not None and buf[j] == quotechar:
                 break
             # the field's end: the next delimiter, LF, CR or comment, 8 bytes at a time
             k = j
             while k + 8 <= n:
                 y = load8(buf, k)
-                m = (
-                    zero_bytes(y ^ wdelim)
-                    | zero_bytes(y ^ _WLF)
-                    | zero_bytes(y ^ _WCR)
-                    | zero_bytes(y ^ wcomment)
-                )
+                m = zero_bytes(y ^ wdelim) | zero_bytes(y ^ _WLF)
+                if cr is not None:
+                    m |= zero_bytes(y ^ _WCR)
+                if comment is not None:
+                    m |= zero_bytes(y ^ wcomment)
                 if m != 0:
                     k += cttz(m) >> 3
                     break
                 k += 8
             else:
                 while k < n and not (
-                    buf[k] == delimiter or buf[k] == _LF or buf[k] == _CR or buf[k] == comment
+                    buf[k] == delimiter
+                    or buf[k] == _LF
+                    or buf[k] == _CR
+                    or (comment is not None and buf[k] == comment)
                 ):
                     k += 1
                 if k >= n:
