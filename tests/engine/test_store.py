@@ -268,3 +268,25 @@ def test_large_appends_start_their_writeback_and_the_commit_still_fsyncs(store_p
         assert ranges[0][0] == 0 and all(n >= WRITEBACK_BYTES for _, n in ranges)
         assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(ranges))
     assert any(p.endswith(".seg") for p in rec.fsynced)  # the hint never stands for the fsync
+
+
+def test_a_commit_of_full_chunks_and_a_short_one_fsyncs_each_segment_once(store_path):
+    # the short last chunk behind this commit's full ones is written before the fsyncs, not
+    # under the catalog lock with a second round of them
+    rec = RecordingWriteback()
+    with seam_mod.installed(rec), colvault.open(store_path, "w") as s:
+        idle = s.create_table("/idle", {"x": "i8"})
+        idle.append({"x": [1, 2]})
+        s.commit()
+        t = s.create_table("/t", {"a": "i8", "b": "f8"}, chunk_rows=1000)
+        rec.fsynced.clear()
+        t.append({"a": np.arange(2500), "b": np.arange(2500) / 4})
+        s.commit()
+        segments = [p for p in rec.fsynced if p.endswith(".seg")]
+        assert len(segments) == 2 and len(set(segments)) == 2, rec.fsynced
+        assert t.col("a").tolist() == list(range(2500))
+        assert [len(c["a"]) for c in t.iter_chunks(["a"])] == [1000, 1000, 500]
+        assert idle.col("x").tolist() == [1, 2]
+    with colvault.open(store_path) as s:
+        assert s["/t"].col("b").tolist() == [i / 4 for i in range(2500)]
+        assert s.verify().ok

@@ -229,14 +229,15 @@ class Store(NodeTree):
     flush = commit
 
     def _commit(self, seal: bool) -> None:
-        writers = list(self._writers.items())
-        if not self.has_pending and not (seal and writers):
+        if not self.has_pending and not (seal and self._writers):
             return
+        # the writers of tables appended to since the last commit (all of them to seal)
+        writers = [(k, w) for k, w in self._writers.items() if seal or w.has_work]
         self._catalog.landed = False
         try:
             for _, w in writers:
-                w.finish()  # chunks still being encoded
-            self._make_durable(writers)  # full chunks written during append
+                w.finish()  # chunks still being encoded, and a new short last chunk
+            self._make_durable(writers)  # the chunks written so far
             with self._catalog.write() as conn:
                 commit_id = conn.execute(
                     "INSERT INTO commits(time) VALUES (?)", (time.time(),)
@@ -247,7 +248,7 @@ class Store(NodeTree):
                     path = self._path_of(node_id)
                     source = ChunkSource(self.path, path, self._reader, None)
                     w.apply(conn, commit_id, path, seal, source.read_chunk)
-                self._make_durable(writers)  # short last chunks, written under the lock
+                self._make_durable(writers)  # short last chunks grown or rewritten under the lock
                 for _, w in writers:
                     w.register_segments(conn, seal)
         except BaseException as exc:

@@ -163,9 +163,13 @@ class TableWriter:
         self._drain(WINDOW)
 
     def _drain(self, keep: int) -> None:
-        """Append finished chunks to their segments, in order, until ``keep`` remain in flight."""
+        """Append chunks to their segments, in order, until ``keep`` remain in flight (waiting
+        for them to be encoded), and then those already encoded: written early, they are
+        off the commit's path and their writeback starts sooner."""
         try:
-            while len(self._inflight) > keep:
+            while self._inflight and (
+                len(self._inflight) > keep or all(f.done() for f in self._inflight[0][1])
+            ):
                 n, futures = self._inflight.popleft()
                 row = []
                 for spec, segs, f in zip(self.schema.columns, self.segs, futures, strict=True):
@@ -180,8 +184,12 @@ class TableWriter:
             raise
 
     def finish(self) -> None:
-        """Write every chunk still being encoded (before a commit)."""
+        """Before a commit: write every chunk still being encoded and, behind this commit's
+        full chunks, the short last one (no short chunk of the table's is left to grow), so
+        that one round of fsyncs covers all of them."""
         self._drain(0)
+        if self.chunks and self._buffered:
+            self._write_short(self._take(self._buffered))
 
     def _cancel(self) -> None:
         for _, futures in self._inflight:

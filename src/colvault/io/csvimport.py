@@ -56,13 +56,21 @@ from .csvcolumns import (
 )
 from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
 from .csvsniff import Layout, sniff
-from .csvsource import DEFAULT_BLOCK_BYTES, Input, inputs, prefetched, utf8_blocks
+from .csvsource import (
+    DEFAULT_BLOCK_BYTES,
+    FIRST_BLOCK_BYTES,
+    Input,
+    inputs,
+    prefetched,
+    utf8_blocks,
+)
 
 DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Starting over for a wider type happens at most this many times per import.
 MAX_RESTARTS = 32
-#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size.
-SNIFF_BYTES = 1 << 20
+#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size:
+#: the first block, as large as blocks get.
+SNIFF_BYTES = FIRST_BLOCK_BYTES
 #: A record may span this many default blocks (64 MiB; more with larger blocks): an unterminated
 #: quote otherwise reads the file into memory before it is found.
 MAX_RECORD_BLOCKS = 16
@@ -290,10 +298,10 @@ class _Import:
         for piece in blocks:
             head.append(piece)
             size += len(piece)
-            if size > SNIFF_BYTES:
+            if size >= SNIFF_BYTES:
                 break
         sample = (head[0] if len(head) == 1 else b"".join(head))[:SNIFF_BYTES]
-        layout = self._layout(sample, final=size <= SNIFF_BYTES)
+        layout = self._layout(sample, final=size < SNIFF_BYTES)
         del sample
         source = itertools.chain(head, blocks)
         del head

@@ -118,7 +118,7 @@ def sniff_delimiter(
     best: tuple[float, int, int] | None = None
     chosen = ","
     for rank, d in enumerate(CANDIDATES):
-        if d == decimal:
+        if d == decimal or d not in text:  # absent: one field per record, never chosen
             continue
         records = _records(text, d, quotechar, comment, final)
         if not records:

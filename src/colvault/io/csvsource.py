@@ -35,6 +35,9 @@ except ImportError:  # pragma: no cover
 
 #: Default block size: large enough that per-block overhead vanishes, small enough for caches.
 DEFAULT_BLOCK_BYTES = 1 << 20
+#: A file's first block is at most this large: it is read, sniffed, tokenized and its columns'
+#: types inferred before the blocks after it parse in parallel, one core busy meanwhile.
+FIRST_BLOCK_BYTES = 1 << 18
 _UTF8 = frozenset({"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig", "ascii", "us-ascii"})
 _BOM = codecs.BOM_UTF8
 _GLOB_CHARS = frozenset("*?[")
@@ -185,7 +188,7 @@ def inputs(source: Any) -> list[Input]:
 def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) -> Iterator[bytes]:
     """The file's content as UTF-8, a block at a time (a leading BOM removed)."""
     enc = codecs.lookup(encoding).name
-    first = stream.read(max(block_bytes, len(_BOM)))
+    first = stream.read(max(min(block_bytes, FIRST_BLOCK_BYTES), len(_BOM)))
     if enc in _UTF8:
         if first.startswith(_BOM):
             first = first[len(_BOM) :]
