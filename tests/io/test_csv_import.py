@@ -526,3 +526,27 @@ def test_errors_after_plain_blocks_name_their_line(store: Any, tmp_path: Path, c
         assert info.value.line == at + 1, str(info.value)
         assert info.value.column == column, str(info.value)
         assert "/bad" not in store
+
+
+def test_the_import_s_tasks_in_the_store_pool_end_with_it() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from colvault.io.csvimport import _Tasks
+
+    with ThreadPoolExecutor(1) as pool:
+        tasks = _Tasks(pool)
+        started, go = threading.Event(), threading.Event()
+
+        def running() -> int:
+            started.set()
+            go.wait(5)
+            return 1
+
+        first = tasks.submit(running)
+        queued = tasks.submit(int, "2")
+        started.wait(5)
+        threading.Timer(0.05, go.set).start()
+        tasks.close()  # cancels what has not started, waits for the rest
+        assert first.done() and first.result() == 1
+        assert queued.cancelled()

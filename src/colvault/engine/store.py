@@ -205,6 +205,13 @@ class Store(NodeTree):
         return state
 
     @property
+    def workers(self) -> ThreadPoolExecutor:
+        """The store's worker threads: they encode and read chunks, and colvault's importers
+        parse there too. One pool, not one per job: on a machine of few cores, the threads
+        of two pools spend their time handing the cores to each other."""
+        return self._pool
+
+    @property
     def attrs(self) -> Attrs:
         """Key-value metadata of the root group."""
         return Attrs(self, ROOT_ID)

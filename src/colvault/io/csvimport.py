@@ -27,11 +27,12 @@ import itertools
 import os
 import sys
 import warnings
+import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -217,7 +218,7 @@ class _Import:
         self.types: dict[str, ColumnType] | None = None
         self.plan: _Plan | None = None
         self.table: Table | None = None
-        self.pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "colvault-csv")
+        self.pool = _Tasks(store.workers)
         self._comment = _byte(comment, "comment")
         self._line = 0
         self._plain: RowKinds | bool | None = None  # the row kernel's plan (False: none)
@@ -268,7 +269,7 @@ class _Import:
             self.store.commit()
             return self.store[self.path]
         finally:
-            self.pool.shutdown()
+            self.pool.close()
 
     def _pass(self, state: _State) -> None:
         total = sum(f.size or 0 for f in self.files) or None
@@ -637,6 +638,31 @@ class _Import:
 #: Blocks converting in the pool while the main thread appends the oldest: enough to keep the
 #: pool's threads busy with plain blocks, each of which is one task.
 PIPELINE_DEPTH = 3
+
+
+T = TypeVar("T")
+
+
+class _Tasks:
+    """The import's tasks in the store's worker pool, where its chunks are encoded too: with a
+    pool of its own beside that one, twice as many threads took turns on the cores, each turn a
+    thread switch. :meth:`close` cancels the tasks not started and waits for the rest, so none
+    outlives the import."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._live: weakref.WeakSet[Future[Any]] = weakref.WeakSet()  # a result let go is done
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        fut = self._pool.submit(fn, *args)
+        self._live.add(fut)
+        return fut
+
+    def close(self) -> None:
+        live = list(self._live)
+        for fut in live:
+            fut.cancel()
+        wait(live)
 
 
 @dataclass
