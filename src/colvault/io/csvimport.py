@@ -69,8 +69,8 @@ from .csvsource import (
 DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Starting over for a wider type happens at most this many times per import.
 MAX_RESTARTS = 32
-#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size:
-#: the first block, as large as blocks get.
+#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size: what
+#: a first block holds at most.
 SNIFF_BYTES = FIRST_BLOCK_BYTES
 #: A record may span this many default blocks (64 MiB; more with larger blocks): an unterminated
 #: quote otherwise reads the file into memory before it is found.
