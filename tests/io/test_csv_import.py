@@ -550,3 +550,27 @@ def test_the_import_s_tasks_in_the_store_pool_end_with_it() -> None:
         tasks.close()  # cancels what has not started, waits for the rest
         assert first.done() and first.result() == 1
         assert queued.cancelled()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 64])
+def test_a_bom_is_dropped_whatever_the_block_size(store: Any, tmp_path: Path, chunk: int) -> None:
+    # blocks of at most 3 bytes once lost the file after its BOM ("an empty file")
+    path = _file(tmp_path, "bom.csv", b"\xef\xbb\xbfa,b\n1,2\n3,4\n")
+    table = import_csv(path, store, "/t", chunk_bytes=chunk)
+    assert table.colnames == ["a", "b"] and table.col("b").tolist() == [2, 4]
+
+
+def test_records_longer_than_the_headroom_before_a_block_read_alike(
+    store: Any, tmp_path: Path
+) -> None:
+    # what a block leaves of a record is copied in front of the next one when it fits in the
+    # space kept there (csvsource.HEADROOM), else the two are joined: both read the same
+    from colvault.io.csvsource import HEADROOM
+
+    long = b"x" * (3 * HEADROOM)
+    rows = [b"n,s"] + [b"%d,%s" % (i, long if i % 40 == 7 else b"s%d" % i) for i in range(200)]
+    path = _file(tmp_path, "long.csv", b"\n".join(rows) + b"\n")
+    whole = import_csv(path, store, "/whole", chunk_bytes=1 << 30)
+    parts = import_csv(path, store, "/parts", chunk_bytes=4096)
+    _same(_snapshot(whole), _snapshot(parts))
+    assert len(whole.col("s")[7]) == 3 * HEADROOM

@@ -4,8 +4,9 @@ Why: the importer parses blocks in parallel, so each must hold whole records. A 
 the quote character holds records that end at its line ends: it is cut after its last LF and
 handed on as it is, a *plain* block (:mod:`.csvplain` parses it without a tokenizer). Any other
 block is tokenized here (:mod:`colvault.kernels.csvtokens`), which finds where its last complete
-record ends. What follows the cut is carried over to the front of the next block. This runs in
-the importer's reading thread, ahead of the parsing.
+record ends. What follows the cut is carried over to the front of the next block, into the room
+kept there (:class:`.csvsource.Piece`), so the block itself is never copied. This runs in the
+importer's reading thread, ahead of the parsing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import csvtokens
+from ..kernels import blockscan, csvtokens
+from .csvsource import Piece
+
+_CR = 13
 
 
 @dataclass
@@ -30,38 +34,35 @@ class Block:
 
 
 def record_blocks(
-    source: Iterator[bytes], delimiter: int, quotechar: int, comment: int, max_record: int
+    source: Iterator[Piece], delimiter: int, quotechar: int, comment: int, max_record: int
 ) -> Iterator[Block]:
     """The blocks of ``source`` (a file's UTF-8 bytes, a piece at a time) cut at record
     boundaries. A file's first block is read whole by the general path, final or not (its rows
     decide the types, and a small file stays one block); from a final block the plain part is
     cut off as elsewhere and only the line after its last LF is tokenized."""
-    carry = np.empty(0, np.uint8)
-    quote = None if quotechar < 0 else bytes([quotechar])
-
-    def quote_in(a: np.ndarray) -> bool:
-        return quote is not None and len(a) > 0 and quote in a.tobytes()
-
-    def cr_in(block: bytes, end: int, carry: np.ndarray) -> bool:
-        return block.find(b"\r", 0, end) >= 0 or (len(carry) > 0 and b"\r" in carry.tobytes())
-
+    carry = np.empty(0, np.uint8)  # bytes after the last cut: the start of a record
+    carry_quote = carry_cr = False
     ahead = next(source, None)
     started = False  # a block was handed on
     while True:
-        block, ahead = ahead, (next(source, None) if ahead is not None else None)
+        piece, ahead = ahead, (next(source, None) if ahead is not None else None)
         final = ahead is None
-        data = np.frombuffer(block, np.uint8) if block else np.empty(0, np.uint8)
-        buf = np.concatenate([carry, data]) if len(carry) else data
-        if (started or not final) and block and not quote_in(carry):
-            lf = block.rfind(b"\n") if quote is None or block.find(quote) < 0 else -1
-            if lf >= 0:
-                cut = len(carry) + lf + 1
-                yield Block(buf[:cut], None, False, cr=cr_in(block, lf, carry))
-                started = True
-                carry = buf[cut:].copy() if cut < len(buf) else np.empty(0, np.uint8)
-                if not final:
-                    continue
-                buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
+        if piece is None:
+            buf, (lf, quote, cr) = carry, (-1, False, False)
+        else:
+            lf, quote, cr = blockscan.block_facts(piece.data, quotechar)
+            buf = piece.behind(carry)  # carry, then the piece: its bytes are not copied
+        plain = (started or not final) and piece is not None and not (carry_quote or quote)
+        if plain and lf >= 0:
+            cut = len(carry) + lf + 1
+            yield Block(buf[:cut], None, False, cr=carry_cr or cr)
+            started = True
+            carry = buf[cut:].copy()
+            carry_quote = False
+            carry_cr = cr and bool((carry == _CR).any())
+            if not final:
+                continue
+            buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
         started = True
         tok = csvtokens.tokenize(buf, delimiter, quotechar, comment, final)
         if tok.consumed == 0 and not final and tok.error == csvtokens.OK:
@@ -69,8 +70,11 @@ def record_blocks(
                 yield Block(buf, None, False, too_long=True)
                 return
             carry = buf
+            carry_quote, carry_cr = carry_quote or quote, carry_cr or cr
             continue
         yield Block(buf, tok, final)
         if final or tok.error != csvtokens.OK:
             return
-        carry = buf[tok.consumed :].copy() if tok.consumed < len(buf) else np.empty(0, np.uint8)
+        carry = buf[tok.consumed :].copy()
+        carry_quote = quotechar >= 0 and bool((carry == quotechar).any())
+        carry_cr = bool((carry == _CR).any())

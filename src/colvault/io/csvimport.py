@@ -61,6 +61,7 @@ from .csvsource import (
     DEFAULT_BLOCK_BYTES,
     FIRST_BLOCK_BYTES,
     Input,
+    Piece,
     inputs,
     prefetched,
     utf8_blocks,
@@ -294,14 +295,14 @@ class _Import:
     def _file(self, f: Input, stream: Any, state: _State) -> Iterator[None]:
         blocks = utf8_blocks(stream, self.encoding, self.block_bytes, f.name)
         # the layout is sniffed from the file's first SNIFF_BYTES, whatever the block size
-        head: list[bytes] = []
+        head: list[Piece] = []
         size = 0
         for piece in blocks:
             head.append(piece)
             size += len(piece)
             if size >= SNIFF_BYTES:
                 break
-        sample = (head[0] if len(head) == 1 else b"".join(head))[:SNIFF_BYTES]
+        sample = b"".join(p.data.tobytes() for p in head)[:SNIFF_BYTES]
         layout = self._layout(sample, final=size < SNIFF_BYTES)
         del sample
         source = itertools.chain(head, blocks)

@@ -3,8 +3,10 @@ lists of paths and glob patterns, read in blocks and handed on as UTF-8.
 
 Each input becomes an :class:`Input` that can be opened (again, when the importer has to start
 over after widening a column type) and reports how many bytes of the file it has consumed, for
-the progress bar. Blocks of UTF-8 files pass through untouched (a BOM is dropped); other
-encodings are decoded incrementally and re-encoded as UTF-8, so the tokenizer sees one encoding.
+the progress bar. Blocks of UTF-8 files are read straight into buffers that keep room in front
+for the unfinished record of the block before (:class:`Piece`), and pass through untouched (a
+BOM is dropped); other encodings are decoded incrementally and re-encoded as UTF-8, so the
+tokenizer sees one encoding.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar, cast
+
+import numpy as np
 
 from ..errors import CSVError
 
@@ -185,20 +189,69 @@ def inputs(source: Any) -> list[Input]:
     raise CSVError(f"cannot read CSV from {type(source).__name__}: give a path or a binary file")
 
 
-def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) -> Iterator[bytes]:
+#: Free bytes in front of each block read: the end of the last block that is not a whole
+#: record is copied there, so that it and the new block lie back to back without copying the
+#: block (a record longer than this is joined the slow way).
+HEADROOM = 1 << 16
+
+
+@dataclass
+class Piece:
+    """Bytes ``buf[start:end]`` of a file, with ``buf[:start]`` free for bytes before them."""
+
+    buf: np.ndarray
+    start: int
+    end: int
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.buf[self.start : self.end]
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def behind(self, before: np.ndarray) -> np.ndarray:
+        """``before`` and this piece's bytes as one array (written into the headroom, when
+        they fit there: the piece's own bytes are not copied)."""
+        k = len(before)
+        if k == 0:
+            return self.data
+        if k > self.start:
+            return np.concatenate([before, self.data])
+        self.buf[self.start - k : self.start] = before
+        return self.buf[self.start - k : self.end]
+
+
+def _read_piece(stream: BinaryIO, size: int) -> Piece | None:
+    """The next ``size`` bytes at most, read straight into a buffer with headroom (None at the
+    end of the stream)."""
+    buf = np.empty(HEADROOM + size, np.uint8)
+    n = stream.readinto(buf.data[HEADROOM:])  # type: ignore[attr-defined]
+    return Piece(buf, HEADROOM, HEADROOM + n) if n else None
+
+
+def _piece_of(data: bytes) -> Piece:
+    buf = np.empty(HEADROOM + len(data), np.uint8)
+    buf[HEADROOM:] = np.frombuffer(data, np.uint8)
+    return Piece(buf, HEADROOM, len(buf))
+
+
+def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) -> Iterator[Piece]:
     """The file's content as UTF-8, a block at a time (a leading BOM removed)."""
     enc = codecs.lookup(encoding).name
-    first = stream.read(max(min(block_bytes, FIRST_BLOCK_BYTES), len(_BOM)))
+    first_bytes = max(min(block_bytes, FIRST_BLOCK_BYTES), len(_BOM))
     if enc in _UTF8:
-        if first.startswith(_BOM):
-            first = first[len(_BOM) :]
-        block = first
-        while block:
-            yield block
-            block = stream.read(block_bytes)
+        piece = _read_piece(stream, first_bytes)
+        if piece is not None and piece.data[: len(_BOM)].tobytes() == _BOM:
+            piece.start += len(_BOM)
+            if not len(piece):  # the BOM was all that read gave: the file goes on, maybe
+                piece = _read_piece(stream, block_bytes)
+        while piece is not None:
+            yield piece
+            piece = _read_piece(stream, block_bytes)
         return
     decoder = codecs.getincrementaldecoder(enc)("strict")
-    lines, block, start = 0, first, True
+    lines, block, start = 0, stream.read(first_bytes), True
     while True:
         try:
             text = decoder.decode(block, final=not block)
@@ -210,7 +263,7 @@ def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) ->
             start = False
             text = text.removeprefix("\ufeff")
         if text:
-            yield text.encode("utf-8")
+            yield _piece_of(text.encode("utf-8"))
         if not block:
             return
         block = stream.read(block_bytes)
