@@ -56,6 +56,7 @@ from .csvcolumns import (
     types_by_name,
 )
 from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
+from .csvrecords import Plan, make_plan, row_text, without_ragged
 from .csvsniff import Layout, sniff
 from .csvsource import (
     DEFAULT_BLOCK_BYTES,
@@ -84,16 +85,6 @@ class _Widened(Exception):
     def __init__(self, widen: list[Widen], file: str) -> None:
         super().__init__("; ".join(map(str, widen)))
         self.widen, self.file = widen, file
-
-
-@dataclass
-class _Plan:
-    """What the first block decided for the whole import."""
-
-    layout: Layout
-    names: tuple[str, ...]  # imported columns, in file order
-    positions: tuple[int, ...]  # their field positions in a row
-    width: int  # fields per row in the file
 
 
 @dataclass
@@ -217,7 +208,7 @@ class _Import:
         self.block_bytes = block_bytes
         self.show = sys.stderr.isatty() if progress is None else bool(progress)
         self.types: dict[str, ColumnType] | None = None
-        self.plan: _Plan | None = None
+        self.plan: Plan | None = None
         self.table: Table | None = None
         self.pool = _Tasks(store.workers)
         self._comment = _byte(comment, "comment")
@@ -381,7 +372,7 @@ class _Import:
         if header_pending and r0 < nrows:
             if layout.header:
                 header_line = line + int(tok.row_line[r0]) + 1
-                fields = self._row_text(buf, tok, r0, file=f.name, line=header_line)
+                fields = row_text(buf, tok, r0, file=f.name, line=header_line)
                 if layout.trailing and len(fields) > 1 and fields[-1] == "":
                     fields.pop()  # the header ends with a delimiter, as every line does
                 self._check_header(f, layout, fields, header_line)
@@ -404,7 +395,12 @@ class _Import:
         else:
             counts = tok.row_first[r0 + 1 : nrows + 1] - first
             rows = np.arange(r0, nrows)
-            rows, first = self._ragged(f, buf, tok, rows, first, counts, row_line + line, state)
+            rows, first, bad_lines = without_ragged(
+                self.plan, self.on_bad_lines == "error", f.name, buf, tok, rows, first, counts,
+                row_line + line,
+            )  # fmt: skip
+            state.skipped += len(bad_lines)
+            state.skipped_lines.extend(bad_lines[: 10 - len(state.skipped_lines)])
             if not len(rows):
                 return None, header_pending
             k, base = len(rows), int(first[0])
@@ -428,80 +424,17 @@ class _Import:
             self._start(f, [column(j) for j in range(len(plan.names))])
         return self._convert(f, column, line_of, state), header_pending
 
-    def _row_text(
-        self, buf: np.ndarray, tok: csvtokens.Tokens, r: int, *, file: str | None = None,
-        line: int | None = None,
-    ) -> list[str]:  # fmt: skip
-        """Row ``r``'s fields as text; with ``file`` (a header), bytes that are not UTF-8 are a
-        ``CSVError``, else they are replaced (the text of an error message)."""
-        a, b = int(tok.row_first[r]), int(tok.row_first[r + 1])
-        out = []
-        for i in range(a, b):
-            raw = bytes(buf[tok.starts[i] : tok.ends[i]])
-            if tok.flags[i] & csvtokens.ESCAPED:
-                raw = csvtext.unescape_bytes(raw)
-            try:
-                out.append(raw.decode("utf-8", "strict" if file is not None else "replace"))
-            except UnicodeDecodeError:
-                raise CSVError(
-                    f"bytes that are not UTF-8 in header field {i - a} (give encoding=)",
-                    file=file, line=line, text=raw.decode("utf-8", "replace"),
-                ) from None  # fmt: skip
-        return out
-
     def _check_header(self, f: Input, layout: Layout, fields: list[str], line: int) -> None:
         from .csvsniff import unique_names
 
         names = unique_names(fields) if layout.header else tuple(fields)
         if self.plan is None:
-            self.plan = self._make_plan(layout, names)
+            self.plan = make_plan(layout, names, self.usecols)
         elif names != self.plan.layout.names and layout.header:
             raise CSVError(
                 f"the header differs from the first file's {list(self.plan.layout.names)}",
                 file=f.name, line=line, text=",".join(fields),
             )  # fmt: skip
-
-    def _make_plan(self, layout: Layout, names: tuple[str, ...]) -> _Plan:
-        layout = Layout(layout.delimiter, layout.skiprows, layout.header, names, layout.trailing)
-        if self.usecols is None:
-            positions = tuple(range(len(names)))
-        else:
-            positions = tuple(self._position(c, names) for c in self.usecols)
-        return _Plan(layout, tuple(names[p] for p in positions), positions, len(names))
-
-    @staticmethod
-    def _position(c: str | int, names: tuple[str, ...]) -> int:
-        if isinstance(c, int) and not isinstance(c, bool):
-            if not 0 <= c < len(names):
-                raise CSVError(f"usecols position {c} is outside the {len(names)} columns")
-            return c
-        if c not in names:
-            raise CSVError(f"usecols names {c!r}, which the file lacks; columns: {list(names)}")
-        return names.index(c)
-
-    def _ragged(
-        self, f: Input, buf: np.ndarray, tok: csvtokens.Tokens, rows: np.ndarray,
-        first: np.ndarray, counts: np.ndarray, row_line: np.ndarray, state: _State,
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        assert self.plan is not None
-        width = self.plan.width
-        # a trailing delimiter on data lines (one empty field more than the header) is no field
-        last = first + counts - 1
-        trailing = (counts == width + 1) & (tok.starts[last] == tok.ends[last])
-        bad = (counts != width) & ~trailing
-        if not bad.any():
-            return rows, first
-        i = int(np.flatnonzero(bad)[0])
-        if self.on_bad_lines == "error":
-            text = self.plan.layout.delimiter.join(self._row_text(buf, tok, int(rows[i])))
-            raise CSVError(
-                f"{counts[i]} fields where the header has {width}",
-                file=f.name, line=int(row_line[rows[i]]) + 1, text=text,
-            )  # fmt: skip
-        state.skipped += int(bad.sum())
-        room = 10 - len(state.skipped_lines)
-        state.skipped_lines.extend((row_line[rows[bad]][:room] + 1).tolist())
-        return rows[~bad], first[~bad]
 
     # -- types, table, append -----------------------------------------------------------------
 
@@ -587,7 +520,7 @@ class _Import:
 
     def _tokenize_whole(self, buf: np.ndarray, layout: Layout | None = None) -> csvtokens.Tokens:
         """Tokens of a block of whole records (a plain block, or what the row kernel left)."""
-        delimiter = (layout or cast(_Plan, self.plan).layout).delimiter
+        delimiter = (layout or cast(Plan, self.plan).layout).delimiter
         return csvtokens.tokenize(buf, ord(delimiter), self.opts.quotechar, self._comment, True)
 
     def _drain(self, pending: deque[_Batch | _PlainBatch], keep: int) -> None:
