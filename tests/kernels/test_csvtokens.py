@@ -202,7 +202,12 @@ def test_blocks_with_carry_over_match_one_pass(doc, cuts, with_comments):
         prev = b
         final = b == len(data)
         tok = tok_bytes(block, delimiter, comment=comment, final=final)
-        assert tok.error == 0
+        if tok.error != 0:
+            # a document that is no valid CSV read this way (comment text with a quote, read
+            # without comments): the last block finds the unterminated quote, as one pass does
+            assert final and (tok.error, whole.error) == (1, 1)
+            assert offset + tok.error_pos == whole.error_pos
+            return
         fields += list(
             zip((tok.starts + offset).tolist(), (tok.ends + offset).tolist(), strict=True)
         )
@@ -214,7 +219,7 @@ def test_blocks_with_carry_over_match_one_pass(doc, cuts, with_comments):
         carry = block[tok.consumed :]
         offset += tok.consumed
         base_line += tok.lines
-    assert carry == b""
+    assert carry == b"" and whole.error == 0
     assert fields == list(zip(whole.starts.tolist(), whole.ends.tolist(), strict=True))
     assert flags == whole.flags.tolist()
     assert row_sizes == np.diff(whole.row_first).tolist()
