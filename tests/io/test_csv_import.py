@@ -547,7 +547,7 @@ def test_the_import_s_tasks_in_the_store_pool_end_with_it() -> None:
         queued = tasks.submit(int, "2")
         started.wait(5)
         threading.Timer(0.05, go.set).start()
-        tasks.close()  # cancels what has not started, waits for the rest
+        tasks.settle()  # cancels what has not started, waits for the rest
         assert first.done() and first.result() == 1
         assert queued.cancelled()
 
@@ -574,3 +574,69 @@ def test_records_longer_than_the_headroom_before_a_block_read_alike(
     parts = import_csv(path, store, "/parts", chunk_bytes=4096)
     _same(_snapshot(whole), _snapshot(parts))
     assert len(whole.col("s")[7]) == 3 * HEADROOM
+
+
+def test_a_stream_that_cannot_start_over_infers_types_from_a_full_size_first_block(
+    store: Any,
+) -> None:
+    # a file gets a small first block (it can start over for a wider type); a stream that
+    # cannot be read twice keeps blocks of the full size, so a late float needs no restart
+    from colvault.io.csvsource import DEFAULT_BLOCK_BYTES, FIRST_BLOCK_BYTES
+
+    rows = [b"id,v"] + [b"%d,%d" % (i, i) for i in range(40_000)] + [b"40000,0.5"]
+    data = b"\n".join(rows) + b"\n"
+    assert FIRST_BLOCK_BYTES < len(data) < DEFAULT_BLOCK_BYTES
+    table = import_csv(Pipe(data), store, "/t")
+    assert table.col("v").dtype == np.float64 and table.col("v")[-1] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("where", "extra"),
+    [("first block", -1), ("first block", 0), ("first block", 1), ("sniff sample", -1),
+     ("sniff sample", 0)],
+)  # fmt: skip
+def test_a_sample_that_is_all_of_the_file_is_sniffed_as_whole(
+    store: Any, tmp_path: Path, extra: int, where: str
+) -> None:
+    # a headerless file of two records, the second one long: were its last record taken for
+    # a cut one, the first row would be taken for a header (as it is, rightly, for a file one
+    # byte longer than the sniff sample)
+    from colvault.io.csvimport import SNIFF_BYTES
+    from colvault.io.csvsource import FIRST_BLOCK_BYTES
+
+    total = (FIRST_BLOCK_BYTES if where == "first block" else SNIFF_BYTES) + extra
+    width = 12  # fields of at most 100 kB (the sniffer's csv module stops at 128 KiB)
+    head = b"1" + b",a" * (width - 1) + b"\n2"
+    room = total - len(head) - 1 - (width - 1)  # bytes of the long record's text fields
+    sizes = [room // (width - 1)] * (width - 2) + [room - room // (width - 1) * (width - 2)]
+    data = head + b"".join(b"," + b"x" * n for n in sizes) + b"\n"
+    assert len(data) == total and max(sizes) < 100_000
+    table = import_csv(_file(tmp_path, "f.csv", data), store, "/t")
+    assert table.colnames == [f"col{i}" for i in range(width)] and len(table) == 2
+
+
+def test_small_blocks_get_small_headroom() -> None:
+    from colvault.io.csvsource import HEADROOM, utf8_blocks
+
+    pieces = list(utf8_blocks(io.BytesIO(b"a,b\n1,2\n" * 100), "utf-8", 4, "x"))
+    assert b"".join(p.data.tobytes() for p in pieces) == b"a,b\n1,2\n" * 100
+    assert all(p.start <= 4 and len(p.buf) <= 8 for p in pieces)
+    big = next(utf8_blocks(io.BytesIO(b"1\n" * 100_000), "utf-8", 1 << 20, "x"))
+    assert big.start == HEADROOM
+
+
+def test_a_bom_read_a_byte_at_a_time_is_dropped(store: Any) -> None:
+    class OneByte(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            chunk = self._data.read(min(1, len(b)))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    table = import_csv(OneByte(b"\xef\xbb\xbfa,b\n1,2\n"), store, "/t")
+    assert table.colnames == ["a", "b"] and table.col("b").tolist() == [2]

@@ -208,7 +208,11 @@ class Store(NodeTree):
     def workers(self) -> ThreadPoolExecutor:
         """The store's worker threads: they encode and read chunks, and colvault's importers
         parse there too. One pool, not one per job: on a machine of few cores, the threads
-        of two pools spend their time handing the cores to each other."""
+        of two pools spend their time handing the cores to each other.
+
+        For colvault's own jobs: a task here must never wait for another task of this pool (or
+        call the store, which may), since with every thread waiting none is left to run the
+        tasks they wait for."""
         return self._pool
 
     @property

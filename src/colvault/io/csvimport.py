@@ -68,12 +68,13 @@ from .csvsource import (
     utf8_blocks,
 )
 
+T = TypeVar("T")
+
 DEFAULT_NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Starting over for a wider type happens at most this many times per import.
 MAX_RESTARTS = 32
-#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size: what
-#: a first block holds at most.
-SNIFF_BYTES = FIRST_BLOCK_BYTES
+#: Sniffing reads this much of each file (or all of a smaller one), whatever the block size.
+SNIFF_BYTES = 1 << 20
 #: A record may span this many default blocks (64 MiB; more with larger blocks): an unterminated
 #: quote otherwise reads the file into memory before it is found.
 MAX_RECORD_BLOCKS = 16
@@ -234,6 +235,7 @@ class _Import:
                     assert self.types is not None
                     if all(x.new == self.types[x.column] for x in w.widen):  # a bug, not a loop
                         raise CSVError(f"{w}, which it has already", file=w.file) from None
+                    self.pool.settle()  # the abandoned pass's tasks end before the next starts
                     self.store.abort()
                     self.table = None
                     self._plain = None  # worked out again for the wider types
@@ -261,7 +263,7 @@ class _Import:
             self.store.commit()
             return self.store[self.path]
         finally:
-            self.pool.close()
+            self.pool.settle()
 
     def _pass(self, state: _State) -> None:
         total = sum(f.size or 0 for f in self.files) or None
@@ -284,17 +286,22 @@ class _Import:
     # -- one file -----------------------------------------------------------------------------
 
     def _file(self, f: Input, stream: Any, state: _State) -> Iterator[None]:
-        blocks = utf8_blocks(stream, self.encoding, self.block_bytes, f.name)
-        # the layout is sniffed from the file's first SNIFF_BYTES, whatever the block size
+        # the types are inferred from the first block: a source that cannot be read twice, so
+        # cannot start over for a wider type, gets a first block as large as the others
+        first = FIRST_BLOCK_BYTES if f.restartable else self.block_bytes
+        blocks = utf8_blocks(stream, self.encoding, self.block_bytes, f.name, first)
+        # The layout is sniffed from the file's first SNIFF_BYTES, whatever the block size. Read
+        # beyond them, to know whether the sample is all of the file (the reading thread would
+        # read that piece before the first block is handed on anyway).
         head: list[Piece] = []
         size = 0
         for piece in blocks:
             head.append(piece)
             size += len(piece)
-            if size >= SNIFF_BYTES:
+            if size > SNIFF_BYTES:
                 break
-        sample = b"".join(p.data.tobytes() for p in head)[:SNIFF_BYTES]
-        layout = self._layout(sample, final=size < SNIFF_BYTES)
+        sample = b"".join(p.data[:SNIFF_BYTES].tobytes() for p in head)[:SNIFF_BYTES]
+        layout = self._layout(sample, final=size <= SNIFF_BYTES)
         del sample
         source = itertools.chain(head, blocks)
         del head
@@ -396,11 +403,11 @@ class _Import:
             counts = tok.row_first[r0 + 1 : nrows + 1] - first
             rows = np.arange(r0, nrows)
             rows, first, bad_lines = without_ragged(
-                self.plan, self.on_bad_lines == "error", f.name, buf, tok, rows, first, counts,
+                plan, self.on_bad_lines == "error", f.name, buf, tok, rows, first, counts,
                 row_line + line,
             )  # fmt: skip
             state.skipped += len(bad_lines)
-            state.skipped_lines.extend(bad_lines[: 10 - len(state.skipped_lines)])
+            state.skipped_lines.extend(bad_lines[: 10 - len(state.skipped_lines)].tolist())
             if not len(rows):
                 return None, header_pending
             k, base = len(rows), int(first[0])
@@ -574,14 +581,11 @@ class _Import:
 PIPELINE_DEPTH = 3
 
 
-T = TypeVar("T")
-
-
 class _Tasks:
     """The import's tasks in the store's worker pool, where its chunks are encoded too: with a
     pool of its own beside that one, twice as many threads took turns on the cores, each turn a
-    thread switch. :meth:`close` cancels the tasks not started and waits for the rest, so none
-    outlives the import."""
+    thread switch. :meth:`settle` cancels the tasks not started and waits for the rest, so none
+    outlives the import (or the pass that a wider type ends)."""
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self._pool = pool
@@ -592,7 +596,7 @@ class _Tasks:
         self._live.add(fut)
         return fut
 
-    def close(self) -> None:
+    def settle(self) -> None:
         live = list(self._live)
         for fut in live:
             fut.cancel()

@@ -73,7 +73,7 @@ def row_text(
 def without_ragged(
     plan: Plan, fail: bool, file: str, buf: np.ndarray, tok: csvtokens.Tokens, rows: np.ndarray,
     first: np.ndarray, counts: np.ndarray, row_line: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """The ``rows`` (with their ``first`` fields and field ``counts``) that have the plan's width,
     and the 1-based lines of those left out; with ``fail``, the first of those is a
     ``CSVError`` instead. A trailing delimiter (one empty field more) is no field."""
@@ -82,7 +82,7 @@ def without_ragged(
     trailing = (counts == width + 1) & (tok.starts[last] == tok.ends[last])
     bad = (counts != width) & ~trailing
     if not bad.any():
-        return rows, first, []
+        return rows, first, np.empty(0, np.int64)
     i = int(np.flatnonzero(bad)[0])
     if fail:
         text = plan.layout.delimiter.join(row_text(buf, tok, int(rows[i])))
@@ -90,4 +90,4 @@ def without_ragged(
             f"{counts[i]} fields where the header has {width}",
             file=file, line=int(row_line[rows[i]]) + 1, text=text,
         )  # fmt: skip
-    return rows[~bad], first[~bad], (row_line[rows[bad]] + 1).tolist()
+    return rows[~bad], first[~bad], row_line[rows[bad]] + 1

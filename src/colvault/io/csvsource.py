@@ -195,7 +195,7 @@ def inputs(source: Any) -> list[Input]:
 HEADROOM = 1 << 16
 
 
-@dataclass
+@dataclass(slots=True)
 class Piece:
     """Bytes ``buf[start:end]`` of a file, with ``buf[:start]`` free for bytes before them."""
 
@@ -212,7 +212,8 @@ class Piece:
 
     def behind(self, before: np.ndarray) -> np.ndarray:
         """``before`` and this piece's bytes as one array (written into the headroom, when
-        they fit there: the piece's own bytes are not copied)."""
+        they fit there: the piece's own bytes are not copied). Once per piece: a second call
+        would overwrite what the first one returned."""
         k = len(before)
         if k == 0:
             return self.data
@@ -224,28 +225,48 @@ class Piece:
 
 def _read_piece(stream: BinaryIO, size: int) -> Piece | None:
     """The next ``size`` bytes at most, read straight into a buffer with headroom (None at the
-    end of the stream)."""
-    buf = np.empty(HEADROOM + size, np.uint8)
-    n = stream.readinto(buf.data[HEADROOM:])  # type: ignore[attr-defined]
-    return Piece(buf, HEADROOM, HEADROOM + n) if n else None
+    end of the stream). Small blocks get as little room as they hold: a longer carry is joined."""
+    room = min(HEADROOM, size)
+    buf = np.empty(room + size, np.uint8)
+    n = stream.readinto(buf.data[room:])  # type: ignore[attr-defined]
+    return Piece(buf, room, room + n) if n else None
 
 
 def _piece_of(data: bytes) -> Piece:
-    buf = np.empty(HEADROOM + len(data), np.uint8)
-    buf[HEADROOM:] = np.frombuffer(data, np.uint8)
-    return Piece(buf, HEADROOM, len(buf))
+    room = min(HEADROOM, len(data))
+    buf = np.empty(room + len(data), np.uint8)
+    buf[room:] = np.frombuffer(data, np.uint8)
+    return Piece(buf, room, len(buf))
 
 
-def utf8_blocks(stream: BinaryIO, encoding: str, block_bytes: int, name: str) -> Iterator[Piece]:
-    """The file's content as UTF-8, a block at a time (a leading BOM removed)."""
+def _first_piece(stream: BinaryIO, size: int) -> Piece | None:
+    """The first block, without a leading BOM (read on while the reads give only part of one)."""
+    piece = _read_piece(stream, size)
+    while piece is not None and len(piece) < len(_BOM) and _BOM.startswith(piece.data.tobytes()):
+        more = _read_piece(stream, size)
+        if more is None:
+            break
+        piece = _piece_of(piece.data.tobytes() + more.data.tobytes())
+    if piece is not None and piece.data[: len(_BOM)].tobytes() == _BOM:
+        piece.start += len(_BOM)
+        if not len(piece):  # the BOM was all those reads gave: the file goes on, maybe
+            return _read_piece(stream, size)
+    return piece
+
+
+def utf8_blocks(
+    stream: BinaryIO,
+    encoding: str,
+    block_bytes: int,
+    name: str,
+    first_bytes: int = FIRST_BLOCK_BYTES,
+) -> Iterator[Piece]:
+    """The file's content as UTF-8, a block at a time (a leading BOM removed); the first block
+    is at most ``first_bytes`` long."""
     enc = codecs.lookup(encoding).name
-    first_bytes = max(min(block_bytes, FIRST_BLOCK_BYTES), len(_BOM))
+    first_bytes = max(min(block_bytes, first_bytes), len(_BOM))
     if enc in _UTF8:
-        piece = _read_piece(stream, first_bytes)
-        if piece is not None and piece.data[: len(_BOM)].tobytes() == _BOM:
-            piece.start += len(_BOM)
-            if not len(piece):  # the BOM was all that read gave: the file goes on, maybe
-                piece = _read_piece(stream, block_bytes)
+        piece = _first_piece(stream, first_bytes)
         while piece is not None:
             yield piece
             piece = _read_piece(stream, block_bytes)

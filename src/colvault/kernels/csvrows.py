@@ -105,7 +105,7 @@ def parse_rows_kernel(
                 while k < n and not (
                     buf[k] == delimiter
                     or buf[k] == _LF
-                    or buf[k] == _CR
+                    or (cr is not None and buf[k] == _CR)
                     or (comment is not None and buf[k] == comment)
                 ):
                     k += 1
