@@ -19,8 +19,6 @@ import numpy as np
 from ..kernels import blockscan, csvtokens
 from .csvsource import Piece
 
-_CR = 13
-
 
 @dataclass
 class Block:
@@ -41,7 +39,6 @@ def record_blocks(
     decide the types, and a small file stays one block); from a final block the plain part is
     cut off as elsewhere and only the line after its last LF is tokenized."""
     carry = np.empty(0, np.uint8)  # bytes after the last cut: the start of a record
-    carry_quote = carry_cr = False
     ahead = next(source, None)
     started = False  # a block was handed on
     while True:
@@ -50,16 +47,15 @@ def record_blocks(
         if piece is None:
             buf, (lf, quote, cr) = carry, (-1, False, False)
         else:
+            _, carry_quote, carry_cr = blockscan.block_facts(carry, quotechar)
             lf, quote, cr = blockscan.block_facts(piece.data, quotechar)
+            quote, cr = quote or carry_quote, cr or carry_cr
             buf = piece.behind(carry)  # carry, then the piece: its bytes are not copied
-        plain = (started or not final) and piece is not None and not (carry_quote or quote)
-        if plain and lf >= 0:
+        if (started or not final) and piece is not None and not quote and lf >= 0:
             cut = len(carry) + lf + 1
-            yield Block(buf[:cut], None, False, cr=carry_cr or cr)
+            yield Block(buf[:cut], None, False, cr=cr)
             started = True
             carry = buf[cut:].copy()
-            carry_quote = False
-            carry_cr = cr and bool((carry == _CR).any())
             if not final:
                 continue
             buf, carry = carry, np.empty(0, np.uint8)  # the last line, without its end
@@ -70,11 +66,8 @@ def record_blocks(
                 yield Block(buf, None, False, too_long=True)
                 return
             carry = buf
-            carry_quote, carry_cr = carry_quote or quote, carry_cr or cr
             continue
         yield Block(buf, tok, final)
         if final or tok.error != csvtokens.OK:
             return
         carry = buf[tok.consumed :].copy()
-        carry_quote = quotechar >= 0 and bool((carry == quotechar).any())
-        carry_cr = bool((carry == _CR).any())

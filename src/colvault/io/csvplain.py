@@ -25,8 +25,6 @@ from ..errors import CSVError
 from ..kernels import csvrows
 from .csvcolumns import ColumnState, ColumnType, Fields, Options, Widen, convert
 
-_CR = 13
-
 _NATURAL = {
     "int64": (csvrows.INT64, np.dtype(np.int64)),
     "float64": (csvrows.FLOAT64, np.dtype(np.float64)),
@@ -108,7 +106,7 @@ def parse_plain(
     while True:
         rows, end = csvrows.parse_rows_kernel(
             buf, end, rows, delimiter, None, None if comment < 0 else comment,
-            _CR if cr else None, plan.kinds, plan.slots, dec, tsep, *out,
+            csvrows.CR if cr else None, plan.kinds, plan.slots, dec, tsep, *out,
         )  # fmt: skip
         if rows < cap or end >= len(buf):
             break

@@ -42,12 +42,13 @@ DATETIME = 3  # ISO 8601, nanoseconds UTC
 TEXT = 4  # offsets only
 
 _LF = 10
-_CR = 13
+#: The byte the row kernel's ``cr`` argument names (None: the block holds none).
+CR = 13
 _SP = 32
 _TAB = 9
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _WLF = np.uint64(_LF) * ONES
-_WCR = np.uint64(_CR) * ONES
+_WCR = np.uint64(CR) * ONES
 _I64_MAX = np.uint64(0x7FFFFFFFFFFFFFFF)
 _2_63 = np.uint64(0x8000000000000000)
 
@@ -77,7 +78,7 @@ def parse_rows_kernel(
     last_days = 0
     while i < n and r < cap:
         c0 = buf[i]
-        if c0 == _LF or c0 == _CR or c0 == _SP or c0 == _TAB:  # noqa: SIM109
+        if c0 == _LF or c0 == CR or c0 == _SP or c0 == _TAB:  # noqa: SIM109
             break
         if comment is not None and c0 == comment:
             break
@@ -105,7 +106,7 @@ def parse_rows_kernel(
                 while k < n and not (
                     buf[k] == delimiter
                     or buf[k] == _LF
-                    or (cr is not None and buf[k] == _CR)
+                    or (cr is not None and buf[k] == CR)
                     or (comment is not None and buf[k] == comment)
                 ):
                     k += 1
@@ -117,7 +118,7 @@ def parse_rows_kernel(
                     break
             elif c == _LF:
                 rec_end = k + 1
-            elif c == _CR and k + 1 < n and buf[k + 1] == _LF:
+            elif c == CR and k + 1 < n and buf[k + 1] == _LF:
                 rec_end = k + 2
             else:
                 break
