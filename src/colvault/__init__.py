@@ -21,6 +21,7 @@ from .engine.store import Store, open
 from .engine.table import Cols, Column, Table
 from .engine.verify import VerifyReport
 from .errors import (
+    CatalogError,
     ChecksumError,
     ColvaultError,
     CommitError,
@@ -59,6 +60,7 @@ __all__ = [
     "Array",
     "CSVError",
     "CSVWarning",
+    "CatalogError",
     "ChecksumError",
     "Cols",
     "Column",

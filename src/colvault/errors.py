@@ -82,6 +82,16 @@ class CommitError(ColvaultError, OSError):
     """A commit failed (an I/O error, a full disk); nothing of it was applied."""
 
 
+class CatalogError(ColvaultError):
+    """The catalog (``catalog.sqlite``) is damaged: sqlite reports corruption, or a record
+    in it does not decode. ``store`` names the store; nothing was changed by the failed call."""
+
+    def __init__(self, store: str, detail: str) -> None:
+        self.store = store
+        self.detail = detail
+        super().__init__(f"the catalog of {store} is damaged: {detail}")
+
+
 class UnsafePickleError(ColvaultError, pickle.UnpicklingError):
     """A pickle in ``node.objects`` names a global outside the allow-list."""
 

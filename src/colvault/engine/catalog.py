@@ -4,16 +4,26 @@ It holds the nodes, the chunk manifest, committed row counts, segment states and
 It is the only file rewritten in place, and its ``COMMIT`` is the store's commit point. Two
 connections: a reader (fresh snapshot per call, or one pinned by ``snapshot()``) and a writer that
 only ever runs ``BEGIN IMMEDIATE`` transactions, so commits from many processes serialize.
+
+A catalog is created whole under a temporary name and linked into place, so a store is either
+absent or has a complete catalog, whatever moment its creating process dies at. Whether a commit
+landed is read back from the catalog, never inferred from sqlite's transaction state: on a full
+disk sqlite rolls a failed ``COMMIT`` back by itself. sqlite errors that mean damage (a malformed
+file, a missing table) become :class:`~colvault.errors.CatalogError`.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..errors import CatalogError, ColvaultError, LockError
 from .seam import seam
 
 FORMAT_VERSION = "1"
@@ -65,6 +75,31 @@ CREATE TABLE IF NOT EXISTS sidecars(
 """
 
 
+#: sqlite's primary result codes that say the file is not what it should be.
+_DAMAGE_CODES = frozenset(
+    getattr(sqlite3, name)
+    for name in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_FORMAT", "SQLITE_SCHEMA",
+                 "SQLITE_MISMATCH", "SQLITE_RANGE")
+)  # fmt: skip
+_BUSY_CODES = frozenset((sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+#: Prefix of catalogs being created; what a killed creator leaves (``compact()`` removes them).
+CREATING = ".creating-"
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether an sqlite error says the catalog is damaged (rather than busy, full or
+    unwritable): corruption codes, and a schema that lacks what every catalog has."""
+    if _code(exc) in _DAMAGE_CODES or type(exc) is sqlite3.DatabaseError:
+        return True
+    text = str(exc)
+    return any(w in text for w in ("no such table", "no such column", "malformed"))
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA synchronous=FULL")
@@ -72,43 +107,111 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def remove_abandoned_catalogs(root: str) -> int:
+    """Delete catalogs whose creation a killed process left unfinished (only while the store
+    is held exclusively: a live creator's file has the same name pattern)."""
+    found = glob.glob(os.path.join(root, CREATING + "*"))
+    for name in found:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+    return len(found)
+
+
 class Catalog:
     """The two connections to ``catalog.sqlite`` and the transactions on them."""
 
-    def __init__(self, path: str, writable: bool) -> None:
+    def __init__(self, path: str, writable: bool, store: str) -> None:
         self.path = path
+        self.store = store  # named in errors
         self._rlock = threading.RLock()
-        self.reader = _connect(path)
-        self.writer = _connect(path) if writable else None
         self._pinned = 0
-        #: Whether the last ``write()`` transaction reached its commit point (it may have, even
-        #: when an exception such as KeyboardInterrupt arrived right after the COMMIT).
-        self.landed = False
+        #: Whether the last ``commit()`` transaction reached its commit point: True, False, or
+        #: None when that could not be read back (it may have landed, even when an exception
+        #: such as KeyboardInterrupt arrived right after the COMMIT).
+        self.landed: bool | None = False
+        self.writer: sqlite3.Connection | None = None
+        with self.translated():
+            self.reader = _connect(path)
+            self.writer = _connect(path) if writable else None
+
+    # -- creation --------------------------------------------------------------------------------
 
     @staticmethod
-    def initialize(path: str) -> None:
-        """Create the schema and the root group if missing (idempotent, safe to race)."""
-        conn = _connect(path)
+    def create(path: str) -> None:
+        """Create a whole catalog at ``path`` unless one exists (safe to race).
+
+        It is built and made durable under a temporary name, then hard-linked into place,
+        which fails if another process got there first: ``path`` never names a catalog
+        without its schema, root group and first commit."""
+        directory = os.path.dirname(path)
+        temp = os.path.join(directory, f"{CREATING}{uuid.uuid4().hex}.sqlite")
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?)", (FORMAT_VERSION,)
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO nodes(id, path, kind) VALUES (?, '/', 'group')", (ROOT_ID,)
-            )
-            if conn.execute("SELECT count(*) FROM commits").fetchone()[0] == 0:
+            conn = _connect(temp)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+                conn.execute("INSERT INTO meta(key, value) VALUES ('format', ?)", (FORMAT_VERSION,))
+                conn.execute(
+                    "INSERT INTO nodes(id, path, kind) VALUES (?, '/', 'group')", (ROOT_ID,)
+                )
                 conn.execute("INSERT INTO commits(time) VALUES (?)", (time.time(),))
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the main file
+            finally:
+                conn.close()
+            fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                seam().fsync(fd, temp)
+            finally:
+                os.close(fd)
+            try:
+                seam().link(temp, path)
+            except FileExistsError:
+                pass  # another process created it meanwhile: theirs stands
+            seam().fsync_dir(directory)
         finally:
-            conn.close()
+            for name in (temp, temp + "-wal", temp + "-shm"):
+                try:
+                    os.unlink(name)
+                except FileNotFoundError:
+                    pass
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def damaged(self, detail: str) -> CatalogError:
+        return CatalogError(self.store, detail)
+
+    def translate(self, exc: sqlite3.Error) -> ColvaultError | None:
+        """The colvault error an sqlite error stands for, or None for errors of the disk (full,
+        I/O, permissions), which the caller reports in its own terms."""
+        if is_damage(exc):
+            return self.damaged(f"{exc} ({self.path})")
+        if _code(exc) in _BUSY_CODES:
+            return LockError(f"the catalog of {self.store} stayed locked by another process: {exc}")
+        return None
+
+    @contextmanager
+    def translated(self, disk_errors_too: bool = True) -> Iterator[None]:
+        """Raise sqlite errors inside the block as colvault errors (a ``CatalogError`` for an
+        error of the disk too unless ``disk_errors_too`` is false: reads cannot go on)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            new = self.translate(exc)
+            if new is None and disk_errors_too:
+                new = self.damaged(f"cannot be read: {exc} ({self.path})")
+            if new is None:
+                raise
+            raise new from exc
+
+    # -- transactions ----------------------------------------------------------------------------
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for one read call (or the pinned one inside ``snapshot()``)."""
-        with self._rlock:
+        with self._rlock, self.translated():
             if self._pinned:
                 yield self.reader
                 return
@@ -116,12 +219,13 @@ class Catalog:
             try:
                 yield self.reader
             finally:
-                self.reader.execute("COMMIT")
+                if self.reader.in_transaction:
+                    self.reader.execute("COMMIT")
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
         """Hold one read transaction across calls (``store.snapshot()``); re-entrant."""
-        with self._rlock:
+        with self._rlock, self.translated():
             if not self._pinned:
                 self.reader.execute("BEGIN")
                 self.reader.execute("SELECT count(*) FROM meta").fetchone()  # start the snapshot
@@ -129,33 +233,65 @@ class Catalog:
         try:
             yield
         finally:
-            with self._rlock:
+            with self._rlock, self.translated():
                 self._pinned -= 1
-                if not self._pinned:
+                if not self._pinned and self.reader.in_transaction:
                     self.reader.execute("COMMIT")
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction, committed through the I/O seam."""
+    def commit(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One ``BEGIN IMMEDIATE`` transaction that adds a row to ``commits``; yields the
+        connection and that row's id, and commits through the I/O seam when the block ends.
+
+        ``landed`` says afterwards whether the commit point was passed. On a failure it is
+        read back: the row this transaction added (its id and a time no other commit shares)
+        is there or not."""
         conn = self.writer
         assert conn is not None, "read-only catalog"
         self.landed = False
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            seam().commit(conn)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            else:
-                self.landed = True
-            raise
-        self.landed = True
+        with self.translated(disk_errors_too=False):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                stamp = time.time()
+                commit_id = conn.execute("INSERT INTO commits(time) VALUES (?)", (stamp,)).lastrowid
+                assert commit_id is not None
+                yield conn, commit_id
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                seam().commit(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self.landed = self._landed(commit_id, stamp)
+                raise
+            self.landed = True
+
+    def _landed(self, commit_id: int, stamp: float) -> bool | None:
+        """Whether the commit row ``(commit_id, stamp)`` is in the committed catalog; None when
+        the catalog cannot be read to tell."""
+        for conn in (self.writer, self.reader):
+            assert conn is not None
+            try:
+                if conn.in_transaction:
+                    continue
+                row = conn.execute("SELECT time FROM commits WHERE id = ?", (commit_id,)).fetchone()
+            except sqlite3.Error:
+                continue
+            return row is not None and row[0] == stamp
+        return None
+
+    def integrity(self) -> list[str]:
+        """What ``PRAGMA integrity_check`` finds wrong with the catalog file (empty: nothing)."""
+        with self._rlock:
+            try:
+                rows = self.reader.execute("PRAGMA integrity_check").fetchall()
+            except sqlite3.Error as exc:
+                return [str(exc)]
+        found = [str(r[0]) for r in rows]
+        return [] if found == ["ok"] else found
 
     def close(self) -> None:
         self.reader.close()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ColvaultError, CommitError, LockError
+from .catalog import remove_abandoned_catalogs
 from .nodes import DataNode
 from .reading import ChunkSource
 from .recovery import segment_files
@@ -112,13 +113,19 @@ def _compact_locked(store: Store) -> CompactReport:
     try:
         keep = _rewrite_and_swap(store, writers, new_dirs)
     except BaseException as exc:
+        landed = store._catalog.landed
         for _, writer in writers:
-            if store._catalog.landed:
+            if landed:
                 writer.after_commit(seal=True)  # the swap is committed: keep what it names
-            else:  # its files are named by nothing; the next compact() deletes them
+            else:  # named by nothing (or, unknown, left alone); the next compact() deletes them
                 writer.close()
-        if store._catalog.landed or not isinstance(exc, OSError):
+        if landed or not isinstance(exc, OSError | sqlite3.Error) or isinstance(exc, ColvaultError):
             raise
+        if landed is None:
+            raise CommitError(
+                f"compact() of {root} failed ({exc}) and the catalog could not be read to tell "
+                "whether its swap landed; reopen the store to see"
+            ) from exc
         raise CommitError(
             f"compact() of {root} failed ({exc}); the store is as it was before"
         ) from exc
@@ -134,6 +141,7 @@ def _compact_locked(store: Store) -> CompactReport:
         if rel not in keep:
             os.unlink(os.path.join(root, rel))
             removed += 1
+    removed += remove_abandoned_catalogs(root)
     _remove_empty_dirs(os.path.join(root, "data"))
     after = _segment_sizes(root)
     return CompactReport(
@@ -149,9 +157,7 @@ def _rewrite_and_swap(
         _rewrite(store, node, writer)
     for d in sorted(new_dirs):
         seam().fsync_dir(d)
-    with store._catalog.write() as conn:
-        commit_id = conn.execute("INSERT INTO commits(time) VALUES (?)", (time.time(),)).lastrowid
-        assert commit_id is not None
+    with store._catalog.commit() as (conn, commit_id):
         for node, writer in writers:
             conn.execute("DELETE FROM chunks WHERE node_id = ?", (node._id,))
             if writer.chunks:
@@ -161,9 +167,14 @@ def _rewrite_and_swap(
         conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
         conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
         keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
+        store._check_identity()
     assert store._catalog.writer is not None
-    store._catalog.writer.execute("VACUUM")  # give back the pages of the deleted rows
-    store._catalog.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:  # give back the pages of the deleted rows; on a full disk they wait for the next time
+        store._catalog.writer.execute("VACUUM")
+        store._catalog.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError as exc:
+        if store._catalog.translate(exc) is not None:
+            raise
     return keep
 
 

@@ -45,6 +45,13 @@ class StoreLock:
                     ) from None
                 time.sleep(0.01)
 
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the lock file this object holds; None once closed."""
+        if self.fd < 0:
+            return None
+        st = os.fstat(self.fd)
+        return st.st_dev, st.st_ino
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)

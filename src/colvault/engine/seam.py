@@ -1,9 +1,10 @@
 """The I/O seam: every durability-relevant operation of a commit passes through here.
 
-Segment creation and appends, ``fsync`` of files and directories, directory creation and the
-sqlite ``COMMIT`` (the commit point) call the active :class:`Seam`. Tests install a subclass that
-records what was made durable, injects failures, or simulates a power cut at any step. Nothing
-else in the engine touches these system calls directly.
+Segment creation and appends, ``fsync`` of files and directories, directory creation, the link
+that puts a new catalog in place and the sqlite ``COMMIT`` (the commit point) call the active
+:class:`Seam`. Tests install a subclass that records what was made durable, injects failures,
+or simulates a power cut at any step. Nothing else in the engine touches these system calls
+directly.
 
 ``COLVAULT_FSYNC=0`` turns fsync off for tests that are not about durability; never the default.
 """
@@ -48,6 +49,10 @@ class Seam:
 
     def mkdir(self, path: str) -> None:
         os.mkdir(path)
+
+    def link(self, src: str, dst: str) -> None:
+        """Give ``src`` the second name ``dst``; ``FileExistsError`` if ``dst`` exists."""
+        os.link(src, dst)
 
     def write(self, fd: int, data: bytes | memoryview, offset: int, path: str) -> None:
         """Write all of ``data`` at ``offset`` (segments are append-only: offset is the end)."""

@@ -8,11 +8,11 @@ visible to every process at once, or ``abort()``, which drops them. See ARCHITEC
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -28,7 +28,7 @@ from ..errors import (
     StoreNotFoundError,
 )
 from . import recovery
-from .catalog import FORMAT_VERSION, ROOT_ID, Catalog
+from .catalog import FORMAT_VERSION, ROOT_ID, Catalog, remove_abandoned_catalogs
 from .compact import CompactReport, compact
 from .locking import StoreLock
 from .manifest import NodeState, load_state
@@ -112,12 +112,17 @@ class Store(NodeTree):
             self._lock.shared()
             if mode in ("a", "w") and not os.path.exists(catalog):
                 os.makedirs(os.path.join(self.path, "data"), exist_ok=True)
-                Catalog.initialize(catalog)
-                seam().fsync_dir(self.path)
-            self._catalog = Catalog(catalog, writable=mode != "r")
-            self._check_format()
-            if mode != "r":
-                recovery.recover(self.path, self._catalog.reader)
+                Catalog.create(catalog)
+            self._catalog = Catalog(catalog, writable=mode != "r", store=self.path)
+            self._catalog_identity = _identity(os.stat(catalog))
+            try:
+                self._check_format()
+                if mode != "r":
+                    with self._catalog.read() as conn:
+                        recovery.recover(self.path, conn)
+            except BaseException:
+                self._catalog.close()
+                raise
         except BaseException:
             self._lock.close()
             raise
@@ -140,13 +145,37 @@ class Store(NodeTree):
                 os.unlink(os.path.join(self.path, name))
             except FileNotFoundError:
                 pass
+        remove_abandoned_catalogs(self.path)
         shutil.rmtree(os.path.join(self.path, "data"), ignore_errors=True)
 
     def _check_format(self) -> None:
         with self._catalog.read() as conn:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'")
+            if not tables.fetchone()[0]:
+                raise self._catalog.damaged(
+                    "it has no schema (its creation was interrupted by an earlier version of "
+                    "colvault); open it with mode='w' to create the store anew"
+                )
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         if row is None or row[0] != FORMAT_VERSION:
             raise ColvaultError(f"{self.path}: unknown store format {row and row[0]!r}")
+
+    def _check_identity(self) -> None:
+        """Refuse to commit into a store that is no longer the one at ``self.path``: with its
+        ``LOCK`` deleted, another process can open the path with ``mode="w"`` and wipe it,
+        and rows committed into the old, unlinked catalog would be gone for every reader."""
+        lock: tuple[int, int] | None = None
+        cat: tuple[int, int] | None = None
+        try:
+            lock = _identity(os.stat(self._lock.path))
+            cat = _identity(os.stat(os.path.join(self.path, CATALOG)))
+        except FileNotFoundError:
+            pass
+        if lock != self._lock.identity() or cat != self._catalog_identity:
+            raise CommitError(
+                f"{self.path} is no longer the store this object opened (its LOCK or catalog "
+                "was removed or replaced by another process); nothing was committed"
+            )
 
     # -- state checks ----------------------------------------------------------------------------
 
@@ -172,11 +201,12 @@ class Store(NodeTree):
         try:
             writer.add(arrays, n, owned)
         except BaseException as exc:
+            path = node.path  # before the discard, which may take a new node with it
             self._discard()
             if isinstance(exc, OSError) and not isinstance(exc, ColvaultError):
                 raise CommitError(
-                    f"writing chunks of {node.path} failed ({exc}); all pending changes of "
-                    f"{self.path} were discarded"
+                    f"writing chunks of {path} failed: {_what_failed(exc)}; all pending "
+                    f"changes of {self.path} were discarded"
                 ) from exc
             raise
 
@@ -249,11 +279,7 @@ class Store(NodeTree):
             for _, w in writers:
                 w.finish()  # chunks still being encoded, and a new short last chunk
             self._make_durable(writers)  # the chunks written so far
-            with self._catalog.write() as conn:
-                commit_id = conn.execute(
-                    "INSERT INTO commits(time) VALUES (?)", (time.time(),)
-                ).lastrowid
-                assert commit_id is not None
+            with self._catalog.commit() as (conn, commit_id):
                 self._pending.apply(conn, commit_id)
                 for node_id, w in writers:
                     path = self._path_of(node_id)
@@ -262,15 +288,24 @@ class Store(NodeTree):
                 self._make_durable(writers)  # short last chunks grown or rewritten under the lock
                 for _, w in writers:
                     w.register_segments(conn, seal)
+                self._check_identity()
         except BaseException as exc:
-            if self._catalog.landed:  # the commit point passed: keep what it names
+            landed = self._catalog.landed
+            if landed:  # the commit point passed: keep what it names
                 self._after_commit(writers, seal)
                 raise
-            self._discard()
+            # Unknown: keep the bytes written (a landed commit names them; else recovery cuts
+            # them), and drop this object's view of the pending work either way.
+            self._discard(truncate=landed is False)
+            if landed is None:
+                raise CommitError(
+                    f"commit to {self.path} failed ({_what_failed(exc)}) and the catalog could "
+                    "not be read to tell whether it landed; reopen the store to see"
+                ) from exc
             if isinstance(exc, OSError | sqlite3.Error) and not isinstance(exc, ColvaultError):
                 raise CommitError(
-                    f"commit to {self.path} failed ({exc}); nothing of it was applied and the "
-                    "pending changes were discarded"
+                    f"commit to {self.path} failed: {_what_failed(exc)}; nothing of it was "
+                    "applied and the pending changes were discarded"
                 ) from exc
             raise
         self._after_commit(writers, seal)
@@ -309,12 +344,15 @@ class Store(NodeTree):
         self._check_open()
         self._discard()
 
-    def _discard(self) -> None:
+    def _discard(self, truncate: bool = True) -> None:
         """Drop all pending work. Writers are closed (their nodes may be gone with the pending
-        creations); ``_new_dirs`` is kept: directories made for the dropped work stay on disk and
-        the next commit that uses them must still make their entries durable."""
+        creations), after truncating what they wrote unless ``truncate`` is false (a commit
+        that may have landed names those bytes). ``_new_dirs`` is kept: directories made for
+        the dropped work stay on disk and the next commit that uses them must still make their
+        entries durable."""
         for w in self._writers.values():
-            w.rollback()
+            if truncate:
+                w.rollback()
             w.close()
         self._writers.clear()
         self._pending.clear()
@@ -383,3 +421,17 @@ class Store(NodeTree):
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"mode {self.mode!r}"
         return f"<colvault.Store {self.path} ({state})>"
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _what_failed(exc: BaseException) -> str:
+    """An I/O error in words a user acts on: a full disk is said so."""
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    full = full or (
+        isinstance(exc, sqlite3.Error)
+        and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
+    )
+    return f"the disk is full ({exc})" if full else str(exc)

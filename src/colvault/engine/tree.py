@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..errors import NodeError
+from ..errors import CatalogError, NodeError
 from .array import Array
 from .catalog import Catalog
 from .codec import Codec
@@ -79,7 +79,12 @@ class NodeTree:
         rec = self._index()[0].get(norm)
         if rec is None:
             raise NodeError(f"no node {norm} in {self.path}")
-        return KINDS[rec.kind](self._store(), rec)
+        try:
+            return KINDS[rec.kind](self._store(), rec)
+        except (KeyError, ValueError, TypeError, AssertionError) as exc:
+            raise CatalogError(
+                self.path, f"the record of node {norm} does not decode ({exc!r})"
+            ) from exc
 
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, str):
@@ -108,12 +113,16 @@ class NodeTree:
 
     def walk(self, path: str = "/") -> Iterator[Node]:
         """Every node at or below ``path``, parents before children, sorted by path."""
+        for p in self.paths(path):
+            yield self[p]
+
+    def paths(self, path: str = "/") -> list[str]:
+        """The paths of the nodes :meth:`walk` yields, in its order."""
         top = normalize_path(path)
         index = self._index()[0]
         if top not in index:
             raise NodeError(f"no node {top} in {self.path}")
-        for p in sorted((p for p in index if in_subtree(p, top)), key=lambda p: p.split("/")):
-            yield self[p]
+        return sorted((p for p in index if in_subtree(p, top)), key=lambda p: p.split("/"))
 
     # -- creating and changing nodes -------------------------------------------------------------
 

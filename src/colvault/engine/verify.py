@@ -38,13 +38,36 @@ class VerifyReport:
 
 
 def verify_store(store: Store) -> VerifyReport:
+    report = VerifyReport()
+    report.damage += [f"catalog: {problem}" for problem in store._catalog.integrity()]
+    try:
+        _verify_nodes(store, report)
+        with store._catalog.read() as conn:
+            ends = dict(
+                conn.execute("SELECT segment, MAX(offset + length) FROM chunks GROUP BY segment")
+            )
+    except ColvaultError as exc:  # the catalog cannot even be walked: nothing more to check
+        report.damage.append(str(exc))
+        return report
+    for rel in segment_files(store.path):
+        size = os.path.getsize(os.path.join(store.path, rel))
+        end = ends.get(rel)
+        if end is None:
+            report.info.append(f"segment {rel}: {size} bytes, named by no manifest row")
+        elif size > end:
+            report.info.append(f"segment {rel}: unreferenced tail of {size - end} bytes")
+    return report
+
+
+def _verify_nodes(store: Store, report: VerifyReport) -> None:
+    """Read every chunk of every table and array; a node's damage does not stop the others."""
     from .nodes import DataNode
 
-    report = VerifyReport()
-    for node in store.walk():
-        if not isinstance(node, DataNode):
-            continue
+    for path in store.paths():
         try:
+            node = store[path]
+            if not isinstance(node, DataNode):
+                continue
             state = node._state()
         except ColvaultError as exc:
             report.damage.append(str(exc))
@@ -57,15 +80,3 @@ def verify_store(store: Store) -> VerifyReport:
                     src.read_chunk(spec, ref)
                 except ChecksumError as exc:
                     report.damage.append(str(exc))
-    with store._catalog.read() as conn:
-        ends = dict(
-            conn.execute("SELECT segment, MAX(offset + length) FROM chunks GROUP BY segment")
-        )
-    for rel in segment_files(store.path):
-        size = os.path.getsize(os.path.join(store.path, rel))
-        end = ends.get(rel)
-        if end is None:
-            report.info.append(f"segment {rel}: {size} bytes, named by no manifest row")
-        elif size > end:
-            report.info.append(f"segment {rel}: unreferenced tail of {size - end} bytes")
-    return report
