@@ -280,6 +280,7 @@ class Store(NodeTree):
                 w.finish()  # chunks still being encoded, and a new short last chunk
             self._make_durable(writers)  # the chunks written so far
             with self._catalog.commit() as (conn, commit_id):
+                self._check_identity()  # before reading chunks the wipe may have taken
                 self._pending.apply(conn, commit_id)
                 for node_id, w in writers:
                     path = self._path_of(node_id)
@@ -288,7 +289,7 @@ class Store(NodeTree):
                 self._make_durable(writers)  # short last chunks grown or rewritten under the lock
                 for _, w in writers:
                     w.register_segments(conn, seal)
-                self._check_identity()
+                self._check_identity()  # and again at the last moment
         except BaseException as exc:
             landed = self._catalog.landed
             if landed:  # the commit point passed: keep what it names
