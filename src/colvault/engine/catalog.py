@@ -198,6 +198,10 @@ class Catalog:
         error of the disk too unless ``disk_errors_too`` is false: reads cannot go on)."""
         try:
             yield
+        except UnicodeDecodeError as exc:  # sqlite's message quotes damaged bytes
+            raise self.damaged(
+                f"sqlite reports an error in undecodable text ({self.path})"
+            ) from exc
         except sqlite3.Error as exc:
             new = self.translate(exc)
             if new is None and disk_errors_too:

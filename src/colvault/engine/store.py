@@ -153,11 +153,13 @@ class Store(NodeTree):
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'")
             if not tables.fetchone()[0]:
                 raise self._catalog.damaged(
-                    "it has no schema (its creation was interrupted by an earlier version of "
-                    "colvault); open it with mode='w' to create the store anew"
+                    "it has no schema (cut short, or its creation was interrupted by an older "
+                    "colvault); restore it from a backup, or open it with mode='w' to start anew"
                 )
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-        if row is None or row[0] != FORMAT_VERSION:
+        if row is None:
+            raise self._catalog.damaged("it names no store format")
+        if row[0] != FORMAT_VERSION:
             raise ColvaultError(f"{self.path}: unknown store format {row and row[0]!r}")
 
     def _check_identity(self) -> None:
@@ -230,7 +232,10 @@ class Store(NodeTree):
             state = self._states.get(node_id)
             if state is None or state.version != version:
                 col_ids = [c.id for c in schema.columns]
-                state = load_state(conn, node_id, col_ids, nrows, version)
+                try:
+                    state = load_state(conn, node_id, col_ids, nrows, version)
+                except ColvaultError as exc:  # a manifest that does not add up
+                    raise self._catalog.damaged(str(exc)) from exc
                 self._states[node_id] = state
         return state
 

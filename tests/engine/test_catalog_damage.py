@@ -1,0 +1,179 @@
+"""A damaged ``catalog.sqlite``: every outcome is a clean report or a ``ColvaultError``.
+
+Copies of one small store get bytes of their catalog flipped, or the file cut short, at many
+places. Opening each (read-only, then for writing, which runs recovery), verifying it and
+reading everything in it must either work or raise a :class:`~colvault.ColvaultError`
+(``CatalogError`` where the catalog is to blame); ``verify()`` itself never raises, and no
+segment file (the committed data) is changed. Before ``CatalogError``, about half of the
+8-byte flips escaped as raw ``sqlite3.DatabaseError``, ``OperationalError`` or
+``json.JSONDecodeError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault.engine.recovery import segment_files
+
+CATALOG = "catalog.sqlite"
+FLIP_TRIALS = 60
+FLIPPED_BYTES = 8
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("damage") / "t.colvault"
+    rng = np.random.default_rng(7)
+    with colvault.open(path, "w") as store:
+        t = store.create_table(
+            "/runs/a", {"t": "M8[ns]", "sensor": "i4", "value": "f8", "station": "category"},
+            chunk_rows=1000,
+        )  # fmt: skip
+        n = 3500
+        t.append(
+            {
+                "t": np.arange(n).astype("M8[s]").astype("M8[ns]"),
+                "sensor": rng.integers(0, 50, n),
+                "value": np.round(rng.normal(20, 5, n), 2),
+                "station": rng.choice(["north", "south", "east"], n),
+            }
+        )
+        t.attrs["instrument"] = "LX-200"
+        t.objects["calibration"] = {"offset": 0.25}
+        store.create_array("/raw", "f4", inner_shape=(4,), chunk_rows=500).append(
+            rng.random((1200, 4), dtype=np.float32)
+        )
+        store.attrs["owner"] = "lab"
+    assert not os.path.exists(path / (CATALOG + "-wal")) or not os.path.getsize(
+        path / (CATALOG + "-wal")
+    ), "the catalog's WAL should be checkpointed on close"
+    return path
+
+
+def _segments(path: Path) -> dict[str, str]:
+    return {
+        rel: hashlib.sha256((path / rel).read_bytes()).hexdigest()
+        for rel in segment_files(str(path))
+    }
+
+
+def _exercise(path: Path) -> str:
+    """Open, verify and read everything; the outcome in a word. Raises what escapes."""
+    outcomes = []
+    for mode in ("r", "a"):
+        try:
+            with colvault.open(path, mode) as store:
+                report = store.verify()  # must report, never raise
+                for node in store.walk():
+                    dict(node.attrs)
+                    list(node.objects.keys())
+                    if isinstance(node, colvault.Table):
+                        node.read()
+                        node.read_where("value > 20")
+                        node.col("station", codes=True)
+                    elif isinstance(node, colvault.Array):
+                        node[:]
+            outcomes.append("ok" if report.ok else "reported")
+        except colvault.ColvaultError as exc:
+            outcomes.append(type(exc).__name__)
+    return "/".join(outcomes)
+
+
+def _damaged_copy(template: Path, tmp_path: Path, name: str) -> tuple[Path, bytearray]:
+    path = tmp_path / name
+    shutil.copytree(template, path)
+    return path, bytearray((path / CATALOG).read_bytes())
+
+
+def _check(path: Path, template: Path, where: str, failures: list[str], seen: dict) -> None:
+    before = _segments(template)
+    try:
+        outcome = _exercise(path)
+        seen[outcome] = seen.get(outcome, 0) + 1
+    except Exception as exc:
+        failures.append(f"{where}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
+    if _segments(path) != before:
+        failures.append(f"{where}: segment files changed")
+
+
+def test_flipped_bytes(template: Path, tmp_path: Path) -> None:
+    seed = int(os.environ.get("COLVAULT_TEST_SEED", random.randrange(2**32)))
+    print(f"base seed {seed}")
+    rng = random.Random(seed)
+    failures: list[str] = []
+    seen: dict[str, int] = {}
+    size = (template / CATALOG).stat().st_size
+    for trial in range(FLIP_TRIALS):
+        path, data = _damaged_copy(template, tmp_path, f"flip{trial}")
+        where = []
+        for _ in range(FLIPPED_BYTES):
+            at = rng.randrange(size)
+            data[at] ^= rng.randrange(1, 256)
+            where.append(at)
+        (path / CATALOG).write_bytes(data)
+        _check(path, template, f"trial {trial}, bytes {sorted(where)}", failures, seen)
+        shutil.rmtree(path)
+    print(seen)
+    assert not failures, f"{len(failures)} of {FLIP_TRIALS}:\n" + "\n".join(failures)
+    assert len(seen) > 1, f"every damage went unnoticed or every one was fatal: {seen}"
+
+
+def test_damage_at_every_page(template: Path, tmp_path: Path) -> None:
+    """One byte flipped in the header region of each page, and in its cells' area."""
+    size = (template / CATALOG).stat().st_size
+    page = sqlite3.connect(template / CATALOG).execute("PRAGMA page_size").fetchone()[0]
+    failures: list[str] = []
+    seen: dict[str, int] = {}
+    for start in range(0, size, page):
+        for at in (start + 1, start + 5, start + page - 40):
+            if at >= size:
+                continue
+            path, data = _damaged_copy(template, tmp_path, f"page{at}")
+            data[at] ^= 0xFF
+            (path / CATALOG).write_bytes(data)
+            _check(path, template, f"byte {at} flipped", failures, seen)
+            shutil.rmtree(path)
+    print(seen)
+    assert not failures, "\n".join(failures)
+
+
+def test_truncated_catalog(template: Path, tmp_path: Path) -> None:
+    size = (template / CATALOG).stat().st_size
+    failures: list[str] = []
+    seen: dict[str, int] = {}
+    for cut in sorted({0, 1, 50, 99, 100, 512, *range(1024, size, max(1, size // 12))}):
+        path, data = _damaged_copy(template, tmp_path, f"cut{cut}")
+        (path / CATALOG).write_bytes(bytes(data[:cut]))
+        _check(path, template, f"cut to {cut} of {size} bytes", failures, seen)
+        shutil.rmtree(path)
+    print(seen)
+    assert not failures, "\n".join(failures)
+    assert "ok" not in seen, f"a truncated catalog passed for whole: {seen}"
+
+
+def test_verify_reports_what_integrity_check_finds(template: Path, tmp_path: Path) -> None:
+    """An index page that disagrees with its table: sqlite's integrity_check sees it."""
+    path, _ = _damaged_copy(template, tmp_path, "index")
+    conn = sqlite3.connect(path / CATALOG)
+    conn.execute("PRAGMA writable_schema=ON")  # drop an index's rows behind sqlite's back
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'chunks_segment'")
+    page = root.fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray((path / CATALOG).read_bytes())
+    offset = (page - 1) * size
+    data[offset + 3 : offset + 5] = b"\x00\x00"  # the index page now holds no cells
+    (path / CATALOG).write_bytes(data)
+    with colvault.open(path) as store:
+        report = store.verify()
+    assert not report.ok
+    assert any(d.startswith("catalog:") for d in report.damage), str(report)
