@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colvault
 from colvault.cli import main
 
 
@@ -43,3 +44,14 @@ def test_import_csv_command(tmp_path, capsys):
     assert "line 3" in err and "1 fields where the header has 2" in err
     with colvault.open(store) as s:
         assert "/bad" not in s  # the failed import left nothing behind
+
+
+def test_verify_of_a_store_whose_catalog_is_cut_short(tmp_path, capsys):
+    store = tmp_path / "s.colvault"
+    with colvault.open(store, "w") as s:
+        s.create_table("/t", {"x": "f8"}).append({"x": [1.0]})
+    catalog = store / "catalog.sqlite"
+    catalog.write_bytes(catalog.read_bytes()[:2000])
+    assert main(["verify", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the catalog of") and "is damaged" in err, err

@@ -212,13 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.path, args.rows, args.batch)
     if args.command == "import-csv":
         return import_csv_command(args)
-    with open_store(args.store) as store:
-        if args.command == "info":
-            _tree(store)
-            return 0
-        report = store.verify()
-        print(report)
-        return 0 if report.ok else 1
+    from .errors import ColvaultError
+
+    try:
+        with open_store(args.store) as store:
+            if args.command == "info":
+                _tree(store)
+                return 0
+            report = store.verify()
+            print(report)
+            return 0 if report.ok else 1
+    except ColvaultError as exc:  # e.g. a catalog too damaged to open: said, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
