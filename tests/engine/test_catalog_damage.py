@@ -177,3 +177,44 @@ def test_verify_reports_what_integrity_check_finds(template: Path, tmp_path: Pat
         report = store.verify()
     assert not report.ok
     assert any(d.startswith("catalog:") for d in report.damage), str(report)
+
+
+def test_recovery_cuts_nothing_on_the_word_of_a_damaged_manifest(tmp_path: Path) -> None:
+    """A crashed writer's tail behind committed chunks, and a catalog whose last chunk there
+    says it is shorter than it is: cutting at its end would cut committed bytes."""
+    path = tmp_path / "s.colvault"
+    store = colvault.open(path, "w")
+    store.create_table("/t", {"x": "f8"}, chunk_rows=100).append({"x": np.arange(250.0)})
+    store.commit()
+    store._release()  # as a crash would: the segments stay unsealed
+    (rel,) = segment_files(str(path))
+    with open(path / rel, "ab") as f:
+        f.write(b"uncommitted tail")
+    conn = sqlite3.connect(path / CATALOG)
+    conn.execute(
+        "UPDATE chunks SET length = length - 8 WHERE segment = ? AND offset = "
+        "(SELECT MAX(offset) FROM chunks WHERE segment = ?)",
+        (rel, rel),
+    )
+    conn.commit()
+    conn.close()
+    before = (path / rel).read_bytes()
+    with colvault.open(path, "a") as store:
+        assert not store.verify().ok  # the damaged chunk is found ...
+    assert (path / rel).read_bytes() == before  # ... and no byte of the segment was cut
+
+
+def test_recovery_still_cuts_a_crashed_writers_tail(tmp_path: Path) -> None:
+    path = tmp_path / "s.colvault"
+    store = colvault.open(path, "w")
+    store.create_table("/t", {"x": "f8"}, chunk_rows=100).append({"x": np.arange(250.0)})
+    store.commit()
+    store._release()
+    (rel,) = segment_files(str(path))
+    committed = (path / rel).read_bytes()
+    with open(path / rel, "ab") as f:
+        f.write(b"uncommitted tail")
+    with colvault.open(path, "a") as store:
+        assert store.verify().ok
+        np.testing.assert_array_equal(store["/t"].cols.x[:], np.arange(250.0))
+    assert (path / rel).read_bytes() == committed

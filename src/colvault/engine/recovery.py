@@ -4,6 +4,10 @@ A crash between writing chunks and committing them leaves bytes no manifest row 
 harmless (never read) but waste space, so a writable open truncates them — only in segments whose
 ``flock`` it can take (no live writer), and only after taking it does it read the valid end from
 the manifest (retired rows included), so a commit that landed just before cannot be cut.
+
+A damaged catalog must not make recovery cut committed bytes: a tail is cut only where the last
+chunk the manifest names there has the crc recorded for it, and a segment the catalog lists as
+committed is never cut to nothing when no chunk row names it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import glob
 import os
 import sqlite3
 
+from .checksum import crc32
 from .segments import HEADER, try_lock
 
 
@@ -28,9 +33,25 @@ def valid_end(conn: sqlite3.Connection, rel: str) -> int:
     return max(row[0] or 0, len(HEADER))
 
 
+def _trusted_end(conn: sqlite3.Connection, rel: str, fd: int, known: set[str]) -> int | None:
+    """Where the committed bytes of a segment end, or None when the catalog's word on it does
+    not check out (then nothing is cut)."""
+    last = conn.execute(
+        "SELECT offset, length, crc32 FROM chunks WHERE segment = ? "
+        "ORDER BY offset + length DESC LIMIT 1",
+        (rel,),
+    ).fetchone()
+    if last is None:
+        return None if rel in known else len(HEADER)
+    offset, length, crc = last
+    data = os.pread(fd, length, offset)
+    return offset + length if len(data) == length and crc32(data) == crc else None
+
+
 def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
     sealed = {r[0] for r in conn.execute("SELECT path FROM segments WHERE sealed = 1")}
+    known = {r[0] for r in conn.execute("SELECT path FROM segments")}
     cut = []
     for rel in segment_files(root):
         if rel in sealed:
@@ -40,8 +61,10 @@ def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
             continue
         try:
             size = os.fstat(fd).st_size
-            end = valid_end(conn, rel)
-            if size > end:
+            if size <= valid_end(conn, rel):
+                continue
+            end = _trusted_end(conn, rel, fd, known)
+            if end is not None and size > end:
                 os.ftruncate(fd, end)
                 os.fsync(fd)
                 cut.append((rel, size, end))
