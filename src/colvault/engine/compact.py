@@ -121,13 +121,15 @@ def _compact_locked(store: Store) -> CompactReport:
                 writer.close()
         if landed or not isinstance(exc, OSError | sqlite3.Error) or isinstance(exc, ColvaultError):
             raise
+        from .store import _what_failed  # a full disk is said so, as for a commit
+
         if landed is None:
             raise CommitError(
-                f"compact() of {root} failed ({exc}) and the catalog could not be read to tell "
-                "whether its swap landed; reopen the store to see"
+                f"compact() of {root} failed ({_what_failed(exc)}) and the catalog could not be "
+                "read to tell whether its swap landed; reopen the store to see"
             ) from exc
         raise CommitError(
-            f"compact() of {root} failed ({exc}); the store is as it was before"
+            f"compact() of {root} failed: {_what_failed(exc)}; the store is as it was before"
         ) from exc
     for _, writer in writers:
         writer.after_commit(seal=True)
