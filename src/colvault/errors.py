@@ -82,6 +82,11 @@ class CommitError(ColvaultError, OSError):
     """A commit failed (an I/O error, a full disk); nothing of it was applied."""
 
 
+class DiskError(ColvaultError, OSError):
+    """The disk refused to let a store be read (full, or an I/O error); the store itself is not
+    known to be damaged, and may open once space is freed."""
+
+
 class CatalogError(ColvaultError):
     """The catalog (``catalog.sqlite``) is damaged: sqlite reports corruption, or a record
     in it does not decode. ``store`` names the store; nothing was changed by the failed call."""

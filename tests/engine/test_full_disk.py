@@ -20,10 +20,9 @@ which runs recovery, then "r") the store holds exactly that state, value by valu
 ``verify()`` is clean; once space is freed, the same work succeeds in the same store object and
 is there after a reopen.
 
-Known defects outside the engine files this suite may fix make two tests expected failures
-while they last (``pytest.xfail`` with what was seen; the tests pass once they are fixed): a
-store created on a full disk raises the raw ``OSError`` or sqlite error, and a store opened on a
-full disk is reported as a damaged catalog.
+Creating a store on a full disk raises ``CommitError`` and leaves no store; opening one raises
+``DiskError``: both say the disk is full. (They raised the raw ``OSError`` or sqlite error, and
+called a healthy catalog damaged, before the fixes of issue 12.)
 """
 
 from __future__ import annotations
@@ -229,14 +228,20 @@ def _check(path: str, state: State, where: str) -> None:
             _check_object(store, state, at)
 
 
+SQLITE_IOERR_SHMSIZE = 4874  # sqlite3.h: (SQLITE_IOERR | (19 << 8))
+
+
 def _full_disk_in(exc: BaseException) -> BaseException | None:
-    """The ENOSPC or SQLITE_FULL error in ``exc`` or its causes."""
+    """The ENOSPC, SQLITE_FULL or SQLITE_IOERR_SHMSIZE (no room for the ``-shm`` file) error
+    in ``exc`` or its causes."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return seen
         code = getattr(seen, "sqlite_errorcode", 0)
-        if isinstance(seen, sqlite3.Error) and code & 0xFF == sqlite3.SQLITE_FULL:
+        if isinstance(seen, sqlite3.Error) and (
+            code & 0xFF == sqlite3.SQLITE_FULL or code == SQLITE_IOERR_SHMSIZE
+        ):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
@@ -650,9 +655,8 @@ def _create_trial(path: Path, disk: Disk, where: str) -> BaseException | None:
 
 
 def _creation_errors(errors: list[tuple[str, BaseException | None]]) -> None:
-    """A creation that meets a full disk raises a ColvaultError that says so. Known defect
-    (issue 12): ``Catalog.create`` and ``Store.__init__`` let the raw ``OSError`` or sqlite
-    error through; such trials make the test an expected failure naming them."""
+    """A creation that meets a full disk raises a ColvaultError that says so (the raw
+    ``OSError`` or sqlite error escaped ``Catalog.create`` once)."""
     raw, wrong = [], []
     for where, exc in errors:
         if exc is None:
@@ -665,8 +669,7 @@ def _creation_errors(errors: list[tuple[str, BaseException | None]]) -> None:
         else:
             wrong.append(f"{where}: {exc!r}")
     assert not wrong, "\n".join(wrong)
-    if raw:
-        pytest.xfail(f"store creation on a full disk raises raw errors: {'; '.join(raw[:3])}")
+    assert not raw, "store creation on a full disk raised raw errors:\n" + "\n".join(raw)
 
 
 def test_store_creation_with_enospc_from_every_step(tmp_path: Path) -> None:
@@ -706,8 +709,8 @@ def test_store_creation_on_a_real_full_disk(tmpfs: Path) -> None:
 def test_opening_on_a_real_full_disk(template: Path, tmpfs: Path, mode: str) -> None:
     """A store closed cleanly (no WAL, no shared-memory file) opened on a full disk: it opens
     at its last commit, or raises a ColvaultError that says the disk is full; never that the
-    catalog is damaged. Known defect (issue 12): sqlite cannot make the ``-shm`` file
-    (SQLITE_IOERR_SHMSIZE, "disk I/O error") and ``Catalog`` calls that damage."""
+    catalog is damaged (sqlite cannot make the ``-shm`` file, SQLITE_IOERR_SHMSIZE, "disk I/O
+    error", and ``Catalog`` once called that damage)."""
     raw = []
     for left in range(0, ENOUGH, 2 * PAGE):
         path = tmpfs / f"s{left}"
@@ -719,9 +722,8 @@ def test_opening_on_a_real_full_disk(template: Path, tmpfs: Path, mode: str) -> 
             with colvault.open(path, mode) as store:
                 _check_object(store, A, where)
         except colvault.ColvaultError as exc:
-            if "the disk is full" not in str(exc):
-                assert isinstance(exc, colvault.CatalogError), f"{where}: {exc!r}"
-                raw.append(f"{where}: {exc}")
+            if "the disk is full" not in str(exc) or isinstance(exc, colvault.CatalogError):
+                raw.append(f"{where}: {exc!r}")
             error: BaseException | None = exc
         else:
             error = None
@@ -733,8 +735,7 @@ def test_opening_on_a_real_full_disk(template: Path, tmpfs: Path, mode: str) -> 
             break
     else:
         raise AssertionError(f"{mode}: opening failed even with {ENOUGH} bytes free")
-    if raw:
-        pytest.xfail(f"a full disk at open is reported as a damaged catalog: {raw[0]}")
+    assert not raw, "a full disk at open was not said so:\n" + "\n".join(raw)
 
 
 def test_compact_on_a_full_disk_says_so(template: Path, tmp_path: Path) -> None:

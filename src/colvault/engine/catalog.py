@@ -14,6 +14,7 @@ file, a missing table) become :class:`~colvault.errors.CatalogError`.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import sqlite3
@@ -23,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import CatalogError, ColvaultError, LockError
+from ..errors import CatalogError, ColvaultError, DiskError, LockError
 from .seam import seam
 
 FORMAT_VERSION = "1"
@@ -82,6 +83,8 @@ _DAMAGE_CODES = frozenset(
                  "SQLITE_MISMATCH", "SQLITE_RANGE")
 )  # fmt: skip
 _BUSY_CODES = frozenset((sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+#: SQLITE_IOERR_SHMSIZE: no room for the shared-memory file a WAL database needs.
+_IOERR_SHMSIZE = 4874
 #: Prefix of catalogs being created; what a killed creator leaves (``compact()`` removes them).
 CREATING = ".creating-"
 
@@ -98,6 +101,21 @@ def is_damage(exc: sqlite3.Error) -> bool:
         return True
     text = str(exc)
     return any(w in text for w in ("no such table", "no such column", "malformed"))
+
+
+def disk_is_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or the user's quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == _IOERR_SHMSIZE or _code(exc) == sqlite3.SQLITE_FULL
+    return False
+
+
+def what_failed(exc: BaseException) -> str:
+    """An I/O error in words a user acts on: a full disk is said so."""
+    return f"the disk is full ({exc})" if disk_is_full(exc) else str(exc)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -186,6 +204,8 @@ class Catalog:
     def translate(self, exc: sqlite3.Error) -> ColvaultError | None:
         """The colvault error an sqlite error stands for, or None for errors of the disk (full,
         I/O, permissions), which the caller reports in its own terms."""
+        if disk_is_full(exc):
+            return None
         if is_damage(exc):
             return self.damaged(f"{exc} ({self.path})")
         if _code(exc) in _BUSY_CODES:
@@ -194,8 +214,8 @@ class Catalog:
 
     @contextmanager
     def translated(self, disk_errors_too: bool = True) -> Iterator[None]:
-        """Raise sqlite errors inside the block as colvault errors (a ``CatalogError`` for an
-        error of the disk too unless ``disk_errors_too`` is false: reads cannot go on)."""
+        """Raise sqlite errors inside the block as colvault errors; errors of the disk as
+        ``DiskError`` too unless ``disk_errors_too`` is false (a commit words its own)."""
         try:
             yield
         except UnicodeDecodeError as exc:  # sqlite's message quotes damaged bytes
@@ -205,7 +225,7 @@ class Catalog:
         except sqlite3.Error as exc:
             new = self.translate(exc)
             if new is None and disk_errors_too:
-                new = self.damaged(f"cannot be read: {exc} ({self.path})")
+                new = DiskError(f"the catalog of {self.store} cannot be read: {what_failed(exc)}")
             if new is None:
                 raise
             raise new from exc

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ColvaultError, CommitError, LockError
-from .catalog import remove_abandoned_catalogs
+from .catalog import remove_abandoned_catalogs, what_failed
 from .nodes import DataNode
 from .reading import ChunkSource
 from .recovery import segment_files
@@ -121,15 +121,13 @@ def _compact_locked(store: Store) -> CompactReport:
                 writer.close()
         if landed or not isinstance(exc, OSError | sqlite3.Error) or isinstance(exc, ColvaultError):
             raise
-        from .store import _what_failed  # a full disk is said so, as for a commit
-
         if landed is None:
             raise CommitError(
-                f"compact() of {root} failed ({_what_failed(exc)}) and the catalog could not be "
+                f"compact() of {root} failed ({what_failed(exc)}) and the catalog could not be "
                 "read to tell whether its swap landed; reopen the store to see"
             ) from exc
         raise CommitError(
-            f"compact() of {root} failed: {_what_failed(exc)}; the store is as it was before"
+            f"compact() of {root} failed: {what_failed(exc)}; the store is as it was before"
         ) from exc
     for _, writer in writers:
         writer.after_commit(seal=True)

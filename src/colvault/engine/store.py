@@ -8,7 +8,6 @@ visible to every process at once, or ``abort()``, which drops them. See ARCHITEC
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import shutil
@@ -28,7 +27,13 @@ from ..errors import (
     StoreNotFoundError,
 )
 from . import recovery
-from .catalog import FORMAT_VERSION, ROOT_ID, Catalog, remove_abandoned_catalogs
+from .catalog import (
+    FORMAT_VERSION,
+    ROOT_ID,
+    Catalog,
+    remove_abandoned_catalogs,
+    what_failed,
+)
 from .compact import CompactReport, compact
 from .locking import StoreLock
 from .manifest import NodeState, load_state
@@ -111,8 +116,7 @@ class Store(NodeTree):
                 self._wipe()
             self._lock.shared()
             if mode in ("a", "w") and not os.path.exists(catalog):
-                os.makedirs(os.path.join(self.path, "data"), exist_ok=True)
-                Catalog.create(catalog)
+                self._create(catalog)
             self._catalog = Catalog(catalog, writable=mode != "r", store=self.path)
             self._catalog_identity = _identity(os.stat(catalog))
             try:
@@ -137,6 +141,15 @@ class Store(NodeTree):
         self._states: dict[str, NodeState] = {}
         self._ops_version = 0
         self._closed = False
+
+    def _create(self, catalog: str) -> None:
+        try:
+            os.makedirs(os.path.join(self.path, "data"), exist_ok=True)
+            Catalog.create(catalog)
+        except (OSError, sqlite3.Error) as exc:
+            raise CommitError(
+                f"creating the store {self.path} failed: {what_failed(exc)}; no store was created"
+            ) from exc
 
     def _wipe(self) -> None:
         """Remove catalog and data (never ``LOCK``); the WAL files go before the catalog."""
@@ -207,7 +220,7 @@ class Store(NodeTree):
             self._discard()
             if isinstance(exc, OSError) and not isinstance(exc, ColvaultError):
                 raise CommitError(
-                    f"writing chunks of {path} failed: {_what_failed(exc)}; all pending "
+                    f"writing chunks of {path} failed: {what_failed(exc)}; all pending "
                     f"changes of {self.path} were discarded"
                 ) from exc
             raise
@@ -305,12 +318,12 @@ class Store(NodeTree):
             self._discard(truncate=landed is False)
             if landed is None:
                 raise CommitError(
-                    f"commit to {self.path} failed ({_what_failed(exc)}) and the catalog could "
+                    f"commit to {self.path} failed ({what_failed(exc)}) and the catalog could "
                     "not be read to tell whether it landed; reopen the store to see"
                 ) from exc
             if isinstance(exc, OSError | sqlite3.Error) and not isinstance(exc, ColvaultError):
                 raise CommitError(
-                    f"commit to {self.path} failed: {_what_failed(exc)}; nothing of it was "
+                    f"commit to {self.path} failed: {what_failed(exc)}; nothing of it was "
                     "applied and the pending changes were discarded"
                 ) from exc
             raise
@@ -431,13 +444,3 @@ class Store(NodeTree):
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
-
-
-def _what_failed(exc: BaseException) -> str:
-    """An I/O error in words a user acts on: a full disk is said so."""
-    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    full = full or (
-        isinstance(exc, sqlite3.Error)
-        and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
-    )
-    return f"the disk is full ({exc})" if full else str(exc)
