@@ -31,7 +31,6 @@ import errno
 import os
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -540,31 +539,9 @@ def test_catalog_full_inside_the_transaction(template: Path, tmp_path: Path, nam
 
 # -- a real full disk: a small tmpfs ---------------------------------------------------------
 
-TMPFS_BYTES = 4 << 20
 PAGE = 4096
 #: Free space beyond which every operation here succeeds (each needs well under this).
 ENOUGH = 512 << 10
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs of its own (root only, as in CI), unmounted whatever happens."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root); the seam tests stand in")
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here; the seam tests stand in")
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mount)],
-        capture_output=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def _free_bytes(mount: Path) -> int:
