@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from colvault.kernels.csvtokens import (
@@ -166,7 +166,6 @@ def test_the_pandas_cr_quirk_is_recognised():
     assert not pandas_drops_a_delimiter(b"a,x\r\nb,c\r\n", ",")
 
 
-@settings(max_examples=40)
 @given(st.booleans().flatmap(lambda c: st.tuples(documents(comments=c, spaces=True), st.just(c))))
 def test_same_rows_as_pandas(case):
     """Read with a comment character: a document with comment lines and trailing comments.
