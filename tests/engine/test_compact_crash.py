@@ -17,7 +17,9 @@ mixture. The next ``compact()`` must then succeed and leave nothing unreferenced
   old files still there.
 - kill -9: a child process (``_child_compact.py``) compacts a store holding a few MB in many
   short chunks. The test kills it at a seeded random moment within the time a compaction takes,
-  many times. ``COLVAULT_CRASH_SEED`` replays a run; ``COLVAULT_CRASH_KILLS`` sets how many.
+  many times, and checks that at least half of the kills landed inside a compaction, before its
+  commit point. ``COLVAULT_CRASH_SEED`` replays a run (its delays, as fractions of the time a
+  compaction takes here); ``COLVAULT_CRASH_KILLS`` sets how many kills.
 """
 
 from __future__ import annotations
@@ -542,10 +544,24 @@ def _check_killed(path: str, big: Expected, where: str) -> tuple[Layout, int]:
     return layout, leftovers
 
 
+BEFORE_COMMIT = "inside compact(), before its commit point"
+AFTER_COMMIT = "inside compact(), after its commit point"
+RETURNED = "after compact() returned"
+
+
 def test_kill_9_during_compact(big: Expected, tmp_path: Path) -> None:
+    """Every kill comes after the child printed that it calls ``compact()``: kill 0 at once,
+    the others after a random fraction of the time a complete compaction takes (the shortest
+    seen so far), the even ones within its first 40 %, the odd ones from there up to 1.25
+    times it (later in it, around its commit point, after it returned). What the child printed
+    and what the store holds tell where each kill landed; at least half of the kills must land
+    inside a compaction, before its commit point (the even ones do, unless compactions get
+    more than twice as fast as the shortest seen)."""
     seed = int(os.environ.get("COLVAULT_CRASH_SEED") or random.SystemRandom().randrange(2**32))
-    print(f"compact() kill test seed {seed} (COLVAULT_CRASH_SEED={seed} replays it), {KILLS} kills")
-    rng = random.Random(seed)
+    print(
+        f"compact() kill test seed {seed} (COLVAULT_CRASH_SEED={seed} replays it), {KILLS} kills; "
+        f"kill k draws its delay from seed '{seed}:k'"
+    )
     # A compaction that runs to its end: how long it takes, and the layout it leaves.
     calibrate = big.fresh(tmp_path, "calibrate")
     with Child("_child_compact.py", calibrate, BIG_SEGMENT_BYTES) as child:
@@ -563,26 +579,41 @@ def test_kill_9_during_compact(big: Expected, tmp_path: Path) -> None:
     print(f"a complete compact() takes {took:.3f} s in the child")
 
     path = big.fresh(tmp_path, "killed")
-    landed, outcome = 0, "before"
+    landed: list[str] = []
     for kill in range(KILLS):
-        if outcome == "after":  # give this child something to compact again
+        if landed and landed[-1] != BEFORE_COMMIT:  # give this child something to compact again
             shutil.rmtree(path)
             path = big.fresh(tmp_path, f"killed{kill}")
-        delay = 0.0 if kill == 0 else rng.uniform(0.0, 1.25 * took)
+        # Seeded per kill: a kill's delay depends neither on the others nor on COLVAULT_CRASH_KILLS.
+        rng = random.Random(f"{seed}:{kill}")
+        if kill == 0:
+            fraction = 0.0
+        elif kill % 2 == 0:
+            fraction = rng.uniform(0.0, 0.4)  # inside the compaction, well before its commit
+        else:
+            fraction = rng.uniform(0.4, 1.25)  # later in it, around its commit point, or after
+        delay = fraction * took
         with Child("_child_compact.py", path, BIG_SEGMENT_BYTES) as child:
-            child.expect("compacting")
+            child.expect("compacting")  # printed just before compact() is called
             time.sleep(delay)
             child.kill()
-            finished = any(line.startswith("done") for line in child.rest())
-        where = f"kill {kill} (seed {seed}, delay {delay:.3f} s of {took:.3f} s)"
+            done_lines = [line.split() for line in child.rest() if line.startswith("done ")]
+        returned = bool(done_lines)  # "done SECONDS ...": compact() returned
+        where = f"kill {kill} (seed {seed}:{kill}, delay {fraction:.2f} x {took:.3f} s)"
         layout, leftovers = _check_killed(path, big, where)
-        if finished:
-            assert layout != big.layout, f"{where}: compact() returned, but changed nothing"
-        outcome = "before" if layout == big.layout else "after"
-        returned = " (it returned)" * finished
-        print(f"{where}: as {outcome} compact(){returned}, {leftovers} leftovers")
-        landed += outcome == "after"
-    print(f"{landed} of {KILLS} kills came after the commit point")
+        committed = layout != big.layout
+        if returned:
+            assert committed, f"{where}: compact() returned, but changed nothing"
+        landed.append(RETURNED if returned else AFTER_COMMIT if committed else BEFORE_COMMIT)
+        print(f"{where}: {landed[-1]}, {leftovers} leftovers")
+        took = min([took] + [float(words[1]) for words in done_lines])
+    counts = {phase: landed.count(phase) for phase in (BEFORE_COMMIT, AFTER_COMMIT, RETURNED)}
+    print(", ".join(f"{n} {phase}" for phase, n in counts.items()))
+    need = max(1, KILLS // 2)
+    assert counts[BEFORE_COMMIT] >= need, (
+        f"only {counts[BEFORE_COMMIT]} of {KILLS} kills landed {BEFORE_COMMIT}, {need} expected "
+        f"(did compactions get more than twice as fast as the {took:.3f} s timed?): {counts}"
+    )
     # What the last kill left, a compaction completes.
     with colvault.open(path, "a", segment_bytes=BIG_SEGMENT_BYTES) as store:
         store.compact()
