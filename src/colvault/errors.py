@@ -98,7 +98,10 @@ class CatalogError(ColvaultError):
 
 
 class UnsafePickleError(ColvaultError, pickle.UnpicklingError):
-    """A pickle in ``node.objects`` names a global outside the allow-list."""
+    """A pickle in ``node.objects`` that colvault will not load: it names a global outside the
+    allow-list, would rebuild something that can crash the reader (a dtype whose fields lie
+    outside its items), would create far more than its size warrants, or is malformed. The
+    message names the node, key, object and reason."""
 
 
 class StoreClosedError(ColvaultError):
