@@ -194,12 +194,20 @@ CASES = [
         [("n", "uint64", [2**63, 1, 2**64 - 1])],
     ),
     Case(
-        "-2**63-1-is-float64",
+        "-2**63-1-is-an-error",
         b"n\n-9223372036854775809\n1\n",
-        [("n", "float64", [-9.223372036854775809e18, 1.0])],
+        error=(r"an integer that float64 cannot hold", 2, "n", "-9223372036854775809"),
         pandas=None,
-        why="pandas keeps Python ints in an object column; numpy has no such type, and the "
-        "widening path int64 -> float64 (ARCHITECTURE.md) holds it",
+        why="pandas keeps Python ints in an object column; numpy has no such type, and float64 "
+        "would read -2**63 (issue 12, defect 7: integers are not rounded without a word)",
+    ),
+    Case(
+        "-2**63-1-with-schema-float64-is-rounded-with-a-warning",
+        b"n\n-9223372036854775809\n1\n",
+        [("n", "float64", [-9.223372036854775808e18, 1.0])],
+        kw={"schema": {"n": "float64"}},
+        warns=r"column 'n': 1 integer rounded to float64.*line 2, '-9223372036854775809'",
+        pandas={"dtype": {"n": "float64"}},
     ),
     Case(
         "negative-and-2**63-is-float64",
@@ -258,6 +266,14 @@ CASES = [
         ],
     ),
     Case(
+        "integers-a-float64-column-would-round-are-an-error",
+        b"x\n9007199254740993\n0.1\n",
+        error=(r"an integer that float64 cannot hold", 2, "x", "9007199254740993"),
+        pandas=None,
+        why="pandas reads 9007199254740993 as 9007199254740992.0 without a word; with 16-byte "
+        "blocks the column is int64 until 0.1 widens it (issue 12, defect 7)",
+    ),
+    Case(
         "hard-roundings",
         b"x\n9007199254740993\n0.1\n2.2250738585072011e-308\n123456789012345678901234567890\n"
         b"1.00000000000000011102230246251565404236316680908203125\n",
@@ -274,6 +290,9 @@ CASES = [
                 ],
             )
         ],
+        # two integer texts float64 rounds: the schema asks for float64, so they are rounded
+        kw={"schema": {"x": "float64"}},
+        warns=r"column 'x': 2 integers rounded to float64, .*first: line 2, '9007199254740993'",
     ),
     Case(
         "decimal-comma-semicolon",

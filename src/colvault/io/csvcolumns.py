@@ -9,10 +9,21 @@ widens. A column whose sample is all missing is ``empty`` until a value shows wh
 Converting a block either gives the array, or raises :class:`Widen` with the type the block
 needs (the importer starts over with it), or :class:`~colvault.errors.CSVError` naming the line,
 column and text, when no path leads from the column's type to the value.
+
+Integers are never rounded without a word. An int64 column meeting a value beyond int64 widens
+to uint64 when every value fits it; a float64 column (a column of integers with missing values,
+negative values and values beyond int64, values beyond uint64, or integers beside non-integer
+numbers) must hold each integer text exactly: float64 holds any integer up to 2**53, and a
+larger one whose double is another number is a ``CSVError`` naming the first such field, unless
+the caller's schema (or the table appended to) says float64, where the importer warns how many
+were rounded (:func:`_check_exact`; the row kernel of :mod:`.csvplain` leaves such fields to this
+path).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +44,12 @@ CATEGORY_MAX = 65_536
 #: Text widths grow to a power of two at least this large, so a file whose later values are a
 #: little longer does not restart the import once per block.
 MIN_TEXT_WIDTH = 16
+#: float64 holds every integer of at most this magnitude exactly; the double of an integer
+#: text that may differ from it is at least this large in magnitude.
+EXACT_INT = 2.0**53
+#: An integer beyond 2**53 has at least 16 digits: shorter fields need no look.
+_EXACT_DIGITS = 16
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
 
 
 class Widen(Exception):
@@ -162,6 +179,9 @@ class ColumnState:
 
     distinct: set[str] = field(default_factory=set)  # a category column's values
     negative: bool = False  # an int64 column held negative values (uint64 cannot widen it)
+    #: integers a float64 column fixed by the caller rounded: (line, text) of the first and the
+    #: count, per block (appended by the tasks of several blocks at once, summed at the end)
+    rounded: list[tuple[int, str, int]] = field(default_factory=list)
 
     def note_ints(self, values: np.ndarray) -> None:
         """Take in a block's int64 values: a later value beyond int64 then widens the column
@@ -309,6 +329,8 @@ def convert(
     if not opts.na_parses:
         values = _without_missing(t, f, opts, seen)
         if values is not None:
+            if t.kind == "float64":
+                _check_exact(column, t, f, values, opts, line_of, seen)
             return _fixed(column, t, values, f, line_of)
     has_missing = bool(f.na.any())
     if t.kind == "empty":
@@ -347,6 +369,7 @@ def convert(
             raise _bad(column, f, bad, line_of, f"not a number in a {t.label} column")
         if t.ints:
             values[values == 0] = 0.0  # the integer -0 is 0
+        _check_exact(column, t, f, values, opts, line_of, seen)
         return _fixed(column, t, values, f, line_of)
     if t.kind == "datetime":
         values, bad = _datetimes(f, opts)
@@ -409,6 +432,88 @@ def _convert_int(
             column, ColumnType("float64", ints=True), "a negative value or one beyond uint64"
         )
     return _fixed(column, t, uvalues, f, line_of)
+
+
+def _may_round(values: np.ndarray) -> bool:
+    """Whether a block's float64 values may hold an integer text that float64 rounded: some
+    value (NaN aside) is at least 2**53 in magnitude. Two reductions, about a quarter of a
+    nanosecond per value on the general path (the row kernel checks its fields as it goes)."""
+    if not len(values):
+        return False
+    hi, lo = np.fmax.reduce(values), np.fmin.reduce(values)  # NaN only when all are
+    return bool(hi >= EXACT_INT or lo <= -EXACT_INT)
+
+
+#: Bytes that cannot be part of an integer text (digits, sign, whitespace): a decimal mark, an
+#: exponent, the letters of inf.
+_NOT_INTEGER = np.ones(256, np.bool_)
+_NOT_INTEGER[[ord(c) for c in "0123456789+- \t\n\v\f\r"]] = False
+
+
+def _rounded_integers(f: Fields, values: np.ndarray, opts: Options, first_only: bool) -> list[int]:
+    """The fields (ascending) that are integer texts whose float64 in ``values`` is another
+    number (``first_only``: the first of them at most)."""
+    big = np.flatnonzero(np.abs(values) >= EXACT_INT)  # NaN is not
+    big = big[f.ends[big] - f.starts[big] >= _EXACT_DIGITS]
+    if not len(big):
+        return []
+    # drop the fields holding a byte no integer has (floats such as 1.2345678901234567e+20)
+    # with one look at their bytes, before a Python look at each of the rest
+    lens = f.ends[big] - f.starts[big]
+    heads = np.cumsum(lens) - lens
+    at = np.repeat(f.starts[big] - heads, lens) + np.arange(int(lens.sum()))
+    not_integer = _NOT_INTEGER.copy()
+    if opts.thousands is not None:
+        not_integer[ord(opts.thousands)] = False
+    odd = np.add.reduceat(not_integer[f.buf[at]].astype(np.int64), heads) > 0
+    sep = opts.thousands.encode() if opts.thousands is not None else b""
+    out = []
+    for i in big[~odd].tolist():
+        raw = f.buf[f.starts[i] : f.ends[i]].tobytes().strip()
+        if sep:
+            raw = raw.replace(sep, b"")
+        if not _INTEGER.fullmatch(raw):
+            continue
+        v = float(values[i])
+        if not math.isfinite(v) or int(v) != int(raw):
+            out.append(i)
+            if first_only:
+                break
+    return out
+
+
+def _check_exact(
+    column: str,
+    t: ColumnType,
+    f: Fields,
+    values: np.ndarray,
+    opts: Options,
+    line_of: Any,
+    seen: ColumnState,
+) -> None:
+    """Refuse a float64 column's integer text that ``values`` does not hold exactly (a
+    ``CSVError`` naming the first), or count them when the caller fixed the type to float64.
+    A narrower float the caller asked for rounds integers as it rounds other numbers."""
+    if t.bools or (t.fixed is not None and t.fixed != np.float64) or not _may_round(values):
+        return
+    rounded = _rounded_integers(f, values, opts, first_only=t.fixed is None)
+    if not rounded:
+        return
+    i = rounded[0]
+    if t.fixed is not None:
+        seen.rounded.append((line_of(i), f.text(i), len(rounded)))
+        return
+    why = (
+        "it has missing values, or integers that int64 and uint64 cannot all hold"
+        if t.ints
+        else "it has numbers that are not integers"
+    )
+    raise _bad(
+        column, f, i, line_of,
+        f"an integer that float64 cannot hold: it would read {float(values[i])!r} (the column "
+        f"is float64: {why}); schema={{{column!r}: 'float64'}} accepts the rounding, a text "
+        "dtype keeps the digits",
+    )  # fmt: skip
 
 
 def _first_unfit(f: Fields, opts: Options, dt: np.dtype) -> int:

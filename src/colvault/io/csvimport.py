@@ -260,6 +260,16 @@ class _Import:
                     CSVWarning,
                     stacklevel=3,
                 )
+            for name, seen in state.columns.items():
+                if seen.rounded:  # a float64 column the caller fixed took integers beyond 2**53
+                    line, text, _ = min(seen.rounded)
+                    count = sum(n for _, _, n in seen.rounded)
+                    warnings.warn(
+                        f"column {name!r}: {count} integer{'s' * (count > 1)} rounded to "
+                        f"float64, as its type asks (first: line {line}, {text!r})",
+                        CSVWarning,
+                        stacklevel=3,
+                    )
             self.store.commit()
             return self.store[self.path]
         finally:

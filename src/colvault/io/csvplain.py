@@ -11,7 +11,8 @@ line, a ragged row, a value that needs the general path); :class:`Parsed` says w
 importer reads the rest of the block the general way. Text conversions that fail (bytes that are
 not UTF-8, a category that outgrows its type) are not reported from here, where the block's first
 line is not yet known: the importer reads the whole block again the general way, which names the
-line.
+line. The kernel also stops at an integer text in a float column that float64 may round (2**53
+or more in magnitude): the general way checks it is held exactly, or names it.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def parse_plain(
     while True:
         rows, end = csvrows.parse_rows_kernel(
             buf, end, rows, delimiter, None, None if comment < 0 else comment,
-            csvrows.CR if cr else None, plan.kinds, plan.slots, dec, tsep, *out,
+            csvrows.CR if cr else None, plan.kinds, plan.slots, dec, tsep,
+            out[0], out[1], out[2], out[3], out[4], True,  # exact_ints: integers float64 may round
         )  # fmt: skip
         if rows < cap or end >= len(buf):
             break

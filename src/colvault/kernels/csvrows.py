@@ -15,7 +15,9 @@ field parsing as its column's kind without the slow paths: ints within int64, fl
 exact paths, ISO 8601 times (text fields may be empty). Anything else stops it: a quote at a
 field's start, an empty number or time (a missing value), a blank or comment line, a line
 starting with a blank, a bare CR, a ragged row, a value that does not parse or needs a wider
-type, a record cut by the block's end.
+type, a record cut by the block's end; and, when asked (``exact_ints``), an integer text in a
+float column whose double is 2**53 or more in magnitude, which float64 may round (the importer
+looks at its text: ``csvcolumns._check_exact``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from .csvdates import _iso_field, iso_datetime_fast
 from .csvnumbers import (
+    _CODE_BAD,
     _CODE_OK,
     _P10,
     _float_field,
@@ -51,12 +54,13 @@ _WLF = np.uint64(_LF) * ONES
 _WCR = np.uint64(CR) * ONES
 _I64_MAX = np.uint64(0x7FFFFFFFFFFFFFFF)
 _2_63 = np.uint64(0x8000000000000000)
+_EXACT = 2.0**53  # float64 holds every integer up to this magnitude
 
 
 @numba.njit(cache=True, nogil=True)
 def parse_rows_kernel(
     buf, i, r, delimiter, quotechar, comment, cr, kinds, slots, decimal, thousands, ints,
-    floats, stamps, tstarts, tends,
+    floats, stamps, tstarts, tends, exact_ints=False,
 ):  # fmt: skip
     """Parse rows from byte ``i`` (a record's start) of ``buf`` into rows ``r`` on of the
     outputs (column ``slots[p]`` of the array of field ``p``'s kind), until a record it does not
@@ -66,7 +70,11 @@ def parse_rows_kernel(
     ``quotechar`` and ``comment`` are bytes or None, and ``cr`` is ``13`` or None. None promises
     that ``buf`` holds no such byte (a plain block has no quote character; most files have no CR
     and no comment character): Numba compiles a None argument's tests out, and the field-end
-    search, the hottest loop, looks for two bytes instead of four."""
+    search, the hottest loop, looks for two bytes instead of four.
+
+    ``exact_ints``: stop at an integer text of a float field whose double is 2**53 or more in
+    magnitude (a look at the field's bytes only then; no field of the fast path is one): the
+    caller's general path checks that float64 holds it. Off, it is read as the float it is."""
     n = buf.shape[0]
     width = kinds.shape[0]
     cap = ints.shape[1]
@@ -155,6 +163,13 @@ def parse_rows_kernel(
                     x, code = _float_field(buf, s, e, decimal, thousands)
                     if code != _CODE_OK:
                         rec_end = -1
+                        break
+                    if (
+                        exact_ints
+                        and not abs(x) < _EXACT
+                        and _int_field(buf, s, e, thousands)[2] != _CODE_BAD
+                    ):
+                        rec_end = -1  # an integer float64 may round
                         break
                     floats[slot, r] = x
             elif kind == DATETIME:
