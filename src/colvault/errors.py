@@ -59,7 +59,9 @@ class CSVError(ColvaultError, ValueError):
 
 
 class CSVWarning(UserWarning):
-    """Rows skipped by ``on_bad_lines="skip"``: how many, and the first line numbers."""
+    """Something an import did as asked that changed what the file says: rows skipped by
+    ``on_bad_lines="skip"`` (how many, the first line numbers), or integers rounded to the
+    float64 the schema asked for (how many, the first one)."""
 
 
 class StoreNotFoundError(ColvaultError, FileNotFoundError):
