@@ -63,6 +63,14 @@ def _value_dtype(dt: str) -> bool:
     return dt in _NUMERIC or _is_datetime(dt)
 
 
+def _set_dtype(dt: Any) -> bool:
+    """``"set" + dt``: a constant that is an ascending array of distinct ``dt`` values, no NaN
+    or NaT (datetimes as int64), the right operand of an ``isin``."""
+    if not isinstance(dt, str) or not dt.startswith("set"):
+        return False
+    return _value_dtype(dt[3:]) and dt[3:] not in ("|b1", "<f2")
+
+
 def _index(j: Any) -> int:
     if type(j) is not int or not 0 <= j < 100_000:
         raise ValueError(f"bad argument index {j!r}")
@@ -76,7 +84,7 @@ def dtype_of(node: tuple[Any, ...]) -> str:
         return str(node[2])
     if kind in ("catcode", "catlut"):
         return "|b1"
-    return str(node[1])
+    return str(node[1])  # isin too: "|b1"
 
 
 def validate(node: Any, n_columns: int, n_constants: int) -> None:
@@ -96,7 +104,7 @@ def validate(node: Any, n_columns: int, n_constants: int) -> None:
         elif kind == "const":
             if len(nd) != 3 or _index(nd[1]) >= n_constants:
                 raise ValueError(f"bad constant node {nd!r}")
-            if not (_value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "lut"):
+            if not (_value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "lut" or _set_dtype(nd[2])):
                 raise ValueError(f"bad constant dtype {nd!r}")
         elif kind == "cast":
             if len(nd) != 3 or not _value_dtype(nd[1]):
@@ -113,6 +121,11 @@ def validate(node: Any, n_columns: int, n_constants: int) -> None:
             if not (ok and nd[2][0] == "const" and nd[2][2] == "lut"):
                 raise ValueError(f"bad category lookup {nd!r}")
             stack.extend(nd[1:])
+        elif kind == "isin":
+            ok = len(nd) == 4 and nd[1] == "|b1" and isinstance(nd[3], tuple) and len(nd[3]) == 3
+            if not (ok and nd[3][0] == "const" and _set_dtype(nd[3][2])):
+                raise ValueError(f"bad set test {nd!r}")
+            stack.extend(nd[2:])
         else:
             arity = 1 if kind in _UNARY or kind == "not" else 2
             if kind not in (*_ARITH, *_UNARY, *_CMP, *_LOGIC) or len(nd) != 2 + arity:
@@ -157,6 +170,12 @@ _INT_NAMES = {
 #: float16 values live in float32 variables; every float16 operation is done in float32 and
 #: rounded to float16 (``_to_half``), which is how numpy's own float16 loops compute.
 _FLOAT_NAMES = {"<f2": "float32", "<f4": "float32", "<f8": "float64"}
+
+#: Numba inlines the helpers into a kernel that calls them at most this many times; a kernel
+#: that calls them more often calls them (LLVM may still inline): 20 float floor divisions
+#: inlined took 12 s to compile, called 2.4 s, and ran no slower (two loaded cores); 85 took
+#: 55 s inlined (idle), 2.4 s called.
+INLINE_CALLS = 4
 
 #: Helpers the generated code may call; each is emitted only when used. Integer helpers work
 #: in int64/uint64 and the caller truncates (numpy's integer arithmetic wraps, and a truncation
@@ -237,6 +256,21 @@ def _dtcast(a, factor):
         return a
     return a * factor
 """,
+    # The last of the ascending values at or below x, found in log2(len) steps of a fixed
+    # count without a data-dependent branch (a mispredicted one per step cost 3x); NaN is
+    # below nothing and equals nothing.
+    "_isin": """
+def _isin(x, values):
+    n = len(values)
+    if n == 0:
+        return False
+    base = 0
+    while n > 1:
+        half = n >> 1
+        base += half * (values[base + half] <= x)
+        n -= half
+    return values[base] == x
+""",
 }
 for _t in ("float32", "float64"):
     _HELPERS[f"_divmod_{_t}"] = f"""
@@ -312,6 +346,7 @@ class _Gen:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.helpers: set[str] = set()
+        self.calls = 0  # helper calls in the kernel body
         self.memo: dict[tuple[Any, ...], str] = {}
         self.power_checks: list[str] = []
 
@@ -322,6 +357,7 @@ class _Gen:
 
     def use(self, helper: str) -> str:
         self.helpers.add(helper)
+        self.calls += 1
         if helper in _HELPER_DEPS:
             self.helpers.add(_HELPER_DEPS[helper])
         return helper
@@ -353,6 +389,11 @@ class _Gen:
             return self.emit(f"{self.node(nd[2])}[{codes}] != 0")
         if kind == "cast":
             return self._cast(nd)
+        if kind == "isin":
+            if nd[3][2] != "set" + dtype_of(nd[2]):
+                raise ValueError(f"a set test needs values of its operand's dtype: {nd!r}")
+            x, values = self.node(nd[2]), self.node(nd[3])
+            return self.emit(f"{self.use('_isin')}({x}, {values})")
         args = [self.node(a) for a in nd[2:]]
         in_dts = [dtype_of(a) for a in nd[2:]]
         return self._op(kind, nd[1], args, in_dts)
@@ -502,7 +543,8 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
     body = ["        " + line for line in gen.lines]
     checks = [f"        err |= {v} < 0" for v in gen.power_checks]
     deco = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
-    helper_deco = '@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")'
+    inline = ', inline="always"' if gen.calls <= INLINE_CALLS else ""
+    helper_deco = f'@numba.njit(cache=True, nogil=True, error_model="numpy"{inline})'
     out = [
         "# Generated by colvault.kernels.exprgen; shape:",
         f"# {shape_text(node)}",

@@ -16,7 +16,7 @@ Description nodes (``dt`` is a numpy ``dtype.str`` such as ``"<f8"``, ``"|b1"``,
   ``dt`` may also be ``"U"``/``"S"`` (fixed-width text) or ``"cat"`` (the integer codes of a
   category column).
 - ``("const", j, dt)``: constant argument ``j``, a scalar of ``dt`` (``"U"``: a str, ``"S"``:
-  bytes, ``"lut"``: a bool array indexed by category code).
+  bytes, ``"lut"``: a bool array indexed by category code, ``"set" + dt``: see ``isin``).
 - ``("cast", dt, node)``: numpy's cast of ``node`` to ``dt`` (integers wrap; datetime units
   only ever get finer, so the cast multiplies, keeping NaT).
 - ``(op, dt, node, ...)``: ``op`` applied to operands that already have the loop dtype, giving
@@ -27,6 +27,10 @@ Description nodes (``dt`` is a numpy ``dtype.str`` such as ``"<f8"``, ``"|b1"``,
   with the chunk's code of a literal (``-1`` when the chunk lacks it).
 - ``("catlut", ("col", j, "cat"), ("const", k, "lut"))``: ``lut[code]``, the comparison of the
   chunk's dictionary with a literal, for the ordering operators on categories.
+- ``("isin", "|b1", node, ("const", k, "set" + dt))``: whether ``node`` (of dtype ``dt``) is
+  one of the values of constant ``k``, an ascending array of distinct ``dt`` values without
+  NaN or NaT (datetimes as int64): a binary search, so that a long ``or`` of equalities with
+  one operand compiles as one operation.
 
 Kernels (one module per shape holds all three; each compiles on first use)::
 

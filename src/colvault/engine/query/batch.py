@@ -12,14 +12,16 @@ condition's row kernel) does the rest; projections are gathered by
 A chunk is batched when every condition column's chunk is a sealed ``blosc2``, ``decimal``,
 ``for`` or ``delta`` chunk (a decimal chunk the condition compares with constants is scanned on
 its integers, its exception rows corrected one by one); raw chunks (a table's short last one),
-categories, text, sorted-range chunks and active segments take the Python path. A chunk that
-fails its crc or does not decompress is read again by the Python path, which raises the
-``ChecksumError`` naming it.
+categories, text, sorted-range chunks, active segments and conditions of more than
+:data:`BATCH_COLUMNS` columns or :data:`BATCH_CONSTANTS` constants take the Python path. A
+chunk that fails its crc or does not decompress is read again by the Python path, which raises
+the ``ChecksumError`` naming it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,13 @@ SELECT_ROWS = 1 << 20
 _UNUSED = np.dtype(np.uint8)
 #: Conditions whose prepared chunks a snapshot keeps (the oldest is dropped first).
 PREPARED_KEPT = 16
+#: The most columns and constants a condition's batch loop takes; a larger condition scans
+#: chunk by chunk (the Python path), whose kernel compiles much faster. Numba compiles a batch
+#: loop (one per column and constant types) in a time that grows faster than its columns
+#: (each is loaded, corrected and gathered in code of its own): 10 columns took 18 s, 30 over
+#: 10 minutes; and with its constants (900 ended in a RecursionError in Numba after 45 s).
+BATCH_COLUMNS = 4
+BATCH_CONSTANTS = 16
 
 
 @dataclass(frozen=True)
@@ -108,9 +117,10 @@ class BatchScan:
         self.static = cond.predicate._static
         self.usable = (
             native.AVAILABLE
-            and bool(cond.specs)
+            and 0 < len(cond.specs) <= BATCH_COLUMNS
             and self.static is not None
-            and all(_numeric(c) for c in self.static)
+            and len(self.static) <= BATCH_CONSTANTS
+            and all(_numeric(c) or _set(c) for c in self.static)
             and all(_batchable(s.dtype) and not s.is_category and not s.shape for s in cond.specs)
         )
         self._segments: dict[str, tuple[np.ndarray, int] | None] = {}
@@ -124,7 +134,7 @@ class BatchScan:
             "prepared",
             tuple(s.id for s in cond.specs),
             repr(sorted(cond.scaled.items())),
-            repr([(np.asarray(c).dtype.str, c) for c in self.static or ()]),
+            repr([(_const_dtype(c), _set_digest(c) if _set(c) else c) for c in self.static or ()]),
             repr(sorted(cond.constants.items())),
         )
         derived = self.plan.state.derived
@@ -246,7 +256,7 @@ class BatchScan:
                     load = _Load(load.packed, _UNUSED.str, (native.PLAIN, *load.info[1:]))
             key += [load.values, load.packed]
             where.append(load.info)
-        key += [np.asarray(c).dtype.str for c in consts]
+        key += [_const_dtype(c) for c in consts]
         return _Chunk(pos, nrows, tuple(key), tuple(where), tuple(consts)), tuple(ends)
 
     def _call(
@@ -276,7 +286,10 @@ class BatchScan:
         packed = [scratch_array(("scanpacked", j), key[2 * j + 1], most) for j in range(ncols)]
         nconst = len(chunks[0].consts)
         consts = [
-            np.array([c.consts[k] for c in chunks], key[2 * ncols + k]) for k in range(nconst)
+            chunks[0].consts[k]  # a set test's values, the same for every chunk
+            if key[2 * ncols + k].startswith("set")
+            else np.array([c.consts[k] for c in chunks], key[2 * ncols + k])
+            for k in range(nconst)
         ]
         slot_col, slot_op, slot_val = self._slots(key)
         forced = np.zeros(max(nconst, 1), np.int64)
@@ -434,6 +447,20 @@ def _signed(u: int) -> int:
 
 def _numeric(c: Any) -> bool:
     return isinstance(c, np.generic) and np.asarray(c).dtype.kind in "biufmM"
+
+
+def _set(c: Any) -> bool:
+    """Whether a kernel constant is a set test's values (an array)."""
+    return isinstance(c, np.ndarray) and c.ndim == 1 and c.dtype.kind in "iuf"
+
+
+def _set_digest(c: np.ndarray) -> str:
+    return hashlib.blake2b(c.tobytes(), digest_size=16).hexdigest()
+
+
+def _const_dtype(c: Any) -> str:
+    """A kernel constant's type in a batch loop's key (see ``scan_source``)."""
+    return "set" + c.dtype.str if _set(c) else np.asarray(c).dtype.str
 
 
 def _batchable(dtype: np.dtype) -> bool:

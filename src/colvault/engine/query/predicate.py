@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,16 +35,32 @@ from .expr import (
 # ---------------------------------------------------------------------------------------------
 # lowering to the kernel description
 
+#: The most operations a condition's kernel may have: comparisons, arithmetic, functions, set
+#: tests and ``& | ~`` (``and or not``), each counted once however often it recurs. Numba's
+#: compile time grows with them: 125 comparisons joined by ``or`` (249 operations) take 0.7 s,
+#: 85 float floor divisions (255 operations) 2.4 s, once per shape (the machine code is cached
+#: on disk); 900 comparisons took 8 s, or 45 s and a RecursionError in Numba (2-core VM).
+#: Hand-written conditions have a few dozen.
+MAX_OPERATIONS = 256
+#: ``x == a or x == b or ...`` (``x != a and x != b and ...``) with at least this many
+#: constants compares ``x`` with all of them in one set test (a binary search), which compiles
+#: as one operation whatever their number; fewer stay comparisons, which run faster as long
+#: as they are few (on 2 M rows: 16 comparisons 2 ms, a set test of 16 values 25-45 ms; 64
+#: comparisons 11 ms, a set test 60-80 ms, as of 900 values).
+SET_TEST_MIN = 64
+
 
 @dataclass(frozen=True)
 class _Slot:
-    """How one kernel constant is bound: ``value`` (fixed), ``code`` or ``lut`` (per chunk,
-    from a category column's dictionary)."""
+    """How one kernel constant is bound: ``value`` (fixed), ``set`` (fixed: ``const.value`` is
+    the ascending tuple of a set test's values, ``array`` the same as the kernel takes it), or
+    ``code`` or ``lut`` (per chunk, from a category column's dictionary)."""
 
     kind: str
     const: Const
     column: str = ""
     op: str = ""
+    array: Any = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -100,12 +116,74 @@ class _Lowerer:
             return self.cast(node, e.dtype, want)
         if e.op in COMPARISONS:
             return self.comparison(e)
+        if e.op in ("and", "or"):
+            return self.logical(e)
         if e.op in LOGICAL:
             return (e.op, "|b1", *(self.lower(a, _BOOL) for a in e.args))
         ufunc = ARITHMETIC.get(e.op) or UNARY[e.op]
         loop = ufunc.resolve_dtypes((*(_resolve_operand(a) for a in e.args), None))
         args = tuple(self.lower(a, dt) for a, dt in zip(e.args, loop, strict=False))
         return self.cast((e.op, loop[-1].str, *args), loop[-1], want)
+
+    def logical(self, e: Op) -> tuple[Any, ...]:
+        """A run of ``and`` (or of ``or``) as a balanced tree, its inequalities (equalities) of
+        one operand with at least :data:`SET_TEST_MIN` constants as one set test."""
+        terms: list[Expr] = []
+        stack: list[Expr] = [e]
+        while stack:  # the run's operands, in order, without recursion
+            x = stack.pop()
+            if isinstance(x, Op) and x.op == e.op:
+                stack.extend(reversed(x.args))
+            else:
+                terms.append(x)
+        sym = "==" if e.op == "or" else "!="
+        groups: dict[tuple[Expr, np.dtype], list[tuple[int, Const]]] = {}
+        for k, t in enumerate(terms):
+            member = _set_member(t, sym)
+            if member is not None:
+                groups.setdefault(member[:2], []).append((k, member[2]))
+        first: dict[int, tuple[Expr, np.dtype, list[Const]]] = {}
+        taken: set[int] = set()
+        for (operand, dt), found in groups.items():
+            if len(found) >= SET_TEST_MIN:
+                first[found[0][0]] = (operand, dt, [c for _, c in found])
+                taken.update(k for k, _ in found)
+        parts = []
+        for k, t in enumerate(terms):
+            if k in first:
+                operand, dt, consts = first[k]
+                test = self.set_test(operand, dt, consts)
+                parts.append(test if sym == "==" else ("not", "|b1", test))
+            elif k not in taken:
+                parts.append(self.lower(t, _BOOL))
+        while len(parts) > 1:
+            paired = [(e.op, "|b1", parts[k], parts[k + 1]) for k in range(0, len(parts) - 1, 2)]
+            parts = paired + parts[len(parts) - len(parts) % 2 :]
+        return parts[0]
+
+    def set_test(self, operand: Expr, dt: np.dtype, consts: list[Const]) -> tuple[Any, ...]:
+        """``operand`` (computed in ``dt``) equal to one of ``consts``, as numpy compares them:
+        each constant converted to ``dt``; NaN, NaT and integers outside ``dt``'s range equal
+        nothing and are left out."""
+        values = []
+        for c in consts:
+            if _is_weak(c) and type(c.value) is int and dt.kind in "iu":
+                info = np.iinfo(dt)
+                if not info.min <= c.value <= info.max:
+                    continue
+            v = _fits(c.value, dt)
+            if dt.kind in "Mm":
+                if np.isnat(v):
+                    continue
+                v = v.view(np.int64)
+            elif dt.kind == "f" and np.isnan(v):
+                continue
+            values.append(v)
+        storage = np.dtype(np.int64) if dt.kind in "Mm" else dt
+        array = np.unique(np.array(values, storage))  # ascending; -0.0 and 0.0 are one value
+        const = Const(tuple(array.tolist()), storage)
+        k = self.const(_Slot("set", const, array=array), "set" + dt.str)
+        return ("isin", "|b1", self.lower(operand, dt), k)
 
     def cast(self, node: tuple[Any, ...], dt: np.dtype, want: np.dtype | None) -> tuple[Any, ...]:
         if want is None or want == dt:
@@ -141,11 +219,53 @@ class _Lowerer:
         return (sym, "|b1", self.lower(a, loop[0]), self.lower(b, loop[1]))
 
 
+def _set_member(t: Expr, sym: str) -> tuple[Expr, np.dtype, Const] | None:
+    """(operand, loop dtype, constant) of ``t`` when it is ``operand <sym> constant`` (either
+    way round) over numbers or datetimes, compared in one dtype: a candidate for a set test."""
+    if not (isinstance(t, Op) and t.op == sym):
+        return None
+    a, b = t.args
+    if isinstance(a, Const):
+        a, b = b, a
+    if isinstance(a, Const) or not isinstance(b, Const):
+        return None
+    if _kind(a) not in ("i", "u", "f", "M", "m") or _kind(b) in ("text", "cat"):
+        return None
+    loop = COMPARISONS[sym].resolve_dtypes((_resolve_operand(a), _resolve_operand(b), None))
+    dt = loop[0]
+    if loop[1] != dt or dt.kind not in "iufMm" or dt == np.float16:
+        return None
+    return a, dt, b
+
+
+def count_operations(node: tuple[Any, ...]) -> int:
+    """Distinct operations of a kernel description (as the kernel computes each once):
+    everything but columns, constants and casts."""
+    seen: set[tuple[Any, ...]] = set()
+    stack = [node]
+    while stack:
+        nd = stack.pop()
+        if nd in seen or nd[0] in ("col", "const"):
+            continue
+        seen.add(nd)
+        stack.extend(a for a in nd[1:] if isinstance(a, tuple))
+    return sum(1 for nd in seen if nd[0] != "cast")
+
+
 @functools.lru_cache(maxsize=1024)
 def lower(expr: Expr) -> Lowered:
-    """The kernel description of a typed tree (cached per tree)."""
+    """The kernel description of a typed tree (cached per tree), or :class:`QueryError` when
+    it has more than :data:`MAX_OPERATIONS` operations."""
     lw = _Lowerer()
     node = lw.lower(expr)
+    n = count_operations(node)
+    if n > MAX_OPERATIONS:
+        raise QueryError(
+            f"the condition has {n} operations (comparisons, arithmetic, functions, & | ~); "
+            f"the limit is {MAX_OPERATIONS}, as its kernel would take long to compile. "
+            "Equalities of one column joined by `or` (x == 1 or x == 2 or ...) count as one "
+            "however many; else split the condition into several queries"
+        )
     return Lowered(node, tuple(lw.columns), tuple(lw.slots))
 
 
@@ -194,6 +314,9 @@ def _slot_values(
     out: list[Any] = []
     for slot in slots:
         c = slot.const
+        if slot.kind == "set":
+            out.append(slot.array)
+            continue
         if slot.kind == "value":
             v = c.value
             if c.dtype is not None and c.dtype.kind in "Mm":
@@ -232,9 +355,8 @@ class Predicate:
         self.key = self.lowered.key
         self.cache_dir = cache_dir
         self._kernels: dict[str, Callable[..., int]] = {}
-        self._static = (
-            kernel_constants(expr) if all(s.kind == "value" for s in self.lowered.slots) else None
-        )
+        fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
+        self._static = kernel_constants(expr) if fixed else None
 
     def kernel(self, mode: str = "select") -> Callable[..., int]:
         fn = self._kernels.get(mode)  # looked up once per query, not once per chunk

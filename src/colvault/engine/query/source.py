@@ -77,13 +77,19 @@ def _prepare(cond: str) -> _Source:
     # top level). A flat separator (a comparison, and/or, a comma) starts a new operand: Python
     # parses those into one flat node, so only runs of other operators and brackets nest.
     runs = [0]
+    chains = [0]  # of which & and | (for the message: `and`/`or` are flat)
     i, n, pos = 0, len(cond), 0
 
     def check_depth(at: int) -> None:
         if len(runs) - 1 + sum(runs) > MAX_DEPTH:
+            hint = (
+                "; each & or | of a chain nests one level deeper, `and`/`or` do not"
+                if 2 * sum(chains) > MAX_DEPTH
+                else ""
+            )
             raise QueryError(
                 f"condition nests too deeply (more than {MAX_DEPTH} levels of brackets and "
-                f"operators) near column {at + 1}"
+                f"operators) near column {at + 1}{hint}"
             )
 
     while i < n:
@@ -122,7 +128,7 @@ def _prepare(cond: str) -> _Source:
                 runs[-1] += 1
                 check_depth(i)
             elif word in _FLAT_WORDS:
-                runs[-1] = 0
+                runs[-1] = chains[-1] = 0
         if m is not None and m.end() > i:
             out.append(m.group())
             pos += m.end() - i
@@ -130,15 +136,18 @@ def _prepare(cond: str) -> _Source:
             continue
         if ch in "([{":
             runs.append(0)
+            chains.append(0)
             check_depth(i)
         elif ch in ")]}":
             if len(runs) > 1:
                 runs.pop()
+                chains.pop()
         elif ch in _NESTING_OPS:
             runs[-1] += 1
+            chains[-1] += ch in "&|"
             check_depth(i)
         elif ch in _FLAT_OPS:
-            runs[-1] = 0
+            runs[-1] = chains[-1] = 0
         out.append(ch)
         pos += 1
         i += 1
