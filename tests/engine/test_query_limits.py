@@ -200,3 +200,26 @@ def test_wide_conditions_scan_chunk_by_chunk(table_path):
             assert len(plan.condition.predicate.lowered.slots) == constants
             assert not batch_mod.BatchScan(plan).usable
             check_all_ways(t, cond, want)
+
+
+@pytest.mark.parametrize(
+    "cond, message",
+    [
+        ("~" * 9_990 + "x > 1", "nests too deeply"),
+        ("~" * 101 + "(x > 1)", "more than 100 levels"),
+        ("(" * 4_990 + "x > 1" + ")" * 4_990, "more than 100 levels"),
+        ("x > " + "-" * 9_000 + "1", "more than 100 levels"),
+        ("(" * 10_000 + "x > 1" + ")" * 10_000, "20005 characters long; the limit is 10000"),
+    ],
+)
+def test_deeply_nested_conditions_are_refused_not_crashed(cond, message):
+    with pytest.raises(QueryError, match=message):
+        parse(cond, {"x": np.dtype("f8")})
+
+
+def test_the_deepest_negation_allowed_works(table_path):
+    path, data = table_path
+    with colvault.open(path) as store:
+        t = store["/t"]
+        assert t.count_where("~" * 99 + "(x > 100)") == int((~(data["x"] > 100)).sum())
+        assert t.count_where("~" * 98 + "(x > 100)") == int((data["x"] > 100).sum())
