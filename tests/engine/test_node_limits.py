@@ -79,10 +79,6 @@ def test_the_deepest_and_longest_paths_work(store_path):
         np.testing.assert_array_equal(store[DEEPEST_GROUP + "/u"].col("x"), values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tree.py's rename checks the new path only, not the paths its subtree moves to",
-)
 def test_a_move_may_not_push_a_subtree_past_the_limit(store_path):
     with colvault.open(store_path, "w") as store:
         store.create_table("/top/sub/t", {"x": "f8"})

@@ -17,9 +17,9 @@ from .array import Array
 from .catalog import Catalog
 from .codec import Codec
 from .coerce import is_frame
-from .names import normalize_path, parent_of
+from .names import check_limits, normalize_path, parent_of
 from .nodes import Group, Node
-from .pending import NodeRecord, PendingMeta, in_subtree
+from .pending import NodeRecord, PendingMeta, in_subtree, moved
 from .schema import ColumnSpec, check_dtype, make_schema, new_id, parse_columns
 from .table import Table
 
@@ -223,6 +223,9 @@ class NodeTree:
             raise NodeError(f"{new_n} already exists in {self.path}")
         if in_subtree(new_n, old_n):
             raise NodeError(f"cannot move {old_n} into itself ({new_n})")
+        for p in index:  # the nodes below move too: their new paths must be within the limits
+            if in_subtree(p, old_n):
+                check_limits(moved(p, old_n, new_n))
         self._ensure_parents(new_n, index)
         self._pending.ops.append(("rename", old_n, new_n))
         self._ops_version += 1
