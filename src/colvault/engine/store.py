@@ -119,6 +119,7 @@ class Store(NodeTree):
                 self._create(catalog)
             self._catalog = Catalog(catalog, writable=mode != "r", store=self.path)
             self._catalog_identity = _identity(os.stat(catalog))
+            self._lock_identity = self._lock.identity()
             try:
                 self._check_format()
                 if mode != "r":
@@ -179,18 +180,22 @@ class Store(NodeTree):
         """Refuse to commit into a store that is no longer the one at ``self.path``: with its
         ``LOCK`` deleted, another process can open the path with ``mode="w"`` and wipe it,
         and rows committed into the old, unlinked catalog would be gone for every reader."""
-        lock: tuple[int, int] | None = None
-        cat: tuple[int, int] | None = None
+        if self._replaced():
+            raise self._replaced_error()
+
+    def _replaced_error(self) -> CommitError:
+        return CommitError(
+            f"{self.path} is no longer the store this object opened (its LOCK or catalog was "
+            "removed or replaced by another process); nothing was committed"
+        )
+
+    def _replaced(self) -> bool:
         try:
             lock = _identity(os.stat(self._lock.path))
-            cat = _identity(os.stat(os.path.join(self.path, CATALOG)))
+            cat = _identity(os.stat(self._catalog.path))
         except FileNotFoundError:
-            pass
-        if lock != self._lock.identity() or cat != self._catalog_identity:
-            raise CommitError(
-                f"{self.path} is no longer the store this object opened (its LOCK or catalog "
-                "was removed or replaced by another process); nothing was committed"
-            )
+            return True
+        return lock != self._lock_identity or cat != self._catalog_identity
 
     # -- state checks ----------------------------------------------------------------------------
 
@@ -298,7 +303,6 @@ class Store(NodeTree):
                 w.finish()  # chunks still being encoded, and a new short last chunk
             self._make_durable(writers)  # the chunks written so far
             with self._catalog.commit() as (conn, commit_id):
-                self._check_identity()  # before reading chunks the wipe may have taken
                 self._pending.apply(conn, commit_id)
                 for node_id, w in writers:
                     path = self._path_of(node_id)
@@ -307,7 +311,7 @@ class Store(NodeTree):
                 self._make_durable(writers)  # short last chunks grown or rewritten under the lock
                 for _, w in writers:
                     w.register_segments(conn, seal)
-                self._check_identity()  # and again at the last moment
+                self._check_identity()
         except BaseException as exc:
             landed = self._catalog.landed
             if landed:  # the commit point passed: keep what it names
@@ -316,6 +320,9 @@ class Store(NodeTree):
             # Unknown: keep the bytes written (a landed commit names them; else recovery cuts
             # them), and drop this object's view of the pending work either way.
             self._discard(truncate=landed is False)
+            if not isinstance(exc, CommitError) and self._replaced():
+                # e.g. a ChecksumError from merging a tail whose segment the wipe took
+                raise self._replaced_error() from exc
             if landed is None:
                 raise CommitError(
                     f"commit to {self.path} failed ({what_failed(exc)}) and the catalog could "
