@@ -212,21 +212,27 @@ class Catalog:
             return LockError(f"the catalog of {self.store} stayed locked by another process: {exc}")
         return None
 
+    def colvault_error(self, exc: Exception, disk_errors_too: bool = True) -> Exception:
+        """The error to raise for ``exc`` met on the catalog: sqlite errors become colvault
+        errors, errors of the disk ``DiskError`` too unless ``disk_errors_too`` is false (a
+        commit words its own); anything else is ``exc`` itself."""
+        if isinstance(exc, UnicodeDecodeError):  # sqlite's message quotes damaged bytes
+            return self.damaged(f"sqlite reports an error in undecodable text ({self.path})")
+        if not isinstance(exc, sqlite3.Error):
+            return exc
+        new = self.translate(exc)
+        if new is None and disk_errors_too:
+            new = DiskError(f"the catalog of {self.store} cannot be read: {what_failed(exc)}")
+        return exc if new is None else new
+
     @contextmanager
     def translated(self, disk_errors_too: bool = True) -> Iterator[None]:
-        """Raise sqlite errors inside the block as colvault errors; errors of the disk as
-        ``DiskError`` too unless ``disk_errors_too`` is false (a commit words its own)."""
+        """Raise errors inside the block as :meth:`colvault_error` says."""
         try:
             yield
-        except UnicodeDecodeError as exc:  # sqlite's message quotes damaged bytes
-            raise self.damaged(
-                f"sqlite reports an error in undecodable text ({self.path})"
-            ) from exc
-        except sqlite3.Error as exc:
-            new = self.translate(exc)
-            if new is None and disk_errors_too:
-                new = DiskError(f"the catalog of {self.store} cannot be read: {what_failed(exc)}")
-            if new is None:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            new = self.colvault_error(exc, disk_errors_too)
+            if new is exc:
                 raise
             raise new from exc
 
@@ -235,16 +241,22 @@ class Catalog:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for one read call (or the pinned one inside ``snapshot()``)."""
-        with self._rlock, self.translated():
-            if self._pinned:
-                yield self.reader
-                return
-            self.reader.execute("BEGIN")
+        with self._rlock:  # the errors translated in place: this is on every read's path
             try:
-                yield self.reader
-            finally:
-                if self.reader.in_transaction:
-                    self.reader.execute("COMMIT")
+                if self._pinned:
+                    yield self.reader
+                    return
+                self.reader.execute("BEGIN")
+                try:
+                    yield self.reader
+                finally:
+                    if self.reader.in_transaction:
+                        self.reader.execute("COMMIT")
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
+                new = self.colvault_error(exc)
+                if new is exc:
+                    raise
+                raise new from exc
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
