@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ColvaultError
 from .codec import Codec
 from .indexing import RowList, RowRange, resolve
 from .manifest import NodeState
@@ -111,6 +112,27 @@ class Group(Node):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and f"{self.path.rstrip('/')}/{name}" in self._store
+
+    def __getattr__(self, name: str) -> Node:
+        """PyTables' natural naming: ``store.root.sensors.run1`` is the child ``run1`` of the
+        child ``sensors``. Only for names that are identifiers not starting with ``_``; a child
+        named like an attribute of the group (``name``, ``attrs``, ``ls``...) is reached with
+        ``group["name"]`` instead."""
+        if name.startswith("_") or not name.isidentifier():
+            raise AttributeError(name)
+        if name in self:
+            return self[name]
+        raise AttributeError(
+            f"group {self.path} of {self._store.path} has no attribute or child {name!r}"
+        )
+
+    def __dir__(self) -> list[str]:
+        own = set(super().__dir__())
+        try:
+            names = self.ls()
+        except ColvaultError:  # a closed store or a removed group: completion still answers
+            names = []
+        return sorted(own | {n for n in names if n.isidentifier() and not n.startswith("_")})
 
 
 class DataNode(Node):

@@ -124,6 +124,17 @@ class NodeTree:
             raise NodeError(f"no node {top} in {self.path}")
         return sorted((p for p in index if in_subtree(p, top)), key=lambda p: p.split("/"))
 
+    def keys(self) -> list[str]:
+        """The paths of every node below the root, in :meth:`walk` order (as pandas'
+        ``HDFStore.keys()``, groups included); ``path in store`` and ``store[path]`` take them.
+        """
+        return self.paths("/")[1:]
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        """``(path, node)`` pairs for :meth:`keys`, nodes opened as the iteration reaches them."""
+        for p in self.keys():
+            yield p, self[p]
+
     # -- creating and changing nodes -------------------------------------------------------------
 
     def _add_node(self, path: str, kind: str, schema: str | None, options: str | None) -> Node:
