@@ -3,6 +3,7 @@ columns and HTML reprs."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import colvault
@@ -37,3 +38,50 @@ def test_natural_naming(store_path):
         with pytest.raises(AttributeError):
             store.root.sensors._hidden  # noqa: B018
         assert not hasattr(store.root, "__array__")
+
+
+def _filled(store):
+    t = store.create_table(
+        "/t", {"a": "i8", "b": "f4", "site": "category", "cell": ("f8", (2,))}, chunk_rows=4
+    )
+    n = 11
+    data = {
+        "a": np.arange(n),
+        "b": np.arange(n, dtype="f4") / 2,
+        "site": np.array(["north", "south", "<east>"] * 4)[:n],
+        "cell": np.arange(2 * n, dtype="f8").reshape(n, 2),
+    }
+    t.append(data)
+    store.commit()
+    return t, data
+
+
+def test_table_pandas_like_views(store_path):
+    with colvault.open(store_path, "w") as store:
+        t, data = _filled(store)
+        assert t.columns == ["a", "b", "site", "cell"] == t.colnames
+        assert t.shape == (11, 4)
+        assert t.dtypes == {
+            "a": np.dtype("i8"),
+            "b": np.dtype("f4"),
+            "site": "category",
+            "cell": np.dtype(("f8", (2,))),
+        }
+        for name, rows in [("head", slice(0, 5)), ("tail", slice(6, 11))]:
+            got = getattr(t, name)()
+            assert got.dtype.names == ("a", "b", "site", "cell")
+            for col, values in data.items():
+                np.testing.assert_array_equal(got[col], values[rows])
+        np.testing.assert_array_equal(t.head(2)["a"], [0, 1])
+        np.testing.assert_array_equal(t.tail(3)["a"], [8, 9, 10])
+        np.testing.assert_array_equal(t.head(-9)["a"], [0, 1])
+        np.testing.assert_array_equal(t.tail(-9)["a"], [9, 10])
+        assert len(t.head(0)) == len(t.tail(0)) == 0
+        assert len(t.head(100)) == len(t.tail(100)) == 11
+        pick = t[["site", "a"]]
+        assert pick.dtype.names == ("site", "a")
+        np.testing.assert_array_equal(pick["a"], data["a"])
+        np.testing.assert_array_equal(pick["site"], data["site"])
+        np.testing.assert_array_equal(t[[0, 2]]["a"], [0, 2])  # a list of ints: rows
+        with pytest.raises(colvault.SchemaError, match="nope"):
+            t[["a", "nope"]]

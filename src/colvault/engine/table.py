@@ -43,6 +43,43 @@ class Table(DataNode):
         return self._schema.names
 
     @property
+    def columns(self) -> list[str]:
+        """The column names, in schema order (pandas' name; ``colnames`` in PyTables)."""
+        return self._schema.names
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(nrows, ncols)`` of the committed rows, as a DataFrame's ``shape``."""
+        return self.nrows, len(self._schema.columns)
+
+    @property
+    def dtypes(self) -> dict[str, np.dtype | str]:
+        """Column name → numpy dtype (with the cell shape for multi-dimensional cells, as in
+        the structured :attr:`schema`); ``"category"`` for category columns, which read back as
+        ``str`` arrays.
+
+        >>> import colvault, tempfile, os
+        >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+        ...     t = store.create_table("/t", {"x": "i4", "site": "category"})
+        ...     t.dtypes
+        {'x': dtype('int32'), 'site': 'category'}
+        """
+        return {
+            c.name: "category" if c.is_category else np.dtype((c.dtype, c.shape))
+            for c in self._schema.columns
+        }
+
+    def head(self, n: int = 5) -> np.ndarray:
+        """The first ``n`` committed rows as a structured array (``t[:n]``; a negative ``n``
+        gives all but the last ``-n``, as in pandas)."""
+        return self.read(stop=n)
+
+    def tail(self, n: int = 5) -> np.ndarray:
+        """The last ``n`` committed rows as a structured array (``t[-n:]``; a negative ``n``
+        gives all but the first ``-n``, as in pandas)."""
+        return self.read(start=-n) if n else self.read(stop=0)
+
+    @property
     def cols(self) -> Cols:
         """Column accessors: ``t.cols.value[10:20]``, ``t.cols["temp (°C)"][:]``."""
         return Cols(self)
@@ -123,9 +160,12 @@ class Table(DataNode):
 
     def __getitem__(self, key: Any) -> Any:
         """``t[i]`` → a row (numpy record); ``t[a:b]``, ``t[rows]``, ``t[mask]`` → structured
-        array; ``t["name"]`` → a column as an array."""
+        array; ``t["name"]`` → a column as an array; ``t[["a", "b"]]`` → a structured array
+        of those columns (all committed rows, as ``t.read(columns=["a", "b"])``)."""
         if isinstance(key, str):
             return self.col(key)
+        if isinstance(key, list) and key and all(isinstance(k, str) for k in key):
+            return self.read(columns=key)
         specs = list(self._schema.columns)
         arrays, scalar = self._read(key, specs)
         out = self._records(specs, arrays)
