@@ -382,6 +382,17 @@ CASES = [
         pandas={"header": None, "names": ["col0", "col1", "col2"]},
     ),
     Case(
+        "numeric-names-quoted-header",
+        b'"year","1940","1945"\n"a",1.5,2\n"b",3.5,4\n',
+        [
+            ("year", "text", ["a", "b"]),
+            ("1940", "float64", [1.5, 3.5]),
+            ("1945", "int64", [2, 4]),
+        ],
+        # R's write.csv quotes names and text, not numbers: a quoted "1940" over unquoted
+        # numbers is a name (pydataset's R data sets, issue 13)
+    ),
+    Case(
         "duplicate-header-names",
         b"a,a,b,a\n1,2,3,4\n",
         [

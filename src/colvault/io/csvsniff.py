@@ -8,9 +8,10 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
   every line of the sample alike (a header ``time`` over ``2021-03-01 10:00`` is one column).
 - **metadata lines** (when ``skiprows`` is not given): leading lines whose field count differs
   from the body's, as the site line above a TMY3 header.
-- **header** (``header="infer"``): the first row is a header unless every column whose body is
-  numbers, dates or booleans also has one in the first row (an all-text file has a header, as
-  pandas assumes).
+- **header** (``header="infer"``): the first row is a header if one of its fields is quoted
+  while every field below it is an unquoted number (R's ``write.csv`` quotes names such as
+  ``"1940"``, not numbers); else unless every column whose body is numbers, dates or booleans
+  also has one in the first row (an all-text file has a header, as pandas assumes).
 - **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
   file without header gets ``col0 .. colN``.
 - **trailing delimiter**: a header that ends with a delimiter, above body rows that all end with
@@ -153,10 +154,58 @@ def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
     return 0
 
 
+def _quoting(
+    text: str, delimiter: str, quotechar: str | None, comment: str | None
+) -> list[list[bool]]:
+    """Which fields of the sample's first records were quoted, record by record as
+    :func:`_records` reads them (the csv module does not say)."""
+    if quotechar is None:
+        return []
+    if comment:
+        text = "\n".join(line.split(comment, 1)[0] for line in text.split("\n"))
+    out: list[list[bool]] = []
+    flags: list[bool] = []
+    quoted = inside = False
+    start = empty = True  # at a field's start; the record has nothing yet
+    i, n = 0, len(text)
+    while i < n and len(out) <= SAMPLE_ROWS:
+        c = text[i]
+        i += 1
+        if inside:
+            if c == quotechar:
+                if i < n and text[i] == quotechar:
+                    i += 1
+                else:
+                    inside = False
+        elif c == quotechar and start:
+            inside = quoted = True
+            start = empty = False
+        elif c == delimiter:
+            flags.append(quoted)
+            quoted, start, empty = False, True, False
+        elif c in "\r\n":
+            if c == "\r" and i < n and text[i] == "\n":
+                i += 1
+            if not empty:
+                out.append([*flags, quoted])
+            flags, quoted, start, empty = [], False, True, True
+        else:
+            start = empty = False
+    if not empty:
+        out.append([*flags, quoted])
+    return out
+
+
 def _has_header(
-    first: list[str], body: list[list[str]], decimal: str, thousands: str | None
+    first: list[str],
+    body: list[list[str]],
+    decimal: str,
+    thousands: str | None,
+    quoting: list[list[bool]],
 ) -> bool:
     if not body:
+        return True
+    if len(quoting) > len(body) and _quoted_names(first, body, quoting, decimal, thousands):
         return True
     typed = 0
     for j, field in enumerate(first):
@@ -169,6 +218,29 @@ def _has_header(
         if _kind(field, decimal, thousands) not in kinds:
             return True
     return typed == 0
+
+
+def _quoted_names(
+    first: list[str],
+    body: list[list[str]],
+    quoting: list[list[bool]],
+    decimal: str,
+    thousands: str | None,
+) -> bool:
+    """Whether a column's first field is quoted while every field below it is an unquoted
+    number, as R's ``write.csv`` writes names such as ``"1940"`` above numbers."""
+    head = quoting[0]
+    for j, field in enumerate(first):
+        if field == "" or j >= len(head) or not head[j]:
+            continue
+        below = [
+            (r[j], q[j])
+            for r, q in zip(body, quoting[1:], strict=False)
+            if j < len(r) and j < len(q) and r[j] != ""
+        ]
+        if below and all(not q and _kind(v, decimal, thousands) == "number" for v, q in below):
+            return True
+    return False
 
 
 def unique_names(fields: list[str]) -> tuple[str, ...]:
@@ -218,7 +290,11 @@ def sniff(
         return Layout(d, skip, header is not False and header is not None, ())
     first = rows[0]
     infer = header == "infer"
-    has = _has_header(first, rows[1:], decimal, thousands) if infer else bool(header)
+    if infer:
+        quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
+        has = _has_header(first, rows[1:], decimal, thousands, quoting)
+    else:
+        has = bool(header)
     trailing = has and _trailing_delimiter(first, rows[1:])
     if trailing:
         first = first[:-1]
