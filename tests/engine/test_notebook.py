@@ -85,3 +85,46 @@ def test_table_pandas_like_views(store_path):
         np.testing.assert_array_equal(t[[0, 2]]["a"], [0, 2])  # a list of ints: rows
         with pytest.raises(colvault.SchemaError, match="nope"):
             t[["a", "nope"]]
+
+
+def test_column_is_array_like(store_path):
+    with colvault.open(store_path, "w") as store:
+        t, data = _filled(store)
+        for name, values in data.items():
+            col = t.cols[name]
+            assert col.shape == values.shape and len(col) == len(values)
+            assert col.ndim == values.ndim
+            np.testing.assert_array_equal(np.asarray(col), values)
+            np.testing.assert_array_equal(col[3:7], values[3:7])
+        # dask.array.from_array slices with tuples, one slice per dimension
+        np.testing.assert_array_equal(
+            t.cols.cell[(slice(2, 5), slice(1, 2))], data["cell"][2:5, 1:2]
+        )
+        np.testing.assert_array_equal(t.cols.a[(slice(2, 5),)], data["a"][2:5])
+        assert t.cols.cell[4, 1] == data["cell"][4, 1]
+        assert t.cols.a.dtype == np.dtype("i8") and t.cols.cell.dtype == np.dtype("f8")
+        as_f4 = np.asarray(t.cols.a, dtype="f4")
+        assert as_f4.dtype == np.dtype("f4")
+        np.testing.assert_array_equal(as_f4, data["a"].astype("f4"))
+        with pytest.raises(ValueError, match="cannot avoid a copy"):
+            np.array(t.cols.a, copy=False)
+        assert float(np.mean(t.cols.b)) == pytest.approx(float(data["b"].mean()))
+
+
+def test_array_protocol_copies_zero_copy_views(store_path):
+    with colvault.open(store_path, "w") as store:
+        store.create_table("/r", {"v": "f8"}, codec="none", chunk_rows=1024).append(
+            {"v": np.arange(3000.0)}
+        )
+        store.create_array("/a", "f8", codec="none", chunk_rows=1024).append(np.arange(3000.0))
+    with colvault.open(store_path) as store:
+        col = store["/r"].cols.v
+        assert not np.asarray(col).flags.writeable  # the zero-copy view itself
+        owned = np.array(col, copy=True)
+        assert owned.flags.writeable
+        np.testing.assert_array_equal(owned, np.arange(3000.0))
+        arr = np.array(store["/a"], copy=True)
+        assert arr.flags.writeable
+        np.testing.assert_array_equal(arr, np.arange(3000.0))
+        with pytest.raises(ValueError, match="/a"):
+            np.array(store["/a"], copy=False)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .coerce import Lazy, coerce_column
-from .nodes import DataNode
+from .nodes import DataNode, array_protocol, index_cells
 
 
 class Array(DataNode):
@@ -59,24 +59,15 @@ class Array(DataNode):
         return self[start:stop]
 
     def __getitem__(self, key: Any) -> Any:
-        rest: tuple[Any, ...] = ()
-        if isinstance(key, tuple):
-            if not key:
-                key = Ellipsis
-            else:
-                key, rest = key[0], key[1:]
-        if key is Ellipsis or key is None:
-            (data,), _ = self._read(slice(None), [self._spec])
-            full = (key, *rest) if rest or key is None else ()
-            return data[full] if full else data
-        (data,), scalar = self._read(key, [self._spec])
-        if scalar:
-            return data[0][rest] if rest else data[0]
-        return data[(slice(None), *rest)] if rest else data
+        return index_cells(self._read_cells, key)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        a = self[:]
-        return a if dtype is None else a.astype(dtype)
+    def _read_cells(self, key: Any) -> tuple[np.ndarray, bool]:
+        (data,), scalar = self._read(key, [self._spec])
+        return data, scalar
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """All committed cells: ``np.asarray(a)`` (``copy=False`` raises: reads allocate)."""
+        return array_protocol(lambda: self[:], dtype, copy, f"array {self.path}")
 
     def iter_chunks(self) -> Iterator[np.ndarray]:
         """Committed cells chunk by chunk: memory bounded by one chunk."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +220,41 @@ class DataNode(Node):
             f"{self._codec.name} clevel {self._codec.clevel} shuffle {self._codec.shuffle}; "
             f"{_mb(raw)} raw, {_mb(stored)} stored{ratio}{pending}"
         )
+
+
+def index_cells(read: Callable[[Any], tuple[np.ndarray, bool]], key: Any) -> Any:
+    """numpy indexing of a column of cells: ``read(row_key)`` gives (rows, key was an int);
+    the rest of a tuple key (``a[rows, i, j]``, dask's ``x[(slice, slice)]``) indexes the cells.
+    """
+    rest: tuple[Any, ...] = ()
+    if isinstance(key, tuple):
+        if not key:
+            key = Ellipsis
+        else:
+            key, rest = key[0], key[1:]
+    if key is Ellipsis or key is None:
+        data, _ = read(slice(None))
+        full = (key, *rest) if rest or key is None else ()
+        return data[full] if full else data
+    data, scalar = read(key)
+    if scalar:
+        return data[0][rest] if rest else data[0]
+    return data[(slice(None), *rest)] if rest else data
+
+
+def array_protocol(read: Callable[[], np.ndarray], dtype: Any, copy: bool | None,
+                   what: str) -> np.ndarray:  # fmt: skip
+    """numpy 2's ``__array__(dtype=None, copy=None)`` for data on disk (as h5py does): a read
+    always allocates, so ``copy=False`` raises ``ValueError``; ``copy=True`` also copies a
+    read-only zero-copy view, so that the result is the caller's to change."""
+    if copy is False:
+        raise ValueError(f"{what} is read from disk: np.asarray() cannot avoid a copy")
+    values = read()
+    if dtype is not None:
+        values = values.astype(dtype, copy=False)
+    if copy and not values.flags.writeable:
+        values = values.copy()
+    return values
 
 
 def _mb(n: int) -> str:

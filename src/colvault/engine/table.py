@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import SchemaError
 from ..kernels.intpack import narrow_dtype
 from .coerce import Lazy, coerce_batch
-from .nodes import DataNode
+from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
 from .query import api as query_api
 from .query import groupby as query_groupby
@@ -202,7 +202,21 @@ class Table(DataNode):
 
 
 class Column:
-    """One column of a table, indexed like a numpy array (committed rows only)."""
+    """One column of a table, indexed like a numpy array (committed rows only).
+
+    It is array-like (``shape``, ``dtype``, ``ndim``, ``len``, slicing, ``__array__``), so
+    ``np.asarray(t.cols.x)`` reads the column and ``dask.array.from_array(t.cols.x)`` reads it
+    lazily, slice by slice. A ``category`` column's ``dtype`` is numpy's ``object`` marker;
+    its reads give ``str`` arrays.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     t = store.create_table("/t", {"x": "i4"})
+    ...     t.append({"x": [3, 1, 2]})
+    ...     t.flush()
+    ...     t.cols.x.shape, t.cols.x.ndim, np.asarray(t.cols.x).sum()
+    ((3,), 1, np.int64(6))
+    """
 
     def __init__(self, table: Table, spec: ColumnSpec) -> None:
         self._table = table
@@ -218,18 +232,31 @@ class Column:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """``(nrows, *cell_shape)`` of the committed rows."""
         return (len(self._table), *self._spec.shape)
+
+    @property
+    def ndim(self) -> int:
+        """1, plus the dimensions of a multi-dimensional cell."""
+        return 1 + len(self._spec.shape)
 
     def __len__(self) -> int:
         return len(self._table)
 
     def __getitem__(self, key: Any) -> Any:
-        arrays, scalar = self._table._read(key, [self._spec])
-        return arrays[0][0] if scalar else arrays[0]
+        """Rows by int, slice, int array or mask; a tuple indexes into the cells too
+        (``t.cols.spectrum[10:20, :5]``)."""
+        return index_cells(self._read_cells, key)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        a = self[:]
-        return a if dtype is None else a.astype(dtype)
+    def _read_cells(self, key: Any) -> tuple[np.ndarray, bool]:
+        (data,), scalar = self._table._read(key, [self._spec])
+        return data, scalar
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """All committed values: ``np.asarray(t.cols.x)`` (``copy=False`` raises: reads
+        allocate)."""
+        what = f"column {self.name!r} of {self._table.path}"
+        return array_protocol(lambda: self[:], dtype, copy, what)
 
     def __repr__(self) -> str:
         return f"<Column {self._table.path}.{self.name}: {self.dtype}, {len(self):,} rows>"
