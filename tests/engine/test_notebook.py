@@ -128,3 +128,55 @@ def test_array_protocol_copies_zero_copy_views(store_path):
         np.testing.assert_array_equal(arr, np.arange(3000.0))
         with pytest.raises(ValueError, match="/a"):
             np.array(store["/a"], copy=False)
+
+
+def test_html_views_are_escaped_and_bounded(tmp_path):
+    path = str(tmp_path / "lab<1>.colvault")
+    with colvault.open(path, "w") as store:
+        t = store.create_table(
+            "/sensors/run1", {"x<y": "i8", "site": "category", "cell": ("f4", (2,))}
+        )
+        n = 1000
+        t.append(
+            {
+                "x<y": np.arange(n) * 7,
+                "site": np.array(["<north>", "south"] * (n // 2)),
+                "cell": np.zeros((n, 2), "f4"),
+            }
+        )
+        store.create_array("/sensors/a", "f8").append(np.arange(5.0))
+        for i in range(60):  # more nodes than a view shows
+            store.create_group(f"/zmany/g{i:02d}")
+        store.commit()
+
+        tree = store._repr_html_()
+        assert "lab&lt;1&gt;.colvault" in tree and "<1>" not in tree
+        assert "run1</td><td>table</td><td>1,000</td>" in tree
+        assert "a</td><td>array</td><td>5</td>" in tree
+        assert "more nodes" in tree and "g59" not in tree
+
+        sub = store.root.sensors._repr_html_()
+        assert "run1" in sub and "zmany" not in sub
+
+        page = t._repr_html_()
+        assert "/sensors/run1: 1,000 rows × 3 columns" in page
+        assert "x&lt;y" in page and "x<y" not in page
+        assert "&lt;north&gt;" in page and "<north>" not in page
+        assert "category" in page and "float32 (2,)" in page
+        cells = [str(v) for v in (0, 7, 14, 6979, 6986, 6993)]
+        assert all(f"<td>{v}</td>" in page for v in cells)
+        assert "<td>7000</td>" not in page and "<td>21</td>" not in page  # only the edges
+
+        col = t.cols["x<y"]._repr_html_()
+        assert "x&lt;y" in col and "1,000 rows" in col and "int64" in col
+        assert "<td>6993</td>" in col and "<td>21</td>" not in col
+        site = t.cols.site._repr_html_()
+        assert "category" in site and "&lt;north&gt;" in site
+
+
+def test_html_of_an_empty_table(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i4"})
+        assert "0 rows × 1 columns" in t._repr_html_()
+        assert "0 rows" in t.cols.x._repr_html_()
+        assert "t</td><td>table</td><td>0</td>" in store._repr_html_()

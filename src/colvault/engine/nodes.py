@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ColvaultError
+from . import display
 from .codec import Codec
 from .indexing import RowList, RowRange, resolve
 from .manifest import NodeState
@@ -126,6 +127,10 @@ class Group(Node):
             f"group {self.path} of {self._store.path} has no attribute or child {name!r}"
         )
 
+    def _repr_html_(self) -> str:
+        """The subtree as a notebook shows it (see :func:`~colvault.engine.display.tree_html`)."""
+        return display.tree_html(self._store, self.path)
+
     def __dir__(self) -> list[str]:
         own = set(super().__dir__())
         try:
@@ -206,6 +211,12 @@ class DataNode(Node):
             stored = sum(r.length for r in refs)
             out.append(ColumnStorage(spec.name, spec, len(refs), encodings, raw, stored))
         return out
+
+    @property
+    def raw_bytes(self) -> int:
+        """Uncompressed bytes of the committed rows (category columns not counted: their size
+        in memory depends on how they are read)."""
+        return self._sizes(self._state())[0]
 
     @property
     def stored_bytes(self) -> int:

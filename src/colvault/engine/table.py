@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import SchemaError
 from ..kernels.intpack import narrow_dtype
+from . import display
 from .coerce import Lazy, coerce_batch
 from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
@@ -188,6 +189,10 @@ class Table(DataNode):
         for arrays in self._iter_chunks(specs):
             yield {s.name: a for s, a in zip(specs, arrays, strict=True)}
 
+    def _repr_html_(self) -> str:
+        """Schema, size and the first and last rows, as a notebook shows them."""
+        return display.table_html(self)
+
     def __repr__(self) -> str:
         state = self._state()
         cols = ", ".join(
@@ -224,7 +229,13 @@ class Column:
 
     @property
     def name(self) -> str:
+        """The column's name."""
         return self._spec.name
+
+    @property
+    def table(self) -> Table:
+        """The table the column belongs to (PyTables' ``Column.table``)."""
+        return self._table
 
     @property
     def dtype(self) -> np.dtype:
@@ -257,6 +268,10 @@ class Column:
         allocate)."""
         what = f"column {self.name!r} of {self._table.path}"
         return array_protocol(lambda: self[:], dtype, copy, what)
+
+    def _repr_html_(self) -> str:
+        """dtype, rows and the first and last values, as a notebook shows them."""
+        return display.column_html(self)
 
     def __repr__(self) -> str:
         return f"<Column {self._table.path}.{self.name}: {self.dtype}, {len(self):,} rows>"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ..errors import CatalogError, NodeError
+from . import display
 from .array import Array
 from .catalog import Catalog
 from .codec import Codec
@@ -134,6 +135,10 @@ class NodeTree:
         """``(path, node)`` pairs for :meth:`keys`, nodes opened as the iteration reaches them."""
         for p in self.keys():
             yield p, self[p]
+
+    def _repr_html_(self) -> str:
+        """The node tree as a notebook shows it: kind, rows, stored size and ratio per node."""
+        return display.tree_html(self._store())
 
     # -- creating and changing nodes -------------------------------------------------------------
 
