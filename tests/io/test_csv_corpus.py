@@ -130,6 +130,21 @@ CASES = [
         why="same values; pandas names the column 'Unnamed: 2', ours 'col2' (issue 5)",
     ),
     Case(
+        "empty-last-column-filled-after-the-sample",
+        _many(b"a,b,c,", [b"%d,2,," % i for i in range(300)] + [b"300,2,3,4"]),
+        [
+            ("a", "int64", list(range(301))),
+            ("b", "int64", [2] * 301),
+            ("c", "float64", [NAN] * 300 + [3.0]),
+            ("col3", "float64", [NAN] * 300 + [4.0]),
+        ],
+        pandas=None,
+        why="same values; pandas names the column 'Unnamed: 3', ours 'col3'. The first 300 rows "
+        "look like lines that end with a delimiter; the last fills that column, so the header's "
+        "empty last name is a column (the file is read again), not a '4 fields where the "
+        "header has 3' error",
+    ),
+    Case(
         "blank-lines",
         b"\na,b\n\n1,2\n \n\r\n\n3,4\n\n",
         [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],

@@ -56,7 +56,7 @@ from .csvcolumns import (
     types_by_name,
 )
 from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
-from .csvrecords import Plan, make_plan, row_text, without_ragged
+from .csvrecords import Plan, TrailingColumn, make_plan, row_text, without_ragged
 from .csvsniff import Layout, sniff
 from .csvsource import (
     DEFAULT_BLOCK_BYTES,
@@ -215,6 +215,7 @@ class _Import:
         self._comment = _byte(comment, "comment")
         self._line = 0
         self._plain: RowKinds | bool | None = None  # the row kernel's plan (False: none)
+        self.trailing = True  # an empty last header name may be a trailing delimiter
 
     # -- the whole import, started over when a column widens ---------------------------------
 
@@ -224,6 +225,15 @@ class _Import:
                 try:
                     state = _State()
                     self._pass(state)
+                except TrailingColumn:
+                    if not all(f.restartable for f in self.files) or not self.trailing:
+                        raise
+                    self.pool.settle()
+                    self.store.abort()
+                    self.trailing = False  # the header's empty last name is a column
+                    self.plan = self.types = self.table = None
+                    self._plain = None
+                    continue
                 except _Widened as w:
                     if not all(f.restartable for f in self.files):
                         wanted = ", ".join(f"{x.column!r}: ..." for x in w.widen)
@@ -373,6 +383,7 @@ class _Import:
             skiprows=self.skiprows,
             decimal=self.opts.decimal,
             thousands=self.opts.thousands,
+            trailing=self.trailing,
         )
 
     # -- rows of one block --------------------------------------------------------------------

@@ -18,6 +18,12 @@ from ..kernels import csvtext, csvtokens
 from .csvsniff import Layout
 
 
+class TrailingColumn(CSVError):
+    """A row fills the column that the header's empty last name was taken to end with a
+    trailing delimiter: the import starts over with that column (or, from a source that cannot
+    be read twice, fails with this)."""
+
+
 @dataclass
 class Plan:
     """What the first block decided for the whole import."""
@@ -84,6 +90,16 @@ def without_ragged(
     if not bad.any():
         return rows, first, np.empty(0, np.int64)
     i = int(np.flatnonzero(bad)[0])
+    if plan.layout.trailing:
+        wide = np.flatnonzero(bad & (counts == width + 1))
+        if len(wide):  # the header's empty last name was a column after all
+            j = int(wide[0])
+            text = plan.layout.delimiter.join(row_text(buf, tok, int(rows[j])))
+            raise TrailingColumn(
+                f"{width + 1} fields, and the header has {width + 1} with an empty last name, "
+                "read as a trailing delimiter because the first rows leave that column empty",
+                file=file, line=int(row_line[rows[j]]) + 1, text=text,
+            )  # fmt: skip
     if fail:
         text = plan.layout.delimiter.join(row_text(buf, tok, int(rows[i])))
         raise CSVError(

@@ -278,9 +278,11 @@ def sniff(
     skiprows: int | None,
     decimal: str,
     thousands: str | None,
+    trailing: bool = True,
 ) -> Layout:
     """The layout of a file whose first block decodes to ``text`` (``final`` when that block is
-    the whole file); given options are taken as they are."""
+    the whole file); given options are taken as they are; ``trailing=False`` reads an empty
+    last header name as a column, whatever the sample's rows."""
     text, final = _head(text, final)
     d = delimiter or sniff_delimiter(text, quotechar, comment, decimal, final)
     records = _records(text, d, quotechar, comment, final)
@@ -295,7 +297,7 @@ def sniff(
         has = _has_header(first, rows[1:], decimal, thousands, quoting)
     else:
         has = bool(header)
-    trailing = has and _trailing_delimiter(first, rows[1:])
+    trailing = trailing and has and _trailing_delimiter(first, rows[1:])
     if trailing:
         first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
