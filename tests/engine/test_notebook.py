@@ -180,3 +180,16 @@ def test_html_of_an_empty_table(store_path):
         assert "0 rows × 1 columns" in t._repr_html_()
         assert "0 rows" in t.cols.x._repr_html_()
         assert "t</td><td>table</td><td>0</td>" in store._repr_html_()
+
+
+def test_html_of_an_array(store_path):
+    with colvault.open(store_path, "w") as store:
+        a = store.create_array("/spectra", "i4", inner_shape=(2,))
+        a.append(np.arange(40, dtype="i4").reshape(20, 2) * 3)
+        store.commit()
+        page = a._repr_html_()
+        assert "/spectra: shape (20, 2) int32" in page
+        assert "<td>[0 3]</td>" in page and "<td>[114 117]</td>" in page
+        assert "<td>[12 15]</td>" in page and "<td>[30 33]</td>" not in page  # only the edges
+        a.append(np.zeros((1, 2), "i4"))  # pending rows are not shown
+        assert "shape (20, 2)" in a._repr_html_()

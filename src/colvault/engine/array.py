@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import display
 from .coerce import Lazy, coerce_column
 from .nodes import DataNode, array_protocol, index_cells
 
@@ -73,6 +74,10 @@ class Array(DataNode):
         """Committed cells chunk by chunk: memory bounded by one chunk."""
         for (a,) in self._iter_chunks([self._spec]):
             yield a
+
+    def _repr_html_(self) -> str:
+        """Shape, size and the first and last cells, as a notebook shows them."""
+        return display.array_html(self)
 
     def __repr__(self) -> str:
         state = self._state()

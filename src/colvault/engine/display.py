@@ -1,4 +1,4 @@
-"""HTML views for notebooks (``_repr_html_``): a store's tree, a table, a column.
+"""HTML views for notebooks (``_repr_html_``): a store's tree, a table, a column, an array.
 
 Every view is bounded: at most :data:`MAX_NODES` nodes of a tree and :data:`EDGE_ROWS` rows
 from each end of a table are read, whatever the store holds; all text is escaped.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from .array import Array
     from .store import Store
     from .table import Column, Table
 
@@ -126,3 +127,23 @@ def column_html(column: Column) -> str:
         rows.append(["…", "…"])
         rows += [[nrows - EDGE_ROWS + i, r[0]] for i, r in enumerate(last)]
     return title + _grid(["", column.name], rows)
+
+
+def array_html(array: Array) -> str:
+    """An array's shape, size and first and last cells, from one committed snapshot."""
+    with array.store.snapshot():
+        nrows, raw, stored = array.nrows, array.raw_bytes, array.stored_bytes
+        if nrows <= 2 * EDGE_ROWS:
+            first, last = array.read(), None
+        else:
+            first, last = array.read(stop=EDGE_ROWS), array.read(start=nrows - EDGE_ROWS)
+    shape = (nrows, *array.inner_shape)
+    title = (
+        f"<p><b>colvault array</b> {html.escape(array.path)}: shape {shape} {array.dtype}; "
+        f"{_size(raw)} raw, {_size(stored)} stored ({_ratio(raw, stored)})</p>"
+    )
+    rows = [[i, cell] for i, cell in enumerate(first)]
+    if last is not None:
+        rows.append(["…", "…"])
+        rows += [[nrows - EDGE_ROWS + i, cell] for i, cell in enumerate(last)]
+    return title + _grid(["", "cell"], rows)
