@@ -408,6 +408,39 @@ CASES = [
         # numbers is a name (pydataset's R data sets, issue 13)
     ),
     Case(
+        "r-write-csv-row-names",
+        b'"","1940","1945"\n"1",1.5,2\n"2",3.5,4\n',
+        [
+            ("col0", "int64", [1, 2]),
+            ("1940", "float64", [1.5, 3.5]),
+            ("1945", "int64", [2, 4]),
+        ],
+        pandas=None,
+        why="same values; pandas names the row-name column 'Unnamed: 0', ours 'col0' (issue 5)",
+    ),
+    Case(
+        "row-names-header-unquoted",
+        b",1940,1945\n1,1.5,2\n2,3.5,4\n",
+        [
+            ("col0", "int64", [1, 2]),
+            ("1940", "float64", [1.5, 3.5]),
+            ("1945", "int64", [2, 4]),
+        ],
+        pandas=None,
+        why="same values; pandas names the column 'Unnamed: 0', ours 'col0'. A first field "
+        "empty in the first row only is R's row-name header, whatever the other names are",
+    ),
+    Case(
+        "r-header-one-field-short",
+        b'"a","b"\n"1",3,4\n"2",5,6\n',
+        [("col0", "int64", [1, 2]), ("a", "int64", [3, 5]), ("b", "int64", [4, 6])],
+        pandas=None,
+        why="R's write.table writes no name above the row names; pandas.read_csv makes that "
+        "first column the index (reset_index() names it 'index'; index_col=False drops the "
+        "last column). Ours imports every field, the nameless first column as 'col0', as the "
+        "empty first name write.csv writes there",
+    ),
+    Case(
         "duplicate-header-names",
         b"a,a,b,a\n1,2,3,4\n",
         [

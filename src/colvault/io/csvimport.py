@@ -403,6 +403,8 @@ class _Import:
                 fields = row_text(buf, tok, r0, file=f.name, line=header_line)
                 if layout.trailing and len(fields) > 1 and fields[-1] == "":
                     fields.pop()  # the header ends with a delimiter, as every line does
+                if layout.rownames:
+                    fields.insert(0, "")  # no name above R's row names
                 self._check_header(f, layout, fields, header_line)
                 r0 += 1
             elif self.plan is None:

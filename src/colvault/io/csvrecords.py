@@ -9,7 +9,7 @@ import, whichever path (row kernel or tokenizer) reads the block.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Plan:
 
 def make_plan(layout: Layout, names: tuple[str, ...], usecols: Sequence[str | int] | None) -> Plan:
     """The plan for a file whose header (or first row) gives ``names``."""
-    layout = Layout(layout.delimiter, layout.skiprows, layout.header, names, layout.trailing)
+    layout = replace(layout, names=names)
     if usecols is None:
         positions = tuple(range(len(names)))
     else:

@@ -11,7 +11,10 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
 - **header** (``header="infer"``): the first row is a header if one of its fields is quoted
   while every field below it is an unquoted number (R's ``write.csv`` quotes names such as
   ``"1940"``, not numbers); else unless every column whose body is numbers, dates or booleans
-  also has one in the first row (an all-text file has a header, as pandas assumes).
+  also has one in the first row (an all-text file has a header, as pandas assumes). A first
+  row whose first field alone is empty is R's row-name header (``"","a","b"``), as is a row
+  with one field fewer than the rows below it (R's ``write.table``), when those rows do not
+  start with a header of their own: the nameless first column is ``col0``.
 - **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
   file without header gets ``col0 .. colN``.
 - **trailing delimiter**: a header that ends with a delimiter, above body rows that all end with
@@ -51,6 +54,7 @@ class Layout:
     header: bool
     names: tuple[str, ...]
     trailing: bool = False  # the header's last field is an empty one after a trailing delimiter
+    rownames: bool = False  # the header has no name above the first column (R's row names)
 
 
 def _kind(field: str, decimal: str, thousands: str | None) -> str:
@@ -205,6 +209,8 @@ def _has_header(
 ) -> bool:
     if not body:
         return True
+    if first[0] == "" and len(first) > 1 and all(r and r[0] != "" for r in body):
+        return True  # R's row-name header: no name above the row names
     if len(quoting) > len(body) and _quoted_names(first, body, quoting, decimal, thousands):
         return True
     typed = 0
@@ -292,7 +298,20 @@ def sniff(
         return Layout(d, skip, header is not False and header is not None, ())
     first = rows[0]
     infer = header == "infer"
-    if infer:
+    rownames = False
+    if skiprows is None and header is not False and header is not None and skip:
+        # R's write.table header: one name fewer than the rows, above the row names
+        k = max(i for i, (line, _) in enumerate(records) if line <= skip)
+        short = records[k][1]
+        if len(short) == len(first) - 1 and not _has_header(
+            first, rows[1:], decimal, thousands, []
+        ):
+            skip = records[k - 1][0] if k else 0
+            rows = [["", *short], *rows]
+            first, rownames = rows[0], True
+    if rownames:
+        has = True
+    elif infer:
         quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
         has = _has_header(first, rows[1:], decimal, thousands, quoting)
     else:
@@ -301,7 +320,7 @@ def sniff(
     if trailing:
         first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
-    return Layout(d, skip, has, names, trailing)
+    return Layout(d, skip, has or rownames, names, trailing, rownames)
 
 
 def _trailing_delimiter(first: list[str], body: list[list[str]]) -> bool:
