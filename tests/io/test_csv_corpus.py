@@ -429,6 +429,14 @@ CASES = [
         pandas=None,
         why="same values; pandas names the column 'Unnamed: 0', ours 'col0'. A first field "
         "empty in the first row only is R's row-name header, whatever the other names are",
+        warns=r"the first row read as a header .*give header=False if it is data",
+    ),
+    Case(
+        "header-guess-from-mixed-evidence",
+        b"id,1940\n1,2.5\n2,3.5\n",
+        [("id", "int64", [1, 2]), ("1940", "float64", [2.5, 3.5])],
+        warns=r"the first row read as a header .*give header=False if it is data",
+        # 'id' over numbers says header, '1940' over numbers says data: a guess, said so
     ),
     Case(
         "r-header-one-field-short",

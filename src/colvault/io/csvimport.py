@@ -321,7 +321,7 @@ class _Import:
             if size > SNIFF_BYTES:
                 break
         sample = b"".join(p.data[:SNIFF_BYTES].tobytes() for p in head)[:SNIFF_BYTES]
-        layout = self._layout(sample, final=size <= SNIFF_BYTES)
+        layout = self._layout(f, sample, final=size <= SNIFF_BYTES)
         del sample
         source = itertools.chain(head, blocks)
         del head
@@ -371,8 +371,8 @@ class _Import:
                     raise CSVError("an empty file", file=f.name)
                 return
 
-    def _layout(self, sample: bytes, final: bool) -> Layout:
-        return sniff(
+    def _layout(self, f: Input, sample: bytes, final: bool) -> Layout:
+        layout = sniff(
             sample.decode("utf-8", "replace"),
             final=final,
             delimiter=self.delimiter if self.plan is None else self.plan.layout.delimiter,
@@ -385,6 +385,14 @@ class _Import:
             thousands=self.opts.thousands,
             trailing=self.trailing,
         )
+        if layout.guess and self.plan is None and self.trailing:  # once, not again on a restart
+            warnings.warn(
+                f"file {f.name}: the first row read as a header ({layout.guess}); give "
+                "header=False if it is data",
+                CSVWarning,
+                stacklevel=6,
+            )
+        return layout
 
     # -- rows of one block --------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
   also has one in the first row (an all-text file has a header, as pandas assumes). A first
   row whose first field alone is empty is R's row-name header (``"","a","b"``), as is a row
   with one field fewer than the rows below it (R's ``write.table``), when those rows do not
-  start with a header of their own: the nameless first column is ``col0``.
+  start with a header of their own: the nameless first column is ``col0``. When the first
+  row's fields disagree (a name above one typed column, a value of its type above another) or
+  only the empty first field says header, the decision is a guess, and the import warns.
 - **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
   file without header gets ``col0 .. colN``.
 - **trailing delimiter**: a header that ends with a delimiter, above body rows that all end with
@@ -55,6 +57,7 @@ class Layout:
     names: tuple[str, ...]
     trailing: bool = False  # the header's last field is an empty one after a trailing delimiter
     rownames: bool = False  # the header has no name above the first column (R's row names)
+    guess: str = ""  # why the header decision is a guess: the import says so
 
 
 def _kind(field: str, decimal: str, thousands: str | None) -> str:
@@ -206,24 +209,36 @@ def _has_header(
     decimal: str,
     thousands: str | None,
     quoting: list[list[bool]],
-) -> bool:
+) -> tuple[bool, str]:
+    """Whether the first row is a header, and why, when that is a guess (else "")."""
     if not body:
-        return True
-    if first[0] == "" and len(first) > 1 and all(r and r[0] != "" for r in body):
-        return True  # R's row-name header: no name above the row names
+        return True, ""
     if len(quoting) > len(body) and _quoted_names(first, body, quoting, decimal, thousands):
-        return True
-    typed = 0
+        return True, ""
+    names: list[str] = []  # typed columns whose first field is not of their type
+    data: list[str] = []  # and those whose first field is
     for j, field in enumerate(first):
         if field == "":
             continue  # a missing value or an unnamed column: no evidence either way
         kinds = {_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != ""}
         if len(kinds) != 1 or kinds == {"text"}:
             continue
-        typed += 1
-        if _kind(field, decimal, thousands) not in kinds:
-            return True
-    return typed == 0
+        (data if _kind(field, decimal, thousands) in kinds else names).append(field)
+    if names:
+        if not data:
+            return True, ""
+        kind = _kind_of(body, first.index(names[0]), decimal, thousands)
+        return True, f"{names[0]!r} is no {kind} as below it, though {data[0]!r} is"
+    if not data:
+        return True, ""  # all text: a header, as pandas assumes
+    if first[0] == "" and len(first) > 1 and all(r and r[0] != "" for r in body):
+        # R's row-name header: no name above the row names
+        return True, "its first field alone is empty, as in R's row-name header"
+    return False, ""
+
+
+def _kind_of(body: list[list[str]], j: int, decimal: str, thousands: str | None) -> str:
+    return next(_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != "")
 
 
 def _quoted_names(
@@ -299,12 +314,14 @@ def sniff(
     first = rows[0]
     infer = header == "infer"
     rownames = False
+    guess = ""  # why the header decision is a guess, if it is one
     if skiprows is None and header is not False and header is not None and skip:
         # R's write.table header: one name fewer than the rows, above the row names
         k = max(i for i, (line, _) in enumerate(records) if line <= skip)
         short = records[k][1]
-        if len(short) == len(first) - 1 and not _has_header(
-            first, rows[1:], decimal, thousands, []
+        if (
+            len(short) == len(first) - 1
+            and not _has_header(first, rows[1:], decimal, thousands, [])[0]
         ):
             skip = records[k - 1][0] if k else 0
             rows = [["", *short], *rows]
@@ -313,14 +330,14 @@ def sniff(
         has = True
     elif infer:
         quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
-        has = _has_header(first, rows[1:], decimal, thousands, quoting)
+        has, guess = _has_header(first, rows[1:], decimal, thousands, quoting)
     else:
         has = bool(header)
     trailing = trailing and has and _trailing_delimiter(first, rows[1:])
     if trailing:
         first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
-    return Layout(d, skip, has or rownames, names, trailing, rownames)
+    return Layout(d, skip, has or rownames, names, trailing, rownames, guess)
 
 
 def _trailing_delimiter(first: list[str], body: list[list[str]]) -> bool:
