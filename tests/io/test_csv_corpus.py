@@ -194,6 +194,28 @@ CASES = [
         pandas_raises=True,
     ),
     Case(
+        "ragged-row-below-a-trailing-delimiter-header",
+        _many(b"a,b,", [b"1,2,"] * 250 + [b"3,4,5,6"]),
+        error=(r"4 fields where the header has 3 \(the last empty", 252, None, "3,4,5,6"),
+        pandas_raises=True,
+        # the header's real field count (3), not the 2 columns its trailing delimiter leaves
+        # (the sample's rows all end with a delimiter)
+    ),
+    Case(
+        "ragged-row-below-an-r-row-name-header",
+        b'"a","b"\n"1",3,4\n"2",5\n',
+        error=(r"2 fields where the header has 2 names over 3 fields", 3, None, "2,5"),
+        pandas=None,
+        why="pandas reads the short row with a missing value; a short row is ragged",
+    ),
+    Case(
+        "ragged-row-without-header",
+        b"1,2\n3,4\n5\n",
+        error=(r"1 field where the first row has 2", 3, None, "5"),
+        pandas=None,
+        why="pandas reads the short row with a missing value; a short row is ragged",
+    ),
+    Case(
         "ragged-rows-skipped",
         b"a,b\n1,2\n3,4,5\n6,7\n8\n9,10\n",
         [("a", "int64", [1, 6, 9]), ("b", "int64", [2, 7, 10])],

@@ -103,7 +103,22 @@ def without_ragged(
     if fail:
         text = plan.layout.delimiter.join(row_text(buf, tok, int(rows[i])))
         raise CSVError(
-            f"{counts[i]} fields where the header has {width}",
+            f"{_fields(int(counts[i]))} where {_header_width(plan.layout, width)}",
             file=file, line=int(row_line[rows[i]]) + 1, text=text,
         )  # fmt: skip
     return rows[~bad], first[~bad], row_line[rows[bad]] + 1
+
+
+def _fields(n: int) -> str:
+    return f"{n} field{'s' * (n != 1)}"
+
+
+def _header_width(layout: Layout, width: int) -> str:
+    """The header's real field count, for a ragged row's message (rows have ``width``)."""
+    if not layout.header:
+        return f"the first row has {width}"
+    if layout.trailing:
+        return f"the header has {width + 1} (the last empty, read as a trailing delimiter)"
+    if layout.rownames:
+        return f"the header has {width - 1} names over {_fields(width)} (R's row names)"
+    return f"the header has {width}"
