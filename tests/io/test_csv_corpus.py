@@ -14,9 +14,11 @@ cases that depend on the block size (widening, a late misfit) give their own.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,19 @@ class Case:
     #: pandas datetime format per datetime column (pandas reads them as text; its own parser,
     #: ``pandas.to_datetime(utc=True)``, must then agree)
     dates: dict[str, str] = field(default_factory=dict)
+    suffix: str = ".csv"  # the file's name ends so (pandas infers compression from it)
 
 
 def _latin1(text: str) -> bytes:
     return text.encode("latin-1")
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
 
 
 def _many(header: bytes, rows: list[bytes]) -> bytes:
@@ -634,6 +645,45 @@ CASES = [
         "int64 cannot hold the column",
     ),
     Case(
+        "zip-one-member",
+        _zip({"data.csv": b"a,b\n1,2\n3,4\n"}),
+        [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],
+        suffix=".zip",
+    ),
+    Case(
+        "zip-two-members-are-two-files",
+        _zip({"2020.csv": b"a,b\n1,2\n", "2021.csv": b"a,b\n3,4\n", "notes/": b""}),
+        [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],
+        suffix=".zip",
+        pandas=None,
+        why="pandas refuses a zip of several files; ours imports each member (folders "
+        "aside), in the archive's order, into one table, as a list of files",
+    ),
+    Case(
+        "zip-without-csv-extension",
+        _zip({"data.txt": b"a;b\n1;2\n"}),
+        [("a", "int64", [1]), ("b", "int64", [2])],
+        pandas=None,
+        why="pandas infers compression from the name only and reads the zip's bytes as text; "
+        "ours knows a zip by its first bytes",
+    ),
+    Case(
+        "empty-zip",
+        _zip({}),
+        error=(r"a zip archive without files", None, None, None),
+        suffix=".zip",
+        pandas_raises=True,
+    ),
+    Case(
+        "xlsx-is-refused",
+        _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
+        error=(r"an Excel workbook \(\.xlsx\), not CSV", None, None, None),
+        suffix=".xlsx",
+        pandas=None,
+        why="pandas.read_csv reads the zip's bytes as text, to a parser error or garbage; "
+        "ours names the format",
+    ),
+    Case(
         "schema-fixes-types",
         b"a,b,c\n1,x,2\n2,y,3\n",
         [("a", "float32", [1.0, 2.0]), ("b", "category", ["x", "y"]), ("c", "int16", [2, 3])],
@@ -728,7 +778,7 @@ def _pandas_column(series: pd.Series, kind: str, fmt: str | None) -> np.ndarray:
 
 
 def _write(tmp_path: Path, case: Case) -> Path:
-    path = tmp_path / f"{case.id}.csv"
+    path = tmp_path / f"{case.id}{case.suffix}"
     path.write_bytes(case.data)
     return path
 

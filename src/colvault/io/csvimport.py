@@ -127,8 +127,9 @@ def import_csv(
     """Import CSV ``source`` into table ``path`` of ``store`` (created, or appended to with its
     schema checked), as one transaction.
 
-    ``source`` is a path (plain, ``.gz``, ``.bz2``, ``.xz``), a binary file object, a list of
-    paths or a glob pattern (files with one header each, into one table). ``store`` is an open
+    ``source`` is a path (plain, ``.gz``, ``.bz2``, ``.xz``, or a zip archive, whose members
+    are files), a binary file object, a list of paths or a glob pattern (files with one header
+    each, into one table). ``store`` is an open
     :class:`~colvault.Store` without pending changes, or a path opened with mode ``"a"`` (the
     store then stays open: ``table.store.close()``; it is closed if the import fails). Delimiter,
     header and metadata lines above it are sniffed unless given (later files follow the first

@@ -1,5 +1,8 @@
-"""Where CSV bytes come from: paths (plain, ``.gz``, ``.bz2``, ``.xz``), binary file objects,
-lists of paths and glob patterns, read in blocks and handed on as UTF-8.
+"""Where CSV bytes come from: paths (plain, ``.gz``, ``.bz2``, ``.xz``, ``.zip``), binary file
+objects, lists of paths and glob patterns, read in blocks and handed on as UTF-8.
+
+A zip archive (known by its first bytes, whatever its name) is a list of files: each member
+but folders, in the archive's order. Other formats that are not text are refused by name.
 
 Each input becomes an :class:`Input` that can be opened (again, when the importer has to start
 over after widening a column type) and reports how many bytes of the file it has consumed, for
@@ -20,6 +23,7 @@ import lzma
 import os
 import queue
 import threading
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -67,7 +71,9 @@ class _Counting(io.RawIOBase):
 
 
 #: What a decompressor raises on a truncated or damaged file (zlib's, ISA-L's, bz2's, lzma's).
-_broken: list[type[BaseException]] = [EOFError, OSError, zlib.error, lzma.LZMAError]
+_broken: list[type[BaseException]] = [
+    EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+]  # fmt: skip
 if _gzip_module is not gzip:  # pragma: no branch
     from isal import isal_zlib
 
@@ -115,11 +121,94 @@ class Input:
         return self._open()
 
 
-def _path_input(path: str) -> Input:
+#: Leading bytes of formats that are not CSV, and what to call them.
+_NOT_CSV = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls) or other OLE file"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"%PDF-", "a PDF document"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+)
+
+
+def _path_inputs(path: str) -> list[Input]:
+    """The file at ``path``, or each member of the zip archive there."""
     if os.path.isdir(path):
         raise CSVError(f"{path} is a folder: pass a glob pattern such as {path}/*.csv")
     if not os.path.exists(path):
         raise CSVError("no such file", file=path)
+    with open(path, "rb") as f:
+        magic = f.read(16)
+    for lead, what in _NOT_CSV:
+        if magic.startswith(lead):
+            raise CSVError(f"{what}, not CSV: export it as CSV first", file=path)
+    if magic.startswith(b"PK") and zipfile.is_zipfile(path):
+        return _zip_inputs(path)
+    return [_path_input(path)]
+
+
+def _zip_inputs(path: str) -> list[Input]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = [i for i in z.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CSVError(f"a broken zip archive ({exc})", file=path) from None
+    names = {i.filename for i in members}
+    if "[Content_Types].xml" in names:
+        what = (
+            "an Excel workbook (.xlsx)"
+            if any(n.startswith("xl/") for n in names)
+            else "an Office Open XML document"
+        )
+        raise CSVError(f"{what}, not CSV: export it as CSV first", file=path)
+    if "mimetype" in names and any(n == "content.xml" for n in names):
+        raise CSVError("an OpenDocument file (.ods), not CSV: export it as CSV first", file=path)
+    if not members:
+        raise CSVError("a zip archive without files", file=path)
+    return [_zip_member(path, info) for info in members]
+
+
+def _zip_member(path: str, info: zipfile.ZipInfo) -> Input:
+    name = f"{path}:{info.filename}"
+
+    def open_() -> tuple[Any, Callable[[], int]]:
+        z = zipfile.ZipFile(path)  # closed with the member: _Decompressed closes the stream
+        try:
+            member = z.open(info)
+        except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
+            z.close()
+            raise CSVError(f"a zip member that cannot be read ({exc})", file=name) from None
+        counting = _Counting(cast(BinaryIO, _Closing(member, z)))
+        stream = io.BufferedReader(counting, 1 << 20)
+        return _Decompressed(stream, name, "zip"), lambda: counting.count
+
+    return Input(name, info.file_size, True, open_)
+
+
+class _Closing(io.RawIOBase):
+    """A zip member's stream that closes its archive too."""
+
+    def __init__(self, member: Any, archive: zipfile.ZipFile) -> None:
+        self.member, self.archive = member, archive
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.member.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.member.close()
+        self.archive.close()
+        super().close()
+
+
+def _path_input(path: str) -> Input:
     ext = os.path.splitext(path)[1].lower()
     opener: Any = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}.get(ext)
 
@@ -180,8 +269,8 @@ def inputs(source: Any) -> list[Input]:
             found = sorted(glob.glob(path))
             if not found:
                 raise CSVError(f"no file matches the pattern {path!r}")
-            return [_path_input(p) for p in found]
-        return [_path_input(path)]
+            return [i for p in found for i in _path_inputs(p)]
+        return _path_inputs(path)
     if isinstance(source, Sequence) and not isinstance(source, bytes):
         if not source:
             raise CSVError("an empty list of files")
