@@ -329,8 +329,11 @@ def sniff(
     if rownames:
         has = True
     elif infer:
-        quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
-        has, guess = _has_header(first, rows[1:], decimal, thousands, quoting)
+        has, guess = _has_header(first, rows[1:], decimal, thousands, [])
+        if (guess or not has) and quotechar and quotechar in text:
+            # which fields were quoted may say header: read them only then (a Python loop)
+            quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
+            has, guess = _has_header(first, rows[1:], decimal, thousands, quoting)
     else:
         has = bool(header)
     trailing = trailing and has and _trailing_delimiter(first, rows[1:])
