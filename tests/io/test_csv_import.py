@@ -331,6 +331,31 @@ def test_a_stream_that_needs_no_widening(store: Any) -> None:
     assert table.col("value").tolist() == [0.5, 1.5, 2.5]
 
 
+LATE_LAST_COLUMN = b"a,b,\n" + b"1,2,\n" * 250 + b"3,4,5\n"
+
+
+def test_a_stream_whose_empty_last_name_is_a_column_after_all(store: Any) -> None:
+    """A row filling the column a trailing delimiter was taken to end cannot start a pipe over:
+    the error names the line and why the header was read so."""
+    with pytest.raises(CSVError, match=r"3 fields, and the header has 3 with an empty last") as e:
+        import_csv(Pipe(LATE_LAST_COLUMN), store, "/t")
+    assert e.value.line == 252 and e.value.text == "3,4,5"
+    assert "/t" not in store and not store.has_pending
+
+
+def test_a_header_guess_warns_and_header_false_reads_that_row_as_data(
+    store: Any, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, "r.csv", b",1940,1945\n1,1.5,2\n2,3.5,4\n")
+    with pytest.warns(CSVWarning, match=r"r\.csv: the first row read as a header .*header=False"):
+        table = import_csv(path, store, "/t")
+    assert table.colnames == ["col0", "1940", "1945"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = import_csv(path, store, "/u", header=False)
+    assert table.colnames == ["col0", "col1", "col2"] and len(table) == 3
+
+
 def test_a_text_mode_file_is_refused(store: Any) -> None:
     with pytest.raises(CSVError, match="binary mode"):
         import_csv(io.StringIO("a\n1\n"), store, "/t")
