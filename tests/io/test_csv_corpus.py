@@ -482,6 +482,18 @@ CASES = [
         "empty first name write.csv writes there",
     ),
     Case(
+        "r-write-table-default-space-separated",
+        b'"mpg" "cyl"\n"Mazda RX4" 21 6\n"Datsun 710" 22.8 4\n"Valiant" 18.1 6\n',
+        [
+            ("col0", "text", ["Mazda RX4", "Datsun 710", "Valiant"]),
+            ("mpg", "float64", [21.0, 22.8, 18.1]),
+            ("cyl", "int64", [6, 4, 6]),
+        ],
+        pandas=None,
+        why="R's write.table writes spaces, quoted text and no name above the row names; "
+        "pandas.read_csv(sep=' ') makes the row names the index, ours the column 'col0'",
+    ),
+    Case(
         "duplicate-header-names",
         b"a,a,b,a\n1,2,3,4\n",
         [

@@ -5,7 +5,8 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
 - **delimiter**: among ``, ; \\t |`` and space, the one that splits the body lines into the same
   number (more than one) of fields most consistently; ``,`` is not a candidate when the decimal
   mark is ``,``; space is taken only when no other splits the lines, and only if it splits
-  every line of the sample alike (a header ``time`` over ``2021-03-01 10:00`` is one column).
+  every line of the sample alike (a header ``time`` over ``2021-03-01 10:00`` is one column),
+  save a first line with one field fewer than three or more below (R's ``write.table``).
 - **metadata lines** (when ``skiprows`` is not given): leading lines whose field count differs
   from the body's, as the site line above a TMY3 header.
 - **header** (``header="infer"``): the first row is a header if one of its fields is quoted
@@ -135,8 +136,11 @@ def sniff_delimiter(
         share, fields = _consistency(counts)
         if fields < 2:
             continue
-        if d == " " and any(n != fields for n in counts):
-            continue  # spaces inside a single column ("2021-03-01 10:00") split lines too
+        # spaces inside a single column ("2021-03-01 10:00") split lines too; R's write.table
+        # header alone may have one field fewer (no name above the row names)
+        r_header = fields > 2 and counts[0] == fields - 1
+        if d == " " and any(n != fields for n in counts[r_header:]):
+            continue
         score = (share, fields if d != " " else 0, -rank)
         if d == " " and best is not None:
             continue
