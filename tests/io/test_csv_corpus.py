@@ -680,6 +680,15 @@ CASES = [
         "ours knows a zip by its first bytes",
     ),
     Case(
+        "zip-made-on-macos",
+        _zip({"data.csv": b"a,b\n1,2\n", "__MACOSX/._data.csv": b"\x00\x05\x16\x07\x00\x02"}),
+        [("a", "int64", [1]), ("b", "int64", [2])],
+        suffix=".zip",
+        pandas=None,
+        why="pandas refuses a zip of two files; the Finder adds __MACOSX/._* resource forks "
+        "to the zips it makes, which are no data",
+    ),
+    Case(
         "empty-zip",
         _zip({}),
         error=(r"a zip archive without files", None, None, None),

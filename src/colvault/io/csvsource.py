@@ -2,7 +2,8 @@
 objects, lists of paths and glob patterns, read in blocks and handed on as UTF-8.
 
 A zip archive (known by its first bytes, whatever its name) is a list of files: each member
-but folders, in the archive's order. Other formats that are not text are refused by name.
+but folders and the Finder's resource forks, in the archive's order. Other formats that are
+not text are refused by name.
 
 Each input becomes an :class:`Input` that can be opened (again, when the importer has to start
 over after widening a column type) and reports how many bytes of the file it has consumed, for
@@ -153,7 +154,7 @@ def _path_inputs(path: str) -> list[Input]:
 def _zip_inputs(path: str) -> list[Input]:
     try:
         with zipfile.ZipFile(path) as z:
-            members = [i for i in z.infolist() if not i.is_dir()]
+            members = [i for i in z.infolist() if not (i.is_dir() or _macos_fork(i.filename))]
     except (zipfile.BadZipFile, OSError) as exc:
         raise CSVError(f"a broken zip archive ({exc})", file=path) from None
     names = {i.filename for i in members}
@@ -169,6 +170,11 @@ def _zip_inputs(path: str) -> list[Input]:
     if not members:
         raise CSVError("a zip archive without files", file=path)
     return [_zip_member(path, info) for info in members]
+
+
+def _macos_fork(name: str) -> bool:
+    """Whether a zip member is a resource fork the macOS Finder adds (``__MACOSX/._x.csv``)."""
+    return name.startswith("__MACOSX/") or os.path.basename(name).startswith("._")
 
 
 def _zip_member(path: str, info: zipfile.ZipInfo) -> Input:
