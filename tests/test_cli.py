@@ -41,7 +41,7 @@ def test_import_csv_command(tmp_path, capsys):
     bad.write_text("x,y\n1,2\n3\n")
     assert main(["import-csv", str(bad), store + ":/bad", "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "line 3" in err and "1 fields where the header has 2" in err
+    assert "line 3" in err and "1 field where the header has 2" in err
     with colvault.open(store) as s:
         assert "/bad" not in s  # the failed import left nothing behind
 
