@@ -26,44 +26,37 @@ def segment_files(root: str) -> list[str]:
     return sorted(os.path.relpath(p, root) for p in found)
 
 
-def valid_end(conn: sqlite3.Connection, rel: str) -> int:
-    row = conn.execute(
-        "SELECT MAX(offset + length) FROM chunks WHERE segment = ?", (rel,)
-    ).fetchone()
-    return max(row[0] or 0, len(HEADER))
-
-
-def _trusted_end(conn: sqlite3.Connection, rel: str, fd: int, known: set[str]) -> int | None:
-    """Where the committed bytes of a segment end, or None when the catalog's word on it does
-    not check out (then nothing is cut)."""
+def _trusted_end(conn: sqlite3.Connection, rel: str, fd: int, size: int, known: bool) -> int | None:
+    """Where the committed bytes of a segment of ``size`` bytes end, or None when the catalog's
+    word on it does not check out (then nothing is cut). The chunk ending last is read only
+    when there is a tail to cut."""
     last = conn.execute(
         "SELECT offset, length, crc32 FROM chunks WHERE segment = ? "
         "ORDER BY offset + length DESC LIMIT 1",
         (rel,),
-    ).fetchone()
+    ).fetchone()  # retired rows included, as the module docstring says
     if last is None:
-        return None if rel in known else len(HEADER)
+        return None if known else len(HEADER)
     offset, length, crc = last
+    if size <= offset + length:
+        return offset + length
     data = os.pread(fd, length, offset)
     return offset + length if len(data) == length and crc32(data) == crc else None
 
 
 def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
-    sealed = {r[0] for r in conn.execute("SELECT path FROM segments WHERE sealed = 1")}
-    known = {r[0] for r in conn.execute("SELECT path FROM segments")}
+    sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
     cut = []
     for rel in segment_files(root):
-        if rel in sealed:
+        if sealed.get(rel):
             continue
         fd = try_lock(os.path.join(root, rel))
         if fd is None:
             continue
         try:
             size = os.fstat(fd).st_size
-            if size <= valid_end(conn, rel):
-                continue
-            end = _trusted_end(conn, rel, fd, known)
+            end = _trusted_end(conn, rel, fd, size, rel in sealed)
             if end is not None and size > end:
                 os.ftruncate(fd, end)
                 os.fsync(fd)
