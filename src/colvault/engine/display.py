@@ -7,7 +7,8 @@ from each end of a table are read, whatever the store holds; all text is escaped
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,20 +84,28 @@ def tree_html(store: Store, top: str = "/") -> str:
     return title + _grid(["node", "kind", "rows", "stored", "ratio"], rows) + tail
 
 
-def _edges(table: Table, nrows: int, columns: list[str] | None = None) -> tuple[Any, Any]:
-    """The first and last :data:`EDGE_ROWS` rows (the last empty when the first hold all)."""
+def _edges(read: Callable[..., Any], nrows: int) -> tuple[Any, Any]:
+    """The first and last :data:`EDGE_ROWS` rows by ``read(start=, stop=)`` (the last None
+    when the first hold all)."""
     if nrows <= 2 * EDGE_ROWS:
-        return table.read(columns=columns), None
-    return table.read(stop=EDGE_ROWS, columns=columns), table.read(
-        start=nrows - EDGE_ROWS, columns=columns
-    )
+        return read(), None
+    return read(stop=EDGE_ROWS), read(start=nrows - EDGE_ROWS)
+
+
+def _numbered(first: Any, last: Any, nrows: int, cells: Callable[[Any], list[Any]]) -> list:
+    """Grid rows of the edges: each row's number, then its ``cells``; a row of … between."""
+    rows = [[i, *cells(r)] for i, r in enumerate(first)]
+    if last is not None:
+        rows.append(["…"] * len(rows[0]))
+        rows += [[nrows - EDGE_ROWS + i, *cells(r)] for i, r in enumerate(last)]
+    return rows
 
 
 def table_html(table: Table) -> str:
     """A table's schema, size and first and last rows, from one committed snapshot."""
     with table.store.snapshot():
         nrows, raw, stored = table.nrows, table.raw_bytes, table.stored_bytes
-        first, last = _edges(table, nrows)
+        first, last = _edges(table.read, nrows)
     names = table.columns
     title = (
         f"<p><b>colvault table</b> {html.escape(table.path)}: {nrows:,} rows × {len(names)} "
@@ -104,10 +113,7 @@ def table_html(table: Table) -> str:
         f"{html.escape(table.codec.name)}</p>"
     )
     schema = _grid(names, [[_dtype_text(d) for d in table.dtypes.values()]])
-    rows = [[i, *(r[n] for n in names)] for i, r in enumerate(first)]
-    if last is not None:
-        rows.append(["…"] * (len(names) + 1))
-        rows += [[nrows - EDGE_ROWS + i, *(r[n] for n in names)] for i, r in enumerate(last)]
+    rows = _numbered(first, last, nrows, lambda r: [r[n] for n in names])
     return title + schema + _grid(["", *names], rows)
 
 
@@ -116,34 +122,23 @@ def column_html(column: Column) -> str:
     table = column.table
     with table.store.snapshot():
         nrows = table.nrows
-        first, last = _edges(table, nrows, [column.name])
+        first, last = _edges(partial(table.read, columns=[column.name]), nrows)
     dtype = _dtype_text(table.dtypes[column.name])
     title = (
         f"<p><b>colvault column</b> {html.escape(column.name)} of {html.escape(table.path)}: "
         f"{html.escape(dtype)}, {nrows:,} rows</p>"
     )
-    rows = [[i, r[0]] for i, r in enumerate(first)]
-    if last is not None:
-        rows.append(["…", "…"])
-        rows += [[nrows - EDGE_ROWS + i, r[0]] for i, r in enumerate(last)]
-    return title + _grid(["", column.name], rows)
+    return title + _grid(["", column.name], _numbered(first, last, nrows, lambda r: [r[0]]))
 
 
 def array_html(array: Array) -> str:
     """An array's shape, size and first and last cells, from one committed snapshot."""
     with array.store.snapshot():
         nrows, raw, stored = array.nrows, array.raw_bytes, array.stored_bytes
-        if nrows <= 2 * EDGE_ROWS:
-            first, last = array.read(), None
-        else:
-            first, last = array.read(stop=EDGE_ROWS), array.read(start=nrows - EDGE_ROWS)
+        first, last = _edges(array.read, nrows)
     shape = (nrows, *array.inner_shape)
     title = (
         f"<p><b>colvault array</b> {html.escape(array.path)}: shape {shape} {array.dtype}; "
         f"{_size(raw)} raw, {_size(stored)} stored ({_ratio(raw, stored)})</p>"
     )
-    rows = [[i, cell] for i, cell in enumerate(first)]
-    if last is not None:
-        rows.append(["…", "…"])
-        rows += [[nrows - EDGE_ROWS + i, cell] for i, cell in enumerate(last)]
-    return title + _grid(["", "cell"], rows)
+    return title + _grid(["", "cell"], _numbered(first, last, nrows, lambda cell: [cell]))
