@@ -25,7 +25,6 @@ from __future__ import annotations
 import codecs
 import itertools
 import os
-import sys
 import warnings
 import weakref
 from collections import deque
@@ -41,6 +40,8 @@ from ..engine.store import open as open_store
 from ..engine.table import Table
 from ..errors import ColvaultError, CSVError, CSVWarning
 from ..kernels import csvdates, csvtext, csvtokens
+from ..progress import bar as progress_bar
+from ..progress import enabled as progress_enabled
 from .csvblocks import record_blocks
 from .csvcolumns import (
     CATEGORY,
@@ -136,7 +137,8 @@ def import_csv(
     file's header or lack of one); types are inferred (``schema`` fixes some: a dtype or
     ``"category"``); a column without any value, as in a file with a header and no rows, is
     float64. Errors raise :class:`~colvault.CSVError` naming file, line, column and text, and
-    leave the table as it was.
+    leave the table as it was. ``progress``: a bar of bytes read (see :mod:`colvault.progress`;
+    by default shown in a terminal or notebook after a second, ``False`` never).
 
     >>> import colvault, io, tempfile, os
     >>> store = colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w")
@@ -208,7 +210,8 @@ class _Import:
         self.header, self.skiprows, self.comment = header, skiprows, comment
         self.usecols, self.encoding, self.on_bad_lines = usecols, encoding, on_bad_lines
         self.block_bytes = block_bytes
-        self.show = sys.stderr.isatty() if progress is None else bool(progress)
+        self.progress = progress
+        self.show = progress_enabled(progress)
         self.types: dict[str, ColumnType] | None = None
         self.plan: Plan | None = None
         self.table: Table | None = None
@@ -288,7 +291,7 @@ class _Import:
 
     def _pass(self, state: _State) -> None:
         total = sum(f.size or 0 for f in self.files) or None
-        bar = _bar(total, self.show, self.path)
+        bar = progress_bar(total, "B", f"import {self.path}", self.progress)
         try:
             done = 0
             for f in self.files:
@@ -652,12 +655,6 @@ class _Batch:
     file: str
     names: tuple[str, ...]
     futures: list[Future[np.ndarray]]
-
-
-def _bar(total: int | None, show: bool, path: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, desc=f"import {path}", disable=not show)
 
 
 __all__ = ["CATEGORY", "DEFAULT_NA", "CSVWarning", "import_csv"]
