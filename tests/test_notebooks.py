@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TIMEOUT = 120  # seconds per cell
-EXPECTED = ["quickstart.ipynb"]
+EXPECTED = ["from_pytables.ipynb", "quickstart.ipynb"]
 
 
 def run_notebook(name: str, workdir: Path) -> nbformat.NotebookNode:
@@ -99,3 +99,12 @@ def test_quickstart(executed: nbformat.NotebookNode) -> None:
     assert got["count_where"] == got["numpy_count"] > 0
     assert got["instrument"] == "LX-200"
     assert got["pandas_matches_group_by"] is True
+
+
+@pytest.mark.parametrize("executed", ["from_pytables.ipynb"], indirect=True)
+def test_from_pytables(executed: nbformat.NotebookNode) -> None:
+    got = summary(executed)
+    assert got["rows"] == 50_000
+    assert got["pytables_hits"] == got["colvault_hits"] > 0
+    assert got["same_hits"] and got["same_column"] and got["same_attrs"]
+    assert got["timings"] == 8  # four steps, each timed in both libraries
