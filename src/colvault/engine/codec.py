@@ -8,22 +8,27 @@ What a chunk holds beyond that (integer packing, decimal scaling) is the busines
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import blosc2
 import numpy as np
 
 from ..errors import SchemaError
+from ..lazy import LazyModule
 
-# Decompression and compression run in worker threads; blosc2 holds the GIL unless told not to.
-blosc2.set_releasegil(True)
+if TYPE_CHECKING:
+    import blosc2
+else:
+    # Decompression and compression run in worker threads; blosc2 holds the GIL unless told
+    # not to. Imported on the first chunk, not with colvault.
+    blosc2 = LazyModule("blosc2", on_import=lambda module: module.set_releasegil(True))
 
+#: Codec names and their ``blosc2.Codec`` members.
 CODECS = {
-    "lz4": blosc2.Codec.LZ4,
-    "lz4hc": blosc2.Codec.LZ4HC,
-    "zstd": blosc2.Codec.ZSTD,
-    "zlib": blosc2.Codec.ZLIB,
-    "blosclz": blosc2.Codec.BLOSCLZ,
+    "lz4": "LZ4",
+    "lz4hc": "LZ4HC",
+    "zstd": "ZSTD",
+    "zlib": "ZLIB",
+    "blosclz": "BLOSCLZ",
     "none": None,
 }
 SHUFFLES = ("auto", "byte", "bit", None)
@@ -78,7 +83,7 @@ class Codec:
         typesize = _typesize(arr.dtype)
         return blosc2.compress2(
             as_bytes(arr),
-            codec=CODECS[self.name],
+            codec=getattr(blosc2.Codec, CODECS[self.name] or ""),
             clevel=self.clevel,
             typesize=typesize,
             filters=[self.filter_for(typesize) if filt is None else filt],

@@ -10,11 +10,17 @@ writes are byte for byte those of the same rows appended as text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import SchemaError
-from ..kernels.dictenc import dict_encode, renumber
+from ..lazy import LazyModule
+
+if TYPE_CHECKING:
+    from ..kernels import dictenc
+else:
+    dictenc = LazyModule("colvault.kernels.dictenc")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Coded:
             raise SchemaError(f"{what}: category codes outside 0..{len(values) - 1}")
         # a value listed twice would be two values to the chunk's dictionary: merge them
         text = np.ascontiguousarray(values)
-        same, first = dict_encode(text.view(np.uint32).reshape(len(text), -1))
+        same, first = dictenc.dict_encode(text.view(np.uint32).reshape(len(text), -1))
         if len(first) < len(values):
             return Coded(same[codes], text[first])
         return self
@@ -68,5 +74,5 @@ def joined(parts: list[Coded]) -> Coded:
 def chunk_dictionary(chunk: Coded) -> tuple[np.ndarray, np.ndarray]:
     """(codes, dictionary) of a chunk as the text path numbers it: values in the order of
     their first row, codes into them."""
-    codes, order = renumber(np.ascontiguousarray(chunk.codes, np.int64), len(chunk.values))
+    codes, order = dictenc.renumber(np.ascontiguousarray(chunk.codes, np.int64), len(chunk.values))
     return codes, chunk.values[order]

@@ -31,19 +31,24 @@ import functools
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import blosc2
 import numpy as np
 
-from ..kernels import decimal as dec
-from ..kernels import intpack
-from ..kernels.dictenc import dict_encode
+from ..lazy import LazyModule
 from .buffers import scratch_array
-from .codec import Codec, as_bytes
+from .codec import Codec, as_bytes, blosc2
 from .coded import Coded, chunk_dictionary
 from .schema import ColumnSpec
 from .zonemaps import ZoneMap
+
+if TYPE_CHECKING:
+    from ..kernels import decimal as dec
+    from ..kernels import dictenc, intpack
+else:
+    dec = LazyModule("colvault.kernels.decimal")
+    dictenc = LazyModule("colvault.kernels.dictenc")
+    intpack = LazyModule("colvault.kernels.intpack")
 
 RAW = "raw"
 BLOSC2 = "blosc2"
@@ -160,7 +165,7 @@ class ColumnEncoder:
             codes, values = chunk_dictionary(chunk)
         else:
             text = np.ascontiguousarray(chunk)
-            codes, first = dict_encode(text.view(np.uint32).reshape(len(text), -1))
+            codes, first = dictenc.dict_encode(text.view(np.uint32).reshape(len(text), -1))
             values = text[first]
         narrow = codes.astype(intpack.narrow_dtype(max(len(values) - 1, 0)))
         utf8 = [v.encode() for v in values.tolist()]

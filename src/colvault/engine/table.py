@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import SchemaError
-from ..kernels.intpack import narrow_dtype
+from ..lazy import LazyModule
 from . import display
 from .coerce import Lazy, coerce_batch
 from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
 from .query import api as query_api
+from .query import describe as query_describe
 from .query import groupby as query_groupby
 from .schema import ColumnSpec
+
+if TYPE_CHECKING:
+    from ..kernels import intpack
+else:
+    intpack = LazyModule("colvault.kernels.intpack")
 
 
 class Table(DataNode):
@@ -106,7 +112,7 @@ class Table(DataNode):
         if not parts:
             return np.empty(0, np.uint8), np.empty(0, "U1")
         dictionary = np.unique(np.concatenate([d for _, d in parts]))
-        narrow = narrow_dtype(max(len(dictionary) - 1, 0))
+        narrow = intpack.narrow_dtype(max(len(dictionary) - 1, 0))
         remapped = [np.searchsorted(dictionary, d).astype(narrow)[c] for c, d in parts]
         return np.concatenate(remapped), dictionary
 
@@ -182,6 +188,49 @@ class Table(DataNode):
     stats = query_aggregate.stats
     histogram = query_aggregate.histogram
     group_by = query_groupby.group_by
+
+    def describe(
+        self, columns: list[str] | None = None, *, where: str | None = None,
+        condvars: dict[str, Any] | None = None, progress: bool | None = None,
+    ) -> Any:  # fmt: skip
+        """Summary statistics of numeric columns as a ``pandas.DataFrame``, the one
+        ``pandas.DataFrame.describe()`` gives for the same rows: rows ``count``, ``mean``,
+        ``std`` (ddof 1), ``min``, ``25%``, ``50%``, ``75%``, ``max``; a column per described
+        column, float64. NaN is skipped; a column without values has count 0 and NaN elsewhere.
+
+        Columns are the int, uint and float columns by default (bool is left out, as pandas does),
+        or the ``columns`` named, which must be such columns. Left out, unlike pandas: datetime and
+        timedelta columns (pandas' mean and quartiles of them go through float64 and cannot be
+        matched exactly in a stream; ``t.stats()`` gives count, min and max), complex columns, and
+        category, text and multi-dimensional columns (pandas describes text apart, with ``unique``,
+        ``top`` and ``freq``). ``where`` (and ``condvars``) restricts the rows, as ``read_where``.
+
+        Streamed in bounded memory: one pass for count, mean, std, min and max, then usually two
+        for the quartiles, which are exact (equal to pandas' and ``numpy.percentile``'s linear
+        interpolation), found by histogram refinement over the column
+        (:mod:`colvault.engine.query.describe`). All passes read one committed snapshot.
+        ``progress`` shows a bar (see :mod:`colvault.progress`). Needs pandas.
+
+        >>> import colvault, tempfile, os
+        >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+        ...     t = store.create_table("/t", {"sensor": "i4", "value": "f8", "ok": "?"})
+        ...     t.append({"sensor": [1, 2, 3, 4], "value": [0.5, float("nan"), 2.5, 4.0],
+        ...               "ok": [True, False, True, True]})
+        ...     store.commit()
+        ...     t.describe()
+                 sensor     value
+        count  4.000000  3.000000
+        mean   2.500000  2.333333
+        std    1.290994  1.755942
+        min    1.000000  0.500000
+        25%    1.750000  1.500000
+        50%    2.500000  2.500000
+        75%    3.250000  3.250000
+        max    4.000000  4.000000
+        """
+        return query_describe.describe(
+            self, columns, where=where, condvars=condvars, progress=progress
+        )
 
     def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""

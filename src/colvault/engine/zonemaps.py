@@ -6,12 +6,17 @@ kept as raw little-endian bytes of the column dtype (ARCHITECTURE.md "Commit pro
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..kernels.zonemap import float_stats, int_stats
+from ..lazy import LazyModule
 from .schema import ColumnSpec
+
+if TYPE_CHECKING:
+    from ..kernels import zonemap
+else:
+    zonemap = LazyModule("colvault.kernels.zonemap")
 
 
 class ZoneMap(NamedTuple):
@@ -38,9 +43,9 @@ def compute(chunk: np.ndarray, spec: ColumnSpec) -> ZoneMap:
         return NO_ZONE_MAP
     values, nat = kernel_view(chunk)
     if values.dtype.kind == "f":
-        lo, hi, nan_count, is_sorted, valid = float_stats(values)
+        lo, hi, nan_count, is_sorted, valid = zonemap.float_stats(values)
     else:
-        lo, hi, nan_count, is_sorted, valid = int_stats(values, nat)
+        lo, hi, nan_count, is_sorted, valid = zonemap.int_stats(values, nat)
     if valid == 0:
         return ZoneMap(None, None, int(nan_count), False)
     pair = np.array([lo, hi], dtype=values.dtype).view(spec.dtype)

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import aggregates as agg
+from ...lazy import LazyModule
 from ..schema import ColumnSpec
 from .selection import Selection
 
 if TYPE_CHECKING:
+    from ...kernels import aggregates as agg
     from ..table import Table
+else:
+    agg = LazyModule("colvault.kernels.aggregates")
 
 
 def _numeric(table: Table, column: str, what: str) -> ColumnSpec:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import exprgen, native
 from ...kernels.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
+from ...lazy import LazyModule
 from ..buffers import scratch_array
 from ..encodings import BLOSC2, DECIMAL, DELTA, FOR, chunk_params
 from ..manifest import ChunkRef
@@ -39,7 +39,11 @@ from .prune import SOME
 from .scaled import chunk_thresholds, scalable
 
 if TYPE_CHECKING:
+    from ...kernels import exprgen, native
     from .execute import Plan
+else:
+    exprgen = LazyModule("colvault.kernels.exprgen")
+    native = LazyModule("colvault.kernels.native")
 
 #: Chunks per task when rows are gathered chunk by chunk (``iter_where``; bounds memory).
 SELECT_BATCH = 8

@@ -31,12 +31,18 @@ import datetime
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import exprgen
+from ...kernels import exprcode  # no Numba: the unit table
+from ...lazy import LazyModule
+
+if TYPE_CHECKING:
+    from ...kernels import exprgen
+else:
+    exprgen = LazyModule("colvault.kernels.exprgen")
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 100
@@ -114,7 +120,7 @@ _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 _BOOL = np.dtype(bool)
 _OBJECT = np.dtype(object)
-_DT_UNITS = frozenset(exprgen._UNIT_AS) | {"Y", "M"}
+_DT_UNITS = frozenset(exprcode._UNIT_AS) | {"Y", "M"}
 #: Folded Python integers are capped (``9**9**9`` would take minutes to compute).
 _MAX_INT_BITS = 4096
 

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import aggregates as agg
+from ...lazy import LazyModule
 from ..schema import ColumnSpec
 from .aggregate import _kernel_view, _numeric
 from .kernel import Decoded
 from .selection import Selection
 
 if TYPE_CHECKING:
+    from ...kernels import aggregates as agg
     from ..table import Table
+else:
+    agg = LazyModule("colvault.kernels.aggregates")
 
 AGGREGATES = ("count", "nan_count", "sum", "mean", "std", "min", "max")
 #: Widest key range grouped with dense accumulators (beyond it, hashing).

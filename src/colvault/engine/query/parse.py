@@ -5,12 +5,12 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import exprgen
+from ...lazy import LazyModule
 from .expr import (
     _BIN_OPS,
     _BOOL,
@@ -40,6 +40,11 @@ from .expr import (
     _scalar,
 )
 from .source import _ast_depth, _prepare, _Source
+
+if TYPE_CHECKING:
+    from ...kernels import exprgen
+else:
+    exprgen = LazyModule("colvault.kernels.exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # the parser

@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import exprgen
+from ...lazy import LazyModule
 from ..buffers import scratch_array
 from .expr import (
     _BOOL,
@@ -31,6 +31,11 @@ from .expr import (
     _kind,
     _resolve_operand,
 )
+
+if TYPE_CHECKING:
+    from ...kernels import exprgen
+else:
+    exprgen = LazyModule("colvault.kernels.exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # lowering to the kernel description

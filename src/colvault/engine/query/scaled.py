@@ -22,15 +22,19 @@ import functools
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...kernels import decimal as dec
-from ...kernels.decimal import P, decimal_decode
+from ...lazy import LazyModule
 from ..buffers import scratch_array
 from ..encodings import DECIMAL, chunk_params
 from ..manifest import ChunkRef
+
+if TYPE_CHECKING:
+    from ...kernels import decimal as dec
+else:
+    dec = LazyModule("colvault.kernels.decimal")
 
 #: Narrow widths whose integers compare exactly with an int64 threshold.
 _NARROW = frozenset({"|u1", "<u2", "<u4"})
@@ -119,7 +123,7 @@ def threshold(op: str, c: float, base: int, e: int, width: int, f32: bool) -> in
     >>> threshold("<", 20.5, base=-500, e=3, width=4, f32=False)  # u - 500 < 20500
     21000
     """
-    p, umax = float(P[e]), (1 << (8 * width)) - 1
+    p, umax = float(dec.P[e]), (1 << (8 * width)) - 1
     if op in (">", "<="):
         return _last(c, False, base, p, umax, f32)
     if op in (">=", "<"):
@@ -158,7 +162,7 @@ class Scaled:
         decoder gives them."""
         ints = self.narrow if rows is None else self.narrow[rows]
         out = np.empty(len(ints), self.dtype)
-        decimal_decode(ints, np.int64(self.base), self.e, out)
+        dec.decimal_decode(ints, np.int64(self.base), self.e, out)
         if self.where is not None and self.exceptions is not None:
             if rows is None:
                 out[self.where] = self.exceptions
