@@ -8,6 +8,7 @@ the same arrays, interleaved so that drift in disk or page-cache state hits them
     python -m asv_benchmarks.compare logger [--commits N] [--rows-per-commit R] [--repeat K]
     python -m asv_benchmarks.compare query [--rows N] [--repeat K]
     python -m asv_benchmarks.compare csv [--rows N] [--repeat K]
+    python -m asv_benchmarks.compare first-use [--repeat K]
 
 Each job is a subcommand registered in ``JOBS``.
 """
@@ -996,6 +997,11 @@ JOBS: dict[str, Job] = {
         lambda p: _csvjob().add_arguments(p),
         lambda a: _csvjob().run(a),
     ),
+    "first-use": Job(
+        "a new user's first session on an empty kernel cache, beside PyTables + pandas",
+        lambda p: _firstuse().add_arguments(p),
+        lambda a: _firstuse().run(a),
+    ),
 }
 
 
@@ -1003,6 +1009,12 @@ def _csvjob() -> Any:
     from . import csvjob  # imports this module's helpers: loaded on demand
 
     return csvjob
+
+
+def _firstuse() -> Any:
+    from . import firstuse
+
+    return firstuse
 
 
 def main(argv: list[str] | None = None) -> int:
