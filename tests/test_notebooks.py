@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TIMEOUT = 120  # seconds per cell
-EXPECTED = ["from_pytables.ipynb", "quickstart.ipynb"]
+EXPECTED = ["from_pytables.ipynb", "out_of_core.ipynb", "quickstart.ipynb"]
 
 
 def run_notebook(name: str, workdir: Path) -> nbformat.NotebookNode:
@@ -108,3 +108,14 @@ def test_from_pytables(executed: nbformat.NotebookNode) -> None:
     assert got["pytables_hits"] == got["colvault_hits"] > 0
     assert got["same_hits"] and got["same_column"] and got["same_attrs"]
     assert got["timings"] == 8  # four steps, each timed in both libraries
+
+
+@pytest.mark.parametrize("executed", ["out_of_core.ipynb"], indirect=True)
+def test_out_of_core(executed: nbformat.NotebookNode) -> None:
+    got = summary(executed)
+    assert 0 < got["csv_rows"] <= 1_000_000  # small sizes were picked
+    assert got["table_rows"] == got["grouped_rows"] == got["value_count"] == got["csv_rows"]
+    assert got["stations"] == 40
+    assert got["pandas_means_agree"] is True
+    assert got["steps"] == ["import_csv", "group_by", "describe"]
+    assert got["max_added_mb"] > 0  # RSS was sampled (not asserted against the budget: noisy)
