@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/colvault warmup
 	$(BIN)/colvault demo --path demo.colvault
 
 test: $(STAMP) lint typecheck
+	$(BIN)/colvault warmup
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)

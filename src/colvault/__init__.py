@@ -50,7 +50,9 @@ def __getattr__(name: str) -> object:
     ``import colvault`` (a query process's cold start)."""
     if name == "import_csv":
         from .io.csvimport import import_csv
+        from .kernels import compiling
 
+        compiling.watch()
         return import_csv
     raise AttributeError(f"module 'colvault' has no attribute {name!r}")
 

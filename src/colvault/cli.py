@@ -1,4 +1,4 @@
-"""The ``colvault`` command line: ``demo``, ``info``, ``verify``, ``import-csv``."""
+"""The ``colvault`` command line: ``demo``, ``info``, ``verify``, ``import-csv``, ``warmup``."""
 
 from __future__ import annotations
 
@@ -172,6 +172,16 @@ def import_csv_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def warmup_command(processes: int | None) -> int:
+    from .warmup import warmup
+
+    where = os.environ.get("NUMBA_CACHE_DIR") or "Numba's cache beside the package"
+    print(f"compiling colvault's kernels for this machine into {where}:", flush=True)
+    seconds = warmup(processes, sys.stdout)
+    print(f"done in {seconds:.1f} s; later processes load them from the cache")
+    return 0
+
+
 def _import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE... STORE[:/path]")
     p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
@@ -203,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("verify", help="check every chunk's checksum")
     p.add_argument("store")
     _import_arguments(sub.add_parser("import-csv", help="import CSV files into a table"))
+    p = sub.add_parser("warmup", help="compile the kernels for this machine ahead of first use")
+    p.add_argument("--processes", type=int, help="parallel processes (default: one per CPU)")
     args, extra = parser.parse_known_args(argv)  # import-csv's files may sit between options
     if extra and (args.command != "import-csv" or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -212,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.path, args.rows, args.batch)
     if args.command == "import-csv":
         return import_csv_command(args)
+    if args.command == "warmup":
+        return warmup_command(args.processes)
     from .errors import ColvaultError
 
     try:

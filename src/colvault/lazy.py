@@ -41,3 +41,15 @@ class LazyModule:
 
     def __repr__(self) -> str:
         return f"<lazy module {self.lazy_name!r}>"
+
+
+def kernel_module(name: str) -> LazyModule:
+    """``colvault.kernels.<name>``, imported on first use; from then on a compile that keeps
+    the user waiting is said on stderr (:mod:`colvault.kernels.compiling`)."""
+    return LazyModule(f"colvault.kernels.{name}", on_import=_watch_compiles)
+
+
+def _watch_compiles(module: ModuleType) -> None:
+    from .kernels import compiling
+
+    compiling.watch()

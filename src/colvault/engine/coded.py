@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import SchemaError
-from ..lazy import LazyModule
+from ..lazy import kernel_module
 
 if TYPE_CHECKING:
     from ..kernels import dictenc
 else:
-    dictenc = LazyModule("colvault.kernels.dictenc")
+    dictenc = kernel_module("dictenc")
 
 
 @dataclass(frozen=True)

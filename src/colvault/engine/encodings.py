@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..lazy import LazyModule
+from ..lazy import kernel_module
 from .buffers import scratch_array
 from .codec import Codec, as_bytes, blosc2
 from .coded import Coded, chunk_dictionary
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from ..kernels import decimal as dec
     from ..kernels import dictenc, intpack
 else:
-    dec = LazyModule("colvault.kernels.decimal")
-    dictenc = LazyModule("colvault.kernels.dictenc")
-    intpack = LazyModule("colvault.kernels.intpack")
+    dec = kernel_module("decimal")
+    dictenc = kernel_module("dictenc")
+    intpack = kernel_module("intpack")
 
 RAW = "raw"
 BLOSC2 = "blosc2"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SchemaError
-from ..lazy import LazyModule
+from ..lazy import kernel_module
 from . import display
 from .coerce import Lazy, coerce_batch
 from .nodes import DataNode, array_protocol, index_cells
@@ -21,7 +21,7 @@ from .schema import ColumnSpec
 if TYPE_CHECKING:
     from ..kernels import intpack
 else:
-    intpack = LazyModule("colvault.kernels.intpack")
+    intpack = kernel_module("intpack")
 
 
 class Table(DataNode):

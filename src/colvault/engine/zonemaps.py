@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..lazy import LazyModule
+from ..lazy import kernel_module
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
     from ..kernels import zonemap
 else:
-    zonemap = LazyModule("colvault.kernels.zonemap")
+    zonemap = kernel_module("zonemap")
 
 
 class ZoneMap(NamedTuple):

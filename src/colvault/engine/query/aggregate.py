@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from ..schema import ColumnSpec
 from .selection import Selection
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ...kernels import aggregates as agg
     from ..table import Table
 else:
-    agg = LazyModule("colvault.kernels.aggregates")
+    agg = kernel_module("aggregates")
 
 
 def _numeric(table: Table, column: str, what: str) -> ColumnSpec:

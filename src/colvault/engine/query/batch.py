@@ -30,7 +30,7 @@ import numpy as np
 
 from ...errors import QueryError
 from ...kernels.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from ..buffers import scratch_array
 from ..encodings import BLOSC2, DECIMAL, DELTA, FOR, chunk_params
 from ..manifest import ChunkRef
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from ...kernels import exprgen, native
     from .execute import Plan
 else:
-    exprgen = LazyModule("colvault.kernels.exprgen")
-    native = LazyModule("colvault.kernels.native")
+    exprgen = kernel_module("exprgen")
+    native = kernel_module("native")
 
 #: Chunks per task when rows are gathered chunk by chunk (``iter_where``; bounds memory).
 SELECT_BATCH = 8

@@ -37,12 +37,12 @@ import numpy as np
 
 from ...errors import QueryError
 from ...kernels import exprcode  # no Numba: the unit table
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 
 if TYPE_CHECKING:
     from ...kernels import exprgen
 else:
-    exprgen = LazyModule("colvault.kernels.exprgen")
+    exprgen = kernel_module("exprgen")
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 100

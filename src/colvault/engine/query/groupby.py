@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from ..schema import ColumnSpec
 from .aggregate import _kernel_view, _numeric
 from .kernel import Decoded
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ...kernels import aggregates as agg
     from ..table import Table
 else:
-    agg = LazyModule("colvault.kernels.aggregates")
+    agg = kernel_module("aggregates")
 
 AGGREGATES = ("count", "nan_count", "sum", "mean", "std", "min", "max")
 #: Widest key range grouped with dense accumulators (beyond it, hashing).

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from .expr import (
     _BIN_OPS,
     _BOOL,
@@ -44,7 +44,7 @@ from .source import _ast_depth, _prepare, _Source
 if TYPE_CHECKING:
     from ...kernels import exprgen
 else:
-    exprgen = LazyModule("colvault.kernels.exprgen")
+    exprgen = kernel_module("exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # the parser

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from ..buffers import scratch_array
 from .expr import (
     _BOOL,
@@ -35,7 +35,7 @@ from .expr import (
 if TYPE_CHECKING:
     from ...kernels import exprgen
 else:
-    exprgen = LazyModule("colvault.kernels.exprgen")
+    exprgen = kernel_module("exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # lowering to the kernel description

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...lazy import LazyModule
+from ...lazy import kernel_module
 from ..buffers import scratch_array
 from ..encodings import DECIMAL, chunk_params
 from ..manifest import ChunkRef
@@ -34,7 +34,7 @@ from ..manifest import ChunkRef
 if TYPE_CHECKING:
     from ...kernels import decimal as dec
 else:
-    dec = LazyModule("colvault.kernels.decimal")
+    dec = kernel_module("decimal")
 
 #: Narrow widths whose integers compare exactly with an int64 threshold.
 _NARROW = frozenset({"|u1", "<u2", "<u4"})

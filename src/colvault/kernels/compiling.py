@@ -1,0 +1,75 @@
+"""Say once on stderr when compiling kernels holds a user up for more than a second.
+
+On a fresh machine (an empty Numba cache) the first CSV import or the first statistics wait
+for Numba to compile colvault's kernels; silence would look like a hang. The notice is given
+once per process, only while a compile of one of our kernels is still running a second after
+it began; later processes load the kernels from the cache and say nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from numba.core import event
+
+NOTICE_AFTER = 1.0  # seconds of compiling before the notice
+NOTICE = (
+    "colvault: compiling kernels for this machine; this happens once, they are cached "
+    "(`colvault warmup` compiles all of them ahead, in parallel)"
+)
+
+
+def ours(dispatcher: Any) -> bool:
+    """A colvault kernel: a fixed one, or one generated from a query condition."""
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+    return module.startswith(("colvault.", "_colvault_kernel_"))
+
+
+class CompileNotice(event.Listener):
+    def __init__(self, after: float = NOTICE_AFTER, say: Any = None) -> None:
+        self.after = after
+        self.say = say or (lambda: print(NOTICE, file=sys.stderr, flush=True))
+        self.lock = threading.Lock()
+        self.running = 0  # compiles of our kernels under way
+        self.timer: threading.Timer | None = None
+        self.said = False
+
+    def on_start(self, ev: Any) -> None:
+        if self.said or not ours(ev.data["dispatcher"]):
+            return
+        with self.lock:
+            self.running += 1
+            if self.timer is None:
+                self.timer = threading.Timer(self.after, self._check)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def on_end(self, ev: Any) -> None:
+        if not ours(ev.data["dispatcher"]):
+            return
+        with self.lock:
+            self.running = max(self.running - 1, 0)
+
+    def _check(self) -> None:
+        with self.lock:
+            self.timer = None  # the next compile starts a new count
+            if self.said or not self.running:
+                return
+            self.said = True
+        self.say()
+
+
+_watching: CompileNotice | None = None
+_watch_lock = threading.Lock()
+
+
+def watch() -> CompileNotice:
+    """Listen to Numba's compile events in this process (once; later calls are free)."""
+    global _watching
+    with _watch_lock:
+        if _watching is None:
+            _watching = CompileNotice()
+            event.register("numba:compile", _watching)
+        return _watching
