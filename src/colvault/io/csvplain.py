@@ -105,9 +105,8 @@ def parse_plain(
     out = [np.empty((k, cap), dt) for k, dt in zip(counts, dtypes, strict=True)]
     rows, end = 0, 0
     while True:
-        rows, end = csvrows.parse_rows_kernel(
-            buf, end, rows, delimiter, None, None if comment < 0 else comment,
-            csvrows.CR if cr else None, plan.kinds, plan.slots, dec, tsep,
+        rows, end = csvrows.parse_rows(
+            buf, end, rows, delimiter, comment, cr, plan.kinds, plan.slots, dec, tsep,
             out[0], out[1], out[2], out[3], out[4], True,  # exact_ints: integers float64 may round
         )  # fmt: skip
         if rows < cap or end >= len(buf):

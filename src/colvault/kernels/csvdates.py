@@ -3,8 +3,9 @@
 Why: timestamps are the most common typed text in instrument exports, and making a Python
 ``datetime`` per field costs microseconds. These kernels read fields straight out of the block of
 bytes (the contract of :mod:`colvault.kernels.csvnumbers`: ``buf`` uint8, ``starts``/``ends``
-int64 offsets, possibly strided views; ``na`` None or a bool mask of missing fields) and write
-nanoseconds since 1970-01-01T00:00Z into an int64 array, NaT (``int64 min``) for missing fields.
+int64 offsets, possibly strided views; ``na`` a bool mask of missing fields, empty for none, or
+None in the wrappers) and write nanoseconds since 1970-01-01T00:00Z into an int64 array, NaT
+(``int64 min``) for missing fields.
 They return the index of the first field that does not parse, or -1, instead of raising; a value
 outside the datetime64[ns] range (1677-09-21T00:12:43.145224193 .. 2262-04-11T23:47:16.854775807)
 counts as not parsing.
@@ -67,7 +68,9 @@ import sys
 
 import numba
 import numpy as np
+from numba.core import types
 
+from .csvjit import BOOL, BUF, MASK, OFFSETS, OUT_I64, Kernel, block, mask
 from .csvnumbers import _swar_digits
 from .wordops import AHEAD, check_fields, load8, njit_field, prefetch
 
@@ -172,9 +175,11 @@ def _iso_field(buf, s, e):
         e -= 1
     if e - s < 10 or buf[s + 4] != 45 or buf[s + 7] != 45:
         return NAT, False
-    y = _digits(buf, s, 4)
-    mo = _digits(buf, s + 5, 2)
-    d = _digits(buf, s + 8, 2)
+    # the counts as int64, not literals: Numba compiles _digits once (not per literal)
+    two = np.int64(2)
+    y = _digits(buf, s, np.int64(4))
+    mo = _digits(buf, s + 5, two)
+    d = _digits(buf, s + 8, two)
     if y < 0 or mo < 1 or mo > 12 or d < 1 or d > _days_in_month(y, mo):
         return NAT, False
     p = s + 10
@@ -183,8 +188,8 @@ def _iso_field(buf, s, e):
     if p < e:
         if (buf[p] != 84 and buf[p] != 32) or e - p < 6 or buf[p + 3] != 58:
             return NAT, False
-        h = _digits(buf, p + 1, 2)
-        mi = _digits(buf, p + 4, 2)
+        h = _digits(buf, p + 1, two)
+        mi = _digits(buf, p + 4, two)
         if h < 0 or h > 23 or mi < 0 or mi > 59:
             return NAT, False
         p += 6
@@ -192,7 +197,7 @@ def _iso_field(buf, s, e):
         if p < e and buf[p] == 58:
             if e - p < 3:
                 return NAT, False
-            sec = _digits(buf, p + 1, 2)
+            sec = _digits(buf, p + 1, two)
             if sec < 0 or sec > 59:
                 return NAT, False
             p += 3
@@ -216,7 +221,7 @@ def _iso_field(buf, s, e):
             elif c == 43 or c == 45:
                 if e - p < 3:
                     return NAT, False
-                oh = _digits(buf, p + 1, 2)
+                oh = _digits(buf, p + 1, two)
                 if oh < 0 or oh > 23:
                     return NAT, False
                 om = 0
@@ -226,7 +231,7 @@ def _iso_field(buf, s, e):
                         q += 1
                     if e - q < 2:
                         return NAT, False
-                    om = _digits(buf, q, 2)
+                    om = _digits(buf, q, two)
                     if om < 0 or om > 59:
                         return NAT, False
                     q += 2
@@ -372,11 +377,12 @@ def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
     (``fast=False``: :func:`_iso_field` alone; the tests compare both)."""
     last0 = _ALL
     last1 = _ALL
-    last_days = 0
+    last_days = np.int64(0)  # not the literal 0: one specialization of iso_datetime_fast
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = NAT
             continue
         s = starts[i]
@@ -593,6 +599,8 @@ def _candidate(op, arg, buf, p, e, a):
         return _z_candidate(buf, p, e, a)
     if op in (OP_b, OP_B, OP_p):
         return -1 if a > 0 else _name_length(op, buf, p, e)
+    # _two_digits' bounds are variables, not literals, so that Numba compiles it once
+    lo, hi, top = 0, 61, 6  # %S: two-digit range, highest first digit
     if op == OP_j:
         if a == 0:
             d0 = _digit(buf, p, e)
@@ -603,21 +611,22 @@ def _candidate(op, arg, buf, p, e, a):
             v = d0 * 100 + d1 * 10 + d2
             return 3 if v >= 1 and v <= 366 else 0
         if a == 1:
-            return 2 if _two_digits(buf, p, e, 1, 99, 9) else 0
+            lo, hi, top = 1, 99, 9
+            return 2 if _two_digits(buf, p, e, lo, hi, top) else 0
         if a == 2:
             return 1 if _digit(buf, p, e) >= 1 else 0
         return -1
     # one or two digits: (two-digit range, smallest one-digit value); %d also " [1-9]"
     if a == 0:
         if op in (OP_m, OP_I):
-            return 2 if _two_digits(buf, p, e, 1, 12, 1) else 0
-        if op == OP_d:
-            return 2 if _two_digits(buf, p, e, 1, 31, 3) else 0
-        if op == OP_H:
-            return 2 if _two_digits(buf, p, e, 0, 23, 2) else 0
-        if op == OP_M:
-            return 2 if _two_digits(buf, p, e, 0, 59, 5) else 0
-        return 2 if _two_digits(buf, p, e, 0, 61, 6) else 0  # OP_S
+            lo, hi, top = 1, 12, 1
+        elif op == OP_d:
+            lo, hi, top = 1, 31, 3
+        elif op == OP_H:
+            lo, hi, top = 0, 23, 2
+        elif op == OP_M:
+            lo, hi, top = 0, 59, 5
+        return 2 if _two_digits(buf, p, e, lo, hi, top) else 0
     if a == 1:
         lowest = 0 if op in (OP_H, OP_M, OP_S) else 1
         return 1 if _digit(buf, p, e) >= lowest else 0
@@ -786,9 +795,10 @@ def parse_format_datetime_kernel(buf, starts, ends, na, program, out):
     pos = np.empty(m + 1, np.int64)
     alt = np.empty(max(m, 1), np.int64)
     nfields = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(nfields):
         prefetch(buf, starts[min(i + AHEAD, nfields - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = NAT
             continue
         v, ok = _format_field(program, buf, starts[i], ends[i], pos, alt)
@@ -800,6 +810,10 @@ def parse_format_datetime_kernel(buf, starts, ends, na, program, out):
 
 # --- typed Python wrappers ---------------------------------------------------------------------
 
+_PROGRAM = types.Array(types.int64, 2, "C", readonly=True)
+_parse_iso = Kernel(parse_iso_datetime_kernel, BUF, OFFSETS, OFFSETS, MASK, OUT_I64, BOOL)
+_parse_format = Kernel(parse_format_datetime_kernel, BUF, OFFSETS, OFFSETS, MASK, _PROGRAM, OUT_I64)
+
 
 def parse_iso_datetime(
     buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None = None
@@ -807,7 +821,7 @@ def parse_iso_datetime(
     """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1)."""
     check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.int64)
-    bad = parse_iso_datetime_kernel(buf, starts, ends, na, out)
+    bad = _parse_iso(block(buf), starts, ends, mask(na), out, True)
     return out, int(bad)
 
 
@@ -862,5 +876,5 @@ def parse_format_datetime(
     if program.dtype != np.int64 or program.ndim != 2 or program.shape[1] != 2:
         raise TypeError("program must come from compile_format")
     out = np.empty(starts.shape[0], np.int64)
-    bad = parse_format_datetime_kernel(buf, starts, ends, na, program, out)
+    bad = _parse_format(block(buf), starts, ends, mask(na), program, out)
     return out, int(bad)

@@ -9,10 +9,12 @@ Contract (shared with the tokenizer):
 
 * ``buf`` is a 1-d ``uint8`` array of UTF-8 bytes; field ``i`` is ``buf[starts[i]:ends[i]]``
   (int64 offsets, end exclusive, quotes excluded). ``starts``/``ends`` may be strided views such
-  as ``starts[c::ncols]``: Numba compiles a layout ``'A'`` specialization for them.
-* ``na`` is ``None`` or a bool array over the fields: ``True`` marks a missing value (the caller
-  matched its ``na_values``). Missing fields are skipped: 0 / ``False`` in integer and bool
-  outputs (the caller decides the promotion), NaN in float outputs.
+  as ``starts[c::ncols]``: the wrappers call one specialization of each kernel, compiled for
+  layout ``'A'``, whatever the caller passes (:mod:`.csvjit`).
+* ``na`` is a bool array over the fields: ``True`` marks a missing value (the caller matched its
+  ``na_values``); an empty array means none (the wrappers take ``None`` for that). Missing fields
+  are skipped: 0 / ``False`` in integer and bool outputs (the caller decides the promotion), NaN
+  in float outputs.
 * Every kernel returns the index of the first field that does not parse, or ``-1``; integer
   kernels return a status that is either such an index (``>= 0``) or one of ``FITS_INT64``,
   ``NEEDS_UINT64``, ``NEEDS_FLOAT64``.
@@ -87,6 +89,20 @@ import math
 import numba
 import numpy as np
 
+from .csvjit import (
+    BOOL,
+    BUF,
+    I64,
+    MASK,
+    OFFSETS,
+    OUT_BOOL,
+    OUT_F64,
+    OUT_I64,
+    OUT_U64,
+    Kernel,
+    block,
+    mask,
+)
 from .wordops import AHEAD, HIGHS, ONES, check_fields, cttz, load8, njit_field, prefetch, zero_bytes
 
 # --- statuses and classification bits --------------------------------------------------------
@@ -394,7 +410,8 @@ def _float_field(buf, s, e, dec, tsep):
         q += ev
     if p != e:
         return 0.0, _CODE_BAD
-    return _to_double(w, q, neg, False)
+    # truncated is False here: a comparison, not the literal, so _to_double compiles once
+    return _to_double(w, q, neg, nd > _MAX_SIG)
 
 
 @njit_field
@@ -551,9 +568,10 @@ def parse_int64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     any_huge = False
     n = buf.shape[0]
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = 0
             continue
         s = starts[i]
@@ -599,9 +617,10 @@ def parse_uint64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     outside = False
     n = buf.shape[0]
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = 0
             continue
         s = starts[i]
@@ -631,9 +650,10 @@ def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, f
     n = buf.shape[0]
     wdec = np.uint64(decimal) * ONES
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = np.nan
             continue
         s = starts[i]
@@ -659,9 +679,10 @@ def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, f
 def parse_bool_kernel(buf, starts, ends, na, out):
     """Parse booleans into ``out`` (False where ``na``); return the first bad index or -1."""
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             out[i] = False
             continue
         b = _bool_field(buf, starts[i], ends[i])
@@ -684,11 +705,12 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
     any_neg = False
     any_big = False
     m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
     n = buf.shape[0]
     wdec = np.uint64(decimal) * ONES
     for i in range(m):
         prefetch(buf, starts[min(i + AHEAD, m - 1)])
-        if na is not None and na[i]:
+        if nna != 0 and na[i]:
             continue
         s = starts[i]
         e = ends[i]
@@ -748,6 +770,13 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
 
 # --- typed Python wrappers ---------------------------------------------------------------------
 
+_FIELDS = (BUF, OFFSETS, OFFSETS, MASK)
+_parse_int64 = Kernel(parse_int64_kernel, *_FIELDS, I64, OUT_I64, BOOL)
+_parse_uint64 = Kernel(parse_uint64_kernel, *_FIELDS, I64, OUT_U64, BOOL)
+_parse_float64 = Kernel(parse_float64_kernel, *_FIELDS, I64, I64, OUT_F64, OUT_I64, BOOL)
+_parse_bool = Kernel(parse_bool_kernel, *_FIELDS, OUT_BOOL)
+_classify = Kernel(classify_kernel, *_FIELDS, I64, I64, BOOL)
+
 
 def _byte(value: int | str, name: str, allow_none: bool = False) -> int:
     """An ASCII byte value from a one-character string or an int (-1: none, where allowed)."""
@@ -784,7 +813,7 @@ def parse_int64(
     check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.int64)
-    status = parse_int64_kernel(buf, starts, ends, na, tsep, out)
+    status = _parse_int64(block(buf), starts, ends, mask(na), tsep, out, True)
     return out, int(status)
 
 
@@ -800,7 +829,7 @@ def parse_uint64(
     check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.uint64)
-    status = parse_uint64_kernel(buf, starts, ends, na, tsep, out)
+    status = _parse_uint64(block(buf), starts, ends, mask(na), tsep, out, True)
     return out, int(status)
 
 
@@ -819,7 +848,7 @@ def parse_float64(
     n = starts.shape[0]
     out = np.empty(n, np.float64)
     slow = np.empty(n, np.int64)
-    nslow, bad = parse_float64_kernel(buf, starts, ends, na, dec, tsep, out, slow)
+    nslow, bad = _parse_float64(block(buf), starts, ends, mask(na), dec, tsep, out, slow, True)
     return out, slow[:nslow], int(bad)
 
 
@@ -868,7 +897,7 @@ def parse_bool(
     """(values, bad_index): ``true``/``false`` in any case; False where ``na``."""
     check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.bool_)
-    bad = parse_bool_kernel(buf, starts, ends, na, out)
+    bad = _parse_bool(block(buf), starts, ends, mask(na), out)
     return out, int(bad)
 
 
@@ -884,7 +913,7 @@ def classify(
     field of the sample parses as (IS_INT64 and IS_UINT64 also require the values to fit)."""
     check_fields(buf, starts, ends, na)
     dec, tsep = _separators(decimal, thousands)
-    return int(classify_kernel(buf, starts, ends, na, dec, tsep))
+    return int(_classify(block(buf), starts, ends, mask(na), dec, tsep, True))
 
 
 def infer_type(mask: int, has_missing: bool) -> np.dtype | None:

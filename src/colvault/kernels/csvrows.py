@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types
 
 from .csvdates import _iso_field, iso_datetime_fast
+from .csvjit import BOOL, BUF, I64, Kernel, block
 from .csvnumbers import (
     _CODE_BAD,
     _CODE_OK,
@@ -83,7 +85,7 @@ def parse_rows_kernel(
     wcomment = np.uint64(_LF if comment is None else comment) * ONES
     last0 = _ALL
     last1 = _ALL
-    last_days = 0
+    last_days = np.int64(0)  # not the literal 0: one specialization of iso_datetime_fast
     while i < n and r < cap:
         c0 = buf[i]
         if c0 == _LF or c0 == CR or c0 == _SP or c0 == _TAB:  # noqa: SIM109
@@ -191,3 +193,31 @@ def parse_rows_kernel(
         r += 1
         i = rec_end
     return r, i
+
+
+_INDEX = types.Array(types.int64, 1, "A", readonly=True)
+_INTS = types.Array(types.int64, 2, "C")
+_FLOATS = types.Array(types.float64, 2, "C")
+#: the row kernel compiled for each (comment character, CR) variant met: None arguments
+_variants: dict[tuple[bool, bool], Kernel] = {}
+
+
+def parse_rows(
+    buf: np.ndarray, i: int, r: int, delimiter: int, comment: int, cr: bool, kinds: np.ndarray,
+    slots: np.ndarray, decimal: int, thousands: int, ints: np.ndarray, floats: np.ndarray,
+    stamps: np.ndarray, tstarts: np.ndarray, tends: np.ndarray, exact_ints: bool,
+) -> tuple[int, int]:  # fmt: skip
+    """:func:`parse_rows_kernel` on a plain block (no quote character; ``comment`` -1: none;
+    ``cr``: the block may hold a CR), compiled once per variant: (rows filled, next byte)."""
+    key = (comment >= 0, cr)
+    kernel = _variants.get(key)
+    if kernel is None:
+        none = types.none
+        sig = (BUF, I64, I64, I64, none, I64 if key[0] else none, I64 if cr else none,
+               _INDEX, _INDEX, I64, I64, _INTS, _FLOATS, _INTS, _INTS, _INTS, BOOL)  # fmt: skip
+        kernel = _variants.setdefault(key, Kernel(parse_rows_kernel, *sig))
+    rows, end = kernel(
+        block(buf), i, r, delimiter, None, comment if comment >= 0 else None, CR if cr else None,
+        kinds, slots, decimal, thousands, ints, floats, stamps, tstarts, tends, exact_ints,
+    )  # fmt: skip
+    return int(rows), int(end)

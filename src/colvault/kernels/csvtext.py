@@ -31,7 +31,9 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from numba.core import types
 
+from .csvjit import BUF, FLAGS, I64, OFFSETS, Kernel, block
 from .csvtokens import ESCAPED
 from .wordops import AHEAD, load8, prefetch
 
@@ -147,25 +149,32 @@ def ucs4_kernel(buf, starts, ends, flags, quotechar):
     scratch = _escaped_scratch(starts, ends, flags)
     none = np.zeros((1, 1), np.uint32)
     width = 1
+    # _decode's int and bool arguments are variables, not literals: Numba compiles it once
+    zero = np.int64(0)
+    count_only = m < 0
     for f in range(m):
         prefetch(buf, starts[min(f + AHEAD, m - 1)])
         if flags[f] & ESCAPED:
             size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
-            count = _decode(scratch, 0, size, none, 0, False)
+            count = _decode(scratch, zero, size, none, zero, count_only)
         else:
-            count = _decode(buf, starts[f], ends[f], none, 0, False)
+            count = _decode(buf, starts[f], ends[f], none, zero, count_only)
         if count < 0:
             return np.zeros((0, 1), np.uint32), f
         width = max(width, count)
     out = np.zeros((m, width), np.uint32)
+    write = not count_only
     for f in range(m):
         prefetch(buf, starts[min(f + AHEAD, m - 1)])
         if flags[f] & ESCAPED:
             size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
-            _decode(scratch, 0, size, out, f, True)
+            _decode(scratch, zero, size, out, f, write)
         else:
-            _decode(buf, starts[f], ends[f], out, f, True)
+            _decode(buf, starts[f], ends[f], out, f, write)
     return out, -1
+
+
+_ucs4 = Kernel(ucs4_kernel, BUF, OFFSETS, OFFSETS, FLAGS, I64)
 
 
 def fields_to_ucs4(
@@ -174,7 +183,7 @@ def fields_to_ucs4(
     """The fields' values as a ``U<n>`` array (``n`` the longest value in characters, at least
     1), and -1; or, if a field is not valid UTF-8, an empty array and that field's index (the
     first one). Like every numpy ``U`` array, values lose trailing NUL characters."""
-    points, bad = ucs4_kernel(buf, starts, ends, flags, np.int64(quotechar))
+    points, bad = _ucs4(block(buf), starts, ends, flags, np.int64(quotechar))
     if bad >= 0:
         return np.zeros(0, "U1"), int(bad)
     text = points.view(np.dtype(f"U{points.shape[1]}"))
@@ -303,12 +312,18 @@ def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
     codes = np.empty(m, np.int32)
     first = np.empty(cap, np.int64)
     hashes = np.empty(cap, np.uint64)
-    slots = np.full(64, -1, np.int64)  # code of the value in the slot; the table grows
-    recent = np.full((_RECENT, 3), -1, np.int64)  # (word, length, code) of short values
-    f = 0
-    count = 0
+    # (np.full written out: it costs a compilation of its own)
+    slots = np.empty(64, np.int64)  # code of the value in the slot; the table grows
+    slots[:] = -1
+    recent = np.empty((_RECENT, 3), np.int64)  # (word, length, code) of short values
+    for k in range(_RECENT):
+        recent[k, 0] = -1
+        recent[k, 1] = -1
+        recent[k, 2] = -1
+    at = np.int64(0)  # the next field: int64, not the literal 0, so _dict_run compiles once
+    count = np.int64(0)
     while True:
-        f, count, status = _dict_run(
+        at, count, status = _dict_run(
             buf,
             side,
             vs,
@@ -316,7 +331,7 @@ def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
             starts,
             ends,
             flags,
-            f,
+            at,
             count,
             slots,
             hashes,
@@ -327,7 +342,8 @@ def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
         )
         if status != 1:
             break
-        slots = np.full(2 * slots.shape[0], -1, np.int64)
+        slots = np.empty(2 * slots.shape[0], np.int64)
+        slots[:] = -1
         mask = np.uint64(slots.shape[0] - 1)
         for c in range(count):
             s = np.int64(hashes[c] & mask)
@@ -335,6 +351,9 @@ def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
                 s = (s + 1) & (slots.shape[0] - 1)
             slots[s] = c
     return codes, first[:count], status == 2
+
+
+_dict = Kernel(dict_kernel, BUF, OFFSETS, OFFSETS, FLAGS, I64, I64)
 
 
 class FieldDictionary(NamedTuple):
@@ -357,8 +376,8 @@ def dictionary_encode_fields(
     """Number the fields' distinct values (compared as unescaped bytes). With ``max_distinct``
     >= 0 it stops early, ``overflow`` True, at the first value beyond that many. The dictionary
     as text is ``fields_to_ucs4(buf, starts[first], ends[first], flags[first])``."""
-    codes, first, overflow = dict_kernel(
-        buf, starts, ends, flags, np.int64(quotechar), np.int64(max_distinct)
+    codes, first, overflow = _dict(
+        block(buf), starts, ends, flags, np.int64(quotechar), np.int64(max_distinct)
     )
     return FieldDictionary(codes, first, bool(overflow))
 
@@ -412,7 +431,7 @@ def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar
     out = np.zeros(m, np.bool_)
     if ntok <= 0:
         return out
-    longest = 0
+    longest = np.int64(0)  # not the literal 0: Numba compiles _unescape_capped once
     lengths = np.uint64(0)  # bit k: some token has k bytes (k < 64)
     first = np.zeros(256, np.bool_)  # the first bytes of the non-empty tokens
     for t in range(ntok):
@@ -430,7 +449,7 @@ def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar
         if (flags[f] & ESCAPED) != 0:
             size = _unescape_capped(buf, s, e, quotechar, scratch, longest)
             if size <= longest and (size == 0 or first[scratch[0]]):
-                out[f] = _match_one(scratch, 0, size, tokens_buf, tokens_offsets)
+                out[f] = _match_one(scratch, np.int64(0), size, tokens_buf, tokens_offsets)
             continue
         size = e - s
         if size > longest:
@@ -445,6 +464,10 @@ def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar
                 continue
         out[f] = _match_one(buf, s, e, tokens_buf, tokens_offsets)
     return out
+
+
+_TOKENS_BUF = types.Array(types.uint8, 1, "C", readonly=True)
+_match = Kernel(match_kernel, BUF, OFFSETS, OFFSETS, FLAGS, _TOKENS_BUF, OFFSETS, I64)
 
 
 def pack_tokens(tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -468,4 +491,4 @@ def match_tokens(
     """Boolean per field: its value (unescaped, not stripped) is exactly one of the tokens given
     by :func:`pack_tokens` — the NA test of ``pandas.read_csv(na_values=...)``, where a quoted
     ``"NA"`` and a quoted empty field count as much as unquoted ones."""
-    return match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, np.int64(quotechar))
+    return _match(block(buf), starts, ends, flags, tokens_buf, tokens_offsets, np.int64(quotechar))

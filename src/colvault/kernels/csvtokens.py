@@ -71,6 +71,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .csvjit import BOOL, BUF, I64, OFFSETS, Kernel, block
 from .wordops import ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
@@ -114,7 +115,8 @@ class Tokens(NamedTuple):
 @numba.njit(cache=True, nogil=True)
 def _grow(a, size):
     out = np.empty(size, a.dtype)
-    out[: a.shape[0]] = a
+    for k in range(a.shape[0]):  # a loop: a slice assignment compiles numba's shape checks
+        out[k] = a[k]
     return out
 
 
@@ -460,10 +462,11 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
     row_line = np.empty(n // 16 + 16, np.int64)
     row_first[0] = 0
     masks = special_masks(buf, delimiter, comment) if fast else np.zeros(0, np.uint64)
-    i = 0
-    line = 0
-    nf = 0
-    nr = 0
+    # int64, not the literal 0: Numba would compile _run once for literal arguments, once not
+    i = np.int64(0)
+    line = np.int64(0)
+    nf = np.int64(0)
+    nr = np.int64(0)
     while True:
         i, line, nf, nr, status, error_pos, error_line = _run(
             buf,
@@ -510,12 +513,15 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
     )
 
 
+_tokenize = Kernel(tokenize_kernel, BUF, I64, I64, I64, BOOL, BOOL)
+
+
 def _as_bytes_array(buf: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
     if isinstance(buf, np.ndarray):
         if buf.dtype != np.uint8 or buf.ndim != 1:
             raise TypeError(f"buf must be a 1-d uint8 array, not {buf.dtype} with {buf.ndim} dims")
-        return buf
-    return np.frombuffer(buf, np.uint8)
+        return block(buf)
+    return block(np.frombuffer(buf, np.uint8))
 
 
 def tokenize(
@@ -539,7 +545,7 @@ def tokenize(
     if len(set(used)) != len(used):
         raise ValueError("delimiter, quotechar and comment must differ")
     d, q, c = np.int64(delimiter), np.int64(quotechar), np.int64(comment)
-    out = tokenize_kernel(data, d, q, c, bool(final))
+    out = _tokenize(data, d, q, c, bool(final), True)
     starts, ends, flags, row_first, row_line, consumed, lines, error, epos, eline = out
     return Tokens(
         starts,
@@ -569,9 +575,12 @@ def _uniform(row_first):
     return width
 
 
+_uniform_canonical = Kernel(_uniform, OFFSETS)
+
+
 def uniform_width(row_first: np.ndarray) -> int:
     """The common field count when every row has the same one (then column ``c`` is
     ``starts[c::width]``); -1 for ragged rows; 0 when there are no rows."""
     if row_first.shape[0] < 2:
         return 0
-    return int(_uniform(row_first))
+    return int(_uniform_canonical(row_first))
