@@ -74,17 +74,15 @@ def histogram(
     where: str | None = None, condvars: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(counts, edges) as ``numpy.histogram(values, bins, range)`` gives them for the column's
-    values (rows satisfying ``where``); with ``range=None`` the data's min and max, as numpy."""
+    values (rows satisfying ``where``), NaN skipped: with ``range=None`` the range is the min
+    and max of the values that are not NaN, as ``numpy.histogram(values[~np.isnan(values)])``
+    finds it ((0, 1) when there are none), where numpy itself would raise."""
     spec = _numeric(table, column, "histogram()")
     if spec.dtype.kind in "Mm":
         raise QueryError(f"histogram() of datetime column {column!r} is not supported")
     sel = Selection(table, where, condvars)  # both passes read the same snapshot
     if range is None:
-        s = _stats(sel, spec)
-        if s["nan_count"]:
-            raise QueryError(
-                f"column {column!r} has NaN values: give range=(lo, hi), as numpy.histogram needs"
-            )
+        s = _stats(sel, spec)  # its min and max skip NaN; so do the counts below
         # numpy scalars, not floats: numpy bins a float32 column in float32 when it finds the
         # range itself, and so must we to give the same counts
         lo, hi = (0.0, 1.0) if s["count"] == 0 else (s["min"], s["max"])
