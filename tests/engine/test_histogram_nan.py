@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import colvault
+from colvault import QueryError
 
 
 @given(
@@ -36,8 +37,14 @@ def test_histogram_skips_nan_like_numpy(
         mask = k != 1 if filtered else np.ones(len(x), bool)
         kept = x[mask]
         kept = kept[~np.isnan(kept)]
-        want_counts, want_edges = np.histogram(kept, bins)
-        counts, edges = t.histogram("x", bins, where="k != 1" if filtered else None)
+        where = "k != 1" if filtered else None
+        try:
+            want_counts, want_edges = np.histogram(kept, bins)
+        except ValueError:  # too many bins for a float32 range: numpy refuses, and so do we
+            with pytest.raises(QueryError, match="bins"):
+                t.histogram("x", bins, where=where)
+            return
+        counts, edges = t.histogram("x", bins, where=where)
     np.testing.assert_array_equal(counts, want_counts)
     np.testing.assert_array_equal(edges, want_edges)
     assert edges.dtype == want_edges.dtype
