@@ -255,13 +255,17 @@ class Table(DataNode):
         )
 
 
+_TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
+
+
 class Column:
     """One column of a table, indexed like a numpy array (committed rows only).
 
     It is array-like (``shape``, ``dtype``, ``ndim``, ``len``, slicing, ``__array__``), so
     ``np.asarray(t.cols.x)`` reads the column and ``dask.array.from_array(t.cols.x)`` reads it
-    lazily, slice by slice. A ``category`` column's ``dtype`` is numpy's ``object`` marker;
-    its reads give ``str`` arrays.
+    lazily, slice by slice. A ``category`` column's ``dtype`` is ``np.dtype(str)`` (``<U0``:
+    text of no fixed width), as its reads give ``str`` arrays (``t.dtypes`` says
+    ``"category"``).
 
     >>> import colvault, tempfile, os
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
@@ -288,7 +292,21 @@ class Column:
 
     @property
     def dtype(self) -> np.dtype:
-        return self._spec.dtype
+        """The numpy dtype of the values reads give (the base dtype for multi-dimensional
+        cells). For a ``category`` column it is ``np.dtype(str)`` (``<U0``: text of no fixed
+        width), of the same kind as ``np.asarray(column)``, whose width is that of the longest
+        dictionary entry among the chunks read; ``t.dtypes`` names the column's type,
+        ``"category"``.
+
+        >>> import colvault, tempfile, os
+        >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+        ...     t = store.create_table("/t", {"site": "category"})
+        ...     t.append({"site": ["north", "east"]})
+        ...     t.flush()
+        ...     t.cols.site.dtype, np.asarray(t.cols.site).dtype, t.dtypes["site"]
+        (dtype('<U'), dtype('<U5'), 'category')
+        """
+        return _TEXT if self._spec.is_category else self._spec.dtype
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -323,7 +341,8 @@ class Column:
         return display.column_html(self)
 
     def __repr__(self) -> str:
-        return f"<Column {self._table.path}.{self.name}: {self.dtype}, {len(self):,} rows>"
+        kind = "category" if self._spec.is_category else self.dtype
+        return f"<Column {self._table.path}.{self.name}: {kind}, {len(self):,} rows>"
 
 
 class Cols:
