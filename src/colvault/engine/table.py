@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -9,8 +10,11 @@ import numpy as np
 
 from ..errors import SchemaError
 from ..lazy import kernel_module
+from ..progress import bar as progress_bar
+from ..progress import enabled as progress_enabled
 from . import display
 from .coerce import Lazy, coerce_batch
+from .indexing import RowRange, resolve
 from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
 from .query import api as query_api
@@ -22,6 +26,12 @@ if TYPE_CHECKING:
     from ..kernels import intpack
 else:
     intpack = kernel_module("intpack")
+
+
+READ_PIECE = 16
+"""Chunks read at a time by whole-table reads that show a progress bar."""
+
+_TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
 
 
 class Table(DataNode):
@@ -158,12 +168,51 @@ class Table(DataNode):
 
     def read(
         self, start: int | None = None, stop: int | None = None, step: int | None = None,
-        columns: list[str] | None = None,
+        columns: list[str] | None = None, *, progress: bool | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """Committed rows ``[start:stop:step]`` as a structured array (optionally some columns)."""
+        """Committed rows ``[start:stop:step]`` as a structured array (optionally some columns).
+
+        ``progress`` shows a bar of the rows read (:mod:`colvault.progress`): by default in a
+        terminal or a notebook once the read has lasted a second, ``True`` always, ``False``
+        never (nor anywhere with ``COLVAULT_PROGRESS=0``).
+        """
         specs = self._specs(columns)
-        arrays, _ = self._read(slice(start, stop, step), specs)
+        arrays = self._read_slice(slice(start, stop, step), specs, progress, f"read {self.path}")
         return self._records(specs, arrays)
+
+    def _read_slice(
+        self, key: slice, specs: list[ColumnSpec], progress: bool | None, desc: str
+    ) -> list[np.ndarray]:
+        """Columns ``specs`` at rows ``key`` from one snapshot; with a progress bar shown, read
+        :data:`READ_PIECE` chunks at a time so that the bar moves (into arrays allocated once;
+        category columns, whose width the pieces decide, are joined at the end)."""
+        if not progress_enabled(progress):
+            return self._read(key, specs)[0]
+        state = self._state()
+        src = self._source()
+        sel = resolve(key, state.nrows, self.path)
+        assert isinstance(sel, RowRange)
+        start, stop = sel.start, sel.stop
+        span = state.chunk_span(start, stop)
+        cuts = [start, *(int(state.starts[p]) for p in span[READ_PIECE::READ_PIECE]), stop]
+        outs = [
+            None if s.is_category else np.empty((stop - start, *s.shape), s.dtype) for s in specs
+        ]
+        texts: list[list[np.ndarray]] = [[] for _ in specs]
+        with progress_bar(stop - start, "rows", desc, progress) as bar:
+            for a, b in itertools.pairwise(cuts):
+                for out, text, spec in zip(outs, texts, specs, strict=True):
+                    got = src.read_range(state, spec, a, b)
+                    if out is None:
+                        text.append(got)
+                    else:
+                        out[a - start : b - start] = got
+                bar.update(b - a)
+        arrays = [
+            out if out is not None else np.concatenate(text)
+            for out, text in zip(outs, texts, strict=True)
+        ]
+        return [a[sel.post] for a in arrays]
 
     def __getitem__(self, key: Any) -> Any:
         """``t[i]`` → a row (numpy record); ``t[a:b]``, ``t[rows]``, ``t[mask]`` → structured
@@ -253,9 +302,6 @@ class Table(DataNode):
             f"<Table {self.path}: {state.nrows:,} rows × {len(self._schema.columns)} columns "
             f"[{cols}]; {self._size_text(state)}>"
         )
-
-
-_TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
 
 
 class Column:

@@ -13,8 +13,12 @@ if TYPE_CHECKING:
     from ..engine.table import Table
 
 
-def to_pandas(table: Table, columns: list[str] | None = None) -> Any:
-    """Committed rows as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row).
+def to_pandas(
+    table: Table, columns: list[str] | None = None, *, progress: bool | None = None
+) -> Any:
+    """Committed rows as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row),
+    read from one snapshot. ``progress`` shows a bar of the rows read, as ``Table.read`` does
+    (:mod:`colvault.progress`: by default in a terminal or notebook after a second).
 
     >>> import colvault, tempfile, os
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
@@ -31,9 +35,9 @@ def to_pandas(table: Table, columns: list[str] | None = None) -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas needs pandas: pip install pandas") from None
     names = table.colnames if columns is None else list(columns)
+    specs = table._specs(names)
+    arrays = table._read_slice(slice(None), specs, progress, f"to_pandas {table.path}")
     data = {}
-    with table._store.snapshot():
-        for name in names:
-            values = table.col(name)
-            data[name] = list(values) if values.ndim > 1 else values
+    for name, values in zip(names, arrays, strict=True):
+        data[name] = list(values) if values.ndim > 1 else values
     return pd.DataFrame(data, columns=names)
