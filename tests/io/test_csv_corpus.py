@@ -14,6 +14,7 @@ cases that depend on the block size (widening, a late misfit) give their own.
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import struct
@@ -687,6 +688,15 @@ CASES = [
         pandas=None,
         why="pandas refuses a zip of two files; the Finder adds __MACOSX/._* resource forks "
         "to the zips it makes, which are no data",
+    ),
+    Case(
+        "zip-of-a-gzipped-csv",
+        _zip({"data.csv.gz": gzip.compress(b"a,b\n1,2\n3,4\n")}),
+        [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],
+        suffix=".zip",
+        pandas=None,
+        why="pandas reads the zip's one member as it is, the gzip bytes as text; ours "
+        "decompresses a member named .gz, .bz2 or .xz",
     ),
     Case(
         "empty-zip",

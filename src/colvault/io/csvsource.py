@@ -143,17 +143,22 @@ def _path_inputs(path: str) -> list[Input]:
         raise CSVError("no such file", file=path)
     with open(path, "rb") as f:
         magic = f.read(16)
-    for lead, what in _NOT_CSV:
-        if magic.startswith(lead):
-            raise CSVError(f"{what}, not CSV: export it as CSV first", file=path)
+    _refuse_other_formats(magic, path)
     if magic.startswith(b"PK") and zipfile.is_zipfile(path):
-        return _zip_inputs(path)
+        return _zip_inputs(path, path)
     return [_path_input(path)]
 
 
-def _zip_inputs(path: str) -> list[Input]:
+def _refuse_other_formats(magic: bytes, name: str) -> None:
+    for lead, what in _NOT_CSV:
+        if magic.startswith(lead):
+            raise CSVError(f"{what}, not CSV: export it as CSV first", file=name)
+
+
+def _zip_inputs(archive: str | BinaryIO, path: str) -> list[Input]:
+    """Each file in the zip ``archive`` (a path, or a seekable binary file named ``path``)."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(archive) as z:
             members = [i for i in z.infolist() if not (i.is_dir() or _macos_fork(i.filename))]
     except (zipfile.BadZipFile, OSError) as exc:
         raise CSVError(f"a broken zip archive ({exc})", file=path) from None
@@ -169,7 +174,7 @@ def _zip_inputs(path: str) -> list[Input]:
         raise CSVError("an OpenDocument file (.ods), not CSV: export it as CSV first", file=path)
     if not members:
         raise CSVError("a zip archive without files", file=path)
-    return [_zip_member(path, info) for info in members]
+    return [_zip_member(archive, path, info) for info in members]
 
 
 def _macos_fork(name: str) -> bool:
@@ -177,18 +182,26 @@ def _macos_fork(name: str) -> bool:
     return name.startswith("__MACOSX/") or os.path.basename(name).startswith("._")
 
 
-def _zip_member(path: str, info: zipfile.ZipInfo) -> Input:
+def _zip_member(archive: str | BinaryIO, path: str, info: zipfile.ZipInfo) -> Input:
+    """A member of a zip archive; a member that is itself compressed (``x.csv.gz``, ``.bz2``,
+    ``.xz``) is decompressed too."""
     name = f"{path}:{info.filename}"
+    inner: Any = _OPENERS.get(os.path.splitext(info.filename)[1].lower())
 
     def open_() -> tuple[Any, Callable[[], int]]:
-        z = zipfile.ZipFile(path)  # closed with the member: _Decompressed closes the stream
+        if not isinstance(archive, str):
+            archive.seek(0)
+        # closed with the member (_Decompressed closes the stream); a caller's file stays open
+        z = zipfile.ZipFile(archive)
         try:
             member = z.open(info)
         except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
             z.close()
             raise CSVError(f"a zip member that cannot be read ({exc})", file=name) from None
         counting = _Counting(cast(BinaryIO, _Closing(member, z)))
-        stream = io.BufferedReader(counting, 1 << 20)
+        stream: Any = io.BufferedReader(counting, 1 << 20)
+        if inner is not None:
+            stream = inner(stream, "rb")
         return _Decompressed(stream, name, "zip"), lambda: counting.count
 
     return Input(name, info.file_size, True, open_)
@@ -214,9 +227,13 @@ class _Closing(io.RawIOBase):
         super().close()
 
 
+#: Decompressing readers by file name extension.
+_OPENERS: dict[str, Any] = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
 def _path_input(path: str) -> Input:
     ext = os.path.splitext(path)[1].lower()
-    opener: Any = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}.get(ext)
+    opener: Any = _OPENERS.get(ext)
 
     def open_() -> tuple[Any, Callable[[], int]]:
         if opener is None:
@@ -229,11 +246,24 @@ def _path_input(path: str) -> Input:
     return Input(path, os.path.getsize(path), True, open_)
 
 
-def _stream_input(f: Any) -> Input:
+def _stream_inputs(f: Any) -> list[Input]:
+    """A binary file object; when it can seek, a zip archive in it is read as one."""
     if isinstance(f, io.TextIOBase):
         raise CSVError("a text-mode file object: open the file in binary mode ('rb')")
     name = str(getattr(f, "name", "<stream>"))
     seekable = bool(getattr(f, "seekable", lambda: False)())
+    if seekable:
+        start = f.tell()
+        magic = f.read(16)
+        f.seek(start)
+        _refuse_other_formats(magic, name)
+        if magic.startswith(b"PK") and start == 0 and zipfile.is_zipfile(f):
+            return _zip_inputs(f, name)
+        f.seek(start)
+    return [_stream_input(f, name, seekable)]
+
+
+def _stream_input(f: Any, name: str, seekable: bool) -> Input:
     start = f.tell() if seekable else 0
     size = None
     if seekable:
@@ -268,7 +298,7 @@ def inputs(source: Any) -> list[Input]:
     """The files a ``source`` names, in order: a path, a glob pattern (sorted matches), a list
     of paths, or a binary file object."""
     if hasattr(source, "read"):
-        return [_stream_input(source)]
+        return _stream_inputs(source)
     if isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         if not os.path.exists(path) and _GLOB_CHARS & set(path):
