@@ -81,9 +81,11 @@ def na_parses(tokens: Sequence[str], decimal: str, thousands: str | None) -> boo
     >>> na_parses(["", "NA", "NaN", "null"], ".", None), na_parses(["-9999"], ".", None)
     (False, True)
     """
-    if not tokens:
+    # Only a token with an ASCII digit, or spelling inf or a boolean, can parse: the others
+    # need no kernel (on a fresh machine each would be compiled for nothing).
+    raw = [t.encode() for t in tokens if _may_parse(t)]
+    if not raw:
         return False
-    raw = [t.encode() for t in tokens]
     buf = np.frombuffer(b"".join(raw) or b" ", np.uint8)
     ends = np.cumsum([len(r) for r in raw]).astype(np.int64)
     starts = ends - np.array([len(r) for r in raw], np.int64)
@@ -95,6 +97,19 @@ def na_parses(tokens: Sequence[str], decimal: str, thousands: str | None) -> boo
         if bad < 0 or dbad < 0 or bbad < 0:
             return True
     return False
+
+
+_WORDS = {b"inf", b"infinity", b"true", b"false"}
+
+
+def _may_parse(token: str) -> bool:
+    """Whether a number, date or bool kernel may read ``token``: they all need an ASCII digit,
+    except for ``inf``/``infinity`` (one sign allowed) and ``true``/``false``, in any case."""
+    raw = token.encode()
+    if any(48 <= b <= 57 for b in raw):
+        return True
+    word = raw.lower()
+    return word in _WORDS or (word[:1] in (b"+", b"-") and word[1:] in (b"inf", b"infinity"))
 
 
 @dataclass(frozen=True)
@@ -258,7 +273,20 @@ def _plain(f: Fields) -> Fields:
 
 
 def _parses_datetime(f: Fields, opts: Options) -> bool:
+    if not opts.formats and not _may_be_iso(f):
+        return False  # no date kernel to compile for a column of text (on a fresh machine)
     return _datetimes(f, opts)[1] < 0
+
+
+def _may_be_iso(f: Fields) -> bool:
+    """Whether the first value (missing ones aside) may be ISO 8601: ``YYYY-MM-...`` once
+    ASCII whitespace is trimmed, which the ISO kernel needs of every value (``f`` unescaped)."""
+    valid = np.flatnonzero(~f.na)
+    if not len(valid):
+        return True
+    i = int(valid[0])
+    raw = f.buf[f.starts[i] : f.ends[i]].tobytes().strip(b" \t\n\v\f\r")
+    return len(raw) >= 10 and raw[:4].isdigit() and raw[4:5] == b"-" and raw[7:8] == b"-"
 
 
 def infer(f: Fields, opts: Options) -> ColumnType:

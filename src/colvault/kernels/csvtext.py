@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba.core import types
 
 from .csvjit import BUF, FLAGS, I64, OFFSETS, Kernel, block
 from .csvtokens import ESCAPED
@@ -466,8 +465,8 @@ def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar
     return out
 
 
-_TOKENS_BUF = types.Array(types.uint8, 1, "C", readonly=True)
-_match = Kernel(match_kernel, BUF, OFFSETS, OFFSETS, FLAGS, _TOKENS_BUF, OFFSETS, I64)
+# tokens_buf as writable as buf: _same then has one specialization for both kernels
+_match = Kernel(match_kernel, BUF, OFFSETS, OFFSETS, FLAGS, BUF, OFFSETS, I64)
 
 
 def pack_tokens(tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -491,4 +490,5 @@ def match_tokens(
     """Boolean per field: its value (unescaped, not stripped) is exactly one of the tokens given
     by :func:`pack_tokens` — the NA test of ``pandas.read_csv(na_values=...)``, where a quoted
     ``"NA"`` and a quoted empty field count as much as unquoted ones."""
-    return _match(block(buf), starts, ends, flags, tokens_buf, tokens_offsets, np.int64(quotechar))
+    tokens = block(tokens_buf)
+    return _match(block(buf), starts, ends, flags, tokens, tokens_offsets, np.int64(quotechar))

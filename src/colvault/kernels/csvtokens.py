@@ -55,23 +55,25 @@ block) is read from its first byte by an explicit state machine that skips unquo
 runs with 256-entry tables of the bytes that stop them; the fast path resumes after it.
 ``tokenize_kernel(..., fast=False)`` runs the state machine alone, and the tests check that both
 give the same output. The output arrays start at one field per 4 bytes and one row per 16; when
-they are full the kernel returns at the last record boundary, the arrays are doubled and it
-resumes (growing them inside the loop made it five times slower). The returned arrays are views of
-those buffers. Measured on one core, 4 MiB blocks of the 2 M-row benchmark files: ~25 ms for the
-numeric file (38 MB, ``int,float,float`` rows: ~1.5 GB/s; the state machine alone ~70 ms) when
-the output arrays' memory is reused and cached, ~40 ms in the importer's order (the output written
-to memory out of the caches), ~58 ms when malloc also hands the freed arrays back to the system
-(page faults on the new ones); the mixed file ~1.1-2 GB/s.
+they are full the kernel returns at the last record boundary, the arrays are doubled (in Python, by
+:func:`_drive`) and it resumes (growing them inside the loop made it five times slower). The
+returned arrays are views of those buffers. Measured on one core, 4 MiB blocks of the 2 M-row
+benchmark files: ~25 ms for the numeric file (38 MB, ``int,float,float`` rows: ~1.5 GB/s; the state
+machine alone ~70 ms) when the output arrays' memory is reused and cached, ~40 ms in the importer's
+order (the output written to memory out of the caches), ~58 ms when malloc also hands the freed
+arrays back to the system (page faults on the new ones); the mixed file ~1.1-2 GB/s.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+from numba.core import types
 
-from .csvjit import BOOL, BUF, I64, OFFSETS, Kernel, block
+from .csvjit import BOOL, BUF, I64, OFFSETS, OUT_I64, Kernel, block
 from .wordops import ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
@@ -110,14 +112,6 @@ class Tokens(NamedTuple):
     @property
     def nrows(self) -> int:
         return int(self.row_first.shape[0] - 1)
-
-
-@numba.njit(cache=True, nogil=True)
-def _grow(a, size):
-    out = np.empty(size, a.dtype)
-    for k in range(a.shape[0]):  # a loop: a slice assignment compiles numba's shape checks
-        out[k] = a[k]
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -431,15 +425,12 @@ def _run(
     return i, line, nf, nr, _DONE, -1, -1
 
 
-@numba.njit(cache=True, nogil=True)
-def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
-    """Tokenize a block; see the module docstring. Returns the fields of :class:`Tokens`.
-    ``fast=False`` turns the fast path off (the tests compare the two)."""
-    n = buf.shape[0]
+@functools.lru_cache(maxsize=64)
+def _tables(delimiter: int, quotechar: int, comment: int) -> np.ndarray:
+    """The byte tables of :func:`_run` (read only: shared by every block of an import)."""
     tables = np.zeros((4, 256), np.uint8)
-    for t in (0, 1, 2, 3):
-        tables[t, _LF] = 1
-        tables[t, _CR] = 1
+    tables[:, _LF] = 1
+    tables[:, _CR] = 1
     tables[0, delimiter] = 1
     tables[2, delimiter] = 2
     tables[2, _LF] = 2
@@ -454,48 +445,46 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
     for blank in (_SP, _TAB):
         if blank != delimiter:
             tables[3, blank] = 1
+    tables.flags.writeable = False
+    return tables
 
+
+_NO_MASKS = np.zeros(0, np.uint64)
+
+
+def _grown(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty(size, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _drive(run: Any, masks_of: Any, buf: np.ndarray, delimiter: int, quotechar: int,
+           comment: int, final: bool, fast: bool) -> tuple[Any, ...]:  # fmt: skip
+    """Tokenize a block with ``run`` (:func:`_run`, compiled for the caller's types): the
+    output arrays are allocated here and doubled when ``run`` reports them full. (In Python
+    rather than in a kernel: one kernel less to compile on a fresh machine, for a few
+    microseconds per block.)"""
+    n = buf.shape[0]
+    tables = _tables(int(delimiter), int(quotechar), int(comment))
     starts = np.empty(n // 4 + 16, np.int64)
     ends = np.empty(n // 4 + 16, np.int64)
     flags = np.empty(n // 4 + 16, np.uint8)
     row_first = np.empty(n // 16 + 17, np.int64)
     row_line = np.empty(n // 16 + 16, np.int64)
     row_first[0] = 0
-    masks = special_masks(buf, delimiter, comment) if fast else np.zeros(0, np.uint64)
-    # int64, not the literal 0: Numba would compile _run once for literal arguments, once not
-    i = np.int64(0)
-    line = np.int64(0)
-    nf = np.int64(0)
-    nr = np.int64(0)
+    masks = masks_of(buf, delimiter, comment) if fast else _NO_MASKS
+    i = line = nf = nr = 0
     while True:
-        i, line, nf, nr, status, error_pos, error_line = _run(
-            buf,
-            i,
-            line,
-            delimiter,
-            quotechar,
-            comment,
-            final,
-            tables,
-            starts,
-            ends,
-            flags,
-            row_first,
-            row_line,
-            nf,
-            nr,
-            fast,
-            masks,
-        )
+        i, line, nf, nr, status, error_pos, error_line = run(
+            buf, i, line, delimiter, quotechar, comment, final, tables, starts, ends, flags,
+            row_first, row_line, nf, nr, fast, masks,
+        )  # fmt: skip
         if status == _FULL_FIELDS:
             size = 2 * starts.shape[0]
-            starts = _grow(starts, size)
-            ends = _grow(ends, size)
-            flags = _grow(flags, size)
+            starts, ends, flags = _grown(starts, size), _grown(ends, size), _grown(flags, size)
         elif status == _FULL_ROWS:
             size = 2 * row_line.shape[0]
-            row_first = _grow(row_first, size + 1)
-            row_line = _grow(row_line, size)
+            row_first, row_line = _grown(row_first, size + 1), _grown(row_line, size)
         else:
             break
     error = UNTERMINATED_QUOTE if status == _BROKEN else OK
@@ -513,7 +502,23 @@ def tokenize_kernel(buf, delimiter, quotechar, comment, final, fast=True):
     )
 
 
-_tokenize = Kernel(tokenize_kernel, BUF, I64, I64, I64, BOOL, BOOL)
+def tokenize_kernel(
+    buf: np.ndarray, delimiter: int, quotechar: int, comment: int, final: bool, fast: bool = True
+) -> tuple[Any, ...]:
+    """Tokenize a block; see the module docstring. Returns the fields of :class:`Tokens`.
+    ``fast=False`` turns the fast path off (the tests compare the two). The kernels are
+    compiled for the arguments' types (:func:`tokenize` calls their one compiled form)."""
+    return _drive(_run, special_masks, buf, delimiter, quotechar, comment, final, fast)
+
+
+_TABLES = types.Array(types.uint8, 2, "C", readonly=True)
+_MASKS = types.Array(types.uint64, 1, "C", readonly=True)
+_OUT_U8 = types.Array(types.uint8, 1, "C")
+_run_canonical = Kernel(
+    _run, BUF, I64, I64, I64, I64, I64, BOOL, _TABLES, OUT_I64, OUT_I64, _OUT_U8, OUT_I64,
+    OUT_I64, I64, I64, BOOL, _MASKS,
+)  # fmt: skip
+_masks_canonical = Kernel(special_masks, BUF, I64, I64)
 
 
 def _as_bytes_array(buf: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
@@ -544,8 +549,8 @@ def tokenize(
     used = [v for _, v in specials if v >= 0]
     if len(set(used)) != len(used):
         raise ValueError("delimiter, quotechar and comment must differ")
-    d, q, c = np.int64(delimiter), np.int64(quotechar), np.int64(comment)
-    out = _tokenize(data, d, q, c, bool(final), True)
+    d, q, c = int(delimiter), int(quotechar), int(comment)
+    out = _drive(_run_canonical, _masks_canonical, data, d, q, c, bool(final), True)
     starts, ends, flags, row_first, row_line, consumed, lines, error, epos, eline = out
     return Tokens(
         starts,
