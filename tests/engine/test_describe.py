@@ -60,7 +60,10 @@ def columns(draw: Any) -> dict[str, np.ndarray]:
         shape = draw(st.sampled_from(["random", "few", "equal"]))
         if dt.kind == "f":
             big = 2.0**50 if dt.itemsize == 4 else 1e150  # no overflow in squares
-            finite = st.floats(-big, big, width=dt.itemsize * 8)
+            tiny = 1e-15 if dt.itemsize == 4 else 1e-100  # no underflow in squares either
+            finite = st.floats(-big, big, width=dt.itemsize * 8).filter(
+                lambda v, tiny=tiny: v == 0 or abs(v) > tiny
+            )
             elems = st.one_of(finite, st.sampled_from([0.0, -0.0, 1.5, np.nan, np.nan]))
         else:
             info = np.iinfo(dt)

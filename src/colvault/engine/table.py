@@ -254,10 +254,10 @@ class Table(DataNode):
         category, text and multi-dimensional columns (pandas describes text apart, with ``unique``,
         ``top`` and ``freq``). ``where`` (and ``condvars``) restricts the rows, as ``read_where``.
 
-        Streamed in bounded memory: one pass for count, mean, std, min and max, then usually two
-        for the quartiles, which are exact (equal to pandas' and ``numpy.percentile``'s linear
-        interpolation), found by histogram refinement over the column
-        (:mod:`colvault.engine.query.describe`). All passes read one committed snapshot.
+        Streamed in bounded memory: one pass for count, mean, std, min and max, then one to
+        three for the quartiles (each column in turn), which are exact (equal to pandas' and
+        ``numpy.quantile``'s linear interpolation), found by histogram refinement over the
+        column (:mod:`colvault.engine.query.describe`). All passes read one committed snapshot.
         ``progress`` shows a bar (see :mod:`colvault.progress`). Needs pandas.
 
         >>> import colvault, tempfile, os

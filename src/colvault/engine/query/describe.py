@@ -1,7 +1,7 @@
 """``Table.describe``: pandas' ``DataFrame.describe()`` of a table, streamed in bounded memory.
 
 count, mean and std come from the streaming column statistics (:func:`.aggregate._stats`), min
-and max too. The quartiles are exact: pandas takes them from ``numpy.percentile`` (linear
+and max too. The quartiles are exact: pandas takes them from ``numpy.quantile`` (linear
 interpolation between the order statistics ``x[i]`` and ``x[i + 1]``, ``i = floor((n - 1) q)``),
 so we find those order statistics without holding the column, by histogram refinement:
 
@@ -9,9 +9,10 @@ so we find those order statistics without holding the column, by histogram refin
   bits, the sign bit flipped for positives and every bit for negatives; signed integers with the
   sign bit flipped). Keys compare as the values do, and binning them is exact integer work: no
   float edge can put a value in a neighbouring bin.
-- A *node* is the set of keys sharing their high bits (``key >> shift == prefix``), with its
-  count and the ranks wanted in it. The first node holds every key; its ``shift`` is the length
-  of the part in which the smallest and largest keys differ.
+- Keys are counted from the smallest, ``low`` (offsets ``key - low``). A *node* is the set of
+  keys whose offsets share their high bits (``offset >> shift == prefix``), with its count and
+  the ranks wanted in it. The first node holds every key; its ``shift`` is the bit length of
+  ``high - low``, so that a column of -1000 to 1000 needs one 11-bit pass, not six.
 - Each pass over the column histograms every open node on its next :data:`BITS` bits (4096
   bins), and each wanted rank moves to the bin in which its cumulated count falls, a node
   ``BITS`` bits narrower. In the same pass, nodes holding few enough keys (at most ``cap`` in
@@ -22,10 +23,11 @@ A 64-bit key needs at most ``ceil(64 / BITS)`` histogram passes, in practice one
 the bins are small enough to collect. Memory is bounded by the histograms (4096 counts per open
 node, at most 6 nodes) and ``cap`` keys, whatever the table size.
 
-The quartile is then computed by ``numpy.percentile`` itself on the two order statistics: with
-``n`` values its virtual index is ``(n - 1) q``, exact in float64 for q = 0.25, 0.5, 0.75, and
-on ``[x[i], x[i + 1]]`` at ``100 * frac((n - 1) q)`` numpy interpolates with the same weight
-and the same arithmetic (dtype, rounding, ``inf - inf``), so the result is numpy's, bit for bit.
+The quartile is then computed by ``numpy.quantile`` itself (as pandas calls it) on the two
+order statistics: with ``n`` values its virtual index is ``(n - 1) q``, exact in float64 for
+q = 0.25, 0.5, 0.75, and on ``[x[i], x[i + 1]]`` at ``frac((n - 1) q)`` numpy interpolates with
+the same weight and the same arithmetic (dtype, rounding, ``inf - inf``), so the result is
+numpy's, bit for bit. pandas then rounds it to a float32 column's dtype when NaN were skipped.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def value_of(key: int, dtype: np.dtype) -> Any:
 
 @dataclass
 class _Node:
-    """Keys ``k`` with ``k >> shift == prefix`` (every key when ``shift`` is 64); ``ranks``:
+    """Keys whose offsets ``k`` have ``k >> shift == prefix`` (all when ``shift`` is 64); ``ranks``:
     the wanted ranks, each as (rank among all keys, rank from the node's smallest key)."""
 
     prefix: int
@@ -150,15 +152,16 @@ def order_statistics(
     if any(not 0 <= r < count for r in wanted):
         raise ValueError(f"ranks {wanted} out of range for {count} keys")
     found: dict[int, int] = {}
-    shift = (low ^ high).bit_length()
-    root = _Node(low >> shift if shift < 64 else 0, shift, count, [(r, r) for r in wanted])
+    if low > high:
+        raise ValueError(f"low {low} is above high {high}")
+    root = _Node(0, (high - low).bit_length(), count, [(r, r) for r in wanted])
     pending = [root] if wanted else []
     while pending:
         open_nodes = []
         for node in pending:
             if node.shift == 0:  # every key in it is the same
                 for r, _ in node.ranks:
-                    found[r] = node.prefix
+                    found[r] = low + node.prefix
             else:
                 open_nodes.append(node)
         if not open_nodes:
@@ -174,7 +177,7 @@ def order_statistics(
                 refine.append(node)
         widths = [min(bits, node.shift) for node in refine]
 
-        piece = partial(_piece, refine, widths, collect)
+        piece = partial(_piece, low, refine, widths, collect)
         totals = [np.zeros(1 << b, np.int64) for b in widths]
         held = [np.empty(node.count, np.uint64) for node in collect]
         filled = [0] * len(collect)
@@ -193,7 +196,7 @@ def order_statistics(
                 raise RuntimeError("describe: a pass met fewer keys than the first")
             keys.sort()
             for r, within in node.ranks:
-                found[r] = int(keys[within])
+                found[r] = low + int(keys[within])
         del held
         pending = []
         for node, b, total in zip(refine, widths, totals, strict=True):
@@ -213,8 +216,12 @@ def order_statistics(
     return found
 
 
-def _piece(refine: list[_Node], widths: list[int], collect: list[_Node], keys: np.ndarray) -> Piece:
-    """One piece of a pass: the histograms of the nodes refined, the keys of those collected."""
+def _piece(
+    low: int, refine: list[_Node], widths: list[int], collect: list[_Node], keys: np.ndarray
+) -> Piece:
+    """One piece of a pass: the histograms of the nodes refined, the offsets (``key - low``)
+    of the keys of those collected."""
+    keys = keys - np.uint64(low)
     hists = []
     for node, b in zip(refine, widths, strict=True):
         sub = node.take(keys)
@@ -232,27 +239,26 @@ def quartile_ranks(n: int) -> list[int]:
     return sorted(out)
 
 
-def quartiles(n: int, at: Mapping[int, Any], dtype: np.dtype) -> list[float]:
+def quartiles(n: int, at: Mapping[int, Any], dtype: np.dtype, nan: bool = False) -> list[float]:
     """pandas' linear quartiles of ``n`` values whose order statistics ``at`` has (rank → value
-    of ``dtype``): ``numpy.percentile``'s, computed by it on two of them, and for a float32
-    column rounded to float32 as pandas does."""
+    of ``dtype``): ``numpy.quantile``'s, computed by it on two of them. pandas rounds them to
+    the column's dtype when it had NaN (``nan``) to skip, and only then: a float32 column's
+    quartiles are float32 values if it had NaN, float64 ones otherwise; so do we."""
     out = []
     for q in QUARTILES:
         with np.errstate(invalid="ignore"):  # inf - inf is NaN in numpy's interpolation too
-            out.append(_quartile(n, at, dtype, q))
+            p = _quartile(n, at, dtype, q)
+        out.append(float(p.astype(dtype) if nan and dtype.kind == "f" else p))
     return out
 
 
-def _quartile(n: int, at: Mapping[int, Any], dtype: np.dtype, q: float) -> float:
+def _quartile(n: int, at: Mapping[int, Any], dtype: np.dtype, q: float) -> Any:
     if n == 1:
-        p = np.percentile(np.array([at[0]], dtype), [q * 100.0])
-    else:
-        h = (n - 1) * q  # numpy's virtual index, exact
-        i = math.floor(h)
-        pair = np.array([at[i], at[i + 1]], dtype)
-        p = np.percentile(pair, [(h - i) * 100.0])  # on two values the index is h - i
-    # pandas gives a float column's quantiles in its dtype: float32 ones rounded to float32
-    return float(p[0].astype(dtype) if dtype.kind == "f" else p[0])
+        return np.quantile(np.array([at[0]], dtype), np.array([q]))[0]
+    h = (n - 1) * q  # numpy's virtual index, exact
+    i = math.floor(h)
+    pair = np.array([at[i], at[i + 1]], dtype)
+    return np.quantile(pair, np.array([h - i]))[0]  # on two values the index is h - i
 
 
 class _Progress:
@@ -327,7 +333,8 @@ def describe_column(
         _key_passes(sel, spec, progress), n, low, high, ranks, cap=cap, bits=bits, trace=trace
     )
     at = {r: value_of(k, spec.dtype) for r, k in keys.items()}
-    return [float(n), float(s["mean"]), std, float(lo), *quartiles(n, at, spec.dtype), float(hi)]
+    qs = quartiles(n, at, spec.dtype, nan=s["nan_count"] > 0)
+    return [float(n), float(s["mean"]), std, float(lo), *qs, float(hi)]
 
 
 def describe(
