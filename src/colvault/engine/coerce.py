@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import SchemaError
 from .coded import Coded
+from .frames import frame_arrays, is_frame
 from .schema import ColumnSpec
 
 
@@ -115,16 +116,6 @@ def _category(arr: np.ndarray, what: object) -> np.ndarray:
     raise SchemaError(f"{what}: category values must be str, got {arr.dtype}")
 
 
-def is_frame(data: Any) -> bool:
-    """A pandas (or pandas-like) DataFrame, recognized without importing pandas."""
-    return (
-        not isinstance(data, np.ndarray | Mapping)
-        and hasattr(data, "columns")
-        and hasattr(data, "dtypes")
-        and hasattr(data, "to_numpy")
-    )
-
-
 class Lazy:
     """Text for error messages, made only when one is raised: a node's path (the ``where`` of
     an append) costs a catalog read, which every appended batch would otherwise pay."""
@@ -137,11 +128,6 @@ class Lazy:
 
     def __format__(self, spec: str) -> str:
         return format(self._make(), spec)
-
-
-def frame_columns(frame: Any) -> dict[str, np.ndarray]:
-    """The columns of a DataFrame as numpy arrays, by name."""
-    return {str(name): frame[name].to_numpy() for name in frame.columns}
 
 
 def coerce_column(values: Any, spec: ColumnSpec, where: object) -> np.ndarray:
@@ -199,13 +185,14 @@ def _rows_to_columns(rows: Sequence[Any], ncols: int, where: object) -> list[Any
 
 
 def coerce_batch(
-    data: Any, columns: Sequence[ColumnSpec], where: object
+    data: Any, columns: Sequence[ColumnSpec], where: object, index: Sequence[str] = ()
 ) -> tuple[int, list[np.ndarray]]:
-    """Validate a whole batch (dict of arrays, structured array, or list of row tuples)."""
+    """Validate a whole batch (dict of arrays, structured array, list of row tuples, or a
+    DataFrame, whose index levels fill the table's ``index`` columns)."""
     names = [c.name for c in columns]
     raw: list[Any]
     if is_frame(data):
-        data = frame_columns(data)
+        data = frame_arrays(data, columns, index, where)
     if isinstance(data, np.ndarray) and data.dtype.names is not None:
         missing = [n for n in names if n not in data.dtype.names]
         extra = [n for n in data.dtype.names if n not in names]

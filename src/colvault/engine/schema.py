@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SchemaError
+from .frames import index_levels, is_frame, tz_dtype
 from .names import check_column_name
 
 #: Target uncompressed bytes per column chunk (ARCHITECTURE.md "Chunks").
@@ -55,12 +56,14 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: a stable id (its directory on disk), a name, a dtype and a cell shape."""
+    """One column: a stable id (its directory on disk), a name, a dtype and a cell shape;
+    ``tz``: the time zone of a datetime64 column whose values are stored as UTC."""
 
     id: str
     name: str
     dtype: np.dtype
     shape: tuple[int, ...] = ()
+    tz: str | None = None
 
     @property
     def cell_bytes(self) -> int:
@@ -77,26 +80,46 @@ class ColumnSpec:
         """Zone maps exist for scalar columns whose values order (not complex, not text)."""
         return not self.shape and self.dtype.kind in "biufMm"
 
+    @property
+    def type_name(self) -> str:
+        """The column's type as written in a schema: ``"category"``,
+        ``"datetime64[ns, Europe/Paris]"``, or numpy's name."""
+        if self.is_category:
+            return "category"
+        if self.tz is not None:
+            return f"datetime64[{np.datetime_data(self.dtype)[0]}, {self.tz}]"
+        return str(self.dtype)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "name": self.name,
             "dtype": "category" if self.is_category else self.dtype.str,
             "shape": list(self.shape),
         }
+        if self.tz is not None:  # older readers ignore it and read the UTC values
+            out["tz"] = self.tz
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:
         dtype = CATEGORY if d["dtype"] == "category" else np.dtype(d["dtype"])
-        return cls(d["id"], d["name"], dtype, tuple(d["shape"]))
+        return cls(d["id"], d["name"], dtype, tuple(d["shape"]), d.get("tz"))
 
 
 @dataclass(frozen=True)
 class TableSchema:
-    """The columns of a table (or the single column of an array) and the rows per chunk."""
+    """The columns of a table (or the single column of an array) and the rows per chunk;
+    ``index``: the columns that hold a DataFrame's index, each with the level's own name
+    (None for an unnamed one), so that ``to_pandas`` restores the index as it was."""
 
     columns: tuple[ColumnSpec, ...]
     chunk_rows: int
+    index: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def index_columns(self) -> tuple[str, ...]:
+        return tuple(column for column, _ in self.index)
 
     @property
     def names(self) -> list[str]:
@@ -118,11 +141,19 @@ class TableSchema:
         raise SchemaError(f"no column {name!r}; columns are {self.names}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"columns": [c.to_json() for c in self.columns], "chunk_rows": self.chunk_rows}
+        out: dict[str, Any] = {
+            "columns": [c.to_json() for c in self.columns],
+            "chunk_rows": self.chunk_rows,
+        }
+        if self.index:  # older readers ignore it: the index is an ordinary column to them
+            out["index"] = [list(pair) for pair in self.index]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> TableSchema:
-        return cls(tuple(ColumnSpec.from_json(c) for c in d["columns"]), int(d["chunk_rows"]))
+        columns = tuple(ColumnSpec.from_json(c) for c in d["columns"])
+        index = tuple((str(column), name) for column, name in d.get("index", ()))
+        return cls(columns, int(d["chunk_rows"]), index)
 
 
 def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
@@ -137,31 +168,46 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return out
 
 
-def _is_frame(obj: Any) -> bool:
-    return not isinstance(obj, np.ndarray | Mapping) and hasattr(obj, "dtypes")
-
-
 def _frame_dtype(series: Any, dtype: Any) -> Any:
     """The column dtype for a DataFrame column: numpy's, or fixed text sized to the data."""
     if _is_category(dtype):
         return "category"
+    if tz_dtype(dtype) is not None:
+        return dtype
     if isinstance(dtype, np.dtype) and dtype.kind != "O":
         return dtype
     values = series.to_numpy()
     if len(values) and all(isinstance(v, str) for v in values):
         return np.dtype(f"U{max(1, max(len(v) for v in values))}")
-    try:
-        return np.dtype(dtype)
-    except TypeError:
+    kinds = sorted({type(v).__name__ for v in values if not _missing(v)})
+    if kinds == ["str"]:
         raise SchemaError(
-            f"column {series.name!r}: pandas dtype {dtype} has no colvault equivalent"
-        ) from None
+            f"column {series.name!r}: text with missing values (None, NaN, pd.NA), which text "
+            "columns cannot hold yet: fillna('') first"
+        )
+    if not isinstance(dtype, np.dtype):
+        raise SchemaError(f"column {series.name!r}: pandas dtype {dtype} has no colvault type")
+    if len(values):
+        raise SchemaError(
+            f"column {series.name!r}: Python objects of types {', '.join(kinds)} have no "
+            "colvault type; give the column one type (astype) or store it as text"
+        )
+    return dtype
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA, as pandas' isna sees a scalar."""
+    if value is None or type(value).__name__ == "NAType":
+        return True
+    return isinstance(value, float | np.floating | np.datetime64) and value != value
 
 
 def parse_columns(schema: Any) -> list[ColumnSpec]:
     """Parse ``{name: dtype}``, ``{name: (dtype, shape)}`` or a structured dtype into columns."""
     items: list[tuple[str, Any, tuple[int, ...]]] = []
-    if _is_frame(schema):
+    if is_frame(schema):
+        for name, level in index_levels(schema):
+            items.append((name, _frame_dtype(level, level.dtype), ()))
         for name, dtype in zip(schema.columns, schema.dtypes, strict=True):
             items.append((str(name), _frame_dtype(schema[name], dtype), ()))
     elif isinstance(schema, np.dtype | np.ndarray) or (
@@ -194,10 +240,15 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
         if name in seen:
             raise SchemaError(f"column {name!r} appears twice")
         seen.add(name)
+        zoned = tz_dtype(dtype)
         if _is_category(dtype):
             if shape:
                 raise SchemaError(f"column {name!r}: category columns hold scalars, not cells")
             cols.append(ColumnSpec(new_id(), name, CATEGORY))
+        elif zoned is not None:
+            if shape:
+                raise SchemaError(f"column {name!r}: zone-aware timestamps hold scalars")
+            cols.append(ColumnSpec(new_id(), name, zoned[0], (), zoned[1]))
         else:
             cols.append(ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape))
     return cols
@@ -214,10 +265,13 @@ def default_chunk_rows(row_cell_bytes: int, expected_rows: int | None = None) ->
 
 
 def make_schema(
-    columns: list[ColumnSpec], chunk_rows: int | None, expected_rows: int | None
+    columns: list[ColumnSpec],
+    chunk_rows: int | None,
+    expected_rows: int | None,
+    index: tuple[tuple[str, str | None], ...] = (),
 ) -> TableSchema:
     if chunk_rows is None:
         chunk_rows = default_chunk_rows(max(c.cell_bytes for c in columns), expected_rows)
     elif not isinstance(chunk_rows, int | np.integer) or chunk_rows <= 0:
         raise SchemaError(f"chunk_rows must be a positive int, not {chunk_rows!r}")
-    return TableSchema(tuple(columns), int(chunk_rows))
+    return TableSchema(tuple(columns), int(chunk_rows), index)

@@ -65,6 +65,13 @@ class Table(DataNode):
         return self._schema.names
 
     @property
+    def frame_index(self) -> list[tuple[str, str | None]]:
+        """``(column, level name)`` of each column that holds the index of the DataFrame the
+        table was created from (the name None for an unnamed level); ``to_pandas`` makes them
+        the index again. Empty for the default ``RangeIndex`` and for other tables."""
+        return list(self._schema.index)
+
+    @property
     def shape(self) -> tuple[int, int]:
         """``(nrows, ncols)`` of the committed rows, as a DataFrame's ``shape``."""
         return self.nrows, len(self._schema.columns)
@@ -73,7 +80,8 @@ class Table(DataNode):
     def dtypes(self) -> dict[str, np.dtype | str]:
         """Column name → numpy dtype (with the cell shape for multi-dimensional cells, as in
         the structured :attr:`schema`); ``"category"`` for category columns, which read back as
-        ``str`` arrays.
+        ``str`` arrays; ``"datetime64[ns, <zone>]"`` for zone-aware timestamps, which read back
+        as UTC datetime64 (``to_pandas`` gives them in their zone).
 
         >>> import colvault, tempfile, os
         >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
@@ -82,7 +90,7 @@ class Table(DataNode):
         {'x': dtype('int32'), 'site': 'category'}
         """
         return {
-            c.name: "category" if c.is_category else np.dtype((c.dtype, c.shape))
+            c.name: c.type_name if c.is_category or c.tz else np.dtype((c.dtype, c.shape))
             for c in self._schema.columns
         }
 
@@ -136,7 +144,12 @@ class Table(DataNode):
         without copying them (the CSV importer appends its freshly parsed blocks so).
         """
         self._store._check_writable()
-        n, arrays = coerce_batch(data, self._schema.columns, Lazy(lambda: f"table {self.path}"))
+        n, arrays = coerce_batch(
+            data,
+            self._schema.columns,
+            Lazy(lambda: f"table {self.path}"),
+            self._schema.index_columns,
+        )
         self._store._append(self, arrays, n, owned=not copy)
 
     def flush(self) -> None:

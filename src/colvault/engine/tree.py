@@ -17,7 +17,8 @@ from . import display
 from .array import Array
 from .catalog import Catalog
 from .codec import Codec
-from .coerce import is_frame
+from .coerce import coerce_batch
+from .frames import index_levels, is_frame
 from .names import check_limits, normalize_path, parent_of
 from .nodes import Group, Node
 from .pending import NodeRecord, PendingMeta, in_subtree, moved
@@ -189,14 +190,24 @@ class NodeTree:
     ) -> Table:
         """Create a table from ``{name: dtype}``, ``{name: (dtype, cell_shape)}``, a structured
         dtype, or a structured array or pandas DataFrame (whose rows are then appended, as
-        PyTables does with record arrays). ``chunk_rows`` defaults to about 1 MiB of the widest
-        column."""
+        PyTables does with record arrays; a DataFrame's index, unless it is the default
+        ``RangeIndex``, is stored as the first columns and restored by ``to_pandas``). A
+        zone-aware timestamp column (``"datetime64[ns, Europe/Paris]"`` or pandas' dtype) keeps
+        its zone in the schema and its values as UTC. ``chunk_rows`` defaults to about 1 MiB of
+        the widest column. Rows that do not fit raise before anything is created."""
         columns = parse_columns(schema)
-        table = self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
-                                  expected_rows)  # fmt: skip
-        assert isinstance(table, Table)
+        levels = index_levels(schema) if is_frame(schema) else []
+        index = tuple((c, None if lv.name is None else str(lv.name)) for c, lv in levels)
+        rows = None
         if is_frame(schema) or (isinstance(schema, np.ndarray) and len(schema)):
-            table.append(schema)  # as PyTables does with a record array: the data go in too
+            # checked before the node exists: bad rows leave no empty table behind
+            _, arrays = coerce_batch(schema, columns, f"table {path}", [c for c, _ in index])
+            rows = {c.name: a for c, a in zip(columns, arrays, strict=True)}
+        table = self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
+                                  expected_rows, index)  # fmt: skip
+        assert isinstance(table, Table)
+        if rows is not None:
+            table.append(rows)  # as PyTables does with a record array: the data go in too
         return table
 
     def create_array(
@@ -219,9 +230,10 @@ class NodeTree:
     def _create_data(
         self, path: str, kind: str, columns: list[ColumnSpec], codec: str, clevel: int,
         shuffle: str | None, chunk_rows: int | None, expected_rows: int | None,
+        index: tuple[tuple[str, str | None], ...] = (),
     ) -> Node:  # fmt: skip
         options = Codec(codec, clevel, shuffle)
-        schema = make_schema(columns, chunk_rows, expected_rows)
+        schema = make_schema(columns, chunk_rows, expected_rows, index)
         return self._add_node(
             path, kind, json.dumps(schema.to_json()), json.dumps(options.to_json())
         )

@@ -7,6 +7,7 @@ colvault is imported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,10 +15,20 @@ if TYPE_CHECKING:
 
 
 def to_pandas(
-    table: Table, columns: list[str] | None = None, *, progress: bool | None = None
+    table: Table,
+    columns: list[str] | None = None,
+    *,
+    where: str | None = None,
+    condvars: Mapping[str, Any] | None = None,
+    start: int | None = None,
+    stop: int | None = None,
+    progress: bool | None = None,
 ) -> Any:
-    """Committed rows as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row),
-    read from one snapshot. ``progress`` shows a bar of the rows read, as ``Table.read`` does
+    """Committed rows ``[start:stop]`` (those satisfying ``where``, with ``condvars``, as in
+    ``read_where``) as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row),
+    read from one snapshot. Zone-aware timestamp columns come back in their zone, and the
+    index of the DataFrame the table was created from is the index again (when all of its
+    columns are read). ``progress`` shows a bar of the rows read, as ``Table.read`` does
     (:mod:`colvault.progress`: by default in a terminal or notebook after a second).
 
     >>> import colvault, tempfile, os
@@ -36,8 +47,22 @@ def to_pandas(
         raise ImportError("to_pandas needs pandas: pip install pandas") from None
     names = table.colnames if columns is None else list(columns)
     specs = table._specs(names)
-    arrays = table._read_slice(slice(None), specs, progress, f"to_pandas {table.path}")
-    data = {}
-    for name, values in zip(names, arrays, strict=True):
-        data[name] = list(values) if values.ndim > 1 else values
-    return pd.DataFrame(data, columns=names)
+    if where is None:
+        arrays = table._read_slice(slice(start, stop), specs, progress, f"to_pandas {table.path}")
+    else:
+        rows = table.read_where(where, condvars, columns=names, start=start, stop=stop)
+        arrays = [rows[name] for name in names]
+    data: dict[str, Any] = {}
+    for spec, values in zip(specs, arrays, strict=True):
+        if values.ndim > 1:
+            data[spec.name] = list(values)
+        elif spec.tz is not None:
+            data[spec.name] = pd.DatetimeIndex(values, tz="UTC").tz_convert(spec.tz)
+        else:
+            data[spec.name] = values
+    frame = pd.DataFrame(data, columns=names)
+    index = table.frame_index
+    if index and all(column in names for column, _ in index):
+        frame = frame.set_index([column for column, _ in index])
+        frame.index.names = [name for _, name in index]
+    return frame

@@ -1,0 +1,140 @@
+"""DataFrames in: their columns, their index and their time zones, by duck typing.
+
+The engine never imports pandas; a DataFrame is recognized by its attributes and read through
+its own methods. What pandas keeps beside the values is kept too: a time zone goes into the
+column's schema (values are stored as UTC), and an index that carries data (anything but the
+default ``RangeIndex``) is stored as columns named in the table's schema, so that
+``to_pandas`` can give it back as the index. This follows pyarrow's ``preserve_index=None``:
+an unnamed index level is named ``index`` (``level_<i>`` in a MultiIndex, or when a column is
+already called ``index``), as ``DataFrame.reset_index`` names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import SchemaError
+
+_TZ_DTYPE = re.compile(r"^datetime64\[(\w+),\s*(.+)\]$")
+_FIXED_OFFSET = re.compile(r"^UTC[+-]\d\d:\d\d$")
+
+
+def is_frame(data: Any) -> bool:
+    """A pandas (or pandas-like) DataFrame, recognized without importing pandas."""
+    return (
+        not isinstance(data, np.ndarray | Mapping)
+        and hasattr(data, "columns")
+        and hasattr(data, "dtypes")
+        and hasattr(data, "index")
+    )
+
+
+def tz_dtype(dtype: Any) -> tuple[np.dtype, str] | None:
+    """``(datetime64 dtype, zone)`` for a zone-aware timestamp type: pandas' DatetimeTZDtype or
+    its spelling ``"datetime64[ns, Europe/Paris]"``; None for anything else."""
+    if not isinstance(dtype, str) and getattr(dtype, "tz", None) is None:
+        return None
+    m = _TZ_DTYPE.match(str(dtype))
+    if m is None:
+        return None
+    return np.dtype(f"M8[{m.group(1)}]"), check_tz(m.group(2).strip())
+
+
+def check_tz(name: str) -> str:
+    """``name`` if it is a time zone every reader can rebuild: IANA names and UTC offsets."""
+    if name == "UTC" or _FIXED_OFFSET.match(name):
+        return name
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SchemaError(
+            f"time zone {name!r} is not an IANA time zone name (such as 'Europe/Paris') or a "
+            "UTC offset ('UTC+01:00')"
+        ) from None
+    return name
+
+
+def series_tz(series: Any) -> str | None:
+    """The time zone of a Series or Index, or None when it is naive (or not timestamps)."""
+    tz = getattr(getattr(series, "dtype", None), "tz", None)
+    return None if tz is None else str(tz)
+
+
+def index_levels(frame: Any, columns: Sequence[str] = ()) -> list[tuple[str, Any]]:
+    """The index levels of ``frame`` worth storing, as ``(column name, Index)`` pairs (the
+    level's own ``name`` may be None): none for the default ``RangeIndex``; unnamed levels
+    take the column names ``reset_index`` would give them."""
+    index = frame.index
+    if type(index).__name__ == "RangeIndex" and index.name is None:
+        return []
+    names = list(index.names)
+    taken = set(map(str, frame.columns)) | set(columns)
+    out = []
+    for i, name in enumerate(names):
+        if name is None:
+            name = "index" if len(names) == 1 and "index" not in taken else f"level_{i}"
+        out.append((str(name), index.get_level_values(i)))
+    return out
+
+
+def frame_arrays(
+    frame: Any, columns: Sequence[Any], index: Sequence[str], where: object
+) -> dict[str, Any]:
+    """The values of ``frame`` for the table columns ``columns`` (ColumnSpecs), by name: from
+    its columns, or from its index levels for the table's ``index`` columns. Zone-aware
+    timestamps are checked against the column's zone and given as UTC."""
+    by_name: dict[str, Any] = {str(name): frame[name] for name in frame.columns}
+    levels = index_levels(frame, list(by_name))
+    for name, level in levels:
+        if name in index and name not in by_name:
+            by_name[name] = level
+        elif name not in index and _carries_data(level):
+            raise SchemaError(
+                f"{where}: the frame's index {name!r} is not a column of the table: "
+                "reset_index() keeps it as a column, reset_index(drop=True) drops it"
+            )
+    out: dict[str, Any] = {}
+    for spec in columns:  # the index columns by their name; the rest must be columns
+        if spec.name not in by_name:
+            continue  # the caller names what is missing
+        out[spec.name] = _values(by_name[spec.name], spec, where)
+    out.update((k, v.to_numpy()) for k, v in by_name.items() if k not in out)
+    return out
+
+
+def _carries_data(level: Any) -> bool:
+    """An index level that is more than row positions: named, or timestamps."""
+    return level.name is not None or getattr(level.dtype, "kind", "") == "M"
+
+
+def _values(series: Any, spec: Any, where: object) -> Any:
+    zone = series_tz(series)
+    tz = getattr(spec, "tz", None)
+    if tz is None and zone is not None:
+        raise SchemaError(
+            f"{where}: column {spec.name!r} holds timestamps in time zone {zone}, the table's "
+            "column has no time zone: tz_convert(None) gives naive UTC"
+        )
+    if tz is not None:
+        if zone is None:
+            raise SchemaError(
+                f"{where}: column {spec.name!r} is in time zone {tz}; the frame's timestamps "
+                f"have none: tz_localize({tz!r}) says which they are"
+            )
+        if zone != tz:
+            raise SchemaError(
+                f"{where}: column {spec.name!r} is in time zone {tz}, the frame's is {zone}: "
+                f"tz_convert({tz!r}) first"
+            )
+        if hasattr(series, "dt"):  # a Series
+            naive = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:  # an index level
+            naive = series.tz_convert("UTC").tz_localize(None)
+        return naive.to_numpy()
+    return series.to_numpy()
