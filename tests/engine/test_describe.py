@@ -146,6 +146,7 @@ def test_empty_table_and_all_nan(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf, in pandas too
 def test_infinities_and_extremes(tmp_path: Path) -> None:
     data = {
         "f": np.array([np.inf, 1.0, -np.inf, np.nan] * 5),
