@@ -63,9 +63,8 @@ class Kernel:
         if compiled is None:
             with _lock:
                 if self._compiled is None:
-                    self._compiled = numba.njit(self.sig, cache=True, nogil=True)(
-                        self.generic.py_func
-                    )
+                    fn = getattr(self.generic, "py_func", self.generic)  # NUMBA_DISABLE_JIT
+                    self._compiled = numba.njit(self.sig, cache=True, nogil=True)(fn)
                 compiled = self._compiled
         return compiled(*args)
 
