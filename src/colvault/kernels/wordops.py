@@ -17,7 +17,9 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -26,6 +28,14 @@ def njit_field(fn: _F) -> _F:
     """``numba.njit(cache=True, nogil=True)`` with Numba's private ``_nrt=False``, for per-field
     helpers that take the block but never allocate: no reference counting on every call."""
     return numba.njit(cache=True, nogil=True, _nrt=False)(fn)  # type: ignore[call-overload]
+
+
+#: Options of kernels that are called from Python (or other kernels) but never passed as
+#: first-class functions: Numba's C-callable wrapper, generated and optimized with every
+#: compile otherwise, is left out (about a quarter of a small kernel's compile time).
+KERNEL: dict[str, Any] = {"no_cfunc_wrapper": True}
+#: Options of helpers that only other kernels call: no Python wrapper either.
+HELPER: dict[str, Any] = {"no_cfunc_wrapper": True, "no_cpython_wrapper": True}
 
 
 # --- word-at-a-time helpers (also used by the tokenizer and the date kernels) --------------------
@@ -124,11 +134,67 @@ ONES = np.uint64(0x0101010101010101)
 HIGHS = np.uint64(0x8080808080808080)
 
 
-@numba.njit(cache=True, nogil=True)
-def select_flags(out, n):
-    """The last ``n`` bytes of ``out[:n]`` (int64) as uint8: where a ``select`` kernel keeps
-    one flag per row (compiled once here and cached, not in every kernel that uses it)."""
-    return out[:n].view(np.uint8)[7 * n :]
+def _select_flags(typingctx: Any, out: Any, n: Any) -> Any:
+    """The last ``n`` bytes of ``out[:n]`` (C-contiguous int64, at least ``n`` long) as a uint8
+    array: where a ``select`` kernel keeps one flag per row. An intrinsic: a view is built in
+    place (Numba's ``.view`` and slicing would compile helper functions into every kernel)."""
+    if not (
+        isinstance(out, types.Array)
+        and out.ndim == 1
+        and out.layout == "C"
+        and out.dtype == types.int64
+        and isinstance(n, types.Integer)
+    ):
+        return None
+    flags = types.Array(types.uint8, 1, "C")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        count = context.cast(builder, args[1], sig.args[1], types.intp)
+        raw = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
+        data = builder.gep(raw, [builder.mul(count, ir.Constant(count.type, 7))])
+        view = context.make_array(sig.return_type)(context, builder)
+        one = context.get_constant(types.intp, 1)
+        populate_array(
+            view, data=data, shape=[count], strides=[one], itemsize=one,
+            meminfo=ary.meminfo, parent=ary.parent,
+        )  # fmt: skip
+        return impl_ret_borrowed(context, builder, sig.return_type, view._getvalue())
+
+    return flags(out, n), codegen
+
+
+select_flags: Any = intrinsic(_select_flags)
+
+
+@numba.njit(cache=True, nogil=True, **HELPER)
+def compact_flags(out, n):
+    """Write the positions of the set flags of :func:`select_flags` ``(out, n)`` to the start of
+    ``out`` and return their count: the second pass of every ``select`` kernel.
+
+    The flags are read eight at a time, skipping words without a set flag (most of them in a
+    selective query). In place: while flag i is read, slot m <= i is written, bytes below
+    8 * i + 8, and the unread flags start at byte 7 * n + i + 1; 8 * i + 8 > 7 * n + i + 1 would
+    need i > n - 1. Word w (flags w..w+7) is loaded before its positions are written, which end
+    below byte 8 * w + 64, and the next word starts at 7 * n + w + 8 > 8 * w + 63 for every
+    w <= n - 8. Benchmark condition (3.5 % of rows), 153 chunks on one thread: 35.6 -> 31.0 ms
+    against one position test per row.
+    """
+    flags = select_flags(out, n)
+    m = 0
+    w = 0
+    while w + 8 <= n:
+        v = load8(flags, w)
+        while v:
+            out[m] = w + (cttz(v) >> 3)
+            m += 1
+            v &= v - np.uint64(1)
+        w += 8
+    for i in range(w, n):
+        f = flags[i]
+        out[m] = i
+        m += f
+    return m
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
