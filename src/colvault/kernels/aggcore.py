@@ -4,12 +4,17 @@ resolved at compile time, and the pairwise/compensated passes over a chunk."""
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.core.typing import signature
+from numba.extending import intrinsic, overload
+
+from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 
@@ -68,33 +73,68 @@ def _is_missing_impl(x, nat):
     return lambda x, nat: False
 
 
-def _acc_view(state, values):  # pragma: no cover
-    raise TypeError("a compile-time helper: callable only inside Numba kernels")
+def _missing(typingctx: Any, x: Any, nat: Any) -> Any:
+    """Whether ``x`` is missing: NaN for floats, NaT (int64 min) for int64 when ``nat``, never
+    otherwise. An intrinsic, like the selects below: typed and emitted in place, so a kernel
+    using it compiles no helper function and no branch (Numba's SSA pass and LLVM both pay for
+    every ``a if c else b``: it is a branch and a join in Numba's IR)."""
+    if not isinstance(nat, types.Boolean) or not isinstance(x, (types.Integer, types.Float)):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        xt = sig.args[0]
+        v, flag = args
+        if isinstance(xt, types.Float):
+            return builder.fcmp_unordered("uno", v, v)
+        if xt.signed and xt.bitwidth == 64:
+            return builder.and_(flag, builder.icmp_signed("==", v, ir.Constant(v.type, NAT)))
+        return ir.Constant(ir.IntType(1), 0)
+
+    return types.boolean(x, nat), codegen
 
 
-@overload(_acc_view)
-def _acc_view_impl(state, values):
-    """``state`` viewed as the accumulation type of ``values`` (for MIN and MAX)."""
-    dt = values.dtype
-    if isinstance(dt, types.Float):
-        return lambda state, values: state.view(np.float64)
-    if dt in types.unsigned_domain:
-        return lambda state, values: state.view(np.uint64)
-    return lambda state, values: state
+def _chooser(op: Any, fcmp: str) -> Any:
+    def typer(typingctx: Any, a: Any, b: Any) -> Any:
+        if a != b or not isinstance(a, (types.Integer, types.Float)):
+            return None
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            ty = sig.args[0]
+            if isinstance(ty, types.Float):  # operands are never NaN: say so, and LLVM
+                flags = ("nnan", "nsz")  # vectorizes a loop of them as a min/max reduction
+                test = builder.fcmp_ordered(fcmp, args[0], args[1], flags=flags)
+                return builder.select(test, args[0], args[1], flags=flags)
+            test = context.get_function(op, signature(types.boolean, ty, ty))
+            return builder.select(test(builder, args), args[0], args[1])
+
+        return a(a, b), codegen
+
+    return typer
 
 
-def _kind(values):  # pragma: no cover
-    raise TypeError("a compile-time helper: callable only inside Numba kernels")
+def _where_typer(typingctx: Any, c: Any, a: Any, b: Any) -> Any:
+    """``a if c else b`` for ``a`` and ``b`` of one numeric type, without a branch."""
+    if (
+        a != b
+        or not isinstance(c, types.Boolean)
+        or not isinstance(a, (types.Integer, types.Float))
+    ):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.select(args[0], args[1], args[2])
+
+    return a(c, a, b), codegen
 
 
-@overload(_kind)
-def _kind_impl(values):
-    dt = values.dtype
-    if isinstance(dt, types.Float):
-        return lambda values: KIND_FLOAT
-    if dt in types.unsigned_domain:
-        return lambda values: KIND_UNSIGNED
-    return lambda values: KIND_SIGNED
+# (assigned, not decorated: mypy would see the intrinsic's typing signature)
+missing: Any = intrinsic(_missing)
+#: ``a if a < b else b`` and ``a if a > b else b`` (Python's ``min(b, a)``, ``max(b, a)``), for
+#: numbers of one type; float operands must never be NaN (and which of -0.0 and 0.0 comes out
+#: is not specified), so that a loop reducing with them vectorizes.
+lesser: Any = intrinsic(_chooser(operator.lt, "<"))
+greater: Any = intrinsic(_chooser(operator.gt, ">"))
+where: Any = intrinsic(_where_typer)
 
 
 def _int_term(x):  # pragma: no cover
@@ -107,20 +147,6 @@ def _int_term_impl(x):
     if isinstance(x, types.Float):
         return lambda x: np.int64(0)
     return lambda x: np.int64(x)
-
-
-def _valid_or(x, other, nat):  # pragma: no cover
-    raise TypeError("a compile-time helper: callable only inside Numba kernels")
-
-
-@overload(_valid_or)
-def _valid_or_impl(x, other, nat):
-    """``x``, or ``other`` when ``x`` is missing (branch-free, so loops using it vectorize)."""
-    if isinstance(x, types.Float):
-        return lambda x, other, nat: other if x != x else x
-    if x in types.signed_domain:
-        return lambda x, other, nat: other if nat and x == NAT else x
-    return lambda x, other, nat: x
 
 
 def _bin_type(values, x):  # pragma: no cover
@@ -150,7 +176,7 @@ def _bin_empty_impl(values, n):
 # --- chunk passes (contiguous chunks: the public kernels gather selected rows first) -----------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _take(values, positions):
     """The selected rows as a contiguous array (bounds-checked), or ``values`` itself.
 
@@ -162,164 +188,143 @@ def _take(values, positions):
     return values[positions]
 
 
-@numba.njit(cache=True, nogil=True)
-def _first_valid(values, nat):
-    """Index of the first non-missing value, or ``len(values)``."""
-    n = values.shape[0]
-    j = 0
-    while j < n and _is_missing(values[j], nat):
-        j += 1
-    return j
-
-
-@numba.njit(cache=True, nogil=True)
-def _minmax(values, nat, first):
-    """(min, max) of the non-missing values, ``values[first]`` being one of them.
-
-    Missing values are replaced by ``values[first]`` (neutral for both) and the loop keeps 8
-    lanes: LLVM will not vectorize a single float min/max chain (a NaN would have to propagate),
-    and 8 independent ones run about 7x faster.
-    """
-    n = values.shape[0]
-    f = values[first]
-    lo0 = lo1 = lo2 = lo3 = lo4 = lo5 = lo6 = lo7 = f
-    hi0 = hi1 = hi2 = hi3 = hi4 = hi5 = hi6 = hi7 = f
-    j = 0
-    while j + 8 <= n:
-        x0 = _valid_or(values[j], f, nat)
-        x1 = _valid_or(values[j + 1], f, nat)
-        x2 = _valid_or(values[j + 2], f, nat)
-        x3 = _valid_or(values[j + 3], f, nat)
-        x4 = _valid_or(values[j + 4], f, nat)
-        x5 = _valid_or(values[j + 5], f, nat)
-        x6 = _valid_or(values[j + 6], f, nat)
-        x7 = _valid_or(values[j + 7], f, nat)
-        lo0 = x0 if x0 < lo0 else lo0
-        lo1 = x1 if x1 < lo1 else lo1
-        lo2 = x2 if x2 < lo2 else lo2
-        lo3 = x3 if x3 < lo3 else lo3
-        lo4 = x4 if x4 < lo4 else lo4
-        lo5 = x5 if x5 < lo5 else lo5
-        lo6 = x6 if x6 < lo6 else lo6
-        lo7 = x7 if x7 < lo7 else lo7
-        hi0 = x0 if x0 > hi0 else hi0
-        hi1 = x1 if x1 > hi1 else hi1
-        hi2 = x2 if x2 > hi2 else hi2
-        hi3 = x3 if x3 > hi3 else hi3
-        hi4 = x4 if x4 > hi4 else hi4
-        hi5 = x5 if x5 > hi5 else hi5
-        hi6 = x6 if x6 > hi6 else hi6
-        hi7 = x7 if x7 > hi7 else hi7
-        j += 8
-    while j < n:
-        x = _valid_or(values[j], f, nat)
-        lo0 = x if x < lo0 else lo0
-        hi0 = x if x > hi0 else hi0
-        j += 1
-    lo0 = lo1 if lo1 < lo0 else lo0
-    lo2 = lo3 if lo3 < lo2 else lo2
-    lo4 = lo5 if lo5 < lo4 else lo4
-    lo6 = lo7 if lo7 < lo6 else lo6
-    lo0 = lo2 if lo2 < lo0 else lo0
-    lo4 = lo6 if lo6 < lo4 else lo4
-    hi0 = hi1 if hi1 > hi0 else hi0
-    hi2 = hi3 if hi3 > hi2 else hi2
-    hi4 = hi5 if hi5 > hi4 else hi4
-    hi6 = hi7 if hi7 > hi6 else hi6
-    hi0 = hi2 if hi2 > hi0 else hi0
-    hi4 = hi6 if hi6 > hi4 else hi4
-    return (lo4 if lo4 < lo0 else lo0), (hi4 if hi4 > hi0 else hi0)
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, **HELPER)
 def _block_sum(block, nat):
     """(float64 sum, count) of the non-missing values of a block of at most 128.
 
     ``reassoc`` lets LLVM vectorize, i.e. sum on a few SIMD lanes of partial sums, which is what
     ``np.add.reduce`` does by hand with 8 accumulators: same error bound, ~2.5x faster than a
-    strict left-to-right loop. Only additions inside the block are reordered.
+    strict left-to-right loop. Only additions inside the block are reordered (hence a function
+    of its own: the flag applies to a whole function).
     """
     s = 0.0
     c = 0
     for j in range(block.shape[0]):
         x = block[j]
-        ok = not _is_missing(x, nat)
-        s += np.float64(x) if ok else 0.0
+        ok = not missing(x, nat)
+        s += where(ok, np.float64(x), 0.0)
         c += ok
     return s, c
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, **HELPER)
 def _block_sq(block, nat, center):
     """Sum of squared deviations from ``center`` of the non-missing values of a block."""
     s = 0.0
     for j in range(block.shape[0]):
         x = block[j]
         d = np.float64(x) - center
-        s += 0.0 if _is_missing(x, nat) else d * d
+        s += where(missing(x, nat), 0.0, d * d)
     return s
 
 
-@numba.njit(cache=True, nogil=True)
-def _push(stack, top, b, s):
-    """Push the sum of block ``b`` on the pairwise stack, first adding the partial sums of equal
-    size (as a binary counter carries); returns the new top."""
-    k = b + 1
-    while k & 1 == 0:
-        top -= 1
-        s = stack[top] + s
-        k >>= 1
-    stack[top] = s
-    return top + 1
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _chunk_passes(part, fpart, acc, stack, values, nat, ints):
+    """Fill the zeroed stats state ``part`` with the statistics of a contiguous chunk.
 
+    ``fpart`` is ``part`` viewed as float64, ``acc`` as the accumulation type of ``values``
+    (views are taken by the caller: one type signature per value dtype, and no view code to
+    compile here); ``stack`` is float64 scratch of 64; ``ints``: the values are integers (the
+    exact integer sum is taken).
 
-@numba.njit(cache=True, nogil=True)
-def _drain(stack, top):
-    """Total of the pairwise stack, smallest partial sums first."""
+    Passes, each vectorizing: first valid value, min/max, pairwise sum, pairwise squared
+    deviations from the chunk mean (the two-pass M2), exact integer sum. One function rather
+    than one per pass: Numba compiles each jitted function on its own and again inlined into
+    its callers, so the passes written out here compile in a fraction of the time.
+
+    Min/max replace missing values by the first valid one (neutral for both), so the selects
+    never see a NaN and LLVM vectorizes the loop (see :data:`lesser`; 8 explicit lanes did as
+    well and cost Numba twice the compile time). Sums: blocks of 128 summed on SIMD lanes,
+    block sums combined as a binary tree (a stack of partial sums, as a binary counter
+    carries), so the error grows with log2(blocks), as in ``np.add.reduce``.
+    """
+    n = values.shape[0]
+    first = 0
+    while first < n and missing(values[first], nat):
+        first += 1
+    if first == n:
+        part[NAN] = n
+        return
+    f = values[first]
+    lo = f
+    hi = f
+    for j in range(n):
+        x = values[j]
+        x = where(missing(x, nat), f, x)
+        lo = lesser(x, lo)
+        hi = greater(x, hi)
+    acc[MIN] = lo
+    acc[MAX] = hi
+
+    blocks = (n + _BLOCK - 1) // _BLOCK
+    count = 0
+    top = 0
+    for b in range(blocks):
+        s, c = _block_sum(values[b * _BLOCK : (b + 1) * _BLOCK], nat)
+        count += c
+        k = b + 1
+        while k & 1 == 0:
+            top -= 1
+            s = stack[top] + s
+            k >>= 1
+        stack[top] = s
+        top += 1
     total = 0.0
     while top > 0:
         top -= 1
         total = stack[top] + total
-    return total
+    part[COUNT] = count
+    part[NAN] = n - count
+    fpart[FSUM] = total
+    fpart[FCOMP] = 0.0
+
+    center = total / count
+    for b in range(blocks):
+        s = _block_sq(values[b * _BLOCK : (b + 1) * _BLOCK], nat, center)
+        k = b + 1
+        while k & 1 == 0:
+            top -= 1
+            s = stack[top] + s
+            k >>= 1
+        stack[top] = s
+        top += 1
+    m2 = 0.0
+    while top > 0:
+        top -= 1
+        m2 = stack[top] + m2
+    fpart[M2] = m2
+
+    if ints:  # the exact (wrapping) int64 sum; uint64 bit-cast
+        t = np.int64(0)
+        for j in range(n):
+            x = values[j]
+            t += where(missing(x, nat), np.int64(0), np.int64(x))
+        part[ISUM] = t
 
 
-@numba.njit(cache=True, nogil=True)
-def _pairwise_sum(values, nat):
-    """(count, float64 sum) of the non-missing values: blocks of 128 summed as a binary tree,
-    so the error grows with log2(blocks), as in ``np.add.reduce``."""
-    n = values.shape[0]
+#: Accumulation type of MIN and MAX by dtype kind (see :data:`STATS_SLOTS`).
+_ACC = {"f": np.float64, "u": np.uint64}
+
+
+def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> np.ndarray:
+    """Stats state of one chunk (``positions``: rows to take, or None for all): the selected
+    rows gathered by numpy (bounds-checked), then :func:`_chunk_passes` on them."""
+    if positions is not None:
+        values = values[positions]
+    if values.dtype.kind == "b":
+        values = values.view(np.uint8)
+    values = np.ascontiguousarray(values)
+    kind = values.dtype.kind
+    if kind not in "iuf":
+        raise TypeError(f"no aggregates for dtype {values.dtype}")
+    part = np.zeros(STATS_LEN, np.int64)
+    acc = part.view(_ACC.get(kind, np.int64))
     stack = np.empty(64, np.float64)
-    top = 0
-    count = 0
-    for b in range((n + _BLOCK - 1) // _BLOCK):
-        s, c = _block_sum(values[b * _BLOCK : (b + 1) * _BLOCK], nat)
-        count += c
-        top = _push(stack, top, b, s)
-    return count, _drain(stack, top)
+    _chunk_passes(part, part.view(np.float64), acc, stack, values, bool(nat), kind != "f")
+    return part
 
 
-@numba.njit(cache=True, nogil=True)
-def _pairwise_sq(values, nat, center):
-    """Sum of squared deviations from ``center`` of the non-missing values, pairwise."""
-    n = values.shape[0]
-    stack = np.empty(64, np.float64)
-    top = 0
-    for b in range((n + _BLOCK - 1) // _BLOCK):
-        top = _push(stack, top, b, _block_sq(values[b * _BLOCK : (b + 1) * _BLOCK], nat, center))
-    return _drain(stack, top)
-
-
-@numba.njit(cache=True, nogil=True)
-def _int_sum(values, nat):
-    """Exact (wrapping) int64 sum of the non-missing values; 0 for floats."""
-    s = np.int64(0)
-    for j in range(values.shape[0]):
-        x = values[j]
-        s += np.int64(0) if _is_missing(x, nat) else _int_term(x)
-    return s
-
-
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _neumaier(s, c, x):
     """Add ``x`` to the compensated sum (s, c)."""
     t = s + x
@@ -330,7 +335,7 @@ def _neumaier(s, c, x):
     return t, c
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _compensated(s, c):
     """Value of a compensated sum (the compensation is meaningless once ``s`` is inf or NaN)."""
     return s + c if math.isfinite(s) else s

@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
 from .aggcore import (
@@ -57,16 +56,7 @@ from .aggcore import (
     NAN,
     STATS_LEN,
     STATS_SLOTS,
-    _acc_view,
-    _compensated,
-    _first_valid,
-    _int_sum,
-    _kind,
-    _minmax,
-    _neumaier,
-    _pairwise_sq,
-    _pairwise_sum,
-    _take,
+    chunk_state,
     kind_of,
 )
 
@@ -84,83 +74,58 @@ def new_stats_state(dtype: Any = None) -> np.ndarray:
     return np.zeros(STATS_LEN, np.int64)
 
 
-@numba.njit(cache=True, nogil=True)
-def stats_merge(state, other, kind):
+def _wrap(x: int) -> int:
+    """``x`` wrapped into int64, as an int64 addition wraps."""
+    return (x + 2**63) % 2**64 - 2**63
+
+
+def stats_merge(state: np.ndarray, other: np.ndarray, kind: int) -> None:
     """Fold the stats state ``other`` into ``state``; ``kind`` is KIND_* of the column.
 
-    Chan et al.: M2 = M2a + M2b + (mean_b - mean_a)² · na·nb / (na + nb).
+    Chan et al.: M2 = M2a + M2b + (mean_b - mean_a)² · na·nb / (na + nb). A few scalar steps
+    per chunk, so plain Python (Python floats are IEEE doubles: the same arithmetic a kernel
+    would do, without one to compile).
     """
-    fs = state.view(np.float64)
-    fo = other.view(np.float64)
-    state[NAN] += other[NAN]
-    nb = other[COUNT]
+    nb = int(other[COUNT])
+    na = int(state[COUNT])
+    nan = int(state[NAN]) + int(other[NAN])
     if nb == 0:
+        state[NAN] = nan
         return
-    na = state[COUNT]
     if na == 0:
-        for slot in (COUNT, ISUM, MIN, MAX, FSUM, FCOMP, M2):
-            state[slot] = other[slot]
+        state[:] = other
+        state[NAN] = nan
         return
+    fs = state.view(np.float64).tolist()
+    fo = other.view(np.float64).tolist()
     sa = _compensated(fs[FSUM], fs[FCOMP])
     sb = _compensated(fo[FSUM], fo[FCOMP])
     delta = sb / nb - sa / na
-    fs[M2] = fs[M2] + fo[M2] + delta * delta * (float(na) * float(nb) / float(na + nb))
+    m2 = fs[M2] + fo[M2] + delta * delta * (float(na) * float(nb) / float(na + nb))
     s, c = _neumaier(fs[FSUM], fs[FCOMP], fo[FSUM])
     s, c = _neumaier(s, c, fo[FCOMP])
-    fs[FSUM] = s
-    fs[FCOMP] = c
+    acc = np.float64 if kind == KIND_FLOAT else np.uint64 if kind == KIND_UNSIGNED else np.int64
+    mine = state[MIN : MAX + 1].view(acc)
+    theirs = other[MIN : MAX + 1].view(acc)
+    lo = theirs[0] if theirs[0] < mine[0] else mine[0]
+    hi = theirs[1] if theirs[1] > mine[1] else mine[1]
+    mine[0] = lo
+    mine[1] = hi
     state[COUNT] = na + nb
-    state[ISUM] += other[ISUM]
-    if kind == KIND_FLOAT:
-        fs[MIN] = min(fs[MIN], fo[MIN])
-        fs[MAX] = max(fs[MAX], fo[MAX])
-    elif kind == KIND_UNSIGNED:
-        us = state.view(np.uint64)
-        uo = other.view(np.uint64)
-        us[MIN] = min(us[MIN], uo[MIN])
-        us[MAX] = max(us[MAX], uo[MAX])
-    else:
-        state[MIN] = min(state[MIN], other[MIN])
-        state[MAX] = max(state[MAX], other[MAX])
+    state[NAN] = nan
+    state[ISUM] = _wrap(int(state[ISUM]) + int(other[ISUM]))
+    state[FSUM : M2 + 1].view(np.float64)[:] = (s, c, m2)
 
 
-@numba.njit(cache=True, nogil=True)
-def _chunk_stats(part, values, nat):
-    """Fill the zeroed stats state ``part`` with the statistics of a contiguous chunk.
-
-    Passes: first valid value, min/max, pairwise sum, pairwise squared deviations from the
-    chunk mean (the two-pass M2), exact integer sum. Each vectorizes.
-    """
-    n = values.shape[0]
-    first = _first_valid(values, nat)
-    if first == n:
-        part[NAN] = n
-        return
-    acc = _acc_view(part, values)
-    lo, hi = _minmax(values, nat, first)
-    acc[MIN] = lo
-    acc[MAX] = hi
-    count, total = _pairwise_sum(values, nat)
-    part[COUNT] = count
-    part[NAN] = n - count
-    part[ISUM] = _int_sum(values, nat)
-    f = part.view(np.float64)
-    f[FSUM] = total
-    f[FCOMP] = 0.0
-    f[M2] = _pairwise_sq(values, nat, total / count)
-
-
-@numba.njit(cache=True, nogil=True)
-def chunk_stats(values, positions, nat):
+def chunk_stats(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> np.ndarray:
     """Stats state (see :data:`STATS_SLOTS`) of one chunk alone; merge it with
     :func:`stats_merge`. Arguments as :func:`stats_update`."""
-    part = np.zeros(STATS_LEN, np.int64)
-    _chunk_stats(part, _take(values, positions), nat)
-    return part
+    return chunk_state(values, positions, nat)
 
 
-@numba.njit(cache=True, nogil=True)
-def stats_update(state, values, positions, nat):
+def stats_update(
+    state: np.ndarray, values: np.ndarray, positions: np.ndarray | None, nat: bool
+) -> None:
     """Fold one chunk into the stats state ``state`` (see :data:`STATS_SLOTS`).
 
     ``values``: a 1-d numeric chunk (datetimes as their int64 view); ``positions``: int64 rows of
@@ -173,9 +138,22 @@ def stats_update(state, values, positions, nat):
     >>> r["count"], r["nan_count"], float(r["min"]), float(r["sum"]), float(r["std"])
     (3, 1, 1.0, 9.0, 1.632993161855452)
     """
-    part = np.zeros(STATS_LEN, np.int64)
-    _chunk_stats(part, _take(values, positions), nat)
-    stats_merge(state, part, _kind(values))
+    stats_merge(state, chunk_state(values, positions, nat), kind_of(values.dtype))
+
+
+def _neumaier(s: float, c: float, x: float) -> tuple[float, float]:
+    """Add ``x`` to the compensated sum (s, c) (as the kernels' ``_neumaier``)."""
+    t = s + x
+    if abs(s) >= abs(x):
+        c += (s - t) + x
+    else:
+        c += (x - t) + s
+    return t, c
+
+
+def _compensated(s: float, c: float) -> float:
+    """Value of a compensated sum (the compensation is meaningless once ``s`` is inf or NaN)."""
+    return s + c if math.isfinite(s) else s
 
 
 def _std(m2: float, total: float, count: int) -> float:

@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from .aggcore import _compensated, _int_term, _is_missing, _neumaier, _take
+from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 
@@ -51,7 +52,7 @@ def new_group_state(groups: int, dtype: Any) -> GroupState:
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _group_core(codes, values, nat, ints, floats, vmin, vmax):
     """Fold a contiguous chunk into per-group accumulators; ``codes[j]`` is the group of row j.
 
@@ -120,7 +121,7 @@ def _group_core(codes, values, nat, ints, floats, vmin, vmax):
         floats[k, G_LSUM:] = 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def group_by_dense_update(key_codes, values, positions, nat, ints, floats, vmin, vmax):
     """Fold one chunk into a dense group-by: ``key_codes`` (int64, aligned with ``values``) are
     group numbers in [0, groups), e.g. ``key - min_key``. The four state arrays are a
@@ -132,7 +133,7 @@ def group_by_dense_update(key_codes, values, positions, nat, ints, floats, vmin,
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _merge_accumulators(ints, floats, o_ints, o_floats, target):
     """Counts, sums and M2 of :func:`group_merge` (Chan et al. per group)."""
     for g in range(o_ints.shape[0]):
@@ -229,7 +230,7 @@ _FIB = np.uint64(0x9E3779B97F4A7C15)
 MAX_LOAD = 0.7
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _shift(capacity):
     """64 - log2(capacity): the shift that keeps the top bits of a 64-bit hash."""
     bits = 0
@@ -238,7 +239,7 @@ def _shift(capacity):
     return np.uint64(64 - bits)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _find_or_insert(table, gkeys, ng, key, shift):
     """(group id of ``key``, groups after it); id -1 when inserting would exceed ``len(gkeys)``.
 
@@ -261,7 +262,7 @@ def _find_or_insert(table, gkeys, ng, key, shift):
         s = (s + 1) & mask
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def hash_insert(table, gkeys, meta, keys, ids):
     """Set ``ids[i]`` to the group id of ``keys[i]``, inserting new keys; returns how many keys
     were done (fewer than ``len(keys)`` when the table is full and must grow first).
@@ -287,7 +288,7 @@ def hash_insert(table, gkeys, meta, keys, ids):
     return keys.shape[0]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def hash_assign(table, gkeys, meta, keys, positions, ids):
     """``ids[row]`` = group id of ``keys[row]`` for the selected rows (other rows untouched),
     inserting new keys; False when the table filled up first (grow it and call again: keys
@@ -335,7 +336,7 @@ def group_by_hash_update(
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _rehash(table, gkeys, ngroups):
     """Insert the first ``ngroups`` keys of ``gkeys`` (ids 0..) into the empty ``table``."""
     shift = _shift(table.shape[0])

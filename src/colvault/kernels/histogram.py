@@ -11,6 +11,7 @@ from numba import types
 from numba.extending import overload
 
 from .aggcore import _bin_empty, _bin_type, _take
+from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 
@@ -57,7 +58,7 @@ def _range_scalar_impl(values, lo, x):
     return lambda values, lo, x: np.float64(x)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _outer_edges(lo, hi):
     """numpy's checks of the range, and the widening of an empty one by 0.5 on both sides (in
     the type of ``lo``: float32 scalars stay float32, as numpy scalars do)."""
@@ -70,7 +71,7 @@ def _outer_edges(lo, hi):
     return _like(lo, lo), _like(hi, hi)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def histogram_edges(values, bins, lo, hi):
     """Bin edges exactly as ``np.histogram(values, bins, range=(lo, hi))`` makes them.
 
@@ -101,7 +102,7 @@ def histogram_edges(values, bins, lo, hi):
     return edges
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def histogram_update(counts, values, positions, lo, hi):
     """Add the selected values of a chunk to ``counts`` (int64, one per bin).
 
@@ -121,7 +122,7 @@ def histogram_update(counts, values, positions, lo, hi):
     _histogram_chunk(counts, edges, _take(values, positions), lo, hi)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _histogram_chunk(counts, edges, values, lo, hi):
     """The counting loop of :func:`histogram_update` over a contiguous chunk; ``lo``, ``hi``
     float64 (index in float64) or float32 (float32 values: index in float32)."""
