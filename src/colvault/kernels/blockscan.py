@@ -10,14 +10,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .wordops import ONES, load8, zero_bytes
+from .wordops import KERNEL, ONES, load8, zero_bytes
 
 _LF = 10
 _CR = 13
 _WCR = np.uint64(_CR) * ONES
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def block_facts(buf, quotechar):
     """(index of the last LF in ``buf`` or -1, whether byte ``quotechar`` occurs (never for a
     negative one), whether a CR occurs)."""

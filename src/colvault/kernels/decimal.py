@@ -34,6 +34,9 @@ import math
 import numba
 import numpy as np
 
+from .aggcore import greater, lesser, where
+from .wordops import HELPER, KERNEL
+
 #: Largest exponent by itemsize of the float type.
 MAX_EXPONENT = {8: 18, 4: 10}
 
@@ -44,7 +47,10 @@ P = np.array([float(10**e) for e in range(MAX_EXPONENT[8] + 1)], dtype=np.float6
 SAMPLE = 1024
 
 _K_LIMIT = float(2**53)
-_HOLE = np.iinfo(np.int64).min  # marks an exception during encoding; no valid k is this small
+_BIG = np.int64(np.iinfo(np.int64).max)
+_HOLE = np.int64(
+    np.iinfo(np.int64).min
+)  # marks an exception during encoding; no valid k is this small
 
 
 def pow10(e: int) -> float:
@@ -56,16 +62,15 @@ def pow10(e: int) -> float:
     return float(P[e])
 
 
-@numba.njit(cache=True, nogil=True)
-def _limit(values):
-    """Largest exponent allowed for the float type of ``values``."""
-    return 10 if values.itemsize == 4 else 18
+# The kernels below take float64 values (float32 chunks are widened exactly by the callers) and
+# ``f4``, whether the float32 formula applies: one compiled specialization serves both types.
+# Scratch arrays come from the callers too (an ``np.empty`` in a kernel is one more compile).
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _scaled(v, p, f4):
     """(rint(v * p), whether it decodes to exactly ``v``); ``f4``: the float32 formula."""
-    f = np.rint(np.float64(v) * p)
+    f = np.rint(v * p)
     d = f / p
     if f4:
         d = np.float64(np.float32(d))
@@ -73,15 +78,14 @@ def _scaled(v, p, f4):
     return f, ok
 
 
-@numba.njit(cache=True, nogil=True)
-def _count_exceptions(values, e):
+@numba.njit(cache=True, nogil=True, **HELPER)
+def _count_exceptions(values, e, f4):
     """(exceptions with exponent ``e``, those of them another exponent might take).
 
     NaN, ±inf and -0.0 are exceptions whatever the exponent; when they are the only ones, trying
     a second exponent is wasted work (np.round gives -0.0 for small negatives: common).
     """
     p = P[e]
-    f4 = values.itemsize == 4
     bad = 0
     fixable = 0
     for i in range(values.shape[0]):
@@ -93,26 +97,28 @@ def _count_exceptions(values, e):
     return bad, fixable
 
 
-@numba.njit(cache=True, nogil=True)
-def _sampled(values, top):
+@numba.njit(cache=True, nogil=True, **HELPER)
+def _sampled(values, f4, sample, counts):
     """(smallest e with the fewest exceptions on an evenly spaced sample, their number, the
-    sample's exception count per exponent, the sample's size)."""
+    sample's size); ``counts[e]`` gets the sample's exception count per exponent ``e`` (its
+    length is the largest exponent tried + 1), ``sample`` holds at least :data:`SAMPLE`."""
     n = values.shape[0]
-    m = min(n, SAMPLE)
-    sample = np.empty(m, values.dtype)
+    m = n if n < SAMPLE else SAMPLE
     for j in range(m):
         sample[j] = values[j * n // m]
-    counts = np.zeros(top + 1, np.int64)
-    for e in range(top + 1):
-        counts[e] = _count_exceptions(sample, e)[0]
-    best = counts.min()
+    head = sample[:m]
+    best = m + 1
     e0 = 0
-    while counts[e0] != best:
-        e0 += 1
-    return e0, best, counts, m
+    for e in range(counts.shape[0]):
+        c = _count_exceptions(head, e, f4)[0]
+        counts[e] = c
+        if c < best:
+            best = c
+            e0 = e
+    return e0, best, m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _runner_up(counts, e0, best):
     """The next exponent after ``e0`` tied with it on the sample, or -1."""
     for e1 in range(e0 + 1, counts.shape[0]):
@@ -121,8 +127,41 @@ def _runner_up(counts, e0, best):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
-def choose_exponent(values, max_exponent):
+def _wide(values: np.ndarray) -> np.ndarray:
+    """``values`` as contiguous float64 (float32 widened exactly; a signalling NaN becomes a
+    quiet one, still NaN: an exception either way, kept bit for bit by the caller)."""
+    with np.errstate(invalid="ignore"):
+        return np.ascontiguousarray(values, np.float64)
+
+
+def _prepared(
+    values: np.ndarray, max_exponent: int
+) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+    """(values as float64, whether the float32 formula applies, sample scratch, per-exponent
+    counts for ``0..min(max_exponent, MAX_EXPONENT)``)."""
+    if max_exponent < 0:
+        raise ValueError("max_exponent must be >= 0")
+    f4 = values.dtype.itemsize == 4
+    top = min(int(max_exponent), MAX_EXPONENT[values.dtype.itemsize])
+    wide = _wide(values)
+    return wide, f4, np.empty(SAMPLE, np.float64), np.zeros(top + 1, np.int64)
+
+
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _choose(values, f4, sample, counts):
+    e0, best, m = _sampled(values, f4, sample, counts)
+    full, fixable = _count_exceptions(values, e0, f4)
+    if fixable == 0 or best == m:
+        return e0, full
+    e1 = _runner_up(counts, e0, best)
+    if e1 >= 0:
+        other = _count_exceptions(values, e1, f4)[0]
+        if other < full:
+            return e1, other
+    return e0, full
+
+
+def choose_exponent(values: np.ndarray, max_exponent: int) -> tuple[int, int]:
     """(e, exceptions in the chunk) for the ``e`` in ``0..max_exponent`` with fewest exceptions.
 
     Every exponent is tried on an evenly spaced sample (cheap); the smallest ``e`` with the fewest
@@ -131,39 +170,17 @@ def choose_exponent(values, max_exponent):
     counted too and wins only with strictly fewer: rare values with one more digit than the sample
     showed. At most two passes over the chunk. ``max_exponent`` is capped at ``MAX_EXPONENT``.
     """
-    if max_exponent < 0:
-        raise ValueError("max_exponent must be >= 0")
-    if values.shape[0] == 0:
+    wide, f4, sample, counts = _prepared(values, max_exponent)
+    if wide.shape[0] == 0:
         return 0, 0
-    e0, best, counts, m = _sampled(values, min(max_exponent, _limit(values)))
-    full, fixable = _count_exceptions(values, e0)
-    if fixable == 0 or best == m:
-        return e0, full
-    e1 = _runner_up(counts, e0, best)
-    if e1 >= 0:
-        other = _count_exceptions(values, e1)[0]
-        if other < full:
-            return e1, other
-    return e0, full
+    e, full = _choose(wide, f4, sample, counts)
+    return int(e), int(full)
 
 
-@numba.njit(cache=True, nogil=True)
-def encode_chunk(values, max_exponent, ints, exc_pos):
-    """:func:`choose_exponent` and :func:`decimal_encode` in one: (e, exceptions, kmin, kmax,
-    ascending), the last whether the values never decrease, when there are no exceptions
-    (else False): with ``kmin`` and ``kmax`` it gives the chunk's zone map without a pass over
-    the floats.
-
-    The same ``e`` is chosen, but the chunk is encoded with the sample's exponent at once and
-    its exceptions counted from what the encoding left out; a second exponent is tried only
-    when they include values another exponent might take (one pass fewer in the common case).
-    """
-    if max_exponent < 0:
-        raise ValueError("max_exponent must be >= 0")
-    if values.shape[0] == 0:
-        return 0, 0, np.int64(0), np.int64(0), True
-    e0, best, counts, m = _sampled(values, min(max_exponent, _limit(values)))
-    full, kmin, kmax = decimal_encode(values, e0, ints, exc_pos)
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _encode_chunk(values, f4, ints, exc_pos, sample, counts):
+    e0, best, m = _sampled(values, f4, sample, counts)
+    full, kmin, kmax = _encode(values, e0, f4, ints, exc_pos)
     if full == 0:
         return e0, full, kmin, kmax, _ascending(ints)
     if best == m:
@@ -173,13 +190,33 @@ def encode_chunk(values, max_exponent, ints, exc_pos):
         v = values[exc_pos[j]]
         fixable += (abs(v) < np.inf) & ((v != 0.0) | (math.copysign(1.0, v) > 0.0))
     e1 = _runner_up(counts, e0, best) if fixable else -1
-    if e1 >= 0 and _count_exceptions(values, e1)[0] < full:
-        n1, kmin, kmax = decimal_encode(values, e1, ints, exc_pos)
+    if e1 >= 0 and _count_exceptions(values, e1, f4)[0] < full:
+        n1, kmin, kmax = _encode(values, e1, f4, ints, exc_pos)
         return e1, n1, kmin, kmax, n1 == 0 and _ascending(ints)
     return e0, full, kmin, kmax, False
 
 
-@numba.njit(cache=True, nogil=True)
+def encode_chunk(
+    values: np.ndarray, max_exponent: int, ints: np.ndarray, exc_pos: np.ndarray
+) -> tuple[int, int, np.int64, np.int64, bool]:
+    """:func:`choose_exponent` and :func:`decimal_encode` in one: (e, exceptions, kmin, kmax,
+    ascending), the last whether the values never decrease, when there are no exceptions
+    (else False): with ``kmin`` and ``kmax`` it gives the chunk's zone map without a pass over
+    the floats.
+
+    The same ``e`` is chosen, but the chunk is encoded with the sample's exponent at once and
+    its exceptions counted from what the encoding left out; a second exponent is tried only
+    when they include values another exponent might take (one pass fewer in the common case).
+    """
+    wide, f4, sample, counts = _prepared(values, max_exponent)
+    if wide.shape[0] == 0:
+        return 0, 0, np.int64(0), np.int64(0), True
+    _check_encode_arrays(wide, ints, exc_pos)
+    e, nexc, kmin, kmax, ascending = _encode_chunk(wide, f4, ints, exc_pos, sample, counts)
+    return int(e), int(nexc), np.int64(kmin), np.int64(kmax), bool(ascending)
+
+
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _ascending(ints):
     """Whether ``ints`` never decrease (branch-free)."""
     down = False
@@ -188,40 +225,25 @@ def _ascending(ints):
     return not down
 
 
-@numba.njit(cache=True, nogil=True)
-def decimal_encode(values, e, ints, exc_pos):
-    """Fill ``ints`` with k per value; return (exceptions, kmin, kmax) over the valid ks.
-
-    Exception positions go to ``exc_pos[:exceptions]`` (ascending) and their slot in ``ints`` gets
-    the previous valid k (the first valid k before any), so every entry of ``ints`` lies in
-    ``[kmin, kmax]`` and ``ints - kmin`` narrows without wrapping. No valid value: all zeros,
-    ``kmin == kmax == 0``. A first branch-free pass marks exceptions; only chunks that have any
-    take the second, sequential pass.
-    """
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _encode(values, e, f4, ints, exc_pos):
+    """:func:`decimal_encode` of float64 ``values`` (``f4``: the float32 formula)."""
     n = values.shape[0]
-    if ints.shape[0] != n:
-        raise ValueError("ints must have the length of values")
-    if e < 0 or e > _limit(values):
-        raise ValueError("exponent out of range for this float type")
     p = P[e]
-    f4 = values.itemsize == 4
-    big = np.int64(np.iinfo(np.int64).max)
     bad = 0
-    kmin = big
-    kmax = -big
+    kmin = _BIG
+    kmax = -_BIG
     for i in range(n):
         f, ok = _scaled(values[i], p, f4)
-        k = np.int64(f if ok else 0.0)
-        ints[i] = k if ok else _HOLE
+        k = np.int64(where(ok, f, 0.0))
+        ints[i] = where(ok, k, _HOLE)
         bad += not ok
-        kmin = min(kmin, k if ok else big)
-        kmax = max(kmax, k if ok else -big)
+        kmin = lesser(where(ok, k, _BIG), kmin)
+        kmax = greater(where(ok, k, -_BIG), kmax)
     if bad == n:
         kmin = kmax = np.int64(0)
     if bad == 0:
         return 0, kmin, kmax
-    if exc_pos.shape[0] < bad:
-        raise ValueError("exc_pos is shorter than the number of exceptions")
     prev = np.int64(0)
     for i in range(n):
         if ints[i] != _HOLE:
@@ -231,14 +253,43 @@ def decimal_encode(values, e, ints, exc_pos):
     for i in range(n):
         if ints[i] == _HOLE:
             ints[i] = prev
-            exc_pos[j] = i
+            if j < exc_pos.shape[0]:
+                exc_pos[j] = i
             j += 1
         else:
             prev = ints[i]
     return bad, kmin, kmax
 
 
-@numba.njit(cache=True, nogil=True)
+def _check_encode_arrays(values: np.ndarray, ints: np.ndarray, exc_pos: np.ndarray) -> None:
+    if ints.shape[0] != values.shape[0]:
+        raise ValueError("ints must have the length of values")
+    if ints.dtype != np.int64 or exc_pos.dtype != np.int64:
+        raise TypeError("ints and exc_pos must be int64 arrays")
+
+
+def decimal_encode(
+    values: np.ndarray, e: int, ints: np.ndarray, exc_pos: np.ndarray
+) -> tuple[int, np.int64, np.int64]:
+    """Fill ``ints`` with k per value; return (exceptions, kmin, kmax) over the valid ks.
+
+    Exception positions go to ``exc_pos[:exceptions]`` (ascending) and their slot in ``ints`` gets
+    the previous valid k (the first valid k before any), so every entry of ``ints`` lies in
+    ``[kmin, kmax]`` and ``ints - kmin`` narrows without wrapping. No valid value: all zeros,
+    ``kmin == kmax == 0``. A first branch-free pass marks exceptions; only chunks that have any
+    take the second, sequential pass.
+    """
+    if e < 0 or e > MAX_EXPONENT[values.dtype.itemsize]:
+        raise ValueError("exponent out of range for this float type")
+    wide = _wide(values)
+    _check_encode_arrays(wide, ints, exc_pos)
+    bad, kmin, kmax = _encode(wide, int(e), values.dtype.itemsize == 4, ints, exc_pos)
+    if exc_pos.shape[0] < bad:
+        raise ValueError("exc_pos is shorter than the number of exceptions")
+    return int(bad), np.int64(kmin), np.int64(kmax)
+
+
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def decimal_decode(ints, base, e, out):
     """out[i] = decode(int64(ints[i]) + base, e) for float32 or float64 ``out``.
 
@@ -247,7 +298,7 @@ def decimal_decode(ints, base, e, out):
     """
     if out.shape[0] != ints.shape[0]:
         raise ValueError("out must have the length of ints")
-    if e < 0 or e > _limit(out):
+    if e < 0 or e > (10 if out.itemsize == 4 else 18):
         raise ValueError("exponent out of range for this float type")
     p = P[e]
     b = np.int64(base)

@@ -11,33 +11,23 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True, nogil=True)
-def _same(rows, i, j):
-    for k in range(rows.shape[1]):  # noqa: SIM110 - a loop is what Numba compiles well
-        if rows[i, k] != rows[j, k]:
-            return False
-    return True
+from .wordops import KERNEL
 
 
-@numba.njit(cache=True, nogil=True)
-def dict_encode(rows):
-    """(codes, first) for rows of code points: ``codes[i]`` numbers row i's distinct value,
-    ``first[c]`` is the first row holding value ``c`` (so the dictionary is ``text[first]``)."""
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _dict_encode(rows, slots, slot_code, codes, first):
+    """:func:`dict_encode` into arrays the caller allocated (``slots``: -1, a power of two at
+    least twice the rows); returns the number of distinct values. Allocations and the row
+    comparison are not jitted helpers of their own: each would be one more Numba compile."""
     n = rows.shape[0]
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    slots = np.full(size, -1, np.int64)  # row index of the value stored in the slot
-    slot_code = np.empty(size, np.int64)
-    codes = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
+    width = rows.shape[1]
+    mask = slots.shape[0] - 1
     count = 0
     for i in range(n):
         h = np.uint64(14695981039346656037)
-        for k in range(rows.shape[1]):
+        for k in range(width):
             h = (h ^ np.uint64(rows[i, k])) * np.uint64(1099511628211)
-        s = np.int64(h & np.uint64(size - 1))
+        s = np.int64(h & np.uint64(mask))
         while True:
             j = slots[s]
             if j < 0:
@@ -47,21 +37,34 @@ def dict_encode(rows):
                 codes[i] = count
                 count += 1
                 break
-            if _same(rows, i, j):
+            same = True
+            for k in range(width):
+                if rows[i, k] != rows[j, k]:
+                    same = False
+                    break
+            if same:
                 codes[i] = slot_code[s]
                 break
-            s = (s + 1) & (size - 1)
+            s = (s + 1) & mask
+    return count
+
+
+def dict_encode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, first) for rows of code points: ``codes[i]`` numbers row i's distinct value,
+    ``first[c]`` is the first row holding value ``c`` (so the dictionary is ``text[first]``)."""
+    rows = np.ascontiguousarray(rows, np.uint32)
+    n = rows.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    count = _dict_encode(rows, np.full(size, -1, np.int64), np.empty(size, np.int64), codes, first)
     return codes, first[:count]
 
 
-@numba.njit(cache=True, nogil=True)
-def renumber(codes, ndict):
-    """(new codes, order) for codes into a dictionary of ``ndict`` values: the values used,
-    numbered in order of first appearance (``order[k]`` is the old code of new code ``k``), as
-    :func:`dict_encode` numbers text."""
-    remap = np.full(ndict, -1, np.int64)
-    order = np.empty(ndict, np.int64)
-    out = np.empty(codes.shape[0], np.int64)
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _renumber(codes, remap, order, out):
     count = 0
     for i in range(codes.shape[0]):
         c = codes[i]
@@ -72,4 +75,15 @@ def renumber(codes, ndict):
             order[k] = c
             count += 1
         out[i] = k
+    return count
+
+
+def renumber(codes: np.ndarray, ndict: int) -> tuple[np.ndarray, np.ndarray]:
+    """(new codes, order) for codes into a dictionary of ``ndict`` values: the values used,
+    numbered in order of first appearance (``order[k]`` is the old code of new code ``k``), as
+    :func:`dict_encode` numbers text."""
+    codes = np.ascontiguousarray(codes, np.int64)
+    order = np.empty(ndict, np.int64)
+    out = np.empty(codes.shape[0], np.int64)
+    count = _renumber(codes, np.full(ndict, -1, np.int64), order, out)
     return out, order[:count]

@@ -5,9 +5,9 @@ width, so every subtraction and addition wraps exactly: ``x - base`` of a chunk 
 ``[base, base + span]`` (in the column's own order) is a non-negative number ``<= span``, and
 adding ``base`` back restores ``x`` bit for bit, whether the column is signed or not.
 
-Scalars (``base``, ``step``, ``first``) are first stored into a one-element array of the data's
-own type, so that arithmetic stays in that type (Numba would mix uint64 with an int64 argument in
-float64, losing bits).
+Scalars (``base``, ``step``, ``first``) are first converted to the data's own type (``_as``), so
+that arithmetic stays in that type (Numba would mix uint64 with an int64 argument in float64,
+losing bits).
 
 Frame of reference stores ``x - min``; delta stores the difference to the previous value minus the
 smallest difference (sorted chunks: timestamps with a fixed period become all zeros).
@@ -15,8 +15,15 @@ smallest difference (sorted chunks: timestamps with a fixed period become all ze
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
+
+from .aggcore import greater, lesser
+from .wordops import KERNEL
 
 
 def narrow_dtype(span: int) -> np.dtype:
@@ -27,15 +34,22 @@ def narrow_dtype(span: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
-@numba.njit(cache=True, nogil=True)
-def _as(like, x):
-    """``x`` converted to the element type of array ``like``."""
-    box = np.empty(1, like.dtype)
-    box[0] = x
-    return box[0]
+def _as_typer(typingctx: Any, like: Any, x: Any) -> Any:
+    """``x`` converted to the element type of array ``like`` (integers wrap, as a store into
+    the array would). An intrinsic: no helper to compile and no one-element array to allocate."""
+    if not isinstance(like, types.Array) or not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return context.cast(builder, args[1], sig.args[1], sig.return_type)
+
+    return like.dtype(like, x), codegen
 
 
-@numba.njit(cache=True, nogil=True)
+_as: Any = intrinsic(_as_typer)
+
+
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def for_encode(values_u, base, out):
     """out[i] = values_u[i] - base (wrapping), narrowed into ``out``'s unsigned type."""
     b = _as(values_u, base)
@@ -43,7 +57,7 @@ def for_encode(values_u, base, out):
         out[i] = values_u[i] - b
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def for_decode(narrow, base, out_u):
     """out_u[i] = narrow[i] + base (wrapping in ``out_u``'s unsigned type)."""
     b = _as(out_u, base)
@@ -51,22 +65,19 @@ def for_decode(narrow, base, out_u):
         out_u[i] = narrow[i] + b
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def delta_span(values_u):
-    """(smallest, largest) step between neighbours of a sorted chunk, as unsigned numbers."""
-    n = values_u.shape[0]
-    steps = np.empty(n - 1, values_u.dtype)  # storing wraps back what small types promoted
-    for i in range(1, n):
-        steps[i - 1] = values_u[i] - values_u[i - 1]
-    lo = steps[0]
-    hi = steps[0]
-    for i in range(1, n - 1):
-        lo = min(lo, steps[i])
-        hi = max(hi, steps[i])
+    """(smallest, largest) step between neighbours of a sorted chunk (at least two values), as
+    unsigned numbers of the chunk's type (each step wraps back into it)."""
+    lo = hi = _as(values_u, values_u[1] - values_u[0])
+    for i in range(2, values_u.shape[0]):
+        d = _as(values_u, values_u[i] - values_u[i - 1])
+        lo = lesser(d, lo)
+        hi = greater(d, hi)
     return lo, hi
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def delta_encode(values_u, step, out):
     """out[0] = 0; out[i] = (values_u[i] - values_u[i-1]) - step, narrowed into ``out``."""
     s = _as(values_u, step)
@@ -75,7 +86,7 @@ def delta_encode(values_u, step, out):
         out[i] = values_u[i] - values_u[i - 1] - s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def delta_decode(narrow, first, step, out_u):
     """Inverse of :func:`delta_encode`: a running sum starting at ``first``."""
     acc = _as(out_u, first)
@@ -86,7 +97,7 @@ def delta_decode(narrow, first, step, out_u):
         out_u[i] = acc
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def regular_at(first, step, rows, out_u):
     """out_u[k] = first + step * rows[k] in ``out_u``'s unsigned type: the rows of a delta chunk
     whose steps are all equal, computed without its frame. Each row number is first stored in

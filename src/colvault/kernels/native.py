@@ -28,6 +28,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .decimal import P, decimal_decode
+from .wordops import HELPER, KERNEL
 
 #: Whether the native functions loaded (the jitted scans can be used).
 AVAILABLE = False
@@ -135,7 +136,7 @@ def _pointer_to(typingctx, address):
 _bytes_at: Any = _pointer_to
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def load_chunk(ctx, address, size, frame, crc, out, n):
     """Check the crc of the ``size`` bytes at ``address`` against ``crc``, then decompress the
     blosc2 frame of ``frame`` bytes there into ``out[:n]``: 0, :data:`BAD_CRC` or
@@ -149,7 +150,7 @@ def load_chunk(ctx, address, size, frame, crc, out, n):
     return 0 if got == want else BAD_FRAME
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def load_column(ctx, info, values, packed, n):
     """Load one column chunk described by ``info`` (:data:`INFO_FIELDS`) into ``values[:n]``;
     packed chunks go through ``packed`` (their integers' width). Returns 0, :data:`BAD_CRC`
@@ -183,7 +184,7 @@ def _u32_at(raw, at):
     return row | (np.int64(raw[at + 2]) << 16) | (np.int64(raw[at + 3]) << 24)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _exception(info, x):
     """(chunk bytes, row, offset of the value) of exception ``x`` of the decimal chunk
     ``info`` describes (its bytes were checked by :func:`load_column`)."""
@@ -192,7 +193,7 @@ def _exception(info, x):
     return raw, _u32_at(raw, frame + 4 * x), frame + 4 * nexc + x * width
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def exception_at(info, x):
     """(row, value as float64) of exception ``x`` of a decimal chunk."""
     raw, row, src = _exception(info, x)
@@ -201,7 +202,7 @@ def exception_at(info, x):
     return row, raw[src : src + 8].view(np.float64)[0]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def exception_bits_at(info, x):
     """(row, raw bits) of exception ``x`` of a decimal chunk, to copy the value bit for bit
     (NaN payloads included)."""
@@ -216,7 +217,7 @@ def exception_bits_at(info, x):
 COMPARISON_CODES = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def forced_threshold(op, value, constant):
     """The integer threshold ``T`` with ``(0 op T) == (value op constant)``: how a kernel
     comparing a decimal chunk's integers evaluates an exception row (NaN, inf, -0.0 or an
@@ -234,7 +235,7 @@ def forced_threshold(op, value, constant):
     return 1 if value != constant else 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def fix_positions(out, at, m, row, want):
     """Add ``row`` to (``want``) or remove it from the ascending positions ``out[at:at+m]``;
     the new count."""
@@ -252,7 +253,7 @@ def fix_positions(out, at, m, row, want):
     return m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _patch_exceptions(address, size, frame, nexc, values, n):
     """Write a decimal chunk's exceptions (uint32 rows, then raw values, after the frame) over
     the decoded values."""
@@ -272,7 +273,7 @@ def _patch_exceptions(address, size, frame, nexc, values, n):
     return 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def gather_chunks(ctx, info, rows, starts, counts, hits, values, packed, out):
     """For each chunk ``i`` of one column (``info[:, i]``, ``rows[i]`` rows; see
     :func:`load_column`), set ``out[x] = chunk[hits[x]]`` for ``x`` in ``starts[i] :
@@ -314,7 +315,7 @@ def gather_chunks(ctx, info, rows, starts, counts, hits, values, packed, out):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _patch_hit_exceptions(address, size, frame, nexc, hits, lo, hi, out):
     """Write those of a decimal chunk's exceptions whose rows are among ``hits[lo:hi]`` over
     ``out[lo:hi]``."""
