@@ -218,3 +218,26 @@ def test_recovery_still_cuts_a_crashed_writers_tail(tmp_path: Path) -> None:
         assert store.verify().ok
         np.testing.assert_array_equal(store["/t"].cols.x[:], np.arange(250.0))
     assert (path / rel).read_bytes() == committed
+
+
+@pytest.mark.parametrize(
+    "params",
+    ['{"w": "<u1"}', '{"base": "7", "w": "<u1"}', '{"base": 7, "w": "<f8"}', "[1, 2]", "{oops"],
+)
+def test_chunk_params_that_do_not_add_up_are_catalog_damage(tmp_path: Path, params: str) -> None:
+    """The params of an encoding sit in the catalog, outside the chunk's crc: a flipped byte
+    there is caught when the manifest is loaded, never a KeyError from deep in a decoder."""
+    path = tmp_path / "s.colvault"
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"x": "i8"}, chunk_rows=1024)
+        t.append({"x": np.arange(4096) % 200 + 10**9})  # offsets from the minimum: "for"
+    with sqlite3.connect(path / CATALOG) as conn:
+        encodings = {r[0] for r in conn.execute("SELECT encoding FROM chunks")}
+        assert encodings == {"for"}, encodings
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (params,))
+    conn.close()
+    with colvault.open(path) as store:
+        with pytest.raises(colvault.CatalogError, match="chunk 1 of column"):
+            store["/t"].read()
+        with pytest.raises(colvault.CatalogError):
+            store["/t"].count_where("x > 5")

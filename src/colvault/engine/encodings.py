@@ -211,6 +211,42 @@ def chunk_params(params: str) -> dict[str, Any]:
     return parsed
 
 
+#: The params each encoding's chunks carry and their JSON types. The catalog holds them beside
+#: the chunk's crc, not under it: a manifest is checked against this when it is loaded.
+PARAMS: dict[str, dict[str, type]] = {
+    RAW: {},
+    BLOSC2: {},
+    FOR: {"base": int, "w": str},
+    DELTA: {"first": int, "step": int, "w": str},
+    DECIMAL: {"e": int, "base": int, "w": str, "clen": int, "nexc": int},
+    DICT: {"w": str, "n": int, "clen": int, "raw": bool},
+}
+
+
+def check_params(encoding: str, params: str | None) -> str | None:
+    """What is wrong with a chunk's encoding and params as the catalog holds them, or None."""
+    want = PARAMS.get(encoding)
+    if want is None:
+        return f"unknown encoding {encoding!r}"
+    if not want:
+        return None
+    try:
+        p = chunk_params(params) if isinstance(params, str) else None
+    except ValueError as exc:
+        return f"{encoding} params {params!r} do not decode ({exc})"
+    if not isinstance(p, dict):
+        return f"{encoding} params {params!r} are not an object"
+    for key, kind in want.items():
+        if type(p.get(key)) is not kind:
+            return f"{encoding} params {params!r}: {key!r} is not {kind.__name__}"
+    try:
+        if np.dtype(p["w"]).kind not in "iu":
+            raise TypeError(p["w"])
+    except TypeError:
+        return f"{encoding} params {params!r}: {p['w']!r} is not an integer dtype"
+    return None
+
+
 def _unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow") -> np.ndarray:
     """The packed integers of a frame, in this thread's scratch buffer ``slot`` (valid until
     the next use of that slot on this thread), or a new array when ``slot`` is None."""

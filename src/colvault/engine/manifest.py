@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ColvaultError
+from .encodings import check_params
 from .zonemaps import NO_ZONE_MAP, ZoneMap
 
 
@@ -81,6 +82,11 @@ def load_state(
     for row in conn.execute(_CHUNKS, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
+            wrong = check_params(row[9], row[10])
+            if wrong is not None:
+                raise ColvaultError(
+                    f"manifest of node {node_id}: chunk {row[1]} of column {row[0]}: {wrong}"
+                )
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
             refs.append(chunk_ref(row, zone))
     first = per_col[col_ids[0]]

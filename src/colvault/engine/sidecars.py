@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import SchemaError
+from ..errors import CatalogError, SchemaError
 from . import pickles
 from .pending import DELETED
 
@@ -91,6 +91,13 @@ class _Sidecar(MutableMapping[str, Any]):
                     (self._node_id, self.kind, key),
                 ).fetchone()
             blob = None if row is None else row[0]
+            if row is None and key in self._keys():
+                # listed, yet not found: the catalog's index and its rows disagree
+                raise CatalogError(
+                    self._store.path,
+                    f"{self._where(key)} is listed but cannot be read (verify() reports "
+                    "what sqlite's integrity check finds)",
+                )
         if blob is None:
             raise KeyError(key)
         return self._decode(key, blob)
