@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import types
+import warnings
 from typing import Any
 
 import pytest
@@ -114,3 +115,39 @@ def test_explicit_bar_has_no_delay() -> None:
     assert b.delay == 0
     b.close()
     assert "x" in out.getvalue()
+
+
+def _fake_kernel(monkeypatch: pytest.MonkeyPatch, widgets: bool) -> None:
+    class Shell:
+        kernel = object()
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: Shell()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    if widgets:
+        monkeypatch.setitem(sys.modules, "ipywidgets", types.ModuleType("ipywidgets"))
+    else:
+        monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
+
+
+@pytest.mark.parametrize("show", [None, True])
+def test_no_widget_warning_in_a_notebook_without_ipywidgets(monkeypatch, show) -> None:
+    """tqdm.auto warns "IProgress not found" on every bar where ipywidgets is missing."""
+    _fake_kernel(monkeypatch, widgets=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    from tqdm.std import tqdm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = progress.bar(4, "rows", "read /t", show)
+        assert type(b) is tqdm
+        b.close()
+
+
+def test_automatic_bars_in_a_notebook_are_delayed_text_bars(monkeypatch) -> None:
+    _fake_kernel(monkeypatch, widgets=True)
+    from tqdm.std import tqdm
+
+    b = progress.bar(4, "rows", "read /t", None)
+    assert type(b) is tqdm and b.delay == progress.DELAY
+    b.close()

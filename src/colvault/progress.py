@@ -4,8 +4,10 @@ A long operation takes ``progress: bool | None``: ``True`` shows a bar, ``False`
 and ``None`` (the default) shows one only where someone watches, when stderr is a terminal or
 the code runs in a Jupyter kernel, and then only after about a second, so that short work
 shows nothing. The environment variable ``COLVAULT_PROGRESS=0`` turns every bar off, even the
-ones asked for with ``True``. Bars are ``tqdm.auto`` bars: widgets in a notebook (when
-ipywidgets is installed), text elsewhere.
+ones asked for with ``True``. A bar asked for with ``True`` is a ``tqdm.auto`` bar: a widget
+in a notebook that has ipywidgets, text elsewhere. Automatic bars are text bars on stderr
+(which notebooks show too): tqdm's widgets appear at once, whatever the delay, and without
+ipywidgets tqdm.auto warns on every bar.
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+def _widgets() -> bool:
+    """Whether notebook widgets can show a bar (ipywidgets installed, in a Jupyter kernel)."""
+    if not in_jupyter():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def enabled(show: bool | None) -> bool:
     """Whether a bar asked for with ``show`` is shown: never when ``COLVAULT_PROGRESS=0``;
     else ``show`` itself, or for ``None`` whether stderr is a terminal or we run in a Jupyter
@@ -68,7 +81,8 @@ def bar(
     file: IO[str] | None = None,
     unit_scale: bool = True,
 ) -> Any:
-    """A ``tqdm.auto`` progress bar over ``total`` ``unit`` s, labelled ``desc``.
+    """A progress bar over ``total`` ``unit`` s, labelled ``desc`` (a notebook widget for
+    ``show=True`` where ipywidgets is installed, else tqdm's text bar on stderr).
 
     ``show=True`` shows it at once, ``show=False`` never, and ``show=None`` when stderr is a
     terminal or we run in a Jupyter kernel, after :data:`DELAY` seconds (work that ends sooner
@@ -83,10 +97,10 @@ def bar(
     True
     """
     on = enabled(show)
-    if file is not None:
-        from tqdm.std import tqdm
-    else:
+    if file is None and show is True and on and _widgets():
         from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
     delay = DELAY if show is None else 0.0
     return tqdm(
         total=total,
