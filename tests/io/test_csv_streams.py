@@ -2,19 +2,12 @@
 
 import bz2
 import io
-import zipfile
 
 import pytest
 
 import colvault
 
-
-def _zip_bytes(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return out.getvalue()
+from .test_csv_corpus import _zip
 
 
 class _NoSeek(io.RawIOBase):
@@ -37,7 +30,7 @@ def store(tmp_path):
 
 
 def test_a_zip_archive_in_a_file_object_is_read_member_by_member(store):
-    data = _zip_bytes({"2020.csv": b"a,b\n1,2\n", "x/2021.csv.bz2": bz2.compress(b"a,b\n3,4\n")})
+    data = _zip({"2020.csv": b"a,b\n1,2\n", "x/2021.csv.bz2": bz2.compress(b"a,b\n3,4\n")})
     f = io.BytesIO(data)
     t = colvault.import_csv(f, store, "/t")
     assert t.read().tolist() == [(1, 2), (3, 4)]
@@ -46,7 +39,7 @@ def test_a_zip_archive_in_a_file_object_is_read_member_by_member(store):
 
 def test_a_zip_archive_on_disk_opened_by_the_caller(store, tmp_path):
     path = tmp_path / "data.zip"
-    path.write_bytes(_zip_bytes({"data.csv": b"a\n1\n2\n"}))
+    path.write_bytes(_zip({"data.csv": b"a\n1\n2\n"}))
     with open(path, "rb") as f:
         assert colvault.import_csv(f, store, "/t").read().tolist() == [(1,), (2,)]
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import aggcore
 from .aggcore import (
     COUNT,
     FCOMP,
@@ -141,19 +142,9 @@ def stats_update(
     stats_merge(state, chunk_state(values, positions, nat), kind_of(values.dtype))
 
 
-def _neumaier(s: float, c: float, x: float) -> tuple[float, float]:
-    """Add ``x`` to the compensated sum (s, c) (as the kernels' ``_neumaier``)."""
-    t = s + x
-    if abs(s) >= abs(x):
-        c += (s - t) + x
-    else:
-        c += (x - t) + s
-    return t, c
-
-
-def _compensated(s: float, c: float) -> float:
-    """Value of a compensated sum (the compensation is meaningless once ``s`` is inf or NaN)."""
-    return s + c if math.isfinite(s) else s
+# The merge runs in Python on floats: the kernels' own compensated-sum steps, uncompiled.
+_neumaier = getattr(aggcore._neumaier, "py_func", aggcore._neumaier)
+_compensated = getattr(aggcore._compensated, "py_func", aggcore._compensated)
 
 
 def _std(m2: float, total: float, count: int) -> float:
