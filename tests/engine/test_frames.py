@@ -189,3 +189,14 @@ def test_schemas_without_zones_or_index_keep_their_old_json():
         "chunk_rows": 1024,
     }
     assert TableSchema.from_json(json.loads(json.dumps(schema.to_json()))) == schema
+
+
+def test_category_columns_come_back_as_categoricals(store):
+    df = pd.DataFrame({"station": pd.Categorical(["south", "north", "south", "east"])})
+    t = store.create_table("/t", df)
+    assert t.dtypes == {"station": "category"}
+    store.commit()
+    out = t.to_pandas()
+    assert isinstance(out["station"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(out, df)
+    assert list(t.to_pandas(where="station == 'south'")["station"]) == ["south", "south"]

@@ -26,7 +26,8 @@ def to_pandas(
 ) -> Any:
     """Committed rows ``[start:stop]`` (those satisfying ``where``, with ``condvars``, as in
     ``read_where``) as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row),
-    read from one snapshot. Zone-aware timestamp columns come back in their zone, and the
+    read from one snapshot. Category columns come back as pandas Categoricals (their
+    categories: the values present, sorted), zone-aware timestamp columns in their zone, and the
     index of the DataFrame the table was created from is the index again (when all of its
     columns are read). ``progress`` shows a bar of the rows read, as ``Table.read`` does
     (:mod:`colvault.progress`: by default in a terminal or notebook after a second).
@@ -58,6 +59,8 @@ def to_pandas(
             data[spec.name] = list(values)
         elif spec.tz is not None:
             data[spec.name] = pd.DatetimeIndex(values, tz="UTC").tz_convert(spec.tz)
+        elif spec.is_category:
+            data[spec.name] = pd.Categorical(values)
         else:
             data[spec.name] = values
     frame = pd.DataFrame(data, columns=names)
