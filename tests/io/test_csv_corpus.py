@@ -495,6 +495,26 @@ CASES = [
         "pandas.read_csv(sep=' ') makes the row names the index, ours the column 'col0'",
     ),
     Case(
+        "r-write-table-na-in-the-first-row",
+        b'"a","b"\n"x1",NA,2\n"x2",3,NA\n"x3",4,5\n',
+        [
+            ("col0", "text", ["x1", "x2", "x3"]),
+            ("a", "float64", [NAN, 3.0, 4.0]),
+            ("b", "float64", [2.0, NAN, 5.0]),
+        ],
+        pandas=None,
+        why="R's write.table, sep=',' (Ecdat Garch, boot urine, car UN): a missing value 'NA' "
+        "is no evidence that the first full row is a header. pandas makes the row names the "
+        "index",
+    ),
+    Case(
+        "headerless-missing-value-in-the-first-row",
+        b"1,NA\n2,3.5\n3,4.5\n",
+        [("col0", "int64", [1, 2, 3]), ("col1", "float64", [NAN, 3.5, 4.5])],
+        pandas={"header": None, "names": ["col0", "col1"]},
+        # 'NA' is a missing value, no name: the first row is data (it was a guessed header)
+    ),
+    Case(
         "duplicate-header-names",
         b"a,a,b,a\n1,2,3,4\n",
         [

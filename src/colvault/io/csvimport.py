@@ -187,6 +187,7 @@ def import_csv(
     job = _Import(
         files, store, path, opts, schema, delimiter, quotechar, header, skiprows, comment,
         usecols, encoding, on_bad_lines, chunk_bytes or DEFAULT_BLOCK_BYTES, progress,
+        tuple(na_values),
     )  # fmt: skip
     try:
         return job.run()
@@ -203,13 +204,14 @@ class _Import:
         schema: dict[str, Any] | None, delimiter: str | None, quotechar: str | None,
         header: bool | str | None, skiprows: int | None, comment: str | None,
         usecols: Sequence[str | int] | None, encoding: str, on_bad_lines: str,
-        block_bytes: int, progress: bool | None,
+        block_bytes: int, progress: bool | None, na_values: tuple[str, ...] = (),
     ) -> None:  # fmt: skip
         self.files, self.store, self.path, self.opts = files, store, path, opts
         self.schema, self.delimiter, self.quotechar = schema, delimiter, quotechar
         self.header, self.skiprows, self.comment = header, skiprows, comment
         self.usecols, self.encoding, self.on_bad_lines = usecols, encoding, on_bad_lines
         self.block_bytes = block_bytes
+        self.na_values = na_values  # no evidence of a column's type when sniffing the header
         self.progress = progress
         self.show = progress_enabled(progress)
         self.types: dict[str, ColumnType] | None = None
@@ -388,6 +390,7 @@ class _Import:
             decimal=self.opts.decimal,
             thousands=self.opts.thousands,
             trailing=self.trailing,
+            na_values=self.na_values,
         )
         if layout.guess and self.plan is None and self.trailing:  # once, not again on a restart
             warnings.warn(

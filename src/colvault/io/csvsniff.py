@@ -12,7 +12,8 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
 - **header** (``header="infer"``): the first row is a header if one of its fields is quoted
   while every field below it is an unquoted number (R's ``write.csv`` quotes names such as
   ``"1940"``, not numbers); else unless every column whose body is numbers, dates or booleans
-  also has one in the first row (an all-text file has a header, as pandas assumes). A first
+  also has one in the first row (an all-text file has a header, as pandas assumes). Missing
+  values (``""`` and ``na_values``, such as R's ``NA``) are no evidence either way. A first
   row whose first field alone is empty is R's row-name header (``"","a","b"``), as is a row
   with one field fewer than the rows below it (R's ``write.table``), when those rows do not
   start with a header of their own: the nameless first column is ``col0``. When the first
@@ -45,6 +46,8 @@ _DATE = re.compile(
     r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[-+]\d{2}(:?\d{2})?)?\s*$"
 )
 _BOOL = frozenset({"true", "false"})
+#: Fields that are no evidence of a column's kind unless ``na_values`` are given.
+_MISSING = frozenset({""})
 
 
 @dataclass(frozen=True)
@@ -213,25 +216,20 @@ def _has_header(
     decimal: str,
     thousands: str | None,
     quoting: list[list[bool]],
+    missing: frozenset[str] = _MISSING,
 ) -> tuple[bool, str]:
     """Whether the first row is a header, and why, when that is a guess (else "")."""
     if not body:
         return True, ""
-    if len(quoting) > len(body) and _quoted_names(first, body, quoting, decimal, thousands):
+    if len(quoting) > len(body) and _quoted_names(
+        first, body, quoting, decimal, thousands, missing
+    ):
         return True, ""
-    names: list[str] = []  # typed columns whose first field is not of their type
-    data: list[str] = []  # and those whose first field is
-    for j, field in enumerate(first):
-        if field == "":
-            continue  # a missing value or an unnamed column: no evidence either way
-        kinds = {_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != ""}
-        if len(kinds) != 1 or kinds == {"text"}:
-            continue
-        (data if _kind(field, decimal, thousands) in kinds else names).append(field)
+    names, data = _evidence(first, body, decimal, thousands, missing)
     if names:
         if not data:
             return True, ""
-        kind = _kind_of(body, first.index(names[0]), decimal, thousands)
+        kind = _kind_of(body, first.index(names[0]), decimal, thousands, missing)
         return True, f"{names[0]!r} is no {kind} as below it, though {data[0]!r} is"
     if not data:
         return True, ""  # all text: a header, as pandas assumes
@@ -241,8 +239,38 @@ def _has_header(
     return False, ""
 
 
-def _kind_of(body: list[list[str]], j: int, decimal: str, thousands: str | None) -> str:
-    return next(_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] != "")
+def _evidence(
+    first: list[str],
+    body: list[list[str]],
+    decimal: str,
+    thousands: str | None,
+    missing: frozenset[str],
+) -> tuple[list[str], list[str]]:
+    """The first row's fields above typed columns (numbers, dates or booleans) that are not of
+    their column's type (names), and those that are (data)."""
+    names: list[str] = []
+    data: list[str] = []
+    for j, field in enumerate(first):
+        if field in missing:
+            continue  # a missing value or an unnamed column: no evidence either way
+        kinds = _kinds(body, j, decimal, thousands, missing)
+        if len(kinds) != 1 or kinds == {"text"}:
+            continue
+        (data if _kind(field, decimal, thousands) in kinds else names).append(field)
+    return names, data
+
+
+def _kinds(
+    body: list[list[str]], j: int, decimal: str, thousands: str | None, missing: frozenset[str]
+) -> set[str]:
+    """The kinds of column ``j``'s values in ``body``, missing values aside."""
+    return {_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] not in missing}
+
+
+def _kind_of(
+    body: list[list[str]], j: int, decimal: str, thousands: str | None, missing: frozenset[str]
+) -> str:
+    return next(_kind(r[j], decimal, thousands) for r in body if j < len(r) and r[j] not in missing)
 
 
 def _quoted_names(
@@ -251,9 +279,11 @@ def _quoted_names(
     quoting: list[list[bool]],
     decimal: str,
     thousands: str | None,
+    missing: frozenset[str],
 ) -> bool:
     """Whether a column's first field is quoted while every field below it is an unquoted
-    number, as R's ``write.csv`` writes names such as ``"1940"`` above numbers."""
+    number (missing values aside), as R's ``write.csv`` writes names such as ``"1940"`` above
+    numbers."""
     head = quoting[0]
     for j, field in enumerate(first):
         if field == "" or j >= len(head) or not head[j]:
@@ -261,7 +291,7 @@ def _quoted_names(
         below = [
             (r[j], q[j])
             for r, q in zip(body, quoting[1:], strict=False)
-            if j < len(r) and j < len(q) and r[j] != ""
+            if j < len(r) and j < len(q) and r[j] not in missing
         ]
         if below and all(not q and _kind(v, decimal, thousands) == "number" for v, q in below):
             return True
@@ -304,11 +334,14 @@ def sniff(
     decimal: str,
     thousands: str | None,
     trailing: bool = True,
+    na_values: tuple[str, ...] = (),
 ) -> Layout:
     """The layout of a file whose first block decodes to ``text`` (``final`` when that block is
     the whole file); given options are taken as they are; ``trailing=False`` reads an empty
-    last header name as a column, whatever the sample's rows."""
+    last header name as a column, whatever the sample's rows. Fields in ``na_values`` are
+    missing values: no evidence of a column's type."""
     text, final = _head(text, final)
+    missing = _MISSING | frozenset(na_values)
     d = delimiter or sniff_delimiter(text, quotechar, comment, decimal, final)
     records = _records(text, d, quotechar, comment, final)
     skip = _metadata_lines(records) if skiprows is None else skiprows
@@ -325,7 +358,7 @@ def sniff(
         short = records[k][1]
         if (
             len(short) == len(first) - 1
-            and not _has_header(first, rows[1:], decimal, thousands, [])[0]
+            and not _has_header(first, rows[1:], decimal, thousands, [], missing)[0]
         ):
             skip = records[k - 1][0] if k else 0
             rows = [["", *short], *rows]
@@ -333,11 +366,11 @@ def sniff(
     if rownames:
         has = True
     elif infer:
-        has, guess = _has_header(first, rows[1:], decimal, thousands, [])
+        has, guess = _has_header(first, rows[1:], decimal, thousands, [], missing)
         if (guess or not has) and quotechar and quotechar in text:
             # which fields were quoted may say header: read them only then (a Python loop)
             quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
-            has, guess = _has_header(first, rows[1:], decimal, thousands, quoting)
+            has, guess = _has_header(first, rows[1:], decimal, thousands, quoting, missing)
     else:
         has = bool(header)
     trailing = trailing and has and _trailing_delimiter(first, rows[1:])
