@@ -134,11 +134,12 @@ class ChecksumError(ColvaultError):
         self.chunk = chunk
         self.stored = stored
         self.computed = computed
-        what = (
-            f"crc32 {computed:#010x} != stored {stored:#010x}"
-            if computed is not None
-            else "bytes missing"
-        )
+        if computed is None:
+            what = "bytes missing"
+        elif computed == stored:  # the bytes are as written; what says how to read them is not
+            what = f"crc32 {computed:#010x} matches"
+        else:
+            what = f"crc32 {computed:#010x} != stored {stored:#010x}"
         msg = f"chunk {chunk} of column {column!r} of {node} in {store} is damaged: {what}"
         if detail:
             msg += f" ({detail})"

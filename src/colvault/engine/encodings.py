@@ -237,13 +237,19 @@ def check_params(encoding: str, params: str | None) -> str | None:
     if not isinstance(p, dict):
         return f"{encoding} params {params!r} are not an object"
     for key, kind in want.items():
-        if type(p.get(key)) is not kind:
+        value = p.get(key)
+        if type(value) is not kind:
             return f"{encoding} params {params!r}: {key!r} is not {kind.__name__}"
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            return f"{encoding} params {params!r}: {key!r} is beyond 64 bits"
+        if key in ("n", "clen", "nexc") and isinstance(value, int) and value < 0:
+            return f"{encoding} params {params!r}: {key!r} is negative"
     try:
-        if np.dtype(p["w"]).kind not in "iu":
-            raise TypeError(p["w"])
+        narrow = np.dtype(p["w"])
     except TypeError:
-        return f"{encoding} params {params!r}: {p['w']!r} is not an integer dtype"
+        narrow = None
+    if narrow is None or narrow.kind not in "iu" or narrow.byteorder not in "<=|":
+        return f"{encoding} params {params!r}: {p['w']!r} is not a little-endian integer dtype"
     return None
 
 
@@ -251,8 +257,18 @@ def _unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow"
     """The packed integers of a frame, in this thread's scratch buffer ``slot`` (valid until
     the next use of that slot on this thread), or a new array when ``slot`` is None."""
     narrow = np.empty(n, narrow_dt) if slot is None else scratch_array(slot, narrow_dt, n)
-    blosc2.decompress2(frame, dst=as_bytes(narrow), nthreads=1)
+    decompress_into(frame, narrow)
     return narrow
+
+
+def decompress_into(frame: Any, out: np.ndarray) -> None:
+    """Decompress a blosc2 frame into ``out``, which it must fill exactly: the catalog's row
+    count or params could be damaged, and a scratch buffer's old bytes must never pass for
+    values (ValueError otherwise, which readers report as a chunk that cannot be decoded)."""
+    size = blosc2.get_cbuffer_sizes(frame)[0]
+    if size != out.nbytes:
+        raise ValueError(f"a frame of {size} bytes where {out.nbytes} were expected")
+    blosc2.decompress2(frame, dst=as_bytes(out), nthreads=1)
 
 
 def scaled_integers(
@@ -311,7 +327,7 @@ def decode_rows(
 def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> None:
     """Decode one chunk into ``out`` (contiguous, exactly the chunk's rows)."""
     if encoding == BLOSC2:
-        blosc2.decompress2(payload, dst=as_bytes(out), nthreads=1)
+        decompress_into(payload, out)
         return
     if encoding == RAW:
         as_bytes(out)[:] = np.frombuffer(payload, np.uint8)

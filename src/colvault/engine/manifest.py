@@ -9,6 +9,7 @@ its data), so a reader reloads it only after someone committed rows to that node
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ import numpy as np
 from ..errors import ColvaultError
 from .encodings import check_params
 from .zonemaps import NO_ZONE_MAP, ZoneMap
+
+
+class ManifestError(ColvaultError):
+    """A node's manifest in the catalog does not add up (the catalog is damaged)."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +80,21 @@ ORDER BY c.col_id, c.first_row
 
 
 def load_state(
-    conn: sqlite3.Connection, node_id: str, col_ids: list[str], nrows: int, version: int
+    conn: sqlite3.Connection, node_id: str, names: Mapping[str, str], nrows: int, version: int
 ) -> NodeState:
-    """Read a node's live chunks inside the caller's read transaction."""
+    """Read a node's live chunks inside the caller's read transaction; ``names`` maps its
+    column ids to their names (for messages). A manifest that does not add up raises
+    ManifestError (the caller names the node)."""
+    col_ids = list(names)
     per_col: dict[str, list[ChunkRef]] = {c: [] for c in col_ids}
     for row in conn.execute(_CHUNKS, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
             wrong = check_params(row[9], row[10])
+            if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
+                wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
             if wrong is not None:
-                raise ColvaultError(
-                    f"manifest of node {node_id}: chunk {row[1]} of column {row[0]}: {wrong}"
-                )
+                raise ManifestError(f"chunk {row[1]} of column {names[row[0]]!r}: {wrong}")
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
             refs.append(chunk_ref(row, zone))
     first = per_col[col_ids[0]]
@@ -96,8 +104,8 @@ def load_state(
             a.first_row != b.first_row or a.nrows != b.nrows
             for a, b in zip(refs, first, strict=True)
         ):
-            raise ColvaultError(f"manifest of node {node_id}: column {col} is cut differently")
+            raise ManifestError(f"column {names[col]!r} is cut differently from the others")
     covered = sum(r.nrows for r in first)
     if covered != nrows:
-        raise ColvaultError(f"manifest of node {node_id}: chunks hold {covered} rows, not {nrows}")
+        raise ManifestError(f"its chunks hold {covered} rows, not {nrows}")
     return NodeState(nrows, version, starts, {c: tuple(r) for c, r in per_col.items()})

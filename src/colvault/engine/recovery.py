@@ -6,8 +6,12 @@ harmless (never read) but waste space, so a writable open truncates them — onl
 the manifest (retired rows included), so a commit that landed just before cannot be cut.
 
 A damaged catalog must not make recovery cut committed bytes: a tail is cut only where the last
-chunk the manifest names there has the crc recorded for it, and a segment the catalog lists as
-committed is never cut to nothing when no chunk row names it.
+chunk the manifest names there has the crc recorded for it, a segment the catalog lists as
+committed is never cut to nothing when no chunk row names it, and nothing is cut unless sqlite's
+integrity check of the ``chunks`` and ``segments`` tables passes. That last check is what
+catches a flipped byte in a row's text (a segment's path, the segment of the chunk that ends
+last), which leaves a valid row naming something else: the row then disagrees with its index.
+It runs only when there is a tail to cut, i.e. after a crash.
 """
 
 from __future__ import annotations
@@ -44,10 +48,20 @@ def _trusted_end(conn: sqlite3.Connection, rel: str, fd: int, size: int, known: 
     return offset + length if len(data) == length and crc32(data) == crc else None
 
 
+def _tables_intact(conn: sqlite3.Connection) -> bool:
+    """Whether sqlite finds the manifest's tables and their indexes consistent."""
+    for table in ("chunks", "segments"):
+        rows = conn.execute(f"PRAGMA integrity_check({table})").fetchall()
+        if rows != [("ok",)]:
+            return False
+    return True
+
+
 def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
     sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
     cut = []
+    intact: bool | None = None  # checked once, before the first cut
     for rel in segment_files(root):
         if sealed.get(rel):
             continue
@@ -57,7 +71,9 @@ def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
         try:
             size = os.fstat(fd).st_size
             end = _trusted_end(conn, rel, fd, size, rel in sealed)
-            if end is not None and size > end:
+            if end is not None and size > end and intact is None:
+                intact = _tables_intact(conn)
+            if end is not None and size > end and intact:
                 os.ftruncate(fd, end)
                 os.fsync(fd)
                 cut.append((rel, size, end))

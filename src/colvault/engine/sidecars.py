@@ -90,14 +90,16 @@ class _Sidecar(MutableMapping[str, Any]):
                     "SELECT value FROM sidecars WHERE node_id = ? AND kind = ? AND key = ?",
                     (self._node_id, self.kind, key),
                 ).fetchone()
-            blob = None if row is None else row[0]
-            if row is None and key in self._keys():
-                # listed, yet not found: the catalog's index and its rows disagree
+                # listed, yet not found, in one snapshot: the catalog's index and its rows
+                # disagree (asked only on a miss; another process's commit cannot fool it)
+                listed = row is None and key in self._committed_keys(conn)
+            if listed:
                 raise CatalogError(
                     self._store.path,
                     f"{self._where(key)} is listed but cannot be read (verify() reports "
                     "what sqlite's integrity check finds)",
                 )
+            blob = None if row is None else row[0]
         if blob is None:
             raise KeyError(key)
         return self._decode(key, blob)
@@ -115,16 +117,19 @@ class _Sidecar(MutableMapping[str, Any]):
             raise KeyError(key)
         self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = DELETED
 
+    def _committed_keys(self, conn: Any) -> set[str]:
+        return {
+            r[0]
+            for r in conn.execute(
+                "SELECT key FROM sidecars WHERE node_id = ? AND kind = ?",
+                (self._node_id, self.kind),
+            )
+        }
+
     def _keys(self) -> list[str]:
         self._store._check_open()
         with self._store._catalog.read() as conn:
-            keys = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT key FROM sidecars WHERE node_id = ? AND kind = ?",
-                    (self._node_id, self.kind),
-                )
-            }
+            keys = self._committed_keys(conn)
         for key, blob in self._pending().items():
             if blob is DELETED:
                 keys.discard(key)

@@ -36,7 +36,7 @@ from .catalog import (
 )
 from .compact import CompactReport, compact
 from .locking import StoreLock
-from .manifest import NodeState, load_state
+from .manifest import ManifestError, NodeState, load_state
 from .nodes import DataNode
 from .pending import NodeRecord, PendingMeta
 from .reading import ChunkSource
@@ -243,18 +243,18 @@ class Store(NodeTree):
     def _node_state(self, node_id: str, schema: TableSchema) -> NodeState:
         """The committed manifest of a node, cached until a commit changes it."""
         self._check_open()
-        with self._catalog.read() as conn:
-            row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
-            found = row.fetchone()
-            nrows, version = found if found else (0, -1)
-            state = self._states.get(node_id)
-            if state is None or state.version != version:
-                col_ids = [c.id for c in schema.columns]
-                try:
-                    state = load_state(conn, node_id, col_ids, nrows, version)
-                except ColvaultError as exc:  # a manifest that does not add up
-                    raise self._catalog.damaged(str(exc)) from exc
-                self._states[node_id] = state
+        try:
+            with self._catalog.read() as conn:
+                row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
+                found = row.fetchone()
+                nrows, version = found if found else (0, -1)
+                state = self._states.get(node_id)
+                if state is None or state.version != version:
+                    names = {c.id: c.name for c in schema.columns}
+                    state = load_state(conn, node_id, names, nrows, version)
+                    self._states[node_id] = state
+        except ManifestError as exc:  # named outside the read: naming reads the catalog
+            raise self._catalog.damaged(f"the manifest of {self._path_of(node_id)}: {exc}") from exc
         return state
 
     @property
