@@ -33,18 +33,23 @@ def is_frame(data: Any) -> bool:
     )
 
 
-def tz_dtype(dtype: Any) -> tuple[np.dtype, str] | None:
+def tz_dtype(dtype: Any, what: str) -> tuple[np.dtype, str] | None:
     """``(datetime64 dtype, zone)`` for a zone-aware timestamp type: pandas' DatetimeTZDtype or
-    its spelling ``"datetime64[ns, Europe/Paris]"``; None for anything else."""
+    its spelling ``"datetime64[ns, Europe/Paris]"``; None for anything else. ``what`` names
+    the column in errors."""
     if not isinstance(dtype, str) and getattr(dtype, "tz", None) is None:
         return None
     m = _TZ_DTYPE.match(str(dtype))
     if m is None:
         return None
-    return np.dtype(f"M8[{m.group(1)}]"), check_tz(m.group(2).strip())
+    try:
+        unit = np.dtype(f"M8[{m.group(1)}]")
+    except TypeError:
+        raise SchemaError(f"{what}: {m.group(1)!r} in {dtype} is not a time unit") from None
+    return unit, check_tz(m.group(2).strip(), what)
 
 
-def check_tz(name: str) -> str:
+def check_tz(name: str, what: str) -> str:
     """``name`` if it is a time zone every reader can rebuild: IANA names and UTC offsets."""
     if name == "UTC" or _FIXED_OFFSET.match(name):
         return name
@@ -54,8 +59,8 @@ def check_tz(name: str) -> str:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SchemaError(
-            f"time zone {name!r} is not an IANA time zone name (such as 'Europe/Paris') or a "
-            "UTC offset ('UTC+01:00')"
+            f"{what}: time zone {name!r} is not an IANA time zone name (such as "
+            "'Europe/Paris') or a UTC offset ('UTC+01:00')"
         ) from None
     return name
 

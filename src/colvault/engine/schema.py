@@ -172,7 +172,7 @@ def _frame_dtype(series: Any, dtype: Any) -> Any:
     """The column dtype for a DataFrame column: numpy's, or fixed text sized to the data."""
     if _is_category(dtype):
         return "category"
-    if tz_dtype(dtype) is not None:
+    if tz_dtype(dtype, f"column {series.name!r}") is not None:
         return dtype
     if isinstance(dtype, np.dtype) and dtype.kind != "O":
         return dtype
@@ -240,7 +240,7 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
         if name in seen:
             raise SchemaError(f"column {name!r} appears twice")
         seen.add(name)
-        zoned = tz_dtype(dtype)
+        zoned = tz_dtype(dtype, f"column {name!r}")
         if _is_category(dtype):
             if shape:
                 raise SchemaError(f"column {name!r}: category columns hold scalars, not cells")
