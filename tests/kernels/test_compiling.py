@@ -1,52 +1,68 @@
 """The compile notice: said once, only while one of our kernels is still compiling."""
 
-import threading
 from types import SimpleNamespace
+from typing import ClassVar
 
 from colvault.kernels import compiling
 
 
 def _event(module: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        data={"dispatcher": SimpleNamespace(py_func=SimpleNamespace(__module__=module))}
-    )
+    func = SimpleNamespace(__module__=module)
+    return SimpleNamespace(data={"dispatcher": SimpleNamespace(py_func=func)})
 
 
-def _notice() -> tuple[compiling.CompileNotice, threading.Event, list[int]]:
-    said = threading.Event()
-    count = [0]
+class _Timer:
+    """A timer that fires only when the test says so."""
 
-    def say() -> None:
-        count[0] += 1
-        said.set()
+    made: ClassVar[list["_Timer"]] = []
 
-    return compiling.CompileNotice(after=0.05, say=say), said, count
+    def __init__(self, seconds: float, callback) -> None:
+        self.seconds, self.callback, self.started = seconds, callback, False
+        _Timer.made.append(self)
+
+    def start(self) -> None:
+        self.started = True
+
+    def fire(self) -> None:
+        self.callback()
 
 
-def test_a_long_compile_of_our_kernel_is_said_once():
-    notice, said, count = _notice()
+def _notice() -> tuple[compiling.CompileNotice, list[str]]:
+    said: list[str] = []
+    _Timer.made = []
+    notice = compiling.CompileNotice(after=1.0, say=lambda: said.append("said"), timer=_Timer)
+    return notice, said
+
+
+def test_a_compile_still_running_when_the_timer_fires_is_said_once():
+    notice, said = _notice()
     notice.on_start(_event("colvault.kernels.csvtokens"))
-    assert said.wait(5)
+    assert [t.seconds for t in _Timer.made] == [1.0] and _Timer.made[0].started
+    _Timer.made[0].fire()
+    assert said == ["said"]
     notice.on_end(_event("colvault.kernels.csvtokens"))
-    notice.on_start(_event("_colvault_kernel_abc"))
-    threading.Event().wait(0.2)
-    notice.on_end(_event("_colvault_kernel_abc"))
-    assert count == [1]
+    notice.on_start(_event("_colvault_kernel_abc"))  # said already: no second timer
+    assert len(_Timer.made) == 1
+    assert said == ["said"]
 
 
-def test_a_compile_that_ends_in_time_is_not_said():
-    notice, said, count = _notice()
+def test_a_compile_that_ended_before_the_timer_fired_is_not_said():
+    notice, said = _notice()
     notice.on_start(_event("colvault.kernels.zonemap"))
     notice.on_end(_event("colvault.kernels.zonemap"))
-    assert not said.wait(0.3)
-    assert count == [0]
+    _Timer.made[0].fire()
+    assert said == []
+    notice.on_start(_event("colvault.kernels.aggcore"))  # the next compile counts anew
+    assert len(_Timer.made) == 2
+    _Timer.made[1].fire()
+    assert said == ["said"]
 
 
 def test_other_libraries_compiles_are_not_ours():
-    notice, said, _ = _notice()
+    notice, said = _notice()
     notice.on_start(_event("numba.np.arrayobj"))
     notice.on_start(_event("mylab.kernels"))
-    assert not said.wait(0.3)
+    assert _Timer.made == [] and said == []
     assert not compiling.ours(SimpleNamespace())
 
 

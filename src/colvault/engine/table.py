@@ -255,10 +255,12 @@ class Table(DataNode):
         self, columns: list[str] | None = None, *, where: str | None = None,
         condvars: dict[str, Any] | None = None, progress: bool | None = None,
     ) -> Any:  # fmt: skip
-        """Summary statistics of numeric columns as a ``pandas.DataFrame``, the one
-        ``pandas.DataFrame.describe()`` gives for the same rows: rows ``count``, ``mean``,
+        """Summary statistics of numeric columns as a ``pandas.DataFrame`` shaped as
+        ``pandas.DataFrame.describe()`` gives it for the same rows: rows ``count``, ``mean``,
         ``std`` (ddof 1), ``min``, ``25%``, ``50%``, ``75%``, ``max``; a column per described
-        column, float64. NaN is skipped; a column without values has count 0 and NaN elsewhere.
+        column, float64. count, min, max and the quartiles are exactly pandas'; mean and std
+        agree to rounding (they are summed in another order, and pandas sums float32 columns
+        in float32). NaN is skipped; a column without values has count 0 and NaN elsewhere.
 
         Columns are the int, uint and float columns by default (bool is left out, as pandas does),
         or the ``columns`` named, which must be such columns. Left out, unlike pandas: datetime and

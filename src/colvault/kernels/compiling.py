@@ -28,12 +28,20 @@ def ours(dispatcher: Any) -> bool:
 
 
 class CompileNotice(event.Listener):
-    def __init__(self, after: float = NOTICE_AFTER, say: Any = None) -> None:
+    """Listens to Numba's compile events: the first compile of one of our kernels starts a
+    timer of ``after`` seconds; if a compile of ours is still running when it fires, ``say``
+    is called, once per process. ``timer(seconds, callback)`` makes the timer (threading's
+    by default; tests fire it by hand)."""
+
+    def __init__(
+        self, after: float = NOTICE_AFTER, say: Any = None, timer: Any = threading.Timer
+    ) -> None:
         self.after = after
         self.say = say or (lambda: print(NOTICE, file=sys.stderr, flush=True))
+        self.make_timer = timer
         self.lock = threading.Lock()
         self.running = 0  # compiles of our kernels under way
-        self.timer: threading.Timer | None = None
+        self.timer: Any = None
         self.said = False
 
     def on_start(self, ev: Any) -> None:
@@ -42,7 +50,7 @@ class CompileNotice(event.Listener):
         with self.lock:
             self.running += 1
             if self.timer is None:
-                self.timer = threading.Timer(self.after, self._check)
+                self.timer = self.make_timer(self.after, self.check)
                 self.timer.daemon = True
                 self.timer.start()
 
@@ -52,7 +60,8 @@ class CompileNotice(event.Listener):
         with self.lock:
             self.running = max(self.running - 1, 0)
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """The timer's end: say so if one of our compiles is still running."""
         with self.lock:
             self.timer = None  # the next compile starts a new count
             if self.said or not self.running:
