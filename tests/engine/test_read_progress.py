@@ -90,6 +90,7 @@ def test_auto_bar_in_a_fake_notebook(
     table: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(progress, "in_jupyter", lambda: True)
+    monkeypatch.setattr(progress, "DELAY", 3600.0)
     table.read()  # shorter than the delay: nothing
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(progress, "DELAY", 0.0)  # as if it took longer
