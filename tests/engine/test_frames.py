@@ -179,7 +179,7 @@ def test_a_schema_spells_a_zone_and_refuses_unknown_ones(store):
     assert t.dtypes == {"when": "datetime64[ms, Asia/Tokyo]"}
     with pytest.raises(colvault.SchemaError, match="column 'when': time zone 'Mars/Olympus'"):
         store.create_table("/u", {"when": "datetime64[ns, Mars/Olympus]"})
-    with pytest.raises(colvault.SchemaError, match="column 'when': 'xx' .* is not a time unit"):
+    with pytest.raises(colvault.SchemaError, match=r"column 'when': 'xx' .* is not a time unit"):
         store.create_table("/u", {"when": "datetime64[xx, UTC]"})
 
 
@@ -202,3 +202,31 @@ def test_category_columns_come_back_as_categoricals(store):
     assert isinstance(out["station"].dtype, pd.CategoricalDtype)
     pd.testing.assert_frame_equal(out, df)
     assert list(t.to_pandas(where="station == 'south'")["station"]) == ["south", "south"]
+
+
+def test_a_table_with_an_index_takes_any_frame_s_index(store):
+    """A table made from a filtered frame (its index stored as "index") takes later frames'
+    indexes, the default RangeIndex too, as HDFStore's tables do."""
+    df = pd.DataFrame({"v": [1.0, 2.0, 3.0]})
+    t = store.create_table("/t", df[df.v > 1])
+    assert t.columns == ["index", "v"]
+    t.append(pd.DataFrame({"v": [4.0]}))
+    t.append(pd.DataFrame({"v": [5.0]}, index=pd.Index([9])))
+    store.commit()
+    assert t.read().tolist() == [(1, 2.0), (2, 3.0), (0, 4.0), (9, 5.0)]
+    assert t.to_pandas().index.tolist() == [1, 2, 0, 9]
+
+
+def test_a_range_index_that_is_not_the_default_is_stored(store):
+    df = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.RangeIndex(5, 7))
+    t = _round_trip(store, "/t", df.set_axis(pd.Index([5, 6]), axis=0))
+    assert t.columns == ["index", "v"]
+    t2 = store.create_table("/u", df)
+    assert t2.columns == ["index", "v"]
+
+
+def test_an_index_level_named_as_a_column_fills_it(store):
+    t = store.create_table("/t", {"k": "i8", "v": "f8"})
+    t.append(pd.DataFrame({"v": [1.0]}, index=pd.Index([7], name="k")))
+    store.commit()
+    assert t.read().tolist() == [(7, 1.0)]

@@ -76,7 +76,7 @@ def index_levels(frame: Any, columns: Sequence[str] = ()) -> list[tuple[str, Any
     level's own ``name`` may be None): none for the default ``RangeIndex``; unnamed levels
     take the column names ``reset_index`` would give them."""
     index = frame.index
-    if type(index).__name__ == "RangeIndex" and index.name is None:
+    if _default_range(index):
         return []
     names = list(index.names)
     taken = set(map(str, frame.columns)) | set(columns)
@@ -95,15 +95,23 @@ def frame_arrays(
     its columns, or from its index levels for the table's ``index`` columns. Zone-aware
     timestamps are checked against the column's zone and given as UTC."""
     by_name: dict[str, Any] = {str(name): frame[name] for name in frame.columns}
-    levels = index_levels(frame, list(by_name))
-    for name, level in levels:
-        if name in index and name not in by_name:
-            by_name[name] = level
-        elif name not in index and _carries_data(level):
-            raise SchemaError(
-                f"{where}: the frame's index {name!r} is not a column of the table: "
-                "reset_index() keeps it as a column, reset_index(drop=True) drops it"
-            )
+    table_columns = {spec.name for spec in columns}
+    if index and frame.index.nlevels == len(index):
+        # the table keeps an index: the frame's fills it level by level (as HDFStore's tables
+        # do, a default RangeIndex too) where the level is unnamed or named as the column
+        for i, column in enumerate(index):
+            level = frame.index.get_level_values(i)
+            if column not in by_name and (level.name is None or str(level.name) == column):
+                by_name[column] = level
+    elif not _default_range(frame.index):
+        for name, level in index_levels(frame, list(by_name)):
+            if name in table_columns and name not in by_name:
+                by_name[name] = level  # a level named as a column of the table
+            elif name not in index and _carries_data(level):
+                raise SchemaError(
+                    f"{where}: the frame's index {name!r} is not a column of the table: "
+                    "reset_index() keeps it as a column, reset_index(drop=True) drops it"
+                )
     out: dict[str, Any] = {}
     for spec in columns:  # the index columns by their name; the rest must be columns
         if spec.name not in by_name:
@@ -111,6 +119,16 @@ def frame_arrays(
         out[spec.name] = _values(by_name[spec.name], spec, where)
     out.update((k, v.to_numpy()) for k, v in by_name.items() if k not in out)
     return out
+
+
+def _default_range(index: Any) -> bool:
+    """pandas' default index: an unnamed RangeIndex from 0 in steps of 1 (row positions)."""
+    return (
+        type(index).__name__ == "RangeIndex"
+        and index.name is None
+        and index.start == 0
+        and index.step == 1
+    )
 
 
 def _carries_data(level: Any) -> bool:
