@@ -1,8 +1,9 @@
 """``Table.describe``: pandas' ``DataFrame.describe()`` of a table, streamed in bounded memory.
 
 count, mean and std come from the streaming column statistics (:func:`.aggregate._stats`), min
-and max too (mean and std agree with pandas' to rounding: the sums run in another order). The quartiles are exact: pandas takes them from ``numpy.quantile`` (linear
-interpolation between the order statistics ``x[i]`` and ``x[i + 1]``, ``i = floor((n - 1) q)``),
+and max too (mean and std agree with pandas' to rounding: the sums run in another order). The
+quartiles are exact: pandas takes them from ``numpy.quantile`` (linear interpolation between
+the order statistics ``x[i]`` and ``x[i + 1]``, ``i = floor((n - 1) q)``),
 so we find those order statistics without holding the column, by histogram refinement:
 
 - Every non-NaN value is mapped to an order-preserving unsigned 64-bit key (floats by their
