@@ -53,3 +53,14 @@ def test_another_format_in_a_file_object_is_named(store):
 def test_a_stream_that_cannot_seek_is_read_as_csv(store):
     t = colvault.import_csv(io.BufferedReader(_NoSeek(b"a,b\n1,2\n")), store, "/t")
     assert t.read().tolist() == [(1, 2)]
+
+
+def test_a_zip_in_a_stream_that_cannot_seek_is_named(store):
+    data = _zip({"data.csv": b"a\n1\n"})
+    with pytest.raises(colvault.CSVError, match="a zip archive in a stream that cannot seek"):
+        colvault.import_csv(io.BufferedReader(_NoSeek(data)), store, "/t")
+    with pytest.raises(colvault.CSVError, match="an HDF5 file, not CSV"):
+        colvault.import_csv(
+            io.BufferedReader(_NoSeek(b"\x89HDF\r\n\x1a\n" + bytes(64))), store, "/t"
+        )
+    assert "/t" not in store

@@ -256,8 +256,19 @@ def _stream_inputs(f: Any) -> list[Input]:
         start = f.tell()
         magic = f.read(16)
         f.seek(start)
-        _refuse_other_formats(magic, name)
-        if magic.startswith(b"PK") and start == 0 and zipfile.is_zipfile(f):
+    else:  # a buffered stream shows its first bytes without consuming them
+        peek = getattr(f, "peek", None)
+        magic = bytes(peek(16)[:16]) if peek is not None else b""
+    _refuse_other_formats(magic, name)
+    if magic.startswith(b"PK\x03\x04"):
+        if not seekable or start != 0:
+            raise CSVError(
+                "a zip archive in a stream that cannot seek to its start: pass its path or "
+                "a seekable binary file",
+                file=name,
+            )
+        if zipfile.is_zipfile(f):
+            f.seek(start)
             return _zip_inputs(f, name)
         f.seek(start)
     return [_stream_input(f, name, seekable)]
