@@ -175,7 +175,9 @@ def import_csv_command(args: argparse.Namespace) -> int:
 def warmup_command(processes: int | None) -> int:
     from .warmup import warmup
 
-    where = os.environ.get("NUMBA_CACHE_DIR") or "Numba's cache beside the package"
+    where = os.environ.get("NUMBA_CACHE_DIR") or (
+        "Numba's cache (beside the package, or under ~/.cache when that is read-only)"
+    )
     print(f"compiling colvault's kernels for this machine into {where}:", flush=True)
     seconds = warmup(processes, sys.stdout)
     print(f"done in {seconds:.1f} s; later processes load them from the cache")

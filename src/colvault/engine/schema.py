@@ -119,6 +119,7 @@ class TableSchema:
 
     @property
     def index_columns(self) -> tuple[str, ...]:
+        """The names of the columns that hold the index, level by level."""
         return tuple(column for column, _ in self.index)
 
     @property

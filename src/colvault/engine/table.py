@@ -309,8 +309,7 @@ class Table(DataNode):
     def __repr__(self) -> str:
         state = self._state()
         cols = ", ".join(
-            f"{c.name} {'category' if c.is_category else c.dtype}"
-            + (str(c.shape) if c.shape else "")
+            f"{c.name} {c.type_name}" + (str(c.shape) if c.shape else "")
             for c in self._schema.columns
         )
         return (
