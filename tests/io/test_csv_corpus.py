@@ -495,6 +495,34 @@ CASES = [
         "pandas.read_csv(sep=' ') makes the row names the index, ours the column 'col0'",
     ),
     Case(
+        "r-write-table-one-column",
+        b'"x"\n"1" 9172\n"2" 9350\n"3" 9483.5\n',
+        [("col0", "int64", [1, 2, 3]), ("x", "float64", [9172.0, 9350.0, 9483.5])],
+        pandas=None,
+        why="R's write.table of one column (MASS galaxies, 22 of pydataset's data sets): a "
+        "quoted name over a quoted row name and a value; the space is the delimiter, not part "
+        "of one column's text as in 'time' over '2021-03-01 10:00'. pandas.read_csv(sep=' ') "
+        "makes the row names the index",
+    ),
+    Case(
+        "r-write-table-comma-in-some-texts",
+        b'"n" "job"\n"1" 17 "Managers, Officials"\n"2" 13 "Trade"\n"3" 9 "Clerks, kindred"\n'
+        b'"4" 2 "Craftsmen, foremen"\n',
+        [
+            ("col0", "int64", [1, 2, 3, 4]),
+            ("n", "int64", [17, 13, 9, 2]),
+            (
+                "job",
+                "text",
+                ["Managers, Officials", "Trade", "Clerks, kindred", "Craftsmen, foremen"],
+            ),
+        ],
+        pandas=None,
+        why="R's write.table (Ecdat Males, vcd Trucks): the commas inside some quoted texts "
+        "split some lines, the spaces every line alike. pandas.read_csv(sep=' ') makes the row "
+        "names the index",
+    ),
+    Case(
         "r-write-table-na-in-the-first-row",
         b'"a","b"\n"x1",NA,2\n"x2",3,NA\n"x3",4,5\n',
         [

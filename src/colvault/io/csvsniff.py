@@ -4,9 +4,11 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
 
 - **delimiter**: among ``, ; \\t |`` and space, the one that splits the body lines into the same
   number (more than one) of fields most consistently; ``,`` is not a candidate when the decimal
-  mark is ``,``; space is taken only when no other splits the lines, and only if it splits
-  every line of the sample alike (a header ``time`` over ``2021-03-01 10:00`` is one column),
-  save a first line with one field fewer than three or more below (R's ``write.table``).
+  mark is ``,``; space is taken only if it splits every line of the sample alike (a header
+  ``time`` over ``2021-03-01 10:00`` is one column), save a first line with one field fewer
+  than the lines below (R's ``write.table``: three or more fields, or a quoted name over two
+  fields each starting with a quoted row name, ``"x"`` over ``"1" 3``), and only when no other
+  candidate splits every body line alike (R's quoted texts may hold commas in some lines).
 - **metadata lines** (when ``skiprows`` is not given): leading lines whose field count differs
   from the body's, as the site line above a TMY3 header.
 - **header** (``header="infer"``): the first row is a header if one of its fields is quoted
@@ -139,17 +141,45 @@ def sniff_delimiter(
         share, fields = _consistency(counts)
         if fields < 2:
             continue
-        # spaces inside a single column ("2021-03-01 10:00") split lines too; R's write.table
-        # header alone may have one field fewer (no name above the row names)
-        r_header = fields > 2 and counts[0] == fields - 1
-        if d == " " and any(n != fields for n in counts[r_header:]):
+        if d == " ":
+            # spaces inside a single column ("2021-03-01 10:00") split lines too; R's
+            # write.table header alone may have one field fewer (no name above the row names)
+            r_header = counts[0] == fields - 1 and (
+                fields > 2 or _r_one_column(text, quotechar, comment)
+            )
+            if any(n != fields for n in counts[r_header:]):
+                continue
+            # every line split alike: better than a delimiter that splits some lines only
+            # (a comma inside some of the quoted texts of R's write.table)
+            if best is None or best[0] < 1:
+                chosen = d
             continue
-        score = (share, fields if d != " " else 0, -rank)
-        if d == " " and best is not None:
-            continue
+        score = (share, fields, -rank)
         if best is None or score > best:
             best, chosen = score, d
     return chosen
+
+
+def _r_one_column(text: str, quotechar: str | None, comment: str | None) -> bool:
+    """Whether the sample is R's ``write.table`` of one column: a first line of one quoted
+    name above lines that each start with a quoted row name (``"x"`` over ``"1" 3``), which
+    a header ``time`` over ``2021-03-01 10:00`` (one column) is not."""
+    if not quotechar:
+        return False
+    lines = [
+        line.strip()
+        for line in text.splitlines()[: SAMPLE_ROWS + 1]
+        if line.strip() and not (comment and line.lstrip().startswith(comment))
+    ]
+    if not lines or not _one_quoted_field(lines[0], quotechar):
+        return False
+    return len(lines) > 1 and all(line.startswith(quotechar) for line in lines[1:])
+
+
+def _one_quoted_field(line: str, quotechar: str) -> bool:
+    """Whether ``line`` is one quoted field."""
+    inner = line[1:-1].replace(quotechar * 2, "")
+    return len(line) > 1 and line[0] == line[-1] == quotechar and quotechar not in inner
 
 
 def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
