@@ -536,6 +536,19 @@ CASES = [
         "index",
     ),
     Case(
+        "r-write-table-all-text",
+        b'"Content"\n"V1" "Do you often long for excitement?"\n"V2" "Are you carefree?"\n',
+        [
+            ("col0", "text", ["V1", "V2"]),
+            ("Content", "text", ["Do you often long for excitement?", "Are you carefree?"]),
+        ],
+        warns=r"R's write.table header \(one name short .* all text.*skiprows=1 if it is a title",
+        pandas=None,
+        why="R's write.table of text (psych epi.dictionary): no type says which row is the "
+        "header, the quotes R writes around every name and row name do; a guess, said so. "
+        "pandas.read_csv(sep=' ') makes the row names the index",
+    ),
+    Case(
         "headerless-missing-value-in-the-first-row",
         b"1,NA\n2,3.5\n3,4.5\n",
         [("col0", "int64", [1, 2, 3]), ("col1", "float64", [NAN, 3.5, 4.5])],

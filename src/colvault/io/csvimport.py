@@ -394,7 +394,9 @@ class _Import:
         )
         if layout.guess and self.plan is None and self.trailing:  # once, not again on a restart
             warnings.warn(
-                f"file {f.name}: the first row read as a header ({layout.guess}); give "
+                f"file {f.name}: the first row read as R's write.table header ({layout.guess})"
+                if layout.rownames
+                else f"file {f.name}: the first row read as a header ({layout.guess}); give "
                 "header=False if it is data",
                 CSVWarning,
                 stacklevel=6,

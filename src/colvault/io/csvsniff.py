@@ -18,9 +18,11 @@ Instrument exports are rarely clean, so each guess follows one stated rule:
   values (``""`` and ``na_values``, such as R's ``NA``) are no evidence either way. A first
   row whose first field alone is empty is R's row-name header (``"","a","b"``), as is a row
   with one field fewer than the rows below it (R's ``write.table``), when those rows do not
-  start with a header of their own: the nameless first column is ``col0``. When the first
-  row's fields disagree (a name above one typed column, a value of its type above another) or
-  only the empty first field says header, the decision is a guess, and the import warns.
+  start with a header of their own (in an all-text file, when that row and the first field of
+  every row below are quoted, as R writes them): the nameless first column is ``col0``. When
+  the first row's fields disagree (a name above one typed column, a value of its type above
+  another), only the empty first field says header, or an all-text file's quotes say R's
+  header, the decision is a guess, and the import warns.
 - **names**: as written; repeats get ``.1``, ``.2`` (as pandas does); empty ones ``col<i>``; a
   file without header gets ``col0 .. colN``.
 - **trailing delimiter**: a header that ends with a delimiter, above body rows that all end with
@@ -386,13 +388,22 @@ def sniff(
         # R's write.table header: one name fewer than the rows, above the row names
         k = max(i for i, (line, _) in enumerate(records) if line <= skip)
         short = records[k][1]
-        if (
-            len(short) == len(first) - 1
-            and not _has_header(first, rows[1:], decimal, thousands, [], missing)[0]
-        ):
-            skip = records[k - 1][0] if k else 0
-            rows = [["", *short], *rows]
-            first, rownames = rows[0], True
+        if len(short) == len(first) - 1:
+            above, values = _evidence(first, rows[1:], decimal, thousands, missing)
+            if not above and not values and _r_quoted(text, d, quotechar, comment, k):
+                # all text, so no type says which row is the header; R quotes the names and
+                # every row name, a title line above a header rarely so
+                rownames = True
+                guess = (
+                    "one name short of the rows below it, all text, every name and first "
+                    f"field quoted; give skiprows={records[k][0]} if it is a title line"
+                )
+            else:
+                rownames = not _has_header(first, rows[1:], decimal, thousands, [], missing)[0]
+            if rownames:
+                skip = records[k - 1][0] if k else 0
+                rows = [["", *short], *rows]
+                first = rows[0]
     if rownames:
         has = True
     elif infer:
@@ -408,6 +419,18 @@ def sniff(
         first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
     return Layout(d, skip, has or rownames, names, trailing, rownames, guess)
+
+
+def _r_quoted(
+    text: str, delimiter: str, quotechar: str | None, comment: str | None, k: int
+) -> bool:
+    """Whether record ``k`` of the sample and the first field of every record below it are
+    quoted, as R's ``write.table`` quotes the names and the row names."""
+    if not quotechar or quotechar not in text:
+        return False
+    quoting = _quoting(text, delimiter, quotechar, comment)
+    below = quoting[k + 1 :]
+    return bool(below) and all(quoting[k]) and all(q[0] for q in below)
 
 
 def _trailing_delimiter(first: list[str], body: list[list[str]]) -> bool:
