@@ -509,6 +509,29 @@ def test_plain_blocks_read_as_one_block_does(store: Any, tmp_path: Path, chunk: 
     _same(_snapshot(whole), _snapshot(parts))
 
 
+@pytest.mark.parametrize(("chunk", "plain"), [(1 << 20, False), (1 << 16, True)])
+def test_the_row_kernel_reads_only_inputs_of_many_blocks(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, plain: bool
+) -> None:
+    """A first small import must not compile the row kernel (seconds on an empty cache) for a
+    file the general path reads in as little time."""
+    from colvault.io import csvimport
+
+    calls = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    real = csvimport.parse_plain
+    monkeypatch.setattr(csvimport, "parse_plain", counted)
+    rows = b"".join(b"%d,%d.5,s%d\n" % (i, i, i % 7) for i in range(60000))
+    path = _file(tmp_path, "p.csv", b"a,b,c\n" + rows)  # 1.1 MB: 17 blocks of 64 KiB
+    t = import_csv(path, store, "/t", chunk_bytes=chunk)
+    assert bool(calls) == plain
+    assert t.nrows == 60000 and t.cols.b[59999] == 59999.5
+
+
 @pytest.mark.parametrize("every", [1, 7])
 @pytest.mark.parametrize("chunk", [64, 1000])
 def test_plain_blocks_with_cr_and_comment_bytes_read_as_one_block_does(
