@@ -207,22 +207,30 @@ def _zip_member(archive: str | BinaryIO, path: str, info: zipfile.ZipInfo) -> In
     return Input(name, info.file_size, True, open_)
 
 
-class _Closing(io.RawIOBase):
-    """A zip member's stream that closes its archive too."""
+class _Unclosing(io.RawIOBase):
+    """The caller's file object, which the importer reads but must not close."""
 
-    def __init__(self, member: Any, archive: zipfile.ZipFile) -> None:
-        self.member, self.archive = member, archive
+    def __init__(self, f: Any) -> None:
+        self.f = f
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        data = self.member.read(len(b))
+        data = self.f.read(len(b))
         b[: len(data)] = data
         return len(data)
 
+
+class _Closing(_Unclosing):
+    """A zip member's stream that closes the member and its archive too."""
+
+    def __init__(self, member: Any, archive: zipfile.ZipFile) -> None:
+        super().__init__(member)
+        self.archive = archive
+
     def close(self) -> None:
-        self.member.close()
+        self.f.close()
         self.archive.close()
         super().close()
 
@@ -288,21 +296,6 @@ def _stream_input(f: Any, name: str, seekable: bool) -> Input:
         return _Unclosing(f), (lambda: f.tell() - start) if seekable else (lambda: 0)
 
     return Input(name, size, seekable, open_)
-
-
-class _Unclosing(io.RawIOBase):
-    """The caller's file object, which the importer reads but must not close."""
-
-    def __init__(self, f: Any) -> None:
-        self.f = f
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.f.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def inputs(source: Any) -> list[Input]:
