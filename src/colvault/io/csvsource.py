@@ -143,10 +143,9 @@ def _path_inputs(path: str) -> list[Input]:
         raise CSVError("no such file", file=path)
     with open(path, "rb") as f:
         magic = f.read(16)
-    _refuse_other_formats(magic, path)
-    if magic.startswith(b"PK") and zipfile.is_zipfile(path):
-        return _zip_inputs(path, path)
-    return [_path_input(path)]
+        _refuse_other_formats(magic, path)
+        is_zip = magic.startswith(b"PK") and zipfile.is_zipfile(f)
+    return _zip_inputs(path, path) if is_zip else [_path_input(path)]
 
 
 def _refuse_other_formats(magic: bytes, name: str) -> None:
@@ -189,16 +188,14 @@ def _zip_member(archive: str | BinaryIO, path: str, info: zipfile.ZipInfo) -> In
     inner: Any = _OPENERS.get(os.path.splitext(info.filename)[1].lower())
 
     def open_() -> tuple[Any, Callable[[], int]]:
-        if not isinstance(archive, str):
-            archive.seek(0)
-        # closed with the member (_Decompressed closes the stream); a caller's file stays open
-        z = zipfile.ZipFile(archive)
-        try:
-            member = z.open(info)
-        except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
-            z.close()
-            raise CSVError(f"a zip member that cannot be read ({exc})", file=name) from None
-        counting = _Counting(cast(BinaryIO, _Closing(member, z)))
+        # an open member keeps the archive's file open until it is closed itself (with the
+        # stream, by _Decompressed); a caller's file object is never closed by ZipFile
+        with zipfile.ZipFile(archive) as z:
+            try:
+                member = z.open(info)
+            except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown method
+                raise CSVError(f"a zip member that cannot be read ({exc})", file=name) from None
+        counting = _Counting(cast(BinaryIO, member))
         stream: Any = io.BufferedReader(counting, 1 << 20)
         if inner is not None:
             stream = inner(stream, "rb")
@@ -220,19 +217,6 @@ class _Unclosing(io.RawIOBase):
         data = self.f.read(len(b))
         b[: len(data)] = data
         return len(data)
-
-
-class _Closing(_Unclosing):
-    """A zip member's stream that closes the member and its archive too."""
-
-    def __init__(self, member: Any, archive: zipfile.ZipFile) -> None:
-        super().__init__(member)
-        self.archive = archive
-
-    def close(self) -> None:
-        self.f.close()
-        self.archive.close()
-        super().close()
 
 
 #: Decompressing readers by file name extension.
@@ -275,10 +259,10 @@ def _stream_inputs(f: Any) -> list[Input]:
                 "a seekable binary file",
                 file=name,
             )
-        if zipfile.is_zipfile(f):
-            f.seek(start)
-            return _zip_inputs(f, name)
+        is_zip = zipfile.is_zipfile(f)
         f.seek(start)
+        if is_zip:
+            return _zip_inputs(f, name)
     return [_stream_input(f, name, seekable)]
 
 
