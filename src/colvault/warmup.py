@@ -10,11 +10,12 @@ holds them and first use is as fast as any other.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TextIO
 
@@ -125,15 +126,13 @@ def warmup(processes: int | None = None, out: TextIO | None = None) -> float:
     processes = processes or os.cpu_count() or 1
     start = time.perf_counter()
     names = list(jobs())
-    if processes == 1:
-        results = (_run(name) for name in names)
+    with ProcessPoolExecutor(processes) if processes > 1 else contextlib.nullcontext() as pool:
+        if pool is None:
+            results: Iterator[tuple[str, float]] = map(_run, names)
+        else:
+            results = (f.result() for f in as_completed([pool.submit(_run, n) for n in names]))
         for name, seconds in results:
             _say(out, f"  {name}: {seconds:.1f} s")
-    else:
-        with ProcessPoolExecutor(processes) as pool:
-            for done in as_completed([pool.submit(_run, name) for name in names]):
-                name, seconds = done.result()
-                _say(out, f"  {name}: {seconds:.1f} s")
     return time.perf_counter() - start
 
 

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from ..errors import CatalogError, ColvaultError, DiskError, LockError
 from .seam import seam
@@ -231,10 +232,14 @@ class Catalog:
         try:
             yield
         except (sqlite3.Error, UnicodeDecodeError) as exc:
-            new = self.colvault_error(exc, disk_errors_too)
-            if new is exc:
-                raise
-            raise new from exc
+            self._reraise(exc, disk_errors_too)
+
+    def _reraise(self, exc: Exception, disk_errors_too: bool = True) -> NoReturn:
+        """Raise ``exc`` as :meth:`colvault_error` says (itself, or a ColvaultError from it)."""
+        new = self.colvault_error(exc, disk_errors_too)
+        if new is exc:
+            raise exc
+        raise new from exc
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -253,10 +258,7 @@ class Catalog:
                     if self.reader.in_transaction:
                         self.reader.execute("COMMIT")
             except (sqlite3.Error, UnicodeDecodeError) as exc:
-                new = self.colvault_error(exc)
-                if new is exc:
-                    raise
-                raise new from exc
+                self._reraise(exc)
 
     @contextmanager
     def pinned(self) -> Iterator[None]:

@@ -71,9 +71,11 @@ def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
         try:
             size = os.fstat(fd).st_size
             end = _trusted_end(conn, rel, fd, size, rel in sealed)
-            if end is not None and size > end and intact is None:
+            if end is None or size <= end:
+                continue
+            if intact is None:
                 intact = _tables_intact(conn)
-            if end is not None and size > end and intact:
+            if intact:
                 os.ftruncate(fd, end)
                 os.fsync(fd)
                 cut.append((rel, size, end))

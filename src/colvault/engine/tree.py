@@ -201,13 +201,13 @@ class NodeTree:
         rows = None
         if is_frame(schema) or (isinstance(schema, np.ndarray) and len(schema)):
             # checked before the node exists: bad rows leave no empty table behind
-            _, arrays = coerce_batch(schema, columns, f"table {path}", [c for c, _ in index])
-            rows = {c.name: a for c, a in zip(columns, arrays, strict=True)}
+            rows = coerce_batch(schema, columns, f"table {path}", [c for c, _ in index])
         table = self._create_data(path, "table", columns, codec, clevel, shuffle, chunk_rows,
                                   expected_rows, index)  # fmt: skip
         assert isinstance(table, Table)
-        if rows is not None:
-            table.append(rows)  # as PyTables does with a record array: the data go in too
+        if rows is not None:  # as PyTables does with a record array: the data go in too
+            n, arrays = rows
+            self._store()._append(table, arrays, n)  # checked above: not coerced again
         return table
 
     def create_array(
