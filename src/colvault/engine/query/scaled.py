@@ -180,12 +180,16 @@ def scale_raw(
     neighbours have, so the query runs one kernel specialization, not two (each costs a compile
     in a fresh process); None when its values are not decimals narrow enough for ``width``."""
     n = len(values)
-    e, _ = dec.choose_exponent(values, dec.MAX_EXPONENT[values.itemsize])
-    if e < 0 or n == 0:
+    if n == 0:
         return None
     ints = np.empty(n, np.int64)
     where = np.empty(n, np.int64)
-    nexc, kmin, kmax = dec.decimal_encode(values, e, ints, where)
+    # one call: the exponent and the encoding (float32 chunks widened once, not twice)
+    e, nexc, kmin, kmax, _ = dec.encode_chunk(
+        values, dec.MAX_EXPONENT[values.itemsize], ints, where
+    )
+    if e < 0:
+        return None
     narrow_dt = np.dtype(width)
     if nexc > n // 16 or int(kmax) - int(kmin) > np.iinfo(narrow_dt).max:
         return None
