@@ -303,7 +303,8 @@ def _chunk_passes(part, fpart, acc, stack, values, nat, ints):
 
 
 #: Accumulation type of MIN and MAX by dtype kind (see :data:`STATS_SLOTS`).
-_ACC = {"f": np.float64, "u": np.uint64}
+#: The type a state's min and max (and int sums) are kept in, by KIND_*.
+ACC_TYPE = {KIND_SIGNED: np.int64, KIND_UNSIGNED: np.uint64, KIND_FLOAT: np.float64}
 
 
 def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> np.ndarray:
@@ -318,7 +319,7 @@ def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> 
     if kind not in "iuf":
         raise TypeError(f"no aggregates for dtype {values.dtype}")
     part = np.zeros(STATS_LEN, np.int64)
-    acc = part.view(_ACC.get(kind, np.int64))
+    acc = part.view(ACC_TYPE[kind_of(values.dtype)])
     stack = np.empty(64, np.float64)
     _chunk_passes(part, part.view(np.float64), acc, stack, values, bool(nat), kind != "f")
     return part

@@ -75,11 +75,6 @@ def new_stats_state(dtype: Any = None) -> np.ndarray:
     return np.zeros(STATS_LEN, np.int64)
 
 
-def _wrap(x: int) -> int:
-    """``x`` wrapped into int64, as an int64 addition wraps."""
-    return (x + 2**63) % 2**64 - 2**63
-
-
 def stats_merge(state: np.ndarray, other: np.ndarray, kind: int) -> None:
     """Fold the stats state ``other`` into ``state``; ``kind`` is KIND_* of the column.
 
@@ -105,7 +100,7 @@ def stats_merge(state: np.ndarray, other: np.ndarray, kind: int) -> None:
     m2 = fs[M2] + fo[M2] + delta * delta * (float(na) * float(nb) / float(na + nb))
     s, c = _neumaier(fs[FSUM], fs[FCOMP], fo[FSUM])
     s, c = _neumaier(s, c, fo[FCOMP])
-    acc = np.float64 if kind == KIND_FLOAT else np.uint64 if kind == KIND_UNSIGNED else np.int64
+    acc = aggcore.ACC_TYPE[kind]
     mine = state[MIN : MAX + 1].view(acc)
     theirs = other[MIN : MAX + 1].view(acc)
     lo = theirs[0] if theirs[0] < mine[0] else mine[0]
@@ -114,7 +109,7 @@ def stats_merge(state: np.ndarray, other: np.ndarray, kind: int) -> None:
     mine[1] = hi
     state[COUNT] = na + nb
     state[NAN] = nan
-    state[ISUM] = _wrap(int(state[ISUM]) + int(other[ISUM]))
+    state[ISUM : ISUM + 1] += other[ISUM : ISUM + 1]  # an array add: wraps, as int64 sums do
     state[FSUM : M2 + 1].view(np.float64)[:] = (s, c, m2)
 
 
