@@ -247,15 +247,10 @@ def _has_header(
     body: list[list[str]],
     decimal: str,
     thousands: str | None,
-    quoting: list[list[bool]],
     missing: frozenset[str] = _MISSING,
 ) -> tuple[bool, str]:
     """Whether the first row is a header, and why, when that is a guess (else "")."""
     if not body:
-        return True, ""
-    if len(quoting) > len(body) and _quoted_names(
-        first, body, quoting, decimal, thousands, missing
-    ):
         return True, ""
     names, data = _evidence(first, body, decimal, thousands, missing)
     if names:
@@ -399,7 +394,7 @@ def sniff(
                     f"field quoted; give skiprows={records[k][0]} if it is a title line"
                 )
             else:
-                rownames = not _has_header(first, rows[1:], decimal, thousands, [], missing)[0]
+                rownames = not _has_header(first, rows[1:], decimal, thousands, missing)[0]
             if rownames:
                 skip = records[k - 1][0] if k else 0
                 rows = [["", *short], *rows]
@@ -407,18 +402,21 @@ def sniff(
     if rownames:
         has = True
     elif infer:
-        has, guess = _has_header(first, rows[1:], decimal, thousands, [], missing)
+        has, guess = _has_header(first, rows[1:], decimal, thousands, missing)
         if (guess or not has) and quotechar and quotechar in text:
             # which fields were quoted may say header: read them only then (a Python loop)
             quoting = _quoting(text, d, quotechar, comment)[len(records) - len(rows) :]
-            has, guess = _has_header(first, rows[1:], decimal, thousands, quoting, missing)
+            if len(quoting) > len(rows) - 1 and _quoted_names(
+                first, rows[1:], quoting, decimal, thousands, missing
+            ):
+                has, guess = True, ""
     else:
         has = bool(header)
     trailing = trailing and has and _trailing_delimiter(first, rows[1:])
     if trailing:
         first = first[:-1]
     names = unique_names(first) if has else tuple(f"col{i}" for i in range(len(first)))
-    return Layout(d, skip, has or rownames, names, trailing, rownames, guess)
+    return Layout(d, skip, has, names, trailing, rownames, guess)
 
 
 def _r_quoted(
