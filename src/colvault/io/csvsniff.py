@@ -147,7 +147,7 @@ def sniff_delimiter(
             # spaces inside a single column ("2021-03-01 10:00") split lines too; R's
             # write.table header alone may have one field fewer (no name above the row names)
             r_header = counts[0] == fields - 1 and (
-                fields > 2 or _r_one_column(text, quotechar, comment)
+                fields > 2 or _r_quoted(text, " ", quotechar, comment, 0)
             )
             if any(n != fields for n in counts[r_header:]):
                 continue
@@ -160,28 +160,6 @@ def sniff_delimiter(
         if best is None or score > best:
             best, chosen = score, d
     return chosen
-
-
-def _r_one_column(text: str, quotechar: str | None, comment: str | None) -> bool:
-    """Whether the sample is R's ``write.table`` of one column: a first line of one quoted
-    name above lines that each start with a quoted row name (``"x"`` over ``"1" 3``), which
-    a header ``time`` over ``2021-03-01 10:00`` (one column) is not."""
-    if not quotechar:
-        return False
-    lines = [
-        line.strip()
-        for line in text.splitlines()[: SAMPLE_ROWS + 1]
-        if line.strip() and not (comment and line.lstrip().startswith(comment))
-    ]
-    if not lines or not _one_quoted_field(lines[0], quotechar):
-        return False
-    return len(lines) > 1 and all(line.startswith(quotechar) for line in lines[1:])
-
-
-def _one_quoted_field(line: str, quotechar: str) -> bool:
-    """Whether ``line`` is one quoted field."""
-    inner = line[1:-1].replace(quotechar * 2, "")
-    return len(line) > 1 and line[0] == line[-1] == quotechar and quotechar not in inner
 
 
 def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
