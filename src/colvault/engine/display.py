@@ -72,10 +72,8 @@ def tree_html(store: Store, top: str = "/") -> str:
             depth = p.count("/") - (p == "/") - base
             name = "\u00a0\u00a0" * depth + (node.name if p != top else p)
             if node.kind in ("table", "array"):
-                raw, stored = node.raw_bytes, node.stored_bytes
-                rows.append(
-                    [name, node.kind, f"{node.nrows:,}", _size(stored), _ratio(raw, stored)]
-                )
+                nrows, raw, stored = node.footprint()
+                rows.append([name, node.kind, f"{nrows:,}", _size(stored), _ratio(raw, stored)])
             else:
                 rows.append([name, node.kind, "", "", ""])
     more = len(paths) - MAX_NODES
@@ -104,7 +102,7 @@ def _numbered(first: Any, last: Any, nrows: int, cells: Callable[[Any], list[Any
 def table_html(table: Table) -> str:
     """A table's schema, size and first and last rows, from one committed snapshot."""
     with table.store.snapshot():
-        nrows, raw, stored = table.nrows, table.raw_bytes, table.stored_bytes
+        nrows, raw, stored = table.footprint()
         first, last = _edges(table.read, nrows)
     names = table.columns
     title = (
@@ -134,7 +132,7 @@ def column_html(column: Column) -> str:
 def array_html(array: Array) -> str:
     """An array's shape, size and first and last cells, from one committed snapshot."""
     with array.store.snapshot():
-        nrows, raw, stored = array.nrows, array.raw_bytes, array.stored_bytes
+        nrows, raw, stored = array.footprint()
         first, last = _edges(array.read, nrows)
     shape = (nrows, *array.inner_shape)
     title = (

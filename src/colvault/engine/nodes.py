@@ -223,6 +223,12 @@ class DataNode(Node):
         """Compressed bytes of the committed chunks."""
         return self._sizes(self._state())[1]
 
+    def footprint(self) -> tuple[int, int, int]:
+        """``(nrows, raw_bytes, stored_bytes)`` from one look at the committed manifest (each
+        property alone reads the catalog)."""
+        state = self._state()
+        return (state.nrows, *self._sizes(state))
+
     def _size_text(self, state: NodeState) -> str:
         raw, stored = self._sizes(state)
         ratio = f" ({raw / stored:.2f}x)" if stored else ""
