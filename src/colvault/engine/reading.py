@@ -121,14 +121,22 @@ class ChunkSource:
             return list(self.pool.map(fn, items))
         return [fn(i) for i in items]
 
-    def read_range(self, state: NodeState, spec: ColumnSpec, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) of one column."""
+    def read_range(
+        self, state: NodeState, spec: ColumnSpec, start: int, stop: int,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Rows [start, stop) of one column, into ``out`` when given (not for category
+        columns, whose text width the chunks decide)."""
         if spec.is_category:
             return self._text_range(state, spec, start, stop)
         view = self._zero_copy(state, spec, start, stop)
         if view is not None:
-            return view
-        out = np.empty((max(stop - start, 0), *spec.shape), spec.dtype)
+            if out is None:
+                return view
+            out[...] = view
+            return out
+        if out is None:
+            out = np.empty((max(stop - start, 0), *spec.shape), spec.dtype)
         refs = state.columns[spec.id]
 
         def one(pos: int) -> None:

@@ -215,11 +215,10 @@ class Table(DataNode):
         with progress_bar(stop - start, "rows", desc, progress) as bar:
             for a, b in itertools.pairwise(cuts):
                 for out, text, spec in zip(outs, texts, specs, strict=True):
-                    got = src.read_range(state, spec, a, b)
                     if out is None:
-                        text.append(got)
-                    else:
-                        out[a - start : b - start] = got
+                        text.append(src.read_range(state, spec, a, b))
+                    else:  # decoded in place: no piece-sized array copied over
+                        src.read_range(state, spec, a, b, out[a - start : b - start])
                 bar.update(b - a)
         arrays = [
             out if out is not None else np.concatenate(text)
