@@ -258,41 +258,35 @@ def _chunk_passes(part, fpart, acc, stack, values, nat, ints):
 
     blocks = (n + _BLOCK - 1) // _BLOCK
     count = 0
-    top = 0
-    for b in range(blocks):
-        s, c = _block_sum(values[b * _BLOCK : (b + 1) * _BLOCK], nat)
-        count += c
-        k = b + 1
-        while k & 1 == 0:
+    center = 0.0
+    for sq in range(2):  # the sum, then the squared deviations from the mean it gives
+        top = 0
+        for b in range(blocks):
+            block = values[b * _BLOCK : (b + 1) * _BLOCK]
+            if sq:
+                s = _block_sq(block, nat, center)
+            else:
+                s, c = _block_sum(block, nat)
+                count += c
+            k = b + 1
+            while k & 1 == 0:
+                top -= 1
+                s = stack[top] + s
+                k >>= 1
+            stack[top] = s
+            top += 1
+        r = 0.0
+        while top > 0:
             top -= 1
-            s = stack[top] + s
-            k >>= 1
-        stack[top] = s
-        top += 1
-    total = 0.0
-    while top > 0:
-        top -= 1
-        total = stack[top] + total
-    part[COUNT] = count
-    part[NAN] = n - count
-    fpart[FSUM] = total
-    fpart[FCOMP] = 0.0
-
-    center = total / count
-    for b in range(blocks):
-        s = _block_sq(values[b * _BLOCK : (b + 1) * _BLOCK], nat, center)
-        k = b + 1
-        while k & 1 == 0:
-            top -= 1
-            s = stack[top] + s
-            k >>= 1
-        stack[top] = s
-        top += 1
-    m2 = 0.0
-    while top > 0:
-        top -= 1
-        m2 = stack[top] + m2
-    fpart[M2] = m2
+            r = stack[top] + r
+        if sq:
+            fpart[M2] = r
+        else:
+            part[COUNT] = count
+            part[NAN] = n - count
+            fpart[FSUM] = r
+            fpart[FCOMP] = 0.0
+            center = r / count
 
     if ints:  # the exact (wrapping) int64 sum; uint64 bit-cast
         t = np.int64(0)
