@@ -83,13 +83,12 @@ def _colvault_session(workdir: str, csv: str, mark: Callable[[str], None]) -> di
     import numpy as np
 
     import colvault
+    from colvault.benchdata import SCHEMA
 
     mark("import")
     data = measurements(ROWS)
     with colvault.open(os.path.join(workdir, "first.colvault"), "w") as store:
-        t = store.create_table(
-            "/run1", {"t": "M8[ns]", "sensor": "i4", "value": "f8", "temp": "f4"}
-        )
+        t = store.create_table("/run1", SCHEMA)
         t.append({**data, "t": data["t"].view("M8[ns]")})
         store.commit()
         mark("write")
@@ -190,7 +189,7 @@ def _run_child(tool: str, workdir: str, csv: str, env: dict[str, str]) -> tuple[
 
 
 def run(args: argparse.Namespace) -> int:
-    from .compare import _print_header, _table
+    from .compare import _numba_env, _print_header, _table
 
     tmpdir = tempfile.mkdtemp(prefix="cmp-firstuse-", dir=args.tmpdir)
     try:
@@ -214,12 +213,12 @@ def run(args: argparse.Namespace) -> int:
 
         calls = {
             EMPTY: session("colvault", empty),
-            WARM: session("colvault", lambda i: env_for(warm_cache, sources)),
+            WARM: session("colvault", lambda i: _numba_env(warm_cache)),
             PEER: session("pytables", lambda i: dict(os.environ)),
         }
         load0 = os.getloadavg()
         # untimed: fills the warm cache; the OS caches Python's and the libraries' files
-        _run_child("colvault", tempfile.mkdtemp(dir=tmpdir), csv, env_for(warm_cache, sources))
+        _run_child("colvault", tempfile.mkdtemp(dir=tmpdir), csv, _numba_env(warm_cache))
         _run_child("pytables", tempfile.mkdtemp(dir=tmpdir), csv, dict(os.environ))
         walls: dict[str, list[float]] = {t: [] for t in calls}
         steps: dict[str, list[dict[str, float]]] = {t: [] for t in calls}
