@@ -355,6 +355,26 @@ def decode(encoding: str, params: str | None, payload: Any, out: np.ndarray) -> 
         raise ValueError(f"unknown chunk encoding {encoding!r}")
 
 
+def validity_frame(valid: np.ndarray, codec: Codec) -> bytes:
+    """The validity frame of a chunk with missing values: its packed bits
+    (``np.packbits(valid, bitorder="little")``, 1 = valid), one blosc2 frame with the table's
+    codec (stored, not compressed, for codec ``"none"``: a frame either way, so that a reader
+    needs no more than the chunk's own bytes to decode it)."""
+    bits = np.packbits(valid, bitorder="little")
+    if codec.name == "none":
+        return blosc2.compress2(
+            bits, codec=blosc2.Codec.LZ4, clevel=0, typesize=1, filters=[blosc2.Filter.NOFILTER]
+        )
+    return codec.compress(bits, blosc2.Filter.NOFILTER)
+
+
+def decode_validity(frame: Any, nrows: int) -> np.ndarray:
+    """The packed validity bits of a chunk of ``nrows`` rows from its frame (a new array)."""
+    bits = np.empty((nrows + 7) // 8, np.uint8)
+    decompress_into(frame, bits)
+    return bits
+
+
 def _frame(payload: Any, raw: bool, dtype: str, n: int) -> np.ndarray:
     if raw:
         return np.frombuffer(payload, dtype, n).copy()

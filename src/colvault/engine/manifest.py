@@ -39,6 +39,21 @@ class ChunkRef:
     encoding: str
     params: str | None  # JSON parameters of the encoding
     zone: ZoneMap = NO_ZONE_MAP  # the chunk's statistics, as stored
+    #: Missing values in the chunk (nullable columns; 0: none, and no validity frame).
+    nulls: int = 0
+    #: Bytes of the validity frame at the end of the payload (0: none); the values' encoding
+    #: decodes the first ``length - vlen`` bytes.
+    vlen: int = 0
+
+    @property
+    def rows(self) -> int:
+        """The chunk's rows (``nrows``)."""
+        return self.nrows
+
+    @property
+    def values_length(self) -> int:
+        """Bytes of the encoded values, before the validity frame."""
+        return self.length - self.vlen
 
 
 @dataclass(frozen=True)
@@ -64,35 +79,52 @@ class NodeState:
 
 def chunk_ref(row: tuple[Any, ...], zone: ZoneMap) -> ChunkRef:
     """A ChunkRef from a row (col_id, index, first_row, nrows, segment, sealed, offset, length,
-    crc32, encoding, params, ...) as the manifest queries select them."""
+    crc32, encoding, params, min, max, nan_count, sorted, null_count, validity_length) as the
+    manifest queries select them."""
     return ChunkRef(
-        row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], row[9], row[10], zone
-    )
+        row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], row[9], row[10],
+        zone, row[15] or 0, row[16] or 0,
+    )  # fmt: skip
 
 
-_CHUNKS = """
+def select_chunks(validity: bool, where: str) -> str:
+    """The manifest query of the chunks ``where`` says; a catalog without the columns of
+    missing values (made before them, open read-only) gives NULL for them."""
+    extra = "c.null_count, c.validity_length" if validity else "NULL, NULL"
+    return f"""
 SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
-       c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted
+       c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted,
+       {extra}
 FROM chunks c LEFT JOIN segments s ON s.path = c.segment
-WHERE c.node_id = ? AND c.retired_commit IS NULL
-ORDER BY c.col_id, c.first_row
+WHERE {where}
 """
 
 
+_WHERE = "c.node_id = ? AND c.retired_commit IS NULL ORDER BY c.col_id, c.first_row"
+_CHUNKS = select_chunks(True, _WHERE)
+_CHUNKS_OLD = select_chunks(False, _WHERE)
+
+
 def load_state(
-    conn: sqlite3.Connection, node_id: str, names: Mapping[str, str], nrows: int, version: int
-) -> NodeState:
+    conn: sqlite3.Connection, node_id: str, names: Mapping[str, str], nrows: int, version: int,
+    validity: bool = True,
+) -> NodeState:  # fmt: skip
     """Read a node's live chunks inside the caller's read transaction; ``names`` maps its
-    column ids to their names (for messages). A manifest that does not add up raises
-    ManifestError (the caller names the node)."""
+    column ids to their names (for messages); ``validity``: the catalog has the columns of
+    missing values. A manifest that does not add up raises ManifestError (the caller names
+    the node)."""
     col_ids = list(names)
     per_col: dict[str, list[ChunkRef]] = {c: [] for c in col_ids}
-    for row in conn.execute(_CHUNKS, (node_id,)):
+    for row in conn.execute(_CHUNKS if validity else _CHUNKS_OLD, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
             wrong = check_params(row[9], row[10])
             if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
                 wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
+            elif any(v is not None and type(v) is not int for v in row[15:17]):
+                wrong = f"a chunk row with a validity that is not integers: {row[15:17]!r}"
+            elif not 0 <= (row[15] or 0) <= row[3] or not 0 <= (row[16] or 0) <= row[7]:
+                wrong = f"a chunk row with a validity out of bounds: {row[15:17]!r}"
             if wrong is not None:
                 raise ManifestError(f"chunk {row[1]} of column {names[row[0]]!r}: {wrong}")
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))

@@ -8,11 +8,13 @@ removed meanwhile) raises ``NodeError`` and the whole commit is rolled back.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NodeError
+from .catalog import FORMAT_NULLABLE, FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,13 @@ class NodeRecord:
     kind: str  # "group" | "table" | "array"
     schema: str | None = None  # JSON
     options: str | None = None  # JSON
+
+    @property
+    def has_nullable(self) -> bool:
+        """Whether the node has a nullable column (its store then needs format 2)."""
+        if self.schema is None or '"nullable"' not in self.schema:
+            return False
+        return any(c.get("nullable") for c in json.loads(self.schema)["columns"])
 
 
 def in_subtree(path: str, top: str) -> bool:
@@ -91,6 +100,11 @@ class PendingMeta:
                     raise NodeError(
                         f"{rec.path} was created by another process meanwhile"
                     ) from None
+                if rec.has_nullable:  # older versions must refuse the store from now on
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'format' AND value = ?",
+                        (FORMAT_NULLABLE, FORMAT_VERSION),
+                    )
             elif op[0] == "rename":
                 _, old, new = op
                 self._require(conn, old)

@@ -25,6 +25,7 @@ from .encodings import (
     decode,
     decode_dictionary,
     decode_rows,
+    decode_validity,
     scaled_integers,
 )
 from .manifest import ChunkRef, NodeState
@@ -50,8 +51,11 @@ class ChunkSource:
         return ChecksumError(self.store, self.node, spec.name, ref.index, ref.crc, computed, why)
 
     @contextmanager
-    def _checked(self, spec: ColumnSpec, ref: ChunkRef) -> Iterator[bytes | memoryview]:
-        """The chunk's bytes after their crc matched (a ``ChecksumError`` otherwise)."""
+    def _checked(
+        self, spec: ColumnSpec, ref: ChunkRef, validity: bool = False
+    ) -> Iterator[bytes | memoryview]:
+        """The chunk's encoded values (its validity frame with ``validity``) after the crc of
+        the whole payload matched (a ``ChecksumError`` otherwise)."""
         with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length) as buf:
             if buf is None:
                 raise self.damaged(
@@ -61,9 +65,28 @@ class ChunkSource:
             if crc != ref.crc:
                 raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
             try:
-                yield buf
+                if validity:
+                    yield memoryview(buf)[ref.length - ref.vlen :]
+                else:
+                    yield memoryview(buf)[: ref.length - ref.vlen] if ref.vlen else buf
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
+
+    def read_validity(self, spec: ColumnSpec, ref: ChunkRef) -> np.ndarray | None:
+        """The chunk's validity as packed bits (``np.packbits(valid, bitorder="little")``,
+        uint8, ``ceil(ref.nrows / 8)`` bytes, 1 = valid), None when it has no missing value.
+        The count of missing values must match the manifest's (``ChecksumError`` otherwise)."""
+        if not ref.nulls:
+            return None
+        with self._checked(spec, ref, validity=True) as frame:
+            bits = decode_validity(frame, ref.nrows)
+            valid = int(np.bitwise_count(bits).sum())
+            if ref.nrows - valid != ref.nulls:
+                raise ValueError(
+                    f"its validity has {ref.nrows - valid} missing values, the manifest "
+                    f"says {ref.nulls}"
+                )
+        return bits
 
     def read_codes(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
         """(codes, dictionary) of one chunk of a category column."""

@@ -26,6 +26,16 @@ _KINDS = "biufcMmSU"
 CATEGORY = np.dtype(object)
 
 
+#: pandas' nullable dtype names and the numpy dtypes of their values.
+PANDAS_NULLABLE = {
+    **{f"Int{b}": np.dtype(f"<i{b // 8}") for b in (8, 16, 32, 64)},
+    **{f"UInt{b}": np.dtype(f"<u{b // 8}") for b in (8, 16, 32, 64)},
+    "boolean": np.dtype(bool),
+}
+#: The kinds of numpy dtype a column may be nullable of (floats and datetimes have NaN/NaT).
+NULLABLE_KINDS = "biuSU"
+
+
 def _is_category(dtype: Any) -> bool:
     """``"category"``, as written in a schema or as pandas' CategoricalDtype."""
     return (isinstance(dtype, str) and dtype == "category") or str(dtype) == "category"
@@ -57,13 +67,15 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
 @dataclass(frozen=True)
 class ColumnSpec:
     """One column: a stable id (its directory on disk), a name, a dtype and a cell shape;
-    ``tz``: the time zone of a datetime64 column whose values are stored as UTC."""
+    ``tz``: the time zone of a datetime64 column whose values are stored as UTC;
+    ``nullable``: the column may hold missing values (a validity bitmap per chunk)."""
 
     id: str
     name: str
     dtype: np.dtype
     shape: tuple[int, ...] = ()
     tz: str | None = None
+    nullable: bool = False
 
     @property
     def cell_bytes(self) -> int:
@@ -90,8 +102,13 @@ class ColumnSpec:
             return f"datetime64[{np.datetime_data(self.dtype)[0]}, {self.tz}]"
         return str(self.dtype)
 
+    @property
+    def type_text(self) -> str:
+        """:attr:`type_name`, with ``" nullable"`` after it for a nullable column (repr)."""
+        return self.type_name + (" nullable" if self.nullable else "")
+
     def to_json(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "dtype": "category" if self.is_category else self.dtype.str,
@@ -99,12 +116,16 @@ class ColumnSpec:
         }
         if self.tz is not None:  # older readers ignore it and read the UTC values
             out["tz"] = self.tz
+        if self.nullable:  # omitted when false: schemas without missing values stay as they were
+            out["nullable"] = True
         return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:
         dtype = CATEGORY if d["dtype"] == "category" else np.dtype(d["dtype"])
-        return cls(d["id"], d["name"], dtype, tuple(d["shape"]), d.get("tz"))
+        return cls(
+            d["id"], d["name"], dtype, tuple(d["shape"]), d.get("tz"), bool(d.get("nullable"))
+        )
 
 
 @dataclass(frozen=True)
@@ -225,6 +246,8 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
         for name, spec in schema.items():
             if isinstance(spec, tuple) and len(spec) == 2:
                 items.append((name, spec[0], _check_shape(spec[1], f"column {name!r}")))
+            elif isinstance(spec, Mapping):
+                items.append(_dict_spec(name, spec))
             else:
                 items.append((name, spec, ()))
     else:
@@ -241,18 +264,79 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
         if name in seen:
             raise SchemaError(f"column {name!r} appears twice")
         seen.add(name)
+        nullable = False
+        if isinstance(dtype, Nullable):
+            dtype, nullable = dtype.dtype, True
+        elif isinstance(dtype, str) and dtype in PANDAS_NULLABLE:
+            dtype, nullable = PANDAS_NULLABLE[dtype], True
+        elif isinstance(dtype, str) and dtype in ("string", "str"):
+            raise SchemaError(
+                f"column {name!r}: text columns have a fixed width; give it as "
+                "{'dtype': 'U20', 'nullable': True} for text that may be missing"
+            )
         zoned = tz_dtype(dtype, f"column {name!r}")
         if _is_category(dtype):
             if shape:
                 raise SchemaError(f"column {name!r}: category columns hold scalars, not cells")
-            cols.append(ColumnSpec(new_id(), name, CATEGORY))
-        elif zoned is not None:
+            cols.append(ColumnSpec(new_id(), name, CATEGORY, nullable=nullable))
+            continue
+        if zoned is not None:
             if shape:
                 raise SchemaError(f"column {name!r}: zone-aware timestamps hold scalars")
-            cols.append(ColumnSpec(new_id(), name, zoned[0], (), zoned[1]))
+            spec = ColumnSpec(new_id(), name, zoned[0], (), zoned[1])
         else:
-            cols.append(ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape))
+            spec = ColumnSpec(new_id(), name, check_dtype(dtype, f"column {name!r}"), shape)
+        if nullable:
+            if spec.shape or spec.dtype.kind not in NULLABLE_KINDS:
+                raise SchemaError(
+                    f"column {name!r}: only scalar bool, int, uint, text and category columns "
+                    f"can be nullable, not {spec.type_name}"
+                    + (f" cells of {spec.shape}" if spec.shape else "")
+                    + " (floats and datetimes hold NaN and NaT)"
+                )
+            spec = ColumnSpec(spec.id, name, spec.dtype, nullable=True)
+        cols.append(spec)
     return cols
+
+
+@dataclass(frozen=True)
+class Nullable:
+    """A dtype marked nullable while a schema is parsed (from ``{"dtype": ..., "nullable": True}``
+    or a pandas nullable dtype)."""
+
+    dtype: Any
+
+
+_DICT_KEYS = frozenset(("dtype", "nullable", "shape", "tz"))
+
+
+def _dict_spec(name: str, spec: Mapping[str, Any]) -> tuple[str, Any, tuple[int, ...]]:
+    """A column given as ``{"dtype": ..., "nullable": bool, "shape": ..., "tz": ...}``."""
+    what = f"column {name!r}"
+    unknown = sorted(str(k) for k in spec if k not in _DICT_KEYS)
+    if unknown:
+        raise SchemaError(f"{what}: unknown key(s) {unknown}; a column takes {sorted(_DICT_KEYS)}")
+    if "dtype" not in spec:
+        raise SchemaError(f"{what}: a column given as a dict needs its 'dtype'")
+    dtype = spec["dtype"]
+    nullable = spec.get("nullable", False)
+    if not isinstance(nullable, bool | np.bool_):
+        raise SchemaError(f"{what}: 'nullable' must be True or False, not {nullable!r}")
+    if isinstance(dtype, str) and dtype in PANDAS_NULLABLE:
+        if not nullable and "nullable" in spec:
+            raise SchemaError(f"{what}: {dtype} is nullable; give its numpy dtype otherwise")
+        dtype, nullable = PANDAS_NULLABLE[dtype], True
+    tz = spec.get("tz")
+    if tz is not None:
+        try:
+            unit = np.datetime_data(np.dtype(dtype))[0] if np.dtype(dtype).kind == "M" else None
+        except TypeError:
+            unit = None
+        if unit is None or unit == "generic":
+            raise SchemaError(f"{what}: a time zone needs a datetime64 dtype with a unit")
+        dtype = f"datetime64[{unit}, {tz}]"
+    shape = _check_shape(spec["shape"], what) if spec.get("shape") not in (None, ()) else ()
+    return name, Nullable(dtype) if nullable else dtype, shape
 
 
 def default_chunk_rows(row_cell_bytes: int, expected_rows: int | None = None) -> int:

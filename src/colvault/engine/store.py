@@ -28,8 +28,8 @@ from ..errors import (
 )
 from . import recovery
 from .catalog import (
-    FORMAT_VERSION,
     ROOT_ID,
+    SUPPORTED_FORMATS,
     Catalog,
     remove_abandoned_catalogs,
     what_failed,
@@ -173,8 +173,10 @@ class Store(NodeTree):
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         if row is None:
             raise self._catalog.damaged("it names no store format")
-        if row[0] != FORMAT_VERSION:
+        if row[0] not in SUPPORTED_FORMATS:
             raise ColvaultError(f"{self.path}: unknown store format {row and row[0]!r}")
+        if self.mode != "r":
+            self._catalog.upgrade()
 
     def _check_identity(self) -> None:
         """Refuse to commit into a store that is no longer the one at ``self.path``: with its
@@ -251,7 +253,8 @@ class Store(NodeTree):
                 state = self._states.get(node_id)
                 if state is None or state.version != version:
                     names = {c.id: c.name for c in schema.columns}
-                    state = load_state(conn, node_id, names, nrows, version)
+                    validity = self._catalog.has_validity
+                    state = load_state(conn, node_id, names, nrows, version, validity)
                     self._states[node_id] = state
         except ManifestError as exc:  # named outside the read: naming reads the catalog
             raise self._catalog.damaged(f"the manifest of {self._path_of(node_id)}: {exc}") from exc

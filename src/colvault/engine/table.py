@@ -308,7 +308,7 @@ class Table(DataNode):
     def __repr__(self) -> str:
         state = self._state()
         cols = ", ".join(
-            f"{c.name} {c.type_name}" + (str(c.shape) if c.shape else "")
+            f"{c.name} {c.type_text}" + (str(c.shape) if c.shape else "")
             for c in self._schema.columns
         )
         return (

@@ -15,15 +15,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .manifest import ChunkRef, chunk_ref
+from .manifest import ChunkRef, chunk_ref, select_chunks
 from .zonemaps import ZoneMap
 
-_TAIL = """
-SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
-       c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted
-FROM chunks c LEFT JOIN segments s ON s.path = c.segment
-WHERE c.node_id = ? AND c.retired_commit IS NULL AND c.first_row + c.nrows = ? AND c.nrows < ?
-"""
+#: Inside a commit: the writable catalog has the columns of missing values (``upgrade``).
+_TAIL = select_chunks(
+    True, "c.node_id = ? AND c.retired_commit IS NULL AND c.first_row + c.nrows = ? AND c.nrows < ?"
+)
 
 
 @dataclass(frozen=True)
