@@ -14,6 +14,11 @@ _UNARY_FLOAT = ("sqrt", "exp", "log", "log10", "sin", "cos", "tan", "arcsin", "a
 _UNARY = ("neg", "abs", "floor", "ceil", "isnan", "isfinite", *_UNARY_FLOAT)
 _CMP = ("<", "<=", ">", ">=", "==", "!=")
 _LOGIC = ("and", "or", "not")
+_MISSING = ("isna", "notna")
+#: Nodes whose value is decided for every row, missing operands included (a comparison of a
+#: missing value is false, except ``!=``, as with NaN); the others are missing where any
+#: column under them is.
+_DEFINITE = frozenset(("catcode", "catlut", "isin", "isnan", "isfinite", *_CMP, *_LOGIC, *_MISSING))
 _NUMERIC = frozenset(
     ["|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"]
 )
@@ -104,6 +109,10 @@ def validate(node: Any, n_columns: int, n_constants: int) -> None:
             if not (ok and nd[2][0] == "const" and nd[2][2] == "lut"):
                 raise ValueError(f"bad category lookup {nd!r}")
             stack.extend(nd[1:])
+        elif kind in _MISSING:
+            if len(nd) != 3 or nd[1] != "|b1":
+                raise ValueError(f"bad missing-value test {nd!r}")
+            stack.append(nd[2])
         elif kind == "isin":
             ok = len(nd) == 4 and nd[1] == "|b1" and isinstance(nd[3], tuple) and len(nd[3]) == 3
             if not (ok and nd[3][0] == "const" and _set_dtype(nd[3][2])):
@@ -324,14 +333,20 @@ def unit_factor(src: str, dst: str) -> int:
 
 
 class _Gen:
-    """Emits one SSA assignment per distinct subtree (so equal subtrees are computed once)."""
+    """Emits one SSA assignment per distinct subtree (so equal subtrees are computed once).
 
-    def __init__(self) -> None:
+    Columns in ``masked`` have validity bits (argument ``v{j}``); a subtree's validity is
+    computed once too, and only in kernels that have such columns (a plain kernel's text does
+    not depend on them)."""
+
+    def __init__(self, masked: frozenset[int] = frozenset()) -> None:
         self.lines: list[str] = []
         self.helpers: set[str] = set()
         self.calls = 0  # helper calls in the kernel body
         self.memo: dict[tuple[Any, ...], str] = {}
         self.power_checks: list[str] = []
+        self.masked = masked
+        self.valid_memo: dict[tuple[Any, ...], str | None] = {}
 
     def emit(self, code: str) -> str:
         name = f"t{len(self.lines)}"
@@ -349,11 +364,72 @@ class _Gen:
         if nd in self.memo:
             return self.memo[nd]
         name = self._node(nd)
+        if self.masked and nd[0] in _DEFINITE and nd[0] not in _LOGIC and nd[0] not in _MISSING:
+            name = self._decided(nd, name)
         self.memo[nd] = name
         return name
 
+    def valid(self, nd: tuple[Any, ...]) -> str | None:
+        """The name of a bool that is true where ``nd`` is not missing, or None where it
+        never is."""
+        if not self.masked or nd[0] == "const" or nd[0] in _DEFINITE:
+            return None
+        if nd in self.valid_memo:
+            return self.valid_memo[nd]
+        if nd[0] == "col":
+            j = nd[1]
+            name = self.emit(f"((v{j}[i >> 3] >> (i & 7)) & 1) != 0") if j in self.masked else None
+        else:
+            parts = [v for a in nd[2:] if (v := self.valid(a)) is not None]
+            name = parts[0] if parts else None
+            for v in parts[1:]:
+                name = self.emit(f"{name} & {v}")
+        self.valid_memo[nd] = name
+        return name
+
+    def definite(self, nd: tuple[Any, ...]) -> str:
+        """A boolean node's value with missing rows false (a bool column's missing entry
+        selects nothing; ``~`` of it selects them)."""
+        x = self.node(nd)
+        v = self.valid(nd)
+        return x if v is None else self.emit(f"{v} & {x}")
+
+    def _decided(self, nd: tuple[Any, ...], raw: str) -> str:
+        """A comparison (or set test, ``isnan``, ``isfinite``) of possibly missing operands:
+        false where one is missing, but ``!=`` and ``isnan`` true, as for NaN."""
+        kind = nd[0]
+        if kind == "catlut":
+            operands = nd[1:2]
+        else:
+            operands = nd[2:3] if kind in ("catcode", "isin") else nd[2:]
+        parts = [v for a in operands if (v := self.valid(a)) is not None]
+        if not parts:
+            return raw
+        v = parts[0] if len(parts) == 1 else self.emit(" & ".join(parts))
+        if kind in ("!=", "isnan") or (kind == "catcode" and nd[1] == "!="):
+            return self.emit(f"{raw} | (not {v})")
+        return self.emit(f"{v} & {raw}")
+
+    def _missing(self, nd: tuple[Any, ...]) -> str:
+        """``isna``/``notna``: NaN, NaT or a missing entry under the operand."""
+        arg = nd[2]
+        dt = dtype_of(arg)
+        parts = []
+        if dt in _FLOAT_NAMES:
+            x = self.node(arg)
+            parts.append(f"({x} != {x})")
+        elif _is_datetime(dt):
+            parts.append(f"({self.node(arg)} == NAT)")
+        v = self.valid(arg)
+        if v is not None:
+            parts.append(f"(not {v})")
+        code = " | ".join(parts) or "False"
+        return self.emit(code if nd[0] == "isna" else f"not ({code})")
+
     def _node(self, nd: tuple[Any, ...]) -> str:
         kind = nd[0]
+        if kind in _MISSING:
+            return self._missing(nd)
         if kind == "col":
             j, dt = nd[1], nd[2]
             if dt == "|b1":
@@ -377,7 +453,10 @@ class _Gen:
                 raise ValueError(f"a set test needs values of its operand's dtype: {nd!r}")
             x, values = self.node(nd[2]), self.node(nd[3])
             return self.emit(f"{self.use('_isin')}({x}, {values})")
-        args = [self.node(a) for a in nd[2:]]
+        if kind in _LOGIC:
+            args = [self.definite(a) for a in nd[2:]]
+        else:
+            args = [self.node(a) for a in nd[2:]]
         in_dts = [dtype_of(a) for a in nd[2:]]
         return self._op(kind, nd[1], args, in_dts)
 
@@ -514,14 +593,21 @@ class _Gen:
         raise ValueError(f"unknown integer op {op}")
 
 
-def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> str:
-    """The text of the kernel module for one description."""
+def generate_source(
+    node: tuple[Any, ...], n_columns: int, n_constants: int, masked: tuple[int, ...] = ()
+) -> str:
+    """The text of the kernel module for one description. Columns ``masked`` (ascending) have
+    validity bits, arguments ``v{j}`` after the constants: ``np.packbits(valid,
+    bitorder="little")`` (uint8, 1 = present); missing entries compare as NaN does."""
     validate(node, n_columns, n_constants)
-    gen = _Gen()
-    result = gen.node(node)
+    if list(masked) != sorted(set(masked)) or any(_index(j) >= n_columns for j in masked):
+        raise ValueError(f"bad masked columns {masked!r}")
+    gen = _Gen(frozenset(masked))
+    result = gen.definite(node)
     if dtype_of(node) != "|b1":
         raise ValueError("the root of a predicate must be boolean")
     params = [f"c{j}" for j in range(n_columns)] + [f"k{j}" for j in range(n_constants)]
+    params += [f"v{j}" for j in masked]
     args = ", ".join(["n", *params])
     body = ["        " + line for line in gen.lines]
     checks = [f"        err |= {v} < 0" for v in gen.power_checks]
@@ -530,7 +616,7 @@ def generate_source(node: tuple[Any, ...], n_columns: int, n_constants: int) -> 
     helper_deco = f'@numba.njit(cache=True, nogil=True, error_model="numpy"{inline})'
     out = [
         "# Generated by colvault.kernels.exprgen; shape:",
-        f"# {shape_text(node)}",
+        f"# {shape_text(node)}" + (f" masked {list(masked)}" if masked else ""),
         "import math",
         "",
         "import numba",

@@ -38,6 +38,10 @@ Kernels (one module per shape holds all three; each compiles on first use)::
     count(n, c0, ..., k0, ...) -> count
     mask(n, c0, ..., k0, ..., out) -> count     # out[i] = predicate of row i (bool)
 
+A kernel with ``masked`` columns takes their validity bits after the constants (``v0, ...``,
+see :func:`generate_source`); a missing entry compares false, except with ``!=``, as NaN does,
+and ``isna``/``notna`` test for it. Without ``masked`` the kernel is the plain one.
+
 A negative count (:data:`ERR_NEGATIVE_POWER`) means an integer was raised to a negative integer
 power in some row, which numpy refuses.
 """
@@ -179,8 +183,10 @@ def kernel(
     n_constants: int,
     mode: str = "select",
     cache_dir: str | os.PathLike[str] | None = None,
+    masked: tuple[int, ...] = (),
 ) -> Callable[..., int]:
-    """The jitted ``mode`` kernel (``select``, ``count`` or ``mask``) of a description.
+    """The jitted ``mode`` kernel (``select``, ``count`` or ``mask``) of a description, with
+    validity bits for the columns ``masked`` (ascending positions).
 
     Kernels are cached in this process by shape, and on disk (source and Numba's machine code)
     in ``cache_dir`` (default :func:`default_cache_dir`).
@@ -188,7 +194,9 @@ def kernel(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     key = f"{n_columns}:{n_constants}:{shape_text(node)}"
-    mod = _module(key, lambda: generate_source(node, n_columns, n_constants), cache_dir)
+    if masked:  # plain kernels keep their keys (and modules)
+        key += f":masked{list(masked)}"
+    mod = _module(key, lambda: generate_source(node, n_columns, n_constants, masked), cache_dir)
     fn: Callable[..., int] = getattr(mod, mode)
     return fn
 

@@ -6,7 +6,8 @@ kernels and the per-chunk :class:`~.predicate.Predicate` in :mod:`.predicate`.
 The language (ARCHITECTURE.md "Queries"): column names (backquoted when they are not
 identifiers, as in pandas' ``query``), names from ``condvars``, int, float, bool and string
 literals, ``+ - * / // % **``, unary ``-``, comparisons (chained ones too), ``& | ~`` and
-``and or not`` on booleans, and the functions in :data:`FUNCTIONS`. Nothing else parses, and
+``and or not`` on booleans, the functions in :data:`FUNCTIONS`, and ``isna``/``notna``
+(:data:`MISSING_TESTS`; a missing entry of a nullable column compares as NaN does). Nothing else parses, and
 nothing is ever evaluated: the text goes through length and nesting checks, then ``ast.parse``,
 then a walk that accepts a fixed set of node types.
 
@@ -64,6 +65,9 @@ FUNCTIONS: dict[str, np.ufunc] = {
     "isnan": np.isnan,
     "isfinite": np.isfinite,
 }
+#: Tests for a missing value: NaN, NaT, or a masked entry of a nullable column (as pandas'
+#: ``isna``/``notna``); any operand type, always boolean.
+MISSING_TESTS = ("isna", "notna")
 ARITHMETIC: dict[str, np.ufunc] = {
     "+": np.add,
     "-": np.subtract,

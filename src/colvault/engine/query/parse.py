@@ -22,6 +22,7 @@ from .expr import (
     COMPARISONS,
     FUNCTIONS,
     MAX_DEPTH,
+    MISSING_TESTS,
     SWAPPED,
     UNARY,
     Col,
@@ -160,7 +161,7 @@ class _Parser:
                 raise self.error(node, f"condvar {ident!r}: {exc}") from None
         if ident in self.columns:
             return self.column(node, ident)
-        if ident in FUNCTIONS:
+        if ident in FUNCTIONS or ident in MISSING_TESTS:
             raise self.error(node, f"{ident} is a function; call it as {ident}(...)")
         raise self.error(node, f"unknown name {ident!r}; {self.table_names()}")
 
@@ -211,9 +212,11 @@ class _Parser:
 
     def call(self, node: ast.Call) -> Expr:
         func = node.func
-        if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
+        if not isinstance(func, ast.Name) or (
+            func.id not in FUNCTIONS and func.id not in MISSING_TESTS
+        ):
             what = ast.get_source_segment(self.src.parsed, func) or "this"
-            allowed = ", ".join(FUNCTIONS)
+            allowed = ", ".join([*FUNCTIONS, *MISSING_TESTS])
             raise self.error(
                 node, f"cannot call {self.src.restore(what)!r}; the functions are {allowed}"
             )
@@ -222,8 +225,23 @@ class _Parser:
         if len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
             raise self.error(node, f"{func.id}() takes exactly one argument")
         x = self.visit(node.args[0])
+        if func.id in MISSING_TESTS:
+            return self.missing_test(func.id, x)
         self.check_numeric(node, x, func.id)
         return self.apply(node, func.id, (x,))
+
+    def missing_test(self, op: str, x: Expr) -> Expr:
+        """``isna(x)``/``notna(x)`` of any operand; of a constant, folded (NaN and NaT are
+        missing, other values are not)."""
+        if isinstance(x, Const):
+            v = x.value
+            missing = False
+            if isinstance(v, float | np.floating):
+                missing = bool(np.isnan(v))
+            elif isinstance(v, np.datetime64 | np.timedelta64):
+                missing = bool(np.isnat(v))
+            return Const(np.bool_(missing == (op == "isna")), _BOOL)
+        return Op(op, (x,), _BOOL)
 
     def compare(self, node: ast.Compare) -> Expr:
         for cmp in node.ops:

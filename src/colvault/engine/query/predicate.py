@@ -20,6 +20,7 @@ from .expr import (
     ARITHMETIC,
     COMPARISONS,
     LOGICAL,
+    MISSING_TESTS,
     SWAPPED,
     UNARY,
     Col,
@@ -120,11 +121,13 @@ class _Lowerer:
             node = self.col(e)
             return self.cast(node, e.dtype, want)
         if e.op in COMPARISONS:
-            return self.comparison(e)
+            return self.cast(self.comparison(e), _BOOL, want)
         if e.op in ("and", "or"):
-            return self.logical(e)
+            return self.cast(self.logical(e), _BOOL, want)
         if e.op in LOGICAL:
-            return (e.op, "|b1", *(self.lower(a, _BOOL) for a in e.args))
+            return self.cast((e.op, "|b1", *(self.lower(a, _BOOL) for a in e.args)), _BOOL, want)
+        if e.op in MISSING_TESTS:
+            return self.cast((e.op, "|b1", self.lower(e.args[0])), _BOOL, want)
         ufunc = ARITHMETIC.get(e.op) or UNARY[e.op]
         loop = ufunc.resolve_dtypes((*(_resolve_operand(a) for a in e.args), None))
         args = tuple(self.lower(a, dt) for a, dt in zip(e.args, loop, strict=False))
@@ -350,6 +353,8 @@ class Predicate:
     ``arrays`` map column names (:attr:`columns`) to 1-d chunk arrays in storage form:
     datetime64/timedelta64 as themselves or as int64 views, bool as bool or uint8, category
     columns as their integer codes (with the chunk's dictionary in ``dictionaries``).
+    ``valid`` maps columns with missing entries to their validity bits (``np.packbits(valid,
+    bitorder="little")``); with it, the masked variant of the kernel runs.
     """
 
     def __init__(self, expr: Expr, *, cache_dir: str | None = None) -> None:
@@ -359,19 +364,26 @@ class Predicate:
         self.constants = [s.const for s in self.lowered.slots]
         self.key = self.lowered.key
         self.cache_dir = cache_dir
-        self._kernels: dict[str, Callable[..., int]] = {}
+        self._kernels: dict[tuple[str, tuple[int, ...]], Callable[..., int]] = {}
         fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
         self._static = kernel_constants(expr) if fixed else None
 
-    def kernel(self, mode: str = "select") -> Callable[..., int]:
-        fn = self._kernels.get(mode)  # looked up once per query, not once per chunk
+    def kernel(self, mode: str = "select", masked: tuple[int, ...] = ()) -> Callable[..., int]:
+        """The ``mode`` kernel, with validity bits for the columns at positions ``masked``."""
+        fn = self._kernels.get((mode, masked))  # looked up once per query, not once per chunk
         if fn is None:
             low = self.lowered
             fn = exprgen.kernel(
-                low.node, len(low.columns), len(low.slots), mode, cache_dir=self.cache_dir
+                low.node, len(low.columns), len(low.slots), mode, self.cache_dir, masked
             )
-            self._kernels[mode] = fn
+            self._kernels[(mode, masked)] = fn
         return fn
+
+    def masked(self, valid: Mapping[str, np.ndarray] | None) -> tuple[int, ...]:
+        """Positions of the columns that ``valid`` gives bits for."""
+        if not valid:
+            return ()
+        return tuple(j for j, name in enumerate(self.columns) if name in valid)
 
     def constant_values(self) -> list[Any]:
         """The plain constants by slot (category literals, which become per-chunk codes, are
@@ -384,9 +396,10 @@ class Predicate:
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
         overrides: Mapping[int, Any] | None = None,
+        valid: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[Any, ...]:
-        """``(n, *columns, *constants)`` for one chunk; ``overrides`` replaces constants by
-        slot (a decimal chunk's integer thresholds)."""
+        """``(n, *columns, *constants, *validity)`` for one chunk; ``overrides`` replaces
+        constants by slot (a decimal chunk's integer thresholds)."""
         cols = []
         for name in self.columns:
             a = np.asarray(arrays[name])
@@ -406,7 +419,12 @@ class Predicate:
         )
         if overrides:
             consts = tuple(overrides.get(i, c) for i, c in enumerate(consts))
-        return (n, *cols, *consts)
+        if not valid:
+            return (n, *cols, *consts)
+        bits = [np.asarray(valid[name], np.uint8) for name in self.columns if name in valid]
+        if any(len(b) < (n + 7) // 8 for b in bits):
+            raise QueryError("validity bits are shorter than n")
+        return (n, *cols, *consts, *bits)
 
     @staticmethod
     def _checked(count: int) -> int:
@@ -420,12 +438,13 @@ class Predicate:
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
         overrides: Mapping[int, Any] | None = None,
+        valid: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """int64 positions (within the chunk) of the rows where the condition holds (a new
         array; the kernel writes into this thread's scratch buffer)."""
-        args = self.args(arrays, dictionaries, n, overrides)
+        args = self.args(arrays, dictionaries, n, overrides, valid)
         out = scratch_array("hits", np.int64, args[0])
-        count = self._checked(self.kernel("select")(*args, out))
+        count = self._checked(self.kernel("select", self.masked(valid))(*args, out))
         return out[:count].copy()
 
     def count(
@@ -434,21 +453,23 @@ class Predicate:
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
         overrides: Mapping[int, Any] | None = None,
+        valid: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """How many rows of the chunk satisfy the condition."""
-        args = self.args(arrays, dictionaries, n, overrides)
-        return self._checked(self.kernel("count")(*args))
+        args = self.args(arrays, dictionaries, n, overrides, valid)
+        return self._checked(self.kernel("count", self.masked(valid))(*args))
 
     def mask(
         self,
         arrays: Mapping[str, np.ndarray],
         dictionaries: Mapping[str, np.ndarray] | None = None,
         n: int | None = None,
+        valid: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """The condition of every row of the chunk, as a bool array."""
-        args = self.args(arrays, dictionaries, n)
+        args = self.args(arrays, dictionaries, n, valid=valid)
         out = np.empty(args[0], np.bool_)
-        self._checked(self.kernel("mask")(*args, out))
+        self._checked(self.kernel("mask", self.masked(valid))(*args, out))
         return out
 
 
@@ -456,7 +477,7 @@ def evaluate(expr: Expr, arrays: Mapping[str, np.ndarray]) -> Any:
     """Evaluate a tree with numpy itself (the reference the kernels must agree with). Category
     columns are given as text here."""
     if isinstance(expr, Col):
-        return np.asarray(arrays[expr.name])
+        return np.asanyarray(arrays[expr.name])  # a masked array stays masked
     if isinstance(expr, Const):
         return expr.value
     args = [evaluate(a, arrays) for a in expr.args]
@@ -465,5 +486,20 @@ def evaluate(expr: Expr, arrays: Mapping[str, np.ndarray]) -> Any:
             return COMPARISONS[expr.op](*args)
         if expr.op in LOGICAL:
             return LOGICAL[expr.op](*args)
+        if expr.op in MISSING_TESTS:
+            return _missing(args[0]) == (expr.op == "isna")
         ufunc = ARITHMETIC.get(expr.op) or UNARY[expr.op]
         return ufunc(*args)
+
+
+def _missing(values: Any) -> Any:
+    """Where ``values`` are missing: NaN, NaT or masked (numpy's view of pandas' ``isna``)."""
+    a = np.asanyarray(values)
+    data = np.asarray(a)
+    if data.dtype.kind in "fc":
+        out = np.isnan(data)
+    elif data.dtype.kind in "Mm":
+        out = np.isnat(data)
+    else:
+        out = np.zeros(data.shape, bool)
+    return out | np.ma.getmaskarray(a)
