@@ -43,17 +43,22 @@ Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from .io.csvimport import import_csv
+    from .io.hdf5 import import_hdf5
 
 
 def __getattr__(name: str) -> object:
-    """``import_csv`` is loaded on first use: its kernels would add about 40 ms to every
-    ``import colvault`` (a query process's cold start)."""
+    """``import_csv`` and ``import_hdf5`` are loaded on first use: the CSV kernels would add
+    about 40 ms to every ``import colvault`` (a query process's cold start), h5py about 0.1 s."""
     if name == "import_csv":
         from .io.csvimport import import_csv
         from .kernels import compiling
 
         compiling.watch()
         return import_csv
+    if name == "import_hdf5":  # h5py takes about 0.1 s to import: only when asked
+        from .io.hdf5 import import_hdf5
+
+        return import_hdf5
     raise AttributeError(f"module 'colvault' has no attribute {name!r}")
 
 
@@ -84,5 +89,6 @@ __all__ = [
     "UnsafePickleError",
     "VerifyReport",
     "import_csv",
+    "import_hdf5",
     "open",
 ]
