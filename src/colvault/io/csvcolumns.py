@@ -290,31 +290,56 @@ def _may_be_iso(f: Fields) -> bool:
 
 
 def infer(f: Fields, opts: Options) -> ColumnType:
-    """The narrowest type that holds every field of a sample column."""
+    """The narrowest type that holds every field of a sample column: the first of bool ->
+    int64 -> uint64 -> float64 that parses every value, else datetime, else text.
+
+    The column is tried with the parsers the conversion calls anyway (no separate classifying
+    kernel to compile on a fresh machine); a first value no parser of a kind can read skips
+    that kind's kernels."""
     f = _plain(f)
-    valid = ~f.na
-    if not valid.any():
+    valid = np.flatnonzero(~f.na)
+    if not len(valid):
         return ColumnType("empty")
-    has_missing = bool(f.na.any())
-    mask = csvnumbers.classify(f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands)
-    dt = csvnumbers.infer_type(mask, False)
-    if dt is not None:
-        kind = {"b": "bool", "i": "int64", "u": "uint64", "f": "float64"}[dt.kind]
-        if has_missing and kind != "float64":  # NaN marks the missing values (issue 5)
+    has_missing = len(valid) < len(f.starts)
+    i = int(valid[0])
+    first = f.buf[f.starts[i] : f.ends[i]].tobytes()
+    kind = None
+    if _may_be_number(first):
+        values, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
+        if status == csvnumbers.FITS_INT64:
+            kind = "int64"
+        elif status == csvnumbers.NEEDS_UINT64:
+            kind = "uint64"
+        else:
+            _, _, bad = csvnumbers.parse_float64(
+                f.buf, f.starts, f.ends, f.na, opts.decimal, opts.thousands
+            )
+            if bad < 0:  # integers beyond int64 and uint64 are floats of integers
+                return ColumnType("float64", ints=status < 0)
+    elif (
+        first.lower() in (b"true", b"false")
+        and csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)[1] < 0
+    ):
+        kind = "bool"
+    if kind is not None:
+        if has_missing:  # NaN marks the missing values (issue 5)
             return ColumnType("float64", bools=kind == "bool", ints=kind != "bool")
-        if kind == "float64":  # integers beyond int64 and uint64 are floats of integers
-            _, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
-            return ColumnType("float64", ints=status < 0)
-        negative = kind == "int64" and _has_negative(f, opts)
+        negative = kind == "int64" and bool((values[valid] < 0).any())
         return ColumnType(kind, negative=negative)
     if _parses_datetime(f, opts):
         return ColumnType("datetime")
     return _text_type(f, opts, len(f.starts))
 
 
-def _has_negative(f: Fields, opts: Options) -> bool:
-    values, status = csvnumbers.parse_int64(f.buf, f.starts, f.ends, f.na, opts.thousands)
-    return status == csvnumbers.FITS_INT64 and bool((values[~f.na] < 0).any())
+def _may_be_number(raw: bytes) -> bool:
+    """Whether the integer or float kernels may read field ``raw``: they need an ASCII digit,
+    save for ``inf``/``infinity`` (one sign allowed, any case, no blanks)."""
+    if any(48 <= b <= 57 for b in raw):
+        return True
+    word = raw.lower()
+    if word[:1] in (b"+", b"-"):
+        word = word[1:]
+    return word in (b"inf", b"infinity")
 
 
 def _text_type(f: Fields, opts: Options, rows: int) -> ColumnType:
