@@ -39,7 +39,7 @@ from ..engine.store import Store
 from ..engine.store import open as open_store
 from ..engine.table import Table
 from ..errors import ColvaultError, CSVError, CSVWarning
-from ..kernels import csvdates, csvtext, csvtokens
+from ..kernels import csvbackground, csvdates, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from .csvblocks import record_blocks
@@ -58,7 +58,7 @@ from .csvcolumns import (
 )
 from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
 from .csvrecords import Plan, TrailingColumn, make_plan, row_text, without_ragged
-from .csvsniff import Layout, sniff
+from .csvsniff import Layout, column_kinds, sniff
 from .csvsource import (
     DEFAULT_BLOCK_BYTES,
     FIRST_BLOCK_BYTES,
@@ -230,6 +230,8 @@ class _Import:
             PLAIN_MIN_BLOCKS * block_bytes
         )
         self.trailing = True  # an empty last header name may be a trailing delimiter
+        self._helper: csvbackground.Helper | None = None  # compiling kernels beside the import
+        self._helped = False  # whether a helper was considered
 
     # -- the whole import, started over when a column widens ---------------------------------
 
@@ -298,6 +300,8 @@ class _Import:
             return self.store[self.path]
         finally:
             self.pool.settle()
+            if self._helper is not None:
+                self._helper.stop()
 
     def _pass(self, state: _State) -> None:
         total = sum(f.size or 0 for f in self.files) or None
@@ -336,6 +340,9 @@ class _Import:
                 break
         sample = b"".join(p.data[:SNIFF_BYTES].tobytes() for p in head)[:SNIFF_BYTES]
         layout = self._layout(f, sample, final=size <= SNIFF_BYTES)
+        if not self._helped:
+            self._helped = True
+            self._start_helper(sample, layout)
         del sample
         source = itertools.chain(head, blocks)
         del head
@@ -384,6 +391,20 @@ class _Import:
                 if header_pending and self.plan is None:
                     raise CSVError("an empty file", file=f.name)
                 return
+
+    def _start_helper(self, sample: bytes, layout: Layout) -> None:
+        """On a machine whose kernel cache lacks the kernels this file likely needs, start a
+        process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
+        missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
+        likely = csvbackground.kernels_for(["number", "date", "bool", "text"], missing)
+        if len(csvbackground.cold(likely)) < csvbackground.MIN_KERNELS:
+            return  # the usual case: a warm cache, known from the cache's index files
+        kinds = column_kinds(
+            sample.decode("utf-8", "replace"), layout, quotechar=self.quotechar,
+            comment=self.comment, decimal=self.opts.decimal, thousands=self.opts.thousands,
+            na_values=self.na_values,
+        )  # fmt: skip
+        self._helper = csvbackground.start(csvbackground.kernels_for(sorted(kinds), missing))
 
     def _layout(self, f: Input, sample: bytes, final: bool) -> Layout:
         layout = sniff(

@@ -397,6 +397,26 @@ def sniff(
     return Layout(d, skip, has, names, trailing, rownames, guess)
 
 
+def column_kinds(
+    text: str,
+    layout: Layout,
+    *,
+    quotechar: str | None,
+    comment: str | None,
+    decimal: str,
+    thousands: str | None,
+    na_values: tuple[str, ...] = (),
+) -> set[str]:
+    """The kinds ("number", "date", "bool", "text") of the values below the header in the
+    first rows of ``text``, sniffed as ``layout``: which kernels the import will likely call."""
+    text, final = _head(text, False)
+    records = _records(text, layout.delimiter, quotechar, comment, final)
+    rows = [r for line, r in records if line > layout.skiprows][1 if layout.header else 0 :]
+    missing = _MISSING | frozenset(na_values)
+    width = max((len(r) for r in rows), default=0)
+    return {k for j in range(width) for k in _kinds(rows, j, decimal, thousands, missing)}
+
+
 def _r_quoted(
     text: str, delimiter: str, quotechar: str | None, comment: str | None, k: int
 ) -> bool:

@@ -21,13 +21,20 @@ caller); field offsets, flags and the missing-value mask are any 1-d arrays; a k
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numba
 import numpy as np
 from numba.core import types
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock files, so no helper process (see csvbackground)
+    fcntl = None  # type: ignore[assignment]
 
 #: the block: writable, C-contiguous (the 8-byte loads of the fast paths need it)
 BUF = types.Array(types.uint8, 1, "C")
@@ -47,26 +54,94 @@ BOOL = types.boolean
 NO_NA = np.zeros(0, np.bool_)
 NO_NA.flags.writeable = False
 
-_lock = threading.Lock()
+#: Every :class:`Kernel` by name (``module.function``), for a helper process to compile them.
+KERNELS: dict[str, Kernel] = {}
 
 
 class Kernel:
-    """``fn`` (a Numba dispatcher) compiled for the one signature ``sig`` on the first call."""
+    """``fn`` (a Numba dispatcher) compiled for the one signature ``sig`` on the first call.
+
+    While a helper process compiles kernels beside an import (:mod:`.csvbackground`), each
+    compile here first takes the kernel's lock file: a kernel the helper is compiling is then
+    waited for and loaded from Numba's cache instead of compiled twice."""
 
     def __init__(self, fn: Any, *sig: Any) -> None:
         self.generic = fn
         self.sig = sig
+        self.py_func = getattr(fn, "py_func", fn)
+        self.name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
         self._compiled: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+        self._cached = False  # known to be in Numba's cache
+        KERNELS.setdefault(self.name, self)
 
     def __call__(self, *args: Any) -> Any:
         compiled = self._compiled
         if compiled is None:
-            with _lock:
-                if self._compiled is None:
-                    fn = getattr(self.generic, "py_func", self.generic)  # NUMBA_DISABLE_JIT
-                    self._compiled = numba.njit(self.sig, cache=True, nogil=True)(fn)
-                compiled = self._compiled
+            compiled = self.compiled()
         return compiled(*args)
+
+    def compiled(self) -> Callable[..., Any]:
+        """The compiled kernel: loaded from Numba's cache, or compiled (and cached)."""
+        with self._lock:
+            if self._compiled is None:
+                with _claim(self.name):
+                    self._compiled = self.compile_here()
+            return self._compiled
+
+    def compile_here(self) -> Callable[..., Any]:
+        """A new dispatcher compiled for ``sig`` (or loaded from the cache), without the lock
+        file: a helper process takes that itself."""
+        if self.py_func is self.generic:  # NUMBA_DISABLE_JIT: the plain function
+            return self.generic
+        return numba.njit(self.sig, cache=True, nogil=True)(self.py_func)
+
+    def cached(self) -> bool:
+        """Whether calling the kernel costs no compile: done in this process, or in Numba's
+        cache for this machine and this source (read from the cache's index, not loaded)."""
+        if self._compiled is not None or self._cached or self.py_func is self.generic:
+            return True
+        try:
+            from numba.core.caching import FunctionCache
+            from numba.core.registry import cpu_target
+
+            cache = FunctionCache(self.py_func)
+            key = cache._index_key(self.sig, cpu_target.target_context.codegen())
+            self._cached = key in cache._cache_file._load_index()
+        except Exception:  # Numba's private cache API changed: assume nothing to compile
+            self._cached = True
+        return self._cached
+
+
+#: The lock files' folder while a helper process compiles kernels (:mod:`.csvbackground`).
+_claims: str | None = None
+
+
+@contextlib.contextmanager
+def _claim(name: str) -> Iterator[None]:
+    folder = _claims
+    if folder is None or fcntl is None:
+        yield
+        return
+    try:
+        f = open(lock_path(folder, name), "a+b")  # noqa: SIM115 - closed below
+    except OSError:  # the helper has just stopped and its folder is gone
+        yield
+        return
+    with f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # released with the file
+        yield
+
+
+def lock_path(folder: str, name: str) -> str:
+    """The lock file of kernel ``name`` in ``folder``: whoever holds it compiles the kernel."""
+    return os.path.join(folder, name + ".lock")
+
+
+def set_claims(folder: str | None) -> None:
+    """Compile each kernel under its lock file in ``folder`` from now on (None: no more)."""
+    global _claims
+    _claims = folder
 
 
 def block(buf: np.ndarray) -> np.ndarray:

@@ -1,0 +1,100 @@
+"""The helper process that compiles CSV kernels beside an import on a cold Numba cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+from colvault.kernels import csvbackground, csvjit, csvtokens
+
+pytestmark = pytest.mark.skipif(csvjit.fcntl is None, reason="lock files need fcntl")
+
+UNIFORM = "colvault.kernels.csvtokens._uniform"
+
+
+def _fresh_uniform() -> csvjit.Kernel:
+    """A Kernel of the same function and signature as csvtokens' own, not yet compiled here."""
+    return csvjit.Kernel(csvtokens._uniform, csvjit.OFFSETS)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "numba"
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(cache))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    return cache
+
+
+def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
+    names = csvbackground.kernels_for(["number", "text"], missing=True)
+    assert names[:2] == [
+        "colvault.kernels.csvtokens.special_masks",
+        "colvault.kernels.csvtokens._run",
+    ]
+    assert "colvault.kernels.csvtext.dict_kernel" in names
+    assert "colvault.kernels.csvdates.parse_iso_datetime_kernel" not in names
+    csvbackground.load_kernels()
+    assert all(n in csvjit.KERNELS for n in csvbackground.kernels_for(["date", "bool"], True))
+
+
+def test_helper_fills_the_cache_the_import_then_loads(empty_cache, monkeypatch):
+    kernel = _fresh_uniform()
+    assert not kernel.cached()
+    monkeypatch.setitem(csvjit.KERNELS, UNIFORM, kernel)  # as in a process that has not run it
+    monkeypatch.setattr(csvbackground, "MIN_KERNELS", 1)
+    helper = csvbackground.start([UNIFORM])
+    assert helper is not None
+    try:
+        assert csvbackground.start([UNIFORM]) is None  # one helper at a time
+        assert helper.proc.wait(120) == 0
+    finally:
+        helper.stop()
+    assert not os.path.exists(helper.folder)
+    assert kernel.cached()  # read from the cache's index, not compiled here
+    assert csvbackground.start([UNIFORM]) is None  # nothing left to compile
+
+
+def test_helper_skips_a_kernel_the_import_is_compiling(empty_cache, tmp_path):
+    import fcntl
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    with open(csvjit.lock_path(str(folder), UNIFORM), "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        argv = [sys.executable, "-m", "colvault.kernels.csvbackground", str(folder)]
+        subprocess.run([*argv, str(os.getpid()), UNIFORM], check=True, timeout=120)
+    assert not _fresh_uniform().cached()
+
+
+def test_the_import_waits_for_the_kernel_the_helper_holds(empty_cache, tmp_path, monkeypatch):
+    import fcntl
+    import threading
+
+    monkeypatch.setattr(csvjit, "_claims", None)
+    csvjit.set_claims(str(tmp_path))
+    kernel = _fresh_uniform()
+    got: list[int] = []
+    try:
+        with open(csvjit.lock_path(str(tmp_path), UNIFORM), "a+b") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            caller = threading.Thread(target=lambda: got.append(kernel(np.array([0, 3, 6]))))
+            caller.start()
+            caller.join(0.5)
+            assert caller.is_alive() and not got  # waiting for the lock
+        caller.join(120)
+    finally:
+        csvjit.set_claims(None)
+    assert got == [3]
+    assert kernel.cached()
+
+
+def test_turned_off_by_the_environment(empty_cache, monkeypatch):
+    monkeypatch.setenv(csvbackground.ENV, "0")
+    monkeypatch.setitem(csvjit.KERNELS, UNIFORM, _fresh_uniform())
+    monkeypatch.setattr(csvbackground, "MIN_KERNELS", 1)
+    assert csvbackground.start([UNIFORM]) is None
