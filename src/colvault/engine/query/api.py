@@ -22,15 +22,27 @@ def read_where(
     """Matching committed rows as a structured array (optionally only ``columns``)."""
     specs = table._specs(columns)
     plan = Plan(table, cond, condvars, start, stop)
-    if not any(s.is_category for s in specs):
+    if not any(s.is_category or s.nullable for s in specs):
         return plan.read(specs, table._record_dtype(specs))
-    # text widths differ by chunk: gather per chunk, then concatenate
+    # text widths differ by chunk, masks come per chunk: gather per chunk, then concatenate
     parts = [arrays for _, _, arrays in plan.batches(specs, window=None)]
     if not parts:
-        empty = [np.empty((0, *s.shape), _empty(s)) for s in specs]
+        empty = [_empty_column(s) for s in specs]
         return table._records(specs, empty)
-    arrays = [np.concatenate([p[j] for p in parts]) for j in range(len(specs))]
+    arrays = [_concatenated([p[j] for p in parts]) for j in range(len(specs))]
     return table._records(specs, arrays)
+
+
+def _empty_column(spec: Any) -> np.ndarray:
+    empty = np.empty((0, *spec.shape), _empty(spec))
+    return np.ma.MaskedArray(empty, np.zeros(0, bool)) if spec.nullable else empty
+
+
+def _concatenated(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate``, keeping masks (``np.concatenate`` drops them)."""
+    if isinstance(parts[0], np.ma.MaskedArray):
+        return np.ma.concatenate(parts)
+    return np.concatenate(parts)
 
 
 def _empty(spec: Any) -> Any:

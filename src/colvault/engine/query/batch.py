@@ -12,7 +12,8 @@ condition's row kernel) does the rest; projections are gathered by
 A chunk is batched when every condition column's chunk is a sealed ``blosc2``, ``decimal``,
 ``for`` or ``delta`` chunk (a decimal chunk the condition compares with constants is scanned on
 its integers, its exception rows corrected one by one); raw chunks (a table's short last one),
-categories, text, sorted-range chunks, active segments and conditions of more than
+categories, text, chunks with missing values, sorted-range chunks, active segments and
+conditions of more than
 :data:`BATCH_COLUMNS` columns or :data:`BATCH_CONSTANTS` constants take the Python path. A
 chunk that fails its crc or does not decompress is read again by the Python path, which raises
 the ``ChecksumError`` naming it.
@@ -190,7 +191,7 @@ class BatchScan:
     def column_load(self, spec: ColumnSpec, ref: ChunkRef) -> _Load | None:
         """How a kernel loads one column chunk (:func:`native.load_column`), or None when it
         cannot (a raw or dict chunk, an active segment, a text or shaped column)."""
-        if not ref.sealed:
+        if not ref.sealed or ref.nulls:  # missing values: the masked kernel of the Python path
             return None
         # What the chunk's parameters say is kept with the snapshot (the JSON and dtypes cost
         # more than the scan of a chunk's share of a query); the address is this reader's.

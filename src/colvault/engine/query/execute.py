@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..manifest import NodeState
+from ..manifest import ChunkRef, NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .batch import SELECT_BATCH, BatchScan
@@ -95,12 +95,12 @@ class Plan:
         return hits, decoded
 
     def _sorted(self, pos: int) -> bool:
-        """Whether chunk ``pos`` of the range condition's column is sorted without NaN (its
-        rows are then found by search, see ``_sorted_run``)."""
+        """Whether chunk ``pos`` of the range condition's column is sorted without NaN or
+        missing values (its rows are then found by search, see ``_sorted_run``)."""
         if self.range is None:
             return False
         ref = self.state.columns[self.specs[self.range.column].id][pos]
-        return bool(ref.zone.sorted) and ref.zone.nan_count == 0
+        return bool(ref.zone.sorted) and ref.zone.nan_count == 0 and not ref.nulls
 
     def _sorted_run(self, pos: int) -> tuple[tuple[int, int], dict[str, Decoded]] | None:
         """The rows of chunk ``pos`` a range condition on a sorted column selects, by binary
@@ -136,18 +136,33 @@ class Plan:
         specs: list[ColumnSpec],
         decoded: dict[str, Decoded] | None = None,
     ) -> list[np.ndarray]:
-        """The projected columns at ``hits`` of chunk ``pos`` (new arrays); columns the
-        condition already read (``decoded``) are not decompressed again."""
+        """The projected columns at ``hits`` of chunk ``pos`` (new arrays; masked arrays for
+        nullable columns); columns the condition already read (``decoded``) are not
+        decompressed again."""
         out = []
         for spec in specs:
             values = (decoded or {}).get(spec.name)
+            ref = self.state.columns[spec.id][pos]
             if isinstance(values, Scaled):
-                out.append(values.values(hits))
+                got = values.values(hits)
             elif values is not None:
-                out.append(values[hits])
+                got = values[hits]
             else:
-                out.append(self.source.read_at(spec, self.state.columns[spec.id][pos], hits))
+                got = self.source.read_at(spec, ref, hits)
+            if spec.nullable:
+                got = self._masked(spec, ref, np.ma.getdata(got), hits)
+            out.append(got)
         return out
+
+    def _masked(
+        self, spec: ColumnSpec, ref: ChunkRef, values: np.ndarray, hits: np.ndarray
+    ) -> np.ma.MaskedArray:
+        """A nullable column's values at ``hits`` of a chunk, masked where missing."""
+        bits = self.source.read_validity(spec, ref) if ref.nulls else None
+        if bits is None:
+            return np.ma.MaskedArray(values, np.zeros(len(values), bool))
+        valid = np.unpackbits(bits, count=ref.nrows, bitorder="little").view(bool)
+        return np.ma.MaskedArray(values, ~valid[hits])
 
     def _threads(self) -> int:
         return self.source.pool._max_workers if self.source.pool is not None else 1
@@ -201,6 +216,8 @@ class Plan:
         Then, the result's size known, the other columns are gathered straight into their
         fields of the result (no array per chunk to copy again) and the scanned values copied
         in."""
+        if any(s.nullable for s in specs):
+            raise ValueError("Plan.read takes no nullable column (see Plan.batches)")
         scan = BatchScan(self)
         chunks = self.chunks()
         names = [s.name for s in self.condition.specs]
@@ -268,7 +285,7 @@ class Plan:
             return int(self.state.starts[pos]), hits, arrays
 
         names = [s.name for s in self.condition.specs]
-        wanted = {s.name: k for k, s in enumerate(specs)}
+        wanted = {s.name: k for k, s in enumerate(specs) if not s.nullable}  # masks: gather()
         gather = frozenset(j for j, name in enumerate(names) if name in wanted)
 
         def task(item: list[Any] | int) -> list[_Found]:
@@ -310,7 +327,7 @@ class Plan:
         """Column ``spec`` at the hits of batched chunks ``found`` (all of them in ``hits``,
         chunk ``i``'s from ``starts[i]``), one array per chunk: gathered by a batch kernel into
         one array where the chunks allow, else per chunk."""
-        if spec.is_category or spec.shape or not found:
+        if spec.is_category or spec.shape or spec.nullable or not found:
             return [self.gather(pos, h, [spec])[0] for pos, h, _ in found]
         out = np.empty(starts[-1], spec.dtype)
         todo = [(f[0], starts[i], starts[i + 1] - starts[i]) for i, f in enumerate(found)]

@@ -7,9 +7,9 @@ The language (ARCHITECTURE.md "Queries"): column names (backquoted when they are
 identifiers, as in pandas' ``query``), names from ``condvars``, int, float, bool and string
 literals, ``+ - * / // % **``, unary ``-``, comparisons (chained ones too), ``& | ~`` and
 ``and or not`` on booleans, the functions in :data:`FUNCTIONS`, and ``isna``/``notna``
-(:data:`MISSING_TESTS`; a missing entry of a nullable column compares as NaN does). Nothing else parses, and
-nothing is ever evaluated: the text goes through length and nesting checks, then ``ast.parse``,
-then a walk that accepts a fixed set of node types.
+(:data:`MISSING_TESTS`; a missing entry of a nullable column compares as NaN does). Nothing
+else parses, and nothing is ever evaluated: the text goes through length and nesting checks,
+then ``ast.parse``, then a walk that accepts a fixed set of node types.
 
 Types follow numpy exactly, because every answer must be checkable against numpy: each operator
 is typed by ``ufunc.resolve_dtypes`` with Python int/float literals as NEP 50 "weak" scalars

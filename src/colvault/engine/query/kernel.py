@@ -4,10 +4,15 @@ passed as the kernel expects them.
 
 Decoded condition columns live in per-thread scratch buffers (:mod:`..buffers`): they are valid
 while the calling task handles the chunk, which is as long as the executor needs them.
+
+A chunk in which some condition column has missing values runs the condition's masked kernel,
+with the validity bits of every nullable condition column (all ones for those without missing
+values there); other chunks run the plain kernel, as tables without missing values do.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,21 @@ class CompiledCondition:
         self.specs = [specs[name] for name in self.predicate.columns]
         self.scaled = scaled_comparisons(self.predicate.lowered.node)
         self.constants = dict(enumerate(self.predicate.constant_values()))
+        self.nullable = [s for s in self.specs if s.nullable]
+
+    def validity(
+        self, source: ChunkSource, state: NodeState, pos: int
+    ) -> dict[str, np.ndarray] | None:
+        """The validity bits of the nullable condition columns in chunk ``pos`` (all ones for
+        a column without missing values there), or None when none has missing values."""
+        if not self.nullable or not any(state.columns[s.id][pos].nulls for s in self.nullable):
+            return None
+        bits = {}
+        for spec in self.nullable:
+            ref = state.columns[spec.id][pos]
+            got = source.read_validity(spec, ref) if ref.nulls else None
+            bits[spec.name] = _all_valid((ref.nrows + 7) // 8) if got is None else got
+        return bits
 
     def _inputs(
         self, source: ChunkSource, state: NodeState, pos: int
@@ -45,7 +65,8 @@ class CompiledCondition:
             if spec.is_category:
                 arrays[spec.name], dictionaries[spec.name] = source.read_codes(spec, ref)
                 continue
-            comparisons = self.scaled.get(j)
+            # a chunk with missing values compares its decoded values (forward-filled slots)
+            comparisons = None if ref.nulls else self.scaled.get(j)
             params = scalable(ref) if comparisons is not None else None
             if comparisons is not None and params is None and ref.encoding == RAW:
                 raw = self._scale_raw(source, state, spec, pos, j, comparisons)
@@ -101,13 +122,21 @@ class CompiledCondition:
         condition columns as read (so a projection need not read them again)."""
         arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
         hits = self.predicate.select(
-            self._kernel_arrays(arrays), dictionaries=dictionaries, n=n, overrides=overrides
-        )
+            self._kernel_arrays(arrays), dictionaries, n, overrides,
+            self.validity(source, state, pos),
+        )  # fmt: skip
         decoded = {s.name: arrays[s.name] for s in self.specs if not s.is_category}
         return hits, decoded
 
     def count(self, source: ChunkSource, state: NodeState, pos: int) -> int:
         arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
         return self.predicate.count(
-            self._kernel_arrays(arrays), dictionaries=dictionaries, n=n, overrides=overrides
-        )
+            self._kernel_arrays(arrays), dictionaries, n, overrides,
+            self.validity(source, state, pos),
+        )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _all_valid(nbytes: int) -> np.ndarray:
+    """Validity bits of a chunk without missing values (shared: never written)."""
+    return np.full(nbytes, 0xFF, np.uint8)

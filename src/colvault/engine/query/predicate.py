@@ -421,7 +421,8 @@ class Predicate:
             consts = tuple(overrides.get(i, c) for i, c in enumerate(consts))
         if not valid:
             return (n, *cols, *consts)
-        bits = [np.asarray(valid[name], np.uint8) for name in self.columns if name in valid]
+        # writable, C-contiguous uint8: one compiled signature whatever the source of the bits
+        bits = [_bits(valid[name]) for name in self.columns if name in valid]
         if any(len(b) < (n + 7) // 8 for b in bits):
             raise QueryError("validity bits are shorter than n")
         return (n, *cols, *consts, *bits)
@@ -490,6 +491,11 @@ def evaluate(expr: Expr, arrays: Mapping[str, np.ndarray]) -> Any:
             return _missing(args[0]) == (expr.op == "isna")
         ufunc = ARITHMETIC.get(expr.op) or UNARY[expr.op]
         return ufunc(*args)
+
+
+def _bits(bits: Any) -> np.ndarray:
+    a = np.asarray(bits, np.uint8)
+    return a if a.flags.writeable and a.flags.c_contiguous else a.copy()
 
 
 def _missing(values: Any) -> Any:

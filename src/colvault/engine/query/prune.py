@@ -1,6 +1,7 @@
 """Zone-map pruning: decide per chunk whether a condition holds for none, all or some rows.
 
-Each chunk's zone map gives [min, max] of its valid values and how many are NaN/NaT. A
+Each chunk's zone map gives [min, max] of its valid values and how many are NaN/NaT; its
+chunk reference how many are missing (nullable columns), which count as NaN does. A
 comparison of a column with a constant is decided from those exactly: "none" when no row can
 satisfy it, "all" when every row does — NaN rows included, which compare false except with
 ``!=`` — and "some" otherwise. ``and``/``or``/``not`` combine the three answers (a ``not`` of
@@ -33,8 +34,9 @@ class ZoneArrays:
         refs = state.columns[spec.id]
         n = len(refs)
         self.known = np.array([r.zone.nan_count is not None for r in refs], bool)
-        self.missing = np.array([r.zone.nan_count or 0 for r in refs], np.int64)
-        self.valid = np.array([r.zone.min is not None for r in refs], bool)
+        self.missing = np.array([(r.zone.nan_count or 0) + r.nulls for r in refs], np.int64)
+        rows = np.array([r.nrows for r in refs], np.int64)
+        self.valid = np.array([r.zone.min is not None for r in refs], bool) & (self.missing < rows)
         filler = bytes(spec.dtype.itemsize)
         lo = np.frombuffer(b"".join(r.zone.min or filler for r in refs), spec.dtype, n)
         hi = np.frombuffer(b"".join(r.zone.max or filler for r in refs), spec.dtype, n)
@@ -71,6 +73,18 @@ def _leaf(op: str, z: ZoneArrays, spec: ColumnSpec, c: Any) -> np.ndarray:
     return out
 
 
+def _missing_test(op: str, z: ZoneArrays | None, spec: ColumnSpec) -> np.ndarray | int:
+    """``isna(column)`` (``notna``) over every chunk: none of a chunk's rows are missing when
+    its zone map counts no NaN and it has no missing entries."""
+    if z is None:  # no zone map: a column that is not nullable and has no NaN (text, bool)
+        return NONE if op == "isna" else ALL
+    out = np.full(len(z.known), SOME, np.int8)
+    out[z.known & (z.missing == 0)] = NONE
+    out[z.known & ~z.valid] = ALL
+    out[~z.known] = SOME
+    return out if op == "isna" else ALL + NONE - out
+
+
 def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) -> np.ndarray:
     """NONE, SOME or ALL (int8) for every chunk of ``state``."""
     zones: dict[str, ZoneArrays] = {}
@@ -86,6 +100,10 @@ def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) 
                 for p in parts[1:]:
                     out = combine(out, p)
                 return out
+            if e.op in ("isna", "notna") and isinstance(e.args[0], Col):
+                spec = specs[e.args[0].name]
+                if spec.has_zone_map or not spec.nullable:
+                    return _missing_test(e.op, zones_of(spec), spec)
             if e.op in _FLIP and len(e.args) == 2:
                 a, b = e.args
                 op = e.op
@@ -93,14 +111,20 @@ def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) 
                     a, b, op = b, a, _FLIP[op]
                 if isinstance(a, Col) and isinstance(b, Const):
                     spec = specs[a.name]
-                    if spec.has_zone_map and not isinstance(b.value, str | bytes):
-                        if a.name not in zones:
-                            key = ("zones", spec.id)
-                            if key not in state.derived:
-                                state.derived[key] = ZoneArrays(state, spec)
-                            zones[a.name] = state.derived[key]
-                        return _leaf(op, zones[a.name], spec, b.value)
+                    z = zones_of(spec)
+                    if z is not None and not isinstance(b.value, str | bytes):
+                        return _leaf(op, z, spec, b.value)
         return SOME
+
+    def zones_of(spec: ColumnSpec) -> ZoneArrays | None:
+        if not spec.has_zone_map:
+            return None
+        if spec.name not in zones:
+            key = ("zones", spec.id)
+            if key not in state.derived:
+                state.derived[key] = ZoneArrays(state, spec)
+            zones[spec.name] = state.derived[key]
+        return zones[spec.name]
 
     verdict = np.asarray(visit(expr), np.int8)
     return np.broadcast_to(verdict, (len(state.starts),)).copy()
