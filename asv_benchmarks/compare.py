@@ -9,6 +9,7 @@ the same arrays, interleaved so that drift in disk or page-cache state hits them
     python -m asv_benchmarks.compare query [--rows N] [--repeat K]
     python -m asv_benchmarks.compare csv [--rows N] [--repeat K]
     python -m asv_benchmarks.compare first-use [--repeat K]
+    python -m asv_benchmarks.compare hdf5 [--rows N] [--repeat K] [--complib none|zlib]
 
 Each job is a subcommand registered in ``JOBS``.
 """
@@ -1010,6 +1011,11 @@ JOBS: dict[str, Job] = {
         lambda p: _firstuse().add_arguments(p),
         lambda a: _firstuse().run(a),
     ),
+    "hdf5": Job(
+        "import a PyTables file of the benchmark data; PyTables and h5py read the same file",
+        lambda p: _hdf5job().add_arguments(p),
+        lambda a: _hdf5job().run(a),
+    ),
 }
 
 
@@ -1023,6 +1029,12 @@ def _firstuse() -> Any:
     from . import firstuse
 
     return firstuse
+
+
+def _hdf5job() -> Any:
+    from . import hdf5job  # imports this module's helpers: loaded on demand
+
+    return hdf5job
 
 
 def main(argv: list[str] | None = None) -> int:

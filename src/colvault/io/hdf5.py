@@ -646,49 +646,43 @@ class _Import:
 
     def _copy_rows(self, item: _Item, node: Any, bar: Any) -> None:
         step = _slice_rows(item, node.chunk_rows)
+        with self.reading(item.h5path):
+            obj = self.f[item.h5path]  # looked up once: h5py's lookup costs ~1 ms
+            ids = [obj[name].id for name in item.names] if item.kind == "columns" else [obj.id]
+        assert item.raw is not None
+        if item.kind == "columns":
+            bufs = [np.empty(min(step, item.rows), item.raw[n]) for n in item.names]
+        else:
+            bufs = [np.empty((min(step, item.rows), *item.inner), item.raw)]
         for start in range(0, item.rows, step):
             stop = min(start + step, item.rows)
             with self.reading(item.h5path):
-                if item.kind == "columns":
-                    raw = self._read_columns(item, start, stop)
-                else:
-                    raw = self._read(item, start, stop)
+                parts = [
+                    self._read(item, i, start, stop, buf) for i, buf in zip(ids, bufs, strict=True)
+                ]
+            raw: Any = dict(zip(item.names, parts, strict=True)) if item.names else parts[0]
+            # the buffers are read into again: what the writer keeps must be a copy
+            columns = {leaf.name: _owned(_convert_leaf(raw, leaf), bufs) for leaf in item.leaves}
             if item.kind == "array":
-                node.append(_convert_leaf(raw, item.leaves[0]))
+                node.append(columns[item.leaves[0].name])
             else:
-                node.append({leaf.name: _convert_leaf(raw, leaf) for leaf in item.leaves},
-                            copy=False)  # fmt: skip
+                node.append(columns, copy=False)
             bar.update((stop - start) * item.row_bytes)
 
-    def _read(self, item: _Item, start: int, stop: int) -> np.ndarray:
-        """Rows ``[start, stop)`` as raw bytes: the file's type is the memory type."""
+    def _read(self, item: _Item, dsid: Any, start: int, stop: int, buf: np.ndarray) -> np.ndarray:
+        """Rows ``[start, stop)`` of a dataset as raw bytes, into ``buf``: the file's type is
+        the memory type, so HDF5 converts nothing."""
         h5s = self.h5py.h5s
-        dsid = self.f[item.h5path].id
-        assert item.raw is not None
         if item.scalar:
-            out = np.empty((), item.raw)
+            out = buf.reshape(())
             dsid.read(h5s.create(h5s.SCALAR), dsid.get_space(), out, mtype=dsid.get_type())
-            return out.reshape(1)
+            return buf
         n = stop - start
-        out = np.empty((n, *item.inner), item.raw)
+        out = buf[:n]
         fspace = dsid.get_space()
         fspace.select_hyperslab((start,) + (0,) * len(item.inner), (n, *item.inner))
         mspace = h5s.create_simple((n, *item.inner))
         dsid.read(mspace, fspace, out, mtype=dsid.get_type())
-        return out
-
-    def _read_columns(self, item: _Item, start: int, stop: int) -> np.ndarray:
-        assert item.raw is not None
-        h5s = self.h5py.h5s
-        out = np.empty(stop - start, item.raw)
-        group = self.f[item.h5path]
-        for name in item.names:
-            dsid = group[name].id
-            col = np.empty(stop - start, item.raw[name])
-            fspace = dsid.get_space()
-            fspace.select_hyperslab((start,), (stop - start,))
-            dsid.read(h5s.create_simple((stop - start,)), fspace, col, mtype=dsid.get_type())
-            out[name] = col
         return out
 
     def _copy_attrs(self, item: _Item, obj: Any, node: Any) -> None:
@@ -785,7 +779,14 @@ def _cell(item: _Item, leaf: _Leaf) -> tuple[int, ...]:
     return tuple(dt.shape)
 
 
-def _convert_leaf(raw: np.ndarray, leaf: _Leaf) -> np.ndarray:
+def _owned(a: np.ndarray, bufs: list[np.ndarray]) -> np.ndarray:
+    """``a`` as a contiguous array of its own (a view of a read buffer is copied)."""
+    if any(np.may_share_memory(a, b) for b in bufs):
+        return np.array(a, order="C", copy=True)
+    return np.ascontiguousarray(a)
+
+
+def _convert_leaf(raw: Any, leaf: _Leaf) -> np.ndarray:
     if leaf.kind.startswith("M8"):
         a = raw
         for f in leaf.fields:

@@ -1,0 +1,213 @@
+"""``python -m asv_benchmarks.compare hdf5``: ``import_hdf5`` against PyTables and h5py reading.
+
+A PyTables file of the benchmark data set (``t`` as int64 nanoseconds, as the other PyTables
+figures store it) is written once, untimed, with PyTables' default chunk shape and the filter
+asked for (none by default: h5py decodes PyTables' blosc only where ``hdf5plugin`` is
+installed). Timed, interleaved: colvault's whole import (read, compress, durable commit) into a
+new store each run; PyTables' ``table.read()`` and h5py's ``dataset[:]``, which only read the
+table into memory. The issue's target: the import in at most the time PyTables takes to read.
+
+The bounded-memory check runs ``python -m asv_benchmarks.hdf5job memory H5 STORE`` in a fresh
+process: ``RssAnon`` after a small import (the level), its peak during the big one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+TABLE = "bench"
+#: colvault's import time / PyTables' read time, at most (issue 14); peak growth in MB, at most.
+TARGET_RATIO = 1.0
+TARGET_MB = 150
+WRITE_BATCH = 2_000_000
+DTYPE = np.dtype([("t", "<i8"), ("sensor", "<i4"), ("value", "<f8"), ("temp", "<f4")])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", type=int, default=20_000_000, help="rows (default 20,000,000)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per tool (default 5)")
+    p.add_argument("--tmpdir", default=None, help="where files and stores go (default: TMPDIR)")
+    p.add_argument(
+        "--complib",
+        default="none",
+        help="PyTables filter of the file: none (default), zlib, or any PyTables complib",
+    )
+    p.add_argument("--no-memory", action="store_true", help="leave out the bounded-memory check")
+
+
+def write_file(path: str, rows: int, complib: str) -> None:
+    """The benchmark data set as a PyTables table, written in batches (untimed)."""
+    import tables
+
+    from colvault.benchdata import benchmark_data
+
+    data = benchmark_data(rows)
+    filters = tables.Filters(0) if complib == "none" else tables.Filters(5, complib)
+    with tables.open_file(path, "w") as f:
+        t = f.create_table("/", TABLE, DTYPE, expectedrows=rows, filters=filters)
+        for start in range(0, rows, WRITE_BATCH):
+            stop = min(start + WRITE_BATCH, rows)
+            batch = np.empty(stop - start, DTYPE)
+            for name in DTYPE.names or ():
+                col = data[name][start:stop]
+                batch[name] = col.view("i8") if col.dtype.kind == "M" else col
+            t.append(batch)
+        t.flush()
+
+
+def _check(path: str, workdir: str) -> None:
+    """colvault's table equals PyTables' reading of the file, slice by slice (untimed)."""
+    import tables
+
+    import colvault
+
+    with colvault.open(os.path.join(workdir, "check.colvault"), "w") as store:
+        colvault.import_hdf5(path, store, progress=False)
+        got = store["/" + TABLE]
+        with tables.open_file(path) as f:
+            want = f.get_node("/" + TABLE)
+            if got.nrows != want.nrows:
+                raise SystemExit(f"colvault has {got.nrows} rows, PyTables {want.nrows}")
+            for start in range(0, want.nrows, WRITE_BATCH):
+                g = got.read(start, start + WRITE_BATCH)
+                w = want.read(start, start + WRITE_BATCH)
+                for name in DTYPE.names or ():
+                    if not np.array_equal(g[name], w[name]):
+                        raise SystemExit(f"column {name} differs from PyTables' read")
+    shutil.rmtree(os.path.join(workdir, "check.colvault"), ignore_errors=True)
+
+
+def _calls(path: str, workdir: str) -> dict[str, Callable[[], Any]]:
+    import h5py
+    import tables
+
+    import colvault
+
+    counter = iter(range(1_000_000))
+
+    def colvault_import() -> None:
+        target = os.path.join(workdir, f"run{next(counter)}.colvault")
+        with colvault.open(target, "w") as store:
+            colvault.import_hdf5(path, store, progress=False)
+        shutil.rmtree(target)  # untimed in effect: after the commit, which is what is measured
+
+    def pytables_read() -> Any:
+        with tables.open_file(path) as f:
+            return f.get_node("/" + TABLE).read()
+
+    def h5py_read() -> Any:
+        with h5py.File(path, "r") as f:
+            return f[TABLE][:]
+
+    out: dict[str, Callable[[], Any]] = {"colvault": colvault_import, "pytables": pytables_read}
+    with h5py.File(path, "r") as f:
+        dcpl = f[TABLE].id.get_create_plist()
+        readable = all(
+            h5py.h5z.filter_avail(dcpl.get_filter(i)[0]) for i in range(dcpl.get_nfilters())
+        )
+    if readable:
+        out["h5py"] = h5py_read
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from .compare import _check_durable, _print_header, _rounds, _runs_table, _table
+
+    _check_durable()
+    workdir = tempfile.mkdtemp(prefix="cmp-hdf5-", dir=args.tmpdir)
+    try:
+        path = os.path.join(workdir, "bench.h5")
+        t0 = time.perf_counter()
+        write_file(path, args.rows, args.complib)
+        gen_s = time.perf_counter() - t0
+        _check(path, workdir)
+        calls = _calls(path, workdir)
+        for call in calls.values():
+            call()  # warm-up: imports, kernels, page cache
+        load_before = os.getloadavg()
+        runs = _rounds(calls, args.repeat)
+        load_after = os.getloadavg()
+        mb = os.path.getsize(path) / 1e6
+        _print_header(
+            f"hdf5: {args.rows:,} rows of the benchmark data in a PyTables table "
+            f"({mb:,.1f} MB, complib {args.complib}), {args.repeat} timed runs per tool, "
+            "interleaved",
+            args.tmpdir,
+            f"file written in {gen_s:.1f} s (untimed); colvault's table equals PyTables' read "
+            "(checked, untimed)",
+            (load_before, load_after),
+            "timed: colvault: import_hdf5 into a new store (read + compress + durable commit);"
+            "\n  pytables: table.read() into memory; h5py: dataset[:] into memory",
+            [],
+        )
+        print(_runs_table(runs))
+        print()
+        base = runs.median("colvault")
+        medians = {t: runs.median(t) for t in runs.tools}
+        rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
+        print(_table(["tool", "median s", "MB/s", "colvault/tool"], rows))
+        print()
+        ratio = base / runs.median("pytables")
+        verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+        print(
+            f"target: colvault's import / PyTables' read = {ratio:.3f} (<= {TARGET_RATIO:g}: "
+            f"{verdict})"
+        )
+        if not args.no_memory:
+            _memory(path, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _memory(path: str, workdir: str) -> None:
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "asv_benchmarks.hdf5job", "memory", path, workdir],
+        check=True, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    grow = (got["peak"] - got["level"]) / 1e6
+    print(
+        f"bounded memory: import of {got['rows']:,} rows ({got['bytes'] / 1e6:,.0f} MB of "
+        f"rows) in a child process; RssAnon after a small import {got['level'] / 1e6:.1f} MB, "
+        f"peak during the big one {got['peak'] / 1e6:.1f} MB: +{grow:.1f} MB "
+        f"(target <= {TARGET_MB} MB: {'met' if grow <= TARGET_MB else 'MISSED'})"
+    )
+
+
+def measure_memory(path: str, workdir: str) -> dict[str, Any]:
+    """In a fresh process: the level after a small import, the peak during the big one."""
+    import colvault
+    from colvault.diagnostics import PeakRss, rss_anon
+
+    small = os.path.join(workdir, "small.h5")
+    write_file(small, 100_000, "none")
+    with colvault.open(os.path.join(workdir, "mem-small.colvault"), "w") as store:
+        colvault.import_hdf5(small, store, progress=False)
+    level = rss_anon()
+    with colvault.open(os.path.join(workdir, "mem.colvault"), "w") as store:
+        with PeakRss() as sampler:
+            colvault.import_hdf5(path, store, progress=False)
+        rows = store["/" + TABLE].nrows
+    return {"rows": rows, "bytes": rows * DTYPE.itemsize, "level": level, "peak": sampler.peak}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["memory"]:
+        print(json.dumps(measure_memory(sys.argv[2], sys.argv[3])), flush=True)
+    else:
+        sys.exit("usage: python -m asv_benchmarks.hdf5job memory H5 WORKDIR")
