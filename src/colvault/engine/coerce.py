@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import SchemaError
 from .coded import Coded
 from .frames import frame_arrays, is_frame
-from .schema import ColumnSpec
+from .masked import Masked
+from .schema import NULLABLE_KINDS, ColumnSpec
 
 
 def _describe(a: np.ndarray, bad: np.ndarray) -> str:
@@ -130,9 +131,150 @@ class Lazy:
         return format(self._make(), spec)
 
 
-def coerce_column(values: Any, spec: ColumnSpec, where: object) -> np.ndarray:
-    """Return ``values`` as a contiguous array of ``spec``'s dtype and shape, or raise."""
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (known by its type's name: the engine never imports
+    pandas)."""
+    if value is None or type(value).__name__ == "NAType":
+        return True
+    return isinstance(value, float | np.floating | np.datetime64) and value != value
+
+
+def _missing_objects(arr: np.ndarray) -> np.ndarray | None:
+    """Where a 1-d object array holds missing values, or None when it holds none."""
+    if arr.ndim != 1:
+        return None
+    flat = arr.tolist()
+    missing = np.fromiter((_is_missing(v) for v in flat), bool, len(flat))
+    return missing if missing.any() else None
+
+
+def _not_nullable(what: object, missing: np.ndarray) -> SchemaError:
+    rows = np.flatnonzero(missing.reshape(len(missing), -1).any(axis=1))
+    return SchemaError(
+        f"{what}: {len(rows)} missing value(s) (None, NaN, pd.NA or masked), first at row "
+        f"{int(rows[0])}, in a column that is not nullable; create it nullable "
+        "(e.g. {'dtype': 'i4', 'nullable': True} or 'Int32') or fill them first"
+    )
+
+
+def _harmless(values: Any, valid: np.ndarray, spec: ColumnSpec, what: object) -> Any:
+    """``values`` with each missing slot holding the first valid value (zero-like when none
+    is valid), so that the casts check only real values; Python objects for an int or bool
+    column become a typed array."""
+    if isinstance(values, Coded):
+        codes = np.array(values.codes, copy=True)
+        codes[~valid] = codes[int(np.argmax(valid))] if valid.any() else 0
+        return Coded(codes, values.values if len(values.values) else np.array([""]))
+    arr = np.array(values, copy=True)
+    if valid.any():
+        arr[~valid] = arr[int(np.argmax(valid))]
+    elif arr.dtype.kind == "O":
+        kind = "U" if spec.is_category else spec.dtype.kind
+        arr[:] = {"U": "", "S": b"", "b": False}.get(kind, 0)
+    else:
+        arr[:] = np.zeros(1, arr.dtype)[0]
+    if arr.dtype.kind == "O" and spec.dtype.kind in "biu":
+        return _typed(arr, what)
+    return arr
+
+
+def _typed(arr: np.ndarray, what: object) -> np.ndarray:
+    """An object array of Python scalars as numpy's array of them (for the casts to check)."""
+    try:
+        return np.asarray(arr.tolist())
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"{what}: values do not form an array ({exc})") from None
+
+
+def _split_missing(values: Any, spec: ColumnSpec, what: object) -> tuple[Any, np.ndarray | None]:
+    """``(values, valid)``: the values with missing slots made harmless and where they are
+    (None when none is missing), from a Masked, a numpy masked array, or a sequence holding
+    None, NaN or pd.NA (NaN: in a float array meant for an int or bool column). A missing
+    value for a column that is not nullable is a ``SchemaError``."""
+    if isinstance(values, Masked):
+        valid = values.valid
+        if not isinstance(valid, np.ndarray) or valid.dtype != bool or valid.ndim != 1:
+            raise SchemaError(f"{what}: the validity of masked values must be a 1-d bool array")
+        if len(valid) != len(values.values):
+            raise SchemaError(
+                f"{what}: {len(values.values)} values but a validity of {len(valid)} rows"
+            )
+        missing = ~valid
+        inner = values.values
+    elif isinstance(values, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(values)
+        inner = np.ma.getdata(values)
+        missing = np.asarray(mask.reshape(len(mask), -1).any(axis=1) if mask.ndim > 1 else mask)
+    else:
+        if not spec.nullable and not (spec.is_category or spec.dtype.kind in NULLABLE_KINDS):
+            return values, None  # floats and datetimes hold NaN and NaT themselves
+        if spec.nullable and isinstance(values, list | tuple):
+            arr = np.empty(len(values), object)  # as given: no NaN turned into the text "nan"
+            try:
+                arr[:] = values
+            except (ValueError, TypeError) as exc:
+                raise SchemaError(f"{what}: values do not form an array ({exc})") from None
+        elif isinstance(values, np.ndarray):
+            arr = values
+        else:
+            return values, None
+        if arr.dtype.kind == "O":
+            found = _missing_objects(arr)
+        elif spec.nullable and arr.dtype.kind == "f" and spec.dtype.kind in "biu":
+            found = np.isnan(arr)
+            found = found if found.any() else None
+        else:
+            found = None
+        if found is None:
+            if arr is not values and isinstance(values, list | tuple):
+                return values, None  # no missing value: the list is read as before
+            if arr.dtype.kind == "O" and spec.dtype.kind in "biu":
+                return _typed(arr, what), None
+            return arr, None
+        missing, inner = found, arr
+    if not missing.any():
+        return inner, None
+    if not spec.nullable:
+        raise _not_nullable(what, missing)
+    return _harmless(inner, ~missing, spec, what), ~missing
+
+
+def coerce_column(values: Any, spec: ColumnSpec, where: object) -> Any:
+    """Return ``values`` as a contiguous array of ``spec``'s dtype and shape (coded text for a
+    category column as given), or raise; for a nullable column with missing values, a
+    :class:`Masked` of such values and their validity."""
     what = Lazy(lambda: f"{where}: column {spec.name!r}")
+    if spec.nullable or isinstance(values, Masked | np.ma.MaskedArray):
+        values, valid = _split_missing(values, spec, what)
+        if valid is not None:
+            return Masked(_coerce_values(values, spec, what), valid)
+        return _coerce_values(values, spec, what)
+    try:
+        return _coerce_values(values, spec, what)
+    except SchemaError:
+        found = None  # values that do not fit: say so if it is because some are missing
+        if spec.is_category or (spec.dtype.kind in NULLABLE_KINDS and not spec.shape):
+            found = _missing_in(values)
+        if found is not None:
+            raise _not_nullable(what, found) from None
+        raise
+
+
+def _missing_in(values: Any) -> np.ndarray | None:
+    """Where a 1-d sequence holds missing values (None when it holds none or is no such
+    sequence): only on the error path, for the message."""
+    if not isinstance(values, np.ndarray | list | tuple) or np.ndim(values) != 1:
+        return None
+    arr = np.empty(len(values), object)
+    try:
+        arr[:] = values
+    except (ValueError, TypeError):
+        return None
+    return _missing_objects(arr)
+
+
+def _coerce_values(values: Any, spec: ColumnSpec, what: object) -> np.ndarray:
+    """``values`` (none missing) as a contiguous array of ``spec``'s dtype and shape."""
     if isinstance(values, Coded):
         if not spec.is_category:
             raise SchemaError(f"{what}: coded text is for category columns, not {spec.dtype}")
@@ -159,6 +301,8 @@ def coerce_column(values: Any, spec: ColumnSpec, where: object) -> np.ndarray:
         if src.kind != "b":
             raise SchemaError(f"{what}: expected bool values, got {src}")
         out = arr.astype(dst)
+    elif dst.kind in "iu" and spec.nullable and src.kind == "f":
+        out = _lossless_cast(arr, dst, what)  # pandas' nullable ints come as floats with NaN
     elif dst.kind in "iu":
         if src.kind not in "biu":
             raise SchemaError(f"{what}: {src} values cannot be stored in integer column ({dst})")

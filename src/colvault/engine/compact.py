@@ -67,7 +67,7 @@ def _rewrite(store: Store, node: DataNode, writer: TableWriter) -> None:
     src = ChunkSource(store.path, node.path, store._reader, None)
     specs = node._schema.columns
     for pos in range(len(state.starts)):
-        arrays = [src.read_chunk(s, state.columns[s.id][pos]) for s in specs]
+        arrays = [src.read_piece(s, state.columns[s.id][pos]) for s in specs]
         writer.add(arrays, len(arrays[0]))
     writer.flush_compressed()
     writer.sync()

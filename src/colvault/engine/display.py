@@ -26,7 +26,13 @@ EDGE_ROWS = 3
 MAX_CELL = 60
 
 
+#: How a missing value of a nullable column shows (as pandas shows it).
+NA = "<NA>"
+
+
 def _text(value: Any) -> str:
+    if value is np.ma.masked:
+        return NA
     with np.printoptions(threshold=8, edgeitems=2, precision=6):
         text = str(value)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

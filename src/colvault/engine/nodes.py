@@ -193,7 +193,7 @@ class DataNode(Node):
         state = self._state()  # one snapshot for the whole iteration
         src = self._source()
         for pos in range(len(state.starts)):
-            yield [src.read_chunk(s, state.columns[s.id][pos]) for s in specs]
+            yield [src.read_chunk_masked(s, state.columns[s.id][pos]) for s in specs]
 
     def _sizes(self, state: NodeState) -> tuple[int, int]:
         raw = state.nrows * sum(c.cell_bytes for c in self._schema.columns if not c.is_category)

@@ -29,6 +29,7 @@ from .encodings import (
     scaled_integers,
 )
 from .manifest import ChunkRef, NodeState
+from .masked import Masked, masked_array, unpack
 from .schema import ColumnSpec
 from .segments import SegmentReader
 
@@ -52,10 +53,10 @@ class ChunkSource:
 
     @contextmanager
     def _checked(
-        self, spec: ColumnSpec, ref: ChunkRef, validity: bool = False
+        self, spec: ColumnSpec, ref: ChunkRef, part: str = "values"
     ) -> Iterator[bytes | memoryview]:
-        """The chunk's encoded values (its validity frame with ``validity``) after the crc of
-        the whole payload matched (a ``ChecksumError`` otherwise)."""
+        """The chunk's encoded values (``part="validity"``: its validity frame, ``"whole"``:
+        both) after the crc of the whole payload matched (a ``ChecksumError`` otherwise)."""
         with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length) as buf:
             if buf is None:
                 raise self.damaged(
@@ -65,10 +66,12 @@ class ChunkSource:
             if crc != ref.crc:
                 raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
             try:
-                if validity:
+                if part == "validity":
                     yield memoryview(buf)[ref.length - ref.vlen :]
+                elif part == "whole" or not ref.vlen:
+                    yield buf
                 else:
-                    yield memoryview(buf)[: ref.length - ref.vlen] if ref.vlen else buf
+                    yield memoryview(buf)[: ref.length - ref.vlen]
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
 
@@ -78,15 +81,33 @@ class ChunkSource:
         The count of missing values must match the manifest's (``ChecksumError`` otherwise)."""
         if not ref.nulls:
             return None
-        with self._checked(spec, ref, validity=True) as frame:
-            bits = decode_validity(frame, ref.nrows)
-            valid = int(np.bitwise_count(bits).sum())
-            if ref.nrows - valid != ref.nulls:
-                raise ValueError(
-                    f"its validity has {ref.nrows - valid} missing values, the manifest "
-                    f"says {ref.nulls}"
-                )
-        return bits
+        with self._checked(spec, ref, "validity") as frame:
+            return _validity(ref, frame)
+
+    def read_masked(
+        self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(values, packed validity or None) of one chunk, its bytes read and checked once:
+        :meth:`read_chunk` and :meth:`read_validity` together."""
+        if not ref.nulls:
+            return self.read_chunk(spec, ref, out), None
+        with self._checked(spec, ref, "whole") as buf:
+            split = ref.length - ref.vlen
+            bits = _validity(ref, memoryview(buf)[split:])
+            values = self._decode(spec, ref, memoryview(buf)[:split], out)
+        return values, bits
+
+    def read_piece(self, spec: ColumnSpec, ref: ChunkRef) -> Any:
+        """One chunk as a writer appends it again (a merge, compaction): its values, or
+        :class:`~colvault.engine.masked.Masked` when some are missing."""
+        values, bits = self.read_masked(spec, ref)
+        return values if bits is None else Masked(values, unpack(bits, ref.nrows))
+
+    def read_chunk_masked(self, spec: ColumnSpec, ref: ChunkRef) -> np.ndarray:
+        """One chunk as reads give it: its values, as a masked array for a nullable column."""
+        if not spec.nullable:
+            return self.read_chunk(spec, ref)
+        return masked_array(*self.read_masked(spec, ref))
 
     def read_codes(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
         """(codes, dictionary) of one chunk of a category column."""
@@ -139,6 +160,20 @@ class ChunkSource:
             decode(ref.encoding, ref.params, buf, out)
         return out
 
+    def _decode(
+        self, spec: ColumnSpec, ref: ChunkRef, buf: Any, out: np.ndarray | None
+    ) -> np.ndarray:
+        """The values of a chunk from its checked bytes (see :meth:`read_chunk`)."""
+        if spec.is_category:
+            if ref.encoding != DICT or ref.params is None:
+                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
+            codes, values = decode_dictionary(ref.params, buf, ref.nrows)
+            return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
+        if out is None:
+            out = np.empty((ref.nrows, *spec.shape), spec.dtype)
+        decode(ref.encoding, ref.params, buf, out)
+        return out
+
     def _map(self, fn, items: list) -> list:
         if self.pool is not None and len(items) > 1:
             return list(self.pool.map(fn, items))
@@ -149,7 +184,10 @@ class ChunkSource:
         out: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         """Rows [start, stop) of one column, into ``out`` when given (not for category
-        columns, whose text width the chunks decide)."""
+        columns, whose text width the chunks decide). A nullable column's rows come as a
+        masked array (masked = missing), its values in ``out`` when given."""
+        if spec.nullable:
+            return self._masked_range(state, spec, start, stop, out)
         if spec.is_category:
             return self._text_range(state, spec, start, stop)
         view = self._zero_copy(state, spec, start, stop)
@@ -188,7 +226,7 @@ class ChunkSource:
         for a, b in itertools.pairwise(refs):
             if b.segment != first.segment or a.offset + a.length != b.offset:
                 return None
-        if any(r.encoding != RAW or not r.sealed for r in refs):
+        if any(r.encoding != RAW or not r.sealed or r.vlen for r in refs):
             return None
         cell = spec.cell_bytes
         offset = first.offset + (start - first.first_row) * cell
@@ -210,8 +248,46 @@ class ChunkSource:
         pieces = self._map(one, list(state.chunk_span(start, stop)))
         return np.concatenate(pieces) if pieces else np.empty(0, "U1")
 
+    def _masked_range(
+        self, state: NodeState, spec: ColumnSpec, start: int, stop: int,
+        out: np.ndarray | None = None,
+    ) -> np.ma.MaskedArray:  # fmt: skip
+        """Rows [start, stop) of a nullable column as a masked array (masked = missing)."""
+        n = max(stop - start, 0)
+        text = spec.is_category
+        values_out = np.empty((n, *spec.shape), spec.dtype) if out is None and not text else out
+        missing = np.zeros(n, bool)
+        refs = state.columns[spec.id]
+
+        def one(pos: int) -> np.ndarray | None:
+            ref = refs[pos]
+            c0, c1 = ref.first_row, ref.first_row + ref.nrows
+            lo, hi = max(start, c0), min(stop, c1)
+            piece = None
+            if text:
+                values, bits = self.read_masked(spec, ref)
+                piece = values[lo - c0 : hi - c0]
+            else:
+                assert values_out is not None
+                if lo == c0 and hi == c1:
+                    _, bits = self.read_masked(spec, ref, values_out[c0 - start : c1 - start])
+                else:
+                    values, bits = self.read_masked(spec, ref, scratch(spec, ref.nrows))
+                    values_out[lo - start : hi - start] = values[lo - c0 : hi - c0]
+            if bits is not None:
+                missing[lo - start : hi - start] = ~unpack(bits, ref.nrows)[lo - c0 : hi - c0]
+            return piece
+
+        pieces = self._map(one, list(state.chunk_span(start, stop)))
+        if text:
+            values_out = np.concatenate(pieces) if pieces else np.empty(0, "U1")
+        return np.ma.MaskedArray(values_out, missing)
+
     def read_rows(self, state: NodeState, spec: ColumnSpec, rows: np.ndarray) -> np.ndarray:
-        """The given rows (sorted, unique, in range) of one column."""
+        """The given rows (sorted, unique, in range) of one column (a masked array for a
+        nullable one)."""
+        if spec.nullable:
+            return self._masked_rows(state, spec, rows)
         if not len(rows):
             return np.empty((0, *spec.shape), "U1" if spec.is_category else spec.dtype)
         refs = state.columns[spec.id]
@@ -230,3 +306,44 @@ class ChunkSource:
         for sel, values in picked:
             out[sel] = values
         return out
+
+    def _masked_rows(
+        self, state: NodeState, spec: ColumnSpec, rows: np.ndarray
+    ) -> np.ma.MaskedArray:
+        """The given rows of a nullable column as a masked array."""
+        if not len(rows):
+            empty = np.empty(0, "U1" if spec.is_category else spec.dtype)
+            return np.ma.MaskedArray(empty, np.zeros(0, bool))
+        refs = state.columns[spec.id]
+        pos = np.searchsorted(state.starts, rows, side="right") - 1
+        groups = np.split(np.arange(len(rows)), np.flatnonzero(np.diff(pos)) + 1)
+
+        def one(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            ref = refs[int(pos[sel[0]])]
+            buf = None if spec.is_category else scratch(spec, ref.nrows)
+            values, bits = self.read_masked(spec, ref, buf)
+            at = rows[sel] - ref.first_row
+            missing = None if bits is None else ~unpack(bits, ref.nrows)[at]
+            return sel, values[at], missing
+
+        picked = self._map(one, groups)
+        dtype = np.result_type(*(v.dtype for _, v, _ in picked)) if spec.is_category else spec.dtype
+        out = np.empty(len(rows), dtype)
+        mask = np.zeros(len(rows), bool)
+        for sel, values, missing in picked:
+            out[sel] = values
+            if missing is not None:
+                mask[sel] = missing
+        return np.ma.MaskedArray(out, mask)
+
+
+def _validity(ref: ChunkRef, frame: Any) -> np.ndarray:
+    """The packed validity bits of a chunk from its (checked) frame; their count of missing
+    values must be the manifest's (ValueError otherwise: the caller names the chunk)."""
+    bits = decode_validity(frame, ref.nrows)
+    valid = int(np.bitwise_count(bits).sum())
+    if ref.nrows - valid != ref.nulls:
+        raise ValueError(
+            f"its validity has {ref.nrows - valid} missing values, the manifest says {ref.nulls}"
+        )
+    return bits

@@ -310,7 +310,7 @@ class Store(NodeTree):
                 for node_id, w in writers:
                     path = self._path_of(node_id)
                     source = ChunkSource(self.path, path, self._reader, None)
-                    w.apply(conn, commit_id, path, seal, source.read_chunk)
+                    w.apply(conn, commit_id, path, seal, source.read_piece)
                 self._make_durable(writers)  # short last chunks grown or rewritten under the lock
                 for _, w in writers:
                     w.register_segments(conn, seal)

@@ -168,6 +168,8 @@ class Table(DataNode):
         return np.dtype([(s.name, s.dtype, s.shape) for s in specs])
 
     def _records(self, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
+        """Rows of the columns as a structured array; a masked one (masked = missing) when
+        a column is nullable."""
         dtype = np.dtype(
             [
                 (s.name, a.dtype if s.is_category else s.dtype, s.shape)
@@ -175,6 +177,8 @@ class Table(DataNode):
             ]
         )
         out = np.empty(len(arrays[0]) if arrays else 0, dtype)
+        if any(s.nullable for s in specs):
+            out = np.ma.MaskedArray(out, mask=False)
         for s, a in zip(specs, arrays, strict=True):
             out[s.name] = a
         return out
@@ -209,7 +213,8 @@ class Table(DataNode):
         span = state.chunk_span(start, stop)
         cuts = [start, *(int(state.starts[p]) for p in span[READ_PIECE::READ_PIECE]), stop]
         outs = [
-            None if s.is_category else np.empty((stop - start, *s.shape), s.dtype) for s in specs
+            None if s.is_category or s.nullable else np.empty((stop - start, *s.shape), s.dtype)
+            for s in specs
         ]
         texts: list[list[np.ndarray]] = [[] for _ in specs]
         with progress_bar(stop - start, "rows", desc, progress) as bar:
@@ -221,8 +226,8 @@ class Table(DataNode):
                         src.read_range(state, spec, a, b, out[a - start : b - start])
                 bar.update(b - a)
         arrays = [
-            out if out is not None else np.concatenate(text)
-            for out, text in zip(outs, texts, strict=True)
+            out if out is not None else _joined(spec, text)
+            for out, text, spec in zip(outs, texts, specs, strict=True)
         ]
         return [a[sel.post] for a in arrays]
 
@@ -315,6 +320,19 @@ class Table(DataNode):
             f"<Table {self.path}: {state.nrows:,} rows × {len(self._schema.columns)} columns "
             f"[{cols}]; {self._size_text(state)}>"
         )
+
+
+def _joined(spec: ColumnSpec, pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces of a column read piece by piece as one array (masked when nullable)."""
+    if not pieces:
+        empty = np.empty((0, *spec.shape), "U1" if spec.is_category else spec.dtype)
+        return np.ma.MaskedArray(empty, np.zeros(0, bool)) if spec.nullable else empty
+    if spec.nullable:
+        return np.ma.MaskedArray(
+            np.concatenate([p.data for p in pieces]),
+            np.concatenate([np.ma.getmaskarray(p) for p in pieces]),
+        )
+    return np.concatenate(pieces)
 
 
 class Column:

@@ -77,6 +77,6 @@ def _verify_nodes(store: Store, report: VerifyReport) -> None:
             for ref in state.columns[spec.id]:
                 report.chunks_checked += 1
                 try:
-                    src.read_chunk(spec, ref)
+                    src.read_masked(spec, ref)  # the validity's count of missing values too
                 except ChecksumError as exc:
                     report.damage.append(str(exc))

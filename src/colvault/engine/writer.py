@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import NodeError
-from . import coded, encodings, tails, zonemaps
+from . import coded, encodings, masked, tails, zonemaps
 from .buffers import scratch_array
 from .checksum import crc32
 from .codec import Codec, as_bytes
 from .coded import Coded
 from .manifest import ChunkRef
+from .masked import Masked
 from .schema import ColumnSpec, TableSchema
 from .segments import HEADER, SEGMENT_BYTES, ColumnSegments
 
@@ -43,12 +44,16 @@ class PendingChunk(NamedTuple):
     encoding: str
     params: str | None
     zone: zonemaps.ZoneMap
+    nulls: int = 0  # missing values
+    vlen: int = 0  # bytes of the validity frame at the end of the payload
 
 
 class Encoded(NamedTuple):
-    chunk: encodings.Encoded
+    chunk: encodings.Encoded  # its payload: the encoded values, then the validity frame
     crc: int
     zone: zonemaps.ZoneMap
+    nulls: int = 0
+    vlen: int = 0
 
 
 class TableWriter:
@@ -104,12 +109,16 @@ class TableWriter:
             # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
             for pieces in self._buf:
                 last = pieces[-1]
-                pieces[-1] = last.copy() if isinstance(last, Coded) else np.array(last, copy=True)
+                pieces[-1] = (
+                    last.copy() if isinstance(last, Coded | Masked) else np.array(last, copy=True)
+                )
 
-    def _take(self, rows: int) -> list[np.ndarray]:
-        """The next ``rows`` buffered rows of each column as one array (coded text as text)."""
+    def _take(self, rows: int) -> list[Any]:
+        """The next ``rows`` buffered rows of each column as one array (coded text as text),
+        or a :class:`Masked` one when some are missing."""
         out = [_joined(parts) for parts in self._take_parts(rows)]
-        return [a.text() if isinstance(a, Coded) else a for a in out]
+        out = [a.values if isinstance(a, Masked) and not a.nulls else a for a in out]
+        return [a.text() if isinstance(a, Coded | Masked) else a for a in out]
 
     def _take_parts(self, rows: int) -> list[list[np.ndarray]]:
         """The next ``rows`` buffered rows of each column, as the pieces they lie in."""
@@ -139,6 +148,10 @@ class TableWriter:
         # "none", would keep a view of it)
         scratch = self.encoders[j].codec.name != "none"
         chunk = _joined(parts, "encode-chunk" if scratch else None)
+        if isinstance(chunk, Masked):
+            if chunk.nulls:
+                return self._encode_masked(j, chunk, short=False)
+            chunk = chunk.values
         if not isinstance(chunk, Coded):
             chunk = np.ascontiguousarray(chunk)
         if spec.dtype.kind == "f":  # the encoder may find the zone map on its way
@@ -148,6 +161,28 @@ class TableWriter:
             zone = zonemaps.compute(chunk, spec)
             encoded = self.encoders[j].encode(chunk, zone)
         return Encoded(encoded, crc32(encoded.payload), zone)
+
+    def _encode_masked(self, j: int, chunk: Masked, short: bool) -> Encoded:
+        """A chunk with missing values: the values with missing slots forward-filled (zone map
+        and packing see only valid values), encoded as any chunk (raw when ``short``), then
+        the validity frame; one crc over both."""
+        spec = self.schema.columns[j]
+        values = chunk.filled()
+        if not isinstance(values, Coded):
+            values = np.ascontiguousarray(values)
+        nulls = chunk.nulls
+        if nulls == len(chunk) and spec.has_zone_map:
+            zone = zonemaps.ZoneMap(None, None, 0, False)  # no valid value: no bounds
+        else:
+            zone = zonemaps.compute(values, spec)
+        if short and not spec.is_category:
+            encoded = encodings.Encoded(encodings.RAW, None, as_bytes(values).data)
+        else:
+            encoded = self.encoders[j].encode(values, zone)
+        frame = encodings.validity_frame(chunk.valid, self.encoders[j].codec)
+        payload = b"".join((encoded.payload, frame))
+        whole = encodings.Encoded(encoded.encoding, encoded.params, payload)
+        return Encoded(whole, crc32(payload), zone, nulls, len(frame))
 
     def _submit(self, arrays: list[list[np.ndarray]]) -> None:
         """Encode a chunk's columns in the pool; write the oldest chunks once enough are queued."""
@@ -177,7 +212,8 @@ class TableWriter:
                     c = e.chunk
                     rel, offset = segs.append(c.payload, self.new_dirs)
                     row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
-                                            c.encoding, c.params, e.zone))  # fmt: skip
+                                            c.encoding, c.params, e.zone, e.nulls,
+                                            e.vlen))  # fmt: skip
                 self.chunks.append(row)
         except BaseException:
             self._cancel()
@@ -223,10 +259,12 @@ class TableWriter:
         commit_id: int,
         path: str,
         seal: bool,
-        read_chunk: Callable[[ColumnSpec, ChunkRef], np.ndarray],
+        read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
     ) -> None:
         """Inside the commit transaction: place the buffered tail (growing or rewriting the
-        table's short last chunk, see :mod:`.tails`), insert the manifest rows, count rows."""
+        table's short last chunk, see :mod:`.tails`), insert the manifest rows, count rows.
+        ``read_chunk`` reads a committed chunk as a piece to append again (values, or
+        :class:`Masked` with its missing values)."""
         row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
         if row is None:
             if self.chunks or self._buffered:
@@ -269,13 +307,15 @@ class TableWriter:
                 records.append(
                     (self.node_id, pc.col_id, index, first, pc.nrows, pc.segment, pc.offset,
                      pc.length, pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
-                     None if z.sorted is None else int(z.sorted), commit_id)
+                     None if z.sorted is None else int(z.sorted), commit_id, pc.nulls or None,
+                     pc.vlen or None)
                 )  # fmt: skip
             first += chunk[0].nrows
         conn.executemany(
             "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
             "offset, length, crc32, encoding, params, min, max, nan_count, sorted, "
-            "added_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "added_commit, null_count, validity_length) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             records,
         )
         conn.execute(
@@ -284,13 +324,24 @@ class TableWriter:
 
     # -- the short last chunk --------------------------------------------------------------------
 
-    def _write_short(self, arrays: list[np.ndarray]) -> None:
-        """A short last chunk, kept raw so later small commits can grow it in place."""
+    def _write_short(self, arrays: list[Any]) -> None:
+        """A short last chunk, kept raw so later small commits can grow it in place (one
+        with missing values has a validity frame after them: it is rewritten, not grown)."""
         n = len(arrays[0])
         row = []
         for j, (spec, segs, a) in enumerate(
             zip(self.schema.columns, self.segs, arrays, strict=True)
         ):
+            if isinstance(a, Masked) and not a.nulls:
+                a = a.values
+            if isinstance(a, Masked):
+                e = self._encode_masked(j, a, short=True)
+                c = e.chunk
+                rel, offset = segs.append(c.payload, self.new_dirs)
+                row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
+                                        c.encoding, c.params, e.zone, e.nulls,
+                                        e.vlen))  # fmt: skip
+                continue
             a = np.ascontiguousarray(a)
             zone = zonemaps.compute(a, spec)
             if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
@@ -307,8 +358,10 @@ class TableWriter:
         """Whether every column's short chunk ends this writer's own active segment, raw."""
         if tail.nrows + self._buffered >= self.schema.chunk_rows:
             return False
-        for spec, segs in zip(self.schema.columns, self.segs, strict=True):
+        for spec, segs, pieces in zip(self.schema.columns, self.segs, self._buf, strict=True):
             ref, seg = tail.refs[spec.id], segs.active
+            if ref.vlen or any(isinstance(p, Masked) and p.nulls for p in pieces):
+                return False  # a validity frame ends the chunk: its values cannot grow
             if seg is None or seg.broken or seg.rel != ref.segment:
                 return False
             if seg.end != ref.offset + ref.length or ref.encoding != encodings.RAW:
@@ -341,9 +394,7 @@ class TableWriter:
             (tail.first_row + tail.nrows + n, commit_id, self.node_id),
         )
 
-    def _merge(
-        self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], np.ndarray]
-    ) -> None:
+    def _merge(self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], Any]) -> None:
         """Rewrite another writer's short chunk together with the buffered rows."""
         for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
             pieces.insert(0, read_chunk(spec, tail.refs[spec.id]))
@@ -417,10 +468,13 @@ class TableWriter:
 
 def _joined(parts: list[Any], slot: str | None = None) -> Any:
     """The pieces of a column's chunk as one array, or one :class:`Coded` when all are coded
-    (a category column's appended codes; mixed with text, they become text). With ``slot``,
-    arrays of one dtype are joined in this thread's scratch buffer of that name."""
+    (a category column's appended codes; mixed with text, they become text), or one
+    :class:`Masked` when some have missing values. With ``slot``, arrays of one dtype are
+    joined in this thread's scratch buffer of that name."""
     if len(parts) == 1:
         return parts[0]
+    if any(isinstance(p, Masked) for p in parts):
+        return masked.joined(parts, lambda values: _joined(values, slot))
     if any(isinstance(p, Coded) for p in parts):
         if all(isinstance(p, Coded) for p in parts):
             return coded.joined(parts)
