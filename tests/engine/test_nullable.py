@@ -120,6 +120,10 @@ def test_round_trip(tmp_path_factory, case):
         assert store.verify().ok
 
 
+def _listed(got: np.ma.MaskedArray) -> list[int | None]:
+    return [None if m else int(v) for v, m in zip(got.data, got.mask, strict=True)]
+
+
 @pytest.mark.parametrize("codec", ["lz4", "none"])
 def test_logger_commits_with_missing_values(store_path, codec):
     """Small commits of rows with missing values: the short last chunk is rewritten each time
@@ -133,11 +137,9 @@ def test_logger_commits_with_missing_values(store_path, codec):
             t.append({"x": [x], "y": [i]})
             store.commit()
             if i % 11 == 0:
-                got = t.cols.x[:]
-                assert [None if m else int(v) for v, m in zip(got.data, got.mask, strict=True)] == want
+                assert _listed(t.cols.x[:]) == want
     with colvault.open(store_path) as store:
-        got = store["/log"].cols.x[:]
-        assert [None if m else int(v) for v, m in zip(got.data, got.mask, strict=True)] == want
+        assert _listed(store["/log"].cols.x[:]) == want
         assert store.verify().ok
 
 
