@@ -219,6 +219,27 @@ def test_pytables_arrays_and_h5py_datasets_become_arrays(tmp_path: Path) -> None
         assert store["/ea"].shape == (5001, 3)
 
 
+def test_variable_length_strings_become_fixed_width_text(tmp_path: Path) -> None:
+    h5 = tmp_path / "s.h5"
+    words = ["", "é", "naïve text", "x" * 40] * 1000
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("utf8", data=words, dtype=h5py.string_dtype())
+        f.create_dataset("ascii", data=[w.encode() for w in ["a", "bc", ""]],
+                         dtype=h5py.string_dtype("ascii"))  # fmt: skip
+        f.create_dataset("grid", data=np.array([["a", "bb"], ["ccc", ""]], dtype=object),
+                         dtype=h5py.string_dtype())  # fmt: skip
+        f["scalar"] = "one"
+        f["cols/name"] = np.array(["ab", "c"], dtype=object).astype(h5py.string_dtype())
+        f["cols/n"] = np.arange(2)
+    with _store(tmp_path) as store:
+        import_hdf5(h5, store, progress=False, group_as_table=True)
+        assert store["/utf8"].dtype == np.dtype("U40") and store["/utf8"][:].tolist() == words
+        assert store["/ascii"][:].tolist() == [b"a", b"bc", b""]
+        assert store["/grid"][:].tolist() == [["a", "bb"], ["ccc", ""]]
+        assert store["/scalar"][:].tolist() == ["one"]
+        assert store["/cols"].read().tolist() == [(0, "ab"), (1, "c")]  # HDF5's name order
+
+
 def test_objects_without_a_colvault_type_are_left_out_with_a_warning(tmp_path: Path) -> None:
     h5 = tmp_path / "v.h5"
     with tables.open_file(h5, "w") as f:
@@ -430,6 +451,19 @@ def test_a_filter_h5py_lacks_is_named(tmp_path: Path) -> None:
         with pytest.raises(ColvaultError, match=r"blosc\.h5.*/t.*blosc.*hdf5plugin"):
             import_hdf5(h5, store, progress=False)
         assert store.keys() == []
+
+
+def test_pending_changes_are_refused_and_kept(tmp_path: Path) -> None:
+    h5 = tmp_path / "p.h5"
+    with h5py.File(h5, "w") as f:
+        f["x"] = np.arange(3)
+    with _store(tmp_path) as store:
+        store.create_table("/mine", {"a": "i4"}).append({"a": [1, 2]})
+        with pytest.raises(ColvaultError, match="pending changes"):
+            import_hdf5(h5, store, progress=False)
+        assert store.has_pending
+        store.commit()
+        assert store["/mine"].cols.a[:].tolist() == [1, 2] and "/x" not in store
 
 
 def test_not_an_hdf5_file(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ What becomes what:
   structured h5py dataset) becomes a table, nested columns flattened to ``"outer/inner"``;
 - any other dataset (PyTables ``Array``/``CArray``/``EArray``, h5py) becomes an array whose
   first axis is its rows; a scalar dataset becomes a one-row array (noted in its attrs);
+  variable-length strings become fixed-width text as wide as the longest (``U`` for UTF-8,
+  ``S`` for ASCII; the dataset is read twice, the first time for the width);
 - a group becomes a group, or with ``group_as_table=True`` a table when it holds only 1-d
   datasets of one length (one column each);
 - attributes are copied to ``attrs`` as JSON values, and those whose numpy type JSON would lose
@@ -195,6 +197,16 @@ def _raw_dtype(tid: Any, h5t: Any, name: str, leaves: list[_Leaf] | None,
     return dt
 
 
+def _is_vlen_text(tid: Any, h5t: Any) -> bool:
+    return bool(tid.get_class() == h5t.STRING and tid.is_variable_str())
+
+
+def _text_slice(ds: Any, utf8: bool, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` of a variable-length string dataset as an object array."""
+    values: np.ndarray = ds.asstr()[start:stop] if utf8 else ds[start:stop]
+    return values
+
+
 def _what(name: str) -> str:
     return f"column {name!r}" if name else "it"
 
@@ -359,12 +371,12 @@ def import_hdf5(
     opened = not isinstance(store, Store)
     if not isinstance(store, Store):
         store = open_store(os.fspath(store), "a")
+    if store.has_pending:  # before the try: the caller's pending work is not ours to abort
+        raise ColvaultError(
+            "the store has pending changes: commit() or abort() them first (import_hdf5 "
+            "commits what it copies as one transaction)"
+        )
     try:
-        if store.has_pending:
-            raise ColvaultError(
-                "the store has pending changes: commit() or abort() them first (import_hdf5 "
-                "commits what it copies as one transaction)"
-            )
         try:
             f = h5py.File(h5file, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
         except (OSError, ValueError, TypeError) as exc:
@@ -484,7 +496,11 @@ class _Import:
                 "among its filters), or leave the object out with paths=; nothing was imported"
             )
         leaves: list[_Leaf] = []
-        raw = _raw_dtype(ds.id.get_type(), h5t, "", leaves, ())
+        if _is_vlen_text(ds.id.get_type(), h5t):
+            raw = self._text_dtype(h5path, ds)
+            leaves.append(_Leaf("", (), "vlen"))
+        else:
+            raw = _raw_dtype(ds.id.get_type(), h5t, "", leaves, ())
         rows = shape[0] if shape else 1
         inner = tuple(shape[1:])
         if raw.names is not None:
@@ -533,6 +549,8 @@ class _Import:
                 item.notes.append(f"{what}: float16 in the file, stored as float32")
             elif leaf.kind == "enum":
                 item.notes.append(f"{what}: an HDF5 enum, stored as its integer codes")
+            elif leaf.kind == "vlen":
+                item.notes.append(f"{what}: variable-length strings, stored as fixed width")
         if len({leaf.name for leaf in item.leaves}) != len(item.leaves):
             raise _Unsupported("two of its columns have the same name")
 
@@ -567,6 +585,22 @@ class _Import:
                     f"stored as datetime64[{unit}]"
                 )
 
+    def _text_dtype(self, h5path: str, ds: Any) -> np.dtype:
+        """Fixed-width text wide enough for a dataset of variable-length strings (read once
+        for the width, slice by slice): ``U`` for UTF-8, ``S`` for ASCII."""
+        utf8 = self.h5py.check_string_dtype(ds.dtype).encoding == "utf-8"
+        width = 1
+        with self.reading(h5path):
+            if not ds.shape:
+                value = ds.asstr()[()] if utf8 else ds[()]
+                return np.dtype(f"{'U' if utf8 else 'S'}{max(1, len(value))}")
+            step = max(1, SLICE_BYTES // 64 // max(1, int(np.prod(ds.shape[1:]))))
+            for start in range(0, ds.shape[0], step):
+                values = _text_slice(ds, utf8, start, start + step)
+                if values.size:
+                    width = max(width, max(len(v) for v in values.ravel()))
+        return np.dtype(f"{'U' if utf8 else 'S'}{width}")
+
     def _plan_columns(self, h5path: str, path: str, group: Any) -> _Item | None:
         """A group whose children are all 1-d datasets of one length, as a table."""
         h5py, h5t = self.h5py, self.h5py.h5t
@@ -582,10 +616,14 @@ class _Import:
             if not isinstance(ds, h5py.Dataset) or ds.shape is None or len(ds.shape) != 1:
                 return None
             inner: list[_Leaf] = []
-            try:
-                raw = _raw_dtype(ds.id.get_type(), h5t, name, inner, ())
-            except _Unsupported:
-                return None
+            if _is_vlen_text(ds.id.get_type(), h5t):
+                raw = self._text_dtype(f"{h5path}/{name}", ds)
+                inner.append(_Leaf(name, (), "vlen"))
+            else:
+                try:
+                    raw = _raw_dtype(ds.id.get_type(), h5t, name, inner, ())
+                except _Unsupported:
+                    return None
             if raw.names is not None:
                 return None
             lengths.add(ds.shape[0])
@@ -648,7 +686,9 @@ class _Import:
         step = _slice_rows(item, node.chunk_rows)
         with self.reading(item.h5path):
             obj = self.f[item.h5path]  # looked up once: h5py's lookup costs ~1 ms
-            ids = [obj[name].id for name in item.names] if item.kind == "columns" else [obj.id]
+            dsets = [obj[name] for name in item.names] if item.kind == "columns" else [obj]
+            ids = [d.id for d in dsets]
+            texts = [leaf.kind == "vlen" for leaf in item.leaves][: len(dsets)]
         assert item.raw is not None
         if item.kind == "columns":
             bufs = [np.empty(min(step, item.rows), item.raw[n]) for n in item.names]
@@ -658,7 +698,10 @@ class _Import:
             stop = min(start + step, item.rows)
             with self.reading(item.h5path):
                 parts = [
-                    self._read(item, i, start, stop, buf) for i, buf in zip(ids, bufs, strict=True)
+                    self._read_text(item, d, start, stop, buf)
+                    if text
+                    else self._read(item, i, start, stop, buf)
+                    for d, i, buf, text in zip(dsets, ids, bufs, texts, strict=True)
                 ]
             raw: Any = dict(zip(item.names, parts, strict=True)) if item.names else parts[0]
             # the buffers are read into again: what the writer keeps must be a copy
@@ -668,6 +711,18 @@ class _Import:
             else:
                 node.append(columns, copy=False)
             bar.update((stop - start) * item.row_bytes)
+
+    def _read_text(
+        self, item: _Item, ds: Any, start: int, stop: int, buf: np.ndarray
+    ) -> np.ndarray:
+        """Variable-length strings: h5py's own read (HDF5 hands out pointers), into ``buf``."""
+        utf8 = buf.dtype.kind == "U"
+        if item.scalar:
+            buf[0] = ds.asstr()[()] if utf8 else ds[()]
+            return buf
+        out = buf[: stop - start]
+        out[...] = _text_slice(ds, utf8, start, stop)
+        return out
 
     def _read(self, item: _Item, dsid: Any, start: int, stop: int, buf: np.ndarray) -> np.ndarray:
         """Rows ``[start, stop)`` of a dataset as raw bytes, into ``buf``: the file's type is
