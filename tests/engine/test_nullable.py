@@ -301,3 +301,27 @@ def test_display_shows_missing_values(store_path):
         assert html.count("&lt;NA&gt;") == 2
         assert "&lt;NA&gt;" in t.cols.x._repr_html_()
         assert "nullable" in repr(t)
+
+
+def test_category_codes_of_a_nullable_column(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"c": SCHEMA["category"]}, chunk_rows=4)
+        t.append({"c": ["b", None, "a", "b", None, None, None, None, "c", None]})
+        store.commit()
+        codes, dictionary = t.col("c", codes=True)
+        assert dictionary.tolist() == ["a", "b", "c"]
+        assert codes.dtype.kind == "i"
+        assert codes.tolist() == [1, -1, 0, 1, -1, -1, -1, -1, 2, -1]
+        first, words = t.col("c", codes=True, chunk=0)
+        assert [words[c] if c >= 0 else None for c in first] == ["b", None, "a", "b"]
+
+
+def test_asarray_of_a_column_with_missing_values_raises(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "Int8", "y": "Int8"})
+        t.append({"x": [1, None], "y": [1, 2]})
+        store.commit()
+        with pytest.raises(ValueError, match="1 missing value"):
+            np.asarray(t.cols.x)
+        assert np.asarray(t.cols.y).tolist() == [1, 2]
+        assert type(np.asarray(t.cols.y)) is np.ndarray

@@ -121,10 +121,8 @@ def load_state(
             wrong = check_params(row[9], row[10])
             if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
                 wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
-            elif any(v is not None and type(v) is not int for v in row[15:17]):
-                wrong = f"a chunk row with a validity that is not integers: {row[15:17]!r}"
-            elif not 0 <= (row[15] or 0) <= row[3] or not 0 <= (row[16] or 0) <= row[7]:
-                wrong = f"a chunk row with a validity out of bounds: {row[15:17]!r}"
+            elif row[15] is not None or row[16] is not None:  # a chunk with missing values
+                wrong = _wrong_validity(row)
             if wrong is not None:
                 raise ManifestError(f"chunk {row[1]} of column {names[row[0]]!r}: {wrong}")
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
@@ -141,3 +139,13 @@ def load_state(
     if covered != nrows:
         raise ManifestError(f"its chunks hold {covered} rows, not {nrows}")
     return NodeState(nrows, version, starts, {c: tuple(r) for c, r in per_col.items()})
+
+
+def _wrong_validity(row: tuple[Any, ...]) -> str | None:
+    """What is wrong with a chunk row's count of missing values and validity length, or None."""
+    nulls, vlen = row[15] or 0, row[16] or 0
+    if type(nulls) is not int or type(vlen) is not int:
+        return f"a chunk row with a validity that is not integers: {row[15:17]!r}"
+    if not 0 <= nulls <= row[3] or not 0 <= vlen <= row[7] or (nulls > 0) != (vlen > 0):
+        return f"a chunk row with a validity out of bounds: {row[15:17]!r}"
+    return None

@@ -15,6 +15,7 @@ from ..progress import enabled as progress_enabled
 from . import display
 from .coerce import Lazy, coerce_batch
 from .indexing import RowRange, resolve
+from .masked import unpack
 from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
 from .query import api as query_api
@@ -114,7 +115,8 @@ class Table(DataNode):
 
         For a ``category`` column, ``codes=True`` gives ``(codes, dictionary)`` instead: over the
         whole table (one sorted dictionary, codes remapped into it) or, with ``chunk=i``, the
-        i-th chunk's own codes and dictionary as stored.
+        i-th chunk's own codes and dictionary as stored. A nullable category's codes are signed,
+        -1 where the value is missing (as pandas' Categorical codes).
         """
         if not codes:
             return self.cols[name][:]
@@ -125,13 +127,22 @@ class Table(DataNode):
         src = self._source()
         refs = state.columns[spec.id]
         if chunk is not None:
-            return src.read_codes(spec, refs[chunk])
-        parts = [src.read_codes(spec, ref) for ref in refs]
+            return _codes(src, spec, refs[chunk])
+        parts = [_codes(src, spec, ref) for ref in refs]
         if not parts:
-            return np.empty(0, np.uint8), np.empty(0, "U1")
+            return np.empty(0, np.int8 if spec.nullable else np.uint8), np.empty(0, "U1")
+        if spec.nullable:  # only the values in use: a chunk with none holds a placeholder
+            parts = [(c, d[np.unique(c[c >= 0])]) if len(d) else (c, d) for c, d in parts]
+            parts = [(_rank(c), d) for c, d in parts]
         dictionary = np.unique(np.concatenate([d for _, d in parts]))
         narrow = intpack.narrow_dtype(max(len(dictionary) - 1, 0))
-        remapped = [np.searchsorted(dictionary, d).astype(narrow)[c] for c, d in parts]
+        if spec.nullable:
+            signed = np.result_type(np.int8, narrow)
+            remapped = [
+                np.append(np.searchsorted(dictionary, d).astype(signed), -1)[c] for c, d in parts
+            ]
+        else:
+            remapped = [np.searchsorted(dictionary, d).astype(narrow)[c] for c, d in parts]
         return np.concatenate(remapped), dictionary
 
     def append(self, data: Any, *, copy: bool = True) -> None:
@@ -322,6 +333,27 @@ class Table(DataNode):
         )
 
 
+def _codes(src: Any, spec: ColumnSpec, ref: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, dictionary) of one chunk; signed with -1 for missing in a nullable column."""
+    codes, dictionary = src.read_codes(spec, ref)
+    if not spec.nullable:
+        return codes, dictionary
+    signed = codes.astype(np.result_type(np.int8, codes.dtype))
+    bits = src.read_validity(spec, ref)
+    if bits is not None:
+        signed[~unpack(bits, ref.nrows)] = -1
+    return signed, dictionary
+
+
+def _rank(codes: np.ndarray) -> np.ndarray:
+    """Codes into a chunk's dictionary renumbered into the sorted list of the codes in use
+    (-1 stays -1)."""
+    used = np.unique(codes[codes >= 0])
+    out = np.full(len(codes), -1, np.int64)
+    out[codes >= 0] = np.searchsorted(used, codes[codes >= 0])
+    return out
+
+
 def _joined(spec: ColumnSpec, pieces: list[np.ndarray]) -> np.ndarray:
     """The pieces of a column read piece by piece as one array (masked when nullable)."""
     if not pieces:
@@ -411,7 +443,21 @@ class Column:
         """All committed values: ``np.asarray(t.cols.x)`` (``copy=False`` raises: reads
         allocate)."""
         what = f"column {self.name!r} of {self._table.path}"
-        return array_protocol(lambda: self[:], dtype, copy, what)
+        return array_protocol(self._plain, dtype, copy, what)
+
+    def _plain(self) -> np.ndarray:
+        """All values as a plain array: numpy's array protocol has no mask, so a nullable
+        column with missing values raises rather than give the filler values as data."""
+        values = self[:]
+        if not isinstance(values, np.ma.MaskedArray):
+            return values
+        missing = int(np.count_nonzero(np.ma.getmaskarray(values)))
+        if missing:
+            raise ValueError(
+                f"column {self.name!r} of {self._table.path} has {missing} missing value(s), "
+                "which a plain array cannot hold: t.cols[name][:] gives a masked array"
+            )
+        return np.ma.getdata(values)
 
     def _repr_html_(self) -> str:
         """dtype, rows and the first and last values, as a notebook shows them."""
