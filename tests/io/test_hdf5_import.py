@@ -368,13 +368,43 @@ def test_a_pandas_hdfstore_table(tmp_path: Path) -> None:
         assert t.dtypes["when"] == frame["when"].dtype  # pandas' unit, whatever it is
         assert (t.cols.when[:] == frame["when"].to_numpy()).all()
         assert (t.cols.index[:] == np.arange(50)).all()
-        blocks = [c for c in t.colnames if c.startswith("values_block")]
-        values = [t.cols[c][:] for c in blocks]
-        assert any(v.dtype == np.float64 and (v[:, 0] == frame["value"]).all() for v in values)
+        # pandas' values blocks split into the frame's own columns, text decoded
+        assert t.colnames[0] == "index"
+        assert sorted(t.colnames[1:]) == ["site", "value", "when"]
+        assert (t.cols.value[:] == frame["value"].to_numpy()).all()
+        assert t.dtypes["site"] == np.dtype("U1")
+        assert t.cols.site[:].tolist() == frame["site"].tolist()
         df_attrs = dict(store["/df"].attrs)
         assert df_attrs["pandas_type"] == "frame_table"
         assert df_attrs["non_index_axes"] == [[1, ["when", "value", "site"]]]
         assert "/df/_i_table" not in store
+
+
+def test_a_pandas_table_with_several_columns_per_block(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    h5 = tmp_path / "w.h5"
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(n) / 2,
+            "y": np.arange(n) * -1.5,
+            "k": np.arange(n, dtype="i8"),
+            "at": pd.date_range("2025-01-01", periods=n, freq="s"),
+            "name": [f"n{i % 7}" for i in range(n)],
+        },
+        index=pd.RangeIndex(10, 10 + n),
+    )
+    frame.to_hdf(h5, key="wide", format="table")
+    with _store(tmp_path) as store:
+        import_hdf5(h5, store, progress=False)
+        t = store["/wide/table"]
+        assert sorted(t.colnames) == sorted(["index", "x", "y", "k", "at", "name"])
+        got = t.read()
+    for name in ("x", "y", "k", "at"):
+        assert (got[name] == frame[name].to_numpy()).all(), name
+    assert got["at"].dtype == frame["at"].dtype
+    assert got["name"].tolist() == frame["name"].tolist()
+    assert (got["index"] == frame.index.to_numpy()).all()
 
 
 # -- failures change nothing ---------------------------------------------------------------------

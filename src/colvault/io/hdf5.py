@@ -118,8 +118,10 @@ class _Leaf:
 
     name: str
     fields: tuple[str, ...]
-    kind: str = ""  # "", "bool", "time32", "time64", "half", "enum"
+    kind: str = ""  # "", "bool", "time32", "time64", "half", "enum", "vlen", "M8[<unit>]"
     enum: dict[str, int] | None = None
+    part: int | None = None  # one column of a pandas values block (a cell of shape (k,))
+    encoding: str | None = None  # bytes pandas decodes to str with this encoding
 
 
 class _Unsupported(Exception):
@@ -218,11 +220,8 @@ def _is_complex(tid: Any) -> bool:
         return False
 
 
-def _convert(raw: np.ndarray, leaf: _Leaf) -> np.ndarray:
+def _convert(a: np.ndarray, leaf: _Leaf) -> np.ndarray:
     """A leaf's raw values as colvault stores them: native byte order, PyTables' conventions."""
-    a = raw
-    for f in leaf.fields:
-        a = a[f]
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("="))
     if leaf.kind == "bool":
@@ -532,6 +531,7 @@ class _Import:
                     )
         if kind == "table":
             self._pandas_datetimes(ds, item)
+            self._pandas_columns(ds, item)
         self._leaf_notes(item)
         return item
 
@@ -600,6 +600,39 @@ class _Import:
                 if values.size:
                     width = max(width, max(len(v) for v in values.ravel()))
         return np.dtype(f"{'U' if utf8 else 'S'}{width}")
+
+    def _pandas_columns(self, ds: Any, item: _Item) -> None:
+        """The table of a pandas ``format="table"`` frame keeps columns of one dtype together
+        in blocks (``values_block_0`` with cells of shape ``(k,)``), their names pickled in
+        ``values_block_0_kind``: each block is split into its named columns, and text, which
+        pandas decodes with the group's ``encoding``, becomes str."""
+        try:
+            parent = ds.parent
+            pandas_type = _attr_text(parent.attrs, "pandas_type")
+        except (OSError, KeyError, ValueError):
+            return
+        if pandas_type is None or not pandas_type.endswith("table"):
+            return
+        encoding = _attr_text(parent.attrs, "encoding")
+        where = f"{self.label}:{item.h5path}"
+        leaves: list[_Leaf] = []
+        for leaf in item.leaves:
+            cell = _cell(item, leaf)
+            names = _maybe_unpickle(ds.attrs.get(f"{leaf.name}_kind"), where)
+            text = encoding is not None and _column_dtype(item, leaf).kind == "S" and not leaf.kind
+            if isinstance(names, list) and len(cell) == 1 and cell[0] == len(names):
+                for j, name in enumerate(names):
+                    leaves.append(_Leaf(str(name), leaf.fields, leaf.kind, leaf.enum, j,
+                                        encoding if text else None))  # fmt: skip
+            else:
+                leaf.encoding = encoding if text else None
+                leaves.append(leaf)
+        if len({leaf.name for leaf in leaves}) == len(leaves):
+            item.leaves = leaves
+            item.notes.append(
+                "a pandas table: its values blocks split into their named columns"
+                + (f", text decoded from {encoding}" if encoding else "")
+            )
 
     def _plan_columns(self, h5path: str, path: str, group: Any) -> _Item | None:
         """A group whose children are all 1-d datasets of one length, as a table."""
@@ -823,6 +856,8 @@ def _column_dtype(item: _Item, leaf: _Leaf) -> np.dtype:
         return np.dtype("M8[us]")
     if leaf.kind.startswith("M8"):
         return np.dtype(leaf.kind)
+    if leaf.encoding is not None:
+        return np.dtype(f"U{base.itemsize}")
     return base.newbyteorder("=") if base.byteorder == ">" else base
 
 
@@ -831,7 +866,7 @@ def _cell(item: _Item, leaf: _Leaf) -> tuple[int, ...]:
     dt = item.raw
     for f in leaf.fields:
         dt = dt[f]
-    return tuple(dt.shape)
+    return tuple(dt.shape[1:]) if leaf.part is not None else tuple(dt.shape)
 
 
 def _owned(a: np.ndarray, bufs: list[np.ndarray]) -> np.ndarray:
@@ -842,12 +877,18 @@ def _owned(a: np.ndarray, bufs: list[np.ndarray]) -> np.ndarray:
 
 
 def _convert_leaf(raw: Any, leaf: _Leaf) -> np.ndarray:
+    """A leaf's values from the raw rows (a record array, or a dict of a group's columns)."""
+    a = raw
+    for f in leaf.fields:
+        a = a[f]
+    if leaf.part is not None:
+        a = a[:, leaf.part]
     if leaf.kind.startswith("M8"):
-        a = raw
-        for f in leaf.fields:
-            a = a[f]
         return a.astype("<i8").view(leaf.kind)
-    return _convert(raw, leaf)
+    a = _convert(a, leaf)
+    if leaf.encoding is not None:
+        return np.char.decode(a, leaf.encoding)
+    return a
 
 
 def _slice_rows(item: _Item, chunk_rows: int) -> int:
