@@ -334,6 +334,20 @@ def test_a_group_of_columns_as_a_table(tmp_path: Path) -> None:
         assert isinstance(store["/run"], colvault.Group) and store.ls("/run") == ["t", "v"]
 
 
+def test_a_pytables_group_of_arrays_as_a_table(tmp_path: Path) -> None:
+    h5 = tmp_path / "pc.h5"
+    with tables.open_file(h5, "w") as f:
+        g = f.create_group("/", "run")
+        f.create_array(g, "a", np.arange(5)).attrs.unit = "s"
+        f.create_earray(g, "b", tables.Float32Atom(), (0,)).append(np.ones(5, "f4"))
+        g._v_attrs.site = "Lyon"
+    with _store(tmp_path) as store:
+        import_hdf5(h5, store, progress=False, group_as_table=True)
+        t = store["/run"]
+        assert t.read().tolist() == [(i, 1.0) for i in range(5)]
+        assert dict(t.attrs) == {"a/unit": "s", "site": "Lyon"}  # no CLASS, VERSION, TITLE
+
+
 def test_paths_into_and_names_colvault_does_not_allow(tmp_path: Path) -> None:
     h5 = tmp_path / "n.h5"
     with h5py.File(h5, "w") as f:

@@ -637,7 +637,7 @@ class _Import:
     def _plan_columns(self, h5path: str, path: str, group: Any) -> _Item | None:
         """A group whose children are all 1-d datasets of one length, as a table."""
         h5py, h5t = self.h5py, self.h5py.h5t
-        if _is_pytables(group) or not len(group):
+        if not len(group):
             return None
         names, leaves, lengths, row_bytes = [], [], set(), 0
         raws = []
@@ -773,34 +773,38 @@ class _Import:
         dsid.read(mspace, fspace, out, mtype=dsid.get_type())
         return out
 
-    def _copy_attrs(self, item: _Item, obj: Any, node: Any) -> None:
+    def _user_attrs(self, obj: Any, h5path: str, prefix: str, notes: list[str]) -> dict[str, Any]:
+        """The attributes of ``obj`` as PyTables reads them, without its bookkeeping ones;
+        keys prefixed with ``prefix``."""
         h5a, h5t = self.h5py.h5a, self.h5py.h5t
         pytables = _is_pytables(obj)
-        notes, attrs = list(item.notes), {}
-        with self.reading(item.h5path):
-            keys = list(obj.attrs)
-            for key in keys:
+        attrs = {}
+        with self.reading(h5path):
+            for key in list(obj.attrs):
                 if pytables and (key in PYTABLES_SYSTEM_ATTRS or key.startswith("FIELD_")):
                     continue
                 try:
                     value = _read_attr(obj, key, h5a, h5t)
                 except (OSError, TypeError, ValueError) as exc:
-                    notes.append(f"attribute {key!r} left out: {exc}")
+                    notes.append(f"attribute {prefix}{key!r} left out: {exc}")
                     continue
                 if isinstance(value, self.h5py.Empty):
                     continue  # PyTables' empty TITLE, or any attribute with no value
                 if isinstance(value, np.bytes_) and _is_utf8(obj, key, h5a, h5t):
                     value = np.str_(bytes(value).decode("utf-8", "replace"))
                 if pytables:
-                    value = _maybe_unpickle(value, f"{self.label}:{item.h5path}.attrs[{key!r}]")
-                attrs[key] = value
-            if item.kind == "columns":
-                for name in item.names:
-                    for key in obj[name].attrs:
-                        try:
-                            attrs[f"{name}/{key}"] = obj[name].attrs[key]
-                        except (OSError, TypeError, ValueError) as exc:
-                            notes.append(f"attribute {name}/{key} left out: {exc}")
+                    value = _maybe_unpickle(value, f"{self.label}:{h5path}.attrs[{key!r}]")
+                attrs[prefix + key] = value
+        return attrs
+
+    def _copy_attrs(self, item: _Item, obj: Any, node: Any) -> None:
+        notes = list(item.notes)
+        attrs = self._user_attrs(obj, item.h5path, "", notes)
+        if item.kind == "columns":  # each column's attributes, as "column/key"
+            for name in item.names:
+                with self.reading(item.h5path):
+                    ds = obj[name]
+                attrs.update(self._user_attrs(ds, f"{item.h5path}/{name}", f"{name}/", notes))
         enums = {leaf.name or "data": leaf.enum for leaf in item.leaves if leaf.enum}
         if enums:
             attrs["hdf5_enums"] = enums
