@@ -352,8 +352,9 @@ def test_slow_fields_are_listed_and_fixed() -> None:
     buf, starts, ends = fields(texts)
     values, slow, bad = parse_float64(buf, starts, ends)
     assert bad == -1
-    assert slow.tolist() == [1, 2, 5]  # subnormal, overflow, subnormal; the long one is exact
-    assert values[0] == 1.5 and values[3] == 12.25 and values[4] == pyfloat(texts[4])
+    # subnormal, overflow, more than 19 digits (left to Python), subnormal
+    assert slow.tolist() == [1, 2, 4, 5]
+    assert values[0] == 1.5 and values[3] == 12.25
     fix_slow_floats(buf, starts, ends, slow, values)
     assert bits(values).tolist() == bits([pyfloat(t) for t in texts]).tolist()
 

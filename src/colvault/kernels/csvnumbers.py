@@ -47,11 +47,9 @@ replaced, separators removed) bit for bit, ``-0.0``, subnormals, ``1e400 -> inf`
 ``|q| <= 22``: one IEEE multiplication or division of exact operands; ``q`` up to 37 when
 ``w * 10**(q-22)`` is still ``<= 2**53``), then Eisel-Lemire (any significand of up to 19
 digits, ``q`` in [-342, 308]: a 64x128-bit product with a truncated power of five, which either
-proves its rounding or gives up), then, for more than 19 significant digits, Eisel-Lemire on the
-truncated significand ``w`` and on ``w + 1``: if both round to the same double, so does every
-number between them. What remains (subnormal or overflowing results, the rare ambiguous
-roundings, long significands between two doubles, exponents beyond the table) is listed in
-``slow_index`` and fixed by :func:`fix_slow_floats` with Python's ``float``.
+proves its rounding or gives up). What remains (subnormal or overflowing results, the rare
+ambiguous roundings, more than 19 digits, leading zeros included, exponents beyond the table)
+is listed in ``slow_index`` and fixed by :func:`fix_slow_floats` with Python's ``float``.
 
 Where pandas 3.1 is not followed: with a thousands separator set, pandas parses floats with its
 own ``xstrtod``, which is not correctly rounded (``661e50`` comes out one ulp off) and accepts
@@ -324,13 +322,12 @@ def _exponent(buf, p, e):
 
 
 @njit_field
-def _to_double(w, q, neg, truncated):
-    """(value, code) of ``w * 10**q`` from the exact paths; ``truncated``: the significand's
-    digits beyond ``w`` were dropped (the value lies in [w, w + 1) * 10**q)."""
+def _to_double(w, q, neg):
+    """(value, code) of ``w * 10**q`` (``w`` of at most 19 digits) from the exact paths."""
     if w == _U0:
         return -0.0 if neg else 0.0, _CODE_OK
     v = 0.0
-    if not truncated and w <= _2_53:  # Clinger: exact operands, one rounding
+    if w <= _2_53:  # Clinger: exact operands, one rounding
         if q >= 0 and q <= 22:
             v = np.float64(w) * _P10[q]
             return -v if neg else v, _CODE_OK
@@ -345,12 +342,6 @@ def _to_double(w, q, neg, truncated):
     v, ok = _eisel_lemire(w, q)
     if not ok:
         return 0.0, _CODE_SLOW
-    if truncated:
-        if w + _U1 == _U0:
-            return 0.0, _CODE_SLOW
-        v_up, ok = _eisel_lemire(w + _U1, q)
-        if not ok or v_up != v:
-            return 0.0, _CODE_SLOW
     return -v if neg else v, _CODE_OK
 
 
@@ -358,7 +349,7 @@ def _to_double(w, q, neg, truncated):
 def _float_field(buf, s, e, dec, tsep):
     """(value, code) of one float field; code _CODE_SLOW: valid, for :func:`fix_slow_floats`.
     Up to 19 digits, the significand is accumulated without checks (it cannot overflow);
-    longer ones are handled by :func:`_float_field_long`."""
+    longer ones (leading zeros included) are only checked, and left to the slow path."""
     s0 = s
     e0 = e
     while s < e and _is_space(buf[s]):
@@ -400,8 +391,6 @@ def _float_field(buf, s, e, dec, tsep):
         if inf != 0:
             return inf * np.inf, _CODE_OK
         return 0.0, _CODE_BAD
-    if nd > _MAX_SIG:
-        return _float_field_long(buf, s, e, dec, tsep, neg)
     q = nint - nd
     if p < e and (buf[p] | 32) == 101:
         ev, p, ok = _exponent(buf, p + 1, e)
@@ -410,53 +399,9 @@ def _float_field(buf, s, e, dec, tsep):
         q += ev
     if p != e:
         return 0.0, _CODE_BAD
-    # truncated is False here: a comparison, not the literal, so _to_double compiles once
-    return _to_double(w, q, neg, nd > _MAX_SIG)
-
-
-@njit_field
-def _float_field_long(buf, s, e, dec, tsep, neg):
-    """:func:`_float_field` for more than 19 digits in ``buf[s:e]`` (trimmed, sign consumed):
-    leading zeros are skipped and only the first 19 significant digits are kept."""
-    w = _U0
-    nsig = 0  # significant digits seen (from the first non-zero one)
-    q = 0  # decimal exponent of the last kept digit
-    p = s
-    while p < e:
-        c = buf[p]
-        if c < 48 or c > 57:
-            break
-        if nsig > 0 or c != 48:
-            if nsig < _MAX_SIG:
-                w = w * _U10 + np.uint64(c - 48)
-            else:
-                q += 1
-            nsig += 1
-        p += 1
-        if p < e and buf[p] == tsep:
-            p += 1
-    if p < e and buf[p] == dec:
-        p += 1
-        while p < e:
-            c = buf[p]
-            if c < 48 or c > 57:
-                break
-            if nsig > 0 or c != 48:
-                if nsig < _MAX_SIG:
-                    w = w * _U10 + np.uint64(c - 48)
-                    q -= 1
-                nsig += 1
-            else:
-                q -= 1
-            p += 1
-    if p < e and (buf[p] | 32) == 101:
-        ev, p, ok = _exponent(buf, p + 1, e)
-        if not ok:
-            return 0.0, _CODE_BAD
-        q += ev
-    if p != e:
-        return 0.0, _CODE_BAD
-    return _to_double(w, q, neg, nsig > _MAX_SIG)
+    if nd > _MAX_SIG:  # w wrapped around; rare enough for Python's float (one helper less to
+        return 0.0, _CODE_SLOW  # compile on a fresh machine, in every float kernel)
+    return _to_double(w, q, neg)
 
 
 @njit_field
