@@ -42,31 +42,41 @@ def _kernel_view(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def stats(
     table: Table, column: str, where: str | None = None, condvars: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """count, nan_count, min, max, sum, mean and std (NaN skipped, ddof 0) of one column, over
-    the rows that satisfy ``where`` (all rows when None)."""
+    """count, nan_count, null_count, min, max, sum, mean and std (NaN and missing values
+    skipped, ddof 0) of one column, over the rows that satisfy ``where`` (all rows when None).
+    ``null_count``: the rows missing a value (nullable columns; 0 for others)."""
     spec = _numeric(table, column, "stats()")
     return _stats(Selection(table, where, condvars), spec)
 
 
 def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
-    def part(pos: int) -> np.ndarray | None:
+    def part(pos: int) -> tuple[np.ndarray, int] | None:
         rows = sel.rows(pos)
         if rows is None:
             return None
-        got, at = sel.selected(spec, pos, rows)
+        got, at, missing = sel.selected_counted(spec, pos, rows)
         values, nat = _kernel_view(got)
-        return agg.chunk_stats(values, at, nat)
+        return agg.chunk_stats(values, at, nat), missing
 
     state = agg.new_stats_state()
     kind = agg.kind_of(spec.dtype)
+    nulls = 0
     if sel.plan is not None:  # the selected values, scanned and gathered in batches
-        for got in sel.selected_values(spec):
+        for got, missing in sel.selected_values_counted(spec):
             values, nat = _kernel_view(got)
             agg.stats_merge(state, agg.chunk_stats(values, None, nat), kind)
-        return agg.stats_result(state, spec.dtype)
-    for s in sel.fold(part):
-        agg.stats_merge(state, s, kind)
-    return agg.stats_result(state, spec.dtype)
+            nulls += missing
+    else:
+        for s, missing in sel.fold(part):
+            agg.stats_merge(state, s, kind)
+            nulls += missing
+    out = agg.stats_result(state, spec.dtype)
+    return {
+        "count": out.pop("count"),
+        "nan_count": out.pop("nan_count"),
+        "null_count": nulls,
+        **out,
+    }
 
 
 def histogram(

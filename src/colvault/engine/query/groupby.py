@@ -4,6 +4,10 @@ Integer keys whose range (from the zone maps) is small use dense accumulators in
 ``key - min``; wide ranges use the hashed group-by of kernels/aggregates.py. Category keys are
 mapped chunk by chunk from each chunk's dictionary to table-wide group ids. Only groups with at
 least one selected row are returned, sorted by key.
+
+Missing values (nullable columns) are left out as pandas leaves them out: rows whose key is
+missing belong to no group (``groupby(dropna=True)``), and a missing value is skipped by its
+column's aggregates (a group whose values are all missing has count 0 and NaN mean).
 """
 
 from __future__ import annotations
@@ -112,20 +116,68 @@ def group_by(
     sel = Selection(table, where, condvars)
     dense = [agg.new_group_state(keys.size, s.dtype) for s, _ in wanted] if keys.size else None
     hashed = None if keys.size else [agg.HashGroupBy(s.dtype) for s, _ in wanted]
+    # groups whose values may all be missing are known by their keys alone
+    groups = _Groups(keys.size) if any(s.nullable for s, _ in wanted) else None
     for pos in sel.chunks:
         rows = sel.rows(pos)
         if rows is None:
             continue
         hits, decoded = rows
         codes = keys(sel, pos, decoded)
+        hits = _having(sel.validity(spec, pos), hits)  # no group for a missing key
+        if hits is not None and not len(hits):
+            continue
+        if groups is not None:
+            groups.update(codes, hits)
         for j, (vspec, _) in enumerate(wanted):
             values, nat = _kernel_view(sel.values(vspec, pos, decoded))
+            at = _having(sel.validity(vspec, pos), hits)
             if dense is not None:
-                agg.group_by_dense_update(codes, values, hits, nat, *dense[j])
+                agg.group_by_dense_update(codes, values, at, nat, *dense[j])
             else:
                 assert hashed is not None
-                hashed[j].update(codes, values, hits, nat)
-    return _results(key, keys, wanted, dense, hashed)
+                hashed[j].update(codes, values, at, nat)
+    return _results(key, keys, wanted, dense, hashed, groups)
+
+
+def _having(valid: np.ndarray | None, hits: np.ndarray | None) -> np.ndarray | None:
+    """The positions among ``hits`` (None: every row) where ``valid`` (None: all) holds."""
+    if valid is None:
+        return hits
+    return np.flatnonzero(valid) if hits is None else hits[valid[hits]]
+
+
+class _Groups:
+    """The groups that have a selected row, whatever their values (dense: a flag per group;
+    hashed: a hashed group-by of a dummy column, whose keys they are)."""
+
+    def __init__(self, size: int) -> None:
+        self.present = np.zeros(size, bool) if size else None
+        self.hashed = None if size else agg.HashGroupBy(np.dtype(np.int8))
+
+    def update(self, codes: np.ndarray, hits: np.ndarray | None) -> None:
+        if self.present is not None:
+            self.present[codes if hits is None else codes[hits]] = True
+        else:
+            assert self.hashed is not None
+            self.hashed.update(codes, np.zeros(len(codes), np.int8), hits, False)
+
+    def keys(self) -> np.ndarray:
+        assert self.hashed is not None
+        got: np.ndarray = self.hashed.result()["key"]
+        return got
+
+
+def _spread(res: dict[str, Any], all_keys: np.ndarray, dtype: np.dtype) -> dict[str, Any]:
+    """A hashed result over some of ``all_keys`` (ascending) spread over all of them, the
+    groups it lacks as empty groups."""
+    out = agg.group_result(agg.new_group_state(len(all_keys), dtype), dtype)
+    at = np.searchsorted(all_keys, res["key"])
+    for name, value in out.items():
+        if value is not None:
+            value[at] = res[name]
+    out["key"] = all_keys
+    return out
 
 
 def _results(
@@ -134,15 +186,24 @@ def _results(
     wanted: list[tuple[ColumnSpec, list[str]]],
     dense: list[agg.GroupState] | None,
     hashed: list[agg.HashGroupBy] | None,
+    groups: _Groups | None = None,
 ) -> dict[str, np.ndarray]:
     if dense is not None:
         results = [agg.group_result(st, s.dtype) for st, (s, _) in zip(dense, wanted, strict=True)]
-        present = results[0]["count"] + results[0]["nan_count"] > 0
+        if groups is not None and groups.present is not None:
+            present = groups.present
+        else:
+            present = results[0]["count"] + results[0]["nan_count"] > 0
         group_keys = np.flatnonzero(present)
         results = [{k: (None if v is None else v[present]) for k, v in r.items()} for r in results]
     else:
         assert hashed is not None
         results = [h.result() for h in hashed]
+        if groups is not None:
+            all_keys = groups.keys()
+            results = [
+                _spread(r, all_keys, s.dtype) for r, (s, _) in zip(results, wanted, strict=True)
+            ]
         group_keys = results[0]["key"] if results else np.empty(0, np.int64)
     labels = keys.labels_of(group_keys)
     order = np.argsort(labels, kind="stable")

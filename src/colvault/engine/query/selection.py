@@ -2,6 +2,8 @@
 
 Aggregates and group-by read their columns through this, so a column the condition already
 decoded for a chunk is not decoded a second time, and the thread-pool window is written once.
+Missing entries of nullable columns are left out of what it gives (aggregates skip them, as
+pandas' do), and counted.
 """
 
 from __future__ import annotations
@@ -48,31 +50,75 @@ class Selection:
             return got.values()
         if got is None:
             got = self.source.read_chunk(spec, self.state.columns[spec.id][pos])
-        return got
+        return np.ma.getdata(got)
+
+    def validity(self, spec: ColumnSpec, pos: int) -> np.ndarray | None:
+        """Which rows of chunk ``pos`` have a value in column ``spec`` (bool), or None when
+        none is missing."""
+        ref = self.state.columns[spec.id][pos]
+        if not spec.nullable or not ref.nulls:
+            return None
+        bits = self.source.read_validity(spec, ref)
+        if bits is None:
+            return None
+        return np.unpackbits(bits, count=ref.nrows, bitorder="little").view(bool)
 
     def selected(
         self, spec: ColumnSpec, pos: int, rows: tuple[np.ndarray | None, Mapping[str, Decoded]]
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Column ``spec`` of chunk ``pos`` for the selected ``rows``: (values, positions to
-        take from them), or (values of the selected rows only, None) where that saves decoding
-        the whole chunk (scaled decimals, ``for`` chunks, regular clocks)."""
+        """Column ``spec`` of chunk ``pos`` for the selected ``rows`` that have a value:
+        (values, positions to take from them), or (values of the selected rows only, None)
+        where that saves decoding the whole chunk (scaled decimals, ``for`` chunks, regular
+        clocks)."""
+        values, at, _ = self.selected_counted(spec, pos, rows)
+        return values, at
+
+    def selected_counted(
+        self, spec: ColumnSpec, pos: int, rows: tuple[np.ndarray | None, Mapping[str, Decoded]]
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """:meth:`selected`, and how many selected rows are missing a value."""
         hits, decoded = rows
         got = decoded.get(spec.name)
+        at: np.ndarray | None = None
         if hits is None:
-            return self.values(spec, pos, decoded), None
-        if isinstance(got, Scaled):
-            return got.values(hits), None
-        if got is not None:
-            return got, hits
-        return self.source.read_at(spec, self.state.columns[spec.id][pos], hits), None
+            values = self.values(spec, pos, decoded)
+        elif isinstance(got, Scaled):
+            values = got.values(hits)
+        elif got is not None:
+            values, at = got, hits
+        else:
+            ref = self.state.columns[spec.id][pos]
+            values = np.ma.getdata(self.source.read_at(spec, ref, hits))
+        valid = self.validity(spec, pos)
+        if valid is None:
+            return values, at, 0
+        if hits is None:  # the whole chunk
+            at = np.flatnonzero(valid)
+            return values, at, len(valid) - len(at)
+        keep = valid[hits]
+        missing = len(keep) - int(np.count_nonzero(keep))
+        if at is not None:
+            return values, at[keep], missing
+        return values[keep], None, missing
 
     def selected_values(self, spec: ColumnSpec) -> Iterator[np.ndarray]:
-        """Column ``spec`` at the selected rows (a condition is needed), chunk by chunk in row
-        order, scanned and gathered by the batch kernels 2 * :data:`WINDOW` chunks at a time."""
+        """Column ``spec`` at the selected rows that have a value (a condition is needed),
+        chunk by chunk in row order, scanned and gathered by the batch kernels 2 *
+        :data:`WINDOW` chunks at a time."""
+        for values, _ in self.selected_values_counted(spec):
+            yield values
+
+    def selected_values_counted(self, spec: ColumnSpec) -> Iterator[tuple[np.ndarray, int]]:
+        """:meth:`selected_values`, each with how many selected rows miss a value."""
         if self.plan is None:
             raise ValueError("selected_values needs a condition")
         for _, _, arrays in self.plan.batches([spec], window=2 * WINDOW):
-            yield arrays[0]
+            got = arrays[0]
+            if isinstance(got, np.ma.MaskedArray):
+                missing = np.ma.getmaskarray(got)
+                yield np.ma.getdata(got)[~missing], int(np.count_nonzero(missing))
+            else:
+                yield got, 0
 
     def fold(self, part: Callable[[int], T | None]) -> Iterator[T]:
         """``part(pos)`` over the chunks, in the pool a window at a time, in row order."""
