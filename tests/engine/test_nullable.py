@@ -325,3 +325,22 @@ def test_asarray_of_a_column_with_missing_values_raises(store_path):
             np.asarray(t.cols.x)
         assert np.asarray(t.cols.y).tolist() == [1, 2]
         assert type(np.asarray(t.cols.y)) is np.ndarray
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_coded_text_with_missing_values(store_path, copy):
+    """What the CSV importer appends: codes into a dictionary, -1 or anything where missing."""
+    from colvault.engine.coded import Coded
+
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"c": SCHEMA["category"]}, chunk_rows=4)
+        words = np.array(["x", "y"])
+        codes = np.array([0, -1, 1, 1, -1, 0], np.int32)
+        valid = codes >= 0
+        t.append({"c": Masked(Coded(codes, words), valid)}, copy=copy)
+        t.append({"c": Masked(Coded(np.array([-1, -1], np.int32), words), np.zeros(2, bool))})
+        t.append({"c": Masked(Coded(np.array([1]), words), None)})
+        store.commit()
+        got = t.cols.c[:]
+        assert got.mask.tolist() == [False, True, False, False, True, False, True, True, False]
+        assert got.compressed().tolist() == ["x", "y", "y", "x", "y"]

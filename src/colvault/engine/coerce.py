@@ -193,6 +193,8 @@ def _split_missing(values: Any, spec: ColumnSpec, what: object) -> tuple[Any, np
     value for a column that is not nullable is a ``SchemaError``."""
     if isinstance(values, Masked):
         valid = values.valid
+        if valid is None:  # a producer that found no missing value
+            return values.values, None
         if not isinstance(valid, np.ndarray) or valid.dtype != bool or valid.ndim != 1:
             raise SchemaError(f"{what}: the validity of masked values must be a 1-d bool array")
         if len(valid) != len(values.values):

@@ -22,7 +22,9 @@ from .coded import Coded
 @dataclass(frozen=True)
 class Masked:
     """Row ``i`` is missing where ``valid[i]`` is False; ``values`` is an array or a
-    :class:`Coded` whose missing slots hold any value of its type."""
+    :class:`Coded` whose missing slots hold any value of its type (codes may be -1 there).
+    ``append`` also takes ``valid=None`` (nothing missing); the writer's pieces always have
+    an array."""
 
     values: Any  # np.ndarray | Coded
     valid: np.ndarray  # bool, one per row
