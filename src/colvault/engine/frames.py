@@ -11,6 +11,7 @@ already called ``index``), as ``DataFrame.reset_index`` names it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import SchemaError
+from .coded import Coded
+from .masked import Masked
 
 _TZ_DTYPE = re.compile(r"^datetime64\[(\w+),\s*(.+)\]$")
 _FIXED_OFFSET = re.compile(r"^UTC[+-]\d\d:\d\d$")
@@ -160,4 +163,112 @@ def _values(series: Any, spec: Any, where: object) -> Any:
         else:  # an index level
             naive = series.tz_convert("UTC").tz_localize(None)
         return naive.to_numpy()
+    return _plain_values(series, spec)
+
+
+def _plain_values(series: Any, spec: Any) -> Any:
+    """A column's values as numpy gives them; where pandas marks values missing, a masked
+    array (masked = missing) that the column's coercion checks against its schema."""
+    dtype = series.dtype
+    if str(dtype) == "category":
+        return _category_values(series)
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    if numpy_dtype is not None and getattr(dtype, "na_value", None) is not None:
+        kind = np.dtype(numpy_dtype).kind
+        if kind in "biuf":  # pandas' masked arrays: values and a mask, no objects
+            fill = np.nan if kind == "f" else 0
+            missing = np.asarray(series.isna())
+            data = series.to_numpy(dtype=numpy_dtype, na_value=fill)
+            return np.ma.MaskedArray(data, missing) if kind != "f" and missing.any() else data
+    if type(dtype).__name__ == "StringDtype" or (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+        values = series.to_numpy(dtype=object)
+        missing = _missing_mask(values)
+        if missing.any():
+            values = np.where(missing, "", values)
+            return np.ma.MaskedArray(values, missing)
+        return values
     return series.to_numpy()
+
+
+def _category_values(series: Any) -> Any:
+    """A Categorical as coded text (its codes and categories, no string per row), masked where
+    its code is -1 (missing); object values when its categories are not text."""
+    categories = series.cat.categories
+    if not all(isinstance(c, str) for c in categories):
+        return series.to_numpy()
+    codes = np.asarray(series.cat.codes)
+    text = np.array(list(categories) or [""], dtype=str)
+    valid = codes >= 0
+    coded = Coded(np.where(valid, codes, 0).astype(np.int32), text)
+    return coded if valid.all() else Masked(coded, valid)
+
+
+#: pandas' nullable float dtypes: stored as numpy floats, missing as NaN.
+_NULLABLE_FLOATS = {"Float32": np.dtype("<f4"), "Float64": np.dtype("<f8")}
+
+
+def frame_column(series: Any, dtype: Any) -> tuple[Any, bool, str | None]:
+    """``(dtype, nullable, pandas)`` for a DataFrame column (or index level): the column's
+    dtype (numpy's, ``"category"``, a zone-aware spelling, or fixed text sized to the data),
+    whether its pandas dtype can hold missing values (decided by the dtype, not the data, so
+    that later frames with missing values fit), and a JSON note of what ``to_pandas`` needs to
+    give the same dtype back (None when the default does)."""
+    what = f"column {series.name!r}"
+    name = str(dtype)
+    if name == "category":
+        return "category", True, _categories_note(dtype)
+    if tz_dtype(dtype, what) is not None:
+        return dtype, False, None
+    if name in _NULLABLE_FLOATS:
+        return _NULLABLE_FLOATS[name], False, json.dumps({"dtype": name})
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    masked = numpy_dtype is not None and getattr(dtype, "na_value", None) is not None
+    if masked and np.dtype(numpy_dtype).kind in "biu":  # Int8..UInt64, boolean
+        return np.dtype(numpy_dtype), True, None
+    if isinstance(dtype, np.dtype) and dtype.kind != "O":
+        return dtype, False, None
+    text = type(dtype).__name__ == "StringDtype"
+    if not (text or isinstance(dtype, np.dtype)):
+        raise SchemaError(
+            f"{what}: pandas dtype {dtype} has no colvault type (bool, numbers, text, "
+            "category, timestamps; nullable Int*/UInt*/boolean/Float*)"
+        )
+    values = series.to_numpy(dtype=object)
+    missing = _missing_mask(values)
+    present = values[~missing]
+    kinds = sorted({type(v).__name__ for v in present})
+    if kinds not in ([], ["str"]):
+        raise SchemaError(
+            f"{what}: Python objects of types {', '.join(kinds)} have no colvault type; give "
+            "the column one type (astype) or store it as text"
+        )
+    width = max([1, *(len(v) for v in present)])
+    note = None
+    if not text:
+        note = json.dumps({"dtype": "object"})
+    elif name == "string":  # pd.NA for missing; "str" (NaN) is pandas' default for text
+        note = json.dumps({"dtype": "string", "storage": str(getattr(dtype, "storage", ""))})
+    return np.dtype(f"<U{width}"), True, note
+
+
+def _categories_note(dtype: Any) -> str | None:
+    """The categories of a pandas Categorical, kept so ``to_pandas`` gives the same ones (in
+    their order, unused ones too); None unless they are text."""
+    categories = list(getattr(dtype, "categories", []))
+    if not all(isinstance(c, str) for c in categories):
+        return None
+    return json.dumps({"categories": categories, "ordered": bool(dtype.ordered)})
+
+
+def _missing_mask(values: np.ndarray) -> np.ndarray:
+    """Where an object array holds None, NaN, NaT or pandas' NA (known by its type's name)."""
+    return np.fromiter(
+        (
+            v is None
+            or type(v).__name__ in ("NAType", "NaTType")
+            or (isinstance(v, float | np.floating) and v != v)
+            for v in values.tolist()
+        ),
+        bool,
+        len(values),
+    )

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import SchemaError
-from .frames import index_levels, is_frame, tz_dtype
+from .frames import frame_column, index_levels, is_frame, tz_dtype
 from .names import check_column_name
 
 #: Target uncompressed bytes per column chunk (ARCHITECTURE.md "Chunks").
@@ -68,7 +68,10 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
 class ColumnSpec:
     """One column: a stable id (its directory on disk), a name, a dtype and a cell shape;
     ``tz``: the time zone of a datetime64 column whose values are stored as UTC;
-    ``nullable``: the column may hold missing values (a validity bitmap per chunk)."""
+    ``nullable``: the column may hold missing values (a validity bitmap per chunk);
+    ``pandas``: for a column made from a DataFrame, a JSON note of what ``to_pandas`` needs to
+    give its pandas dtype back (text's dtype, a Categorical's categories) when the default
+    would not."""
 
     id: str
     name: str
@@ -76,6 +79,7 @@ class ColumnSpec:
     shape: tuple[int, ...] = ()
     tz: str | None = None
     nullable: bool = False
+    pandas: str | None = None
 
     @property
     def cell_bytes(self) -> int:
@@ -118,13 +122,21 @@ class ColumnSpec:
             out["tz"] = self.tz
         if self.nullable:  # omitted when false: schemas without missing values stay as they were
             out["nullable"] = True
+        if self.pandas is not None:
+            out["pandas"] = self.pandas
         return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ColumnSpec:
         dtype = CATEGORY if d["dtype"] == "category" else np.dtype(d["dtype"])
         return cls(
-            d["id"], d["name"], dtype, tuple(d["shape"]), d.get("tz"), bool(d.get("nullable"))
+            d["id"],
+            d["name"],
+            dtype,
+            tuple(d["shape"]),
+            d.get("tz"),
+            bool(d.get("nullable")),
+            d.get("pandas"),
         )
 
 
@@ -190,48 +202,25 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return out
 
 
-def _frame_dtype(series: Any, dtype: Any) -> Any:
-    """The column dtype for a DataFrame column: numpy's, or fixed text sized to the data."""
-    if _is_category(dtype):
-        return "category"
-    if tz_dtype(dtype, f"column {series.name!r}") is not None:
-        return dtype
-    if isinstance(dtype, np.dtype) and dtype.kind != "O":
-        return dtype
-    values = series.to_numpy()
-    if len(values) and all(isinstance(v, str) for v in values):
-        return np.dtype(f"U{max(1, max(len(v) for v in values))}")
-    kinds = sorted({type(v).__name__ for v in values if not _missing(v)})
-    if kinds == ["str"]:
-        raise SchemaError(
-            f"column {series.name!r}: text with missing values (None, NaN, pd.NA), which text "
-            "columns cannot hold yet: fillna('') first"
-        )
-    if not isinstance(dtype, np.dtype):
-        raise SchemaError(f"column {series.name!r}: pandas dtype {dtype} has no colvault type")
-    if len(values):
-        raise SchemaError(
-            f"column {series.name!r}: Python objects of types {', '.join(kinds)} have no "
-            "colvault type; give the column one type (astype) or store it as text"
-        )
-    return dtype
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN, NaT or pandas' NA, as pandas' isna sees a scalar."""
-    if value is None or type(value).__name__ == "NAType":
-        return True
-    return isinstance(value, float | np.floating | np.datetime64) and value != value
+def _frame_item(
+    series: Any, dtype: Any, name: str, notes: dict[str, str]
+) -> tuple[str, Any, tuple[int, ...]]:
+    """A DataFrame column (or index level) as a schema item; its pandas note into ``notes``."""
+    dtype, nullable, note = frame_column(series, dtype)
+    if note is not None:
+        notes[name] = note
+    return name, Nullable(dtype) if nullable else dtype, ()
 
 
 def parse_columns(schema: Any) -> list[ColumnSpec]:
     """Parse ``{name: dtype}``, ``{name: (dtype, shape)}`` or a structured dtype into columns."""
     items: list[tuple[str, Any, tuple[int, ...]]] = []
+    notes: dict[str, str] = {}  # what to_pandas needs to give a DataFrame's dtypes back
     if is_frame(schema):
         for name, level in index_levels(schema):
-            items.append((name, _frame_dtype(level, level.dtype), ()))
+            items.append(_frame_item(level, level.dtype, name, notes))
         for name, dtype in zip(schema.columns, schema.dtypes, strict=True):
-            items.append((str(name), _frame_dtype(schema[name], dtype), ()))
+            items.append(_frame_item(schema[name], dtype, str(name), notes))
     elif isinstance(schema, np.dtype | np.ndarray) or (
         not isinstance(schema, Mapping) and hasattr(schema, "names") and hasattr(schema, "fields")
     ):
@@ -296,7 +285,7 @@ def parse_columns(schema: Any) -> list[ColumnSpec]:
                 )
             spec = ColumnSpec(spec.id, name, spec.dtype, nullable=True)
         cols.append(spec)
-    return cols
+    return [replace(c, pandas=notes[c.name]) if c.name in notes else c for c in cols]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ colvault is imported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from ..engine.table import Table
@@ -53,19 +56,60 @@ def to_pandas(
     else:
         rows = table.read_where(where, condvars, columns=names, start=start, stop=stop)
         arrays = [rows[name] for name in names]
-    data: dict[str, Any] = {}
-    for spec, values in zip(specs, arrays, strict=True):
-        if values.ndim > 1:
-            data[spec.name] = list(values)
-        elif spec.tz is not None:
-            data[spec.name] = pd.DatetimeIndex(values, tz="UTC").tz_convert(spec.tz)
-        elif spec.is_category:
-            data[spec.name] = pd.Categorical(values)
-        else:
-            data[spec.name] = values
+    data = {
+        spec.name: _column(pd, spec, values) for spec, values in zip(specs, arrays, strict=True)
+    }
     frame = pd.DataFrame(data, columns=names)
     index = table.frame_index
     if index and all(column in names for column, _ in index):
         frame = frame.set_index([column for column, _ in index])
         frame.index.names = [name for _, name in index]
     return frame
+
+
+def _column(pd: Any, spec: Any, values: np.ndarray) -> Any:
+    """One column's values as pandas holds them: missing values (numpy's mask) as pandas marks
+    them in the column's pandas dtype, the dtype a DataFrame gave the column when its schema
+    notes it (``ColumnSpec.pandas``)."""
+    note = json.loads(spec.pandas) if spec.pandas else {}
+    mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
+    data = np.ma.getdata(values)
+    if data.ndim > 1:
+        return list(values)
+    if spec.tz is not None:
+        return pd.DatetimeIndex(data, tz="UTC").tz_convert(spec.tz)
+    if "dtype" in note and note["dtype"].startswith("Float"):
+        return pd.array(data, dtype=note["dtype"])  # NaN is pandas' NA there
+    if spec.nullable and data.dtype.kind in "iu":
+        return pd.arrays.IntegerArray(data, _mask(mask, data))
+    if spec.nullable and data.dtype.kind == "b":
+        return pd.arrays.BooleanArray(data, _mask(mask, data))
+    if spec.is_category:
+        categories = note.get("categories")
+        if categories is not None:
+            present = np.unique(data if mask is None else data[~mask])
+            extra = sorted(set(present.tolist()) - set(categories))
+            categories = [*categories, *extra]
+        return pd.Categorical(
+            _objects(data, mask), categories=categories, ordered=bool(note.get("ordered"))
+        )
+    if spec.nullable:  # text
+        objects = _objects(data, mask)
+        if note.get("dtype") == "object":
+            return pd.Series(objects, dtype=object)  # a Series: not inferred as str
+        if note.get("dtype") == "string":
+            return pd.array(objects, dtype=pd.StringDtype(note.get("storage") or None))
+        return pd.array(objects, dtype="str")
+    return data
+
+
+def _mask(mask: np.ndarray | None, data: np.ndarray) -> np.ndarray:
+    return np.zeros(len(data), bool) if mask is None else mask
+
+
+def _objects(data: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Text as Python objects, None where missing."""
+    out = data.astype(object)
+    if mask is not None:
+        out[mask] = None
+    return out
