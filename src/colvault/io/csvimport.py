@@ -42,6 +42,7 @@ from ..errors import ColvaultError, CSVError, CSVWarning
 from ..kernels import csvbackground, csvdates, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
+from . import csvprecompile
 from .csvblocks import record_blocks
 from .csvcolumns import (
     CATEGORY,
@@ -404,7 +405,11 @@ class _Import:
             comment=self.comment, decimal=self.opts.decimal, thousands=self.opts.thousands,
             na_values=self.na_values,
         )  # fmt: skip
-        self._helper = csvbackground.start(csvbackground.kernels_for(sorted(kinds), missing))
+        self._helper = csvbackground.start(
+            csvbackground.kernels_for(sorted(kinds), missing),
+            csvprecompile.__name__,
+            [",".join(csvprecompile.dtypes_for(kinds))],
+        )
 
     def _layout(self, f: Input, sample: bytes, final: bool) -> Layout:
         layout = sniff(

@@ -94,10 +94,15 @@ def cold(names: Sequence[str]) -> list[str]:
     return [n for n in names if n in kernels and not kernels[n].cached()]
 
 
-def start(names: Sequence[str]) -> Helper | None:
+def start(
+    names: Sequence[str], module: str = __name__, before: Sequence[str] = ()
+) -> Helper | None:
     """Start a helper compiling those of the kernels ``names`` (in the order the import calls
     them) that are not cached, the last first. None when it is not worth one (fewer than
-    :data:`MIN_KERNELS` to compile), one is already running, or it is turned off."""
+    :data:`MIN_KERNELS` to compile), one is already running, or it is turned off.
+
+    The helper runs ``python -m module *before FOLDER PARENT KERNEL...``: a module of a higher
+    layer may do work of its own first, then call :func:`main` with the rest."""
     global _running
     if csvjit.fcntl is None or os.environ.get(ENV) == "0" or _running is not None:
         return None
@@ -118,7 +123,7 @@ def start(names: Sequence[str]) -> Helper | None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, folder, str(os.getpid()), *reversed(todo)],
+                [sys.executable, "-m", module, *before, folder, str(os.getpid()), *reversed(todo)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -1,0 +1,91 @@
+"""The helper process of a CSV import on a cold kernel cache, the table's side first:
+``python -m colvault.io.csvprecompile DTYPES FOLDER PARENT KERNEL...``.
+
+An import calls the table's kernels (zone maps, integer packing, decimals, dictionaries) last,
+after the CSV kernels, so the helper (:mod:`colvault.kernels.csvbackground`) compiles them first:
+it appends a few thousand rows of each column type the file likely has (``DTYPES``, comma
+separated) to a scratch store, which writes them to Numba's cache, then compiles the CSV kernels
+``KERNEL...`` last first. (The table's kernels are not taken turns on with lock files: when the
+import gets to one the helper has not finished, both compile it, which costs time, not
+results.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ..kernels import csvbackground
+
+#: Rows appended per sample, in chunks of CHUNK_ROWS: full chunks (encoded) and a short one.
+ROWS = 5_000
+CHUNK_ROWS = 1024
+
+
+def dtypes_for(kinds: set[str]) -> list[str]:
+    """The table dtypes an import likely creates for columns of ``kinds`` (see
+    :func:`.csvsniff.column_kinds`)."""
+    out = []
+    if "number" in kinds:
+        out += ["int64", "float64"]
+    if "date" in kinds:
+        out.append("datetime64[ns]")
+    if "bool" in kinds:
+        out.append("bool")
+    if "text" in kinds:
+        out.append("category")
+    return out
+
+
+def _samples(dtype: str, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Values of ``dtype`` that take each encoding path a CSV column may take."""
+    if dtype == "category":
+        yield np.array(["UA", "AA", "B6", "DL", "EV"])[rng.integers(0, 5, ROWS)]
+    elif dtype == "bool":
+        yield rng.random(ROWS) < 0.3
+    elif dtype == "float64":
+        values = np.round(rng.normal(20, 5, ROWS), 2)
+        values[::97] = np.nan
+        yield values
+    else:  # int64, datetime64[ns]: sorted (delta) and not (frame of reference)
+        yield np.arange(ROWS, dtype=np.int64).astype(dtype)
+        yield rng.integers(0, 100_000, ROWS).astype(dtype)
+
+
+def warm_tables(dtypes: Sequence[str]) -> None:
+    """Append samples of each of ``dtypes`` to a scratch store, compiling the table's kernels
+    for them (into Numba's cache)."""
+    from ..engine.store import open as open_store
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="colvault-helper-") as workdir:
+        store = open_store(os.path.join(workdir, "warm.colvault"), "w")
+        try:
+            for i, dtype in enumerate(dtypes):
+                table = store.create_table(f"/t{i}", {"x": dtype}, chunk_rows=CHUNK_ROWS)
+                for values in _samples(dtype, rng):
+                    table.append({"x": values})
+                    store.commit()
+        finally:
+            store.close()
+
+
+def main(argv: Sequence[str]) -> None:
+    """The helper: ``argv[0]`` the dtypes (comma separated), then :func:`csvbackground.main`'s
+    arguments."""
+    dtypes = [d for d in argv[0].split(",") if d]
+    rest = argv[1:]
+    if dtypes and os.getppid() == int(rest[1]):
+        try:
+            warm_tables(dtypes)
+        except Exception:  # the import compiles them itself and reports any error
+            pass
+    csvbackground.main(rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

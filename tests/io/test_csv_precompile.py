@@ -1,0 +1,36 @@
+"""The table side of the helper process of a CSV import on a cold kernel cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from colvault.io import csvprecompile
+
+
+def test_dtypes_for_the_kinds_a_file_has():
+    assert csvprecompile.dtypes_for({"number"}) == ["int64", "float64"]
+    assert csvprecompile.dtypes_for({"date", "text", "bool"}) == [
+        "datetime64[ns]",
+        "bool",
+        "category",
+    ]
+    assert csvprecompile.dtypes_for(set()) == []
+
+
+def test_warm_tables_appends_every_dtype_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    csvprecompile.warm_tables(["int64", "float64", "datetime64[ns]", "bool", "category"])
+    assert os.listdir(tmp_path) == []  # the scratch store is gone
+
+
+def test_the_helper_stops_when_its_parent_is_gone(tmp_path):
+    # a parent id that is not this process's: the helper does nothing and exits
+    argv = [sys.executable, "-m", "colvault.io.csvprecompile", "int64", str(tmp_path), "1"]
+    done = subprocess.run([*argv, "colvault.kernels.csvtokens._uniform"], timeout=120)
+    assert done.returncode == 0
+    assert os.listdir(tmp_path) == []  # no lock file taken
