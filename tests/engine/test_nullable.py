@@ -344,3 +344,25 @@ def test_coded_text_with_missing_values(store_path, copy):
         got = t.cols.c[:]
         assert got.mask.tolist() == [False, True, False, False, True, False, True, True, False]
         assert got.compressed().tolist() == ["x", "y", "y", "x", "y"]
+
+
+def test_reads_with_a_progress_bar_keep_the_mask(store_path):
+    with colvault.open(store_path, "w") as store:
+        schema = {"i": "Int16", "c": SCHEMA["category"], "x": "f8"}
+        t = store.create_table("/t", schema, chunk_rows=4)
+        n = 50
+        t.append(
+            {
+                "i": [None if k % 3 == 0 else k for k in range(n)],
+                "c": [None if k % 5 == 0 else f"w{k % 7}" for k in range(n)],
+                "x": np.arange(n, dtype=float),
+            }
+        )
+        store.commit()
+        for start, stop, step in ((None, None, None), (3, 41, 3), (5, 5, None)):
+            plain = t.read(start, stop, step, progress=False)
+            shown = t.read(start, stop, step, progress=True)
+            assert isinstance(shown, np.ma.MaskedArray)
+            assert np.array_equal(np.ma.getmaskarray(plain), np.ma.getmaskarray(shown))
+            for name in ("i", "c", "x"):
+                assert plain[name].compressed().tolist() == shown[name].compressed().tolist()
