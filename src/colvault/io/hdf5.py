@@ -21,10 +21,15 @@ What becomes what:
   (:data:`PYTABLES_SYSTEM_ATTRS`, ``FIELD_*``) is left out, and its pickled attributes are
   loaded through colvault's restricted unpickler, as PyTables would load them;
 - PyTables' ``Time32`` columns become ``datetime64[s]``; ``Time64``, which PyTables reads as
-  float seconds but stores as seconds and microseconds, become ``datetime64[us]``; pandas'
-  int64 datetime columns, whose attributes name their ``datetime64`` dtype, become
-  ``datetime64`` of that unit. What cannot
-  be told apart stays a number, with a line in the node's ``attrs["hdf5_notes"]``.
+  float seconds but stores as seconds and microseconds, become ``datetime64[us]``, exactly;
+  pandas' int64 datetime columns, whose attributes name their ``datetime64`` dtype, become
+  ``datetime64`` of that unit. What cannot be told apart (a zone pandas names, a time type
+  outside PyTables) stays a number, with a line in the node's ``attrs["hdf5_notes"]``;
+- the table of a pandas ``format="table"`` frame gets the frame's columns: pandas' values
+  blocks are split into the columns they hold, text decoded as pandas decodes it.
+
+Data compressed with a filter h5py's HDF5 library lacks (PyTables' blosc, unless
+``hdf5plugin`` is installed: it is imported when present) raise an error naming the filter.
 
 PyTables' column indexes (``_i_*`` groups of class ``TINDEX``) are derived data and not copied;
 variable-length arrays, references and opaque data have no colvault type: they are left out
