@@ -397,7 +397,7 @@ class _Import:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
         process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
-        likely = csvbackground.kernels_for(["number", "date", "bool", "text"], missing)
+        likely = csvbackground.kernels_for([{"number", "date", "bool", "text"}], missing)
         if len(csvbackground.cold(likely)) < csvbackground.MIN_KERNELS:
             return  # the usual case: a warm cache, known from the cache's index files
         kinds = column_kinds(
@@ -406,9 +406,9 @@ class _Import:
             na_values=self.na_values,
         )  # fmt: skip
         self._helper = csvbackground.start(
-            csvbackground.kernels_for(sorted(kinds), missing),
+            csvbackground.kernels_for(kinds, missing),
             csvprecompile.__name__,
-            [",".join(csvprecompile.dtypes_for(kinds))],
+            [",".join(csvprecompile.dtypes_for(set().union(*kinds)))],
         )
 
     def _layout(self, f: Input, sample: bytes, final: bool) -> Layout:

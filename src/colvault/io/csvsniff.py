@@ -406,15 +406,16 @@ def column_kinds(
     decimal: str,
     thousands: str | None,
     na_values: tuple[str, ...] = (),
-) -> set[str]:
-    """The kinds ("number", "date", "bool", "text") of the values below the header in the
-    first rows of ``text``, sniffed as ``layout``: which kernels the import will likely call."""
+) -> list[set[str]]:
+    """The kinds ("number", "date", "bool", "text") of each column's values below the header
+    in the first rows of ``text``, sniffed as ``layout``: which kernels the import will likely
+    call, in which order."""
     text, final = _head(text, False)
     records = _records(text, layout.delimiter, quotechar, comment, final)
     rows = [r for line, r in records if line > layout.skiprows][1 if layout.header else 0 :]
     missing = _MISSING | frozenset(na_values)
     width = max((len(r) for r in rows), default=0)
-    return {k for j in range(width) for k in _kinds(rows, j, decimal, thousands, missing)}
+    return [_kinds(rows, j, decimal, thousands, missing) for j in range(width)]
 
 
 def _r_quoted(

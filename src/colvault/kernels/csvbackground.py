@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from . import csvjit
 
@@ -63,22 +63,26 @@ def _names(module: str, *functions: str) -> list[str]:
     return [f"{__package__}.{module}.{fn}" for fn in functions]
 
 
-def kernels_for(kinds: Sequence[str], missing: bool) -> list[str]:
+def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
     """The kernels an import calls, in the order it first calls them, for columns whose values
-    look like ``kinds`` ("number", "date", "bool", "text"; see :mod:`colvault.io.csvsniff`),
-    with missing-value texts to look for when ``missing``."""
+    look like ``columns[j]`` ("number", "date", "bool", "text"; see
+    :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
+    ``missing``. Types are inferred column by column, then the columns are converted."""
     names = _names("csvtokens", "special_masks", "_run", "_uniform")
     if missing:
         names += _names("csvtext", "match_kernel")
-    # types are inferred by parsing: nearly every column is tried as integers, then floats
-    names += _names("csvnumbers", "parse_int64_kernel", "parse_float64_kernel")
-    if "bool" in kinds:
-        names += _names("csvnumbers", "parse_bool_kernel")
-    if "date" in kinds:
-        names += _names("csvdates", "parse_iso_datetime_kernel")
-    if "text" in kinds:
-        names += _names("csvtext", "dict_kernel", "ucs4_kernel")
-    return names
+    for kinds in columns:
+        if kinds & {"number", "date"}:  # tried as integers, then floats
+            names += _names("csvnumbers", "parse_int64_kernel", "parse_float64_kernel")
+        if "bool" in kinds:
+            names += _names("csvnumbers", "parse_bool_kernel")
+        if "date" in kinds:
+            names += _names("csvdates", "parse_iso_datetime_kernel")
+        if "text" in kinds:
+            names += _names("csvtext", "dict_kernel")
+    if any("text" in kinds for kinds in columns):
+        names += _names("csvtext", "ucs4_kernel")
+    return list(dict.fromkeys(names))
 
 
 def load_kernels() -> None:
