@@ -149,6 +149,29 @@ def test_nested_columns_time_columns_enums_and_float16(tmp_path: Path) -> None:
     assert "Time64" in notes and "Time32" in notes and "float16" in notes
 
 
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+def test_time_cells_and_time_earrays_in_either_byte_order(tmp_path: Path, byteorder: str) -> None:
+    class Row(tables.IsDescription):
+        day = tables.Time32Col(pos=0)
+        when = tables.Time64Col(shape=(2,), pos=1)
+
+    h5 = tmp_path / "times.h5"
+    seconds = np.array([1.5, -2.25, 1e9 + 0.000001, -86_400.000002, 0.0])
+    with tables.open_file(h5, "w") as f:
+        t = f.create_table("/", "t", Row, byteorder=byteorder)
+        t.append([(7, (1.6e9 + 0.25, -5.5)), (-3, (-1.75, 0.0))])
+        e = f.create_earray("/", "e", tables.Time64Atom(), (0,), byteorder=byteorder)
+        e.append(seconds)
+        want_t, want_e = t.read(), e.read()
+    with _store(tmp_path) as store:
+        import_hdf5(h5, store, progress=False)
+        got_t, got_e = store["/t"].read(), store["/e"][:]
+    assert got_t["day"].astype(np.int64).tolist() == want_t["day"].tolist()
+    assert (got_t["when"].astype(np.int64) == np.round(want_t["when"] * 1e6)).all()
+    assert got_e.dtype == np.dtype("M8[us]")
+    assert (got_e.astype(np.int64) == np.round(want_e * 1e6)).all()
+
+
 def test_a_big_endian_table(tmp_path: Path) -> None:
     h5 = tmp_path / "be.h5"
     data = np.zeros(100, [("a", ">i8"), ("b", ">f8"), ("c", ">c8", (2,))])
