@@ -7,7 +7,9 @@ and the chunk's manifest rows are updated in place (length and crc extended, zon
 its earlier versions are prefixes of it). Any other writer rewrites the short chunk together
 with its own rows into its own segments, under the commit lock. Once a chunk is full it is
 compressed like any other. Each row is so written about twice, and a table
-has at most one short chunk per column at its end.
+has at most one short chunk per column at its end. A short chunk with missing values ends with
+its validity frame, so it cannot grow in place: commits that hold or meet missing values
+rewrite the short chunk (every column's) instead.
 """
 
 from __future__ import annotations
