@@ -417,6 +417,33 @@ def test_a_pandas_hdfstore_table(tmp_path: Path) -> None:
         assert "/df/_i_table" not in store
 
 
+def test_pandas_zones_timedeltas_categories_and_missing_text(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    h5 = tmp_path / "z.h5"
+    n = 20
+    frame = pd.DataFrame(
+        {
+            "at": pd.date_range("2025-03-30", periods=n, freq="h", tz="Europe/Paris"),
+            "lag": pd.to_timedelta(np.arange(n), unit="s"),
+            "kind": pd.Categorical(["a", "b"] * 10),
+            "note": ["x", None] * 10,
+        }
+    )
+    frame.to_hdf(h5, key="x", format="table", data_columns=["at"])
+    with _store(tmp_path) as store:
+        import_hdf5(h5, store, progress=False)
+        t = store["/x/table"]
+        assert t.dtypes["at"] == f"datetime64[{np.datetime_data(t.schema['at'])[0]}, Europe/Paris]"
+        got = t.to_pandas()
+        assert (got["at"] == frame["at"]).all()
+        assert (got["lag"].to_numpy() == frame["lag"].to_numpy()).all()
+        assert t.cols.kind[:].tolist() == [0, 1] * 10  # pandas' codes, categories beside
+        assert t.cols.note[:].tolist() == ["x", "nan"] * 10  # pandas' nan_rep, as stored
+        assert any(p.endswith("/meta/table") for p in store.paths("/x/meta"))
+        notes = " ".join(t.attrs["hdf5_notes"])
+        assert "'kind': pandas category codes" in notes and "'note': text 'nan'" in notes
+
+
 def test_a_pandas_table_with_several_columns_per_block(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     h5 = tmp_path / "w.h5"

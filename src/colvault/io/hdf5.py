@@ -84,7 +84,7 @@ SLICE_BYTES = 8 << 20
 CHUNK_CACHE_BYTES = 8 << 20
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")
-_DATETIME = re.compile(r"datetime64\[(s|ms|us|ns)\]")
+_DATETIME = re.compile(r"(datetime|timedelta)64\[(s|ms|us|ns)\]")
 
 
 class HDF5Warning(UserWarning):
@@ -127,6 +127,7 @@ class _Leaf:
     enum: dict[str, int] | None = None
     part: int | None = None  # one column of a pandas values block (a cell of shape (k,))
     encoding: str | None = None  # bytes pandas decodes to str with this encoding
+    tz: str | None = None  # the zone pandas gives a datetime column
 
 
 class _Unsupported(Exception):
@@ -560,8 +561,13 @@ class _Import:
             raise _Unsupported("two of its columns have the same name")
 
     def _pandas_datetimes(self, ds: Any, item: _Item) -> None:
-        """pandas' HDFStore tables keep datetimes as int64 and say so in ``<column>_dtype``
-        (``datetime64[ns]``), or for the index in ``index_kind`` (``datetime64``)."""
+        """pandas' HDFStore tables keep datetimes and timedeltas as int64 and say so in
+        ``<column>_dtype`` (``datetime64[ns]``), or for the index in ``index_kind``
+        (``datetime64``); a zone is in the group's pickled ``info``, as UTC values."""
+        try:
+            info = _maybe_unpickle(ds.parent.attrs.get("info"), f"{self.label}:{item.h5path}")
+        except (OSError, KeyError, ValueError, TypeError):
+            info = None
         for leaf in item.leaves:
             if leaf.kind or item.raw is None:
                 continue
@@ -572,23 +578,27 @@ class _Import:
                 continue
             dtype_attr = _attr_text(ds.attrs, f"{leaf.name}_dtype")
             kind_attr = _attr_text(ds.attrs, f"{leaf.name}_kind")
-            unit = None
+            kind = None
             if dtype_attr is not None:
                 m = _DATETIME.fullmatch(dtype_attr)
                 if m:
-                    unit = m.group(1)
-                elif dtype_attr.startswith("datetime64"):
+                    kind = f"{'M' if m.group(1) == 'datetime' else 'm'}8[{m.group(2)}]"
+                elif dtype_attr.startswith(("datetime64", "timedelta64")):
                     item.notes.append(
                         f"column {leaf.name!r}: pandas dtype {dtype_attr} kept as int64"
                     )
-            elif kind_attr == "datetime64":
-                unit = "ns"
-            if unit is not None:
-                leaf.kind = f"M8[{unit}]"
-                item.notes.append(
-                    f"column {leaf.name!r}: int64 that pandas marks as datetime64[{unit}], "
-                    f"stored as datetime64[{unit}]"
-                )
+            elif kind_attr in ("datetime64", "timedelta64"):
+                kind = f"{'M' if kind_attr == 'datetime64' else 'm'}8[ns]"
+            if kind is None:
+                continue
+            leaf.kind = kind
+            zone = info.get(leaf.name, {}).get("tz") if isinstance(info, dict) else None
+            if kind.startswith("M8") and isinstance(zone, str):
+                leaf.tz = zone
+            shown = str(np.dtype(kind)) + (f", zone {zone}" if leaf.tz else "")
+            item.notes.append(
+                f"column {leaf.name!r}: int64 that pandas marks as {shown}, stored so"
+            )
 
     def _text_dtype(self, h5path: str, ds: Any) -> np.dtype:
         """Fixed-width text wide enough for a dataset of variable-length strings (read once
@@ -625,10 +635,11 @@ class _Import:
             cell = _cell(item, leaf)
             names = _maybe_unpickle(ds.attrs.get(f"{leaf.name}_kind"), where)
             text = encoding is not None and _column_dtype(item, leaf).kind == "S" and not leaf.kind
+            self._pandas_notes(ds, item, leaf.name, names)
             if isinstance(names, list) and len(cell) == 1 and cell[0] == len(names):
                 for j, name in enumerate(names):
                     leaves.append(_Leaf(str(name), leaf.fields, leaf.kind, leaf.enum, j,
-                                        encoding if text else None))  # fmt: skip
+                                        encoding if text else None, leaf.tz))  # fmt: skip
             else:
                 leaf.encoding = encoding if text else None
                 leaves.append(leaf)
@@ -638,6 +649,19 @@ class _Import:
                 "a pandas table: its values blocks split into their named columns"
                 + (f", text decoded from {encoding}" if encoding else "")
             )
+
+    def _pandas_notes(self, ds: Any, item: _Item, block: str, names: Any) -> None:
+        """What the import keeps as pandas stored it: category codes, ``nan_rep`` text."""
+        shown = ", ".join(map(repr, names)) if isinstance(names, list) else repr(block)
+        if _attr_text(ds.attrs, f"{block}_meta") == "category":
+            where = f"{item.h5path.rsplit('/', 1)[0]}/meta/{block}/meta/table"
+            item.notes.append(
+                f"column {shown}: pandas category codes, kept as such; the categories are in "
+                f"{where} (-1: missing)"
+            )
+        nan_rep = _attr_text(ds.attrs, f"{block}_nan_rep")
+        if nan_rep is not None:
+            item.notes.append(f"column {shown}: text {nan_rep!r} is pandas' missing value")
 
     def _plan_columns(self, h5path: str, path: str, group: Any) -> _Item | None:
         """A group whose children are all 1-d datasets of one length, as a table."""
@@ -714,7 +738,7 @@ class _Import:
                     expected_rows=rows,
                 )  # fmt: skip
                 return array, True
-            schema = {leaf.name: (_column_dtype(item, leaf), _cell(item, leaf))
+            schema = {leaf.name: (_schema_type(item, leaf), _cell(item, leaf))
                       for leaf in item.leaves}  # fmt: skip
             return store.create_table(item.path, schema, expected_rows=rows), True
         except SchemaError as exc:
@@ -863,11 +887,19 @@ def _column_dtype(item: _Item, leaf: _Leaf) -> np.dtype:
         return np.dtype("M8[s]")
     if leaf.kind == "time64":
         return np.dtype("M8[us]")
-    if leaf.kind.startswith("M8"):
+    if leaf.kind[:2] in ("M8", "m8"):
         return np.dtype(leaf.kind)
     if leaf.encoding is not None:
         return np.dtype(f"U{base.itemsize}")
     return base.newbyteorder("=") if base.byteorder == ">" else base
+
+
+def _schema_type(item: _Item, leaf: _Leaf) -> np.dtype | str:
+    """The column's type in ``create_table``'s schema: a zone-aware timestamp is a string."""
+    dtype = _column_dtype(item, leaf)
+    if leaf.tz is not None:
+        return f"datetime64[{np.datetime_data(dtype)[0]}, {leaf.tz}]"
+    return dtype
 
 
 def _cell(item: _Item, leaf: _Leaf) -> tuple[int, ...]:
@@ -892,7 +924,7 @@ def _convert_leaf(raw: Any, leaf: _Leaf) -> np.ndarray:
         a = a[f]
     if leaf.part is not None:
         a = a[:, leaf.part]
-    if leaf.kind.startswith("M8"):
+    if leaf.kind[:2] in ("M8", "m8"):
         return a.astype("<i8").view(leaf.kind)
     a = _convert(a, leaf)
     if leaf.encoding is not None:
