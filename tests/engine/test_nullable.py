@@ -366,3 +366,12 @@ def test_reads_with_a_progress_bar_keep_the_mask(store_path):
             assert np.array_equal(np.ma.getmaskarray(plain), np.ma.getmaskarray(shown))
             for name in ("i", "c", "x"):
                 assert plain[name].compressed().tolist() == shown[name].compressed().tolist()
+
+
+def test_storage_counts_missing_values(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "Int8", "y": "i8"}, chunk_rows=4)
+        t.append({"x": [1, None, None, 4, 5, None], "y": np.arange(6)})
+        store.commit()
+        x, y = t.storage()
+        assert (x.nulls, y.nulls) == (3, 0)

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ColumnStorage:
     """How one column is stored (``Table.storage()``); ``raw_bytes`` is None for categories,
-    whose in-memory size depends on how they are read."""
+    whose in-memory size depends on how they are read; ``nulls``: the missing values of a
+    nullable column, as the manifest counts them (no chunk is read)."""
 
     name: str
     spec: ColumnSpec
@@ -39,6 +40,7 @@ class ColumnStorage:
     encodings: dict[str, int]
     raw_bytes: int | None
     stored_bytes: int
+    nulls: int = 0
 
     @property
     def ratio(self) -> float | None:
@@ -209,7 +211,8 @@ class DataNode(Node):
             raw = None if spec.is_category else state.nrows * spec.cell_bytes
             encodings = dict(Counter(r.encoding for r in refs))
             stored = sum(r.length for r in refs)
-            out.append(ColumnStorage(spec.name, spec, len(refs), encodings, raw, stored))
+            nulls = sum(r.nulls for r in refs)
+            out.append(ColumnStorage(spec.name, spec, len(refs), encodings, raw, stored, nulls))
         return out
 
     @property

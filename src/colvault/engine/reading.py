@@ -129,7 +129,8 @@ class ChunkSource:
 
         Regular clocks are computed from their params, ``for`` and exception-free ``decimal``
         chunks decode only those rows; others decode whole into scratch, then copy the rows.
-        The chunk's bytes are read and checked once either way."""
+        The chunk's bytes are read and checked once either way. Missing rows of a nullable
+        column hold forward-filled values (:meth:`read_validity` says which)."""
         if spec.is_category:
             return self.read_chunk(spec, ref)[rows]
         if not spec.shape:
@@ -150,7 +151,10 @@ class ChunkSource:
     ) -> np.ndarray:
         """Decode one chunk (into ``out`` when given: exactly ``ref.nrows`` rows, contiguous).
 
-        Category chunks are returned as a new str array (their width is known only now)."""
+        Category chunks are returned as a new str array (their width is known only now).
+        Missing rows of a nullable column hold forward-filled values (the previous valid one,
+        the first valid one before it; zeros or empty text when none is valid):
+        :meth:`read_validity` says which rows they are."""
         if spec.is_category:
             codes, values = self.read_codes(spec, ref)
             return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
