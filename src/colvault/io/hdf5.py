@@ -370,6 +370,17 @@ def import_hdf5(
     naming the file and the object; a node that already exists raises
     :class:`~colvault.NodeError`. Either way nothing of the import is committed. See
     :mod:`colvault.io.hdf5` for how PyTables' and pandas' conventions are read.
+
+    >>> import colvault, h5py, numpy as np, tempfile, os
+    >>> tmp = tempfile.mkdtemp()
+    >>> with h5py.File(os.path.join(tmp, "lab.h5"), "w") as f:
+    ...     f["runs/spectra"] = np.ones((4, 3), "f4")
+    ...     f["runs"].attrs["operator"] = "Ada"
+    >>> with colvault.open(os.path.join(tmp, "lab.colvault"), "w") as store:
+    ...     colvault.import_hdf5(os.path.join(tmp, "lab.h5"), store, progress=False)
+    ...     store["/runs/spectra"].shape, store["/runs"].attrs["operator"]
+    ['/runs', '/runs/spectra']
+    ((4, 3), 'Ada')
     """
     h5py = _h5py()
     label = os.fspath(h5file) if isinstance(h5file, str | os.PathLike) else repr(h5file)
