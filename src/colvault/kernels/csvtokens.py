@@ -73,7 +73,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from .csvjit import BOOL, BUF, I64, OFFSETS, OUT_I64, Kernel, block
+from .csvjit import BOOL, BUF, I64, OFFSETS, OUT_I64, OUT_U64, Kernel, block
 from .wordops import ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
@@ -138,17 +138,16 @@ _U56 = np.uint64(56)
 
 
 @numba.njit(cache=True, nogil=True)
-def special_masks(buf, delimiter, comment):
-    """Bit ``p & 63`` of word ``p >> 6``: ``buf[p]`` ends an unquoted field (the delimiter, LF,
-    CR or the comment character, -1: none); bits past the end are 0. The comparisons are
-    vectorized into a 64-byte scratch of 0/1 bytes, packed 8 at a time with one multiplication:
-    ~0.1 ns/byte."""
+def special_masks(buf, delimiter, comment, out, flags):
+    """Into ``out`` (zeros, :func:`mask_words` of them): bit ``p & 63`` of word ``p >> 6`` set
+    when ``buf[p]`` ends an unquoted field (the delimiter, LF, CR or the comment character, -1:
+    none). The comparisons are vectorized into ``flags``, a scratch of 64 bytes, as 0/1 bytes
+    packed 8 at a time with one multiplication: ~0.1 ns/byte. (The arrays are allocated by the
+    caller: Numba's allocation code is then compiled for one kernel less.)"""
     n = buf.shape[0]
     d = np.uint8(delimiter)
     c = np.uint8(comment if comment >= 0 else _LF)
     full = n // 64
-    out = np.zeros((n + 63) // 64, np.uint64)
-    flags = np.zeros(64, np.uint8)
     for b in range(full):
         base = b * 64
         for k in range(64):
@@ -162,7 +161,11 @@ def special_masks(buf, delimiter, comment):
         x = buf[p]
         if x == d or x == _LF or x == _CR or x == c:  # noqa: SIM109
             out[full] |= np.uint64(1) << np.uint64(p - full * 64)
-    return out
+
+
+def mask_words(n: int) -> np.ndarray:
+    """Zeroed words for :func:`special_masks` of a block of ``n`` bytes."""
+    return np.zeros((n + 63) // 64, np.uint64)
 
 
 _DONE = 0  # the end of buf, or an incomplete last record
@@ -472,7 +475,10 @@ def _drive(run: Any, masks_of: Any, buf: np.ndarray, delimiter: int, quotechar: 
     row_first = np.empty(n // 16 + 17, np.int64)
     row_line = np.empty(n // 16 + 16, np.int64)
     row_first[0] = 0
-    masks = masks_of(buf, delimiter, comment) if fast else _NO_MASKS
+    masks = _NO_MASKS
+    if fast:
+        masks = mask_words(n)
+        masks_of(buf, delimiter, comment, masks, np.zeros(64, np.uint8))
     i = line = nf = nr = 0
     while True:
         i, line, nf, nr, status, error_pos, error_line = run(
@@ -518,7 +524,7 @@ _run_canonical = Kernel(
     _run, BUF, I64, I64, I64, I64, I64, BOOL, _TABLES, OUT_I64, OUT_I64, _OUT_U8, OUT_I64,
     OUT_I64, I64, I64, BOOL, _MASKS,
 )  # fmt: skip
-_masks_canonical = Kernel(special_masks, BUF, I64, I64)
+_masks_canonical = Kernel(special_masks, BUF, I64, I64, OUT_U64, _OUT_U8)
 
 
 def _as_bytes_array(buf: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
