@@ -34,7 +34,7 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     names = csvbackground.kernels_for([{"text"}, {"number"}, {"text", "number"}], missing=True)
     short = [n.rsplit(".", 1)[1] for n in names]
     assert short == [
-        "special_masks", "_run", "_uniform", "match_kernel", "dict_kernel",
+        "special_masks", "_run", "_uniform", "match_kernel", "_dict_run",
         "parse_int64_kernel", "parse_float64_kernel", "ucs4_kernel",
     ]  # fmt: skip
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))

@@ -79,7 +79,7 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
         if "date" in kinds:
             names += _names("csvdates", "parse_iso_datetime_kernel")
         if "text" in kinds:
-            names += _names("csvtext", "dict_kernel")
+            names += _names("csvtext", "_dict_run")
     if any("text" in kinds for kinds in columns):
         names += _names("csvtext", "ucs4_kernel")
     return list(dict.fromkeys(names))

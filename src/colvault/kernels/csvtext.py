@@ -31,8 +31,9 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from numba.core import types
 
-from .csvjit import BUF, FLAGS, I64, OFFSETS, Kernel, block
+from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_I64, Kernel, block
 from .csvtokens import ESCAPED
 from .wordops import AHEAD, load8, prefetch
 
@@ -218,18 +219,27 @@ _RECENT = 256  # entries of the cache of short values in front of the hash table
 
 @numba.njit(cache=True, nogil=True)
 def _dict_run(
-    buf, side, vs, ve, starts, ends, flags, f, count, slots, hashes, first, codes, limit, recent
-):
+    buf, side, vs, ve, starts, ends, flags, f, count, slots, hashes, first, codes, limit, recent,
+    rehash,
+):  # fmt: skip
     """Encode fields from ``f`` on; returns (next field, count, status): 0 all done, 1 the table
-    is half full (rehash it larger, then resume), 2 a value beyond ``limit`` distinct ones.
+    is half full (the caller gives a larger empty one and ``rehash``: the ``count`` values so
+    far are put in it first, then encoding resumes), 2 a value beyond ``limit`` distinct ones.
 
     ``recent`` caches values of at most 8 bytes (unescaped fields, not within 8 bytes of the
     block's end) seen so far, direct-mapped by their bytes as one word: rows (word, length,
     code). A hit gives the code without hashing or comparing the bytes; it only ever holds
-    values already numbered, so the codes are those of the table."""
+    values already numbered, so the codes are those of the table. Values of ``ESCAPED`` fields
+    are compared unescaped, as ``side[vs[f]:ve[f]]``."""
     m = starts.shape[0]
     n = buf.shape[0]
     mask = slots.shape[0] - 1
+    if rehash:
+        for c in range(count):
+            s = np.int64(hashes[c] & np.uint64(mask))
+            while slots[s] >= 0:
+                s = (s + 1) & mask
+            slots[s] = c
     while f < m:
         prefetch(buf, starts[min(f + AHEAD, m - 1)])
         esc = (flags[f] & ESCAPED) != 0
@@ -287,72 +297,25 @@ def _dict_run(
 
 
 @numba.njit(cache=True, nogil=True)
-def dict_kernel(buf, starts, ends, flags, quotechar, max_distinct):
-    """(codes int32 per field, first field int64 per distinct value, overflow); with
-    ``max_distinct >= 0`` it stops at the first value past that many (overflow True; the codes
-    are then only partly filled)."""
-    m = starts.shape[0]
-    # Values of ESCAPED fields are unescaped into ``side``; vs/ve are their offsets there.
-    total = 0
-    for f in range(m):
-        if flags[f] & ESCAPED:
-            total += ends[f] - starts[f]
-    side = np.empty(total, np.uint8)
-    vs = np.zeros(m if total else 0, np.int64)
-    ve = np.zeros(m if total else 0, np.int64)
+def _unescape_fields(buf, starts, ends, flags, quotechar, side, vs, ve):
+    """The values of the ``ESCAPED`` fields, one after the other into ``side``; field ``f``'s
+    at ``side[vs[f]:ve[f]]``. (A kernel of its own: compiled only for files that escape.)"""
     used = 0
-    for f in range(m):
+    for f in range(starts.shape[0]):
         if flags[f] & ESCAPED:
             vs[f] = used
             used += unescape_into(buf, starts[f], ends[f], quotechar, side[used:])
             ve[f] = used
 
-    cap = m if max_distinct < 0 else min(m, max_distinct + 1)
-    codes = np.empty(m, np.int32)
-    first = np.empty(cap, np.int64)
-    hashes = np.empty(cap, np.uint64)
-    # (np.full written out: it costs a compilation of its own)
-    slots = np.empty(64, np.int64)  # code of the value in the slot; the table grows
-    slots[:] = -1
-    recent = np.empty((_RECENT, 3), np.int64)  # (word, length, code) of short values
-    for k in range(_RECENT):
-        recent[k, 0] = -1
-        recent[k, 1] = -1
-        recent[k, 2] = -1
-    at = np.int64(0)  # the next field: int64, not the literal 0, so _dict_run compiles once
-    count = np.int64(0)
-    while True:
-        at, count, status = _dict_run(
-            buf,
-            side,
-            vs,
-            ve,
-            starts,
-            ends,
-            flags,
-            at,
-            count,
-            slots,
-            hashes,
-            first,
-            codes,
-            max_distinct,
-            recent,
-        )
-        if status != 1:
-            break
-        slots = np.empty(2 * slots.shape[0], np.int64)
-        slots[:] = -1
-        mask = np.uint64(slots.shape[0] - 1)
-        for c in range(count):
-            s = np.int64(hashes[c] & mask)
-            while slots[s] >= 0:
-                s = (s + 1) & (slots.shape[0] - 1)
-            slots[s] = c
-    return codes, first[:count], status == 2
 
-
-_dict = Kernel(dict_kernel, BUF, OFFSETS, OFFSETS, FLAGS, I64, I64)
+_dict = Kernel(
+    _dict_run, BUF, BUF, OUT_I64, OUT_I64, OFFSETS, OFFSETS, FLAGS, I64, I64, OUT_I64,
+    types.Array(types.uint64, 1, "C"), OUT_I64, types.Array(types.int32, 1, "C"), I64,
+    types.Array(types.int64, 2, "C"), BOOL,
+)  # fmt: skip
+_unescape = Kernel(_unescape_fields, BUF, OFFSETS, OFFSETS, FLAGS, I64, BUF, OUT_I64, OUT_I64)
+_NO_SIDE = np.zeros(0, np.uint8)
+_NO_OFFSETS = np.zeros(0, np.int64)
 
 
 class FieldDictionary(NamedTuple):
@@ -375,10 +338,33 @@ def dictionary_encode_fields(
     """Number the fields' distinct values (compared as unescaped bytes). With ``max_distinct``
     >= 0 it stops early, ``overflow`` True, at the first value beyond that many. The dictionary
     as text is ``fields_to_ucs4(buf, starts[first], ends[first], flags[first])``."""
-    codes, first, overflow = _dict(
-        block(buf), starts, ends, flags, np.int64(quotechar), np.int64(max_distinct)
-    )
-    return FieldDictionary(codes, first, bool(overflow))
+    buf = block(buf)
+    m = starts.shape[0]
+    side, vs, ve = _NO_SIDE, _NO_OFFSETS, _NO_OFFSETS
+    escaped = flags & ESCAPED != 0
+    if escaped.any():
+        side = np.empty(int((ends - starts)[escaped].sum()), np.uint8)
+        vs, ve = np.zeros(m, np.int64), np.zeros(m, np.int64)
+        _unescape(buf, starts, ends, flags, np.int64(quotechar), side, vs, ve)
+    cap = m if max_distinct < 0 else min(m, max_distinct + 1)
+    codes = np.empty(m, np.int32)
+    first = np.empty(cap, np.int64)
+    hashes = np.empty(cap, np.uint64)
+    slots = np.full(64, -1, np.int64)  # code of the value in the slot; the table grows
+    recent = np.full((_RECENT, 3), -1, np.int64)  # (word, length, code) of short values
+    at = count = 0
+    rehash = False
+    limit = np.int64(max_distinct)
+    while True:
+        at, count, status = _dict(
+            buf, side, vs, ve, starts, ends, flags, np.int64(at), np.int64(count), slots,
+            hashes, first, codes, limit, recent, rehash,
+        )  # fmt: skip
+        if status != 1:
+            break
+        slots = np.full(2 * slots.shape[0], -1, np.int64)
+        rehash = True
+    return FieldDictionary(codes, first[:count], status == 2)
 
 
 @numba.njit(cache=True, nogil=True)
