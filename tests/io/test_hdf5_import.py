@@ -286,6 +286,7 @@ def test_objects_without_a_colvault_type_are_left_out_with_a_warning(tmp_path: P
 # -- attributes and groups ------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::tables.NaturalNameWarning")  # the group "2025"
 def test_attributes_of_groups_and_datasets_keep_their_numpy_types(tmp_path: Path) -> None:
     h5 = tmp_path / "g.h5"
     with tables.open_file(h5, "w") as f:
