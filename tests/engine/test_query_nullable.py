@@ -30,6 +30,10 @@ CONDITIONS = [
     ("i + 1 > f * 4", "i + 1 > f * 4"),
     ("isna(f) & notna(i)", "f.isna() & i.notna()"),
     ("~((i > 0) | (s < 'b'))", "~((i > 0) | (s < 'b'))"),
+    ("c == 'a'", "c == 'a'"),
+    ("c != 'b'", "c != 'b'"),
+    ("isna(c) | (c > 'a')", "c.isna() | (c > 'a')"),
+    ("~(c <= 'b') & notna(i)", "~(c <= 'b') & i.notna()"),
 ]
 #: Conditions without ``!=`` or ``~``: pandas' own nullable dtypes (Kleene logic, NA selects
 #: nothing) give the same rows.
@@ -39,6 +43,7 @@ SCHEMA = {
     "i": {"dtype": "i8", "nullable": True},
     "b": {"dtype": "bool", "nullable": True},
     "s": {"dtype": "U2", "nullable": True},
+    "c": {"dtype": "category", "nullable": True},
     "f": "f8",
 }
 
@@ -50,6 +55,7 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
             "i": pd.array([r[0] for r in rows], dtype="Int64"),
             "b": pd.array([r[1] for r in rows], dtype="boolean"),
             "s": pd.array([r[2] for r in rows], dtype="string"),
+            "c": pd.Categorical([r[2] for r in rows]),
             "f": np.array([np.nan if r[3] is None else r[3] for r in rows], float),
         }
     )
@@ -64,6 +70,9 @@ def _masked(df: pd.DataFrame) -> dict[str, np.ndarray]:
             col.to_numpy(dtype=object, na_value=fill).astype(SCHEMA[name]["dtype"]),
             mask=col.isna().to_numpy(),
         )
+    c = df["c"]
+    text = c.astype(object).where(c.notna(), "").to_numpy(dtype=object)
+    out["c"] = np.ma.masked_array(text, mask=c.isna().to_numpy())
     out["f"] = df["f"].to_numpy()
     return out
 
@@ -74,6 +83,7 @@ def _nan_frame(df: pd.DataFrame) -> pd.DataFrame:
             "i": df["i"].astype("float64"),
             "b": df["b"].astype("float64"),
             "s": df["s"].astype("str"),
+            "c": df["c"].astype("str").where(df["c"].notna(), np.nan).astype("str"),
             "f": df["f"],
         }
     )
