@@ -100,3 +100,14 @@ def test_turned_off_by_the_environment(empty_cache, monkeypatch):
     monkeypatch.setitem(csvjit.KERNELS, UNIFORM, _fresh_uniform())
     monkeypatch.setattr(csvbackground, "MIN_KERNELS", 1)
     assert csvbackground.start([UNIFORM]) is None
+
+
+def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
+    names = csvbackground.kernels_for([{"number"}, {"text"}, {"date"}], missing=True)
+    order = [n.rsplit(".", 1)[1] if n != csvbackground.BETWEEN else n for n in
+             csvbackground.helper_order(names)]  # fmt: skip
+    assert order == [
+        "match_kernel", "parse_int64_kernel", csvbackground.BETWEEN, "ucs4_kernel",
+        "parse_iso_datetime_kernel", "_dict_run", "parse_float64_kernel", "_uniform", "_run",
+        "special_masks",
+    ]  # fmt: skip

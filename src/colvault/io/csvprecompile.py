@@ -2,9 +2,10 @@
 ``python -m colvault.io.csvprecompile DTYPES FOLDER PARENT KERNEL...``.
 
 An import calls the table's kernels (zone maps, integer packing, decimals, dictionaries) last,
-after the CSV kernels, so the helper (:mod:`colvault.kernels.csvbackground`) compiles them first:
-it appends a few thousand rows of each column type the file likely has (``DTYPES``, comma
-separated) to a scratch store, which writes them to Numba's cache, then compiles the CSV kernels
+after the CSV kernels, so the helper (:mod:`colvault.kernels.csvbackground`) compiles them early
+(after the kernels it finishes while the import compiles the tokenizer): it appends a few
+thousand rows of each column type the file likely has (``DTYPES``, comma separated) to a
+scratch store, which writes them to Numba's cache, then compiles the other CSV kernels
 ``KERNEL...`` last first. (The table's kernels are not taken turns on with lock files: when the
 import gets to one the helper has not finished, both compile it, which costs time, not
 results.)
@@ -76,15 +77,9 @@ def warm_tables(dtypes: Sequence[str]) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """The helper: ``argv[0]`` the dtypes (comma separated), then :func:`csvbackground.main`'s
-    arguments."""
+    arguments; the table's kernels are compiled where its list says."""
     dtypes = [d for d in argv[0].split(",") if d]
-    rest = argv[1:]
-    if dtypes and os.getppid() == int(rest[1]):
-        try:
-            warm_tables(dtypes)
-        except Exception:  # the import compiles them itself and reports any error
-            pass
-    csvbackground.main(rest)
+    csvbackground.main(argv[1:], between=lambda: warm_tables(dtypes) if dtypes else None)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 
 from . import csvjit
 
@@ -32,6 +32,12 @@ ENV = "COLVAULT_COMPILE_HELPER"
 MODULES = ("csvtokens", "csvtext", "csvnumbers", "csvdates")
 #: A helper costs a process start (~0.5 s of CPU): worth it from this many kernels to compile.
 MIN_KERNELS = 3
+
+#: Kernels the helper compiles before any other: those the import calls right after the
+#: tokenizer's, which the helper finishes while the import compiles the tokenizer (~2.5 s).
+AHEAD = 2
+#: In the helper's list, where the work of the module that started it goes (see :func:`start`).
+BETWEEN = "-"
 
 _lock = threading.Lock()
 _running: Helper | None = None
@@ -85,6 +91,15 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def helper_order(todo: Sequence[str]) -> list[str]:
+    """The order the helper compiles the kernels ``todo`` (in the order the import calls them):
+    :data:`AHEAD` of those after the tokenizer's, then its module's own work (:data:`BETWEEN`),
+    then the rest, last first (the import compiles from the first on; they meet between)."""
+    tokenizer = set(_names("csvtokens", "special_masks", "_run", "_uniform"))
+    ahead = [n for n in todo if n not in tokenizer][:AHEAD]
+    return [*ahead, BETWEEN, *reversed([n for n in todo if n not in ahead])]
+
+
 def load_kernels() -> None:
     """Import the modules whose kernels a helper compiles (they register in csvjit)."""
     for name in MODULES:
@@ -102,11 +117,12 @@ def start(
     names: Sequence[str], module: str = __name__, before: Sequence[str] = ()
 ) -> Helper | None:
     """Start a helper compiling those of the kernels ``names`` (in the order the import calls
-    them) that are not cached, the last first. None when it is not worth one (fewer than
-    :data:`MIN_KERNELS` to compile), one is already running, or it is turned off.
+    them) that are not cached, in :func:`helper_order`. None when it is not worth one (fewer
+    than :data:`MIN_KERNELS` to compile), one is already running, or it is turned off.
 
     The helper runs ``python -m module *before FOLDER PARENT KERNEL...``: a module of a higher
-    layer may do work of its own first, then call :func:`main` with the rest."""
+    layer takes its own arguments, then calls :func:`main` with the rest and its own work as
+    ``between``."""
     global _running
     if csvjit.fcntl is None or os.environ.get(ENV) == "0" or _running is not None:
         return None
@@ -127,7 +143,15 @@ def start(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", module, *before, folder, str(os.getpid()), *reversed(todo)],
+                [
+                    sys.executable,
+                    "-m",
+                    module,
+                    *before,
+                    folder,
+                    str(os.getpid()),
+                    *helper_order(todo),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -142,10 +166,10 @@ def start(
         return _running
 
 
-def main(argv: Sequence[str]) -> None:
+def main(argv: Sequence[str], between: Callable[[], None] | None = None) -> None:
     """The helper: compile kernels ``argv[2:]`` in that order, each under its lock file in
-    folder ``argv[0]``, skipping those the import holds; stop when process ``argv[1]`` (the
-    import's) is gone."""
+    folder ``argv[0]``, skipping those the import holds, and call ``between`` at
+    :data:`BETWEEN`; stop when process ``argv[1]`` (the import's) is gone."""
     import fcntl
 
     folder, parent, names = argv[0], int(argv[1]), argv[2:]
@@ -153,6 +177,13 @@ def main(argv: Sequence[str]) -> None:
     for name in names:
         if os.getppid() != parent:
             return
+        if name == BETWEEN:
+            if between is not None:
+                try:
+                    between()
+                except Exception:  # the import does it itself and reports any error
+                    pass
+            continue
         kernel = csvjit.KERNELS[name]
         with open(csvjit.lock_path(folder, name), "a+b") as f:
             try:
