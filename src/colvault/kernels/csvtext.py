@@ -132,49 +132,31 @@ def _decode(src, s, e, out, row, write):
 
 
 @numba.njit(cache=True, nogil=True)
-def _escaped_scratch(starts, ends, flags):
-    """A buffer as long as the longest ``ESCAPED`` field."""
-    longest = 0
-    for f in range(starts.shape[0]):
-        if flags[f] & ESCAPED:
-            longest = max(longest, ends[f] - starts[f])
-    return np.empty(longest, np.uint8)
-
-
-@numba.njit(cache=True, nogil=True)
-def ucs4_kernel(buf, starts, ends, flags, quotechar):
-    """(code points as an (nfields, width) uint32 array, index of the first invalid field or -1);
-    width is the longest value in characters (at least 1), rows are zero-padded."""
+def ucs4_kernel(buf, starts, ends, flags, quotechar, scratch, out, write):
+    """Decode every field; with ``write`` into ``out`` rows (an (nfields, width) uint32 array of
+    zeros, width at least the longest value in characters), else only counting. Returns (the
+    longest value in characters, at least 1; index of the first invalid field or -1).
+    ``scratch`` holds the longest ``ESCAPED`` field. (The caller allocates: Numba's allocation
+    code is then not compiled for this kernel.)"""
     m = starts.shape[0]
-    scratch = _escaped_scratch(starts, ends, flags)
-    none = np.zeros((1, 1), np.uint32)
     width = 1
-    # _decode's int and bool arguments are variables, not literals: Numba compiles it once
-    zero = np.int64(0)
-    count_only = m < 0
+    zero = np.int64(0)  # not the literal: Numba compiles _decode once
     for f in range(m):
         prefetch(buf, starts[min(f + AHEAD, m - 1)])
         if flags[f] & ESCAPED:
             size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
-            count = _decode(scratch, zero, size, none, zero, count_only)
+            count = _decode(scratch, zero, size, out, f, write)
         else:
-            count = _decode(buf, starts[f], ends[f], none, zero, count_only)
+            count = _decode(buf, starts[f], ends[f], out, f, write)
         if count < 0:
-            return np.zeros((0, 1), np.uint32), f
+            return width, f
         width = max(width, count)
-    out = np.zeros((m, width), np.uint32)
-    write = not count_only
-    for f in range(m):
-        prefetch(buf, starts[min(f + AHEAD, m - 1)])
-        if flags[f] & ESCAPED:
-            size = unescape_into(buf, starts[f], ends[f], quotechar, scratch)
-            _decode(scratch, zero, size, out, f, write)
-        else:
-            _decode(buf, starts[f], ends[f], out, f, write)
-    return out, -1
+    return width, -1
 
 
-_ucs4 = Kernel(ucs4_kernel, BUF, OFFSETS, OFFSETS, FLAGS, I64)
+_U32_2D = types.Array(types.uint32, 2, "C")
+_ucs4 = Kernel(ucs4_kernel, BUF, OFFSETS, OFFSETS, FLAGS, I64, BUF, _U32_2D, BOOL)
+_NO_POINTS = np.zeros((1, 1), np.uint32)
 
 
 def fields_to_ucs4(
@@ -183,10 +165,17 @@ def fields_to_ucs4(
     """The fields' values as a ``U<n>`` array (``n`` the longest value in characters, at least
     1), and -1; or, if a field is not valid UTF-8, an empty array and that field's index (the
     first one). Like every numpy ``U`` array, values lose trailing NUL characters."""
-    points, bad = _ucs4(block(buf), starts, ends, flags, np.int64(quotechar))
+    buf = block(buf)
+    escaped = flags & ESCAPED != 0
+    longest = int((ends - starts)[escaped].max()) if escaped.any() else 0
+    scratch = np.empty(longest, np.uint8)
+    q = np.int64(quotechar)
+    width, bad = _ucs4(buf, starts, ends, flags, q, scratch, _NO_POINTS, False)  # widths
     if bad >= 0:
         return np.zeros(0, "U1"), int(bad)
-    text = points.view(np.dtype(f"U{points.shape[1]}"))
+    points = np.zeros((starts.shape[0], width), np.uint32)
+    _ucs4(buf, starts, ends, flags, q, scratch, points, True)
+    text = points.view(np.dtype(f"U{width}"))
     return text.reshape(points.shape[0]), -1
 
 
