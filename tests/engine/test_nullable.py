@@ -375,3 +375,39 @@ def test_storage_counts_missing_values(store_path):
         store.commit()
         x, y = t.storage()
         assert (x.nulls, y.nulls) == (3, 0)
+
+
+def _tail_of(t, name):
+    return t._state().columns[t._schema.column(name).id][-1]
+
+
+def test_plain_columns_grow_beside_rewritten_ones(store_path):
+    """A logger's plain columns grow their short chunk in place while a column with missing
+    values (or category text) has its short chunk rewritten each commit."""
+    with colvault.open(store_path, "w") as store:
+        schema = {"n": "i8", "x": "Int32", "c": "category"}
+        t = store.create_table("/log", schema, chunk_rows=64)
+        places, x_want = set(), []
+        for k in range(40):
+            x = [None if (k + i) % 4 == 0 else k * 10 + i for i in range(5)]
+            x_want += x
+            t.append({"n": np.arange(5 * k, 5 * k + 5), "x": x, "c": [f"s{k % 3}"] * 5})
+            store.commit()
+            tail = _tail_of(t, "n")
+            places.add((tail.segment, tail.offset))
+            for name in ("x", "c"):
+                other = _tail_of(t, name)
+                assert (other.first_row, other.nrows) == (tail.first_row, tail.nrows)
+        assert len(places) <= 5  # grown in place between full chunks (64 rows: every 13)
+    with colvault.open(store_path) as store:
+        t = store["/log"]
+        assert t.col("n").tolist() == list(range(200))
+        assert _listed(t.cols.x[:]) == x_want
+        assert t.col("c").tolist() == [f"s{k % 3}" for k in range(40) for _ in range(5)]
+        assert store.verify().ok
+    with colvault.open(store_path, "a") as store:  # another writer: the tail is merged
+        store["/log"].append({"n": [200], "x": [None], "c": ["z"]})
+        store.commit()
+        store.compact()
+        assert _listed(store["/log"].cols.x[:]) == [*x_want, None]
+        assert store.verify().ok

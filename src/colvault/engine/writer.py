@@ -29,6 +29,12 @@ from .masked import Masked
 from .schema import ColumnSpec, TableSchema
 from .segments import HEADER, SEGMENT_BYTES, ColumnSegments
 
+#: A manifest row of a new chunk.
+_INSERT_CHUNK = (
+    "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, offset, "
+    "length, crc32, encoding, params, min, max, nan_count, sorted, added_commit, null_count, "
+    "validity_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 #: Chunks being encoded at once: enough to keep every pool thread busy while the main thread
 #: writes finished chunks, few enough to bound memory (each is ~1 MiB per column).
 WINDOW = 4
@@ -276,10 +282,11 @@ class TableWriter:
             tail = None
             if not self.chunks:
                 tail = tails.load_tail(conn, self.node_id, nrows, self.schema.chunk_rows, col_ids)
+            growable = [] if tail is None else self._growable(tail)
             if tail is None:
                 self._write_short(self._take(self._buffered))
-            elif self._extendable(tail):
-                self._extend(conn, tail, commit_id)
+            elif any(growable):
+                self._grow(conn, tail, commit_id, growable, read_chunk)
                 return
             else:
                 start = tail.first_row
@@ -311,13 +318,7 @@ class TableWriter:
                      pc.vlen or None)
                 )  # fmt: skip
             first += chunk[0].nrows
-        conn.executemany(
-            "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, "
-            "offset, length, crc32, encoding, params, min, max, nan_count, sorted, "
-            "added_commit, null_count, validity_length) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            records,
-        )
+        conn.executemany(_INSERT_CHUNK, records)
         conn.execute(
             "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", (first, commit_id, self.node_id)
         )
@@ -332,66 +333,105 @@ class TableWriter:
         for j, (spec, segs, a) in enumerate(
             zip(self.schema.columns, self.segs, arrays, strict=True)
         ):
-            if isinstance(a, Masked) and not a.nulls:
-                a = a.values
-            if isinstance(a, Masked):
-                e = self._encode_masked(j, a, short=True)
-                c = e.chunk
-                rel, offset = segs.append(c.payload, self.new_dirs)
-                row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
-                                        c.encoding, c.params, e.zone, e.nulls,
-                                        e.vlen))  # fmt: skip
-                continue
-            a = np.ascontiguousarray(a)
-            zone = zonemaps.compute(a, spec)
-            if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
-                enc = self.encoders[j].encode(a, zone)
-            else:
-                enc = encodings.Encoded(encodings.RAW, None, as_bytes(a).data)
-            rel, offset = segs.append(enc.payload, self.new_dirs)
-            crc = crc32(enc.payload)
-            row.append(PendingChunk(spec.id, n, rel, offset, len(enc.payload), crc,
-                                    enc.encoding, enc.params, zone))  # fmt: skip
+            e = self._short_chunk(j, a)
+            c = e.chunk
+            rel, offset = segs.append(c.payload, self.new_dirs)
+            row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc, c.encoding,
+                                    c.params, e.zone, e.nulls, e.vlen))  # fmt: skip
         self.chunks.append(row)
 
-    def _extendable(self, tail: tails.Tail) -> bool:
-        """Whether every column's short chunk ends this writer's own active segment, raw."""
+    def _short_chunk(self, j: int, a: Any) -> Encoded:
+        """Column ``j``'s short chunk of rows ``a``: raw values (category text needs its
+        dictionary), then a validity frame when some are missing."""
+        if isinstance(a, Masked) and not a.nulls:
+            a = a.values
+        if isinstance(a, Masked):
+            return self._encode_masked(j, a, short=True)
+        spec = self.schema.columns[j]
+        a = np.ascontiguousarray(a)
+        zone = zonemaps.compute(a, spec)
+        if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
+            enc = self.encoders[j].encode(a, zone)
+        else:
+            enc = encodings.Encoded(encodings.RAW, None, as_bytes(a).data)
+        return Encoded(enc, crc32(enc.payload), zone)
+
+    def _growable(self, tail: tails.Tail) -> list[bool]:
+        """Per column, whether its short chunk can grow in place: it stays short, is raw with
+        no validity frame, ends this writer's own active segment, and no buffered row of the
+        column is missing."""
         if tail.nrows + self._buffered >= self.schema.chunk_rows:
-            return False
+            return [False] * len(self.schema.columns)
+        out = []
         for spec, segs, pieces in zip(self.schema.columns, self.segs, self._buf, strict=True):
             ref, seg = tail.refs[spec.id], segs.active
-            if ref.vlen or any(isinstance(p, Masked) and p.nulls for p in pieces):
-                return False  # a validity frame ends the chunk: its values cannot grow
-            if seg is None or seg.broken or seg.rel != ref.segment:
-                return False
-            if seg.end != ref.offset + ref.length or ref.encoding != encodings.RAW:
-                return False
-        return True
+            out.append(
+                not ref.vlen  # a validity frame ends the chunk: its values cannot grow
+                and not any(isinstance(p, Masked) and p.nulls for p in pieces)
+                and ref.encoding == encodings.RAW
+                and seg is not None
+                and not seg.broken
+                and seg.rel == ref.segment
+                and seg.end == ref.offset + ref.length
+            )
+        return out
 
-    def _extend(self, conn: sqlite3.Connection, tail: tails.Tail, commit_id: int) -> None:
-        """Append the buffered rows right behind the short chunk and update its manifest rows
-        in place: the chunk's earlier versions are prefixes of it, so no history is lost."""
+    def _grow(
+        self, conn: sqlite3.Connection, tail: tails.Tail, commit_id: int, growable: list[bool],
+        read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
+    ) -> None:  # fmt: skip
+        """Append the buffered rows right behind the short chunk of each growable column and
+        update its manifest row in place: the chunk's earlier versions are prefixes of it, so
+        no history is lost. The other columns' short chunks (category text, missing values, a
+        segment that rolled over) are rewritten with the rows, each on its own: a logger's
+        plain columns keep growing in place beside them. All columns stay cut at one row."""
         n = self._buffered
-        updates = []
-        for spec, segs, a in zip(self.schema.columns, self.segs, self._take(n), strict=True):
+        total = tail.nrows + n
+        updates, retired, added = [], [], []
+        for j, (spec, segs, a, grow) in enumerate(
+            zip(self.schema.columns, self.segs, self._take(n), growable, strict=True)
+        ):
             ref = tail.refs[spec.id]
-            a = np.ascontiguousarray(a)
-            payload = as_bytes(a).data
-            segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked above)
-            z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
-            updates.append(
-                (tail.nrows + n, ref.length + len(payload), crc32(payload, ref.crc), z.min,
-                 z.max, z.nan_count, None if z.sorted is None else int(z.sorted),
-                 self.node_id, spec.id, ref.index)
+            if grow:
+                a = np.ascontiguousarray(a)
+                payload = as_bytes(a).data
+                segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked)
+                z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
+                updates.append(
+                    (total, ref.length + len(payload), crc32(payload, ref.crc), z.min, z.max,
+                     z.nan_count, None if z.sorted is None else int(z.sorted),
+                     self.node_id, spec.id, ref.index)
+                )  # fmt: skip
+                continue
+            e = self._short_chunk(j, _joined([read_chunk(spec, ref), a]))
+            c, z = e.chunk, e.zone
+            rel, offset = segs.append(c.payload, self.new_dirs)
+            index = conn.execute(
+                "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
+                "WHERE node_id = ? AND col_id = ?",
+                (self.node_id, spec.id),
+            ).fetchone()[0]
+            retired.append((commit_id, self.node_id, spec.id, ref.index))
+            added.append(
+                (self.node_id, spec.id, index, tail.first_row, total, rel, offset,
+                 len(c.payload), e.crc, c.encoding, c.params, z.min, z.max, z.nan_count,
+                 None if z.sorted is None else int(z.sorted), commit_id, e.nulls or None,
+                 e.vlen or None)
             )  # fmt: skip
         conn.executemany(
             "UPDATE chunks SET nrows = ?, length = ?, crc32 = ?, min = ?, max = ?, "
             "nan_count = ?, sorted = ? WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
             updates,
         )
+        conn.executemany(
+            "UPDATE chunks SET retired_commit = ? "
+            "WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
+            retired,
+        )
+        conn.executemany(_INSERT_CHUNK, added)
         conn.execute(
             "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?",
-            (tail.first_row + tail.nrows + n, commit_id, self.node_id),
+            (tail.first_row + total, commit_id, self.node_id),
         )
 
     def _merge(self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], Any]) -> None:
