@@ -8,8 +8,9 @@ its earlier versions are prefixes of it). Any other writer rewrites the short ch
 with its own rows into its own segments, under the commit lock. Once a chunk is full it is
 compressed like any other. Each row is so written about twice, and a table
 has at most one short chunk per column at its end. A short chunk with missing values ends with
-its validity frame, so it cannot grow in place: commits that hold or meet missing values
-rewrite the short chunk (every column's) instead.
+its validity frame, and category text needs its dictionary, so such a column's short chunk is
+rewritten with the new rows on its own while the other columns' grow in place (all stay cut at
+the same row).
 """
 
 from __future__ import annotations
