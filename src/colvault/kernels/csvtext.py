@@ -26,6 +26,7 @@ strided views (``starts[c::ncols]``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -33,7 +34,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_I64, Kernel, block
+from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_BOOL, OUT_I64, Kernel, block
 from .csvtokens import ESCAPED
 from .wordops import AHEAD, load8, prefetch
 
@@ -393,30 +394,19 @@ def _match_one(src, s, e, tokens_buf, tokens_offsets):
 
 
 @numba.njit(cache=True, nogil=True)
-def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar):
-    """out[i]: field i's value equals one of the tokens ``tokens_buf[off[t]:off[t + 1]]``.
+def match_kernel(
+    buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar, longest, lengths, first,
+    scratch, out,
+):  # fmt: skip
+    """out[i] (False on entry): field i's value equals one of the tokens
+    ``tokens_buf[off[t]:off[t + 1]]`` (at least one).
 
     Most fields are rejected without comparing: a field is compared with the tokens only when
-    some token has its length (a bit mask of the lengths below 64) and, unless it is empty,
-    some token starts with its first byte (a 256-entry table). Only ``ESCAPED`` fields are
-    unescaped, into a scratch buffer one byte longer than the longest token."""
+    some token has its length (``lengths``, bit k: some token has k < 64 bytes; ``longest``
+    bytes at most) and, unless it is empty, some token starts with its first byte (``first``, a
+    256-entry table). Only ``ESCAPED`` fields are unescaped, into ``scratch``, one byte longer
+    than the longest token. (See :func:`match_tokens`, which works these out.)"""
     m = starts.shape[0]
-    ntok = tokens_offsets.shape[0] - 1
-    out = np.zeros(m, np.bool_)
-    if ntok <= 0:
-        return out
-    longest = np.int64(0)  # not the literal 0: Numba compiles _unescape_capped once
-    lengths = np.uint64(0)  # bit k: some token has k bytes (k < 64)
-    first = np.zeros(256, np.bool_)  # the first bytes of the non-empty tokens
-    for t in range(ntok):
-        ts = tokens_offsets[t]
-        size = tokens_offsets[t + 1] - ts
-        longest = max(longest, size)
-        if size < _LEN_BITS:
-            lengths |= np.uint64(1) << np.uint64(size)
-        if size > 0:
-            first[tokens_buf[ts]] = True
-    scratch = np.empty(longest + 1, np.uint8)
     for f in range(m):
         s = starts[f]
         e = ends[f]
@@ -437,11 +427,26 @@ def match_kernel(buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar
             if not first[buf[s]]:
                 continue
         out[f] = _match_one(buf, s, e, tokens_buf, tokens_offsets)
-    return out
 
 
 # tokens_buf as writable as buf: _same then has one specialization for both kernels
-_match = Kernel(match_kernel, BUF, OFFSETS, OFFSETS, FLAGS, BUF, OFFSETS, I64)
+_match = Kernel(
+    match_kernel, BUF, OFFSETS, OFFSETS, FLAGS, BUF, OFFSETS, I64, I64, types.uint64,
+    types.Array(types.bool_, 1, "C", readonly=True), BUF, OUT_BOOL,
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _token_facts(offsets: bytes, first_bytes: bytes) -> tuple[int, np.uint64, np.ndarray]:
+    """(longest token, lengths mask, first-byte table) of a token set, for match_kernel."""
+    sizes = np.diff(np.frombuffer(offsets, np.int64))
+    lengths = 0
+    for size in sizes[sizes < _LEN_BITS].tolist():
+        lengths |= 1 << size
+    table = np.zeros(256, np.bool_)
+    table[np.frombuffer(first_bytes, np.uint8)] = True
+    table.flags.writeable = False
+    return int(sizes.max()), np.uint64(lengths), table
 
 
 def pack_tokens(tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -465,5 +470,17 @@ def match_tokens(
     """Boolean per field: its value (unescaped, not stripped) is exactly one of the tokens given
     by :func:`pack_tokens` — the NA test of ``pandas.read_csv(na_values=...)``, where a quoted
     ``"NA"`` and a quoted empty field count as much as unquoted ones."""
+    out = np.zeros(starts.shape[0], np.bool_)
+    if tokens_offsets.shape[0] <= 1:
+        return out
     tokens = block(tokens_buf)
-    return _match(block(buf), starts, ends, flags, tokens, tokens_offsets, np.int64(quotechar))
+    offsets = np.ascontiguousarray(tokens_offsets, np.int64)
+    sizes = np.diff(offsets)
+    heads = tokens[offsets[:-1][sizes > 0]]
+    longest, lengths, table = _token_facts(offsets.tobytes(), heads.tobytes())
+    scratch = np.empty(longest + 1, np.uint8)
+    _match(
+        block(buf), starts, ends, flags, tokens, offsets, np.int64(quotechar), np.int64(longest),
+        lengths, table, scratch, out,
+    )  # fmt: skip
+    return out
