@@ -131,6 +131,8 @@ def test_conditions_on_nullable_columns_match_pandas(tmp_path, rows, pending):
                 assert np.array_equal(want, _rows_of(df, pandas_cond)), cond
         picked = [r["i"] for r in t.where("i >= 0")]
         assert len(picked) == len(_rows_of(ref, "i >= 0"))
+        assert all(r["i"] is np.ma.masked for r in t.where("isna(i)"))
+        assert len(list(t.where("isna(i)"))) == int(df["i"].isna().sum())
         bare = t.get_where_list("b")
         assert np.array_equal(bare, np.flatnonzero(df["b"].fillna(False).to_numpy(bool)))
         inverted = t.get_where_list("~b")
