@@ -102,12 +102,16 @@ def test_aggregates_skip_missing_like_pandas(tmp_path, rows, pending):
             want, _ = np.histogram(i.dropna().to_numpy(float), 4, (-1000, 1000))
             assert counts.tolist() == want.tolist()
             for key in ("k", "h", "c"):
-                got = t.group_by(key, {"i": ["count", "sum", "mean", "max"]}, where=where)
+                aggs = {"i": ["count", "sum", "mean", "max", "null_count"], "f": "null_count"}
+                got = t.group_by(key, aggs, where=where)
                 grouped = sub.groupby(key, dropna=True, observed=True)["i"]
                 ref = grouped.agg(["count", "sum", "mean", "max"])
                 labels = got[key].tolist()
                 assert labels == [x if key == "c" else int(x) for x in ref.index], key
                 assert got["i_count"].tolist() == ref["count"].tolist(), key
+                missing = sub["i"].isna().groupby(sub[key], dropna=True, observed=True).sum()
+                assert got["i_null_count"].tolist() == missing.tolist(), key
+                assert not got["f_null_count"].any()
                 assert got["i_sum"].tolist() == ref["sum"].astype(int).tolist(), key
                 means = ref["mean"].to_numpy(dtype=float, na_value=np.nan)
                 assert all(_close(a, b) for a, b in zip(got["i_mean"], means, strict=True))

@@ -7,7 +7,8 @@ least one selected row are returned, sorted by key.
 
 Missing values (nullable columns) are left out as pandas leaves them out: rows whose key is
 missing belong to no group (``groupby(dropna=True)``), and a missing value is skipped by its
-column's aggregates (a group whose values are all missing has count 0 and NaN mean).
+column's aggregates (a group whose values are all missing has count 0 and NaN mean), and
+counted by ``null_count``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 else:
     agg = kernel_module("aggregates")
 
-AGGREGATES = ("count", "nan_count", "sum", "mean", "std", "min", "max")
+AGGREGATES = ("count", "nan_count", "null_count", "sum", "mean", "std", "min", "max")
 #: Widest key range grouped with dense accumulators (beyond it, hashing).
 DENSE_LIMIT = 1 << 20
 
@@ -118,6 +119,7 @@ def group_by(
     hashed = None if keys.size else [agg.HashGroupBy(s.dtype) for s, _ in wanted]
     # groups whose values may all be missing are known by their keys alone
     groups = _Groups(keys.size) if any(s.nullable for s, _ in wanted) else None
+    nulls = [_Groups(keys.size) if s.nullable and "null_count" in n else None for s, n in wanted]
     for pos in sel.chunks:
         rows = sel.rows(pos)
         if rows is None:
@@ -131,13 +133,17 @@ def group_by(
             groups.update(codes, hits)
         for j, (vspec, _) in enumerate(wanted):
             values, nat = _kernel_view(sel.values(vspec, pos, decoded))
-            at = _having(sel.validity(vspec, pos), hits)
+            valid = sel.validity(vspec, pos)
+            at = _having(valid, hits)
+            counter = nulls[j]
+            if counter is not None and valid is not None:
+                counter.update(codes, _having(~valid, hits))
             if dense is not None:
                 agg.group_by_dense_update(codes, values, at, nat, *dense[j])
             else:
                 assert hashed is not None
                 hashed[j].update(codes, values, at, nat)
-    return _results(key, keys, wanted, dense, hashed, groups)
+    return _results(key, keys, wanted, dense, hashed, groups, nulls)
 
 
 def _having(valid: np.ndarray | None, hits: np.ndarray | None) -> np.ndarray | None:
@@ -148,16 +154,18 @@ def _having(valid: np.ndarray | None, hits: np.ndarray | None) -> np.ndarray | N
 
 
 class _Groups:
-    """The groups that have a selected row, whatever their values (dense: a flag per group;
-    hashed: a hashed group-by of a dummy column, whose keys they are)."""
+    """Rows per group, whatever their values: the groups that have a selected row, or the
+    missing values of a column per group (dense: a count per group; hashed: a hashed
+    group-by of a dummy column)."""
 
     def __init__(self, size: int) -> None:
-        self.present = np.zeros(size, bool) if size else None
+        self.counts = np.zeros(size, np.int64) if size else None
         self.hashed = None if size else agg.HashGroupBy(np.dtype(np.int8))
 
     def update(self, codes: np.ndarray, hits: np.ndarray | None) -> None:
-        if self.present is not None:
-            self.present[codes if hits is None else codes[hits]] = True
+        if self.counts is not None:
+            picked = codes if hits is None else codes[hits]
+            self.counts += np.bincount(picked, minlength=len(self.counts))
         else:
             assert self.hashed is not None
             self.hashed.update(codes, np.zeros(len(codes), np.int8), hits, False)
@@ -166,6 +174,17 @@ class _Groups:
         assert self.hashed is not None
         got: np.ndarray = self.hashed.result()["key"]
         return got
+
+    def over(self, group_keys: np.ndarray) -> np.ndarray:
+        """The counts of the groups ``group_keys`` (dense: group indexes; hashed: ascending
+        keys, a superset of those counted here)."""
+        if self.counts is not None:
+            return self.counts[group_keys]
+        assert self.hashed is not None
+        res = self.hashed.result()
+        out = np.zeros(len(group_keys), np.int64)
+        out[np.searchsorted(group_keys, res["key"])] = res["count"]
+        return out
 
 
 def _spread(res: dict[str, Any], all_keys: np.ndarray, dtype: np.dtype) -> dict[str, Any]:
@@ -187,11 +206,12 @@ def _results(
     dense: list[agg.GroupState] | None,
     hashed: list[agg.HashGroupBy] | None,
     groups: _Groups | None = None,
+    nulls: list[_Groups | None] | None = None,
 ) -> dict[str, np.ndarray]:
     if dense is not None:
         results = [agg.group_result(st, s.dtype) for st, (s, _) in zip(dense, wanted, strict=True)]
-        if groups is not None and groups.present is not None:
-            present = groups.present
+        if groups is not None and groups.counts is not None:
+            present = groups.counts > 0
         else:
             present = results[0]["count"] + results[0]["nan_count"] > 0
         group_keys = np.flatnonzero(present)
@@ -208,8 +228,14 @@ def _results(
     labels = keys.labels_of(group_keys)
     order = np.argsort(labels, kind="stable")
     out: dict[str, np.ndarray] = {key: labels[order]}
-    for (spec, names), res in zip(wanted, results, strict=True):
+    for j, ((spec, names), res) in enumerate(zip(wanted, results, strict=True)):
+        counter = nulls[j] if nulls is not None else None
         for name in names:
+            if name == "null_count":
+                none = np.zeros(len(group_keys), np.int64)
+                value = none if counter is None else counter.over(group_keys)
+                out[f"{spec.name}_{name}"] = value[order]
+                continue
             value = res[name]
             if value is None:
                 raise QueryError(f"{name} of datetime column {spec.name!r} is not defined")
