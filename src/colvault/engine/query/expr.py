@@ -20,6 +20,12 @@ numpy scalar by numpy's. ``**`` is ``np.power`` (the ``**`` operator of an array
 ``sqrt`` shortcut for ``0.5``, ``np.power`` does not). Where numpy computes in float16
 (``sqrt(int8_col)``), so do the kernels. Python's ``True``/``False`` are numpy bools.
 
+A missing entry of a nullable column behaves as NaN does in numpy and in pandas' float and
+``str`` columns: comparisons with it are false, ``!=`` is true, ``~`` flips (``~(x == 3)``
+selects it), a nullable bool column used as a condition selects nothing there. pandas' own
+nullable dtypes (``Int64``, ``boolean``, ``string``) use three-valued logic instead, in which
+``x != 3`` and ``~(x == 3)`` leave a missing ``x`` out; write ``(x != 3) & notna(x)`` for that.
+
 Not supported (a :class:`QueryError` says so): complex values, arithmetic on datetime64 and
 timedelta64 (comparisons are fine), and comparing datetimes whose units have no fixed ratio
 (months with days).
