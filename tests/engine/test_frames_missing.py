@@ -130,3 +130,15 @@ def test_missing_values_into_a_column_that_cannot_hold_them(store):
     assert t.nrows == 2
     store.commit()
     assert t.nrows == 2
+
+
+def test_read_columns_gives_each_column_as_its_own_array(store):
+    t = store.create_table("/t", {"a": "i4", "b": {"dtype": "i2", "nullable": True}})
+    t.append({"a": [1, 2, 3], "b": [None, 5, 6]})
+    store.commit()
+    got = t.read_columns(["b", "a"], 1, 3)
+    assert list(got) == ["b", "a"]
+    assert got["a"].tolist() == [2, 3] and type(got["a"]) is np.ndarray
+    assert got["b"].tolist() == [5, 6] and isinstance(got["b"], np.ma.MaskedArray)
+    assert t.read_columns()["b"].mask.tolist() == [True, False, False]
+    assert [(s.name, s.nullable) for s in t.column_specs(["b", "a"])] == [("b", True), ("a", False)]

@@ -50,9 +50,12 @@ def to_pandas(
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas needs pandas: pip install pandas") from None
     names = table.colnames if columns is None else list(columns)
-    specs = table._specs(names)
+    specs = table.column_specs(names)
     if where is None:
-        arrays = table._read_slice(slice(start, stop), specs, progress, f"to_pandas {table.path}")
+        got = table.read_columns(
+            names, start, stop, progress=progress, desc=f"to_pandas {table.path}"
+        )
+        arrays = [got[name] for name in names]
     else:
         rows = table.read_where(where, condvars, columns=names, start=start, stop=stop)
         arrays = [rows[name] for name in names]
