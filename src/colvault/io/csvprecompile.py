@@ -79,6 +79,7 @@ def main(argv: Sequence[str]) -> None:
     """The helper: ``argv[0]`` the dtypes (comma separated), then :func:`csvbackground.main`'s
     arguments; the table's kernels are compiled where its list says."""
     dtypes = [d for d in argv[0].split(",") if d]
+    os.environ["COLVAULT_FSYNC"] = "0"  # the helper's scratch store: nothing to keep
     csvbackground.main(argv[1:], between=lambda: warm_tables(dtypes) if dtypes else None)
 
 
