@@ -44,11 +44,13 @@ Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
 if TYPE_CHECKING:
     from .io.csvimport import import_csv
     from .io.hdf5 import import_hdf5
+    from .io.hdf5export import export_hdf5
 
 
 def __getattr__(name: str) -> object:
-    """``import_csv`` and ``import_hdf5`` are loaded on first use: the CSV kernels would add
-    about 40 ms to every ``import colvault`` (a query process's cold start), h5py about 0.1 s."""
+    """``import_csv``, ``import_hdf5`` and ``export_hdf5`` are loaded on first use: the CSV
+    kernels would add about 40 ms to every ``import colvault`` (a query process's cold start),
+    h5py about 0.1 s."""
     if name == "import_csv":
         from .io.csvimport import import_csv
         from .kernels import compiling
@@ -59,6 +61,10 @@ def __getattr__(name: str) -> object:
         from .io.hdf5 import import_hdf5
 
         return import_hdf5
+    if name == "export_hdf5":  # h5py too
+        from .io.hdf5export import export_hdf5
+
+        return export_hdf5
     raise AttributeError(f"module 'colvault' has no attribute {name!r}")
 
 
@@ -88,6 +94,7 @@ __all__ = [
     "Table",
     "UnsafePickleError",
     "VerifyReport",
+    "export_hdf5",
     "import_csv",
     "import_hdf5",
     "open",

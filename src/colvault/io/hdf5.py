@@ -26,7 +26,11 @@ What becomes what:
   ``datetime64`` of that unit. What cannot be told apart (a zone pandas names, a time type
   outside PyTables) stays a number, with a line in the node's ``attrs["hdf5_notes"]``;
 - the table of a pandas ``format="table"`` frame gets the frame's columns: pandas' values
-  blocks are split into the columns they hold, text decoded as pandas decodes it.
+  blocks are split into the columns they hold, text decoded as pandas decodes it;
+- what colvault's :func:`~colvault.io.hdf5export.export_hdf5` wrote (marked
+  ``COLVAULT_FORMAT``) comes back as it was: categories, text, datetimes with their zone,
+  nullable columns with their missing values (from the ``<table>_mask`` beside the table,
+  which is not imported apart), attributes as the JSON values they were (none in ``objects``).
 
 Data compressed with a filter h5py's HDF5 library lacks (PyTables' blosc, unless
 ``hdf5plugin`` is installed: it is imported when present) raise an error naming the filter.
@@ -41,6 +45,7 @@ file, a node that already exists) aborts it, so the store is as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -54,6 +59,7 @@ import numpy as np
 
 from ..engine import pickles
 from ..engine.nodes import Group, Node
+from ..engine.schema import Nullable
 from ..engine.store import Store
 from ..engine.store import open as open_store
 from ..errors import ColvaultError, SchemaError
@@ -77,6 +83,14 @@ PYTABLES_CLASSES = frozenset(
         "CACHEARRAY", "INDEXARRAY", "LASTROWARRAY", "UNIMPLEMENTED",
     }
 )  # fmt: skip
+#: colvault's own marks on what :func:`~colvault.io.hdf5export.export_hdf5` writes (see that
+#: module): read here so that an export imports back exactly, and left out of ``attrs``.
+FORMAT_ATTR = "COLVAULT_FORMAT"
+COLUMN_TYPE_ATTR = "FIELD_{}_COLVAULT_TYPE"
+ARRAY_TYPE_ATTR = "COLVAULT_DTYPE"
+MASK_ATTR = "COLVAULT_MASK"
+MASK_OF_ATTR = "COLVAULT_MASK_OF"
+JSON_ATTRS_ATTR = "COLVAULT_JSON_ATTRS"
 #: Bytes of rows read from the file at a time (at most; at least one row).
 SLICE_BYTES = 8 << 20
 #: The HDF5 chunk cache of the file opened for the import: a slice that ends inside an HDF5
@@ -123,11 +137,14 @@ class _Leaf:
 
     name: str
     fields: tuple[str, ...]
-    kind: str = ""  # "", "bool", "time32", "time64", "half", "enum", "vlen", "M8[<unit>]"
+    kind: str = ""  # "", "bool", "time32", "time64", "half", "enum", "vlen", "M8[<unit>]",
+    # "colvault" (a column colvault exported, of type ``dtype``)
     enum: dict[str, int] | None = None
     part: int | None = None  # one column of a pandas values block (a cell of shape (k,))
     encoding: str | None = None  # bytes pandas decodes to str with this encoding
     tz: str | None = None  # the zone pandas gives a datetime column
+    dtype: str | None = None  # colvault's type of a column it exported ("category", "<U5"...)
+    nullable: bool = False  # a column colvault exported with its missing values' mask
 
 
 class _Unsupported(Exception):
@@ -342,6 +359,9 @@ class _Item:
     skipped: dict[str, str] = field(default_factory=dict)
     original: str | None = None  # the HDF5 name, when colvault's node name differs
     h5chunk: int | None = None  # rows per HDF5 chunk of a chunked dataset
+    colvault: bool = False  # written by colvault's export_hdf5
+    mask: str | None = None  # the HDF5 path of its missing values' mask (colvault's export)
+    mask_raw: np.dtype | None = None
 
 
 def import_hdf5(
@@ -470,6 +490,7 @@ class _Import:
                         items.append(item)
                         return item
                 item = _Item(h5path, path, "group", original=original)
+                item.colvault = FORMAT_ATTR in obj.attrs
                 items.append(item)
                 for name in obj:
                     child_path = f"{h5path.rstrip('/')}/{name}"
@@ -477,6 +498,8 @@ class _Import:
                     if isinstance(link, h5py.SoftLink | h5py.ExternalLink):
                         self._skip(item, name, f"a {type(link).__name__} to {link.path}")
                         continue
+                    if _is_mask(obj, name):
+                        continue  # read with the table whose missing values it marks
                     try:
                         self._plan(child_path, obj[name], items)
                     except _Unsupported as exc:
@@ -546,7 +569,9 @@ class _Import:
                         f"{_what(leaf.name)}: a 64-bit HDF5 time type outside PyTables, whose "
                         "meaning is not known: kept as int64"
                     )
-        if kind == "table":
+        if FORMAT_ATTR in ds.attrs:
+            self._colvault_types(ds, item)
+        elif kind == "table":
             self._pandas_datetimes(ds, item)
             self._pandas_columns(ds, item)
         self._leaf_notes(item)
@@ -570,6 +595,45 @@ class _Import:
                 item.notes.append(f"{what}: variable-length strings, stored as fixed width")
         if len({leaf.name for leaf in item.leaves}) != len(item.leaves):
             raise _Unsupported("two of its columns have the same name")
+
+    def _colvault_types(self, ds: Any, item: _Item) -> None:
+        """What colvault's export marked: the colvault types of columns (or an array) that
+        HDF5 types do not say, and the mask dataset of a table's nullable columns."""
+        h5t = self.h5py.h5t
+        item.colvault = True
+        if item.kind == "array":
+            text = _attr_text(ds.attrs, ARRAY_TYPE_ATTR)
+            if text is not None:
+                item.leaves[0].kind, item.leaves[0].dtype = "colvault", text
+            return
+        tid = ds.id.get_type()
+        for i, leaf in enumerate(item.leaves):
+            text = _attr_text(ds.attrs, COLUMN_TYPE_ATTR.format(i))
+            if text is None:
+                continue
+            leaf.kind, leaf.dtype = "colvault", text
+            member = tid.get_member_type(i)
+            if text == "category" and member.get_class() == h5t.ENUM:  # h5py's bool too
+                leaf.enum = {
+                    member.get_member_name(j).decode("utf-8"): int(member.get_member_value(j))
+                    for j in range(member.get_nmembers())
+                }
+        mask = _attr_text(ds.attrs, MASK_ATTR)
+        if mask is None:
+            return
+        h5path = f"{item.h5path.rsplit('/', 1)[0]}/{mask}"
+        obj = self.f.get(h5path)
+        name = item.h5path.rsplit("/", 1)[1]
+        if obj is None or _attr_text(obj.attrs, MASK_OF_ATTR) != name or obj.shape != ds.shape:
+            raise ColvaultError(
+                f"{self.label}: the mask {h5path} of the missing values of {item.h5path} is "
+                "missing or not that table's; nothing was imported"
+            )
+        item.mask = h5path
+        item.mask_raw = _raw_dtype(obj.id.get_type(), h5t, "", None, ())
+        names = set(item.mask_raw.names or ())
+        for leaf in item.leaves:
+            leaf.nullable = leaf.name in names
 
     def _pandas_datetimes(self, ds: Any, item: _Item) -> None:
         """pandas' HDFStore tables keep datetimes and timedeltas as int64 and say so in
@@ -779,11 +843,29 @@ class _Import:
             raw: Any = dict(zip(item.names, parts, strict=True)) if item.names else parts[0]
             # the buffers are read into again: what the writer keeps must be a copy
             columns = {leaf.name: _owned(_convert_leaf(raw, leaf), bufs) for leaf in item.leaves}
+            if item.mask is not None:
+                missing = self._read_mask(item, start, stop)
+                for leaf in item.leaves:
+                    if leaf.nullable:
+                        columns[leaf.name] = np.ma.MaskedArray(columns[leaf.name],
+                                                               missing[leaf.name] != 0)  # fmt: skip
             if item.kind == "array":
                 node.append(columns[item.leaves[0].name])
             else:
                 node.append(columns, copy=False)
             bar.update((stop - start) * item.row_bytes)
+
+    def _read_mask(self, item: _Item, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` of the mask colvault's export wrote beside a table."""
+        h5s = self.h5py.h5s
+        assert item.mask is not None and item.mask_raw is not None
+        out = np.empty(stop - start, item.mask_raw)
+        with self.reading(item.mask):
+            dsid = self.f[item.mask].id
+            fspace = dsid.get_space()
+            fspace.select_hyperslab((start,), (stop - start,))
+            dsid.read(h5s.create_simple((stop - start,)), fspace, out, mtype=dsid.get_type())
+        return out
 
     def _read_text(
         self, item: _Item, ds: Any, start: int, stop: int, buf: np.ndarray
@@ -820,8 +902,15 @@ class _Import:
         pytables = _is_pytables(obj)
         attrs = {}
         with self.reading(h5path):
+            colvault = FORMAT_ATTR in obj.attrs
+            as_json = json.loads(_attr_text(obj.attrs, JSON_ATTRS_ATTR) or "[]") if colvault else []
             for key in list(obj.attrs):
                 if pytables and (key in PYTABLES_SYSTEM_ATTRS or key.startswith("FIELD_")):
+                    continue
+                if colvault and key.startswith("COLVAULT_"):
+                    continue
+                if key in as_json:
+                    attrs[prefix + key] = json.loads(_attr_text(obj.attrs, key) or "null")
                     continue
                 try:
                     value = _read_attr(obj, key, h5a, h5t)
@@ -845,7 +934,11 @@ class _Import:
                 with self.reading(item.h5path):
                     ds = obj[name]
                 attrs.update(self._user_attrs(ds, f"{item.h5path}/{name}", f"{name}/", notes))
-        enums = {leaf.name or "data": leaf.enum for leaf in item.leaves if leaf.enum}
+        enums = {
+            leaf.name or "data": leaf.enum
+            for leaf in item.leaves
+            if leaf.enum and leaf.kind != "colvault"
+        }
         if enums:
             attrs["hdf5_enums"] = enums
         if item.original is not None:
@@ -858,8 +951,9 @@ class _Import:
             self._set_attr(node, key, value, item)
 
     def _set_attr(self, node: Any, key: str, value: Any, item: _Item) -> None:
-        exact = isinstance(value, np.ndarray | bytes) or (
-            isinstance(value, np.generic) and not isinstance(value, np.str_)
+        exact = not item.colvault and (  # colvault's attrs were JSON values: no objects
+            isinstance(value, np.ndarray | bytes)
+            or (isinstance(value, np.generic) and not isinstance(value, np.str_))
         )
         view = _json_view(value)
         stored = False
@@ -890,6 +984,9 @@ def _column_dtype(item: _Item, leaf: _Leaf) -> np.dtype:
     for f in leaf.fields:
         base = base[f]
     base = base.base
+    if leaf.kind == "colvault" and leaf.dtype is not None and leaf.dtype != "category":
+        return np.dtype(leaf.dtype.split(",")[0].rstrip("]") + "]" if "," in leaf.dtype
+                        else leaf.dtype)  # fmt: skip
     if leaf.kind == "bool":
         return np.dtype(bool)
     if leaf.kind == "half":
@@ -905,12 +1002,15 @@ def _column_dtype(item: _Item, leaf: _Leaf) -> np.dtype:
     return base.newbyteorder("=") if base.byteorder == ">" else base
 
 
-def _schema_type(item: _Item, leaf: _Leaf) -> np.dtype | str:
-    """The column's type in ``create_table``'s schema: a zone-aware timestamp is a string."""
-    dtype = _column_dtype(item, leaf)
-    if leaf.tz is not None:
-        return f"datetime64[{np.datetime_data(dtype)[0]}, {leaf.tz}]"
-    return dtype
+def _schema_type(item: _Item, leaf: _Leaf) -> Any:
+    """The column's type in ``create_table``'s schema: a zone-aware timestamp or a category is
+    a string, a column colvault exported with missing values :class:`Nullable`."""
+    spec: Any = _column_dtype(item, leaf)
+    if leaf.kind == "colvault" and leaf.dtype is not None:
+        spec = leaf.dtype if leaf.dtype == "category" or "," in leaf.dtype else np.dtype(leaf.dtype)
+    elif leaf.tz is not None:
+        spec = f"datetime64[{np.datetime_data(spec)[0]}, {leaf.tz}]"
+    return Nullable(spec) if leaf.nullable else spec
 
 
 def _cell(item: _Item, leaf: _Leaf) -> tuple[int, ...]:
@@ -919,6 +1019,18 @@ def _cell(item: _Item, leaf: _Leaf) -> tuple[int, ...]:
     for f in leaf.fields:
         dt = dt[f]
     return tuple(dt.shape[1:]) if leaf.part is not None else tuple(dt.shape)
+
+
+def _is_mask(group: Any, name: str) -> bool:
+    """Whether child ``name`` of ``group`` is the mask colvault's export wrote for a table."""
+    try:
+        attrs = group[name].attrs
+        if FORMAT_ATTR not in attrs:
+            return False
+        owner = _attr_text(attrs, MASK_OF_ATTR)
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+    return owner is not None and owner in group
 
 
 def _owned(a: np.ndarray, bufs: list[np.ndarray]) -> np.ndarray:
@@ -935,12 +1047,29 @@ def _convert_leaf(raw: Any, leaf: _Leaf) -> np.ndarray:
         a = a[f]
     if leaf.part is not None:
         a = a[:, leaf.part]
+    if leaf.kind == "colvault":
+        return _from_colvault(a, leaf)
     if leaf.kind[:2] in ("M8", "m8"):
         return a.astype("<i8").view(leaf.kind)
     a = _convert(a, leaf)
     if leaf.encoding is not None:
         return np.char.decode(a, leaf.encoding)
     return a
+
+
+def _from_colvault(a: np.ndarray, leaf: _Leaf) -> np.ndarray:
+    """Values colvault's export wrote as HDF5 could hold them, as the column's colvault type:
+    enum codes or UTF-8 bytes as category text, int64 as datetime64, UTF-8 bytes as ``U``."""
+    assert leaf.dtype is not None
+    if leaf.dtype == "category":
+        if leaf.enum is not None:
+            names = np.array(sorted(leaf.enum, key=leaf.enum.__getitem__) or [""])
+            return names[np.minimum(a.astype(np.intp), len(names) - 1)]
+        return np.strings.decode(a, "utf-8", "surrogatepass")
+    if leaf.dtype[:1] == "<" and "U" in leaf.dtype:
+        return np.strings.decode(a, "utf-8", "surrogatepass").astype(leaf.dtype)
+    unit = leaf.dtype.split(",")[0].rstrip("]") + "]"
+    return a.astype("<i8").view(unit)
 
 
 def _slice_rows(item: _Item, chunk_rows: int) -> int:
