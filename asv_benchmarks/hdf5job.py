@@ -1,4 +1,5 @@
-"""``python -m asv_benchmarks.compare hdf5``: ``import_hdf5`` against PyTables and h5py reading.
+"""``python -m asv_benchmarks.compare hdf5``: ``import_hdf5`` against PyTables and h5py reading,
+``export_hdf5`` against PyTables and h5py writing.
 
 A PyTables file of the benchmark data set (``t`` as int64 nanoseconds, as the other PyTables
 figures store it) is written once, untimed, with PyTables' default chunk shape and the filter
@@ -6,6 +7,13 @@ asked for (none by default: h5py decodes PyTables' blosc only where ``hdf5plugin
 installed). Timed, interleaved: colvault's whole import (read, compress, durable commit) into a
 new store each run; PyTables' ``table.read()`` and h5py's ``dataset[:]``, which only read the
 table into memory. The issue's target: the import in at most the time PyTables takes to read.
+
+Export, timed the same way: colvault's ``export_hdf5`` of the imported table (read from the
+store, written as a PyTables table, fsync'd) against PyTables' ``Table.append`` and h5py's
+``create_dataset`` writing the same rows from memory into a new file (fsync'd too), all three
+with the same HDF5 chunks and filters (deflate at ``export_hdf5``'s level with shuffle when
+``--complib`` is not ``none``, else none). PyTables' read of colvault's export is checked
+against the source file first (untimed).
 
 The bounded-memory check runs ``python -m asv_benchmarks.hdf5job memory H5 STORE`` in a fresh
 process: ``RssAnon`` after a small import (the level), its peak during the big one.
@@ -121,6 +129,102 @@ def _calls(path: str, workdir: str) -> dict[str, Callable[[], Any]]:
     return out
 
 
+def _export_calls(
+    path: str, workdir: str, complib: str
+) -> tuple[dict[str, Callable[[], Any]], str, Callable[[], None]]:
+    """colvault's export of the imported table, and PyTables and h5py writing the same rows;
+    with a description of the setup and a closer for the store."""
+    import h5py
+    import tables
+
+    import colvault
+    from colvault.io.hdf5export import GZIP_LEVEL, HDF5_CHUNK_BYTES
+
+    compression = None if complib == "none" else "gzip"
+    store = colvault.open(os.path.join(workdir, "export-source.colvault"), "w")
+    colvault.import_hdf5(path, store, progress=False)
+    with tables.open_file(path) as f:
+        rows = f.get_node("/" + TABLE).read()
+    chunk = 1 << ((HDF5_CHUNK_BYTES // rows.dtype.itemsize).bit_length() - 1)
+    out = os.path.join(workdir, "export.h5")
+    filters = tables.Filters(GZIP_LEVEL, "zlib", shuffle=True) if compression else None
+
+    def durable(name: str) -> None:
+        with open(name, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+    def colvault_export() -> None:
+        colvault.export_hdf5(store, out, compression=compression, overwrite=True, progress=False)
+
+    def pytables_write() -> None:
+        with tables.open_file(out, "w") as f:
+            t = f.create_table("/", TABLE, rows.dtype, filters=filters, chunkshape=(chunk,),
+                               expectedrows=len(rows))  # fmt: skip
+            t.append(rows)
+        durable(out)
+
+    def h5py_write() -> None:
+        with h5py.File(out, "w") as f:
+            f.create_dataset(
+                TABLE, data=rows, chunks=(chunk,), maxshape=(None,), compression=compression,
+                compression_opts=GZIP_LEVEL if compression else None, shuffle=bool(compression),
+            )  # fmt: skip
+        durable(out)
+
+    colvault_export()  # checked once: PyTables reads the source's rows back (untimed)
+    with tables.open_file(out) as f:
+        got = f.get_node("/" + TABLE)
+        if not isinstance(got, tables.Table) or got.nrows != len(rows):
+            raise SystemExit("PyTables does not read colvault's export as the table")
+        for start in range(0, len(rows), WRITE_BATCH):
+            if (
+                got.read(start, start + WRITE_BATCH).tobytes()
+                != rows[start : start + WRITE_BATCH].tobytes()
+            ):
+                raise SystemExit("PyTables' read of colvault's export differs from the source")
+    setup = (
+        f"HDF5 chunks of {chunk:,} rows, "
+        + (f"shuffle + deflate level {GZIP_LEVEL}" if compression else "no filter")
+        + "; PyTables' read of colvault's export equals the source (checked, untimed)"
+    )
+    calls = {"colvault": colvault_export, "pytables": pytables_write, "h5py": h5py_write}
+    return calls, setup, store.close
+
+
+def _run_export(path: str, workdir: str, args: argparse.Namespace) -> None:
+    from .compare import _rounds, _runs_table, _table
+
+    calls, setup, close = _export_calls(path, workdir, args.complib)
+    try:
+        for call in calls.values():
+            call()  # warm-up
+        load_before = os.getloadavg()
+        runs = _rounds(calls, args.repeat)
+        load_after = os.getloadavg()
+    finally:
+        close()
+    mb = args.rows * DTYPE.itemsize / 1e6
+    print(f"export: {args.rows:,} rows ({mb:,.1f} MB of rows) written to a new HDF5 file; {setup}")
+    print(
+        "timed: colvault: export_hdf5 of the imported table (read from the store + write + "
+        "fsync);\n  pytables: Table.append of the rows in memory + fsync; h5py: "
+        "create_dataset(data=rows) + fsync"
+    )
+    print(
+        "load average (1, 5, 15 min) before timing "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in load_after)
+    )
+    print(_runs_table(runs))
+    print()
+    base = runs.median("colvault")
+    medians = {t: runs.median(t) for t in runs.tools}
+    rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
+    print(_table(["tool", "median s", "MB/s", "colvault/tool"], rows))
+    print()
+
+
 def run(args: argparse.Namespace) -> int:
     from .compare import _check_durable, _print_header, _rounds, _runs_table, _table
 
@@ -166,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.no_memory:
             _memory(path, workdir)
+        print()
+        _run_export(path, workdir, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
