@@ -96,13 +96,23 @@ def _csv_text(rows: int) -> str:
 
 def _csv_job(workdir: str) -> None:
     import colvault
+    from colvault.kernels import csvbackground
 
     path = os.path.join(workdir, "warmup.csv")
     with open(path, "w") as f:
         f.write(_csv_text(ROWS))
-    with colvault.open(os.path.join(workdir, "csv.colvault"), "w") as store:
-        colvault.import_csv(path, store, "/csv", progress=False)
-        colvault.import_csv(path, store, "/csv", progress=False)  # appending: schema checked
+    # no helper process beside the import: warm-up runs one process per CPU already
+    before = os.environ.get(csvbackground.ENV)
+    os.environ[csvbackground.ENV] = "0"
+    try:
+        with colvault.open(os.path.join(workdir, "csv.colvault"), "w") as store:
+            colvault.import_csv(path, store, "/csv", progress=False)
+            colvault.import_csv(path, store, "/csv", progress=False)  # appending: schema checked
+    finally:
+        if before is None:
+            del os.environ[csvbackground.ENV]
+        else:
+            os.environ[csvbackground.ENV] = before
 
 
 def jobs() -> dict[str, Callable[[str], None]]:

@@ -126,6 +126,8 @@ def start(
     global _running
     if csvjit.fcntl is None or os.environ.get(ENV) == "0" or _running is not None:
         return None
+    if getattr(sys, "frozen", False) or "python" not in os.path.basename(sys.executable).lower():
+        return None  # an embedding program: sys.executable would not run a module
     todo = cold(names)
     if len(todo) < MIN_KERNELS:
         return None
