@@ -362,6 +362,7 @@ class _Item:
     colvault: bool = False  # written by colvault's export_hdf5
     mask: str | None = None  # the HDF5 path of its missing values' mask (colvault's export)
     mask_raw: np.dtype | None = None
+    mask_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column: its field
 
 
 def import_hdf5(
@@ -630,10 +631,11 @@ class _Import:
                 "missing or not that table's; nothing was imported"
             )
         item.mask = h5path
-        item.mask_raw = _raw_dtype(obj.id.get_type(), h5t, "", None, ())
-        names = set(item.mask_raw.names or ())
+        flags: list[_Leaf] = []
+        item.mask_raw = _raw_dtype(obj.id.get_type(), h5t, "", flags, ())
+        item.mask_fields = {flag.name: flag.fields for flag in flags}
         for leaf in item.leaves:
-            leaf.nullable = leaf.name in names
+            leaf.nullable = leaf.name in item.mask_fields
 
     def _pandas_datetimes(self, ds: Any, item: _Item) -> None:
         """pandas' HDFStore tables keep datetimes and timedeltas as int64 and say so in
@@ -847,8 +849,10 @@ class _Import:
                 missing = self._read_mask(item, start, stop)
                 for leaf in item.leaves:
                     if leaf.nullable:
-                        columns[leaf.name] = np.ma.MaskedArray(columns[leaf.name],
-                                                               missing[leaf.name] != 0)  # fmt: skip
+                        flags = missing
+                        for name in item.mask_fields[leaf.name]:
+                            flags = flags[name]
+                        columns[leaf.name] = np.ma.MaskedArray(columns[leaf.name], flags != 0)
             if item.kind == "array":
                 node.append(columns[item.leaves[0].name])
             else:

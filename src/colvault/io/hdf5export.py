@@ -7,7 +7,10 @@ them, so that ``tables.open_file`` sees Tables, EArrays and Groups):
 - a group becomes a group (``CLASS="GROUP"``); the store's root is the file's root;
 - a table becomes a chunked, extendable compound dataset (``CLASS="TABLE"``, ``FIELD_<i>_NAME``,
   ``FIELD_<i>_FILL``, ``NROWS``), one member per column, ``n``-d cells as HDF5 array members;
-  bool is PyTables' 8-bit bitfield, complex h5py's and PyTables' ``(r, i)`` compound;
+  bool is PyTables' 8-bit bitfield, complex h5py's and PyTables' ``(r, i)`` compound; columns
+  named ``outer/inner`` (an import's names for PyTables' nested columns) are nested again when
+  each outer name's columns are contiguous (else they keep their names, which PyTables, taking
+  ``/`` for nesting, cannot read);
 - an array becomes a chunked dataset extendable along its first axis, a PyTables ``EArray``
   (``CLASS="EARRAY"``, ``EXTDIM=0``);
 - ``category`` columns become HDF5 enums (``uint8`` or ``uint16`` codes; the members are the
@@ -30,8 +33,9 @@ them, so that ``tables.open_file`` sees Tables, EArrays and Groups):
 
 colvault's own marks, which an import reads to give back what HDF5 cannot say: every object
 has ``COLVAULT_FORMAT`` (:data:`FORMAT`); a column whose HDF5 type does not say all has
-``FIELD_<i>_COLVAULT_TYPE`` (``"datetime64[ns, Europe/Paris]"``, ``"timedelta64[ms]"``,
-``"category"``, ``"<U5"``), an array ``COLVAULT_DTYPE``; a table with nullable columns has
+``FIELD_<i>_COLVAULT_TYPE`` (``i``: its position among the table's columns), e.g.
+``"datetime64[ns, Europe/Paris]"``, ``"timedelta64[ms]"``, ``"category"``, ``"<U5"``, and an
+array ``COLVAULT_DTYPE``; a table with nullable columns has
 ``COLVAULT_MASK`` (its mask's name), the mask ``COLVAULT_MASK_OF`` (the table's).
 
 Everything is read from one committed snapshot (``store.snapshot()``), chunk by chunk: memory
@@ -334,18 +338,87 @@ def _column_type(h5py: Any, col: _Col) -> Any:
     return _h5type(h5py, col.field, utf8=col.kind in ("text", "cattext"))
 
 
-def _compound(h5py: Any, names: list[str], types: list[Any], dtypes: list[np.dtype]) -> Any:
-    size = sum(dt.itemsize for dt in dtypes)
-    tid = h5py.h5t.create(h5py.h5t.COMPOUND, max(1, size))
-    offset = 0
-    for name, member, dt in zip(names, types, dtypes, strict=True):
-        tid.insert(name.encode("utf-8"), offset, member)
-        offset += dt.itemsize
-    return tid
+_Level = list[tuple[str, Any]]  # (member name, column index or a nested level)
 
 
-def _record_dtype(names: list[str], dtypes: list[np.dtype]) -> np.dtype:
-    return np.dtype(list(zip(names, dtypes, strict=True)))
+@dataclass
+class _Layout:
+    """A table's compound type: HDF5's, numpy's of the same layout, where each column is in it,
+    the top-level member names and the columns in PyTables' ``FIELD_<i>_FILL`` order."""
+
+    tid: Any
+    record: np.dtype
+    paths: dict[str, tuple[str, ...]]
+    top: list[str]
+    fill_order: list[int]
+
+
+def _layout(h5py: Any, names: list[str], types: list[Any], dtypes: list[np.dtype]) -> _Layout:
+    """Columns named ``outer/inner`` (as an import flattens PyTables' nested columns) nested
+    again, when each outer name's columns are contiguous; else flat (PyTables then cannot
+    read the table: it takes ``/`` in a member name for nesting)."""
+    tree = _nest(names) or [(name, i) for i, name in enumerate(names)]
+    paths: dict[str, tuple[str, ...]] = {}
+
+    def build(level: _Level, prefix: tuple[str, ...]) -> tuple[Any, np.dtype]:
+        members = []
+        for name, child in level:
+            if isinstance(child, int):
+                members.append((name, types[child], dtypes[child]))
+                paths[names[child]] = (*prefix, name)
+            else:
+                members.append((name, *build(child, (*prefix, name))))
+        tid = h5py.h5t.create(h5py.h5t.COMPOUND, max(1, sum(d.itemsize for _, _, d in members)))
+        offset = 0
+        for name, member, dt in members:
+            tid.insert(name.encode("utf-8"), offset, member)
+            offset += dt.itemsize
+        return tid, np.dtype([(name, dt) for name, _, dt in members])
+
+    tid, record = build(tree, ())
+    fill_order: list[int] = []
+    queue = [tree]
+    while queue:  # breadth first, as PyTables' Description._f_walk
+        for _, child in queue.pop(0):
+            if isinstance(child, int):
+                fill_order.append(child)
+            else:
+                queue.append(child)
+    return _Layout(tid, record, paths, [name for name, _ in tree], fill_order)
+
+
+def _nest(names: list[str]) -> _Level | None:
+    """The nesting of ``outer/inner`` names, or None where there is none or it would reorder
+    the columns (or a name is both a column and an outer name)."""
+    if not any("/" in name for name in names):
+        return None
+    root: _Level = []
+    levels: dict[tuple[str, ...], _Level] = {(): root}
+    leaves: set[tuple[str, ...]] = set()
+    for i, name in enumerate(names):
+        parts = tuple(name.split("/"))
+        if "" in parts or parts in levels or parts in leaves:
+            return None
+        for k in range(1, len(parts)):
+            if parts[:k] in leaves:
+                return None
+            if parts[:k] not in levels:
+                levels[parts[:k]] = []
+                levels[parts[: k - 1]].append((parts[k - 1], levels[parts[:k]]))
+        levels[parts[:-1]].append((parts[-1], i))
+        leaves.add(parts)
+
+    def order(level: _Level) -> Iterator[int]:
+        for _, child in level:
+            yield from [child] if isinstance(child, int) else order(child)
+
+    return root if list(order(root)) == list(range(len(names))) else None
+
+
+def _field(buf: np.ndarray, path: tuple[str, ...]) -> np.ndarray:
+    for name in path:
+        buf = buf[name]
+    return buf
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -459,11 +532,14 @@ class _Writer:
         if as_json:
             obj.attrs[JSON_ATTRS_ATTR] = json.dumps(as_json)
 
-    def _fills(self, ds: Any, names: list[str], types: list[Any], dtypes: list[np.dtype]) -> None:
-        """PyTables' ``FIELD_<i>_NAME`` and ``FIELD_<i>_FILL`` (zeros, in the member's type)."""
+    def _fills(self, ds: Any, layout: _Layout, types: list[Any], dtypes: list[np.dtype]) -> None:
+        """PyTables' ``FIELD_<i>_NAME`` (top-level members) and ``FIELD_<i>_FILL`` (each
+        column's fill value, zero, in its member's type, in PyTables' order)."""
         h5a, h5s = self.h5py.h5a, self.h5py.h5s
-        for i, (name, tid, dt) in enumerate(zip(names, types, dtypes, strict=True)):
+        for i, name in enumerate(layout.top):
             ds.attrs.create(f"FIELD_{i}_NAME", np.bytes_(name.encode("utf-8")))
+        for i, column in enumerate(layout.fill_order):
+            tid, dt = types[column], dtypes[column]
             base_tid = tid.get_super() if tid.get_class() == self.h5py.h5t.ARRAY else tid
             if base_tid.get_class() == self.h5py.h5t.ENUM:  # PyTables writes the code's type
                 base_tid = base_tid.get_super()
@@ -532,42 +608,41 @@ class _Writer:
         names = [c.spec.name for c in cols]
         types = [_column_type(h5py, c) for c in cols]
         dtypes = [c.field for c in cols]
-        tid = _compound(h5py, names, types, dtypes)
+        layout = _layout(h5py, names, types, dtypes)
+        tid = layout.tid
         ds = self._dataset(item.h5path, tid, item.rows, (), item.row_bytes)
         self.pytables_attrs(ds, "TABLE", item.attrs.get("TITLE"))
-        self._fills(ds, names, types, dtypes)
+        self._fills(ds, layout, types, dtypes)
         ds.attrs.create("NROWS", np.int64(item.rows))
         for i, c in enumerate(cols):
             if c.type_attr is not None:
                 ds.attrs[COLUMN_TYPE_ATTR.format(i)] = c.type_attr
         nullable = [c.spec.name for c in cols if c.spec.nullable]
-        mask_ds = mask_tid = None
+        b8s = [h5py.h5t.NATIVE_B8.copy() for _ in nullable]
+        bools = [np.dtype(bool)] * len(nullable)
+        mask = _layout(h5py, nullable, b8s, bools)
+        mask_ds = None
         if nullable:
             mask_path = item.mask_path
             assert mask_path is not None
-            b8 = h5py.h5t.NATIVE_B8.copy()
-            bools = [np.dtype(bool)] * len(nullable)
-            mask_tid = _compound(h5py, nullable, [b8] * len(nullable), bools)
-            mask_ds = self._dataset(mask_path, mask_tid, item.rows, (), len(nullable))
+            mask_ds = self._dataset(mask_path, mask.tid, item.rows, (), len(nullable))
             self.pytables_attrs(mask_ds, "TABLE")
-            self._fills(mask_ds, nullable, [b8] * len(nullable), bools)
+            self._fills(mask_ds, mask, b8s, bools)
             mask_ds.attrs.create("NROWS", np.int64(item.rows))
             mask_ds.attrs[MASK_OF_ATTR] = item.h5path.rsplit("/", 1)[1]
             mask_ds.attrs[FORMAT_ATTR] = np.int64(FORMAT)
             ds.attrs[MASK_ATTR] = mask_path.rsplit("/", 1)[1]
-        record = _record_dtype(names, dtypes)
-        mask_record = _record_dtype(nullable, [np.dtype(bool)] * len(nullable))
         start = 0
         for n, fields, missing in _table_chunks(node, cols):
-            buf = np.empty(n, record)
+            buf = np.empty(n, layout.record)
             for name, values in fields.items():
-                buf[name] = values
+                _field(buf, layout.paths[name])[...] = values
             self._put(ds, tid, start, buf)
             if mask_ds is not None:
-                mbuf = np.empty(n, mask_record)
+                mbuf = np.empty(n, mask.record)
                 for name, m in missing.items():
-                    mbuf[name] = m
-                self._put(mask_ds, mask_tid, start, mbuf)
+                    _field(mbuf, mask.paths[name])[...] = m
+                self._put(mask_ds, mask.tid, start, mbuf)
             start += n
             self.bar.update(n * item.row_bytes)
         return ds
