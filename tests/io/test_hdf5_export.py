@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -573,3 +576,70 @@ def test_property_any_table_round_trips(tmp_path: Path, table: Any) -> None:
         store.commit()
         with _round_trip(folder, store) as back:
             _assert_same_table(back["/t"], t)
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+_CHILD = r"""
+import json, sys, time
+import numpy as np
+import colvault
+from colvault.diagnostics import PeakRss
+
+rows, store_path, h5 = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+SCHEMA = {"t": "M8[ns]", "value": "f8", "temp": "f4", "sensor": "i4", "site": "category",
+          "flag": {"dtype": "i2", "nullable": True}, "more": "f8"}
+
+
+def fill(path, n):
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/big", SCHEMA, expected_rows=n)
+        for start in range(0, n, 500_000):
+            i = np.arange(start, min(start + 500_000, n))
+            temp = ((i % 1000) / 10).astype("f4")
+            t.append({"t": i.astype("M8[ns]"), "value": i * 0.5, "temp": temp,
+                      "sensor": i % 97, "site": np.array(["n", "s", "e", "w"])[i % 4],
+                      "flag": np.ma.MaskedArray(i % 300, i % 11 == 0), "more": np.sqrt(i)})
+            store.commit()
+
+
+fill(store_path + ".small", 10_000)  # warm up: modules, kernels and pools, not measured
+with colvault.open(store_path + ".small") as store:
+    colvault.export_hdf5(store, h5 + ".small", progress=False)
+fill(store_path, rows)
+with colvault.open(store_path) as store:
+    sampler = PeakRss()
+    sampler.start()
+    colvault.export_hdf5(store, h5, progress=False)
+    peak = sampler.stop()
+import h5py
+with h5py.File(h5) as f:
+    last = f["big"][rows - 1]
+exact = int(last["sensor"]) == (rows - 1) % 97 and float(last["more"]) == float(np.sqrt(rows - 1))
+print(json.dumps({"first": sampler.first, "peak": peak, "samples": sampler.samples,
+                  "exact": exact}), flush=True)
+"""
+
+#: Peak ``RssAnon`` of a 4 M-row export over a 1 M-row one (keeping the rows would add 130 MB).
+MAX_GROWTH = 20_000_000
+
+
+def test_peak_memory_stays_well_below_the_table(tmp_path: Path) -> None:
+    """As the import's memory test: two sizes, each exported by a fresh child after a small
+    warm-up export; the peaks differ by less than ``MAX_GROWTH``, and the larger export grows
+    ``RssAnon`` by well under its table's size."""
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[2] / ".numba-cache"))
+    env["COLVAULT_FSYNC"] = "0"  # durability is not what this test is about
+    got = {}
+    for rows in (1_000_000, 4_000_000):
+        args = [str(rows), str(tmp_path / f"s{rows}.colvault"), str(tmp_path / f"x{rows}.h5")]
+        out = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
+                             text=True, env=env, timeout=600)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        got[rows] = m = json.loads(out.stdout.strip().splitlines()[-1])
+        assert m["exact"] and m["samples"] > 5, m
+    small, large = got[1_000_000], got[4_000_000]
+    assert large["peak"] - small["peak"] < MAX_GROWTH, (small, large)
+    table_bytes = 4_000_000 * (8 + 8 + 4 + 4 + 1 + 2 + 8)
+    assert large["peak"] - large["first"] < table_bytes // 2, large
