@@ -48,7 +48,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -438,7 +441,7 @@ def _write(h5py: Any, items: list[_Out], target: str, compression: str | None,
             progress_bar(total, "B", desc, progress) as bar,
             h5py.File(tmp, "w", rdcc_nbytes=4 * HDF5_CHUNK_BYTES) as f,
         ):
-            job = _Writer(h5py, f, target, compression, bar)
+            job = _Writer(h5py, f, target, compression, bar, items[0].node.store.workers)
             if items[0].h5path != "/":
                 job.pytables_attrs(f, "GROUP", root=True)
                 f.attrs[FORMAT_ATTR] = np.int64(FORMAT)
@@ -486,10 +489,80 @@ def _publish(tmp: str, target: str, overwrite: bool) -> None:
         os.close(dfd)
 
 
+class _Sink:
+    """Where a dataset's rows go, in order. HDF5 compresses on the calling thread only: with
+    gzip, whole HDF5 chunks are shuffled and deflated by the store's worker threads instead,
+    and written as they are (``H5Dwrite_chunk``), a few in flight; other rows go through
+    HDF5's own write and filters."""
+
+    def __init__(self, h5py: Any, ds: Any, tid: Any, chunk: int, pool: Any) -> None:
+        self.h5py, self.ds, self.tid, self.chunk, self.pool = h5py, ds, tid, chunk, pool
+        self.element = tid.get_size()  # the shuffle filter's element: the dataset's type
+        self.stage: np.ndarray | None = None
+        self.staged = 0
+        self.offset = 0  # the first row of the stage
+        self.pending: deque[tuple[int, Future[bytes]]] = deque()
+        self.limit = 2 * (os.cpu_count() or 1)  # chunks in flight, at most
+
+    def put(self, start: int, buf: np.ndarray) -> None:
+        if not len(buf):
+            return
+        if self.pool is None:
+            h5s = self.h5py.h5s
+            fspace = self.ds.id.get_space()
+            fspace.select_hyperslab((start,) + (0,) * (buf.ndim - 1), buf.shape)
+            mspace = h5s.create_simple(buf.shape)  # laid out as tid: HDF5 converts nothing
+            self.ds.id.write(mspace, fspace, np.ascontiguousarray(buf), mtype=self.tid)
+            return
+        pos = 0
+        while pos < len(buf):
+            if self.stage is None:
+                self.stage = np.zeros((self.chunk, *buf.shape[1:]), buf.dtype)
+            take = min(self.chunk - self.staged, len(buf) - pos)
+            self.stage[self.staged : self.staged + take] = buf[pos : pos + take]
+            self.staged += take
+            pos += take
+            if self.staged == self.chunk:
+                self._submit()
+
+    def _submit(self) -> None:
+        """Deflate the stage (padded with zeros: HDF5 keeps edge chunks whole) elsewhere."""
+        assert self.stage is not None
+        job = self.pool.submit(_deflate, self.stage, self.element)
+        self.pending.append((self.offset, job))
+        self.offset += self.chunk
+        self.stage, self.staged = None, 0
+        while len(self.pending) > self.limit:
+            self._write_one()
+
+    def _write_one(self) -> None:
+        offset, job = self.pending.popleft()
+        inner = (0,) * (self.ds.id.get_space().get_simple_extent_ndims() - 1)
+        self.ds.id.write_direct_chunk((offset, *inner), job.result())
+
+    def close(self) -> None:
+        if self.pool is None:
+            return
+        if self.staged:
+            self._submit()
+        while self.pending:
+            self._write_one()
+
+
+def _deflate(block: np.ndarray, element: int) -> bytes:
+    """A chunk as HDF5's shuffle then deflate filters leave it (byte ``j`` of every element
+    together, then zlib at :data:`GZIP_LEVEL`); zlib and numpy's copy release the GIL."""
+    raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, element)
+    if element > 1:
+        raw = np.ascontiguousarray(raw.T)
+    return zlib.compress(raw.data, GZIP_LEVEL)
+
+
 class _Writer:
-    def __init__(self, h5py: Any, f: Any, target: str, compression: str | None, bar: Any) -> None:
+    def __init__(self, h5py: Any, f: Any, target: str, compression: str | None, bar: Any,
+                 pool: Any = None) -> None:  # fmt: skip
         self.h5py, self.f, self.target, self.bar = h5py, f, target, bar
-        self.compression = compression
+        self.compression, self.pool = compression, pool
 
     def write(self, item: _Out) -> None:
         try:
@@ -550,7 +623,7 @@ class _Writer:
     # -- datasets ---------------------------------------------------------------------------
 
     def _dataset(self, h5path: str, tid: Any, rows: int, inner: tuple[int, ...],
-                 row_bytes: int) -> Any:  # fmt: skip
+                 row_bytes: int) -> _Sink:  # fmt: skip
         h5p, h5s, h5d = self.h5py.h5p, self.h5py.h5s, self.h5py.h5d
         chunk = max(1, HDF5_CHUNK_BYTES // max(1, row_bytes))
         chunk = 1 << (chunk.bit_length() - 1)
@@ -568,19 +641,12 @@ class _Writer:
         parent, name = h5path.rsplit("/", 1)
         loc = self.f[parent or "/"]
         h5d.create(loc.id, name.encode("utf-8"), tid, space, dcpl=dcpl)
-        return loc[name]
+        pool = self.pool if self.compression == "gzip" else None
+        return _Sink(self.h5py, loc[name], tid, chunk, pool)
 
-    def _put(self, ds: Any, tid: Any, start: int, buf: np.ndarray) -> None:
-        """Rows ``[start, start + len(buf))`` of ``ds`` from ``buf``, laid out as ``tid``
-        (so HDF5 copies the bytes without converting them)."""
-        h5s = self.h5py.h5s
-        n = len(buf)
-        if not n:
-            return
-        fspace = ds.id.get_space()
-        fspace.select_hyperslab((start,) + (0,) * (buf.ndim - 1), buf.shape)
-        mspace = h5s.create_simple(buf.shape)
-        ds.id.write(mspace, fspace, np.ascontiguousarray(buf), mtype=tid)
+    def _put(self, sink: _Sink, start: int, buf: np.ndarray) -> None:
+        """Rows ``[start, start + len(buf))`` of a dataset (the rows come in order)."""
+        sink.put(start, buf)
 
     def _array(self, item: _Out) -> Any:
         node = item.node
@@ -588,16 +654,18 @@ class _Writer:
         dtype = node.dtype
         base = _array_dtype(dtype)
         tid = _h5type(self.h5py, base, utf8=dtype.kind == "U")
-        ds = self._dataset(item.h5path, tid, item.rows, node.inner_shape, item.row_bytes)
+        sink = self._dataset(item.h5path, tid, item.rows, node.inner_shape, item.row_bytes)
+        ds = sink.ds
         self.pytables_attrs(ds, "EARRAY", item.attrs.get("TITLE"))
         ds.attrs.create("EXTDIM", np.int32(0))
         if dtype.kind in "MmU":
             ds.attrs[ARRAY_TYPE_ATTR] = str(dtype) if dtype.kind != "U" else dtype.str
         start = 0
         for values in node.iter_chunks():
-            self._put(ds, tid, start, _as_written(values, dtype).astype(base, copy=False))
+            self._put(sink, start, _as_written(values, dtype).astype(base, copy=False))
             start += len(values)
             self.bar.update(len(values) * item.row_bytes)
+        sink.close()
         return ds
 
     def _table(self, item: _Out) -> Any:
@@ -610,7 +678,8 @@ class _Writer:
         dtypes = [c.field for c in cols]
         layout = _layout(h5py, names, types, dtypes)
         tid = layout.tid
-        ds = self._dataset(item.h5path, tid, item.rows, (), item.row_bytes)
+        sink = self._dataset(item.h5path, tid, item.rows, (), item.row_bytes)
+        ds = sink.ds
         self.pytables_attrs(ds, "TABLE", item.attrs.get("TITLE"))
         self._fills(ds, layout, types, dtypes)
         ds.attrs.create("NROWS", np.int64(item.rows))
@@ -621,11 +690,12 @@ class _Writer:
         b8s = [h5py.h5t.NATIVE_B8.copy() for _ in nullable]
         bools = [np.dtype(bool)] * len(nullable)
         mask = _layout(h5py, nullable, b8s, bools)
-        mask_ds = None
+        mask_sink = None
         if nullable:
             mask_path = item.mask_path
             assert mask_path is not None
-            mask_ds = self._dataset(mask_path, mask.tid, item.rows, (), len(nullable))
+            mask_sink = self._dataset(mask_path, mask.tid, item.rows, (), len(nullable))
+            mask_ds = mask_sink.ds
             self.pytables_attrs(mask_ds, "TABLE")
             self._fills(mask_ds, mask, b8s, bools)
             mask_ds.attrs.create("NROWS", np.int64(item.rows))
@@ -637,14 +707,17 @@ class _Writer:
             buf = np.empty(n, layout.record)
             for name, values in fields.items():
                 _field(buf, layout.paths[name])[...] = values
-            self._put(ds, tid, start, buf)
-            if mask_ds is not None:
+            self._put(sink, start, buf)
+            if mask_sink is not None:
                 mbuf = np.empty(n, mask.record)
                 for name, m in missing.items():
                     _field(mbuf, mask.paths[name])[...] = m
-                self._put(mask_ds, mask.tid, start, mbuf)
+                self._put(mask_sink, start, mbuf)
             start += n
             self.bar.update(n * item.row_bytes)
+        sink.close()
+        if mask_sink is not None:
+            mask_sink.close()
         return ds
 
 
