@@ -40,7 +40,7 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
     csvbackground.load_kernels()
     every = csvbackground.kernels_for([{"date"}, {"bool"}], True)
-    assert "colvault.kernels.csvdates.parse_iso_datetime_kernel" in every
+    assert "colvault.kernels.csvdates.parse_iso_fast_kernel" in every
     assert all(n in csvjit.KERNELS for n in every)
 
 
@@ -108,6 +108,6 @@ def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
              csvbackground.helper_order(names)]  # fmt: skip
     assert order == [
         "match_kernel", "parse_int64_kernel", csvbackground.BETWEEN, "ucs4_kernel",
-        "parse_iso_datetime_kernel", "_dict_run", "parse_float64_kernel", "_uniform", "_run",
+        "parse_iso_fast_kernel", "_dict_run", "parse_float64_kernel", "_uniform", "_run",
         "special_masks",
     ]  # fmt: skip

@@ -462,3 +462,30 @@ def test_formats_match_strptime(case: tuple[str, list[str]]) -> None:
         values, bad = parse_format_datetime(*fields([text]), None, program)
         got = None if bad == 0 else int(values[0])
         assert got == strptime_ns(text, fmt), (text, fmt)
+
+
+_ISO_TEXTS = st.sampled_from(
+    [
+        "2024-02-29", "2023-12-31 23:59", "2024-01-01T00:00:00", "2024-06-30 12:34:56.123456789",
+        "2024-06-30 12:34:56.5", "2024-06-30T12:34:56Z", "2024-06-30 12:34:56+02:00",
+        " 2024-06-30 ", "2024-02-30", "2024-13-01", "not a date", "", "NA", "2024-06-30 25:00",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_ISO_TEXTS, min_size=1, max_size=40), st.integers(0, 3), st.data())
+def test_fast_kernel_then_general_agrees_with_the_general_parser(texts, tail, data):
+    """parse_iso_datetime (the fast path's kernel, then the general one from the first field it
+    refuses, the last fields of a block included) gives the general parser's values and bad
+    index."""
+    buf, starts, ends = fields(texts, b"\n")
+    buf = np.concatenate([buf, np.frombuffer(b"\n" * tail, np.uint8)])  # fields at the end
+    na = np.array(data.draw(st.lists(st.booleans(), min_size=len(texts), max_size=len(texts))))
+    for mask in (None, na):
+        got, bad = parse_iso_datetime(buf, starts, ends, mask)
+        want = np.empty(len(texts), np.int64)
+        use = np.zeros(0, np.bool_) if mask is None else mask
+        want_bad = parse_iso_datetime_kernel(buf, starts, ends, use, want, False)
+        assert bad == want_bad
+        upto = len(texts) if bad < 0 else bad
+        assert got[:upto].tolist() == want[:upto].tolist()

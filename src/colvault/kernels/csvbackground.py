@@ -83,7 +83,7 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
         if "bool" in kinds:
             names += _names("csvnumbers", "parse_bool_kernel")
         if "date" in kinds:
-            names += _names("csvdates", "parse_iso_datetime_kernel")
+            names += _names("csvdates", "parse_iso_fast_kernel")
         if "text" in kinds:
             names += _names("csvtext", "_dict_run")
     if any("text" in kinds for kinds in columns):

@@ -398,6 +398,43 @@ def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
     return -1
 
 
+@numba.njit(cache=True, nogil=True)
+def parse_iso_fast_kernel(buf, starts, ends, na, out, pad):
+    """:func:`parse_iso_datetime_kernel` by the fast path alone: the first field it refuses
+    (the caller goes on from there with that kernel), or -1. A field within 32 bytes of the
+    block's end is copied into ``pad`` (64 bytes) first, so the last one of a block is no
+    reason to compile the general parser: most files never need it."""
+    last0 = _ALL
+    last1 = _ALL
+    last_days = np.int64(0)  # not the literal 0: one specialization of iso_datetime_fast
+    zero = np.int64(0)
+    n = buf.shape[0]
+    m = starts.shape[0]
+    nna = na.shape[0]  # 0: no missing values
+    for i in range(m):
+        prefetch(buf, starts[min(i + AHEAD, m - 1)])
+        if nna != 0 and na[i]:
+            out[i] = NAT
+            continue
+        s = starts[i]
+        e = ends[i]
+        if s + 32 <= n:
+            v, ok, last0, last1, last_days = iso_datetime_fast(buf, s, e, last0, last1, last_days)
+        else:
+            size = e - s
+            if size > 29:
+                return i
+            for k in range(size):
+                pad[k] = buf[s + k]
+            v, ok, last0, last1, last_days = iso_datetime_fast(
+                pad, zero, size, last0, last1, last_days
+            )
+        if not ok:
+            return i
+        out[i] = v
+    return -1
+
+
 # --- strptime-like formats ---------------------------------------------------------------------
 
 OP_LITERAL = 0  # argument: the byte; + 256 when it is an ASCII letter matched in any case
@@ -812,17 +849,26 @@ def parse_format_datetime_kernel(buf, starts, ends, na, program, out):
 
 _PROGRAM = types.Array(types.int64, 2, "C", readonly=True)
 _parse_iso = Kernel(parse_iso_datetime_kernel, BUF, OFFSETS, OFFSETS, MASK, OUT_I64, BOOL)
+_parse_iso_fast = Kernel(parse_iso_fast_kernel, BUF, OFFSETS, OFFSETS, MASK, OUT_I64, BUF)
 _parse_format = Kernel(parse_format_datetime_kernel, BUF, OFFSETS, OFFSETS, MASK, _PROGRAM, OUT_I64)
 
 
 def parse_iso_datetime(
     buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
-    """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1)."""
+    """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1).
+
+    The fast path's kernel goes first; the general one (compiled on first need) takes over
+    from the first field the fast path refuses."""
     check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.int64)
-    bad = _parse_iso(block(buf), starts, ends, mask(na), out, True)
-    return out, int(bad)
+    buf, na = block(buf), mask(na)
+    i = int(_parse_iso_fast(buf, starts, ends, na, out, np.zeros(64, np.uint8)))
+    if i < 0:
+        return out, -1
+    rest = na[i:] if na.shape[0] else na
+    bad = int(_parse_iso(buf, starts[i:], ends[i:], rest, out[i:], True))
+    return out, bad + i if bad >= 0 else -1
 
 
 def compile_format(fmt: str) -> np.ndarray:
