@@ -11,9 +11,9 @@ table into memory. The issue's target: the import in at most the time PyTables t
 Export, timed the same way: colvault's ``export_hdf5`` of the imported table (read from the
 store, written as a PyTables table, fsync'd) against PyTables' ``Table.append`` and h5py's
 ``create_dataset`` writing the same rows from memory into a new file (fsync'd too), all three
-with the same HDF5 chunks and filters (deflate at ``export_hdf5``'s level with shuffle when
-``--complib`` is not ``none``, else none). PyTables' read of colvault's export is checked
-against the source file first (untimed).
+with the same HDF5 chunks and filters: none, then shuffle + deflate at ``export_hdf5``'s
+level (whatever ``--complib`` is). PyTables' read of colvault's export is checked against the
+source file first (untimed).
 
 The bounded-memory check runs ``python -m asv_benchmarks.hdf5job memory H5 STORE`` in a fresh
 process: ``RssAnon`` after a small import (the level), its peak during the big one.
@@ -130,21 +130,16 @@ def _calls(path: str, workdir: str) -> dict[str, Callable[[], Any]]:
 
 
 def _export_calls(
-    path: str, workdir: str, complib: str
-) -> tuple[dict[str, Callable[[], Any]], str, Callable[[], None]]:
-    """colvault's export of the imported table, and PyTables and h5py writing the same rows;
-    with a description of the setup and a closer for the store."""
+    store: Any, rows: np.ndarray, workdir: str, compression: str | None
+) -> tuple[dict[str, Callable[[], Any]], str]:
+    """colvault's export of the imported table (in ``store``), and PyTables and h5py writing
+    the same ``rows``, with ``compression``; with a description of the setup."""
     import h5py
     import tables
 
     import colvault
     from colvault.io.hdf5export import GZIP_LEVEL, HDF5_CHUNK_BYTES
 
-    compression = None if complib == "none" else "gzip"
-    store = colvault.open(os.path.join(workdir, "export-source.colvault"), "w")
-    colvault.import_hdf5(path, store, progress=False)
-    with tables.open_file(path) as f:
-        rows = f.get_node("/" + TABLE).read()
     chunk = 1 << ((HDF5_CHUNK_BYTES // rows.dtype.itemsize).bit_length() - 1)
     out = os.path.join(workdir, "export.h5")
     filters = tables.Filters(GZIP_LEVEL, "zlib", shuffle=True) if compression else None
@@ -177,10 +172,8 @@ def _export_calls(
         if not isinstance(got, tables.Table) or got.nrows != len(rows):
             raise SystemExit("PyTables does not read colvault's export as the table")
         for start in range(0, len(rows), WRITE_BATCH):
-            if (
-                got.read(start, start + WRITE_BATCH).tobytes()
-                != rows[start : start + WRITE_BATCH].tobytes()
-            ):
+            stop = start + WRITE_BATCH
+            if got.read(start, stop).tobytes() != rows[start:stop].tobytes():
                 raise SystemExit("PyTables' read of colvault's export differs from the source")
     setup = (
         f"HDF5 chunks of {chunk:,} rows, "
@@ -188,21 +181,36 @@ def _export_calls(
         + "; PyTables' read of colvault's export equals the source (checked, untimed)"
     )
     calls = {"colvault": colvault_export, "pytables": pytables_write, "h5py": h5py_write}
-    return calls, setup, store.close
+    return calls, setup
 
 
 def _run_export(path: str, workdir: str, args: argparse.Namespace) -> None:
+    """Export timings without a filter, then with gzip (what PyTables' zlib reads)."""
+    import tables
+
+    import colvault
+
     from .compare import _rounds, _runs_table, _table
 
-    calls, setup, close = _export_calls(path, workdir, args.complib)
+    store = colvault.open(os.path.join(workdir, "export-source.colvault"), "w")
     try:
-        for call in calls.values():
-            call()  # warm-up
-        load_before = os.getloadavg()
-        runs = _rounds(calls, args.repeat)
-        load_after = os.getloadavg()
+        colvault.import_hdf5(path, store, progress=False)
+        with tables.open_file(path) as f:
+            rows = f.get_node("/" + TABLE).read()
+        for compression in (None, "gzip"):
+            calls, setup = _export_calls(store, rows, workdir, compression)
+            for call in calls.values():
+                call()  # warm-up
+            load_before = os.getloadavg()
+            runs = _rounds(calls, args.repeat)
+            load_after = os.getloadavg()
+            _print_export(args, setup, runs, load_before, load_after, _runs_table, _table)
     finally:
-        close()
+        store.close()
+
+
+def _print_export(args: argparse.Namespace, setup: str, runs: Any, load_before: Any,
+                  load_after: Any, runs_table: Any, table: Any) -> None:  # fmt: skip
     mb = args.rows * DTYPE.itemsize / 1e6
     print(f"export: {args.rows:,} rows ({mb:,.1f} MB of rows) written to a new HDF5 file; {setup}")
     print(
@@ -216,12 +224,12 @@ def _run_export(path: str, workdir: str, args: argparse.Namespace) -> None:
         + ", after "
         + " ".join(f"{x:.2f}" for x in load_after)
     )
-    print(_runs_table(runs))
+    print(runs_table(runs))
     print()
     base = runs.median("colvault")
     medians = {t: runs.median(t) for t in runs.tools}
     rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
-    print(_table(["tool", "median s", "MB/s", "colvault/tool"], rows))
+    print(table(["tool", "median s", "MB/s", "colvault/tool"], rows))
     print()
 
 
