@@ -64,9 +64,7 @@ _ROW = st.tuples(
 )
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_ROW, min_size=1, max_size=50), pending=st.lists(_ROW, max_size=3))
 def test_aggregates_skip_missing_like_pandas(tmp_path, rows, pending):
     df = _frame(rows)

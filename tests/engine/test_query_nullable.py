@@ -102,9 +102,7 @@ _ROW = st.tuples(
 )
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_ROW, min_size=1, max_size=60), pending=st.lists(_ROW, max_size=5))
 def test_conditions_on_nullable_columns_match_pandas(tmp_path, rows, pending):
     df = _frame(rows)

@@ -148,7 +148,7 @@ def _reference(op, a, va, b, vb):
         )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(-3, 3), st.booleans(), st.integers(-3, 3), st.booleans()),
