@@ -508,6 +508,28 @@ def test_an_interrupt_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert os.listdir(tmp_path) == ["s.colvault"]
 
 
+def test_a_missing_folder_is_named(tmp_path: Path) -> None:
+    with (
+        _store(tmp_path / "s.colvault") as store,
+        pytest.raises(ColvaultError, match=r"cannot create a file in .*nowhere"),
+    ):
+        export_hdf5(store, tmp_path / "nowhere" / "x.h5", progress=False)
+
+
+def test_a_progress_bar_counts_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLVAULT_PROGRESS", raising=False)
+    with _store(tmp_path / "s.colvault") as store:
+        store.create_table("/t", {"x": "i8", "é": "U3"}).append({"x": [1, 2], "é": ["a", "b"]})
+        store.commit()
+        export_hdf5(store, tmp_path / "x.h5", progress=True)
+    err = capsys.readouterr().err
+    assert "export x.h5" in err and "40.0/40.0" in err  # two rows of 8 + 12 bytes
+    with tables.open_file(tmp_path / "x.h5") as f:  # a column name beyond ASCII, too
+        assert f.root.t.colnames == ["x", "é"]
+
+
 def test_bad_compression_is_refused(tmp_path: Path) -> None:
     with _store(tmp_path / "s.colvault") as store, pytest.raises(ValueError, match="blosc"):
         export_hdf5(store, tmp_path / "x.h5", compression="blosc")

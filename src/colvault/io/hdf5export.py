@@ -431,8 +431,13 @@ def _write(h5py: Any, items: list[_Out], target: str, compression: str | None,
            overwrite: bool, progress: bool | None) -> None:  # fmt: skip
     """Write ``items`` to a temporary file beside ``target``, then give it ``target``'s name."""
     folder = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp",
-                               dir=folder)  # fmt: skip
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp",
+                                   dir=folder)  # fmt: skip
+    except OSError as exc:
+        raise ColvaultError(
+            f"{target}: cannot create a file in {folder} ({exc}); nothing was written"
+        ) from exc
     os.close(fd)
     try:
         total = sum(item.rows * item.row_bytes for item in items)
