@@ -521,6 +521,10 @@ class _Sink:
             return
         pos = 0
         while pos < len(buf):
+            if not self.staged and len(buf) - pos >= self.chunk:  # whole chunks: no copy
+                self._submit(buf[pos : pos + self.chunk])
+                pos += self.chunk
+                continue
             if self.stage is None:
                 self.stage = np.zeros((self.chunk, *buf.shape[1:]), buf.dtype)
             take = min(self.chunk - self.staged, len(buf) - pos)
@@ -528,15 +532,14 @@ class _Sink:
             self.staged += take
             pos += take
             if self.staged == self.chunk:
-                self._submit()
+                self._submit(self.stage)
+                self.stage, self.staged = None, 0
 
-    def _submit(self) -> None:
-        """Deflate the stage (padded with zeros: HDF5 keeps edge chunks whole) elsewhere."""
-        assert self.stage is not None
-        job = self.pool.submit(_deflate, self.stage, self.element)
+    def _submit(self, block: np.ndarray) -> None:
+        """Deflate a chunk's rows elsewhere (``block`` is never written to again)."""
+        job = self.pool.submit(_deflate, block, self.element)
         self.pending.append((self.offset, job))
         self.offset += self.chunk
-        self.stage, self.staged = None, 0
         while len(self.pending) > self.limit:
             self._write_one()
 
@@ -548,8 +551,10 @@ class _Sink:
     def close(self) -> None:
         if self.pool is None:
             return
-        if self.staged:
-            self._submit()
+        if self.staged:  # padded with zeros: HDF5 keeps edge chunks whole
+            assert self.stage is not None
+            self._submit(self.stage)
+            self.stage, self.staged = None, 0
         while self.pending:
             self._write_one()
 
