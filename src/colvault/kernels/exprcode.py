@@ -378,7 +378,7 @@ class _Gen:
             return self.valid_memo[nd]
         if nd[0] == "col":
             j = nd[1]
-            name = self.emit(f"((v{j}[i >> 3] >> (i & 7)) & 1) != 0") if j in self.masked else None
+            name = self.emit(f"__valid{j}__") if j in self.masked else None  # see _validity
         else:
             parts = [v for a in nd[2:] if (v := self.valid(a)) is not None]
             name = parts[0] if parts else None
@@ -593,6 +593,34 @@ class _Gen:
         raise ValueError(f"unknown integer op {op}")
 
 
+def _validity(line: str, mode: str) -> str:
+    """A body line with column validity placeholders filled for ``mode``: ``count`` reads the
+    bit of row ``i`` (its loop runs as fast so), ``select`` and ``mask`` the byte the
+    prologue unpacked (a loop storing flags vectorizes only so: 30 us per 128 Ki rows,
+    against 120 us reading bits)."""
+    if "__valid" not in line:
+        return line
+    head, _, rest = line.partition("__valid")
+    j = rest[: rest.index("__")]
+    if mode == "count":
+        return f"{head}((v{j}[i >> 3] >> (i & 7)) & 1) != 0"
+    return f"{head}u{j}[i] != 0"
+
+
+def _unpack(masked: tuple[int, ...]) -> list[str]:
+    """Prologue of ``select``/``mask``: each masked column's bits as one byte per row."""
+    out = []
+    for j in masked:
+        out += [
+            f"    u{j} = np.empty(((n + 7) >> 3) << 3, np.uint8)",
+            "    for _b in range((n + 7) >> 3):",
+            f"        _w = v{j}[_b]",
+            "        for _k in range(8):",
+            f"            u{j}[(_b << 3) + _k] = (_w >> _k) & 1",
+        ]
+    return out
+
+
 def generate_source(
     node: tuple[Any, ...], n_columns: int, n_constants: int, masked: tuple[int, ...] = ()
 ) -> str:
@@ -638,8 +666,10 @@ def generate_source(
             out.append("    err = False")
         if mode == "select":
             out += _SELECT_PROLOGUE
+        if mode != "count":
+            out += _unpack(masked)
         out.append("    for i in range(n):")
-        out += body + checks
+        out += [_validity(line, mode) for line in body] + checks
         if mode == "select":
             out.append(f"        flags[i] = {result}")
         elif mode == "mask":
