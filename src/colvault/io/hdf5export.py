@@ -35,12 +35,15 @@ colvault's own marks, which an import reads to give back what HDF5 cannot say: e
 has ``COLVAULT_FORMAT`` (:data:`FORMAT`); a column whose HDF5 type does not say all has
 ``FIELD_<i>_COLVAULT_TYPE`` (``i``: its position among the table's columns), e.g.
 ``"datetime64[ns, Europe/Paris]"``, ``"timedelta64[ms]"``, ``"category"``, ``"<U5"``, and an
-array ``COLVAULT_DTYPE``; a table with nullable columns has
-``COLVAULT_MASK`` (its mask's name), the mask ``COLVAULT_MASK_OF`` (the table's).
+array ``COLVAULT_DTYPE``; a table with nullable columns has ``COLVAULT_MASK`` (its mask's
+name), the mask ``COLVAULT_MASK_OF`` (the table's). PyTables lists the ``COLVAULT_*`` marks
+among a node's user attributes and hides the ``FIELD_*`` ones, as its own.
 
 Everything is read from one committed snapshot (``store.snapshot()``), chunk by chunk: memory
-stays within a few chunks of the widest table. The file is written under a temporary name in
-the target's directory and renamed when complete, so a failure leaves no file behind.
+stays within a few chunks of the widest table. With gzip, HDF5 chunks are deflated by the
+store's worker threads (HDF5 runs filters on one thread) and written whole. The file is
+written under a temporary name in the target's directory, fsync'd and renamed when complete,
+so a failure leaves no file behind.
 """
 
 from __future__ import annotations
