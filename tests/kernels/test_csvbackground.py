@@ -35,11 +35,13 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     short = [n.rsplit(".", 1)[1] for n in names]
     assert short == [
         "special_masks", "_run", "_uniform", "match_kernel", "_dict_run",
-        "parse_int64_kernel", "parse_float64_kernel", "ucs4_kernel",
+        "parse_int64_kernel", "parse_float64_fast_kernel", "ucs4_kernel",
     ]  # fmt: skip
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
+    long = csvbackground.kernels_for([{"number", "long"}], missing=False)
+    assert long[-1] == "colvault.kernels.csvnumbers.parse_float64_kernel"
     csvbackground.load_kernels()
-    every = csvbackground.kernels_for([{"date"}, {"bool"}], True)
+    every = csvbackground.kernels_for([{"date"}, {"bool"}, {"number", "long"}], True)
     assert "colvault.kernels.csvdates.parse_iso_fast_kernel" in every
     assert all(n in csvjit.KERNELS for n in every)
 
@@ -108,6 +110,6 @@ def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
              csvbackground.helper_order(names)]  # fmt: skip
     assert order == [
         "match_kernel", "parse_int64_kernel", csvbackground.BETWEEN, "ucs4_kernel",
-        "parse_iso_fast_kernel", "_dict_run", "parse_float64_kernel", "_uniform", "_run",
+        "parse_iso_fast_kernel", "_dict_run", "parse_float64_fast_kernel", "_uniform", "_run",
         "special_masks",
     ]  # fmt: skip

@@ -652,3 +652,39 @@ def test_fast_paths_at_the_edges() -> None:
             assert bad == 0, t
             continue
         assert bad == -1 and bits(values).tolist() == bits([expected]).tolist(), t
+
+
+_FLOAT_TEXTS = st.sampled_from(
+    [
+        "0", "-0", "1.5", "-12.25", ".5", "5.", "12345678", "1234567.8", "123456789", "-1.2345678",
+        "1e5", " 7", "+3", "inf", "-Infinity", "", "NA", "abc", "2024-01-01", "1,5", "1,234.5",
+        "12.", "-", ".", "1.2.3", "9" * 20,
+    ]
+)  # fmt: skip
+
+
+@given(
+    st.lists(_FLOAT_TEXTS, min_size=1, max_size=30),
+    st.integers(0, 9),
+    st.sampled_from([(".", None), (".", ","), (",", ".")]),
+    st.data(),
+)
+def test_fast_kernel_first_agrees_with_the_general_kernel(texts, tail, seps, data):
+    """parse_float64 (the fast path's kernel, a byte check, then the general kernel from the
+    first field the fast one refuses; fields near the block's end included) gives the general
+    kernel's values, slow fields and bad index."""
+    dec, tsep = seps
+    buf, starts, ends = fields(texts)
+    buf = np.concatenate([buf, np.zeros(tail, np.uint8)])
+    na = np.array(data.draw(st.lists(st.booleans(), min_size=len(texts), max_size=len(texts))))
+    d, t = ord(dec), -1 if tsep is None else ord(tsep)
+    for mask in (None, na):
+        values, slow, bad = parse_float64(buf, starts, ends, mask, dec, tsep)
+        want = np.empty(len(texts))
+        want_slow = np.empty(len(texts), np.int64)
+        use = np.zeros(0, np.bool_) if mask is None else mask
+        nslow, want_bad = parse_float64_kernel(buf, starts, ends, use, d, t, want, want_slow, False)
+        assert bad == want_bad
+        if bad < 0:
+            assert slow.tolist() == want_slow[:nslow].tolist()
+            assert bits(values).tolist() == bits(want).tolist()

@@ -407,15 +407,22 @@ def column_kinds(
     thousands: str | None,
     na_values: tuple[str, ...] = (),
 ) -> list[set[str]]:
-    """The kinds ("number", "date", "bool", "text") of each column's values below the header
-    in the first rows of ``text``, sniffed as ``layout``: which kernels the import will likely
-    call, in which order."""
+    """The kinds ("number", "date", "bool", "text"; "long" beside "number" when a number has
+    more than 8 bytes) of each column's values below the header in the first rows of ``text``,
+    sniffed as ``layout``: which kernels the import will likely call, in which order."""
     text, final = _head(text, False)
     records = _records(text, layout.delimiter, quotechar, comment, final)
     rows = [r for line, r in records if line > layout.skiprows][1 if layout.header else 0 :]
     missing = _MISSING | frozenset(na_values)
     width = max((len(r) for r in rows), default=0)
-    return [_kinds(rows, j, decimal, thousands, missing) for j in range(width)]
+    out = []
+    for j in range(width):
+        kinds = _kinds(rows, j, decimal, thousands, missing)
+        values = (r[j] for r in rows if j < len(r) and r[j] not in missing)
+        if "number" in kinds and any(len(v.encode()) > 8 for v in values):
+            kinds.add("long")
+        out.append(kinds)
+    return out
 
 
 def _r_quoted(
