@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -388,7 +389,9 @@ def test_attrs_round_trip_and_pytables_reads_them(tmp_path: Path) -> None:
         assert f.root.g.t.title == "Readings" and f.root.g.t.attrs.unit == "K"
 
 
-@pytest.mark.parametrize("key", ["CLASS", "VERSION", "NROWS", "FIELD_0_NAME", "COLVAULT_X"])
+@pytest.mark.parametrize(
+    "key", ["CLASS", "VERSION", "NROWS", "FIELD_0_NAME", "COLVAULT_X", "a\x00b", ""]
+)
 def test_a_reserved_attribute_name_is_refused_before_anything_is_written(
     tmp_path: Path, key: str
 ) -> None:
@@ -396,7 +399,7 @@ def test_a_reserved_attribute_name_is_refused_before_anything_is_written(
         t = store.create_table("/t", {"x": "i4"})
         t.attrs[key] = "mine"
         store.commit()
-        with pytest.raises(ColvaultError, match=f"{key}.*/t"):
+        with pytest.raises(ColvaultError, match=f"{re.escape(repr(key))}.*/t"):
             export_hdf5(store, tmp_path / "x.h5", progress=False)
     assert os.listdir(tmp_path) == ["s.colvault"]
 
@@ -686,3 +689,33 @@ def test_peak_memory_stays_well_below_the_table(tmp_path: Path) -> None:
     assert large["peak"] - small["peak"] < MAX_GROWTH, (small, large)
     table_bytes = 4_000_000 * (8 + 8 + 4 + 4 + 1 + 2 + 8)
     assert large["peak"] - large["first"] < table_bytes // 2, large
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+_KEYS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=8).filter(
+    lambda k: (
+        not k.startswith(("FIELD_", "COLVAULT_")) and k not in hdf5export.PYTABLES_SYSTEM_ATTRS
+    )
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(attrs=st.dictionaries(_KEYS, _JSON, max_size=5))
+def test_property_any_attrs_round_trip(tmp_path: Path, attrs: dict[str, Any]) -> None:
+    folder = tmp_path / f"p{np.random.default_rng().integers(1 << 60)}"
+    folder.mkdir()
+    with _store(folder / "s.colvault") as store:
+        t = store.create_table("/t", {"x": "i4"})
+        t.attrs.update(attrs)
+        store.commit()
+        want = dict(t.attrs)
+        with _round_trip(folder, store) as back:
+            got = dict(back["/t"].attrs)
+    assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
+    _same_attrs(got, want)

@@ -226,6 +226,11 @@ def _plan(store: Store, top: str, target: str) -> list[_Out]:
                     f"{target}: attribute {key!r} of {path} has a name PyTables or colvault "
                     "reserves for their bookkeeping; rename it to export; nothing was written"
                 )
+            if not key or "\x00" in key:
+                raise ColvaultError(
+                    f"{target}: attribute {key!r} of {path}: HDF5 attribute names are neither "
+                    "empty nor hold NUL; rename it to export; nothing was written"
+                )
         if isinstance(node, Table):
             item = _Out(node, h5path, "table", attrs)
             item.columns = [_column(node, s.spec, s.chunks) for s in node.storage()]
