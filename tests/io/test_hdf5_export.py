@@ -134,6 +134,10 @@ def test_every_dtype_round_trips_exactly(tmp_path: Path, compression: str | None
                 assert np.array_equal(got[:], want[:]), path
             assert not list(back["/runs/readings"].objects)
             assert dict(back["/runs/readings"].attrs) == {}
+        with _store(tmp_path / "one.colvault") as one:  # the mask comes with its table
+            assert import_hdf5(tmp_path / "export.h5", one, paths=["/runs/readings"],
+                               progress=False) == ["/runs/readings"]  # fmt: skip
+            _assert_same_table(one["/runs/readings"], t)
 
 
 def test_lzf_is_what_h5py_reads(tmp_path: Path) -> None:
