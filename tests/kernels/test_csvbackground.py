@@ -113,3 +113,19 @@ def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
         "parse_iso_fast_kernel", "_dict_run", "parse_float64_fast_kernel", "_uniform", "_run",
         "special_masks",
     ]  # fmt: skip
+
+
+def test_no_helper_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    import numba.core.caching
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
+    assert csvbackground.cache_writable(UNIFORM)
+
+    def no_cache(py_func):  # as Numba says when no cache folder is writable
+        raise RuntimeError(f"cannot cache function {py_func.__name__!r}: no locator available")
+
+    monkeypatch.setattr(numba.core.caching, "FunctionCache", no_cache)
+    assert not csvbackground.cache_writable(UNIFORM)
+    monkeypatch.setitem(csvjit.KERNELS, UNIFORM, _fresh_uniform())
+    monkeypatch.setattr(csvbackground, "MIN_KERNELS", 1)
+    assert csvbackground.start([UNIFORM]) is None

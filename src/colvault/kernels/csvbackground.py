@@ -131,7 +131,7 @@ def start(
     if getattr(sys, "frozen", False) or "python" not in os.path.basename(sys.executable).lower():
         return None  # an embedding program: sys.executable would not run a module
     todo = cold(names)
-    if len(todo) < MIN_KERNELS:
+    if len(todo) < MIN_KERNELS or not cache_writable(todo[0]):
         return None
     from numba.core import config
 
@@ -168,6 +168,20 @@ def start(
         csvjit.set_claims(folder)
         _running = Helper(proc, folder)
         return _running
+
+
+def cache_writable(name: str) -> bool:
+    """Whether Numba can write kernel ``name`` to a cache, in one of the folders it tries (the
+    helper's work goes through it: without one, the import would wait for kernels it then
+    compiles again)."""
+    try:
+        from numba.core.caching import FunctionCache
+
+        cache = FunctionCache(csvjit.KERNELS[name].py_func)
+        cache._impl.locator.ensure_cache_path()  # makes the folder, checks it is writable
+    except Exception:
+        return False
+    return True
 
 
 def main(argv: Sequence[str], between: Callable[[], None] | None = None) -> None:
