@@ -397,9 +397,8 @@ class _Import:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
         process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
-        likely = csvbackground.kernels_for([{"number", "date", "bool", "text"}], missing)
-        if len(csvbackground.cold(likely)) < csvbackground.MIN_KERNELS:
-            return  # the usual case: a warm cache, known from the cache's index files
+        if not csvbackground.cold(csvbackground.kernels_for([{"number"}], missing)):
+            return  # the usual case: an earlier import cached the kernels every import calls
         kinds = column_kinds(
             sample.decode("utf-8", "replace"), layout, quotechar=self.quotechar,
             comment=self.comment, decimal=self.opts.decimal, thousands=self.opts.thousands,
