@@ -147,8 +147,8 @@ CASES = [
         [
             ("a", "int64", list(range(301))),
             ("b", "int64", [2] * 301),
-            ("c", "float64", [NAN] * 300 + [3.0]),
-            ("col3", "float64", [NAN] * 300 + [4.0]),
+            ("c", "Int64", [None] * 300 + [3]),
+            ("col3", "Int64", [None] * 300 + [4]),
         ],
         pandas=None,
         why="same values; pandas names the column 'Unnamed: 3', ours 'col3'. The first 300 rows "
@@ -278,8 +278,8 @@ CASES = [
     Case(
         "minus-zero-integer-with-missing-values",
         b"a,b\n,1\n-0,2\n3,3\n",
-        [("a", "float64", [NAN, 0.0, 3.0]), ("b", "int64", [1, 2, 3])],
-        # the column holds integers: -0 is the integer 0, as pandas converts it (0.0, not -0.0)
+        [("a", "Int64", [None, 0, 3]), ("b", "int64", [1, 2, 3])],
+        # the column holds integers with a missing value: nullable, -0 is the integer 0
     ),
     Case(
         "minus-zero-integer-in-a-float-column",
@@ -527,8 +527,8 @@ CASES = [
         b'"a","b"\n"x1",NA,2\n"x2",3,NA\n"x3",4,5\n',
         [
             ("col0", "text", ["x1", "x2", "x3"]),
-            ("a", "float64", [NAN, 3.0, 4.0]),
-            ("b", "float64", [2.0, NAN, 5.0]),
+            ("a", "Int64", [None, 3, 4]),
+            ("b", "Int64", [2, None, 5]),
         ],
         pandas=None,
         why="R's write.table, sep=',' (Ecdat Garch, boot urine, car UN): a missing value 'NA' "
@@ -576,23 +576,22 @@ CASES = [
         "na-and-minus-9999",
         b"a,b,c\n1,NA,x\n-9999,2,NA\n3,4,-9999\n",
         [
-            ("a", "float64", [1.0, NAN, 3.0]),
-            ("b", "float64", [NAN, 2.0, 4.0]),
-            ("c", "text", ["x", "", ""]),
+            ("a", "Int64", [1, None, 3]),
+            ("b", "Int64", [None, 2, 4]),
+            ("c", "text", ["x", None, None]),
         ],
         kw={"na_values": [*NA, "-9999"]},
         pandas={"na_values": [*NA, "-9999"]},
-        why="missing text is '' (pandas: NaN)",
     ),
     Case(
         "quoted-na-tokens",
         b'a,b\n"NA",1\n"",2\n5,"null"\n',
-        [("a", "float64", [NAN, NAN, 5.0]), ("b", "float64", [1.0, 2.0, NAN])],
+        [("a", "Int64", [None, None, 5]), ("b", "Int64", [1, 2, None])],
     ),
     Case(
-        "int-with-missing-is-float64",
+        "int-with-missing-is-nullable",
         b"a,b\n1,2\n,3\nnan,4\n",
-        [("a", "float64", [1.0, NAN, NAN]), ("b", "int64", [2, 3, 4])],
+        [("a", "Int64", [1, None, None]), ("b", "int64", [2, 3, 4])],
     ),
     Case(
         "all-missing-column",
@@ -605,12 +604,9 @@ CASES = [
         [("a", "bool", [True, False, True]), ("b", "int64", [1, 0, 1])],
     ),
     Case(
-        "bool-with-missing-is-float64",
+        "bool-with-missing-is-nullable",
         b"a\ntrue\n\nfalse\nNA\n",
-        [("a", "float64", [1.0, 0.0, NAN])],
-        pandas=None,
-        why="pandas keeps True/False/NaN in an object column; issue 5: an int or bool "
-        "column with missing values becomes float64",
+        [("a", "boolean", [True, False, None])],
     ),
     Case(
         "iso-timestamps-to-utc",
@@ -824,11 +820,20 @@ assert all(c.why for c in CASES if c.pandas is None)
 
 
 def _is_category(table: colvault.Table, name: str) -> bool:
-    return bool(table._schema.column(name).is_category)
+    return bool(table.column_specs([name])[0].is_category)
+
+
+#: The corpus' names of nullable kinds (pandas' names) and the dtype of their values.
+NULLABLE = {"Int64": "int64", "UInt64": "uint64", "boolean": "bool"}
 
 
 def _check_values(kind: str, got: np.ndarray, expected: list[Any], what: str) -> None:
     assert len(got) == len(expected), f"{what}: {len(got)} values, expected {len(expected)}"
+    if kind in NULLABLE or (kind in ("text", "category") and None in expected):
+        assert isinstance(got, np.ma.MaskedArray), f"{what}: missing values are not masked"
+        values = [None if m else v for v, m in zip(got.data.tolist(), got.mask, strict=True)]
+        assert values == expected, f"{what}: {values} != {expected}"
+        return
     if kind.startswith("float"):
         want = np.array(expected, dtype=got.dtype)
         nan = np.isnan(want)
@@ -855,7 +860,7 @@ def _check_kind(table: colvault.Table, name: str, kind: str, chunk: int | None) 
             assert dtype.kind == "U", f"{name}: {dtype}, expected text"
     else:
         assert not _is_category(table, name)
-        assert dtype == np.dtype(kind), f"{name}: {dtype}, expected {kind}"
+        assert dtype == np.dtype(NULLABLE.get(kind, kind)), f"{name}: {dtype}, expected {kind}"
 
 
 def _pandas_column(series: pd.Series, kind: str, fmt: str | None) -> np.ndarray:
@@ -864,7 +869,11 @@ def _pandas_column(series: pd.Series, kind: str, fmt: str | None) -> np.ndarray:
         parsed = pd.to_datetime(series, format=fmt, utc=True)
         return parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
     if kind in ("text", "category"):
-        return np.array(["" if v is None or v != v else str(v) for v in series], dtype=str)
+        if series.isna().any():  # missing text as None, ours masked
+            return np.ma.MaskedArray(series.fillna("").astype(str).to_numpy(), series.isna())
+        return np.array([str(v) for v in series], dtype=str)
+    if kind in NULLABLE:  # pandas: floats with NaN, or objects, for ints and bools
+        return np.ma.MaskedArray(series.fillna(0).to_numpy(NULLABLE[kind]), series.isna())
     assert str(series.dtype) == kind, f"pandas reads {series.name!r} as {series.dtype}"
     return series.to_numpy()
 
@@ -913,6 +922,9 @@ def test_corpus(case: Case, chunk: int | None, tmp_path: Path) -> None:
         assert len(table) == len(case.cols[0][2])
         for name, kind, values in case.cols:
             _check_kind(table, name, kind, chunk)
+            # missing values kept as missing (floats and times: NaN and NaT)
+            nullable = kind in NULLABLE or (kind in ("text", "category") and None in values)
+            assert table.column_specs([name])[0].nullable == nullable, name
             _check_values(kind, table.col(name), values, f"column {name!r}")
 
 

@@ -11,31 +11,35 @@ needs (the importer starts over with it), or :class:`~colvault.errors.CSVError` 
 column and text, when no path leads from the column's type to the value.
 
 Integers are never rounded without a word. An int64 column meeting a value beyond int64 widens
-to uint64 when every value fits it; a float64 column (a column of integers with missing values,
-negative values and values beyond int64, values beyond uint64, or integers beside non-integer
-numbers) must hold each integer text exactly: float64 holds any integer up to 2**53, and a
-larger one whose double is another number is a ``CSVError`` naming the first such field, unless
-the caller's schema (or the table appended to) says float64, where the importer warns how many
-were rounded (:func:`_check_exact`; the row kernel of :mod:`.csvplain` leaves such fields to this
-path).
+to uint64 when every value fits it (missing values keep an integer column integer, nullable:
+stored with a validity bitmap); a float64 column (negative values and values beyond int64,
+values beyond uint64, or integers beside non-integer numbers) must hold each integer text
+exactly: float64 holds any integer up to 2**53, and a larger one whose double is another number
+is a ``CSVError`` naming the first such field, unless the caller's schema (or the table appended
+to) says float64, where the importer warns how many were rounded (:func:`_check_exact`; the
+row kernel of :mod:`.csvplain` leaves such fields to this path).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..engine.coded import Coded
+from ..engine.masked import Masked
+from ..engine.schema import PANDAS_NULLABLE
 from ..errors import CSVError
 from ..kernels import csvdates, csvnumbers, csvtext
 from ..kernels.csvtokens import ESCAPED
 
 NUMERIC = ("bool", "int64", "uint64", "float64")
+#: The kinds that keep missing values in a validity bitmap.
+NULLABLE = ("bool", "int64", "uint64", "category", "text")
 #: The ``fixed`` marker of a column the caller declared ``"category"``.
 CATEGORY = np.dtype(object)
 #: Text columns with at most this many distinct values in the sample (and at most a quarter of
@@ -120,20 +124,22 @@ class ColumnType:
     width: int = 0
     fixed: np.dtype | None = None
     negative: bool = False  # an int64 column holds negative values (uint64 cannot widen it)
-    bools: bool = False  # float64 of booleans with missing values: 1.0, 0.0, NaN
-    #: float64 of integers (with missing values, or beyond int64 and uint64): the integers
-    #: converted, as pandas converts them ("-0" is 0.0, where a float column keeps -0.0)
+    #: float64 of integers beyond int64 and uint64: the integers converted, as pandas converts
+    #: them ("-0" is 0.0, where a float column keeps -0.0)
     ints: bool = False
+    #: a bool, integer, category or text column with missing values: stored with a validity
+    #: bitmap (floats and times have NaN and NaT)
+    nullable: bool = False
 
     @property
     def label(self) -> str:
         if self.fixed is not None:
-            return str(self.fixed)
-        if self.bools:
-            return "float64 (true/false with missing values)"
-        if self.ints:
-            return "float64 (integers)"
-        return f"text (U{self.width})" if self.kind == "text" else self.kind
+            name = "category" if self.fixed == CATEGORY else str(self.fixed)
+        elif self.ints:
+            name = "float64 (integers)"
+        else:
+            name = f"text (U{self.width})" if self.kind == "text" else self.kind
+        return f"{name} with missing values" if self.nullable else name
 
     @property
     def intish(self) -> bool:
@@ -142,11 +148,16 @@ class ColumnType:
 
     @property
     def boolish(self) -> bool:
-        """Parsed from ``true``/``false`` (kept as bool, or float64 when values are missing)."""
-        return self.kind == "bool" or self.bools
+        """Parsed from ``true``/``false``."""
+        return self.kind == "bool"
 
     def table_dtype(self) -> Any:
-        """The dtype the table column gets."""
+        """The dtype the table column gets (in the dict form when it is nullable)."""
+        if self.nullable and (self.kind != "empty" and self.kind in NULLABLE):
+            return {"dtype": self._dtype(), "nullable": True}
+        return self._dtype()
+
+    def _dtype(self) -> Any:
         if self.fixed is not None:
             return "category" if self.fixed == CATEGORY else self.fixed
         return {
@@ -161,10 +172,15 @@ class ColumnType:
         }[self.kind]
 
 
-def fixed_type(dtype: Any) -> ColumnType:
-    """The type of a column whose dtype the caller fixed (``"category"`` or a numpy dtype)."""
+def fixed_type(dtype: Any, nullable: bool = False) -> ColumnType:
+    """The type of a column whose dtype the caller fixed (``"category"``, a numpy dtype,
+    pandas' nullable ``"Int64"``/``"boolean"``..., or ``{"dtype": ..., "nullable": True}``)."""
+    if isinstance(dtype, Mapping):
+        return fixed_type(dtype.get("dtype"), bool(dtype.get("nullable")))
+    if isinstance(dtype, str) and dtype in PANDAS_NULLABLE:
+        dtype, nullable = PANDAS_NULLABLE[dtype], True
     if isinstance(dtype, str) and dtype == "category":
-        return ColumnType("category", fixed=CATEGORY)
+        return ColumnType("category", fixed=CATEGORY, nullable=nullable)
     dt = np.dtype(dtype)
     if dt.kind == "b":
         kind = "bool"
@@ -178,7 +194,10 @@ def fixed_type(dtype: Any) -> ColumnType:
         kind = "text"
     else:
         raise CSVError(f"a CSV column cannot be stored as {dt}")
-    return ColumnType(kind, width=dt.itemsize // 4 if dt.kind == "U" else 0, fixed=dt)
+    if nullable and kind not in NULLABLE:
+        raise CSVError(f"a {dt} column holds NaN or NaT for missing values: it is not nullable")
+    width = dt.itemsize // 4 if dt.kind == "U" else 0
+    return ColumnType(kind, width=width, fixed=dt, nullable=nullable)
 
 
 def _text_width(n: int) -> int:
@@ -322,13 +341,11 @@ def infer(f: Fields, opts: Options) -> ColumnType:
     ):
         kind = "bool"
     if kind is not None:
-        if has_missing:  # NaN marks the missing values (issue 5)
-            return ColumnType("float64", bools=kind == "bool", ints=kind != "bool")
         negative = kind == "int64" and bool((values[valid] < 0).any())
-        return ColumnType(kind, negative=negative)
+        return ColumnType(kind, negative=negative, nullable=has_missing)
     if _parses_datetime(f, opts):
         return ColumnType("datetime")
-    return _text_type(f, opts, len(f.starts))
+    return replace(_text_type(f, opts, len(f.starts)), nullable=has_missing)
 
 
 def _may_be_number(raw: bytes) -> bool:
@@ -378,6 +395,20 @@ def convert(
     to know). Raises :class:`Widen` or ``CSVError``."""
     if t.kind in ("category", "text"):
         return _convert_text(column, t, f, opts, line_of, seen.distinct)
+    values = _convert_value(column, t, f, opts, line_of, seen)
+    if t.nullable and t.kind in NULLABLE:
+        return _masked(values, f)
+    return values
+
+
+def _masked(values: Any, f: Fields) -> Any:
+    """A nullable column's values, with their validity when some are missing."""
+    return Masked(values, ~f.na) if f.na.any() else values
+
+
+def _convert_value(
+    column: str, t: ColumnType, f: Fields, opts: Options, line_of: Any, seen: ColumnState
+) -> np.ndarray:
     f = _plain(f)
     if not opts.na_parses:
         values = _without_missing(t, f, opts, seen)
@@ -390,19 +421,15 @@ def convert(
         if not (~f.na).any():
             return np.full(len(f.starts), np.nan)
         raise Widen(column, _join_new(column, t, f, opts, line_of), "a first value")
-    if has_missing and t.kind in ("bool", "int64", "uint64"):
+    if has_missing and t.kind in ("bool", "int64", "uint64") and not t.nullable:
         if t.fixed is not None:
             i = int(np.flatnonzero(f.na)[0])
-            raise _bad(column, f, i, line_of, f"a missing value in a {t.label} column")
-        new = ColumnType("float64", bools=t.kind == "bool", ints=t.kind != "bool")
-        raise Widen(column, new, "missing values")
-    if t.bools:
-        values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
-        if bad >= 0:
-            _widen_or_fail(column, t, f, opts, line_of, bad)
-        out = values.astype(np.float64)
-        out[f.na] = np.nan
-        return out
+            raise _bad(
+                column, f, i, line_of,
+                f"a missing value in a {t.label} column, which is not nullable (give the "
+                "column as {'dtype': ..., 'nullable': True} or 'Int64' in schema=)",
+            )  # fmt: skip
+        raise Widen(column, replace(t, nullable=True), "missing values")
     if t.kind == "bool":
         values, bad = csvnumbers.parse_bool(f.buf, f.starts, f.ends, f.na)
         if bad >= 0:
@@ -440,7 +467,7 @@ def _without_missing(
     """The common case without matching missing values first: a block whose fields all parse
     as the column's type has none (no missing-value text parses, see ``Options.na_parses``).
     None: some field did not parse; the caller takes the general path."""
-    if t.bools or t.ints or t.kind not in ("int64", "float64", "datetime"):
+    if t.ints or t.kind not in ("int64", "float64", "datetime"):
         return None
     if t.kind == "float64":
         values, bad = csvnumbers.parse_float64_py(
@@ -468,7 +495,7 @@ def _convert_int(
     if t.kind == "int64":
         negative = t.negative or seen.negative
         if status == csvnumbers.NEEDS_UINT64 and not negative and t.fixed is None:
-            raise Widen(column, ColumnType("uint64"), "a value beyond int64")
+            raise Widen(column, ColumnType("uint64", nullable=t.nullable), "a value beyond int64")
         if status != csvnumbers.FITS_INT64:
             if t.fixed is not None:
                 i = _first_unfit(f, opts, t.fixed)
@@ -547,7 +574,7 @@ def _check_exact(
     """Refuse a float64 column's integer text that ``values`` does not hold exactly (a
     ``CSVError`` naming the first), or count them when the caller fixed the type to float64.
     A narrower float the caller asked for rounds integers as it rounds other numbers."""
-    if t.bools or (t.fixed is not None and t.fixed != np.float64) or not _may_round(values):
+    if (t.fixed is not None and t.fixed != np.float64) or not _may_round(values):
         return
     rounded = _rounded_integers(f, values, opts, first_only=t.fixed is None)
     if not rounded:
@@ -635,25 +662,28 @@ def join(a: ColumnType, b: ColumnType) -> ColumnType | None:
     if a.kind in NUMERIC and b.kind in NUMERIC:
         if a.boolish != b.boolish:
             return None  # no number kernel reads true/false, nor the bool one digits
+        nullable = a.nullable or b.nullable
         if a.boolish:
-            return a if a.bools else b
+            return ColumnType("bool", nullable=nullable)
         ints = a.intish and b.intish
         if {a.kind, b.kind} == {"int64", "uint64"}:
             negative = a.negative if a.kind == "int64" else b.negative
-            return ColumnType("float64", ints=True) if negative else ColumnType("uint64")
+            if negative:
+                return ColumnType("float64", ints=True)
+            return ColumnType("uint64", nullable=nullable)
         kind = NUMERIC[max(NUMERIC.index(a.kind), NUMERIC.index(b.kind))]
-        if kind == "float64":
+        if kind == "float64":  # NaN marks missing values
             return ColumnType(kind, ints=ints)
-        return ColumnType(kind, negative=a.negative or b.negative)
+        return ColumnType(kind, negative=a.negative or b.negative, nullable=nullable)
     if a.kind == b.kind == "datetime":
         return a
     texty = ("category", "text")
     if a.kind in texty or a.kind == "datetime":
         if b.kind in NUMERIC and a.kind != "datetime":
-            return a  # numbers in a text column are text
+            return replace(a, nullable=a.nullable or b.nullable)  # numbers in text are text
         width = max(a.width, b.width, MIN_TEXT_WIDTH)
         kind = "category" if a.kind == b.kind == "category" else "text"
-        return ColumnType(kind, width=_text_width(width))
+        return ColumnType(kind, width=_text_width(width), nullable=a.nullable or b.nullable)
     return None
 
 
@@ -685,26 +715,39 @@ def _convert_text(
                 column, sub, bad, line_of_first(d.first, line_of), "bytes that are not UTF-8"
             )
         words = np.where(sub.na, "", words)
+        missing = sub.na.any()
+        if missing and not t.nullable and t.fixed is None:
+            raise Widen(column, replace(t, nullable=True), "missing values")
         if t.fixed is None:
-            distinct.update(words.tolist())
+            distinct.update(words[~sub.na].tolist())
             if len(distinct) > CATEGORY_MAX:
                 longest = max(len(w) for w in distinct)
                 raise Widen(
-                    column, ColumnType("text", width=_text_width(longest)), "too many values"
+                    column,
+                    ColumnType("text", width=_text_width(longest), nullable=t.nullable),
+                    "too many values",
                 )
-        return Coded(d.codes, words)  # type: ignore[return-value]  # the table takes codes
+        coded = Coded(d.codes, words)
+        if missing and t.nullable:  # the rows whose value is a missing-value text
+            return Masked(coded, ~sub.na[d.codes])  # type: ignore[return-value]
+        return coded  # type: ignore[return-value]  # the table takes codes
     words, bad = csvtext.fields_to_ucs4(f.buf, f.starts, f.ends, f.flags)
     if bad >= 0:
         raise _bad(column, f, bad, line_of, "bytes that are not UTF-8")
-    if f.na.any():
+    missing = f.na.any()
+    if missing:
+        if not t.nullable and t.fixed is None:
+            raise Widen(column, replace(t, nullable=True), "missing values")
         words = np.where(f.na, "", words)
     n = words.dtype.itemsize // 4
     if n > t.width:
         if t.fixed is not None:
             i = int(np.argmax(np.char.str_len(words)))
             raise _bad(column, f, i, line_of, f"longer than {t.label} allows")
-        raise Widen(column, ColumnType("text", width=_text_width(n)), "a longer value")
-    return words.astype(f"U{max(t.width, 1)}")
+        wider = ColumnType("text", width=_text_width(n), nullable=t.nullable)
+        raise Widen(column, wider, "a longer value")
+    out = words.astype(f"U{max(t.width, 1)}")
+    return _masked(out, f) if t.nullable else out
 
 
 def line_of_first(first: np.ndarray, line_of: Any) -> Any:

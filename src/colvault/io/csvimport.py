@@ -139,10 +139,12 @@ def import_csv(
     :class:`~colvault.Store` without pending changes, or a path opened with mode ``"a"`` (the
     store then stays open: ``table.store.close()``; it is closed if the import fails). Delimiter,
     header and metadata lines above it are sniffed unless given (later files follow the first
-    file's header or lack of one); types are inferred (``schema`` fixes some: a dtype or
-    ``"category"``); a column without any value, as in a file with a header and no rows, is
-    float64. Errors raise :class:`~colvault.CSVError` naming file, line, column and text, and
-    leave the table as it was. ``progress``: a bar of bytes read (see :mod:`colvault.progress`;
+    file's header or lack of one); types are inferred (``schema`` fixes some: a dtype,
+    ``"category"``, or ``{"dtype": ..., "nullable": True}``); bool, int and text columns with
+    missing values are nullable (missing, not ``""`` nor float64); a column without any value,
+    as in a file with a header and no rows, is float64. Errors raise
+    :class:`~colvault.CSVError` naming file, line, column and text, and leave the table as it
+    was. ``progress``: a bar of bytes read (see :mod:`colvault.progress`;
     by default shown in a terminal or notebook after a second, ``False`` never).
 
     >>> import colvault, io, tempfile, os
@@ -529,14 +531,15 @@ class _Import:
             table = self.store[self.path]
             if not isinstance(table, Table):
                 raise CSVError(f"{self.path} is not a table")
-            have = [c.name for c in table._schema.columns]
+            specs = table.column_specs()
+            have = [c.name for c in specs]
             if sorted(have) != sorted(names):
                 raise CSVError(
                     f"the file's columns {list(names)} are not those of table {self.path} {have}",
                     file=f.name,
                 )
-            for c in table._schema.columns:
-                fixed[c.name] = fixed_type("category" if c.is_category else c.dtype)
+            for c in specs:
+                fixed[c.name] = fixed_type("category" if c.is_category else c.dtype, c.nullable)
         types = {}
         for j, name in enumerate(names):
             given = fixed.get(name)

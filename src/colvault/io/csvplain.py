@@ -50,8 +50,8 @@ def row_kinds(
     opts: Options,
 ) -> RowKinds | None:
     """The kernel's plan for rows of ``width`` fields whose ``positions`` hold columns
-    ``names`` of ``types``, or None when a column needs the general path (bool and uint64
-    columns, floats read from integers, a dtype fixed to something else, times when
+    ``names`` of ``types``, or None when a column needs the general path (bool, uint64 and
+    nullable columns, floats read from integers, a dtype fixed to something else, times when
     ``datetime_formats`` are given: the general path reads a block by one format or ISO 8601,
     not field by field)."""
     kinds = np.full(width, csvrows.SKIP, np.int64)
@@ -60,9 +60,11 @@ def row_kinds(
     formats = bool(opts.formats)
     for p, name in zip(positions, names, strict=True):
         t = types[name]
+        if t.nullable:  # the kernel keeps no validity: missing values take the general path
+            return None
         if t.kind in ("category", "text"):
             kind = csvrows.TEXT
-        elif t.kind in _NATURAL and not (t.ints or t.bools or (t.kind == "datetime" and formats)):
+        elif t.kind in _NATURAL and not (t.ints or (t.kind == "datetime" and formats)):
             kind, natural = _NATURAL[t.kind]
             if t.fixed is not None and t.fixed != natural:
                 return None
