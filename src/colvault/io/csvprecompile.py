@@ -17,9 +17,11 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..engine.coded import Coded
 from ..kernels import csvbackground
 
 #: Rows appended per sample, in chunks of CHUNK_ROWS: full chunks (encoded) and a short one.
@@ -42,19 +44,21 @@ def dtypes_for(kinds: set[str]) -> list[str]:
     return out
 
 
-def _samples(dtype: str, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def _samples(dtype: str, rng: np.random.Generator) -> Iterator[Any]:
     """Values of ``dtype`` that take each encoding path a CSV column may take."""
-    if dtype == "category":
-        yield np.array(["UA", "AA", "B6", "DL", "EV"])[rng.integers(0, 5, ROWS)]
+    if dtype == "category":  # as the import hands them on: codes into the block's values
+        yield Coded(rng.integers(0, 5, ROWS), np.array(["UA", "AA", "B6", "DL", "EV"]))
     elif dtype == "bool":
         yield rng.random(ROWS) < 0.3
-    elif dtype == "float64":
-        values = np.round(rng.normal(20, 5, ROWS), 2)
-        values[::97] = np.nan
-        yield values
-    else:  # int64, datetime64[ns]: sorted (delta) and not (frame of reference)
+    elif dtype == "float64":  # decimals packed to 1, 2 and 4 bytes
+        for scale in (1, 100, 10_000):
+            values = np.round(rng.random(ROWS) * scale, 2)
+            values[::97] = np.nan
+            yield values
+    else:  # int64, datetime64[ns]: sorted (delta), and not (frame of reference, 1-4 bytes)
         yield np.arange(ROWS, dtype=np.int64).astype(dtype)
-        yield rng.integers(0, 100_000, ROWS).astype(dtype)
+        for top in (200, 60_000, 100_000):
+            yield rng.integers(0, top, ROWS).astype(dtype)
 
 
 def warm_tables(dtypes: Sequence[str]) -> None:
