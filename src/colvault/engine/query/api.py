@@ -28,31 +28,9 @@ def read_where(
     parts = [arrays for _, _, arrays in plan.batches(specs, window=None)]
     if not parts:
         empty = [_empty_column(s) for s in specs]
-        return _records(table, specs, empty)
+        return table._records(specs, empty)
     arrays = [_concatenated([p[j] for p in parts]) for j in range(len(specs))]
-    return _records(table, specs, arrays)
-
-
-def _records(table: Table, specs: list[Any], arrays: list[np.ndarray]) -> np.ndarray:
-    """``table._records``; for nullable columns a masked structured array, its mask built
-    field by field (a ``MaskedArray`` over a structured array with ``mask=False`` spreads
-    the mask row by row: seconds for a million rows)."""
-    if not any(s.nullable for s in specs):
-        return table._records(specs, arrays)
-    dtype = np.dtype(
-        [
-            (s.name, a.dtype if s.is_category else s.dtype, s.shape)
-            for s, a in zip(specs, arrays, strict=True)
-        ]
-    )
-    n = len(arrays[0])
-    data = np.empty(n, dtype)
-    mask = np.zeros(n, np.ma.make_mask_descr(dtype))
-    for s, a in zip(specs, arrays, strict=True):
-        data[s.name] = np.ma.getdata(a)
-        if s.nullable:
-            mask[s.name] = np.ma.getmaskarray(a)
-    return np.ma.MaskedArray(data, mask=mask)
+    return table._records(specs, arrays)
 
 
 def _empty_column(spec: Any) -> np.ndarray:
@@ -88,7 +66,7 @@ def where(
     specs = table._specs(columns)
     plan = Plan(table, cond, condvars)
     for _, _, arrays in plan.batches(specs):
-        yield from _records(table, specs, arrays)
+        yield from table._records(specs, arrays)
 
 
 def count_where(table: Table, cond: str, condvars: Condvars = None) -> int:
