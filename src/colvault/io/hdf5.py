@@ -33,7 +33,8 @@ What becomes what:
   which is not imported apart), attributes as the JSON values they were (none in ``objects``).
 
 Data compressed with a filter h5py's HDF5 library lacks (PyTables' blosc, unless
-``hdf5plugin`` is installed: it is imported when present) raise an error naming the filter.
+``hdf5plugin`` is installed, as the ``hdf5`` extra does: it is imported when present) raise an
+error naming the filter.
 
 PyTables' column indexes (``_i_*`` groups of class ``TINDEX``) are derived data and not copied;
 variable-length arrays, references and opaque data have no colvault type: they are left out
