@@ -146,3 +146,19 @@ def test_trust_pickles_lifts_the_allow_list(store_path):
 def test_unpicklable_object(store_path):
     with colvault.open(store_path, "w") as store, pytest.raises(SchemaError, match="pickle"):
         store.objects["f"] = lambda: 1
+
+
+def test_text_without_a_utf8_form_is_refused_when_set_not_at_commit(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "f8"})
+        t.attrs["kept"] = "yes"
+        store.commit()
+        with pytest.raises(SchemaError, match=r"/t\.attrs\['\\ud800'\].*surrogate"):
+            t.attrs["\ud800"] = 1
+        with pytest.raises(SchemaError, match=r"/t\.attrs\['v'\].*surrogate"):
+            t.attrs["v"] = ["ok", "\udc80"]
+        with pytest.raises(SchemaError, match="surrogate"):
+            t.objects["\ud800"] = 1
+        t.attrs["after"] = "é"
+        store.commit()  # the refused values left nothing pending that breaks the commit
+        assert dict(t.attrs) == {"after": "é", "kept": "yes"}

@@ -700,7 +700,9 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=8,
 )
-_KEYS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=8).filter(
+_KEYS = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), min_size=1, max_size=8
+).filter(
     lambda k: (
         not k.startswith(("FIELD_", "COLVAULT_")) and k not in hdf5export.PYTABLES_SYSTEM_ATTRS
     )

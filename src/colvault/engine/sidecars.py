@@ -55,6 +55,15 @@ def _to_json(value: Any, where: str) -> Any:
     )
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (a lone surrogate, such as ``"\\ud800"``, has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Sidecar(MutableMapping[str, Any]):
     kind = ""
 
@@ -77,6 +86,10 @@ class _Sidecar(MutableMapping[str, Any]):
     def _check_key(self, key: Any) -> str:
         if not isinstance(key, str):
             raise TypeError(f"{self.kind} keys must be str, not {type(key).__name__}")
+        if not _utf8(key):  # the catalog keeps keys as UTF-8 text
+            raise SchemaError(
+                f"{self._where(key)}: a key holding a lone surrogate has no UTF-8 form"
+            )
         return key
 
     def __getitem__(self, key: str) -> Any:
@@ -169,7 +182,12 @@ class Attrs(_Sidecar):
 
     def _encode(self, key: str, value: Any) -> bytes:
         converted = _to_json(value, self._where(key))
-        return json.dumps(converted, ensure_ascii=False).encode()
+        text = json.dumps(converted, ensure_ascii=False)
+        if not _utf8(text):
+            raise SchemaError(
+                f"{self._where(key)}: text holding a lone surrogate has no UTF-8 form"
+            )
+        return text.encode()
 
     def _decode(self, key: str, blob: bytes) -> Any:
         return json.loads(blob)
