@@ -37,9 +37,13 @@ from .errors import (
     StoreNotFoundError,
     UnsafePickleError,
 )
+from .io import arrow as _arrow
 from .io.frames import to_pandas as _to_pandas
 
 Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
+Table.to_arrow = _arrow.to_arrow  # type: ignore[attr-defined]
+Table.iter_batches = _arrow.iter_batches  # type: ignore[attr-defined]
+Table.__arrow_c_stream__ = _arrow.arrow_c_stream  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from .io.csvimport import import_csv

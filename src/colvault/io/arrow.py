@@ -1,0 +1,206 @@
+"""Arrow out of tables: ``Table.to_arrow``, ``Table.iter_batches`` and ``__arrow_c_stream__``.
+
+pyarrow is an optional extra (``pip install colvault[arrow]``), imported only when a table is
+asked for Arrow data. The functions here are attached to :class:`~colvault.Table` when colvault
+is imported, as ``to_pandas`` is; they read through the table's public API only. The Arrow
+PyCapsule stream (``__arrow_c_stream__``) lets ``pyarrow.table(t)``, ``polars.DataFrame(t)`` and
+DuckDB read a table batch by batch, one record batch per chunk, without pandas in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SchemaError
+
+if TYPE_CHECKING:
+    from ..engine.schema import ColumnSpec
+    from ..engine.table import Table
+
+#: Time units Arrow's timestamps and durations have; others are converted to seconds.
+_ARROW_UNITS = ("s", "ms", "us", "ns")
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("Arrow output needs pyarrow: pip install 'colvault[arrow]'") from None
+    return pa
+
+
+def _unit(spec: ColumnSpec) -> str:
+    unit = np.datetime_data(spec.dtype)[0]
+    return unit if unit in _ARROW_UNITS else "s"
+
+
+def arrow_type(spec: ColumnSpec) -> Any:
+    """The Arrow type of a column: numbers and bools as Arrow's primitives, text as ``string``
+    (bytes as ``binary``), categories as ``dictionary<int32, string>``, timestamps with their
+    unit and zone, cells as (nested) ``fixed_size_list``. Complex numbers have no Arrow type:
+    a ``SchemaError`` naming the column."""
+    pa = _pyarrow()
+    kind = spec.dtype.kind
+    if spec.is_category:
+        return pa.dictionary(pa.int32(), pa.string())
+    if kind == "M":
+        scalar = pa.timestamp(_unit(spec), tz=spec.tz)
+    elif kind == "m":
+        scalar = pa.duration(_unit(spec))
+    elif kind == "U":
+        scalar = pa.string()
+    elif kind == "S":
+        scalar = pa.binary()
+    elif kind == "c":
+        raise SchemaError(f"column {spec.name!r}: {spec.dtype} has no Arrow type")
+    else:
+        scalar = pa.from_numpy_dtype(spec.dtype)
+    out = scalar
+    for size in reversed(spec.shape):
+        out = pa.list_(out, size)
+    return out
+
+
+def arrow_schema(table: Table, columns: list[str] | None = None) -> Any:
+    """The ``pyarrow.Schema`` of ``table``'s columns (all, or those named, in that order)."""
+    pa = _pyarrow()
+    specs = table.column_specs(columns)
+    return pa.schema([pa.field(s.name, arrow_type(s), nullable=True) for s in specs])
+
+
+def _arrow_array(pa: Any, spec: ColumnSpec, values: np.ndarray, typ: Any) -> Any:
+    """One column's values (numpy, masked where missing) as an Arrow array of ``typ``."""
+    mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
+    data = np.ma.getdata(values)
+    if mask is not None and not mask.any():
+        mask = None
+    if spec.is_category:
+        return pa.array(data, type=pa.string(), mask=mask).dictionary_encode()
+    if spec.shape:
+        flat = data.reshape(-1)
+        inner = typ
+        for _ in spec.shape:
+            inner = inner.value_type
+        out = _arrow_array(pa, _scalar(spec), flat, inner)
+        for size in reversed(spec.shape):
+            out = pa.FixedSizeListArray.from_arrays(out, size)
+        return out
+    if data.dtype.kind in "Mm" and np.datetime_data(data.dtype)[0] not in _ARROW_UNITS:
+        data = data.astype(f"{data.dtype.kind}8[s]")
+    return pa.array(data, type=typ, mask=mask)
+
+
+def _scalar(spec: ColumnSpec) -> ColumnSpec:
+    from dataclasses import replace
+
+    return replace(spec, shape=())
+
+
+def _batch(pa: Any, schema: Any, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> Any:
+    columns = [
+        _arrow_array(pa, spec, values, field.type)
+        for spec, values, field in zip(specs, arrays, schema, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def iter_batches(
+    table: Table,
+    columns: list[str] | None = None,
+    *,
+    where: str | None = None,
+    condvars: Mapping[str, Any] | None = None,
+    batch_rows: int | None = None,
+) -> Iterator[Any]:
+    """Committed rows (those satisfying ``where``, as in ``read_where``) as
+    ``pyarrow.RecordBatch``es of :func:`arrow_schema`: one per chunk, or whole chunks grouped
+    until a batch holds at least ``batch_rows`` rows. Memory stays bounded by a batch; without
+    ``where`` all batches come from one snapshot.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     t = store.create_table("/t", {"x": "i4"})
+    ...     t.append({"x": [1, 2, 3]})
+    ...     store.commit()
+    ...     [b.num_rows for b in t.iter_batches(where="x > 1")]
+    [2]
+    """
+    pa = _pyarrow()
+    names = table.colnames if columns is None else list(columns)
+    specs = table.column_specs(names)
+    schema = arrow_schema(table, names)
+    if where is None:
+        pieces: Iterator[Mapping[str, np.ndarray]] = table.iter_chunks(names)
+    else:
+        pieces = table.iter_where(where, condvars, columns=names)
+    group: list[Any] = []
+    rows = 0
+    for piece in pieces:
+        batch = _batch(pa, schema, specs, [piece[name] for name in names])
+        if batch.num_rows == 0:
+            continue
+        if batch_rows is None:
+            yield batch
+            continue
+        group.append(batch)
+        rows += batch.num_rows
+        if rows >= batch_rows:
+            yield _joined(pa, schema, group)
+            group, rows = [], 0
+    if group:
+        yield _joined(pa, schema, group)
+
+
+def _joined(pa: Any, schema: Any, batches: list[Any]) -> Any:
+    """Record batches as one (dictionaries unified)."""
+    if len(batches) == 1:
+        return batches[0]
+    joined = pa.Table.from_batches(batches, schema=schema).unify_dictionaries().combine_chunks()
+    return joined.to_batches()[0]
+
+
+def to_arrow(
+    table: Table,
+    columns: list[str] | None = None,
+    *,
+    where: str | None = None,
+    condvars: Mapping[str, Any] | None = None,
+    start: int | None = None,
+    stop: int | None = None,
+) -> Any:
+    """Committed rows ``[start:stop]`` (those satisfying ``where``, with ``condvars``, as in
+    ``read_where``) as a ``pyarrow.Table`` (types as :func:`arrow_type` says), read from one
+    snapshot.
+
+    >>> import colvault, tempfile, os
+    >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
+    ...     t = store.create_table("/t", {"x": "i4", "site": "category"})
+    ...     t.append({"x": [1, 2], "site": ["a", "b"]})
+    ...     store.commit()
+    ...     t.to_arrow().schema
+    x: int32
+    site: dictionary<values=string, indices=int32, ordered=0>
+    """
+    pa = _pyarrow()
+    names = table.colnames if columns is None else list(columns)
+    specs = table.column_specs(names)
+    schema = arrow_schema(table, names)
+    if where is None:
+        got = table.read_columns(names, start, stop)
+        arrays = [got[name] for name in names]
+    else:
+        rows = table.read_where(where, condvars, columns=names, start=start, stop=stop)
+        arrays = [rows[name] for name in names]
+    return pa.Table.from_batches([_batch(pa, schema, specs, arrays)], schema=schema)
+
+
+def arrow_c_stream(table: Table, requested_schema: object | None = None) -> object:
+    """The Arrow PyCapsule stream of all committed rows, one record batch per chunk
+    (``Table.__arrow_c_stream__``): what ``pyarrow.table(t)``, ``polars.DataFrame(t)`` and a
+    DuckDB query naming ``t`` read."""
+    pa = _pyarrow()
+    reader = pa.RecordBatchReader.from_batches(arrow_schema(table), iter_batches(table))
+    return reader.__arrow_c_stream__(requested_schema)
