@@ -31,6 +31,14 @@ def _column(draw, kind, n, missing, width=100):
     if kind == "Float64":
         values = draw(st.lists(st.floats(allow_nan=False), min_size=n, max_size=n))
         return pd.array(_holes(values, missing, None), dtype="Float64")
+    if kind.startswith("datetime"):
+        seconds = draw(st.lists(st.integers(-(2**33), 2**33), min_size=n, max_size=n))
+        stamps = pd.to_datetime(np.array(seconds, "i8"), unit="s")
+        stamps = pd.DatetimeIndex(np.where(missing, np.datetime64("NaT"), stamps.to_numpy()))
+        return stamps.tz_localize("UTC").tz_convert(kind[len("datetime64[ns, ") : -1])
+    if kind == "float64":
+        values = draw(st.lists(st.floats(allow_nan=False), min_size=n, max_size=n))
+        return np.array(_holes(values, missing, np.nan), dtype=np.float64)
     if kind == "category":
         values = draw(st.lists(st.sampled_from(CATEGORIES[:3]), min_size=n, max_size=n))
         return pd.Categorical(_holes(values, missing, None), CATEGORIES)
@@ -42,7 +50,7 @@ def _column(draw, kind, n, missing, width=100):
     return pd.Series(_holes(values, missing, na), dtype=kind)
 
 
-KINDS = [*INTS, "boolean", "Float64", "category", *TEXTS]
+KINDS = [*INTS, "boolean", "Float64", "float64", "datetime64[ns, Europe/Paris]", "category", *TEXTS]
 
 
 def _frame(draw, kinds, n, like=None):
