@@ -135,6 +135,26 @@ CASES = [
         [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],
     ),
     Case(
+        "trailing-delimiter-header-line",
+        # the header's one field more than the rows is its trailing delimiter, no metadata line
+        b"a,b,\n1,2\n3,4\n",
+        [("a", "int64", [1, 3]), ("b", "int64", [2, 4])],
+        pandas={"usecols": ["a", "b"]},
+    ),
+    Case(
+        "trailing-delimiter-header-below-metadata",
+        # a BLS series export (statsmodels' macrodata/src/unemp.csv): the names were lost
+        b"Series Id:  LNS14000000Q\n\nSeasonally Adjusted\n\nSeries id,Year,Period,Value,\n"
+        b"L1,1959,Q01,5.8\nL1,1959,Q02,5.1\nL1,1960,Q01,5.25\n",
+        [
+            ("Series id", "category", ["L1", "L1", "L1"]),
+            ("Year", "int64", [1959, 1959, 1960]),
+            ("Period", "text", ["Q01", "Q02", "Q01"]),
+            ("Value", "float64", [5.8, 5.1, 5.25]),
+        ],
+        pandas={"skiprows": 4, "usecols": ["Series id", "Year", "Period", "Value"]},
+    ),
+    Case(
         "empty-last-header-name-with-data",
         b"a,b,\n1,2,3\n4,5,6\n",
         [("a", "int64", [1, 4]), ("b", "int64", [2, 5]), ("col2", "int64", [3, 6])],
