@@ -1,0 +1,267 @@
+"""The command line through subprocesses: each command's output, exit status and one-line errors.
+
+One store, prepared in this process, is shared by the read-only commands; every subprocess
+pays Python's and numpy's start-up, so the tests run few of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import colvault
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``colvault ARGS`` in a fresh Python (stdout a pipe: no progress bars)."""
+    return subprocess.run(
+        [sys.executable, "-m", "colvault.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def ok(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    return res.stdout
+
+
+def fails(res: subprocess.CompletedProcess[str], status: int, *texts: str) -> str:
+    """The command failed with ``status`` and said why in one line on stderr."""
+    assert res.returncode == status, (res.returncode, res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for text in texts:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with a table of every kind of column (missing values too) and an array."""
+    path = tmp_path_factory.mktemp("cli") / "lab.colvault"
+    with colvault.open(path, "w") as store:
+        t = store.create_table(
+            "/runs/r1",
+            {
+                "sensor": "i4",
+                "value": "f8",
+                "site": "category",
+                "t": "M8[s]",
+                "count": {"dtype": "i8", "nullable": True},
+                "note": {"dtype": "U8", "nullable": True},
+            },
+        )
+        t.append(
+            {
+                "sensor": [1, 2, 3, 4],
+                "value": [0.5, np.nan, 2.5, 3.5],
+                "site": ["Lyon", "Oslo", "Lyon", "Oslo"],
+                "t": [
+                    "2025-03-01T00:00",
+                    "2025-03-01T00:01",
+                    "2025-03-01T00:02",
+                    "2025-03-01T00:03",
+                ],
+                "count": np.ma.MaskedArray([10, 20, 30, 40], [True, False, False, False]),
+                "note": np.ma.MaskedArray(["a", "b", "c", "d"], [False, True, False, False]),
+            }
+        )
+        t.attrs["operator"] = "Ada"
+        store.create_array("/runs/spectra", "f4", inner_shape=(3,)).append(np.ones((5, 3)))
+        store.commit()
+    return path
+
+
+def test_info_text_shows_tree_rows_dtypes_sizes_and_zone_maps(lab):
+    out = ok(run("info", str(lab)))
+    lines = out.splitlines()
+    assert lines[0] == str(lab)
+    table = next(line for line in lines if "/runs/r1" in line)
+    assert "table, 4 rows x 6 columns" in table and "zone maps on 4/6 columns" in table
+    assert "240 B raw" in table and "B stored" in table
+    assert any("/runs/spectra" in line and "5 x 3 float32" in line for line in lines)
+    count = next(line for line in lines if line.split()[:1] == ["count"])
+    assert "int64 (nullable)" in count and count.split()[-4] == "1"  # one missing value
+    site = next(line for line in lines if line.split()[:1] == ["site"])
+    assert "category" in site and " no " in site  # text has no zone map
+
+
+def test_info_json_of_one_node(lab):
+    info = json.loads(ok(run("info", f"{lab}:/runs/r1", "--json")))
+    assert info["store"] == str(lab)
+    [node] = info["nodes"]
+    assert node["path"] == "/runs/r1" and node["kind"] == "table" and node["rows"] == 4
+    assert node["shape"] == [4, 6] and node["zone_map_columns"] == 4
+    assert node["attrs"] == {"operator": "Ada"}
+    cols = {c["name"]: c for c in node["columns"]}
+    assert cols["sensor"]["dtype"] == "int32" and cols["sensor"]["zone_map"] is True
+    assert cols["sensor"]["raw_bytes"] == 16 and cols["sensor"]["stored_bytes"] > 0
+    assert cols["count"]["nullable"] is True and cols["count"]["nulls"] == 1
+    assert cols["site"]["dtype"] == "category" and cols["site"]["raw_bytes"] is None
+    assert node["stored_bytes"] == sum(c["stored_bytes"] for c in node["columns"])
+
+
+def test_info_errors(lab, tmp_path):
+    fails(run("info", str(tmp_path / "none.colvault")), 1, "no store at", "none.colvault")
+    fails(run("info", f"{lab}:/runs/nope"), 1, "no node /runs/nope")
+    fails(run("info"), 2, "required")
+
+
+def test_query_formats(lab):
+    table = ok(run("query", f"{lab}:/runs/r1", "sensor >= 2", "--columns", "sensor,count,note"))
+    assert table.splitlines()[0].split() == ["sensor", "count", "note"]
+    assert [line.split() for line in table.splitlines()[1:]] == [
+        ["2", "20", "<NA>"],
+        ["3", "30", "c"],
+        ["4", "40", "d"],
+    ]
+    text = ok(run("query", f"{lab}:/runs/r1", "sensor < 3", "--format", "csv"))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [
+        ["sensor", "value", "site", "t", "count", "note"],
+        ["1", "0.5", "Lyon", "2025-03-01T00:00:00", "", "a"],
+        ["2", "nan", "Oslo", "2025-03-01T00:01:00", "20", ""],
+    ]
+    records = json.loads(ok(run("query", f"{lab}:/runs/r1", 'site == "Oslo"', "--format", "json")))
+    assert records == [
+        {"sensor": 2, "value": None, "site": "Oslo", "t": "2025-03-01T00:01:00", "count": 20,
+         "note": None},
+        {"sensor": 4, "value": 3.5, "site": "Oslo", "t": "2025-03-01T00:03:00", "count": 40,
+         "note": "d"},
+    ]  # fmt: skip
+
+
+def test_query_limit_var_and_empty_result(lab):
+    out = ok(run("query", f"{lab}:/runs/r1", "sensor > lo", "--var", "lo=1", "--limit", "2",
+                 "--format", "json"))  # fmt: skip
+    assert [r["sensor"] for r in json.loads(out)] == [2, 3]
+    assert json.loads(ok(run("query", f"{lab}:/runs/r1", "sensor > 9", "--format", "json"))) == []
+    empty = ok(run("query", f"{lab}:/runs/r1", "sensor > 9", "--columns", "sensor,site"))
+    assert empty.split() == ["sensor", "site"]
+
+
+def test_query_to_files(lab, tmp_path):
+    out = tmp_path / "q.csv"
+    assert "wrote 2 rows" in ok(run("query", f"{lab}:/runs/r1", "value > 1", "--format", "csv",
+                                    "--out", str(out)))  # fmt: skip
+    assert out.read_text().splitlines()[1].startswith("3,2.5,Lyon")
+    fails(run("query", f"{lab}:/runs/r1", "value > 0", "--out", str(out)), 1, "exists")
+    assert len(out.read_text().splitlines()) == 3  # the existing file is left as it was
+    ok(run("query", f"{lab}:/runs/r1", "value > 0", "--format", "csv", "--out", str(out),
+           "--overwrite"))  # fmt: skip
+    assert len(out.read_text().splitlines()) == 4
+    pq = pytest.importorskip("pyarrow.parquet")
+    target = tmp_path / "q.parquet"
+    ok(run("query", f"{lab}:/runs/r1", "sensor > 0", "--format", "parquet", "--out", str(target)))
+    got = pq.read_table(target).to_pydict()
+    assert got["sensor"] == [1, 2, 3, 4] and got["count"] == [None, 20, 30, 40]
+    assert got["note"] == ["a", None, "c", "d"] and got["site"] == ["Lyon", "Oslo", "Lyon", "Oslo"]
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".part")] == []
+
+
+def test_query_errors(lab, tmp_path):
+    table = f"{lab}:/runs/r1"
+    fails(run("query", f"{tmp_path}/none.colvault:/t", "x > 1"), 1, "no store at")
+    fails(run("query", f"{lab}:/runs/nope", "x > 1"), 1, "no node /runs/nope")
+    fails(run("query", f"{lab}:/runs/spectra", "x > 1"), 1, "/runs/spectra is an array")
+    fails(run("query", str(lab), "x > 1"), 1, "STORE:/path")
+    res = run("query", table, "sensor >>> 1")
+    fails(res, 1, "syntax error")
+    assert res.stdout == ""  # nothing written before the condition is known to be good
+    fails(run("query", table, "nosuch > 1"), 1, "unknown name 'nosuch'", "/runs/r1")
+    fails(run("query", table, "sensor > 1", "--columns", "sensor,nosuch"), 1, "nosuch")
+    fails(run("query", table, "sensor > 1", "--format", "xml"), 2, "invalid choice: 'xml'")
+    fails(run("query", table, "sensor > 1", "--format", "parquet"), 2, "needs --out")
+    fails(run("query", table, "sensor > 1", "--limit", "-1"), 2, "--limit")
+    fails(run("query", table, "sensor > lo", "--var", "lo"), 1, "NAME=VALUE")
+
+
+def test_import_csv_adds_rows_then_replaces(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("sensor,value\n1,0.5\n2,1.5\n")
+    b.write_text("sensor,value\n3,2.5\n")
+    store = tmp_path / "s.colvault"
+    out = ok(run("import-csv", f"{store}:/runs/a", str(a)))
+    assert "imported 2 rows" in out
+    out = ok(run("import-csv", f"{store}:/runs/a", str(b), "--quiet"))
+    assert "added 1 row to /runs/a (now 3)" in out
+    out = ok(run("import-csv", f"{store}:/runs/a", str(b), "--replace"))
+    assert "imported 1 row " in out
+    with colvault.open(store) as s:
+        assert s["/runs/a"].read()["sensor"].tolist() == [3]
+        assert s.keys() == ["/runs", "/runs/a"]  # no leftover of the swap
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sensor,value\n4,x,9\n")
+    fails(run("import-csv", f"{store}:/runs/a", str(bad), "--replace"), 1, "line 2")
+    with colvault.open(store) as s:  # a failed replace leaves the table as it was
+        assert s["/runs/a"].read()["sensor"].tolist() == [3]
+        assert s.keys() == ["/runs", "/runs/a"]
+    fails(run("import-csv", f"{store}:/runs/a", str(tmp_path / "none.csv")), 1, "no file")
+    fails(run("import-csv", f"{store}:/runs", str(a)), 1, "/runs is a group, not a table")
+    fails(run("import-csv", f"{store}:/runs/a"), 2, "CSV files")
+
+
+def test_export_then_import_hdf5(lab, tmp_path):
+    h5 = tmp_path / "lab.h5"
+    out = ok(run("export-hdf5", str(lab), str(h5)))
+    assert "wrote" in out and h5.exists()
+    fails(run("export-hdf5", str(lab), str(h5)), 1, "exists", "--overwrite")
+    ok(run("export-hdf5", f"{lab}:/runs/r1", str(h5), "--overwrite", "--compression", "none"))
+    store = tmp_path / "back.colvault"
+    out = ok(run("import-hdf5", str(store), str(h5)))
+    assert "imported 1 node(s)" in out and "/r1  (table)  4 rows" in out
+    with colvault.open(store) as s, colvault.open(lab) as original:
+        got, want = s["/r1"], original["/runs/r1"]
+        assert got.dtypes == want.dtypes
+        assert str(got.read()) == str(want.read())  # NaN and missing values alike
+    fails(run("import-hdf5", str(store), str(h5)), 1, "/r1 already exists")
+    fails(run("import-hdf5", str(store), str(tmp_path / "none.h5")), 1, "no file")
+    not_h5 = tmp_path / "x.h5"
+    not_h5.write_text("not hdf5")
+    fails(run("import-hdf5", str(store), str(not_h5)), 1, "x.h5", "nothing was imported")
+    fails(
+        run("export-hdf5", str(tmp_path / "none.colvault"), str(tmp_path / "o.h5")), 1, "no store"
+    )
+    fails(run("export-hdf5", f"{lab}:/nope", str(tmp_path / "o.h5")), 1, "no node /nope")
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_verify_compact_and_damage(tmp_path):
+    store = tmp_path / "s.colvault"
+    with colvault.open(store, "w") as s:
+        s.create_table("/a", {"x": "f8"}).append({"x": np.arange(1000.0)})
+        s.create_table("/b", {"x": "f8"}).append({"x": np.arange(1000.0)})
+        s.commit()
+        s.remove("/b")
+        s.commit()
+    assert "0 damaged" in ok(run("verify", str(store)))
+    out = ok(run("compact", str(store)))
+    assert "bytes of segments" in out
+    fails(run("compact", str(tmp_path / "none")), 1, "no store")
+    fails(run("verify", str(tmp_path / "none")), 1, "no store")
+    segments = sorted(store.rglob("*.seg"), key=lambda p: p.stat().st_size)
+    seg = segments[-1]
+    data = bytearray(seg.read_bytes())
+    data[-100] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    res = run("verify", str(store))
+    fails(res, 1, "damaged", str(store))
+    assert "DAMAGE:" in res.stdout and "/a" in res.stdout
+
+
+def test_usage_errors():
+    fails(run("nosuch"), 2, "invalid choice: 'nosuch'")
+    fails(run(), 2, "required")
+    fails(run("info", "x", "--nosuch"), 2, "unrecognized arguments: --nosuch")
