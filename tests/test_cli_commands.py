@@ -265,3 +265,22 @@ def test_usage_errors():
     fails(run("nosuch"), 2, "invalid choice: 'nosuch'")
     fails(run(), 2, "required")
     fails(run("info", "x", "--nosuch"), 2, "unrecognized arguments: --nosuch")
+
+
+def test_demo_and_warmup(tmp_path):
+    out = ok(run("demo", "--path", str(tmp_path / "d.colvault"), "--rows", "20000", "--quiet"))
+    assert "slice matches the generated data: True" in out and "0 damaged" in out
+    assert "!= numpy" not in out
+    out = ok(run("warmup", "--processes", "1"))
+    assert out.splitlines()[-1].startswith("done in")
+
+
+def test_progress_only_for_a_terminal_and_not_when_quiet(monkeypatch):
+    from colvault import cli
+
+    args = cli.parser().parse_args(["info", "x"])
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert cli._progress(args) is False
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert cli._progress(args) is None  # colvault.progress: a bar after a second on a terminal
+    assert cli._progress(cli.parser().parse_args(["info", "x", "--quiet"])) is False
