@@ -61,6 +61,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "t": "M8[s]",
                 "count": {"dtype": "i8", "nullable": True},
                 "note": {"dtype": "U8", "nullable": True},
+                "temp": "f4",
             },
         )
         t.append(
@@ -76,6 +77,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 ],
                 "count": np.ma.MaskedArray([10, 20, 30, 40], [True, False, False, False]),
                 "note": np.ma.MaskedArray(["a", "b", "c", "d"], [False, True, False, False]),
+                "temp": np.array([19.769825, 1.1, 2.2, 3.3], "f4"),
             }
         )
         t.attrs["operator"] = "Ada"
@@ -89,8 +91,8 @@ def test_info_text_shows_tree_rows_dtypes_sizes_and_zone_maps(lab):
     lines = out.splitlines()
     assert lines[0] == str(lab)
     table = next(line for line in lines if "/runs/r1" in line)
-    assert "table, 4 rows x 6 columns" in table and "zone maps on 4/6 columns" in table
-    assert "240 B raw" in table and "B stored" in table
+    assert "table, 4 rows x 7 columns" in table and "zone maps on 5/7 columns" in table
+    assert "256 B raw" in table and "B stored" in table
     assert any("/runs/spectra" in line and "5 x 3 float32" in line for line in lines)
     count = next(line for line in lines if line.split()[:1] == ["count"])
     assert "int64 (nullable)" in count and count.split()[-4] == "1"  # one missing value
@@ -103,7 +105,7 @@ def test_info_json_of_one_node(lab):
     assert info["store"] == str(lab)
     [node] = info["nodes"]
     assert node["path"] == "/runs/r1" and node["kind"] == "table" and node["rows"] == 4
-    assert node["shape"] == [4, 6] and node["zone_map_columns"] == 4
+    assert node["shape"] == [4, 7] and node["zone_map_columns"] == 5
     assert node["attrs"] == {"operator": "Ada"}
     cols = {c["name"]: c for c in node["columns"]}
     assert cols["sensor"]["dtype"] == "int32" and cols["sensor"]["zone_map"] is True
@@ -130,16 +132,16 @@ def test_query_formats(lab):
     text = ok(run("query", f"{lab}:/runs/r1", "sensor < 3", "--format", "csv"))
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [
-        ["sensor", "value", "site", "t", "count", "note"],
-        ["1", "0.5", "Lyon", "2025-03-01T00:00:00", "", "a"],
-        ["2", "nan", "Oslo", "2025-03-01T00:01:00", "20", ""],
+        ["sensor", "value", "site", "t", "count", "note", "temp"],
+        ["1", "0.5", "Lyon", "2025-03-01T00:00:00", "", "a", "19.769825"],  # float32 text
+        ["2", "nan", "Oslo", "2025-03-01T00:01:00", "20", "", "1.1"],
     ]
     records = json.loads(ok(run("query", f"{lab}:/runs/r1", 'site == "Oslo"', "--format", "json")))
     assert records == [
         {"sensor": 2, "value": None, "site": "Oslo", "t": "2025-03-01T00:01:00", "count": 20,
-         "note": None},
+         "note": None, "temp": 1.1},
         {"sensor": 4, "value": 3.5, "site": "Oslo", "t": "2025-03-01T00:03:00", "count": 40,
-         "note": "d"},
+         "note": "d", "temp": 3.3},
     ]  # fmt: skip
 
 

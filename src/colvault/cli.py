@@ -334,6 +334,9 @@ def _texts(spec: Any, values: np.ndarray) -> list[Any]:
         return np.datetime_as_string(values).tolist()
     if values.dtype.kind == "m":
         return [str(v) for v in values]
+    if values.dtype.kind == "f" and values.dtype.itemsize < 8 and not values.shape[1:]:
+        # float32's shortest text (19.769825), not float64's of the same value (19.76982498...)
+        return [float(v) for v in values.astype(str).tolist()]
     if values.dtype.kind == "S":
         return [v.decode("utf-8", "backslashreplace") for v in values.tolist()]
     return values.tolist()
