@@ -195,7 +195,9 @@ def test_import_csv_adds_rows_then_replaces(tmp_path):
     a.write_text("sensor,value\n1,0.5\n2,1.5\n")
     b.write_text("sensor,value\n3,2.5\n")
     store = tmp_path / "s.colvault"
-    out = ok(run("import-csv", f"{store}:/runs/a", str(a)))
+    res = run("import-csv", f"{store}:/runs/a", str(a))
+    out = ok(res)
+    assert res.stderr == ""  # stdout is no terminal: no progress bar
     assert "imported 2 rows" in out
     out = ok(run("import-csv", f"{store}:/runs/a", str(b), "--quiet"))
     assert "added 1 row to /runs/a (now 3)" in out
@@ -219,6 +221,11 @@ def test_export_then_import_hdf5(lab, tmp_path):
     h5 = tmp_path / "lab.h5"
     out = ok(run("export-hdf5", str(lab), str(h5)))
     assert "wrote" in out and h5.exists()
+    out = ok(run("import-hdf5", f"{tmp_path / 'part.colvault'}:/lab", str(h5), "--paths",
+                 "/runs/spectra"))  # fmt: skip
+    assert "/lab/runs/spectra  (array)  5 rows" in out and "/lab/runs/r1" not in out
+    with colvault.open(tmp_path / "part.colvault") as s:
+        assert s["/lab/runs/spectra"].shape == (5, 3)
     fails(run("export-hdf5", str(lab), str(h5)), 1, "exists", "--overwrite")
     ok(run("export-hdf5", f"{lab}:/runs/r1", str(h5), "--overwrite", "--compression", "none"))
     store = tmp_path / "back.colvault"
