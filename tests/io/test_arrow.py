@@ -3,8 +3,12 @@ Polars and DuckDB read, checked value by value against ``Table.read``."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import colvault
 
@@ -200,3 +204,184 @@ def test_import_colvault_does_not_load_pyarrow():
     code = "import colvault, sys; print('pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- Arrow in ---------------------------------------------------------------------------------
+
+
+def test_create_table_from_arrow_round_trips(store, table):
+    a = table.to_arrow()
+    t2 = store.create_table("/copy", a)
+    store.commit()
+    assert t2.to_arrow().equals(a)
+    assert t2.dtypes["c"] == "category"
+    assert t2.column_specs(["ts"])[0].tz == "Europe/Paris"
+    assert t2.dtypes["s"] == np.dtype("U3")  # as wide as the longest value
+
+
+def test_create_table_from_a_colvault_table_streams(store, table):
+    copy = store.create_table("/copy", table)  # a stream (__arrow_c_stream__), text spooled
+    store.commit()
+    _assert_equal(copy.to_arrow(), table.read())
+
+
+def test_create_table_from_a_reader_without_text(store):
+    schema = pa.schema([("x", pa.int64()), ("y", pa.float32())])
+    batches = [pa.record_batch([pa.array(range(i, i + 10)), pa.array([0.5] * 10, pa.float32())],
+                               schema=schema) for i in range(0, 50, 10)]  # fmt: skip
+    t = store.create_table("/r", pa.RecordBatchReader.from_batches(schema, batches))
+    store.commit()
+    assert t.col("x").tolist() == list(range(50))
+    assert t.column_specs(["x"])[0].nullable
+
+
+def test_append_arrow_objects(store, table):
+    a = table.to_arrow()
+    table.append(a)
+    table.append(a.to_batches()[0])
+    table.append(pa.RecordBatchReader.from_batches(a.schema, a.to_batches()))
+    store.commit()
+    first = len(a.to_batches()[0])
+    expected = pa.concat_tables([a, a, a.slice(0, first), a])
+    _assert_equal(expected, table.read())
+
+
+def test_polars_and_duckdb_in(store, table):
+    pl = pytest.importorskip("polars")
+    t = store.create_table("/pl", pl.DataFrame(table))
+    store.commit()
+    _assert_equal(t.to_arrow(), table.read())
+    duckdb = pytest.importorskip("duckdb")
+    src = table  # noqa: F841 - DuckDB finds it by name
+    rel = duckdb.sql("select i, c, ns, ts from src where i < 100")
+    t2 = store.create_table("/duck", rel)
+    store.commit()
+    _assert_equal(t2.to_arrow(), table.read(stop=100, columns=["i", "c", "ns", "ts"]))
+
+
+@pytest.mark.parametrize(
+    "typ, values",
+    [
+        (pa.list_(pa.string()), [["a"], ["b", "c"]]),
+        (pa.struct([("a", pa.int8())]), [{"a": 1}, {"a": 2}]),
+        (pa.float16(), np.array([1, 2], np.float16)),
+        (pa.dictionary(pa.int8(), pa.int64()), [5, 6]),
+        (pa.decimal128(5, 2), [Decimal("1.5"), Decimal("2")]),
+    ],
+)
+def test_arrow_types_without_a_column_create_nothing(store, typ, values):
+    if pa.types.is_dictionary(typ):
+        arr = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()), pa.array(values))
+    else:
+        arr = pa.array(values, typ)
+    data = pa.table({"ok": [1, 2], "bad": arr})
+    with pytest.raises(colvault.SchemaError, match="'bad'"):
+        store.create_table("/g/bad", data)
+    reader = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    with pytest.raises(colvault.SchemaError, match="'bad'"):
+        store.create_table("/g/bad", reader)
+    store.commit()
+    assert "/g/bad" not in store
+
+
+def test_missing_cells_remove_the_new_table(store):
+    cells = pa.array([[1.0, 2.0], None], pa.list_(pa.float64(), 2))
+    with pytest.raises(colvault.SchemaError, match="'cell'"):
+        store.create_table("/cells", pa.table({"cell": cells}))
+    store.commit()
+    assert "/cells" not in store
+
+
+def test_append_checks_names_before_any_batch(store, table):
+    a = table.to_arrow().drop_columns(["c"])
+    with pytest.raises(colvault.SchemaError, match="missing column"):
+        table.append(pa.RecordBatchReader.from_batches(a.schema, a.to_batches()))
+    assert table.pending_rows == 0
+
+
+def test_append_nulls_into_a_plain_column_is_refused(store):
+    t = store.create_table("/p", {"x": "i4"})
+    with pytest.raises(colvault.SchemaError, match=r"'x'.*missing"):
+        t.append(pa.table({"x": pa.array([1, None], pa.int32())}))
+    assert t.pending_rows == 0
+
+
+def test_zone_mismatch_is_refused(store):
+    t = store.create_table("/z", {"ts": "datetime64[ns, UTC]"})
+    with pytest.raises(colvault.SchemaError, match="'ts'"):
+        t.append(pa.table({"ts": pa.array([1, 2], pa.timestamp("ns"))}))
+
+
+# -- property: Arrow -> colvault -> Arrow ----------------------------------------------------
+
+
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6
+)
+_INTS = {
+    "int8": (pa.int8(), -(2**7), 2**7 - 1),
+    "int64": (pa.int64(), -(2**63) + 1, 2**63 - 1),
+    "uint16": (pa.uint16(), 0, 2**16 - 1),
+    "uint64": (pa.uint64(), 0, 2**64 - 1),
+}
+
+
+@st.composite
+def _arrow_column(draw, n):
+    kind = draw(
+        st.sampled_from(
+            [*_INTS, "float64", "float32", "bool", "text", "dict", "ts", "date", "bytes"]
+        )
+    )
+    nulls = st.none() if kind not in ("float64", "float32") else st.nothing()
+
+    def values(elements):
+        return draw(st.lists(elements | nulls, min_size=n, max_size=n))
+
+    if kind in _INTS:
+        typ, lo, hi = _INTS[kind]
+        return pa.array(values(st.integers(lo, hi)), typ)
+    if kind.startswith("float"):
+        width = 64 if kind == "float64" else 32
+        return pa.array(values(st.floats(allow_nan=False, width=width)), pa.from_numpy_dtype(
+            np.dtype(f"f{width // 8}")))  # fmt: skip
+    if kind == "bool":
+        return pa.array(values(st.booleans()), pa.bool_())
+    if kind == "text":
+        return pa.array(values(_TEXT), pa.string())
+    if kind == "dict":
+        return pa.array(
+            values(st.sampled_from(["a", "bb", "é", ""])), pa.string()
+        ).dictionary_encode()
+    if kind == "ts":
+        unit = draw(st.sampled_from(["s", "ms", "us", "ns"]))
+        tz = draw(st.sampled_from([None, "UTC", "Europe/Paris"]))
+        return pa.array(values(st.integers(-(10**15), 10**15)), pa.int64()).cast(
+            pa.timestamp(unit, tz)
+        )
+    if kind == "date":
+        return pa.array(values(st.integers(-(10**5), 10**5)), pa.int32()).cast(pa.date32())
+    return pa.array(values(st.binary(max_size=5).map(lambda b: b.rstrip(b"\x00"))), pa.binary())
+
+
+@st.composite
+def _arrow_tables(draw):
+    n = draw(st.integers(0, 40))
+    ncols = draw(st.integers(1, 4))
+    return pa.table({f"c{i}": draw(_arrow_column(n)) for i in range(ncols)})
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_arrow_tables(), chunk=st.sampled_from([None, 7]), stream=st.booleans())
+def test_arrow_round_trip(tmp_path_factory, data, chunk, stream):
+    path = str(tmp_path_factory.mktemp("rt") / "s.colvault")
+    with colvault.open(path, "w") as store:
+        src = pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=chunk))
+        store.create_table("/t", src if stream else data)
+    with colvault.open(path) as store:
+        back = pa.table(store["/t"])
+    assert back.num_rows == data.num_rows
+    for name in data.column_names:
+        assert _plain(back.column(name)) == _plain(data.column(name)), name

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SchemaError
+from . import arrowin
 from .coded import Coded
 from .frames import frame_arrays, is_frame
 from .masked import Masked
@@ -334,11 +335,16 @@ def coerce_batch(
     data: Any, columns: Sequence[ColumnSpec], where: object, index: Sequence[str] = ()
 ) -> tuple[int, list[np.ndarray]]:
     """Validate a whole batch (dict of arrays, structured array, list of row tuples, or a
-    DataFrame, whose index levels fill the table's ``index`` columns)."""
+    DataFrame, whose index levels fill the table's ``index`` columns, or a pyarrow Table or
+    RecordBatch)."""
     names = [c.name for c in columns]
     raw: list[Any]
     if is_frame(data):
         data = frame_arrays(data, columns, index, where)
+    elif arrowin.is_arrow(data):
+        if not arrowin.in_memory(data):
+            raise SchemaError(f"{where}: an Arrow stream is appended batch by batch (append)")
+        data = arrowin.batch_arrays(data, columns, where)
     if isinstance(data, np.ndarray) and data.dtype.names is not None:
         missing = [n for n in names if n not in data.dtype.names]
         extra = [n for n in data.dtype.names if n not in names]

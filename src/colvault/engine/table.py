@@ -12,7 +12,7 @@ from ..errors import SchemaError
 from ..lazy import kernel_module
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
-from . import display
+from . import arrowin, display
 from .coerce import Lazy, coerce_batch
 from .indexing import RowRange, resolve
 from .masked import unpack
@@ -146,7 +146,9 @@ class Table(DataNode):
         return np.concatenate(remapped), dictionary
 
     def append(self, data: Any, *, copy: bool = True) -> None:
-        """Validate and buffer rows: a dict of arrays, a structured array or a list of tuples.
+        """Validate and buffer rows: a dict of arrays, a structured array, a list of tuples, a
+        DataFrame, or Arrow data (a pyarrow Table or RecordBatch; a RecordBatchReader or any
+        object with ``__arrow_c_stream__``, appended batch by batch).
 
         The whole batch is checked first; a ``SchemaError`` keeps none of it. Rows become visible
         to reads at the next commit (``flush()``, ``store.commit()``, closing the store).
@@ -155,6 +157,9 @@ class Table(DataNode):
         without copying them (the CSV importer appends its freshly parsed blocks so).
         """
         self._store._check_writable()
+        if arrowin.is_arrow(data) and not arrowin.in_memory(data):
+            self._append_stream(data, copy)
+            return
         n, arrays = coerce_batch(
             data,
             self._schema.columns,
@@ -162,6 +167,15 @@ class Table(DataNode):
             self._schema.index_columns,
         )
         self._store._append(self, arrays, n, owned=not copy)
+
+    def _append_stream(self, data: Any, copy: bool) -> None:
+        """An Arrow stream, batch by batch (memory bounded by a batch). Its column names are
+        checked first; a batch that does not fit raises, and the batches before it stay
+        pending (``store.abort()`` drops them)."""
+        stream = arrowin.reader(data)
+        arrowin.check_names(stream.schema, self.colnames, f"table {self.path}")
+        for batch in stream:
+            self.append(batch, copy=copy)
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

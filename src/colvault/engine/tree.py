@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ..errors import CatalogError, NodeError
-from . import display
+from . import arrowin, display
 from .array import Array
 from .catalog import Catalog
 from .codec import Codec
@@ -194,7 +194,16 @@ class NodeTree:
         ``RangeIndex``, is stored as the first columns and restored by ``to_pandas``). A
         zone-aware timestamp column (``"datetime64[ns, Europe/Paris]"`` or pandas' dtype) keeps
         its zone in the schema and its values as UTC. ``chunk_rows`` defaults to about 1 MiB of
-        the widest column. Rows that do not fit raise before anything is created."""
+        the widest column. Rows that do not fit raise before anything is created.
+
+        Arrow data (a pyarrow Table, RecordBatch, RecordBatchReader, or any object with
+        ``__arrow_c_stream__``: Polars, DuckDB, another table) give the schema and the rows:
+        text as wide as its longest value, dictionaries as categories, columns nullable where
+        the Arrow field is (bool, int, text and category columns; floats and timestamps hold NaN
+        and NaT). A type colvault has no column for raises before anything is created."""
+        if arrowin.is_arrow(schema):
+            options = (codec, clevel, shuffle, chunk_rows, expected_rows)
+            return self._create_from_arrow(path, schema, options)
         columns = parse_columns(schema)
         levels = index_levels(schema) if is_frame(schema) else []
         index = tuple((c, None if lv.name is None else str(lv.name)) for c, lv in levels)
@@ -208,6 +217,21 @@ class NodeTree:
         if rows is not None:  # as PyTables does with a record array: the data go in too
             n, arrays = rows
             self._store()._append(table, arrays, n)  # checked above: not coerced again
+        return table
+
+    def _create_from_arrow(self, path: str, data: Any, options: tuple[Any, ...]) -> Table:
+        """A table from Arrow data, streamed batch by batch into it (one commit's worth of
+        pending rows); if a batch still fails, the new table is removed again."""
+        with arrowin.ArrowSource(data, f"table {path}") as source:
+            columns = parse_columns(source.items)
+            table = self._create_data(path, "table", columns, *options)
+            assert isinstance(table, Table)
+            try:
+                for batch in source.batches():
+                    table.append(batch)
+            except BaseException:
+                self.remove(path)
+                raise
         return table
 
     def create_array(

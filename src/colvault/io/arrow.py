@@ -40,13 +40,15 @@ def _unit(spec: ColumnSpec) -> str:
 def arrow_type(spec: ColumnSpec) -> Any:
     """The Arrow type of a column: numbers and bools as Arrow's primitives, text as ``string``
     (bytes as ``binary``), categories as ``dictionary<int32, string>``, timestamps with their
-    unit and zone, cells as (nested) ``fixed_size_list``. Complex numbers have no Arrow type:
-    a ``SchemaError`` naming the column."""
+    unit and zone (days as ``date32``), cells as (nested) ``fixed_size_list``. Complex numbers
+    have no Arrow type: a ``SchemaError`` naming the column."""
     pa = _pyarrow()
     kind = spec.dtype.kind
     if spec.is_category:
         return pa.dictionary(pa.int32(), pa.string())
-    if kind == "M":
+    if kind == "M" and spec.tz is None and np.datetime_data(spec.dtype)[0] == "D":
+        scalar = pa.date32()
+    elif kind == "M":
         scalar = pa.timestamp(_unit(spec), tz=spec.tz)
     elif kind == "m":
         scalar = pa.duration(_unit(spec))
@@ -88,6 +90,10 @@ def _arrow_array(pa: Any, spec: ColumnSpec, values: np.ndarray, typ: Any) -> Any
         for size in reversed(spec.shape):
             out = pa.FixedSizeListArray.from_arrays(out, size)
         return out
+    if pa.types.is_date32(typ):
+        return pa.array(data, type=typ, mask=mask)
+    if data.dtype.kind == "S":  # pyarrow reads numpy's bytes up to their first NUL
+        return pa.array(data.tolist(), type=typ, mask=mask)
     if data.dtype.kind in "Mm" and np.datetime_data(data.dtype)[0] not in _ARROW_UNITS:
         data = data.astype(f"{data.dtype.kind}8[s]")
     return pa.array(data, type=typ, mask=mask)
