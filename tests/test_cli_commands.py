@@ -293,3 +293,17 @@ def test_progress_only_for_a_terminal_and_not_when_quiet(monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert cli._progress(args) is None  # colvault.progress: a bar after a second on a terminal
     assert cli._progress(cli.parser().parse_args(["info", "x", "--quiet"])) is False
+
+
+def test_query_parquet_without_pyarrow_names_the_extra(lab, tmp_path):
+    out = tmp_path / "q.parquet"
+    hide = "import sys; sys.modules['pyarrow'] = None; from colvault.cli import main; "
+    args = [f"{lab}:/runs/r1", "sensor > 0", "--format", "parquet", "--out", str(out)]
+    res = subprocess.run(
+        [sys.executable, "-c", hide + f"sys.exit(main(['query', *{args!r}]))"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    fails(res, 1, "needs pyarrow", "colvault[arrow]")
+    assert not out.exists() and os.listdir(tmp_path) == []

@@ -372,12 +372,14 @@ def _text_value(v: Any, missing: str) -> str:
 class _Writer:
     """Writes query batches in one format; ``close()`` finishes the output."""
 
-    def __init__(self, fmt: str, out: IO[str] | None, path: str | None, specs: list[Any]):
+    def __init__(
+        self, fmt: str, out: IO[str] | None, path: str | None, specs: list[Any], schema: Any = None
+    ):
         self.fmt, self.out, self.path, self.specs = fmt, out, path, specs
         self.names = [s.name for s in specs]
         self.rows = 0
         self.widths: list[int] | None = None
-        self.parquet: Any = None
+        self.parquet: Any = None  # a pyarrow ParquetWriter of io.arrow's schema
         if fmt == "csv":
             assert out is not None
             self.csv = csv.writer(out, lineterminator="\n")
@@ -386,48 +388,14 @@ class _Writer:
             assert out is not None
             out.write("[")
         elif fmt == "parquet":
-            self.pa, pq = _pyarrow()
-            fields = [self.pa.field(s.name, self._arrow_type(s), s.nullable) for s in specs]
-            self.schema = self.pa.schema(fields)
-            self.parquet = pq.ParquetWriter(path, self.schema)
+            _, pq = _pyarrow()
+            self.parquet = pq.ParquetWriter(path, schema)
 
-    def _arrow_type(self, spec: Any) -> Any:
-        pa = self.pa
-        if spec.is_category:
-            return pa.dictionary(pa.int32(), pa.string())
-        if spec.dtype.kind == "U":
-            kind = pa.string()
-        elif spec.dtype.kind == "M":
-            unit = np.datetime_data(spec.dtype)[0]
-            kind = pa.timestamp(unit if unit in ("s", "ms", "us", "ns") else "ns", tz=spec.tz)
-        else:
-            kind = pa.from_numpy_dtype(spec.dtype)
-        return pa.list_(kind, int(np.prod(spec.shape))) if spec.shape else kind
-
-    def _arrow(self, spec: Any, values: np.ndarray, kind: Any) -> Any:
-        pa = self.pa
-        mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
-        data = values.data if isinstance(values, np.ma.MaskedArray) else values
-        if spec.is_category:
-            return pa.array(data.tolist(), pa.string(), mask=mask).dictionary_encode()
-        if spec.shape:
-            flat = pa.array(np.ascontiguousarray(data).reshape(-1), kind.value_type)
-            return pa.FixedSizeListArray.from_arrays(flat, kind.list_size)
-        if data.dtype.kind == "U":
-            return pa.array(data.tolist(), kind, mask=mask)
-        if data.dtype.kind == "M":
-            data = data.astype(f"M8[{kind.unit}]")
-        return pa.array(data, kind, mask=mask)
-
-    def write(self, batch: dict[str, np.ndarray]) -> None:
-        n = len(next(iter(batch.values()))) if batch else 0
+    def write(self, batch: Any) -> None:
+        n = _length(batch)
         self.rows += n
-        if self.fmt == "parquet":
-            arrays = [
-                self._arrow(s, batch[s.name], f.type)
-                for s, f in zip(self.specs, self.schema, strict=True)
-            ]
-            self.parquet.write_table(self.pa.Table.from_arrays(arrays, schema=self.schema))
+        if self.fmt == "parquet":  # a pyarrow RecordBatch
+            self.parquet.write_batch(batch)
             return
         columns = [_cells(s, batch[s.name]) for s in self.specs]
         assert self.out is not None
@@ -473,7 +441,8 @@ def _pyarrow() -> tuple[Any, Any]:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise Failure(
-            "--format parquet needs pyarrow, which is not installed (pip install pyarrow)"
+            "--format parquet needs pyarrow, which is not installed: "
+            "pip install 'colvault[arrow]' (or pyarrow)"
         ) from exc
     return pa, pq
 
@@ -496,13 +465,24 @@ def _condvars(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _limited(batches: Iterator[dict[str, np.ndarray]], limit: int | None) -> Iterator[Any]:
+def _length(batch: Any) -> int:
+    """Rows in a batch: a dict of arrays, or a pyarrow RecordBatch."""
+    if hasattr(batch, "num_rows"):
+        return int(batch.num_rows)
+    return len(next(iter(batch.values()))) if batch else 0
+
+
+def _limited(batches: Iterator[Any], limit: int | None) -> Iterator[Any]:
     left = limit
     for batch in batches:
         if left is not None:
-            n = len(next(iter(batch.values()))) if batch else 0
+            n = _length(batch)
             if n >= left:
-                yield {k: v[:left] for k, v in batch.items()}
+                yield (
+                    batch.slice(0, left)
+                    if hasattr(batch, "slice")
+                    else {k: v[:left] for k, v in batch.items()}
+                )
                 return
             left -= n
         yield batch
@@ -524,10 +504,17 @@ def query_command(args: argparse.Namespace) -> int:
     with _open(store_path) as store:
         t = _table(store, path)
         specs = t.column_specs(columns)
-        batches = _limited(t.iter_where(args.condition, condvars, columns=columns), args.limit)
-        first = next(batches, None)  # a bad condition fails here, before any output
-        if args.format == "parquet":
+        schema = None
+        if args.format == "parquet":  # Arrow's types as Table.to_arrow gives them
+            from .io.arrow import arrow_schema
+
             _pyarrow()
+            schema = arrow_schema(t, [s.name for s in specs])
+            found = t.iter_batches(columns, where=args.condition, condvars=condvars)
+        else:
+            found = t.iter_where(args.condition, condvars, columns=columns)
+        batches = _limited(found, args.limit)
+        first = next(batches, None)  # a bad condition fails here, before any output
         if not args.out:
             w = _Writer(args.format, sys.stdout, None, specs)
             for batch in _chain(first, batches):
@@ -539,11 +526,12 @@ def query_command(args: argparse.Namespace) -> int:
         os.close(fd)
         try:
             with open(tmp, "w", encoding="utf-8", newline="") as f:
-                w = _Writer(args.format, None if args.format == "parquet" else f, tmp, specs)
+                text = None if args.format == "parquet" else f
+                w = _Writer(args.format, text, tmp, specs, schema)
                 with bar(None, "rows", "query", _progress(args)) as b:
                     for batch in _chain(first, batches):
                         w.write(batch)
-                        b.update(len(next(iter(batch.values()))) if batch else 0)
+                        b.update(_length(batch))
                 w.close()
             os.replace(tmp, args.out)
         except BaseException:
