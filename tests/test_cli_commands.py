@@ -94,6 +94,7 @@ def test_info_text_shows_tree_rows_dtypes_sizes_and_zone_maps(lab):
     assert "table, 4 rows x 7 columns" in table and "zone maps on 5/7 columns" in table
     assert "256 B raw" in table and "B stored" in table
     assert any("/runs/spectra" in line and "5 x 3 float32" in line for line in lines)
+    assert lines[lines.index(table) + 1].strip() == 'attrs: operator="Ada"'
     count = next(line for line in lines if line.split()[:1] == ["count"])
     assert "int64 (nullable)" in count and count.split()[-4] == "1"  # one missing value
     site = next(line for line in lines if line.split()[:1] == ["site"])

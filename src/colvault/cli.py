@@ -263,10 +263,19 @@ def node_info(node: Any) -> dict[str, Any]:
     return out
 
 
+def _print_attrs(info: dict[str, Any], pad: str) -> None:
+    if info["attrs"]:
+        text = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in info["attrs"].items()
+        )
+        print(f"{pad}    attrs: {text if len(text) <= 90 else text[:87] + '...'}")
+
+
 def _print_info(info: dict[str, Any], depth: int) -> None:
     pad = "  " * depth
     if info["kind"] == "group":
         print(f"{pad}{info['path']}  (group)")
+        _print_attrs(info, pad)
         return
     ratio = f"{info['ratio']:.2f}x" if info["ratio"] else "-"
     if info["kind"] == "table":
@@ -280,6 +289,7 @@ def _print_info(info: dict[str, Any], depth: int) -> None:
         f"{pad}{info['path']}  ({info['kind']}, {shape}; {_size(info['raw_bytes'])} raw, "
         f"{_size(info['stored_bytes'])} stored, {ratio}{zones})"
     )
+    _print_attrs(info, pad)
     if info["kind"] != "table":
         return
     head = ("column", "dtype", "chunks", "raw", "stored", "ratio", "nulls", "zones", "encodings")
