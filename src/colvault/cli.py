@@ -388,6 +388,7 @@ class _Writer:
         self.fmt, self.out, self.path, self.specs = fmt, out, path, specs
         self.names = [s.name for s in specs]
         self.rows = 0
+        self.records = 0  # JSON records written: all but the first follow a comma
         self.widths: list[int] | None = None
         self.parquet: Any = None  # a pyarrow ParquetWriter of io.arrow's schema
         if fmt == "csv":
@@ -415,8 +416,8 @@ class _Writer:
         elif self.fmt == "json":
             for row in zip(*columns, strict=True):
                 record = {k: _json_value(v) for k, v in zip(self.names, row, strict=True)}
-                self.out.write(("\n" if self.rows == n else ",\n") + json.dumps(record))
-                n -= 1  # only the output's first record goes without a comma
+                self.out.write((",\n" if self.records else "\n") + json.dumps(record))
+                self.records += 1
         else:
             texts = [[_text_value(v, "<NA>") for v in col] for col in columns]
             if self.widths is None:  # widths from the first batch; later cells may run over
@@ -439,7 +440,7 @@ class _Writer:
             return
         assert self.out is not None
         if self.fmt == "json":
-            self.out.write("\n]\n" if self.rows else "]\n")
+            self.out.write("\n]\n" if self.records else "]\n")
         elif self.fmt == "table" and self.widths is None:
             self.widths = [len(n) for n in self.names]
             self._line(self.names)
