@@ -39,11 +39,14 @@ from .errors import (
 )
 from .io import arrow as _arrow
 from .io.frames import to_pandas as _to_pandas
+from .io.parquet import import_parquet
+from .io.parquet import to_parquet as _to_parquet
 
 Table.to_pandas = _to_pandas  # type: ignore[attr-defined]
 Table.to_arrow = _arrow.to_arrow  # type: ignore[attr-defined]
 Table.iter_batches = _arrow.iter_batches  # type: ignore[attr-defined]
 Table.__arrow_c_stream__ = _arrow.arrow_c_stream  # type: ignore[attr-defined]
+Table.to_parquet = _to_parquet  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from .io.csvimport import import_csv
@@ -101,5 +104,6 @@ __all__ = [
     "export_hdf5",
     "import_csv",
     "import_hdf5",
+    "import_parquet",
     "open",
 ]
