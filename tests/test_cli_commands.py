@@ -308,3 +308,34 @@ def test_query_parquet_without_pyarrow_names_the_extra(lab, tmp_path):
     )
     fails(res, 1, "needs pyarrow", "colvault[arrow]")
     assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_export_then_import_parquet(lab, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    whole, some = tmp_path / "r1.parquet", tmp_path / "some.parquet"
+    assert "wrote 4 rows" in ok(run("export-parquet", f"{lab}:/runs/r1", str(whole)))
+    fails(run("export-parquet", f"{lab}:/runs/r1", str(whole)), 1, "exists", "--overwrite")
+    ok(run("export-parquet", f"{lab}:/runs/r1", str(some), "--where", "sensor > lo", "--var",
+           "lo=2", "--columns", "sensor,count", "--compression", "none"))  # fmt: skip
+    assert pq.read_table(some).to_pydict() == {"sensor": [3, 4], "count": [30, 40]}
+    store = tmp_path / "back.colvault"
+    assert "imported 4 rows" in ok(run("import-parquet", f"{store}:/r1", str(whole)))
+    out = ok(run("import-parquet", f"{store}:/r1", str(whole), "--quiet"))
+    assert "added 4 rows to /r1 (now 8)" in out
+    assert "imported 4 rows" in ok(run("import-parquet", f"{store}:/r1", str(whole), "--replace"))
+    with colvault.open(store) as s, colvault.open(lab) as original:
+        assert s.keys() == ["/r1"]
+        got, want = s["/r1"].read(), original["/runs/r1"].read()
+        assert got["sensor"].tolist() == want["sensor"].tolist()
+        assert got["count"].tolist() == want["count"].tolist()  # None where missing
+    not_parquet = tmp_path / "x.parquet"
+    not_parquet.write_text("not parquet")
+    fails(run("import-parquet", f"{store}:/r1", str(not_parquet)), 1, "x.parquet", "Parquet")
+    fails(run("import-parquet", f"{store}:/r1", str(tmp_path / "none.parquet")), 1, "no file")
+    with colvault.open(store) as s:
+        assert len(s["/r1"]) == 4  # failed imports changed nothing
+    bad = tmp_path / "bad.parquet"
+    fails(run("export-parquet", f"{lab}:/runs/r1", str(bad), "--where", "nosuch > 1"), 1, "nosuch")
+    fails(run("export-parquet", f"{lab}:/runs/spectra", str(bad)), 1, "is an array")
+    fails(run("export-parquet", f"{tmp_path}/none.colvault:/t", str(bad)), 1, "no store")
+    assert not bad.exists() and not [f for f in os.listdir(tmp_path) if "tmp" in f]

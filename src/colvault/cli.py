@@ -1,6 +1,6 @@
 """The ``colvault`` command line: look into a store (``info``, ``query``, ``verify``), move data in
-and out (``import-csv``, ``import-hdf5``, ``export-hdf5``), look after it (``compact``,
-``warmup``) and try it (``demo``).
+and out (``import-csv``, ``import-hdf5``, ``export-hdf5``, ``import-parquet``,
+``export-parquet``), look after it (``compact``, ``warmup``) and try it (``demo``).
 
 Errors are one line on stderr: exit status 2 for a command line that does not parse, 1 for a
 failure (no such store or node, a bad condition, damage found). Long work shows a progress bar
@@ -713,6 +713,59 @@ def export_hdf5_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_parquet_command(args: argparse.Namespace) -> int:
+    """``colvault import-parquet STORE[:/path] FILE...``: append (or ``--replace``) a table."""
+    from .io.parquet import import_parquet
+
+    for f in args.files:
+        if not os.path.exists(f) and not any(c in f for c in "*?["):
+            raise Failure(f"no file {f}")
+    store_path, table_path = _target(args.target, args.files[0])
+    source = args.files if len(args.files) > 1 else args.files[0]
+    start = time.perf_counter()
+    with open_store(store_path, "a") as store:
+        existing = store.get(table_path)
+        if existing is not None and getattr(existing, "kind", None) != "table":
+            raise Failure(f"{table_path} is {_kind(existing)}, not a table")
+        if existing is not None and args.replace:
+            t = _replace(store, table_path, lambda tmp: import_parquet(source, store, tmp))
+        else:
+            before = existing.nrows if existing is not None else 0
+            t = import_parquet(source, store, table_path)
+        seconds = time.perf_counter() - start
+        if existing is not None and not args.replace:
+            print(
+                f"added {_rows(t.nrows - before)} to {table_path} (now {t.nrows:,}) "
+                f"in {seconds:.2f} s"
+            )
+        else:
+            print(f"imported {_rows(t.nrows)} in {seconds:.2f} s")
+        print(repr(t))
+    return 0
+
+
+def export_parquet_command(args: argparse.Namespace) -> int:
+    """``colvault export-parquet STORE:/path FILE``: a table (or its rows that satisfy
+    ``--where``) as one Parquet file."""
+    if os.path.exists(args.file) and not args.overwrite:
+        raise Failure(f"{args.file} exists: pass --overwrite to replace it; nothing was written")
+    _pyarrow()
+    store_path, path = split_target(args.target)
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    start = time.perf_counter()
+    with _open(store_path) as store:
+        t = _table(store, path)
+        t.column_specs(columns)  # an unknown column is named before anything is written
+        t.to_parquet(
+            args.file, columns, where=args.where, condvars=_condvars(args.var),
+            compression=args.compression,
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
+    rows = _pyarrow()[1].ParquetFile(args.file).metadata.num_rows
+    print(f"wrote {_rows(rows)} to {args.file} in {seconds:.2f} s")
+    return 0
+
+
 # -- upkeep --------------------------------------------------------------------------------------
 
 
@@ -810,6 +863,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.add_argument("--compression", choices=["gzip", "lzf", "none"], default="gzip")
+    p = command("import-parquet", "import Parquet files (same columns) into a table")
+    p.add_argument("target", metavar="STORE[:/path]")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--replace", action="store_true", help="replace the table, not append to it")
+    p = command("export-parquet", "write a table, or its rows that satisfy --where, as Parquet")
+    p.add_argument("target", metavar="STORE:/path")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--columns", help="comma-separated columns (default: all)")
+    p.add_argument("--where", help="a condition, as in query")
+    p.add_argument("--var", action="append", metavar="NAME=VALUE", help="a condition variable")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.add_argument(
+        "--compression", choices=["zstd", "snappy", "gzip", "lz4", "none"], default="zstd"
+    )
     p = command("verify", "check every chunk's checksum (exit status 1 on damage)")
     p.add_argument("store")
     p = command("compact", "reclaim the bytes of removed and replaced data")
@@ -837,6 +904,8 @@ def main(argv: list[str] | None = None) -> int:
             "import-csv": import_csv_command,
             "import-hdf5": import_hdf5_command,
             "export-hdf5": export_hdf5_command,
+            "import-parquet": import_parquet_command,
+            "export-parquet": export_parquet_command,
             "verify": verify_command,
             "compact": compact_command,
         }[args.command]
