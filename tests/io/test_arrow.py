@@ -385,3 +385,24 @@ def test_arrow_round_trip(tmp_path_factory, data, chunk, stream):
     assert back.num_rows == data.num_rows
     for name in data.column_names:
         assert _plain(back.column(name)) == _plain(data.column(name)), name
+
+
+def test_batches_keep_their_snapshot_while_the_short_last_chunk_grows(store):
+    t = store.create_table("/g", {"c": "category", "nc": {"dtype": "category", "nullable": True},
+                                  "x": "i8"}, chunk_rows=1024)  # fmt: skip
+    words = np.array(["a", "b", "c"])
+
+    def rows(a, b):
+        i = np.arange(a, b)
+        return {"c": words[i % 3], "nc": np.ma.MaskedArray(words[i % 2], i % 5 == 0), "x": i}
+
+    t.append(rows(0, 1500))
+    store.commit()
+    before = t.read()
+    batches = t.iter_batches()
+    first = next(batches)
+    t.append(rows(1500, 1900))  # grows the short last chunk in place
+    store.commit()
+    got = pa.Table.from_batches([first, *batches])
+    _assert_equal(got, before)
+    _assert_equal(pa.table(t), t.read())

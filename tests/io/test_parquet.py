@@ -163,3 +163,11 @@ def test_parquet_streaming_memory_does_not_grow_with_the_table(tmp_path):
             f"{key}: {got[SMALL][key] / 1e6:.1f} MB for {SMALL:,} rows, "
             f"{got[LARGE][key] / 1e6:.1f} MB for {LARGE:,} rows (limit +{MAX_GROWTH / 1e6:.0f} MB)"
         )
+
+
+def test_import_into_a_group_is_refused(store, table, tmp_path):
+    table.to_parquet(tmp_path / "a.parquet")
+    store.create_group("/grp")
+    store.commit()
+    with pytest.raises(colvault.ColvaultError, match="not a table"):
+        colvault.import_parquet(str(tmp_path / "a.parquet"), store, "/grp")

@@ -11,15 +11,13 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..engine.store import Store
 from ..engine.store import open as open_store
+from ..engine.table import Table
 from ..errors import ColvaultError
 from .arrow import arrow_schema, iter_batches
-
-if TYPE_CHECKING:
-    from ..engine.table import Table
 
 #: Rows per Parquet row group when writing: whole chunks grouped up to at least this many.
 ROW_GROUP_ROWS = 1 << 17
@@ -160,6 +158,8 @@ def import_parquet(
         stream = pa.RecordBatchReader.from_batches(schema, _batches(pq, files, first, schema))
         if node in store:
             table = store[node]
+            if not isinstance(table, Table):
+                raise ColvaultError(f"{node} in {store.path} is a {table.kind}, not a table")
             table.append(stream)
         else:
             table = store.create_table(node, stream)
