@@ -830,7 +830,12 @@ def parser() -> argparse.ArgumentParser:
     """The ``colvault`` argument parser."""
     common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    top = _Parser(prog="colvault", description=__doc__.split("\n\n")[0])
+    top = _Parser(
+        prog="colvault",
+        description="Look into a colvault store, query it, move data in and out, look after it.",
+        epilog="Errors are one line on stderr; exit status 2 for a command line that does not "
+        "parse, 1 for a failure. STORE:/path names a node of a store.",
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
