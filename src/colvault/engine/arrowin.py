@@ -6,7 +6,7 @@ colvault`` stays light. A column arrives as numpy (masked where Arrow has nulls)
 pyarrow's own ``to_numpy``, a dictionary column as :class:`~colvault.engine.coded.Coded` codes,
 and goes through the same checks as any other append. A stream is read batch by batch; when it
 holds text, whose fixed width needs its longest value, it is first spooled to a temporary Arrow
-IPC file (memory stays bounded by a batch) and the table is made from that.
+IPC file (in ``TMPDIR``; memory stays bounded by a batch) and the table is made from that.
 """
 
 from __future__ import annotations
@@ -224,6 +224,7 @@ class ArrowSource:
             yield from reader(self._data)
 
     def close(self) -> None:
+        """Remove the spooled copy, if any (``with`` does it on the way out)."""
         if self._spool is not None:
             os.unlink(self._spool)
             self._spool = None
