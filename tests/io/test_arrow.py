@@ -328,11 +328,8 @@ _INTS = {
 
 @st.composite
 def _arrow_column(draw, n):
-    kind = draw(
-        st.sampled_from(
-            [*_INTS, "float64", "float32", "bool", "text", "dict", "ts", "date", "bytes"]
-        )
-    )
+    kinds = [*_INTS, "float64", "float32", "bool", "text", "dict", "ts", "date", "bytes"]
+    kind = draw(st.sampled_from([*kinds, "cells", "large"]))
     nulls = st.none() if kind not in ("float64", "float32") else st.nothing()
 
     def values(elements):
@@ -359,6 +356,12 @@ def _arrow_column(draw, n):
         return pa.array(values(st.integers(-(10**15), 10**15)), pa.int64()).cast(
             pa.timestamp(unit, tz)
         )
+    if kind == "cells":  # no missing cells: colvault's cells cannot be missing
+        flat = draw(st.lists(st.integers(-100, 100), min_size=n * 6, max_size=n * 6))
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.int16()), 3)
+        return pa.FixedSizeListArray.from_arrays(inner, 2)
+    if kind == "large":
+        return pa.array(values(_TEXT), pa.large_string())
     if kind == "date":
         return pa.array(values(st.integers(-(10**5), 10**5)), pa.int32()).cast(pa.date32())
     return pa.array(values(st.binary(max_size=5).map(lambda b: b.rstrip(b"\x00"))), pa.binary())
