@@ -155,6 +155,19 @@ CASES = [
         pandas={"skiprows": 4, "usecols": ["Series id", "Year", "Period", "Value"]},
     ),
     Case(
+        "trailing-delimiter-header-below-a-padded-title",
+        # the title has as many fields as the header, but only the header is above the rows
+        b"Quarterly rates,,,,\nid,Year,Period,Value,\nL1,1959,Q01,5.8\nL1,1959,Q02,5.1\n"
+        b"L1,1960,Q01,5.25\n",
+        [
+            ("id", "category", ["L1", "L1", "L1"]),
+            ("Year", "int64", [1959, 1959, 1960]),
+            ("Period", "text", ["Q01", "Q02", "Q01"]),
+            ("Value", "float64", [5.8, 5.1, 5.25]),
+        ],
+        pandas={"skiprows": 1, "usecols": ["id", "Year", "Period", "Value"]},
+    ),
+    Case(
         "empty-last-header-name-with-data",
         b"a,b,\n1,2,3\n4,5,6\n",
         [("a", "int64", [1, 4]), ("b", "int64", [2, 5]), ("col2", "int64", [3, 6])],

@@ -174,7 +174,7 @@ def _metadata_lines(records: list[tuple[int, list[str]]]) -> int:
     for i, n in enumerate(counts):
         if n == common or (trailing and n == common - 1):
             return skip
-        if n == common + 1 and records[i][1][-1] == "":
+        if n == common + 1 and records[i][1][-1] == "" and counts[i + 1 : i + 2] == [common]:
             return skip  # a header that ends with a delimiter, above rows that do not
         skip = records[i][0]
     return 0
