@@ -409,3 +409,19 @@ def test_batches_keep_their_snapshot_while_the_short_last_chunk_grows(store):
     got = pa.Table.from_batches([first, *batches])
     _assert_equal(got, before)
     _assert_equal(pa.table(t), t.read())
+
+
+def test_a_stream_that_fails_half_way_appends_nothing(store, table):
+    good = pa.table({"x": pa.array([1, 2], pa.int64())})
+    bad = pa.table({"x": pa.array([3, None], pa.int64())})
+    t = store.create_table("/p", {"x": "i8"}, chunk_rows=1024)
+    big = pa.table({"x": pa.array(np.arange(5000))})
+    batches = [*big.to_batches(max_chunksize=1500), *good.to_batches(), *bad.to_batches()]
+    with pytest.raises(colvault.SchemaError, match="'x'"):
+        t.append(pa.RecordBatchReader.from_batches(good.schema, batches))
+    assert t.pending_rows == 0
+    store.commit()
+    assert len(t) == 0
+    t.append(good)
+    store.commit()
+    assert t.col("x").tolist() == [1, 2]

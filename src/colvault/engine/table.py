@@ -170,12 +170,19 @@ class Table(DataNode):
 
     def _append_stream(self, data: Any, copy: bool) -> None:
         """An Arrow stream, batch by batch (memory bounded by a batch). Its column names are
-        checked first; a batch that does not fit raises, and the batches before it stay
-        pending (``store.abort()`` drops them)."""
+        checked first. A batch that does not fit raises; the batches before it are dropped too
+        when the table had no uncommitted rows before (else they stay pending, and
+        ``store.abort()`` drops them)."""
         stream = arrowin.reader(data)
         arrowin.check_names(stream.schema, self.colnames, f"table {self.path}")
-        for batch in stream:
-            self.append(batch, copy=copy)
+        fresh = self.pending_rows == 0
+        try:
+            for batch in stream:
+                self.append(batch, copy=copy)
+        except SchemaError:
+            if fresh:
+                self._store._drop_rows(self._id)
+            raise
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

@@ -234,6 +234,13 @@ class NodeTree:
                 raise
         return table
 
+    def _drop_rows(self, node_id: str) -> None:
+        """Drop the uncommitted rows of one table (its writer rolled back and closed)."""
+        writer = self._writers.pop(node_id, None)
+        if writer is not None:
+            writer.rollback()
+            writer.close()
+
     def create_array(
         self,
         path: str,
@@ -296,10 +303,7 @@ class NodeTree:
         if len(below) > 1 and not recursive:
             raise NodeError(f"{norm} has children; pass recursive=True to remove them too")
         for rec in below:
-            writer = self._writers.pop(rec.id, None)
-            if writer is not None:
-                writer.rollback()
-                writer.close()
+            self._drop_rows(rec.id)
             self._pending.forget_node(rec.id)
         self._pending.ops.append(("remove", norm))
         self._ops_version += 1
