@@ -189,6 +189,7 @@ def test_query_errors(lab, tmp_path):
     fails(run("query", table, "sensor > 1", "--format", "parquet"), 2, "needs --out")
     fails(run("query", table, "sensor > 1", "--limit", "-1"), 2, "--limit")
     fails(run("query", table, "sensor > lo", "--var", "lo"), 1, "NAME=VALUE")
+    fails(run("query", table, "sensor > 1", "--out", f"{tmp_path}/no/q.csv"), 1, "no folder")
 
 
 def test_import_csv_adds_rows_then_replaces(tmp_path):

@@ -509,6 +509,8 @@ def query_command(args: argparse.Namespace) -> int:
         raise _Usage("--limit must be 0 or more")
     if args.out and os.path.exists(args.out) and not args.overwrite:
         raise Failure(f"{args.out} exists: pass --overwrite to replace it; nothing was written")
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise Failure(f"no folder {os.path.dirname(os.path.abspath(args.out))} for {args.out}")
     condvars = _condvars(args.var)
     store_path, path = split_target(args.target)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
