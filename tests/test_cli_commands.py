@@ -338,5 +338,6 @@ def test_export_then_import_parquet(lab, tmp_path):
     bad = tmp_path / "bad.parquet"
     fails(run("export-parquet", f"{lab}:/runs/r1", str(bad), "--where", "nosuch > 1"), 1, "nosuch")
     fails(run("export-parquet", f"{lab}:/runs/spectra", str(bad)), 1, "is an array")
+    fails(run("export-parquet", f"{lab}:/runs/r1", f"{tmp_path}/no/x.parquet"), 1, "no folder")
     fails(run("export-parquet", f"{tmp_path}/none.colvault:/t", str(bad)), 1, "no store")
     assert not bad.exists() and not [f for f in os.listdir(tmp_path) if "tmp" in f]

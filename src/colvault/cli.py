@@ -499,6 +499,15 @@ def _limited(batches: Iterator[Any], limit: int | None) -> Iterator[Any]:
         yield batch
 
 
+def _check_output(path: str, overwrite: bool) -> None:
+    """Refuse an existing output file (unless ``overwrite``) or a missing folder up front."""
+    if os.path.exists(path) and not overwrite:
+        raise Failure(f"{path} exists: pass --overwrite to replace it; nothing was written")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise Failure(f"no folder {folder} for {path}")
+
+
 def query_command(args: argparse.Namespace) -> int:
     """``colvault query STORE:/path CONDITION``: the matching rows, streamed chunk by chunk."""
     from .progress import bar
@@ -507,10 +516,8 @@ def query_command(args: argparse.Namespace) -> int:
         raise _Usage("--format parquet needs --out FILE")
     if args.limit is not None and args.limit < 0:
         raise _Usage("--limit must be 0 or more")
-    if args.out and os.path.exists(args.out) and not args.overwrite:
-        raise Failure(f"{args.out} exists: pass --overwrite to replace it; nothing was written")
-    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise Failure(f"no folder {os.path.dirname(os.path.abspath(args.out))} for {args.out}")
+    if args.out:
+        _check_output(args.out, args.overwrite)
     condvars = _condvars(args.var)
     store_path, path = split_target(args.target)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
@@ -749,8 +756,7 @@ def import_parquet_command(args: argparse.Namespace) -> int:
 def export_parquet_command(args: argparse.Namespace) -> int:
     """``colvault export-parquet STORE:/path FILE``: a table (or its rows that satisfy
     ``--where``) as one Parquet file."""
-    if os.path.exists(args.file) and not args.overwrite:
-        raise Failure(f"{args.file} exists: pass --overwrite to replace it; nothing was written")
+    _check_output(args.file, args.overwrite)
     _pyarrow()
     store_path, path = split_target(args.target)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
