@@ -425,3 +425,25 @@ def test_a_stream_that_fails_half_way_appends_nothing(store, table):
     t.append(good)
     store.commit()
     assert t.col("x").tolist() == [1, 2]
+
+
+def test_a_source_that_fails_half_way_appends_nothing(store):
+    t = store.create_table("/p", {"x": "i8"})
+    schema = pa.schema([pa.field("x", pa.int64(), nullable=False)])
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2, 3])], schema=schema)
+        raise OSError("the network went away")
+
+    with pytest.raises(OSError, match="network"):
+        t.append(pa.RecordBatchReader.from_batches(schema, batches()))
+    assert t.pending_rows == 0
+    store.commit()
+    assert len(t) == 0
+
+
+def test_an_arrow_copy_keeps_which_columns_are_nullable(store, table):
+    copy = store.create_table("/copy2", table.to_arrow())
+    assert [(s.name, s.nullable) for s in copy.column_specs()] == [
+        (s.name, s.nullable) for s in table.column_specs()
+    ]

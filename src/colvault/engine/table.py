@@ -179,7 +179,7 @@ class Table(DataNode):
         try:
             for batch in stream:
                 self.append(batch, copy=copy)
-        except SchemaError:
+        except BaseException:  # a bad batch, a failing source, an interrupt: never half a stream
             if fresh:
                 self._store._drop_rows(self._id)
             raise

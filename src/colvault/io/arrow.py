@@ -70,7 +70,13 @@ def arrow_schema(table: Table, columns: list[str] | None = None) -> Any:
     """The ``pyarrow.Schema`` of ``table``'s columns (all, or those named, in that order)."""
     pa = _pyarrow()
     specs = table.column_specs(columns)
-    return pa.schema([pa.field(s.name, arrow_type(s), nullable=True) for s in specs])
+    # nullable where values may be missing: so an Arrow copy of a table keeps its schema
+    return pa.schema(
+        [
+            pa.field(s.name, arrow_type(s), nullable=s.nullable or s.dtype.kind in "fcMm")
+            for s in specs
+        ]
+    )
 
 
 def _arrow_array(pa: Any, spec: ColumnSpec, values: np.ndarray, typ: Any) -> Any:
