@@ -71,3 +71,20 @@ def test_query_csv_imports_back_and_json_agrees(data):
         records = json.loads(json_out.read_text())
         finite = [(i, f if np.isfinite(f) else None, n, x) for i, f, n, x in data]
         assert [(r["i"], r["f"], r["n"], r["s"]) for r in records] == finite  # JSON: no inf
+
+
+def test_json_keeps_the_text_nat_and_writes_null_for_a_missing_time(tmp_path):
+    store = tmp_path / "s.colvault"
+    with colvault.open(store, "w") as s:
+        t = s.create_table("/t", {"name": "U3", "when": "M8[s]"})
+        t.append({"name": ["NaT", "x"], "when": np.array(["NaT", "2020-01-02"], "M8[s]")})
+        s.commit()
+    out = tmp_path / "q.json"
+    assert (
+        main(["query", f"{store}:/t", "name == name", "--format", "json", "--out", str(out)]) == 0
+    )
+    records = json.loads(out.read_text())
+    assert records == [
+        {"name": "NaT", "when": None},
+        {"name": "x", "when": "2020-01-02T00:00:00"},
+    ]

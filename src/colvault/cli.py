@@ -337,13 +337,19 @@ def info_command(args: argparse.Namespace) -> int:
 
 
 def _texts(spec: Any, values: np.ndarray) -> list[Any]:
-    """A column's cells as Python values for output (datetimes as ISO text, ``Z`` for UTC)."""
-    if values.dtype.kind == "M":
-        if spec.tz:
-            return np.datetime_as_string(values, timezone="UTC").tolist()
-        return np.datetime_as_string(values).tolist()
-    if values.dtype.kind == "m":
-        return [str(v) for v in values]
+    """A column's cells as Python values for output (datetimes as ISO text, ``Z`` for UTC;
+    NaT as None, a missing value, never as the text ``"NaT"``)."""
+    if values.dtype.kind in "Mm":
+        if values.dtype.kind == "m":
+            texts = [str(v) for v in values]
+        elif spec.tz:
+            texts = np.datetime_as_string(values, timezone="UTC").tolist()
+        else:
+            texts = np.datetime_as_string(values).tolist()
+        if values.shape[1:]:
+            return texts
+        nat = np.isnat(values).tolist()
+        return [None if n else t for t, n in zip(texts, nat, strict=True)]
     if values.dtype.kind == "f" and values.dtype.itemsize < 8 and not values.shape[1:]:
         # float32's shortest text (19.769825), not float64's of the same value (19.76982498...)
         return [float(v) for v in values.astype(str).tolist()]
@@ -366,8 +372,6 @@ def _json_value(v: Any) -> Any:
         return v if math.isfinite(v) else None  # JSON has no NaN nor infinity
     if isinstance(v, list):
         return [_json_value(x) for x in v]
-    if v == "NaT":
-        return None
     return v
 
 
