@@ -766,3 +766,17 @@ def test_the_source_is_opened_read_only_beside_other_readers(tmp_path: Path) -> 
         import_hdf5(h5, store, progress=False)
         assert other["x"][:].tolist() == store["/x"][:].tolist()
     assert h5.read_bytes() == before
+
+
+def test_a_store_given_by_its_path_is_closed_after_the_import(tmp_path: Path) -> None:
+    h5 = tmp_path / "x.h5"
+    with h5py.File(h5, "w") as f:
+        f["x"] = np.arange(3)
+    path = tmp_path / "s.colvault"
+    colvault.open(path, "w").close()
+    assert import_hdf5(h5, path, progress=False) == ["/x"]
+    fds = Path("/proc/self/fd")
+    held = [p for p in fds.iterdir() if str(path) in os.path.realpath(p)]
+    assert held == []  # no file of the store is left open by the import
+    with colvault.open(path) as store:
+        assert store["/x"][:].tolist() == [0, 1, 2]

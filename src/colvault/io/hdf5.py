@@ -426,6 +426,8 @@ def import_hdf5(
             items = job.plan(paths)
             created = job.copy(items, progress)
         store.commit()
+        if opened:  # the caller has no handle on a store opened here: it is not left open
+            store.close()
         return created
     except BaseException:
         if not store.closed:
