@@ -150,3 +150,10 @@ def test_read_columns_gives_each_column_as_its_own_array(store):
     assert got["b"].tolist() == [5, 6] and isinstance(got["b"], np.ma.MaskedArray)
     assert t.read_columns()["b"].mask.tolist() == [True, False, False]
     assert [(s.name, s.nullable) for s in t.column_specs(["b", "a"])] == [("b", True), ("a", False)]
+
+
+def test_pandas_nat_is_missing_in_a_nullable_text_column(store):
+    t = store.create_table("/t", {"s": {"dtype": "U3", "nullable": True}})
+    t.append({"s": ["a", pd.NaT, None]})
+    store.commit()
+    assert t.col("s").tolist() == ["a", None, None]

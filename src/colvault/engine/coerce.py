@@ -16,7 +16,7 @@ from ..errors import SchemaError
 from . import arrowin
 from .coded import Coded
 from .frames import frame_arrays, is_frame
-from .masked import Masked
+from .masked import Masked, is_missing
 from .schema import NULLABLE_KINDS, ColumnSpec
 
 
@@ -132,20 +132,12 @@ class Lazy:
         return format(self._make(), spec)
 
 
-def _is_missing(value: Any) -> bool:
-    """None, NaN, NaT or pandas' NA (known by its type's name: the engine never imports
-    pandas)."""
-    if value is None or type(value).__name__ == "NAType":
-        return True
-    return isinstance(value, float | np.floating | np.datetime64) and value != value
-
-
 def _missing_objects(arr: np.ndarray) -> np.ndarray | None:
     """Where a 1-d object array holds missing values, or None when it holds none."""
     if arr.ndim != 1:
         return None
     flat = arr.tolist()
-    missing = np.fromiter((_is_missing(v) for v in flat), bool, len(flat))
+    missing = np.fromiter((is_missing(v) for v in flat), bool, len(flat))
     return missing if missing.any() else None
 
 

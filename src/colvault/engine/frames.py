@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import SchemaError
 from .coded import Coded
-from .masked import Masked
+from .masked import Masked, is_missing
 
 _TZ_DTYPE = re.compile(r"^datetime64\[(\w+),\s*(.+)\]$")
 _FIXED_OFFSET = re.compile(r"^UTC[+-]\d\d:\d\d$")
@@ -262,13 +262,4 @@ def _categories_note(dtype: Any) -> str | None:
 
 def _missing_mask(values: np.ndarray) -> np.ndarray:
     """Where an object array holds None, NaN, NaT or pandas' NA (known by its type's name)."""
-    return np.fromiter(
-        (
-            v is None
-            or type(v).__name__ in ("NAType", "NaTType")
-            or (isinstance(v, float | np.floating) and v != v)
-            for v in values.tolist()
-        ),
-        bool,
-        len(values),
-    )
+    return np.fromiter((is_missing(v) for v in values.tolist()), bool, len(values))

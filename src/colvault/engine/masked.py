@@ -36,6 +36,7 @@ class Masked:
         return Masked(self.values[rows], self.valid[rows])
 
     def copy(self) -> Masked:
+        """A copy the caller may keep while the appended arrays are reused."""
         values = self.values.copy() if isinstance(self.values, Coded) else np.array(self.values)
         return Masked(values, self.valid.copy())
 
@@ -53,6 +54,14 @@ class Masked:
     def filled(self) -> Any:
         """The values with every missing slot forward-filled (:func:`forward_fill`)."""
         return forward_fill(self.values, self.valid)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT, pandas' NaT or pandas' NA, as pandas' ``isna`` sees a scalar (pandas'
+    are known by their type's name: the engine never imports pandas)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float | np.floating | np.datetime64) and value != value
 
 
 def fill_index(valid: np.ndarray) -> np.ndarray | None:

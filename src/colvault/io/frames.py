@@ -30,7 +30,8 @@ def to_pandas(
     """Committed rows ``[start:stop]`` (those satisfying ``where``, with ``condvars``, as in
     ``read_where``) as a ``pandas.DataFrame`` (cells of n-d columns become arrays per row),
     read from one snapshot. Category columns come back as pandas Categoricals (their
-    categories: the values present, sorted), zone-aware timestamp columns in their zone, and the
+    categories: those of the DataFrame the table was made from, in their order, then any other
+    values present, sorted), zone-aware timestamp columns in their zone, and the
     index of the DataFrame the table was created from is the index again (when all of its
     columns are read). ``progress`` shows a bar of the rows read, as ``Table.read`` does
     (:mod:`colvault.progress`: by default in a terminal or notebook after a second).
@@ -102,8 +103,19 @@ def _column(pd: Any, spec: Any, values: np.ndarray) -> Any:
             return pd.Series(objects, dtype=object)  # a Series: not inferred as str
         if note.get("dtype") == "string":
             return pd.array(objects, dtype=pd.StringDtype(note.get("storage") or None))
-        return pd.array(objects, dtype="str")
+        return _default_text(pd, objects)
     return data
+
+
+def _default_text(pd: Any, objects: np.ndarray) -> Any:
+    """Missing-able text as pandas holds it by default: its ``str`` dtype (NaN for missing) where
+    there is one (pandas 2.3 and later); else object values with None (pandas 2's ``"str"`` is
+    numpy text, which would spell a missing value ``"None"``)."""
+    try:
+        dtype = pd.StringDtype(na_value=np.nan)
+    except TypeError:  # pandas before 2.3
+        return pd.Series(objects, dtype=object)
+    return pd.array(objects, dtype=dtype)
 
 
 def _mask(mask: np.ndarray | None, data: np.ndarray) -> np.ndarray:

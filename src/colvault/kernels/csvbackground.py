@@ -50,6 +50,7 @@ class Helper:
         self.proc, self.folder = proc, folder
 
     def stop(self) -> None:
+        """End the helper process (the import is done) and remove its scratch folder."""
         global _running
         with _lock:
             if _running is self:
