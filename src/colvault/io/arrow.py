@@ -238,8 +238,8 @@ def to_arrow(
     ...     t.append({"x": [1, 2], "site": ["a", "b"]})
     ...     store.commit()
     ...     t.to_arrow().schema
-    x: int32
-    site: dictionary<values=string, indices=int32, ordered=0>
+    x: int32 not null
+    site: dictionary<values=string, indices=int32, ordered=0> not null
     """
     pa = _pyarrow()
     names = table.colnames if columns is None else list(columns)
