@@ -36,9 +36,8 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from ..engine.store import Store
-from ..engine.store import open as open_store
 from ..engine.table import Table
-from ..errors import ColvaultError, CSVError, CSVWarning
+from ..errors import CSVError, CSVWarning
 from ..kernels import csvbackground, csvdates, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
@@ -69,6 +68,7 @@ from .csvsource import (
     prefetched,
     utf8_blocks,
 )
+from .importing import import_transaction
 
 T = TypeVar("T")
 
@@ -183,26 +183,13 @@ def import_csv(
     numeric_na = na_parses(na_values, decimal, thousands)
     opts = Options(decimal, thousands, quote, na_buf, na_offsets, formats, numeric_na)
     files = inputs(source)
-    opened = not isinstance(store, Store)
-    if not isinstance(store, Store):
-        store = open_store(os.fspath(store), "a")
-    if store.has_pending:
-        raise ColvaultError(
-            "the store has pending changes: commit() or abort() them first (import_csv "
-            "commits its rows as one transaction)"
-        )
-    job = _Import(
-        files, store, path, opts, schema, delimiter, quotechar, header, skiprows, comment,
-        usecols, encoding, on_bad_lines, chunk_bytes or DEFAULT_BLOCK_BYTES, progress,
-        tuple(na_values),
-    )  # fmt: skip
-    try:
+    with import_transaction(store, "import_csv", keep_open=True) as target:
+        job = _Import(
+            files, target, path, opts, schema, delimiter, quotechar, header, skiprows, comment,
+            usecols, encoding, on_bad_lines, chunk_bytes or DEFAULT_BLOCK_BYTES, progress,
+            tuple(na_values),
+        )  # fmt: skip
         return job.run()
-    except BaseException:
-        store.abort()
-        if opened:  # the caller has no handle on a store opened here, to close it
-            store.close()
-        raise
 
 
 class _Import:

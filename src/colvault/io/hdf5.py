@@ -62,9 +62,9 @@ from ..engine import pickles
 from ..engine.nodes import Group, Node
 from ..engine.schema import Nullable
 from ..engine.store import Store
-from ..engine.store import open as open_store
 from ..errors import ColvaultError, SchemaError
 from ..progress import bar as progress_bar
+from .importing import import_transaction
 
 if TYPE_CHECKING:
     import h5py
@@ -406,15 +406,7 @@ def import_hdf5(
     """
     h5py = _h5py()
     label = os.fspath(h5file) if isinstance(h5file, str | os.PathLike) else repr(h5file)
-    opened = not isinstance(store, Store)
-    if not isinstance(store, Store):
-        store = open_store(os.fspath(store), "a")
-    if store.has_pending:  # before the try: the caller's pending work is not ours to abort
-        raise ColvaultError(
-            "the store has pending changes: commit() or abort() them first (import_hdf5 "
-            "commits what it copies as one transaction)"
-        )
-    try:
+    with import_transaction(store, "import_hdf5") as target:
         try:
             f = h5py.File(h5file, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
         except (OSError, ValueError, TypeError) as exc:
@@ -422,19 +414,11 @@ def import_hdf5(
                 f"{label}: cannot open as an HDF5 file ({exc}); nothing was imported"
             ) from exc
         with f:
-            job = _Import(h5py, f, label, store, into, group_as_table)
+            job = _Import(h5py, f, label, target, into, group_as_table)
             items = job.plan(paths)
             created = job.copy(items, progress)
-        store.commit()
-        if opened:  # the caller has no handle on a store opened here: it is not left open
-            store.close()
-        return created
-    except BaseException:
-        if not store.closed:
-            store.abort()
-            if opened:  # the caller has no handle on a store opened here, to close it
-                store.close()
-        raise
+        target.commit()
+    return created
 
 
 class _Import:

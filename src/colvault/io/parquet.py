@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..engine.store import Store
-from ..engine.store import open as open_store
 from ..engine.table import Table
 from ..errors import ColvaultError
 from .arrow import arrow_schema, iter_batches
+from .importing import import_transaction
 
 #: Rows per Parquet row group when writing: whole chunks grouped up to at least this many.
 ROW_GROUP_ROWS = 1 << 17
@@ -141,36 +141,25 @@ def import_parquet(
     files = _files(source)
     if not files:
         raise ColvaultError("import_parquet: no files given")
-    opened = not isinstance(store, Store)
-    if not isinstance(store, Store):
-        store = open_store(os.fspath(store), "a")
-    if store.has_pending:  # before the try: the caller's pending work is not ours to abort
-        raise ColvaultError(
-            "the store has pending changes: commit() or abort() them first (import_parquet "
-            "commits its rows as one transaction)"
-        )
-    try:
+    with import_transaction(store, "import_parquet", keep_open=True) as target:
         try:
-            first = pq.ParquetFile(files[0])
-        except Exception as exc:
-            raise ColvaultError(f"{files[0]}: cannot read as Parquet ({exc})") from exc
-        schema = first.schema_arrow
-        stream = pa.RecordBatchReader.from_batches(schema, _batches(pq, files, first, schema))
-        if node in store:
-            table = store[node]
-            if not isinstance(table, Table):
-                raise ColvaultError(f"{node} in {store.path} is a {table.kind}, not a table")
-            table.append(stream)
-        else:
-            table = store.create_table(node, stream)
-        store.commit()
-        return table
-    except BaseException as exc:
-        if not store.closed:
-            store.abort()
-            if opened:  # the caller has no handle on a store opened here, to close it
-                store.close()
-        cause = exc.__cause__ if isinstance(exc.__cause__, ColvaultError) else None
-        if cause is not None and cause is not exc:
-            raise cause from None  # pyarrow wraps what the stream raised
-        raise
+            try:
+                first = pq.ParquetFile(files[0])
+            except Exception as exc:
+                raise ColvaultError(f"{files[0]}: cannot read as Parquet ({exc})") from exc
+            schema = first.schema_arrow
+            stream = pa.RecordBatchReader.from_batches(schema, _batches(pq, files, first, schema))
+            if node in target:
+                table = target[node]
+                if not isinstance(table, Table):
+                    raise ColvaultError(f"{node} in {target.path} is a {table.kind}, not a table")
+                table.append(stream)
+            else:
+                table = target.create_table(node, stream)
+            target.commit()
+        except BaseException as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, ColvaultError) else None
+            if cause is not None and cause is not exc:
+                raise cause from None  # pyarrow wraps what the stream raised
+            raise
+    return table
