@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..manifest import ChunkRef, NodeState
+from ..masked import unpack
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .batch import SELECT_BATCH, BatchScan
@@ -161,8 +162,7 @@ class Plan:
         bits = self.source.read_validity(spec, ref) if ref.nulls else None
         if bits is None:
             return np.ma.MaskedArray(values, np.zeros(len(values), bool))
-        valid = np.unpackbits(bits, count=ref.nrows, bitorder="little").view(bool)
-        return np.ma.MaskedArray(values, ~valid[hits])
+        return np.ma.MaskedArray(values, ~unpack(bits, ref.nrows)[hits])
 
     def _threads(self) -> int:
         return self.source.pool._max_workers if self.source.pool is not None else 1

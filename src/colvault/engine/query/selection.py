@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ..masked import unpack
 from ..schema import ColumnSpec
 from .execute import Plan
 from .kernel import Decoded
@@ -61,7 +62,7 @@ class Selection:
         bits = self.source.read_validity(spec, ref)
         if bits is None:
             return None
-        return np.unpackbits(bits, count=ref.nrows, bitorder="little").view(bool)
+        return unpack(bits, ref.nrows)
 
     def selected(
         self, spec: ColumnSpec, pos: int, rows: tuple[np.ndarray | None, Mapping[str, Decoded]]
