@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn, cast
 
 import numpy as np
@@ -639,28 +639,14 @@ def import_csv_command(args: argparse.Namespace) -> int:
     }
     if na is not None:
         options["na_values"] = na
-    start = time.perf_counter()
     source = files if len(files) > 1 else files[0]
-    with open_store(store_path, "a") as store:
-        existing = store.get(table_path)
-        if existing is not None and getattr(existing, "kind", None) != "table":
-            raise Failure(f"{table_path} is {_kind(existing)}, not a table")
-        if existing is not None and args.replace:
-            t = _replace(store, table_path, lambda tmp: import_csv(source, store, tmp, **options))
-            before = 0
-        else:
-            before = existing.nrows if existing is not None else 0
-            t = import_csv(source, store, table_path, **options)
-        seconds = time.perf_counter() - start
-        if existing is not None and not args.replace:
-            print(
-                f"added {_rows(t.nrows - before)} to {table_path} (now {t.nrows:,}) "
-                f"in {seconds:.2f} s"
-            )
-        else:
-            print(f"imported {_rows(t.nrows)} in {seconds:.2f} s")
-        print(repr(t))
-        print_storage(t)
+    _import_rows(
+        store_path,
+        table_path,
+        args.replace,
+        lambda store, path: import_csv(source, store, path, **options),
+        storage=True,
+    )
     return 0
 
 
@@ -735,18 +721,37 @@ def import_parquet_command(args: argparse.Namespace) -> int:
             raise Failure(f"no file {f}")
     store_path, table_path = _target(args.target, args.files[0])
     source = args.files if len(args.files) > 1 else args.files[0]
+    _import_rows(
+        store_path,
+        table_path,
+        args.replace,
+        lambda store, path: import_parquet(source, store, path),
+    )
+    return 0
+
+
+def _import_rows(
+    store_path: str,
+    table_path: str,
+    replace: bool,
+    load: Callable[[Any, str], Any],
+    storage: bool = False,
+) -> None:
+    """Run ``load(store, path)`` (an import) into ``table_path``: appending to an existing
+    table, or with ``replace`` starting over beside it; say how many rows it added or imported
+    (and with ``storage``, how the table is stored)."""
     start = time.perf_counter()
     with open_store(store_path, "a") as store:
         existing = store.get(table_path)
         if existing is not None and getattr(existing, "kind", None) != "table":
             raise Failure(f"{table_path} is {_kind(existing)}, not a table")
-        if existing is not None and args.replace:
-            t = _replace(store, table_path, lambda tmp: import_parquet(source, store, tmp))
+        if existing is not None and replace:
+            t = _replace(store, table_path, lambda tmp: load(store, tmp))
         else:
             before = existing.nrows if existing is not None else 0
-            t = import_parquet(source, store, table_path)
+            t = load(store, table_path)
         seconds = time.perf_counter() - start
-        if existing is not None and not args.replace:
+        if existing is not None and not replace:
             print(
                 f"added {_rows(t.nrows - before)} to {table_path} (now {t.nrows:,}) "
                 f"in {seconds:.2f} s"
@@ -754,7 +759,8 @@ def import_parquet_command(args: argparse.Namespace) -> int:
         else:
             print(f"imported {_rows(t.nrows)} in {seconds:.2f} s")
         print(repr(t))
-    return 0
+        if storage:
+            print_storage(t)
 
 
 def export_parquet_command(args: argparse.Namespace) -> int:
