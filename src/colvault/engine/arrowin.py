@@ -36,17 +36,19 @@ def is_arrow(data: Any) -> bool:
     )
 
 
-def _pyarrow() -> Any:
+def pyarrow_module() -> Any:
+    """pyarrow, imported on first use (``import colvault`` never loads it), or an ImportError
+    naming the extra that brings it."""
     try:
         import pyarrow as pa
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("Arrow input needs pyarrow: pip install 'colvault[arrow]'") from None
+        raise ImportError("Arrow needs pyarrow: pip install 'colvault[arrow]'") from None
     return pa
 
 
 def reader(data: Any) -> Any:
     """``data`` as a ``pyarrow.RecordBatchReader`` (read once)."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     if isinstance(data, pa.RecordBatchReader):
         return data
     if isinstance(data, pa.Table):
@@ -73,7 +75,7 @@ def check_names(schema: Any, names: list[str], where: object) -> None:
 
 def in_memory(data: Any) -> bool:
     """A pyarrow Table or RecordBatch: all of it in hand, read as often as needed."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     return isinstance(data, pa.Table | pa.RecordBatch)
 
 
@@ -175,7 +177,7 @@ class ArrowSource:
     spooled to a temporary IPC file first; ``close`` removes it."""
 
     def __init__(self, data: Any, where: object) -> None:
-        pa = _pyarrow()
+        pa = pyarrow_module()
         self._pa = pa
         self._spool: str | None = None
         self._stream: Any = None
@@ -240,7 +242,7 @@ def batch_arrays(batch: Any, columns: Any, where: object) -> dict[str, Any]:
     """A record batch's columns as ``append`` takes them, by name: numpy arrays (masked where
     Arrow has nulls), dictionary columns as coded text for category columns. ``columns`` (the
     table's ColumnSpecs) say where a zone must match."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     specs = {c.name: c for c in columns}
     out: dict[str, Any] = {}
     cols = batch.columns

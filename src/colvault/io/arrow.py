@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..engine.arrowin import pyarrow_module
 from ..errors import SchemaError
 
 if TYPE_CHECKING:
@@ -22,14 +23,6 @@ if TYPE_CHECKING:
 
 #: Time units Arrow's timestamps and durations have; others are converted to seconds.
 _ARROW_UNITS = ("s", "ms", "us", "ns")
-
-
-def _pyarrow() -> Any:
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("Arrow output needs pyarrow: pip install 'colvault[arrow]'") from None
-    return pa
 
 
 def _unit(spec: ColumnSpec) -> str:
@@ -42,7 +35,7 @@ def arrow_type(spec: ColumnSpec) -> Any:
     (bytes as ``binary``), categories as ``dictionary<int32, string>``, timestamps with their
     unit and zone (days as ``date32``), cells as (nested) ``fixed_size_list``. Complex numbers
     have no Arrow type: a ``SchemaError`` naming the column."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     kind = spec.dtype.kind
     if spec.is_category:
         return pa.dictionary(pa.int32(), pa.string())
@@ -68,7 +61,7 @@ def arrow_type(spec: ColumnSpec) -> Any:
 
 def arrow_schema(table: Table, columns: list[str] | None = None) -> Any:
     """The ``pyarrow.Schema`` of ``table``'s columns (all, or those named, in that order)."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     specs = table.column_specs(columns)
     # nullable where values may be missing: so an Arrow copy of a table keeps its schema
     return pa.schema(
@@ -185,7 +178,7 @@ def iter_batches(
     ...     [b.num_rows for b in t.iter_batches(where="x > 1")]
     [2]
     """
-    pa = _pyarrow()
+    pa = pyarrow_module()
     names = table.colnames if columns is None else list(columns)
     specs = table.column_specs(names)
     schema = arrow_schema(table, names)
@@ -241,7 +234,7 @@ def to_arrow(
     x: int32 not null
     site: dictionary<values=string, indices=int32, ordered=0> not null
     """
-    pa = _pyarrow()
+    pa = pyarrow_module()
     names = table.colnames if columns is None else list(columns)
     specs = table.column_specs(names)
     schema = arrow_schema(table, names)
@@ -258,6 +251,6 @@ def arrow_c_stream(table: Table, requested_schema: object | None = None) -> obje
     """The Arrow PyCapsule stream of all committed rows, one record batch per chunk
     (``Table.__arrow_c_stream__``): what ``pyarrow.table(t)``, ``polars.DataFrame(t)`` and a
     DuckDB query naming ``t`` read."""
-    pa = _pyarrow()
+    pa = pyarrow_module()
     reader = pa.RecordBatchReader.from_batches(arrow_schema(table), iter_batches(table))
     return reader.__arrow_c_stream__(requested_schema)
