@@ -54,6 +54,17 @@ class PendingChunk(NamedTuple):
     vlen: int = 0  # bytes of the validity frame at the end of the payload
 
 
+def _chunk_record(
+    node_id: str, pc: PendingChunk, index: int, first_row: int, commit_id: int
+) -> tuple[Any, ...]:
+    """A row of the catalog's chunks table for ``pc``, in ``_INSERT_CHUNK``'s column order."""
+    z = pc.zone
+    return (node_id, pc.col_id, index, first_row, pc.nrows, pc.segment, pc.offset, pc.length,
+            pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
+            None if z.sorted is None else int(z.sorted), commit_id, pc.nulls or None,
+            pc.vlen or None)  # fmt: skip
+
+
 class Encoded(NamedTuple):
     chunk: encodings.Encoded  # its payload: the encoded values, then the validity frame
     crc: int
@@ -310,13 +321,7 @@ class TableWriter:
             for pc in chunk:
                 index = next_index.get(pc.col_id, 0)
                 next_index[pc.col_id] = index + 1
-                z = pc.zone
-                records.append(
-                    (self.node_id, pc.col_id, index, first, pc.nrows, pc.segment, pc.offset,
-                     pc.length, pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
-                     None if z.sorted is None else int(z.sorted), commit_id, pc.nulls or None,
-                     pc.vlen or None)
-                )  # fmt: skip
+                records.append(_chunk_record(self.node_id, pc, index, first, commit_id))
             first += chunk[0].nrows
         conn.executemany(_INSERT_CHUNK, records)
         conn.execute(
@@ -404,7 +409,7 @@ class TableWriter:
                 )  # fmt: skip
                 continue
             e = self._short_chunk(j, _joined([read_chunk(spec, ref), a]))
-            c, z = e.chunk, e.zone
+            c = e.chunk
             rel, offset = segs.append(c.payload, self.new_dirs)
             index = conn.execute(
                 "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
@@ -412,12 +417,9 @@ class TableWriter:
                 (self.node_id, spec.id),
             ).fetchone()[0]
             retired.append((commit_id, self.node_id, spec.id, ref.index))
-            added.append(
-                (self.node_id, spec.id, index, tail.first_row, total, rel, offset,
-                 len(c.payload), e.crc, c.encoding, c.params, z.min, z.max, z.nan_count,
-                 None if z.sorted is None else int(z.sorted), commit_id, e.nulls or None,
-                 e.vlen or None)
-            )  # fmt: skip
+            pc = PendingChunk(spec.id, total, rel, offset, len(c.payload), e.crc, c.encoding,
+                              c.params, e.zone, e.nulls, e.vlen)  # fmt: skip
+            added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
         conn.executemany(
             "UPDATE chunks SET nrows = ?, length = ?, crc32 = ?, min = ?, max = ?, "
             "nan_count = ?, sorted = ? WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
