@@ -21,6 +21,7 @@ from .query import aggregate as query_aggregate
 from .query import api as query_api
 from .query import describe as query_describe
 from .query import groupby as query_groupby
+from .records import Records
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ READ_PIECE = 16
 _TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
 
 
-class Table(DataNode):
+class Table(DataNode, Records):
     """A table of typed columns (PyTables names: ``append``, ``flush``, ``cols``, ``read``).
 
     >>> import colvault, tempfile, os
@@ -55,10 +56,6 @@ class Table(DataNode):
         return self._schema.dtype
 
     dtype = schema
-
-    @property
-    def colnames(self) -> list[str]:
-        return self._schema.names
 
     @property
     def columns(self) -> list[str]:
@@ -188,11 +185,6 @@ class Table(DataNode):
         """Commit the store (PyTables' name)."""
         self._store.commit()
 
-    def column_specs(self, columns: list[str] | None = None) -> list[ColumnSpec]:
-        """The schema of the columns (all, or those named, in that order): each one's dtype,
-        cell shape, time zone, whether it is nullable, and its pandas note."""
-        return self._specs(columns)
-
     def read_columns(
         self,
         columns: list[str] | None = None,
@@ -209,41 +201,6 @@ class Table(DataNode):
         label = desc or f"read {self.path}"
         arrays = self._read_slice(slice(start, stop), specs, progress, label)
         return {spec.name: a for spec, a in zip(specs, arrays, strict=True)}
-
-    def _specs(self, columns: list[str] | None) -> list[ColumnSpec]:
-        if columns is None:
-            return list(self._schema.columns)
-        if isinstance(columns, str):
-            columns = [columns]
-        return [self._schema.column(c) for c in columns]
-
-    def _record_dtype(self, specs: list[ColumnSpec]) -> np.dtype:
-        """The structured dtype of rows of ``specs`` (no category columns: their width varies)."""
-        return np.dtype([(s.name, s.dtype, s.shape) for s in specs])
-
-    def _records(self, specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
-        """Rows of the columns as a structured array; a masked one (masked = missing) when
-        a column is nullable."""
-        dtype = np.dtype(
-            [
-                (s.name, a.dtype if s.is_category else s.dtype, s.shape)
-                for s, a in zip(specs, arrays, strict=True)
-            ]
-        )
-        n = len(arrays[0]) if arrays else 0
-        out = np.empty(n, dtype)
-        if not any(s.nullable for s in specs):
-            for s, a in zip(specs, arrays, strict=True):
-                out[s.name] = a
-            return out
-        # the mask built field by field: MaskedArray(records, mask=False) spreads it row by
-        # row, seconds for a million rows
-        mask: Any = np.zeros(n, np.ma.make_mask_descr(dtype))
-        for s, a in zip(specs, arrays, strict=True):
-            out[s.name] = np.ma.getdata(a)
-            if s.nullable:
-                mask[s.name] = np.ma.getmaskarray(a)
-        return np.ma.MaskedArray(out, mask=mask)
 
     def read(
         self, start: int | None = None, stop: int | None = None, step: int | None = None,

@@ -10,13 +10,13 @@ import numpy as np
 from .execute import Plan
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from ..records import Snapshot
 
 Condvars = Mapping[str, Any] | None
 
 
 def read_where(
-    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None,
+    table: Snapshot, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None,
     start: int | None = None, stop: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Matching committed rows as a structured array (optionally only ``columns``)."""
@@ -49,8 +49,31 @@ def _empty(spec: Any) -> Any:
     return "U1" if spec.is_category else spec.dtype
 
 
+def select(
+    table: Snapshot, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(row numbers, columns) of the committed rows that satisfy ``cond``, from one scan:
+    ``get_where_list`` and ``read_where`` together, each column its own array (masked for a
+    nullable one)."""
+    specs = table._specs(columns)
+    plan = Plan(table, cond, condvars)
+    parts = list(plan.batches(specs, window=None))
+    if not parts:
+        empty = {s.name: _empty_column(s) for s in specs}
+        return np.empty(0, np.int64), empty
+    rows = np.concatenate([first + hits for first, hits, _ in parts])
+    arrays = {s.name: _concatenated([p[2][j] for p in parts]) for j, s in enumerate(specs)}
+    return rows, arrays
+
+
+def chunks_left(table: Snapshot, cond: str, condvars: Condvars = None) -> list[int]:
+    """Positions of the chunks whose zone maps do not rule ``cond`` out (the condition is
+    parsed and checked, so a bad one raises ``QueryError`` here)."""
+    return Plan(table, cond, condvars).chunks()
+
+
 def iter_where(
-    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
+    table: Snapshot, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
 ) -> Iterator[dict[str, np.ndarray]]:
     """Matching rows as dicts of arrays, chunk by chunk: memory bounded by a few chunks."""
     specs = table._specs(columns)
@@ -60,7 +83,7 @@ def iter_where(
 
 
 def where(
-    table: Table, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
+    table: Snapshot, cond: str, condvars: Condvars = None, *, columns: list[str] | None = None
 ) -> Iterator[np.void]:
     """Matching rows one by one (numpy records), fed from chunk-sized batches."""
     specs = table._specs(columns)
@@ -69,14 +92,14 @@ def where(
         yield from table._records(specs, arrays)
 
 
-def count_where(table: Table, cond: str, condvars: Condvars = None) -> int:
+def count_where(table: Snapshot, cond: str, condvars: Condvars = None) -> int:
     """How many committed rows satisfy ``cond`` (whole chunks decided by zone maps are not read)."""
     plan = Plan(table, cond, condvars)
     return plan.count_all()
 
 
 def get_where_list(
-    table: Table, cond: str, condvars: Condvars = None, *, start: int | None = None,
+    table: Snapshot, cond: str, condvars: Condvars = None, *, start: int | None = None,
     stop: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Row numbers (int64, ascending) of the committed rows that satisfy ``cond``."""

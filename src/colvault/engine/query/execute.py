@@ -30,7 +30,7 @@ from .ranges import regular_params, sorted_range
 from .scaled import Scaled
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from ..records import Snapshot
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class Plan:
 
     def __init__(
         self,
-        table: Table,
+        table: Snapshot,
         cond: str,
         condvars: Mapping[str, Any] | None,
         start: int | None = None,
