@@ -8,7 +8,8 @@ process has it open). Crash safety needs no log: new chunks are written and fsyn
 segment files, one sqlite transaction swaps the manifest, and only then are the old files
 deleted. A crash before the commit leaves the old store plus unreferenced new files, a crash
 after it the new store plus unreferenced old files; either way the next ``compact()`` deletes
-the files no chunk names.
+the files no chunk names. Files a lease holds (:mod:`.leases`: a Dask graph still reading them)
+are kept until it expires.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ColvaultError, CommitError, LockError
+from . import leases
 from .catalog import remove_abandoned_catalogs, what_failed
 from .nodes import DataNode
 from .reading import ChunkSource
@@ -40,11 +42,15 @@ class CompactReport:
     bytes_after: int
     rewritten: tuple[str, ...]
     files_removed: int
+    #: Old segment files kept because a lease holds them (:mod:`.leases`); a later
+    #: ``compact()`` deletes them once the lease has expired.
+    files_leased: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.bytes_before:,} -> {self.bytes_after:,} bytes of segments; "
             f"{len(self.rewritten)} node(s) rewritten, {self.files_removed} file(s) removed"
+            + (f", {self.files_leased} kept for leases" if self.files_leased else "")
         )
 
 
@@ -136,17 +142,24 @@ def _compact_locked(store: Store) -> CompactReport:
     store._reader.close()
     store._reader = SegmentReader(root)
     store._states.clear()
-    removed = 0
+    removed = leased = 0
+    leases.remove_expired(root)
+    hold = leases.held(root)
     for rel in segment_files(root):
-        if rel not in keep:
-            os.unlink(os.path.join(root, rel))
-            removed += 1
+        if rel in keep:
+            continue
+        if rel in hold:
+            leased += 1
+            continue
+        os.unlink(os.path.join(root, rel))
+        removed += 1
     removed += remove_abandoned_catalogs(root)
     _remove_empty_dirs(os.path.join(root, "data"))
     after = _segment_sizes(root)
     return CompactReport(
-        sum(before.values()), sum(after.values()), tuple(n.path for n, _ in writers), removed
-    )
+        sum(before.values()), sum(after.values()), tuple(n.path for n, _ in writers), removed,
+        leased,
+    )  # fmt: skip
 
 
 def _rewrite_and_swap(

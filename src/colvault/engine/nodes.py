@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ColvaultError
 from . import display
 from .codec import Codec
+from .detached import DetachedTable
 from .indexing import RowList, RowRange, resolve
 from .manifest import NodeState
 from .pending import NodeRecord
@@ -165,6 +166,13 @@ class DataNode(Node):
 
     def _source(self) -> ChunkSource:
         return ChunkSource(self._store.path, self.path, self._store._reader, self._store._pool)
+
+    def detached(self) -> DetachedTable:
+        """The committed rows as of now, readable from the segment files alone, without the
+        catalog: what a Dask task carries to a worker (:mod:`colvault.io.dask`). Later commits
+        do not change what it reads; ``compact()`` may delete its files unless a lease holds
+        them (:mod:`colvault.engine.leases`)."""
+        return DetachedTable(self._store.path, self.path, self._schema, self._state())
 
     @property
     def nrows(self) -> int:

@@ -20,6 +20,7 @@ import glob
 import os
 import sqlite3
 
+from . import leases
 from .checksum import crc32
 from .segments import HEADER, try_lock
 
@@ -60,10 +61,11 @@ def _tables_intact(conn: sqlite3.Connection) -> bool:
 def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
     sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
+    hold = leases.held(root)  # old segments a Dask graph still reads: compact() kept them
     cut = []
     intact: bool | None = None  # checked once, before the first cut
     for rel in segment_files(root):
-        if sealed.get(rel):
+        if sealed.get(rel) or rel in hold:
             continue
         fd = try_lock(os.path.join(root, rel))
         if fd is None:

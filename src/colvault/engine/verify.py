@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import ChecksumError, ColvaultError
+from . import leases
 from .recovery import segment_files
 
 if TYPE_CHECKING:
@@ -49,11 +50,13 @@ def verify_store(store: Store) -> VerifyReport:
     except ColvaultError as exc:  # the catalog cannot even be walked: nothing more to check
         report.damage.append(str(exc))
         return report
+    hold = leases.held(store.path)
     for rel in segment_files(store.path):
         size = os.path.getsize(os.path.join(store.path, rel))
         end = ends.get(rel)
         if end is None:
-            report.info.append(f"segment {rel}: {size} bytes, named by no manifest row")
+            why = "; a lease keeps it for a reader of an older snapshot" if rel in hold else ""
+            report.info.append(f"segment {rel}: {size} bytes, named by no manifest row{why}")
         elif size > end:
             report.info.append(f"segment {rel}: unreferenced tail of {size - end} bytes")
     return report

@@ -1,0 +1,196 @@
+"""A table or array as of one committed snapshot, read from its segment files alone.
+
+What a Dask task carries to a worker, perhaps on another machine: the manifest rows of the
+chunks it reads (segment, offset, length, crc, encoding, zone map), the schema and the store's
+path. It never opens the catalog: sqlite's WAL mode does not work across machines on a network
+file system, and a catalog read per task would be a lock per task. The bytes a committed
+manifest names never change (segments are append-only; a chunk that a commit replaces stays
+where it was until ``compact()``, which leases hold off: :mod:`.leases`), so every piece reads the
+same snapshot whatever commits land meanwhile.
+
+A :class:`DetachedTable` pickles small (no arrays but the chunk start rows) and answers the
+reads and queries of a table: ``read_columns``, ``read_where``, ``get_where_list``,
+``count_where``, ``where``, ``iter_where``, through the engine's own code paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .indexing import RowRange, resolve
+from .manifest import NodeState
+from .query import api as query_api
+from .reading import ChunkSource
+from .records import Records
+from .schema import TableSchema
+from .segments import SegmentReader
+from .zonemaps import decode_bound
+
+_readers: dict[str, SegmentReader] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader(root: str) -> SegmentReader:
+    """This process's reader of the store at ``root`` (its mappings are shared by the pieces
+    a worker runs)."""
+    with _readers_lock:
+        reader = _readers.get(root)
+        if reader is None:
+            reader = _readers[root] = SegmentReader(root)
+        return reader
+
+
+class DetachedTable(Records):
+    """Committed rows of a table (or the cells of an array, as its one column) as of one
+    snapshot, or a run of its chunks (:meth:`pieces`), readable without the catalog.
+
+    Made by :meth:`Table.detached() <colvault.Table.detached>`. Row numbers are the piece's
+    own, from 0; :attr:`first_row` is where the piece starts in the table.
+    """
+
+    def __init__(
+        self, store_path: str, node_path: str, schema: TableSchema, state: NodeState,
+        first_row: int = 0,
+    ) -> None:  # fmt: skip
+        self.store_path = os.path.abspath(store_path)
+        self.path = node_path
+        self._schema = schema
+        self._node_state = state
+        self.first_row = first_row
+
+    # what the query functions and the readers ask of a table
+    def _state(self) -> NodeState:
+        return self._node_state
+
+    def _source(self) -> ChunkSource:
+        return ChunkSource(self.store_path, self.path, _reader(self.store_path), None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without what queries derived from the snapshot (compiled kernels, arrays)."""
+        state = self._node_state
+        fresh = NodeState(state.nrows, state.version, state.starts, state.columns)
+        return {**self.__dict__, "_node_state": fresh}
+
+    @property
+    def nrows(self) -> int:
+        """Rows of this snapshot (or piece)."""
+        return self._node_state.nrows
+
+    def __len__(self) -> int:
+        return self.nrows
+
+    @property
+    def version(self) -> int:
+        """The commit that last changed the node's rows as of this snapshot."""
+        return self._node_state.version
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk (the last one may hold fewer)."""
+        return self._schema.chunk_rows
+
+    @property
+    def chunks(self) -> int:
+        """How many chunks the rows are cut into."""
+        return len(self._node_state.starts)
+
+    @property
+    def chunk_starts(self) -> np.ndarray:
+        """The first row of each chunk, in the piece's own numbering."""
+        return self._node_state.starts.copy()
+
+    @property
+    def segments(self) -> frozenset[str]:
+        """The segment files (relative to the store) that the rows live in."""
+        return frozenset(r.segment for refs in self._node_state.columns.values() for r in refs)
+
+    def pieces(
+        self, chunks_per_piece: int, positions: list[int] | None = None
+    ) -> list[DetachedTable]:
+        """The rows cut into pieces of at most ``chunks_per_piece`` consecutive chunks; only
+        the chunks at ``positions`` (sorted), when given, e.g. those a condition's zone maps
+        leave (:meth:`chunks_left`). A piece never spans a gap, so its rows are consecutive."""
+        if chunks_per_piece < 1:
+            raise ValueError(f"chunks_per_piece must be at least 1, not {chunks_per_piece}")
+        keep = list(range(self.chunks)) if positions is None else sorted(positions)
+        out: list[DetachedTable] = []
+        run: list[int] = []
+        for pos in keep:
+            if run and (pos != run[-1] + 1 or len(run) == chunks_per_piece):
+                out.append(self._piece(run[0], run[-1] + 1))
+                run = []
+            run.append(pos)
+        if run:
+            out.append(self._piece(run[0], run[-1] + 1))
+        return out
+
+    def _piece(self, a: int, b: int) -> DetachedTable:
+        """Chunks [a, b) as their own snapshot, rows renumbered from 0."""
+        state = self._node_state
+        first = int(state.starts[a])
+        stop = int(state.starts[b]) if b < len(state.starts) else state.nrows
+        columns = {
+            col: tuple(dataclasses.replace(r, first_row=r.first_row - first) for r in refs[a:b])
+            for col, refs in state.columns.items()
+        }
+        piece = NodeState(stop - first, state.version, state.starts[a:b] - first, columns)
+        return DetachedTable(
+            self.store_path, self.path, self._schema, piece, self.first_row + first
+        )
+
+    def chunks_left(self, cond: str, condvars: Mapping[str, Any] | None = None) -> list[int]:
+        """Positions of the chunks a condition's zone maps do not rule out (a bad condition
+        raises ``QueryError`` here, before any chunk is read)."""
+        return query_api.chunks_left(self, cond, condvars)
+
+    def sorted_bounds(self, column: str) -> list[tuple[Any, Any]] | None:
+        """(min, max) of each chunk of ``column`` when its zone maps show the column sorted
+        across the whole snapshot (each chunk sorted, no NaN, NaT or missing value, each
+        chunk's min at least the previous max); None otherwise."""
+        spec = self._schema.column(column)
+        bounds: list[tuple[Any, Any]] = []
+        for ref in self._node_state.columns[spec.id]:
+            zone = ref.zone
+            if not zone.sorted or zone.nan_count != 0 or ref.nulls:
+                return None
+            lo, hi = decode_bound(zone.min, spec), decode_bound(zone.max, spec)
+            if lo is None or hi is None or (bounds and lo < bounds[-1][1]):
+                return None
+            bounds.append((lo, hi))
+        return bounds
+
+    def read_columns(
+        self, columns: list[str] | None = None, start: int | None = None, stop: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Rows ``[start:stop]`` of the columns, each its own array (masked when nullable)."""
+        specs = self._specs(columns)
+        state = self._node_state
+        sel = resolve(slice(start, stop), state.nrows, self.path)
+        assert isinstance(sel, RowRange)
+        src = self._source()
+        return {s.name: src.read_range(state, s, sel.start, sel.stop) for s in specs}
+
+    def read(self, columns: list[str] | None = None) -> np.ndarray:
+        """All rows as a structured array (masked when a column is nullable)."""
+        specs = self._specs(columns)
+        got = self.read_columns([s.name for s in specs])
+        return self._records(specs, [got[s.name] for s in specs])
+
+    read_where = query_api.read_where
+    get_where_list = query_api.get_where_list
+    count_where = query_api.count_where
+    where = query_api.where
+    iter_where = query_api.iter_where
+    select = query_api.select
+
+    def __repr__(self) -> str:
+        return (
+            f"<DetachedTable {self.path} of {self.store_path}: rows {self.first_row:,}.."
+            f"{self.first_row + self.nrows:,} in {self.chunks} chunk(s)>"
+        )
