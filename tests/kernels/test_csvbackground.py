@@ -34,7 +34,7 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     names = csvbackground.kernels_for([{"text"}, {"number"}, {"text", "number"}], missing=True)
     short = [n.rsplit(".", 1)[1] for n in names]
     assert short == [
-        "special_masks", "_run", "_uniform", "match_kernel", "_dict_run",
+        "special_masks", "_fast", "_uniform", "match_kernel", "_dict_run",
         "parse_int64_kernel", "parse_float64_fast_kernel", "ucs4_kernel",
     ]  # fmt: skip
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
@@ -110,7 +110,7 @@ def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
              csvbackground.helper_order(names)]  # fmt: skip
     assert order == [
         "match_kernel", "parse_int64_kernel", csvbackground.BETWEEN, "ucs4_kernel",
-        "parse_iso_fast_kernel", "_dict_run", "parse_float64_fast_kernel", "_uniform", "_run",
+        "parse_iso_fast_kernel", "_dict_run", "parse_float64_fast_kernel", "_uniform", "_fast",
         "special_masks",
     ]  # fmt: skip
 

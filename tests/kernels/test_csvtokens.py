@@ -440,6 +440,29 @@ def test_empty_input_and_arrays_that_grow():
     assert uniform_width(tok_bytes(b"").row_first) == 0
 
 
+def test_plain_records_need_no_state_machine(monkeypatch):
+    """Unquoted records, the last one incomplete or (final) without its line end, are read by
+    the fast kernel alone: the state machine, the larger compile, is never called."""
+    from colvault.kernels import csvtokens
+
+    docs = [b"1,2\n3,4\n5,6", b"1,2\r\n3,4\r\n5,", b"a,b\n" + b"," * 1000, b"x", b"ab,c\n" * 5000]
+    want = {
+        (doc, final): tokenize_kernel(np.frombuffer(doc, np.uint8), 44, 34, 35, final, False)
+        for doc in docs
+        for final in (True, False)
+    }
+
+    def no_state_machine(*args):
+        raise AssertionError("the state machine ran")
+
+    monkeypatch.setattr(csvtokens, "_run_canonical", no_state_machine)
+    for (doc, final), general in want.items():
+        got = tokenize(doc, ord(","), comment=ord("#"), final=final)
+        for a, b in zip(got, general, strict=True):
+            assert a.tolist() == b.tolist() if isinstance(a, np.ndarray) else a == b
+    assert tokenize(b"1,2\n3,4\n5,6", ord(","), final=False).consumed == 8
+
+
 def test_arguments_are_checked():
     with pytest.raises(ValueError):
         tokenize(b"a", ord(","), quotechar=ord(","))

@@ -75,7 +75,7 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
     look like ``columns[j]`` ("number", "long", "date", "bool", "text"; see
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted."""
-    names = _names("csvtokens", "special_masks", "_run", "_uniform")
+    names = _names("csvtokens", "special_masks", "_fast", "_uniform")
     if missing:
         names += _names("csvtext", "match_kernel")
     for kinds in columns:
@@ -98,7 +98,7 @@ def helper_order(todo: Sequence[str]) -> list[str]:
     """The order the helper compiles the kernels ``todo`` (in the order the import calls them):
     :data:`AHEAD` of those after the tokenizer's, then its module's own work (:data:`BETWEEN`),
     then the rest, last first (the import compiles from the first on; they meet between)."""
-    tokenizer = set(_names("csvtokens", "special_masks", "_run", "_uniform"))
+    tokenizer = set(_names("csvtokens", "special_masks", "_fast", "_uniform"))
     ahead = [n for n in todo if n not in tokenizer][:AHEAD]
     return [*ahead, BETWEEN, *reversed([n for n in todo if n not in ahead])]
 

@@ -52,7 +52,10 @@ unquoted, or quoted with no line end inside and nothing after the closing quote 
 at a time), records ending with a line end. Any other record (a comment, a blank or whitespace
 line, a line end inside quotes, text after a closing quote, a record reaching the end of the
 block) is read from its first byte by an explicit state machine that skips unquoted and quoted
-runs with 256-entry tables of the bytes that stop them; the fast path resumes after it.
+runs with 256-entry tables of the bytes that stop them; the fast path resumes after it. The
+fast path is a kernel of its own (``_fast``): a block it reads to its end (or to a last record
+that is incomplete, or simple) never calls the state machine, so a file without quoted line
+ends, comments or blank lines never compiles it (about half the tokenizer's compile time).
 ``tokenize_kernel(..., fast=False)`` runs the state machine alone, and the tests check that both
 give the same output. The output arrays start at one field per 4 bytes and one row per 16; when
 they are full the kernel returns at the last record boundary, the arrays are doubled (in Python, by
@@ -175,6 +178,114 @@ _BROKEN = 3  # an unterminated quote at the end of a final buf
 
 
 @numba.njit(cache=True, nogil=True)
+def _fast(buf, i, line, delimiter, quotechar, lead, starts, ends, flags, row_first, row_line, nf,
+          nr, masks):  # fmt: skip
+    """The fast path of :func:`_run`, a kernel of its own: records whose fields are unquoted, or
+    quoted without line ends or text after the closing quote, ending with a line end (no
+    comment), from ``i`` (a record boundary on physical line ``line``). It walks the set bits of
+    ``masks`` (see special_masks) from special byte to special byte, and stops at the first
+    record it cannot finish (a comment, a line ``lead`` flags, a line end inside quotes, a
+    record that reaches the end of buf, full arrays), which the state machine of :func:`_run`
+    then reads from its first byte. (Unsigned indices: no wraparound code.)
+
+    Returns (i, line, nf, nr, status): ``_FULL_FIELDS`` or ``_FULL_ROWS`` when it stopped at
+    full arrays, else ``_DONE``. A block that this kernel reads to its end (or to an incomplete
+    last record) needs no state machine (:func:`_drive`), which is then never compiled.
+    """
+    n = buf.shape[0]
+    fcap = starts.shape[0]
+    rcap = row_line.shape[0]
+    nchunk = masks.shape[0]
+    wquote = np.uint64(quotechar if quotechar >= 0 else _LF) * ONES
+    udelim = np.uint64(delimiter)  # as uint64, compared with bytes from words
+    uquote = np.uint64(quotechar)  # (-1: none, never a byte)
+    status = _DONE
+    while i < n and nr < rcap and lead[buf[np.uint64(i)]] == 0:
+        nf0 = nf
+        j = i
+        rec_end = -1
+        cb = j >> 6
+        bits = masks[np.uint64(cb)] & (_ALL << np.uint64(j & 63))  # specials at >= j
+        while nf < fcap and j < n:
+            fl = 0
+            fs = j
+            if np.uint64(buf[np.uint64(j)]) == uquote:
+                # A quoted field, searched 8 bytes at a time for the quote, LF or CR.
+                fs = j + 1
+                fl = QUOTED
+                k = fs
+                closed = False
+                while k + 8 <= n:
+                    y = load8(buf, k)
+                    m = zero_bytes(y ^ wquote) | zero_bytes(y ^ _WLF) | zero_bytes(y ^ _WCR)
+                    if m == 0:
+                        k += 8
+                        continue
+                    t = cttz(m)
+                    k += t >> 3
+                    c = (y >> np.uint64(t - 7)) & _U255
+                    if c != uquote or k + 1 >= n:
+                        break  # a line end inside the quotes, or the end of buf
+                    if np.uint64(buf[np.uint64(k + 1)]) != uquote:
+                        closed = True
+                        break
+                    fl = QUOTED | ESCAPED
+                    k += 2
+                if not closed:
+                    break
+                fe = k
+                k += 1
+                c = np.uint64(buf[np.uint64(k)])
+                if c != udelim and c != _LF and c != _CR:
+                    break  # text after the closing quote, or a comment
+                cb = k >> 6
+                bits = masks[np.uint64(cb)] & (_ALL << np.uint64(k & 63))
+            else:
+                # An unquoted field (a quote inside is literal): to the next special.
+                while bits == 0 and cb + 1 < nchunk:
+                    cb += 1
+                    bits = masks[np.uint64(cb)]
+                if bits == 0:
+                    break
+                k = (cb << 6) + cttz(bits)
+                c = np.uint64(buf[np.uint64(k)])
+                fe = k
+            # k: the delimiter, line end or comment after the field; bits' lowest set bit
+            if c == udelim:
+                starts[np.uint64(nf)] = fs
+                ends[np.uint64(nf)] = fe
+                flags[np.uint64(nf)] = fl
+                nf += 1
+                bits &= bits - _U1
+                j = k + 1
+                continue
+            if c == _LF:
+                rec_end = k + 1
+            elif c == _CR and k + 1 < n:
+                rec_end = k + 2 if buf[np.uint64(k + 1)] == _LF else k + 1
+            else:
+                break  # a comment, or a CR at the end of buf
+            starts[np.uint64(nf)] = fs
+            ends[np.uint64(nf)] = fe
+            flags[np.uint64(nf)] = fl
+            nf += 1
+            break
+        if rec_end < 0:
+            if nf >= fcap:
+                status = _FULL_FIELDS
+            nf = nf0
+            break
+        row_line[np.uint64(nr)] = line
+        nr += 1
+        row_first[np.uint64(nr)] = nf
+        line += 1
+        i = rec_end
+    if status == _DONE and nr == rcap and i < n:
+        status = _FULL_ROWS
+    return i, line, nf, nr, status
+
+
+@numba.njit(cache=True, nogil=True)
 def _run(
     buf,
     i,
@@ -208,95 +319,13 @@ def _run(
     lead = tables[3]  # at a line's start, may yield no row: LF, CR, comment, blanks (not delimiter)
     fcap = starts.shape[0]
     rcap = row_line.shape[0]
-    nchunk = masks.shape[0]
-    wquote = np.uint64(quotechar if quotechar >= 0 else _LF) * ONES
-    udelim = np.uint64(delimiter)  # as uint64, compared with bytes from words
-    uquote = np.uint64(quotechar)  # (-1: none, never a byte)
     while i < n:
-        # Fast path: records whose fields are unquoted, or quoted without line ends or text after
-        # the closing quote, ending with a line end (no comment). It walks the set bits of
-        # ``masks`` (see special_masks) from special byte to special byte, and stops at the first
-        # record it cannot finish (a comment, a line lead[] flags, a line end inside quotes, a
-        # record that reaches the end of buf, full arrays), which the general state machine below
-        # then reads from its first byte. (Unsigned indices: no wraparound code.)
-        while fast and i < n and nr < rcap and lead[buf[np.uint64(i)]] == 0:
-            nf0 = nf
-            j = i
-            rec_end = -1
-            cb = j >> 6
-            bits = masks[np.uint64(cb)] & (_ALL << np.uint64(j & 63))  # specials at >= j
-            while nf < fcap and j < n:
-                fl = 0
-                fs = j
-                if np.uint64(buf[np.uint64(j)]) == uquote:
-                    # A quoted field, searched 8 bytes at a time for the quote, LF or CR.
-                    fs = j + 1
-                    fl = QUOTED
-                    k = fs
-                    closed = False
-                    while k + 8 <= n:
-                        y = load8(buf, k)
-                        m = zero_bytes(y ^ wquote) | zero_bytes(y ^ _WLF) | zero_bytes(y ^ _WCR)
-                        if m == 0:
-                            k += 8
-                            continue
-                        t = cttz(m)
-                        k += t >> 3
-                        c = (y >> np.uint64(t - 7)) & _U255
-                        if c != uquote or k + 1 >= n:
-                            break  # a line end inside the quotes, or the end of buf
-                        if np.uint64(buf[np.uint64(k + 1)]) != uquote:
-                            closed = True
-                            break
-                        fl = QUOTED | ESCAPED
-                        k += 2
-                    if not closed:
-                        break
-                    fe = k
-                    k += 1
-                    c = np.uint64(buf[np.uint64(k)])
-                    if c != udelim and c != _LF and c != _CR:
-                        break  # text after the closing quote, or a comment
-                    cb = k >> 6
-                    bits = masks[np.uint64(cb)] & (_ALL << np.uint64(k & 63))
-                else:
-                    # An unquoted field (a quote inside is literal): to the next special.
-                    while bits == 0 and cb + 1 < nchunk:
-                        cb += 1
-                        bits = masks[np.uint64(cb)]
-                    if bits == 0:
-                        break
-                    k = (cb << 6) + cttz(bits)
-                    c = np.uint64(buf[np.uint64(k)])
-                    fe = k
-                # k: the delimiter, line end or comment after the field; bits' lowest set bit
-                if c == udelim:
-                    starts[np.uint64(nf)] = fs
-                    ends[np.uint64(nf)] = fe
-                    flags[np.uint64(nf)] = fl
-                    nf += 1
-                    bits &= bits - _U1
-                    j = k + 1
-                    continue
-                if c == _LF:
-                    rec_end = k + 1
-                elif c == _CR and k + 1 < n:
-                    rec_end = k + 2 if buf[np.uint64(k + 1)] == _LF else k + 1
-                else:
-                    break  # a comment, or a CR at the end of buf
-                starts[np.uint64(nf)] = fs
-                ends[np.uint64(nf)] = fe
-                flags[np.uint64(nf)] = fl
-                nf += 1
-                break
-            if rec_end < 0:
-                nf = nf0
-                break
-            row_line[np.uint64(nr)] = line
-            nr += 1
-            row_first[np.uint64(nr)] = nf
-            line += 1
-            i = rec_end
+        # The fast path (a kernel of its own, see _fast), then the record it stopped at.
+        if fast:
+            i, line, nf, nr, _ = _fast(
+                buf, i, line, delimiter, quotechar, lead, starts, ends, flags, row_first,
+                row_line, nf, nr, masks,
+            )  # fmt: skip
         if i >= n:
             break
         c = buf[i]
@@ -461,12 +490,14 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _drive(run: Any, masks_of: Any, buf: np.ndarray, delimiter: int, quotechar: int,
-           comment: int, final: bool, fast: bool) -> tuple[Any, ...]:  # fmt: skip
-    """Tokenize a block with ``run`` (:func:`_run`, compiled for the caller's types): the
-    output arrays are allocated here and doubled when ``run`` reports them full. (In Python
-    rather than in a kernel: one kernel less to compile on a fresh machine, for a few
-    microseconds per block.)"""
+def _drive(run: Any, fast_run: Any, masks_of: Any, buf: np.ndarray, delimiter: int,
+           quotechar: int, comment: int, final: bool, fast: bool) -> tuple[Any, ...]:  # fmt: skip
+    """Tokenize a block with ``fast_run`` (:func:`_fast`), then, from the first record it cannot
+    read, with ``run`` (:func:`_run`), each compiled for the caller's types: the output arrays
+    are allocated here and doubled when a kernel reports them full. (In Python rather than in a
+    kernel: one kernel less to compile on a fresh machine, for a few microseconds per block.)
+    ``run`` is not called (nor compiled) when ``fast_run`` reads the block to its end, or to a
+    last record that is incomplete, or simple (:func:`_last_record`)."""
     n = buf.shape[0]
     tables = _tables(int(delimiter), int(quotechar), int(comment))
     starts = np.empty(n // 4 + 16, np.int64)
@@ -480,11 +511,35 @@ def _drive(run: Any, masks_of: Any, buf: np.ndarray, delimiter: int, quotechar: 
         masks = mask_words(n)
         masks_of(buf, delimiter, comment, masks, np.zeros(64, np.uint8))
     i = line = nf = nr = 0
+    general = not fast
+    error_pos = error_line = -1
     while True:
-        i, line, nf, nr, status, error_pos, error_line = run(
-            buf, i, line, delimiter, quotechar, comment, final, tables, starts, ends, flags,
-            row_first, row_line, nf, nr, fast, masks,
-        )  # fmt: skip
+        if general:
+            i, line, nf, nr, status, error_pos, error_line = run(
+                buf, i, line, delimiter, quotechar, comment, final, tables, starts, ends, flags,
+                row_first, row_line, nf, nr, fast, masks,
+            )  # fmt: skip
+        else:
+            i, line, nf, nr, status = fast_run(
+                buf, i, line, delimiter, quotechar, tables[3], starts, ends, flags, row_first,
+                row_line, nf, nr, masks,
+            )  # fmt: skip
+            if status == _DONE and i < n:
+                last = _last_record(buf, i, delimiter, quotechar, comment, final, tables[3])
+                if last is None:
+                    general = True  # the state machine reads the rest
+                    continue
+                if len(last[0]):
+                    need = nf + len(last[0])
+                    if need > starts.shape[0]:
+                        starts, ends = _grown(starts, need), _grown(ends, need)
+                        flags = _grown(flags, need)
+                    if nr + 1 > row_line.shape[0]:
+                        row_first, row_line = _grown(row_first, nr + 2), _grown(row_line, nr + 1)
+                    starts[nf:need], ends[nf:need], flags[nf:need] = last[0], last[1], 0
+                    row_line[nr] = line
+                    nf, nr, i = need, nr + 1, n
+                    row_first[nr] = nf
         if status == _FULL_FIELDS:
             size = 2 * starts.shape[0]
             starts, ends, flags = _grown(starts, size), _grown(ends, size), _grown(flags, size)
@@ -508,13 +563,40 @@ def _drive(run: Any, masks_of: Any, buf: np.ndarray, delimiter: int, quotechar: 
     )
 
 
+def _last_record(
+    buf: np.ndarray,
+    i: int,
+    delimiter: int,
+    quotechar: int,
+    comment: int,
+    final: bool,
+    lead: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """What the state machine of :func:`_run` makes of ``buf[i:]`` when it holds no line end:
+    nothing (``consumed`` stays ``i``) unless ``final``; when final and it is one record of
+    unquoted fields without a comment, their (starts, ends); None for anything else (the
+    state machine reads it)."""
+    tail = buf[i:]
+    if (tail == _LF).any() or (tail == _CR).any():
+        return None
+    empty = np.zeros(0, np.int64)
+    if not final:
+        return empty, empty
+    if lead[tail[0]] or (quotechar >= 0 and (tail == quotechar).any()):
+        return None
+    if comment >= 0 and (tail == comment).any():
+        return None
+    cuts = i + np.flatnonzero(tail == delimiter)
+    return np.append(np.int64(i), cuts + 1), np.append(cuts, np.int64(buf.shape[0]))
+
+
 def tokenize_kernel(
     buf: np.ndarray, delimiter: int, quotechar: int, comment: int, final: bool, fast: bool = True
 ) -> tuple[Any, ...]:
     """Tokenize a block; see the module docstring. Returns the fields of :class:`Tokens`.
     ``fast=False`` turns the fast path off (the tests compare the two). The kernels are
     compiled for the arguments' types (:func:`tokenize` calls their one compiled form)."""
-    return _drive(_run, special_masks, buf, delimiter, quotechar, comment, final, fast)
+    return _drive(_run, _fast, special_masks, buf, delimiter, quotechar, comment, final, fast)
 
 
 _TABLES = types.Array(types.uint8, 2, "C", readonly=True)
@@ -523,6 +605,11 @@ _OUT_U8 = types.Array(types.uint8, 1, "C")
 _run_canonical = Kernel(
     _run, BUF, I64, I64, I64, I64, I64, BOOL, _TABLES, OUT_I64, OUT_I64, _OUT_U8, OUT_I64,
     OUT_I64, I64, I64, BOOL, _MASKS,
+)  # fmt: skip
+_LEAD = types.Array(types.uint8, 1, "C", readonly=True)
+_fast_canonical = Kernel(
+    _fast, BUF, I64, I64, I64, I64, _LEAD, OUT_I64, OUT_I64, _OUT_U8, OUT_I64, OUT_I64, I64, I64,
+    _MASKS,
 )  # fmt: skip
 _masks_canonical = Kernel(special_masks, BUF, I64, I64, OUT_U64, _OUT_U8)
 
@@ -556,7 +643,9 @@ def tokenize(
     if len(set(used)) != len(used):
         raise ValueError("delimiter, quotechar and comment must differ")
     d, q, c = int(delimiter), int(quotechar), int(comment)
-    out = _drive(_run_canonical, _masks_canonical, data, d, q, c, bool(final), True)
+    out = _drive(
+        _run_canonical, _fast_canonical, _masks_canonical, data, d, q, c, bool(final), True
+    )
     starts, ends, flags, row_first, row_line, consumed, lines, error, epos, eline = out
     return Tokens(
         starts,
