@@ -94,9 +94,11 @@ MASK_OF_ATTR = "COLVAULT_MASK_OF"
 JSON_ATTRS_ATTR = "COLVAULT_JSON_ATTRS"
 #: Bytes of rows read from the file at a time (at most; at least one row).
 SLICE_BYTES = 8 << 20
-#: The HDF5 chunk cache of the file opened for the import: a slice that ends inside an HDF5
-#: chunk finds it here when the next slice starts, instead of decompressing it again.
-CHUNK_CACHE_BYTES = 8 << 20
+#: The HDF5 chunk cache of the file opened for the import: none. HDF5 then reads the bytes of
+#: uncompressed chunks straight into the slice's buffer (through a cache it copies them twice:
+#: 0.37 against 0.12 s for 480 MB), and a compressed chunk that a slice ends inside is still
+#: decompressed once (HDF5 keeps the chunk it last decompressed).
+CHUNK_CACHE_BYTES = 0
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")
 _DATETIME = re.compile(r"(datetime|timedelta)64\[(s|ms|us|ns)\]")
@@ -359,7 +361,6 @@ class _Item:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     original: str | None = None  # the HDF5 name, when colvault's node name differs
-    h5chunk: int | None = None  # rows per HDF5 chunk of a chunked dataset
     colvault: bool = False  # written by colvault's export_hdf5
     mask: str | None = None  # the HDF5 path of its missing values' mask (colvault's export)
     mask_raw: np.dtype | None = None
@@ -540,7 +541,6 @@ class _Import:
             raise _Unsupported(f"its cells have shape {inner}, with no values")
         cell = int(np.prod(inner, dtype=np.int64)) * raw.itemsize
         item = _Item(h5path, path, kind, rows, cell, leaves, raw, inner, scalar=not shape)
-        item.h5chunk = ds.chunks[0] if ds.chunks and shape else None
         if not shape:
             item.notes.append("a scalar HDF5 dataset, stored as a one-row array")
         extdim = ds.attrs.get("EXTDIM") if "EXTDIM" in ds.attrs else None
@@ -1064,17 +1064,15 @@ def _from_colvault(a: np.ndarray, leaf: _Leaf) -> np.ndarray:
 
 
 def _slice_rows(item: _Item, chunk_rows: int) -> int:
-    """Rows read at a time: a chunk of the new node, within :data:`SLICE_BYTES`, cut to whole
-    HDF5 chunks (each then decompressed once), or one HDF5 chunk where those are larger."""
+    """Rows read at a time: whole chunks of the new node within :data:`SLICE_BYTES` (the
+    writer then compresses each slice's columns as they are, without joining pieces), or
+    an even part of one chunk where a chunk is larger."""
     per_row = max(1, item.row_bytes)
-    step = max(1, min(chunk_rows, SLICE_BYTES // per_row))
-    h = item.h5chunk
-    if h:
-        if step >= h:
-            step -= step % h
-        elif h * per_row <= 4 * SLICE_BYTES:
-            step = h
-    return step
+    fit = max(1, SLICE_BYTES // per_row)
+    if chunk_rows <= fit:
+        return chunk_rows * (fit // chunk_rows)
+    parts = -(-chunk_rows // fit)
+    return -(-chunk_rows // parts)
 
 
 __all__ = ["PYTABLES_CLASSES", "PYTABLES_SYSTEM_ATTRS", "HDF5Warning", "import_hdf5"]
