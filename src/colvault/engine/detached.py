@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,19 +30,6 @@ from .records import Records
 from .schema import TableSchema
 from .segments import SegmentReader
 from .zonemaps import decode_bound
-
-_readers: dict[str, SegmentReader] = {}
-_readers_lock = threading.Lock()
-
-
-def _reader(root: str) -> SegmentReader:
-    """This process's reader of the store at ``root`` (its mappings are shared by the pieces
-    a worker runs)."""
-    with _readers_lock:
-        reader = _readers.get(root)
-        if reader is None:
-            reader = _readers[root] = SegmentReader(root)
-        return reader
 
 
 class DetachedTable(Records):
@@ -63,19 +49,36 @@ class DetachedTable(Records):
         self._schema = schema
         self._node_state = state
         self.first_row = first_row
+        self._reader: SegmentReader | None = None
 
     # what the query functions and the readers ask of a table
     def _state(self) -> NodeState:
         return self._node_state
 
     def _source(self) -> ChunkSource:
-        return ChunkSource(self.store_path, self.path, _reader(self.store_path), None)
+        if self._reader is None:
+            self._reader = SegmentReader(self.store_path)
+        return ChunkSource(self.store_path, self.path, self._reader, None)
+
+    def close(self) -> None:
+        """Close the segment files this object opened (reads open them again). A worker
+        that kept them open would keep the disk space of files ``compact()`` deleted."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> DetachedTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without what queries derived from the snapshot (compiled kernels, arrays)."""
+        """Pickled without open files and what queries derived from the snapshot (compiled
+        kernels, arrays)."""
         state = self._node_state
         fresh = NodeState(state.nrows, state.version, state.starts, state.columns)
-        return {**self.__dict__, "_node_state": fresh}
+        return {**self.__dict__, "_node_state": fresh, "_reader": None}
 
     @property
     def nrows(self) -> int:

@@ -46,10 +46,7 @@ def to_pandas(
     0       1    0.5
     1       2    1.5
     """
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas needs pandas: pip install pandas") from None
+    _pandas("to_pandas")
     names = table.colnames if columns is None else list(columns)
     specs = table.column_specs(names)
     if where is None:
@@ -60,15 +57,31 @@ def to_pandas(
     else:
         rows = table.read_where(where, condvars, columns=names, start=start, stop=stop)
         arrays = [rows[name] for name in names]
-    data = {
-        spec.name: _column(pd, spec, values) for spec, values in zip(specs, arrays, strict=True)
-    }
-    frame = pd.DataFrame(data, columns=names)
+    frame = columns_frame(specs, arrays)
     index = table.frame_index
     if index and all(column in names for column, _ in index):
         frame = frame.set_index([column for column, _ in index])
         frame.index.names = [name for _, name in index]
     return frame
+
+
+def columns_frame(specs: list[Any], arrays: list[np.ndarray]) -> Any:
+    """A ``pandas.DataFrame`` of columns read from a table (``specs`` from
+    ``column_specs``, arrays masked where values are missing), each in the pandas dtype
+    ``to_pandas`` gives it; a default ``RangeIndex``."""
+    pd = _pandas("to_pandas")
+    data = {
+        spec.name: _column(pd, spec, values) for spec, values in zip(specs, arrays, strict=True)
+    }
+    return pd.DataFrame(data, columns=[spec.name for spec in specs])
+
+
+def _pandas(what: str) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{what} needs pandas: pip install pandas") from None
+    return pd
 
 
 def _column(pd: Any, spec: Any, values: np.ndarray) -> Any:
