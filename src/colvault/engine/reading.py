@@ -116,6 +116,22 @@ class ChunkSource:
                 raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
             return decode_dictionary(ref.params, buf, ref.nrows)
 
+    def read_codes_masked(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, dictionary) of one chunk of a category column; a nullable column's codes
+        signed, -1 where the value is missing (as pandas' Categorical codes)."""
+        if not spec.nullable:
+            return self.read_codes(spec, ref)
+        with self._checked(spec, ref, "whole") as buf:
+            split = ref.length - ref.vlen
+            bits = _validity(ref, memoryview(buf)[split:]) if ref.nulls else None
+            if ref.encoding != DICT or ref.params is None:
+                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
+            codes, dictionary = decode_dictionary(ref.params, memoryview(buf)[:split], ref.nrows)
+        signed = codes.astype(np.result_type(np.int8, codes.dtype))
+        if bits is not None:
+            signed[~unpack(bits, ref.nrows)] = -1
+        return signed, dictionary
+
     def read_scaled(
         self, spec: ColumnSpec, ref: ChunkRef, params: dict[str, Any], slot: Hashable
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

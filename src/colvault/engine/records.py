@@ -4,6 +4,7 @@ that the query functions (:mod:`colvault.engine.query.api`) serve both."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -16,9 +17,36 @@ if TYPE_CHECKING:
 
 
 class Records:
-    """Column specs by name and structured rows from per-column arrays, for a ``_schema``."""
+    """Column specs by name and structured rows from per-column arrays, for a ``_schema``;
+    chunks of one snapshot for a ``_state()`` read through a ``_source()``."""
 
     _schema: TableSchema
+
+    def _state(self) -> NodeState:
+        raise NotImplementedError
+
+    def _source(self) -> ChunkSource:
+        raise NotImplementedError
+
+    def iter_chunks(
+        self, columns: list[str] | None = None, *, codes: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Committed rows chunk by chunk, from one snapshot, as dicts of arrays (masked for a
+        nullable column): memory bounded by one chunk. ``codes=True`` gives each category
+        column as the chunk's ``(codes, dictionary)`` as stored (``col(name, codes=True,
+        chunk=i)``), no text decoded."""
+        specs = self._specs(columns)
+        state = self._state()
+        src = self._source()
+        for pos in range(len(state.starts)):
+            out: dict[str, Any] = {}
+            for spec in specs:
+                ref = state.columns[spec.id][pos]
+                if codes and spec.is_category:
+                    out[spec.name] = src.read_codes_masked(spec, ref)
+                else:
+                    out[spec.name] = src.read_chunk_masked(spec, ref)
+            yield out
 
     def _specs(self, columns: list[str] | None) -> list[ColumnSpec]:
         if columns is None:

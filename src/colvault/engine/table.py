@@ -15,7 +15,6 @@ from ..progress import enabled as progress_enabled
 from . import arrowin, display
 from .coerce import Lazy, coerce_batch
 from .indexing import RowRange, resolve
-from .masked import unpack
 from .nodes import DataNode, array_protocol, index_cells
 from .query import aggregate as query_aggregate
 from .query import api as query_api
@@ -124,8 +123,8 @@ class Table(DataNode, Records):
         src = self._source()
         refs = state.columns[spec.id]
         if chunk is not None:
-            return _codes(src, spec, refs[chunk])
-        parts = [_codes(src, spec, ref) for ref in refs]
+            return src.read_codes_masked(spec, refs[chunk])
+        parts = [src.read_codes_masked(spec, ref) for ref in refs]
         if not parts:
             return np.empty(0, np.int8 if spec.nullable else np.uint8), np.empty(0, "U1")
         if spec.nullable:  # only the values in use: a chunk with none holds a placeholder
@@ -319,12 +318,6 @@ class Table(DataNode, Records):
             self, columns, where=where, condvars=condvars, progress=progress
         )
 
-    def iter_chunks(self, columns: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
-        """Committed rows chunk by chunk, as dicts of arrays: memory bounded by one chunk."""
-        specs = self._specs(columns)
-        for arrays in self._iter_chunks(specs):
-            yield {s.name: a for s, a in zip(specs, arrays, strict=True)}
-
     def _repr_html_(self) -> str:
         """Schema, size and the first and last rows, as a notebook shows them."""
         return display.table_html(self)
@@ -339,18 +332,6 @@ class Table(DataNode, Records):
             f"<Table {self.path}: {state.nrows:,} rows × {len(self._schema.columns)} columns "
             f"[{cols}]; {self._size_text(state)}>"
         )
-
-
-def _codes(src: Any, spec: ColumnSpec, ref: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, dictionary) of one chunk; signed with -1 for missing in a nullable column."""
-    codes, dictionary = src.read_codes(spec, ref)
-    if not spec.nullable:
-        return codes, dictionary
-    signed = codes.astype(np.result_type(np.int8, codes.dtype))
-    bits = src.read_validity(spec, ref)
-    if bits is not None:
-        signed[~unpack(bits, ref.nrows)] = -1
-    return signed, dictionary
 
 
 def _rank(codes: np.ndarray) -> np.ndarray:

@@ -129,18 +129,10 @@ class _Codes:
 
 def _chunks(table: Table, names: list[str], specs: list[ColumnSpec]) -> Iterator[dict[str, Any]]:
     """``iter_chunks`` with category columns as their stored codes and dictionaries
-    (``Table.col(codes=True, chunk=i)``): no text decoded and hashed again. A chunk is
-    immutable once written except a short last one, which later commits only extend; its
-    first rows are the ones this snapshot holds."""
-    cats = [s.name for s in specs if s.is_category]
-    plain = [n for n in names if n not in cats] or names[:1]
-    for i, piece in enumerate(table.iter_chunks(plain)):
-        rows = len(next(iter(piece.values())))
-        out: dict[str, Any] = dict(piece)
-        for name in cats:
-            codes, dictionary = table.col(name, codes=True, chunk=i)
-            out[name] = _Codes(codes[:rows], dictionary)
-        yield out
+    (``codes=True``): no text decoded and hashed again; all from one snapshot."""
+    cats = {s.name for s in specs if s.is_category}
+    for piece in table.iter_chunks(names, codes=True):
+        yield {name: _Codes(*values) if name in cats else values for name, values in piece.items()}
 
 
 def _scalar(spec: ColumnSpec) -> ColumnSpec:
