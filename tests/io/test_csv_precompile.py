@@ -10,7 +10,8 @@ from colvault.io import csvprecompile
 
 
 def test_dtypes_for_the_kinds_a_file_has():
-    assert csvprecompile.dtypes_for({"number"}) == ["int64", "float64"]
+    assert csvprecompile.dtypes_for({"number"}) == ["int64"]
+    assert csvprecompile.dtypes_for({"number", "float"}) == ["int64", "float64"]
     assert csvprecompile.dtypes_for({"date", "text", "bool"}) == [
         "datetime64[ns]",
         "bool",
@@ -34,3 +35,13 @@ def test_the_helper_stops_when_its_parent_is_gone(tmp_path):
     done = subprocess.run([*argv, "colvault.kernels.csvtokens._uniform"], timeout=120)
     assert done.returncode == 0
     assert os.listdir(tmp_path) == []  # no lock file taken
+
+
+def test_column_kinds_tell_integers_from_floats():
+    from colvault.io.csvsniff import column_kinds, sniff
+
+    text = "a,b,c,d,e\n1,2.5,1 000,2024-01-01,x\n-3,,2 000,2024-01-02,y\n"
+    opts = {"quotechar": '"', "comment": None, "decimal": ".", "thousands": " "}
+    layout = sniff(text, final=True, delimiter=",", header=True, skiprows=0, **opts)
+    kinds = column_kinds(text, layout, **opts)
+    assert kinds == [{"number"}, {"number", "float"}, {"number"}, {"date"}, {"text"}]

@@ -31,12 +31,15 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
-    names = csvbackground.kernels_for([{"text"}, {"number"}, {"text", "number"}], missing=True)
+    kinds = [{"text"}, {"number"}, {"text", "number", "float"}]
+    names = csvbackground.kernels_for(kinds, missing=True)
     short = [n.rsplit(".", 1)[1] for n in names]
     assert short == [
         "special_masks", "_fast", "_uniform", "match_kernel", "_dict_run",
         "parse_int64_kernel", "parse_float64_fast_kernel", "ucs4_kernel",
     ]  # fmt: skip
+    ints = csvbackground.kernels_for([{"number"}, {"date"}], missing=False)
+    assert "parse_float64_fast_kernel" not in str(ints)  # integers and dates call no float one
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
     long = csvbackground.kernels_for([{"number", "long"}], missing=False)
     assert long[-1] == "colvault.kernels.csvnumbers.parse_float64_kernel"
@@ -105,7 +108,7 @@ def test_turned_off_by_the_environment(empty_cache, monkeypatch):
 
 
 def test_helper_order_takes_the_next_after_the_tokenizer_first_then_the_last():
-    names = csvbackground.kernels_for([{"number"}, {"text"}, {"date"}], missing=True)
+    names = csvbackground.kernels_for([{"number", "float"}, {"text"}, {"date"}], missing=True)
     order = [n.rsplit(".", 1)[1] if n != csvbackground.BETWEEN else n for n in
              csvbackground.helper_order(names)]  # fmt: skip
     assert order == [

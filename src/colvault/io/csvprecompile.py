@@ -34,7 +34,9 @@ def dtypes_for(kinds: set[str]) -> list[str]:
     :func:`.csvsniff.column_kinds`)."""
     out = []
     if "number" in kinds:
-        out += ["int64", "float64"]
+        out.append("int64")
+    if "float" in kinds:
+        out.append("float64")
     if "date" in kinds:
         out.append("datetime64[ns]")
     if "bool" in kinds:

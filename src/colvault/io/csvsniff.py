@@ -68,9 +68,13 @@ class Layout:
     guess: str = ""  # why the header decision is a guess: the import says so
 
 
+def _plain(field: str, thousands: str | None) -> str:
+    """``field`` without its thousands separators."""
+    return field.replace(thousands, "") if thousands else field
+
+
 def _kind(field: str, decimal: str, thousands: str | None) -> str:
-    if thousands:
-        field = field.replace(thousands, "")
+    field = _plain(field, thousands)
     if decimal != ".":
         field = field.replace(decimal, ".")
     if _INT.match(field) or _FLOAT.match(field):
@@ -409,9 +413,10 @@ def column_kinds(
     thousands: str | None,
     na_values: tuple[str, ...] = (),
 ) -> list[set[str]]:
-    """The kinds ("number", "date", "bool", "text"; "long" beside "number" when a number has
-    more than 8 bytes) of each column's values below the header in the first rows of ``text``,
-    sniffed as ``layout``: which kernels the import will likely call, in which order."""
+    """The kinds ("number", "date", "bool", "text"; beside "number", "float" when a number is
+    not an integer and "long" when one has more than 8 bytes) of each column's values below the
+    header in the first rows of ``text``, sniffed as ``layout``: which kernels the import will
+    likely call, in which order."""
     text, final = _head(text, False)
     records = _records(text, layout.delimiter, quotechar, comment, final)
     rows = [r for line, r in records if line > layout.skiprows][1 if layout.header else 0 :]
@@ -420,9 +425,11 @@ def column_kinds(
     out = []
     for j in range(width):
         kinds = _kinds(rows, j, decimal, thousands, missing)
-        values = (r[j] for r in rows if j < len(r) and r[j] not in missing)
+        values = [r[j] for r in rows if j < len(r) and r[j] not in missing]
         if "number" in kinds and any(len(v.encode()) > 8 for v in values):
             kinds.add("long")
+        if "number" in kinds and not all(_INT.match(_plain(v, thousands)) for v in values):
+            kinds.add("float")  # an integer column never calls the float kernels
         out.append(kinds)
     return out
 

@@ -72,7 +72,7 @@ def _names(module: str, *functions: str) -> list[str]:
 
 def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
     """The kernels an import calls, in the order it first calls them, for columns whose values
-    look like ``columns[j]`` ("number", "long", "date", "bool", "text"; see
+    look like ``columns[j]`` ("number", "float", "long", "date", "bool", "text"; see
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted."""
     names = _names("csvtokens", "special_masks", "_fast", "_uniform")
@@ -80,7 +80,9 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
         names += _names("csvtext", "match_kernel")
     for kinds in columns:
         if kinds & {"number", "date"}:  # tried as integers, then floats
-            names += _names("csvnumbers", "parse_int64_kernel", "parse_float64_fast_kernel")
+            names += _names("csvnumbers", "parse_int64_kernel")
+        if "float" in kinds:  # not for dates: the float wrapper refuses their first field
+            names += _names("csvnumbers", "parse_float64_fast_kernel")
         if "long" in kinds:  # numbers of more than 8 bytes: the general float parser
             names += _names("csvnumbers", "parse_float64_kernel")
         if "bool" in kinds:
