@@ -155,6 +155,26 @@ def test_query_limit_var_and_empty_result(lab):
     assert empty.split() == ["sensor", "site"]
 
 
+def test_query_vars_are_numbers_dates_or_text(lab):
+    """Only decimal numbers and ISO dates are parsed: words numpy reads as dates or floats
+    (``today``, ``nan``) stay text."""
+    table = f"{lab}:/runs/r1"
+
+    def sensors(cond: str, *var: str) -> list[int]:
+        args = [a for v in var for a in ("--var", v)]
+        out = ok(run("query", table, cond, *args, "--columns", "sensor", "--format", "json"))
+        return [r["sensor"] for r in json.loads(out)]
+
+    assert sensors("t >= since", "since=2025-03-01T00:02") == [3, 4]
+    assert sensors("t >= since", "since=2025-03-01 00:03") == [4]
+    assert sensors("value < v", "v=2.6") == [1, 3]
+    assert sensors("value < v", "v=-1e3") == []
+    assert sensors("site == s", "s=Lyon") == [1, 3]
+    assert sensors("site != s", "s=today") == [1, 2, 3, 4]  # text, not a date
+    assert sensors("site == s", "s=nan") == []  # text, not NaN
+    fails(run("query", table, "t >= d", "--var", "d=2025-13-45"), 1, "not a valid date")
+
+
 def test_query_to_files(lab, tmp_path):
     out = tmp_path / "q.csv"
     assert "wrote 2 rows" in ok(run("query", f"{lab}:/runs/r1", "value > 1", "--format", "csv",

@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -462,20 +463,30 @@ def _pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?")
+
+
 def _condvars(items: list[str] | None) -> dict[str, Any]:
-    """``NAME=VALUE`` -> a number, a datetime64 for ISO dates, else the text."""
+    """``NAME=VALUE`` -> an int or float for a decimal number, a datetime64 for an ISO date
+    (``2025-03-01``, ``2025-03-01T12:00``), else the text as given: words numpy would read
+    as dates or numbers (``today``, ``now``, ``nan``, ``inf``) stay text."""
     out: dict[str, Any] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
         if not sep or not name.isidentifier():
             raise Failure(f"--var wants NAME=VALUE, not {item!r}")
         value: Any = text
-        for parse in (int, float, np.datetime64):
+        if _INT.fullmatch(text):
+            value = int(text)
+        elif _FLOAT.fullmatch(text):
+            value = float(text)
+        elif _ISO_DATE.fullmatch(text):
             try:
-                value = parse(text)
-                break
+                value = np.datetime64(text.replace(" ", "T"))
             except ValueError:
-                continue
+                raise Failure(f"--var {name}: {text!r} is not a valid date") from None
         out[name] = value
     return out
 
