@@ -27,11 +27,24 @@ class _Timer:
         self.callback()
 
 
-def _notice() -> tuple[compiling.CompileNotice, list[str]]:
+def _notice(early=None) -> tuple[compiling.CompileNotice, list[str]]:
     said: list[str] = []
     _Timer.made = []
-    notice = compiling.CompileNotice(after=1.0, say=lambda: said.append("said"), timer=_Timer)
+    notice = compiling.CompileNotice(
+        after=1.0, say=lambda: said.append("said"), timer=_Timer, early=early
+    )
     return notice, said
+
+
+def test_the_first_zone_map_compile_starts_the_csv_helper_early_once():
+    started: list[int] = []
+    notice, _ = _notice(early=lambda: started.append(1))
+    notice.on_start(_event("colvault.kernels.aggcore"))  # a query session: no helper
+    notice.on_start(_event("_colvault_kernel_abc"))
+    assert started == []
+    notice.on_start(_event("colvault.kernels.zonemap"))  # a session writing a table
+    notice.on_start(_event("colvault.kernels.zonemap"))
+    assert started == [1]
 
 
 def test_a_compile_still_running_when_the_timer_fires_is_said_once():

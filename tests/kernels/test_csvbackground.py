@@ -66,6 +66,36 @@ def test_helper_fills_the_cache_the_import_then_loads(empty_cache, monkeypatch):
     assert csvbackground.start([UNIFORM]) is None  # nothing left to compile
 
 
+def _until_cached(kernel: csvjit.Kernel) -> bool:
+    import time
+
+    deadline = time.monotonic() + 120
+    while not kernel.cached() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return kernel.cached()
+
+
+def test_a_helper_started_early_takes_the_import_list_then_ends_with_it(empty_cache, monkeypatch):
+    masks_name = "colvault.kernels.csvtokens.special_masks"
+    uniform = _fresh_uniform()
+    masks = csvjit.Kernel(csvtokens.special_masks, *csvjit.KERNELS[masks_name].sig)
+    monkeypatch.setitem(csvjit.KERNELS, UNIFORM, uniform)
+    monkeypatch.setitem(csvjit.KERNELS, masks_name, masks)
+    monkeypatch.setattr(csvbackground, "EARLY", [UNIFORM])
+    monkeypatch.setattr(csvbackground, "_early_tried", False)
+    helper = csvbackground.start_early()
+    assert helper is not None and helper.waiting and csvbackground.waiting()
+    try:
+        assert csvbackground.start_early() is None  # once per process
+        assert _until_cached(uniform)  # compiled early, with no import yet
+        assert csvbackground.start([masks_name]) is helper  # the import's list, handed over
+        assert _until_cached(masks)
+        assert csvbackground.start([UNIFORM]) is None  # nothing left to compile
+    finally:
+        helper.stop()
+    assert not os.path.exists(helper.folder) and not csvbackground.waiting()
+
+
 def test_helper_skips_a_kernel_the_import_is_compiling(empty_cache, tmp_path):
     import fcntl
 

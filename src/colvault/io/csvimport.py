@@ -386,7 +386,9 @@ class _Import:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
         process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
-        if not csvbackground.cold(csvbackground.kernels_for([{"number"}], missing)):
+        if not csvbackground.waiting() and not csvbackground.cold(
+            csvbackground.kernels_for([{"number"}], missing)
+        ):
             return  # the usual case: an earlier import cached the kernels every import calls
         kinds = column_kinds(
             sample.decode("utf-8", "replace"), layout, quotechar=self.quotechar,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,12 +81,18 @@ def warm_tables(dtypes: Sequence[str]) -> None:
             store.close()
 
 
+def between(before: Sequence[str]) -> Callable[[], None]:
+    """The helper's work between kernels: ``before[0]`` the dtypes (comma separated) whose
+    table kernels it compiles (:func:`warm_tables`)."""
+    dtypes = [d for d in before[0].split(",") if d]
+    os.environ["COLVAULT_FSYNC"] = "0"  # the helper's scratch store: nothing to keep
+    return lambda: warm_tables(dtypes) if dtypes else None
+
+
 def main(argv: Sequence[str]) -> None:
     """The helper: ``argv[0]`` the dtypes (comma separated), then :func:`csvbackground.main`'s
     arguments; the table's kernels are compiled where its list says."""
-    dtypes = [d for d in argv[0].split(",") if d]
-    os.environ["COLVAULT_FSYNC"] = "0"  # the helper's scratch store: nothing to keep
-    csvbackground.main(argv[1:], between=lambda: warm_tables(dtypes) if dtypes else None)
+    csvbackground.main(argv[1:], between=between(argv[:1]))
 
 
 if __name__ == "__main__":

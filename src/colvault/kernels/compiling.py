@@ -4,6 +4,10 @@ On a fresh machine (an empty Numba cache) the first CSV import or the first stat
 for Numba to compile colvault's kernels; silence would look like a hang. The notice is given
 once per process, only while a compile of one of our kernels is still running a second after
 it began; later processes load the kernels from the cache and say nothing.
+
+The first compile of a zone-map kernel (a session writing a table on a fresh machine) also
+starts the CSV compile helper early (:func:`.csvbackground.start_early`), so that it is ready,
+with the kernels every import calls, when the session imports a file.
 """
 
 from __future__ import annotations
@@ -21,10 +25,23 @@ NOTICE = (
 )
 
 
+#: Compiling a kernel of this module first starts the CSV compile helper early.
+EARLY_HELPER_FROM = "colvault.kernels.zonemap"
+
+
+def _module(dispatcher: Any) -> str:
+    return getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+
+
 def ours(dispatcher: Any) -> bool:
     """A colvault kernel: a fixed one, or one generated from a query condition."""
-    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
-    return module.startswith(("colvault.", "_colvault_kernel_"))
+    return _module(dispatcher).startswith(("colvault.", "_colvault_kernel_"))
+
+
+def _start_helper_early() -> None:
+    from . import csvbackground
+
+    csvbackground.start_early()
 
 
 class CompileNotice(event.Listener):
@@ -34,9 +51,14 @@ class CompileNotice(event.Listener):
     by default; tests fire it by hand)."""
 
     def __init__(
-        self, after: float = NOTICE_AFTER, say: Any = None, timer: Any = threading.Timer
+        self,
+        after: float = NOTICE_AFTER,
+        say: Any = None,
+        timer: Any = threading.Timer,
+        early: Any = _start_helper_early,
     ) -> None:
         self.after = after
+        self.early: Any = early  # called at the first compile from EARLY_HELPER_FROM (once)
         self.say = say or (lambda: print(NOTICE, file=sys.stderr, flush=True))
         self.make_timer = timer
         self.lock = threading.Lock()
@@ -45,6 +67,12 @@ class CompileNotice(event.Listener):
         self.said = False
 
     def on_start(self, ev: Any) -> None:
+        if self.early is not None and _module(ev.data["dispatcher"]) == EARLY_HELPER_FROM:
+            early, self.early = self.early, None
+            try:
+                early()
+            except Exception:  # no helper: the import compiles everything itself
+                pass
         if self.said or not ours(ev.data["dispatcher"]):
             return
         with self.lock:

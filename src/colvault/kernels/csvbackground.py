@@ -11,11 +11,20 @@ A lock file per kernel (:func:`.csvjit.lock_path`) keeps the two from compiling 
 the helper skips a kernel whose lock the import holds; the import waits for one the helper
 holds, then loads it. The helper ends with the import (:meth:`Helper.stop`), or on its own when
 its parent process is gone. ``COLVAULT_COMPILE_HELPER=0`` turns it off.
+
+A helper takes a second to start (Python, numpy, Numba). A session that writes a table on a
+fresh machine starts one early, at its first compile of a zone-map kernel (:func:`start_early`,
+called by :mod:`.compiling`): it compiles the kernels every import calls (:data:`EARLY`) while
+the session compiles its own, then waits for the import's list (:meth:`Helper.send`). Query
+sessions, which import no files, start none.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +47,8 @@ MIN_KERNELS = 3
 AHEAD = 2
 #: In the helper's list, where the work of the module that started it goes (see :func:`start`).
 BETWEEN = "-"
+#: Last in a helper's list: it then reads more lists from its stdin, one JSON line each.
+MORE = "+"
 
 _lock = threading.Lock()
 _running: Helper | None = None
@@ -49,6 +60,27 @@ class Helper:
     def __init__(self, proc: subprocess.Popen[bytes], folder: str) -> None:
         self.proc, self.folder = proc, folder
 
+    @property
+    def waiting(self) -> bool:
+        """Whether the helper takes more work (:meth:`send`): one started early."""
+        return self.proc.stdin is not None and self.proc.poll() is None
+
+    def send(
+        self, names: Sequence[str], module: str = __name__, before: Sequence[str] = ()
+    ) -> bool:
+        """Hand kernels ``names`` (in the helper's order, :data:`BETWEEN` included) to a helper
+        started early; ``module.between(before)`` makes the work done at :data:`BETWEEN`.
+        False when the helper is gone."""
+        if self.proc.stdin is None:
+            return False
+        job = {"module": module, "before": list(before), "names": list(names)}
+        try:
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:  # it has ended
+            return False
+        return True
+
     def stop(self) -> None:
         """End the helper process (the import is done) and remove its scratch folder."""
         global _running
@@ -58,6 +90,9 @@ class Helper:
                 csvjit.set_claims(None)
         if self.proc.poll() is None:
             self.proc.terminate()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -96,13 +131,14 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def helper_order(todo: Sequence[str]) -> list[str]:
+def helper_order(todo: Sequence[str], ahead: int = AHEAD) -> list[str]:
     """The order the helper compiles the kernels ``todo`` (in the order the import calls them):
-    :data:`AHEAD` of those after the tokenizer's, then its module's own work (:data:`BETWEEN`),
-    then the rest, last first (the import compiles from the first on; they meet between)."""
+    ``ahead`` of those after the tokenizer's, then its module's own work (:data:`BETWEEN`),
+    then the rest, last first (the import compiles from the first on; they meet between).
+    A helper already running when the import starts takes none ahead (``ahead=0``)."""
     tokenizer = set(_names("csvtokens", "special_masks", "_fast", "_uniform"))
-    ahead = [n for n in todo if n not in tokenizer][:AHEAD]
-    return [*ahead, BETWEEN, *reversed([n for n in todo if n not in ahead])]
+    first = [n for n in todo if n not in tokenizer][:ahead]
+    return [*first, BETWEEN, *reversed([n for n in todo if n not in first])]
 
 
 def load_kernels() -> None:
@@ -123,19 +159,74 @@ def start(
 ) -> Helper | None:
     """Start a helper compiling those of the kernels ``names`` (in the order the import calls
     them) that are not cached, in :func:`helper_order`. None when it is not worth one (fewer
-    than :data:`MIN_KERNELS` to compile), one is already running, or it is turned off.
+    than :data:`MIN_KERNELS` to compile), one is already running, or it is turned off. A helper
+    started early (:func:`start_early`) is handed the work instead, and returned.
 
     The helper runs ``python -m module *before FOLDER PARENT KERNEL...``: a module of a higher
     layer takes its own arguments, then calls :func:`main` with the rest and its own work as
-    ``between``."""
-    global _running
-    if csvjit.fcntl is None or os.environ.get(ENV) == "0" or _running is not None:
+    ``between``; it also has ``between(before)``, which makes that work for :meth:`Helper.send`."""
+    if not _allowed():
         return None
-    if getattr(sys, "frozen", False) or "python" not in os.path.basename(sys.executable).lower():
-        return None  # an embedding program: sys.executable would not run a module
     todo = cold(names)
+    with _lock:
+        running = _running
+    if running is not None:
+        if todo and running.waiting and running.send(helper_order(todo, 0), module, before):
+            return running
+        return None
     if len(todo) < MIN_KERNELS or not cache_writable(todo[0]):
         return None
+    return _spawn([sys.executable, "-m", module, *before], helper_order(todo), more=False)
+
+
+#: The kernels a helper started early compiles: those every import calls (the tokenizer's and
+#: the integer parser, the first one tried on every column of numbers or dates).
+EARLY = [
+    *_names("csvtokens", "special_masks", "_fast", "_uniform"),
+    *_names("csvnumbers", "parse_int64_kernel"),
+]
+_early_tried = False
+
+
+def start_early() -> Helper | None:
+    """Start a helper that compiles :data:`EARLY` now and then waits for an import's list
+    (:func:`start` hands it over); once per process, when they are not cached. It ends with the
+    import, or when this process exits."""
+    global _early_tried
+    with _lock:
+        if _early_tried or _running is not None:
+            return None
+        _early_tried = True
+    if not _allowed():
+        return None
+    todo = cold(EARLY)
+    if not todo or not cache_writable(todo[0]):
+        return None
+    helper = _spawn([sys.executable, "-m", __name__], todo, more=True)
+    if helper is not None:
+        atexit.register(helper.stop)
+    return helper
+
+
+def waiting() -> bool:
+    """Whether a helper started early waits for an import's list."""
+    running = _running
+    return running is not None and running.waiting
+
+
+def _allowed() -> bool:
+    if csvjit.fcntl is None or os.environ.get(ENV) == "0":
+        return False
+    # not in an embedding program, whose sys.executable would not run a module
+    return (
+        not getattr(sys, "frozen", False) and "python" in os.path.basename(sys.executable).lower()
+    )
+
+
+def _spawn(command: list[str], order: list[str], more: bool) -> Helper | None:
+    """Run ``command FOLDER PARENT *order`` (then :data:`MORE`, reading more work from a pipe,
+    when ``more``) as the helper, unless one is running."""
+    global _running
     from numba.core import config
 
     with _lock:
@@ -150,16 +241,8 @@ def start(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    module,
-                    *before,
-                    folder,
-                    str(os.getpid()),
-                    *helper_order(todo),
-                ],
-                stdin=subprocess.DEVNULL,
+                [*command, folder, str(os.getpid()), *order, *([MORE] if more else [])],
+                stdin=subprocess.PIPE if more else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=env,
@@ -190,14 +273,32 @@ def cache_writable(name: str) -> bool:
 def main(argv: Sequence[str], between: Callable[[], None] | None = None) -> None:
     """The helper: compile kernels ``argv[2:]`` in that order, each under its lock file in
     folder ``argv[0]``, skipping those the import holds, and call ``between`` at
-    :data:`BETWEEN`; stop when process ``argv[1]`` (the import's) is gone."""
+    :data:`BETWEEN`; stop when process ``argv[1]`` (the import's) is gone. After a last
+    :data:`MORE`, do the same for each JSON line on stdin (:meth:`Helper.send`) until its end."""
+    folder, parent, names = argv[0], int(argv[1]), list(argv[2:])
+    more = bool(names) and names[-1] == MORE
+    load_kernels()
+    if not _compile_all(folder, parent, names[:-1] if more else names, between) or not more:
+        return
+    for line in sys.stdin.buffer:
+        job = json.loads(line)
+        work = None
+        if job["module"] != f"{__package__}.csvbackground":  # (this module runs as __main__)
+            work = importlib.import_module(job["module"]).between(job["before"])
+        if not _compile_all(folder, parent, job["names"], work):
+            return
+    shutil.rmtree(folder, ignore_errors=True)  # the import's process is gone
+
+
+def _compile_all(
+    folder: str, parent: int, names: Sequence[str], between: Callable[[], None] | None
+) -> bool:
+    """:func:`main`'s work on one list; False when the parent process is gone."""
     import fcntl
 
-    folder, parent, names = argv[0], int(argv[1]), argv[2:]
-    load_kernels()
     for name in names:
         if os.getppid() != parent:
-            return
+            return False
         if name == BETWEEN:
             if between is not None:
                 try:
@@ -215,6 +316,7 @@ def main(argv: Sequence[str], between: Callable[[], None] | None = None) -> None
                 kernel.compile_here()  # written to the cache, or loaded if the import did it
             except Exception:  # the import compiles it itself and reports any error
                 continue
+    return True
 
 
 if __name__ == "__main__":
