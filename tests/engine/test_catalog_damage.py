@@ -186,7 +186,7 @@ def test_recovery_cuts_nothing_on_the_word_of_a_damaged_manifest(tmp_path: Path)
     store = colvault.open(path, "w")
     store.create_table("/t", {"x": "f8"}, chunk_rows=100).append({"x": np.arange(250.0)})
     store.commit()
-    store._release()  # as a crash would: the segments stay unsealed
+    store.session.release()  # as a crash would: the segments stay unsealed
     (rel,) = segment_files(str(path))
     with open(path / rel, "ab") as f:
         f.write(b"uncommitted tail")
@@ -209,7 +209,7 @@ def test_recovery_still_cuts_a_crashed_writers_tail(tmp_path: Path) -> None:
     store = colvault.open(path, "w")
     store.create_table("/t", {"x": "f8"}, chunk_rows=100).append({"x": np.arange(250.0)})
     store.commit()
-    store._release()
+    store.session.release()
     (rel,) = segment_files(str(path))
     committed = (path / rel).read_bytes()
     with open(path / rel, "ab") as f:

@@ -509,7 +509,7 @@ class PageLimit(Disk):
 
     def _writer(self, store: colvault.Store | None) -> sqlite3.Connection:
         assert store is not None
-        conn = store._catalog.writer
+        conn = store.session.catalog.writer
         assert conn is not None
         return conn
 

@@ -271,7 +271,7 @@ def _finish(store: colvault.Store, via: str) -> None:
 def _drop(store: colvault.Store) -> None:
     """Let go of the store without committing anything (as a dead process would)."""
     if not store.closed:
-        store._release()
+        store.session.release()
 
 
 def _dry_run(template: Path, tmp_path: Path, scenario: str, via: str = "commit") -> list[str]:

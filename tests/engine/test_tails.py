@@ -45,7 +45,7 @@ def test_zone_maps_of_a_grown_chunk(store_path):
             t.append({"x": batch})
             store.commit()
         spec = t._schema.columns[0]
-        with store._catalog.read() as conn:
+        with store.session.catalog.read() as conn:
             row = conn.execute(
                 "SELECT min, max, nan_count, sorted FROM chunks "
                 "WHERE node_id = ? AND retired_commit IS NULL",
@@ -57,7 +57,7 @@ def test_zone_maps_of_a_grown_chunk(store_path):
         for batch in ([1, 2], [2, 3], [7]):
             t2.append({"x": batch})
             store.commit()
-        with store._catalog.read() as conn:
+        with store.session.catalog.read() as conn:
             assert conn.execute(
                 "SELECT sorted FROM chunks WHERE node_id = ? AND retired_commit IS NULL",
                 (t2._id,),

@@ -48,9 +48,9 @@ class Array(DataNode):
 
     def append(self, values: Any) -> None:
         """Validate and buffer cells (an array of shape ``(n, *inner_shape)``)."""
-        self._store._check_writable()
+        self._session.check_writable()
         arr = coerce_column(values, self._spec, Lazy(lambda: f"array {self.path}"))
-        self._store._append(self, [arr], len(arr))
+        self.append_checked([arr], len(arr))
 
     def flush(self) -> None:
         """Commit the store (PyTables' name)."""

@@ -23,15 +23,17 @@ from typing import TYPE_CHECKING
 from ..errors import ColvaultError, CommitError, LockError
 from . import leases
 from .catalog import remove_abandoned_catalogs, what_failed
-from .nodes import DataNode
+from .codec import Codec
+from .manifest import NodeState
 from .reading import ChunkSource
 from .recovery import segment_files
+from .schema import TableSchema
 from .seam import seam
-from .segments import HEADER, SegmentReader
+from .segments import HEADER
 from .writer import TableWriter
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .session import Session
 
 
 @dataclass(frozen=True)
@@ -58,20 +60,41 @@ def _segment_sizes(root: str) -> dict[str, int]:
     return {rel: os.path.getsize(os.path.join(root, rel)) for rel in segment_files(root)}
 
 
-def _needs_rewrite(node: DataNode, sizes: dict[str, int], live: dict[str, int]) -> bool:
-    state = node._state()
+@dataclass(frozen=True)
+class _Node:
+    """A table or array as compaction sees it: its record and its committed chunks."""
+
+    id: str
+    path: str
+    schema: TableSchema
+    codec: Codec
+    state: NodeState
+
+
+def _data_nodes(session: Session) -> list[_Node]:
+    out = []
+    for path, rec in sorted(session.index()[0].items()):
+        if rec.kind in ("table", "array"):
+            schema = rec.table_schema()
+            state = session.node_state(rec.id, schema)
+            out.append(_Node(rec.id, path, schema, rec.codec(), state))
+    return out
+
+
+def _needs_rewrite(node: _Node, sizes: dict[str, int], live: dict[str, int]) -> bool:
+    state = node.state
     refs = next(iter(state.columns.values()), ())
-    if any(r.nrows < node._schema.chunk_rows for r in refs[:-1]):
+    if any(r.nrows < node.schema.chunk_rows for r in refs[:-1]):
         return True  # short chunks inside the table: re-cut it
     segments = {r.segment for col in state.columns.values() for r in col}
     return any(sizes.get(s, 0) != len(HEADER) + live.get(s, 0) for s in segments)
 
 
-def _rewrite(store: Store, node: DataNode, writer: TableWriter) -> None:
+def _rewrite(session: Session, node: _Node, writer: TableWriter) -> None:
     """Copy a node's rows into fresh segments, cut into full chunks (last one compressed)."""
-    state = node._state()
-    src = ChunkSource(store.path, node.path, store._reader, None)
-    specs = node._schema.columns
+    state = node.state
+    src = ChunkSource(session.path, node.path, session.reader, None)
+    specs = node.schema.columns
     for pos in range(len(state.starts)):
         arrays = [src.read_piece(s, state.columns[s.id][pos]) for s in specs]
         writer.add(arrays, len(arrays[0]))
@@ -79,47 +102,45 @@ def _rewrite(store: Store, node: DataNode, writer: TableWriter) -> None:
     writer.sync()
 
 
-def compact(store: Store) -> CompactReport:
-    store._check_writable()
-    if store.has_pending:
-        raise ColvaultError(f"{store.path} has pending changes: commit or abort before compact()")
-    for w in store._writers.values():  # they hold locks on segments the rewrite may delete
-        w.close()
-    store._writers.clear()
+def compact(session: Session) -> CompactReport:
+    session.check_writable()
+    if session.has_pending:
+        raise ColvaultError(f"{session.path} has pending changes: commit or abort before compact()")
+    session.close_writers()  # they hold locks on segments the rewrite may delete
     try:
-        store._lock.exclusive("compacting it")
+        session.lock.exclusive("compacting it")
     except LockError:
-        store._lock.shared()  # a failed conversion may have dropped the shared lock
+        session.lock.shared()  # a failed conversion may have dropped the shared lock
         raise
     try:
-        return _compact_locked(store)
+        return _compact_locked(session)
     finally:
-        store._lock.shared()
+        session.lock.shared()
 
 
-def _compact_locked(store: Store) -> CompactReport:
-    root = store.path
+def _compact_locked(session: Session) -> CompactReport:
+    root = session.path
+    catalog = session.catalog
     before = _segment_sizes(root)
-    with store._catalog.read() as conn:
+    with catalog.read() as conn:
         live = dict(
             conn.execute(
                 "SELECT segment, SUM(length) FROM chunks WHERE retired_commit IS NULL "
                 "GROUP BY segment"
             )
         )
-    nodes = [n for n in store.walk() if isinstance(n, DataNode)]
-    targets = [n for n in nodes if _needs_rewrite(n, before, live)]
+    targets = [n for n in _data_nodes(session) if _needs_rewrite(n, before, live)]
     new_dirs: set[str] = set()
     writers = [
-        (n, TableWriter(n._id, n._schema, n._codec, root, new_dirs, store._pool,
-                        store._segment_bytes))
+        (n, TableWriter(n.id, n.schema, n.codec, root, new_dirs, session.pool,
+                        session.segment_bytes))
         for n in targets
     ]  # fmt: skip
-    store._catalog.landed = False
+    catalog.landed = False
     try:
-        keep = _rewrite_and_swap(store, writers, new_dirs)
+        keep = _rewrite_and_swap(session, writers, new_dirs)
     except BaseException as exc:
-        landed = store._catalog.landed
+        landed = catalog.landed
         for _, writer in writers:
             if landed:
                 writer.after_commit(seal=True)  # the swap is committed: keep what it names
@@ -139,9 +160,7 @@ def _compact_locked(store: Store) -> CompactReport:
         writer.after_commit(seal=True)
     # The new manifest is committed: files it does not name are garbage (the old copies, and
     # anything a crashed writer or an interrupted compaction left).
-    store._reader.close()
-    store._reader = SegmentReader(root)
-    store._states.clear()
+    session.new_reader()
     removed = leased = 0
     leases.remove_expired(root)
     hold = leases.held(root)
@@ -163,30 +182,31 @@ def _compact_locked(store: Store) -> CompactReport:
 
 
 def _rewrite_and_swap(
-    store: Store, writers: list[tuple[DataNode, TableWriter]], new_dirs: set[str]
+    session: Session, writers: list[tuple[_Node, TableWriter]], new_dirs: set[str]
 ) -> set[str]:
     """Write the new chunks durably, then swap the manifest; the segments it keeps."""
     for node, writer in writers:
-        _rewrite(store, node, writer)
+        _rewrite(session, node, writer)
     for d in sorted(new_dirs):
         seam().fsync_dir(d)
-    with store._catalog.commit() as (conn, commit_id):
+    catalog = session.catalog
+    with catalog.commit() as (conn, commit_id):
         for node, writer in writers:
-            conn.execute("DELETE FROM chunks WHERE node_id = ?", (node._id,))
+            conn.execute("DELETE FROM chunks WHERE node_id = ?", (node.id,))
             if writer.chunks:
-                writer._insert(conn, commit_id, 0)
+                writer.insert_chunks(conn, commit_id, 0)
             writer.register_segments(conn, seal=True)
         conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
         conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
         conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
         keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
-        store._check_identity()
-    assert store._catalog.writer is not None
+        session.check_identity()
+    assert catalog.writer is not None
     try:  # give back the pages of the deleted rows; on a full disk they wait for the next time
-        store._catalog.writer.execute("VACUUM")
-        store._catalog.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        catalog.writer.execute("VACUUM")
+        catalog.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.OperationalError as exc:
-        if store._catalog.translate(exc) is not None:
+        if catalog.translate(exc) is not None:
             raise
     return keep
 

@@ -6,7 +6,6 @@ survives renames; its data are read from a fresh committed snapshot on every cal
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from .indexing import RowList, RowRange, resolve
 from .manifest import NodeState
 from .pending import NodeRecord
 from .reading import ChunkSource
-from .schema import ColumnSpec, TableSchema
+from .schema import ColumnSpec
 from .sidecars import Attrs, Objects
 
 if TYPE_CHECKING:
@@ -55,12 +54,13 @@ class Node:
 
     def __init__(self, store: Store, rec: NodeRecord) -> None:
         self._store = store
+        self._session = store.session
         self._id = rec.id
 
     @property
     def path(self) -> str:
         """The node's current path (it follows renames)."""
-        return self._store._path_of(self._id)
+        return self._session.path_of(self._id)
 
     @property
     def name(self) -> str:
@@ -74,12 +74,12 @@ class Node:
     @property
     def attrs(self) -> Attrs:
         """Key-value metadata (JSON values), committed with the data."""
-        return Attrs(self._store, self._id)
+        return Attrs(self._session, self._id)
 
     @property
     def objects(self) -> Objects:
         """Pickled Python objects (shelve-like), committed with the data."""
-        return Objects(self._store, self._id)
+        return Objects(self._session, self._id)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Node) and other._store is self._store and other._id == self._id
@@ -148,9 +148,8 @@ class DataNode(Node):
 
     def __init__(self, store: Store, rec: NodeRecord) -> None:
         super().__init__(store, rec)
-        assert rec.schema is not None and rec.options is not None
-        self._schema = TableSchema.from_json(json.loads(rec.schema))
-        self._codec = Codec.from_json(json.loads(rec.options))
+        self._schema = rec.table_schema()
+        self._codec = rec.codec()
 
     @property
     def codec(self) -> Codec:
@@ -161,18 +160,18 @@ class DataNode(Node):
         return self._schema.chunk_rows
 
     def _state(self) -> NodeState:
-        self._store._path_of(self._id)  # a node removed in this process is gone for it too
-        return self._store._node_state(self._id, self._schema)
+        self._session.path_of(self._id)  # a node removed in this process is gone for it too
+        return self._session.node_state(self._id, self._schema)
 
     def _source(self) -> ChunkSource:
-        return ChunkSource(self._store.path, self.path, self._store._reader, self._store._pool)
+        return self._session.chunk_source(self.path)
 
     def detached(self) -> DetachedTable:
         """The committed rows as of now, readable from the segment files alone, without the
         catalog: what a Dask task carries to a worker (:mod:`colvault.io.dask`). Later commits
         do not change what it reads; ``compact()`` may delete its files unless a lease holds
         them (:mod:`colvault.engine.leases`)."""
-        return DetachedTable(self._store.path, self.path, self._schema, self._state())
+        return DetachedTable(self._session.path, self.path, self._schema, self._state())
 
     @property
     def nrows(self) -> int:
@@ -185,8 +184,15 @@ class DataNode(Node):
     @property
     def pending_rows(self) -> int:
         """Rows appended in this process and not yet committed."""
-        writer = self._store._writers.get(self._id)
+        writer = self._session.writer(self._id)
         return writer.pending_rows if writer else 0
+
+    def append_checked(self, arrays: list[np.ndarray], n: int, owned: bool = False) -> None:
+        """Buffer ``n`` rows already coerced to the schema, one array per column (colvault's
+        importers and ``create_table`` check a whole batch first); ``owned``: the arrays are
+        the writer's to keep, not copied."""
+        self._session.check_writable()
+        self._session.append(self._id, self._schema, self._codec, arrays, n, owned)
 
     def _read(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
         """Read rows selected by a numpy-style key from one snapshot; (arrays, key was an int)."""

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..errors import NodeError
 from .catalog import FORMAT_NULLABLE, FORMAT_VERSION
+from .codec import Codec
+from .schema import TableSchema
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,16 @@ class NodeRecord:
     kind: str  # "group" | "table" | "array"
     schema: str | None = None  # JSON
     options: str | None = None  # JSON
+
+    def table_schema(self) -> TableSchema:
+        """The columns of a table or array (not for a group)."""
+        assert self.schema is not None
+        return TableSchema.from_json(json.loads(self.schema))
+
+    def codec(self) -> Codec:
+        """The compression of a table or array (not for a group)."""
+        assert self.options is not None
+        return Codec.from_json(json.loads(self.options))
 
     @property
     def has_nullable(self) -> bool:

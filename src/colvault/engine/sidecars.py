@@ -21,7 +21,7 @@ from . import pickles
 from .pending import DELETED
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .session import Session
 
 #: Largest numpy array ``attrs`` converts to a list; bigger ones belong in an Array or objects.
 MAX_ATTR_ARRAY = 10_000
@@ -67,12 +67,12 @@ def _utf8(text: str) -> bool:
 class _Sidecar(MutableMapping[str, Any]):
     kind = ""
 
-    def __init__(self, store: Store, node_id: str) -> None:
-        self._store = store
+    def __init__(self, session: Session, node_id: str) -> None:
+        self._session = session
         self._node_id = node_id
 
     def _where(self, key: str) -> str:
-        return f"{self._store._path_of(self._node_id)}.{self.kind}[{key!r}]"
+        return f"{self._session.path_of(self._node_id)}.{self.kind}[{key!r}]"
 
     @abstractmethod
     def _encode(self, key: str, value: Any) -> bytes: ...
@@ -81,7 +81,7 @@ class _Sidecar(MutableMapping[str, Any]):
     def _decode(self, key: str, blob: bytes) -> Any: ...
 
     def _pending(self) -> dict[str, bytes | None]:
-        return self._store._pending.sidecars.get((self._node_id, self.kind), {})
+        return self._session.pending.sidecars.get((self._node_id, self.kind), {})
 
     def _check_key(self, key: Any) -> str:
         if not isinstance(key, str):
@@ -93,12 +93,12 @@ class _Sidecar(MutableMapping[str, Any]):
         return key
 
     def __getitem__(self, key: str) -> Any:
-        self._store._check_open()
+        self._session.check_open()
         pending = self._pending()
         if key in pending:
             blob = pending[key]
         else:
-            with self._store._catalog.read() as conn:
+            with self._session.catalog.read() as conn:
                 row = conn.execute(
                     "SELECT value FROM sidecars WHERE node_id = ? AND kind = ? AND key = ?",
                     (self._node_id, self.kind, key),
@@ -108,7 +108,7 @@ class _Sidecar(MutableMapping[str, Any]):
                 listed = row is None and key in self._committed_keys(conn)
             if listed:
                 raise CatalogError(
-                    self._store.path,
+                    self._session.path,
                     f"{self._where(key)} is listed but cannot be read (verify() reports "
                     "what sqlite's integrity check finds)",
                 )
@@ -118,17 +118,17 @@ class _Sidecar(MutableMapping[str, Any]):
         return self._decode(key, blob)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._store._check_writable()
+        self._session.check_writable()
         self._check_key(key)
         blob = self._encode(key, value)
-        self._store._path_of(self._node_id)  # the node must still exist
-        self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = blob
+        self._session.path_of(self._node_id)  # the node must still exist
+        self._session.pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = blob
 
     def __delitem__(self, key: str) -> None:
-        self._store._check_writable()
+        self._session.check_writable()
         if key not in self:
             raise KeyError(key)
-        self._store._pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = DELETED
+        self._session.pending.sidecars.setdefault((self._node_id, self.kind), {})[key] = DELETED
 
     def _committed_keys(self, conn: Any) -> set[str]:
         return {
@@ -140,8 +140,8 @@ class _Sidecar(MutableMapping[str, Any]):
         }
 
     def _keys(self) -> list[str]:
-        self._store._check_open()
-        with self._store._catalog.read() as conn:
+        self._session.check_open()
+        with self._session.catalog.read() as conn:
             keys = self._committed_keys(conn)
         for key, blob in self._pending().items():
             if blob is DELETED:
@@ -164,7 +164,7 @@ class _Sidecar(MutableMapping[str, Any]):
         return True
 
     def __repr__(self) -> str:
-        return f"<{self.kind} of {self._store._path_of(self._node_id)}: {self._keys()}>"
+        return f"<{self.kind} of {self._session.path_of(self._node_id)}: {self._keys()}>"
 
 
 class Attrs(_Sidecar):
@@ -214,4 +214,4 @@ class Objects(_Sidecar):
             ) from exc
 
     def _decode(self, key: str, blob: bytes) -> Any:
-        return pickles.loads(bytes(blob), self._where(key), self._store._trust_pickles)
+        return pickles.loads(bytes(blob), self._where(key), self._session.trust_pickles)

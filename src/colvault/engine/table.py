@@ -152,7 +152,7 @@ class Table(DataNode, Records):
         append returns while their chunks are still being compressed and keeps the last rows
         without copying them (the CSV importer appends its freshly parsed blocks so).
         """
-        self._store._check_writable()
+        self._session.check_writable()
         if arrowin.is_arrow(data) and not arrowin.in_memory(data):
             self._append_stream(data, copy)
             return
@@ -162,7 +162,7 @@ class Table(DataNode, Records):
             Lazy(lambda: f"table {self.path}"),
             self._schema.index_columns,
         )
-        self._store._append(self, arrays, n, owned=not copy)
+        self.append_checked(arrays, n, owned=not copy)
 
     def _append_stream(self, data: Any, copy: bool) -> None:
         """An Arrow stream, batch by batch (memory bounded by a batch). Its column names are
@@ -177,7 +177,7 @@ class Table(DataNode, Records):
                 self.append(batch, copy=copy)
         except BaseException:  # a bad batch, a failing source, an interrupt: never half a stream
             if fresh:
-                self._store._drop_rows(self._id)
+                self._session.drop_rows(self._id)
             raise
 
     def flush(self) -> None:

@@ -7,7 +7,7 @@ removals replayed over it (read-your-writes); other processes see them after the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -15,19 +15,18 @@ import numpy as np
 from ..errors import CatalogError, NodeError
 from . import arrowin, display
 from .array import Array
-from .catalog import Catalog
 from .codec import Codec
 from .coerce import coerce_batch
 from .frames import index_levels, is_frame
 from .names import check_limits, normalize_path, parent_of
 from .nodes import Group, Node
-from .pending import NodeRecord, PendingMeta, in_subtree, moved
+from .pending import NodeRecord, in_subtree, moved
 from .schema import ColumnSpec, check_dtype, make_schema, new_id, parse_columns
 from .table import Table
 
 if TYPE_CHECKING:
+    from .session import Session
     from .store import Store
-    from .writer import TableWriter
 
 KINDS: dict[str, type[Node]] = {"group": Group, "table": Table, "array": Array}
 
@@ -35,64 +34,33 @@ KINDS: dict[str, type[Node]] = {"group": Group, "table": Table, "array": Array}
 class NodeTree:
     """Node lookups and changes; mixed into :class:`~colvault.engine.store.Store`."""
 
-    path: str
-    _catalog: Catalog
-    _pending: PendingMeta
-    _writers: dict[str, TableWriter]
-    _ops_version: int
-    _nodes_cache: tuple[int, dict[str, NodeRecord]] | None
-    _index_cache: tuple[Any, dict[str, NodeRecord], dict[str, str]] | None
-
-    _check_open: Callable[[], None]
-    _check_writable: Callable[[], None]
+    _session: Session
 
     def _store(self) -> Store:
         return cast("Store", self)
 
-    # -- the node index --------------------------------------------------------------------------
-
-    def _committed_nodes(self) -> tuple[int, dict[str, NodeRecord]]:
-        with self._catalog.read() as conn:
-            commit_id = conn.execute("SELECT MAX(id) FROM commits").fetchone()[0]
-            if self._nodes_cache is None or self._nodes_cache[0] != commit_id:
-                rows = conn.execute("SELECT id, path, kind, schema, options FROM nodes").fetchall()
-                self._nodes_cache = (commit_id, {r[1]: NodeRecord(*r) for r in rows})
-        return self._nodes_cache
-
-    def _index(self) -> tuple[dict[str, NodeRecord], dict[str, str]]:
-        """(path → record, id → path): committed nodes with this process's pending changes."""
-        self._check_open()
-        commit_id, committed = self._committed_nodes()
-        key = (commit_id, self._ops_version)
-        if self._index_cache is None or self._index_cache[0] != key:
-            index = self._pending.replay(committed)
-            self._index_cache = (key, index, {r.id: p for p, r in index.items()})
-        return self._index_cache[1], self._index_cache[2]
-
-    def _path_of(self, node_id: str) -> str:
-        path = self._index()[1].get(node_id)
-        if path is None:
-            raise NodeError(f"node {node_id} no longer exists in {self.path}")
-        return path
+    def _index(self) -> dict[str, NodeRecord]:
+        """path → record: committed nodes with this process's pending changes."""
+        return self._session.index()[0]
 
     def __getitem__(self, path: str) -> Any:
         """The node at ``path`` (a :class:`Group`, :class:`Table` or :class:`Array`)."""
         norm = normalize_path(path)
-        rec = self._index()[0].get(norm)
+        rec = self._index().get(norm)
         if rec is None:
-            raise NodeError(f"no node {norm} in {self.path}")
+            raise NodeError(f"no node {norm} in {self._session.path}")
         try:
             return KINDS[rec.kind](self._store(), rec)
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise CatalogError(
-                self.path, f"the record of node {norm} does not decode ({exc!r})"
+                self._session.path, f"the record of node {norm} does not decode ({exc!r})"
             ) from exc
 
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, str):
             return False
         try:
-            return normalize_path(path) in self._index()[0]
+            return normalize_path(path) in self._index()
         except NodeError:
             return False
 
@@ -106,9 +74,9 @@ class NodeTree:
     def ls(self, path: str = "/") -> list[str]:
         """Names of the children of a group, sorted."""
         top = normalize_path(path)
-        index = self._index()[0]
+        index = self._index()
         if top not in index:
-            raise NodeError(f"no node {top} in {self.path}")
+            raise NodeError(f"no node {top} in {self._session.path}")
         if index[top].kind != "group":
             raise NodeError(f"{top} is a {index[top].kind}, not a group")
         return sorted(p.rsplit("/", 1)[1] for p in index if p != "/" and parent_of(p) == top)
@@ -121,9 +89,9 @@ class NodeTree:
     def paths(self, path: str = "/") -> list[str]:
         """The paths of the nodes :meth:`walk` yields, in its order."""
         top = normalize_path(path)
-        index = self._index()[0]
+        index = self._index()
         if top not in index:
-            raise NodeError(f"no node {top} in {self.path}")
+            raise NodeError(f"no node {top} in {self._session.path}")
         return sorted((p for p in index if in_subtree(p, top)), key=lambda p: p.split("/"))
 
     def keys(self) -> list[str]:
@@ -144,17 +112,17 @@ class NodeTree:
     # -- creating and changing nodes -------------------------------------------------------------
 
     def _add_node(self, path: str, kind: str, schema: str | None, options: str | None) -> Node:
-        self._check_writable()
+        self._session.check_writable()
         norm = normalize_path(path)
         if norm == "/":
             raise NodeError("the root group always exists")
-        index = self._index()[0]
+        index = self._index()
         if norm in index:
-            raise NodeError(f"{norm} already exists in {self.path}")
+            raise NodeError(f"{norm} already exists in {self._session.path}")
         self._ensure_parents(norm, index)
         rec = NodeRecord(new_id(), norm, kind, schema, options)
-        self._pending.ops.append(("create", rec))
-        self._ops_version += 1
+        self._session.pending.ops.append(("create", rec))
+        self._session.changed()
         return KINDS[kind](self._store(), rec)
 
     def _ensure_parents(self, norm: str, index: dict[str, NodeRecord]) -> None:
@@ -166,8 +134,8 @@ class NodeTree:
         if index[parent].kind != "group":
             raise NodeError(f"{parent} is a {index[parent].kind}; it cannot hold {norm}")
         for p in reversed(missing):
-            self._pending.ops.append(("create", NodeRecord(new_id(), p, "group")))
-        self._ops_version += 1
+            self._session.pending.ops.append(("create", NodeRecord(new_id(), p, "group")))
+        self._session.changed()
 
     def create_group(self, path: str, *, exist_ok: bool = False) -> Group:
         """Create a group (and missing parents)."""
@@ -216,7 +184,7 @@ class NodeTree:
         assert isinstance(table, Table)
         if rows is not None:  # as PyTables does with a record array: the data go in too
             n, arrays = rows
-            self._store()._append(table, arrays, n)  # checked above: not coerced again
+            table.append_checked(arrays, n)  # checked above: not coerced again
         return table
 
     def _create_from_arrow(self, path: str, data: Any, options: tuple[Any, ...]) -> Table:
@@ -233,13 +201,6 @@ class NodeTree:
                 self.remove(path)
                 raise
         return table
-
-    def _drop_rows(self, node_id: str) -> None:
-        """Drop the uncommitted rows of one table (its writer rolled back and closed)."""
-        writer = self._writers.pop(node_id, None)
-        if writer is not None:
-            writer.rollback()
-            writer.close()
 
     def create_array(
         self,
@@ -271,39 +232,39 @@ class NodeTree:
 
     def rename(self, old: str, new: str) -> None:
         """Move a node (and its subtree) to a new path; missing parents are created."""
-        self._check_writable()
+        self._session.check_writable()
         old_n, new_n = normalize_path(old), normalize_path(new)
-        index = self._index()[0]
+        index = self._index()
         if old_n == "/":
             raise NodeError("the root group cannot be renamed")
         if old_n not in index:
-            raise NodeError(f"no node {old_n} in {self.path}")
+            raise NodeError(f"no node {old_n} in {self._session.path}")
         if new_n in index:
-            raise NodeError(f"{new_n} already exists in {self.path}")
+            raise NodeError(f"{new_n} already exists in {self._session.path}")
         if in_subtree(new_n, old_n):
             raise NodeError(f"cannot move {old_n} into itself ({new_n})")
         for p in index:  # the nodes below move too: their new paths must be within the limits
             if in_subtree(p, old_n):
                 check_limits(moved(p, old_n, new_n))
         self._ensure_parents(new_n, index)
-        self._pending.ops.append(("rename", old_n, new_n))
-        self._ops_version += 1
+        self._session.pending.ops.append(("rename", old_n, new_n))
+        self._session.changed()
 
     def remove(self, path: str, *, recursive: bool = False) -> None:
         """Remove a node; a group with children needs ``recursive=True``. Uncommitted rows of
         removed tables are dropped; their committed bytes are reclaimed by ``compact()``."""
-        self._check_writable()
+        self._session.check_writable()
         norm = normalize_path(path)
-        index = self._index()[0]
+        index = self._index()
         if norm == "/":
             raise NodeError("the root group cannot be removed")
         if norm not in index:
-            raise NodeError(f"no node {norm} in {self.path}")
+            raise NodeError(f"no node {norm} in {self._session.path}")
         below = [r for p, r in index.items() if in_subtree(p, norm)]
         if len(below) > 1 and not recursive:
             raise NodeError(f"{norm} has children; pass recursive=True to remove them too")
         for rec in below:
-            self._drop_rows(rec.id)
-            self._pending.forget_node(rec.id)
-        self._pending.ops.append(("remove", norm))
-        self._ops_version += 1
+            self._session.drop_rows(rec.id)
+            self._session.pending.forget_node(rec.id)
+        self._session.pending.ops.append(("remove", norm))
+        self._session.changed()

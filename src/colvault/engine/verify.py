@@ -11,12 +11,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import ChecksumError, ColvaultError
+from ..errors import CatalogError, ChecksumError, ColvaultError
 from . import leases
 from .recovery import segment_files
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .session import Session
 
 
 @dataclass
@@ -38,21 +38,21 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_store(store: Store) -> VerifyReport:
+def verify_store(session: Session) -> VerifyReport:
     report = VerifyReport()
-    report.damage += [f"catalog: {problem}" for problem in store._catalog.integrity()]
+    report.damage += [f"catalog: {problem}" for problem in session.catalog.integrity()]
     try:
-        _verify_nodes(store, report)
-        with store._catalog.read() as conn:
+        _verify_nodes(session, report)
+        with session.catalog.read() as conn:
             ends = dict(
                 conn.execute("SELECT segment, MAX(offset + length) FROM chunks GROUP BY segment")
             )
     except ColvaultError as exc:  # the catalog cannot even be walked: nothing more to check
         report.damage.append(str(exc))
         return report
-    hold = leases.held(store.path)
-    for rel in segment_files(store.path):
-        size = os.path.getsize(os.path.join(store.path, rel))
+    hold = leases.held(session.path)
+    for rel in segment_files(session.path):
+        size = os.path.getsize(os.path.join(session.path, rel))
         end = ends.get(rel)
         if end is None:
             why = "; a lease keeps it for a reader of an older snapshot" if rel in hold else ""
@@ -62,21 +62,28 @@ def verify_store(store: Store) -> VerifyReport:
     return report
 
 
-def _verify_nodes(store: Store, report: VerifyReport) -> None:
+def _verify_nodes(session: Session, report: VerifyReport) -> None:
     """Read every chunk of every table and array; a node's damage does not stop the others."""
-    from .nodes import DataNode
-
-    for path in store.paths():
+    index = session.index()[0]
+    for path in sorted(index, key=lambda p: p.split("/")):
+        rec = index[path]
+        if rec.kind == "group":
+            continue
         try:
-            node = store[path]
-            if not isinstance(node, DataNode):
-                continue
-            state = node._state()
+            if rec.kind not in ("table", "array"):
+                raise CatalogError(session.path, f"node {path} is of no known kind ({rec.kind!r})")
+            try:
+                schema = rec.table_schema()
+            except (KeyError, ValueError, TypeError, AssertionError) as exc:
+                raise CatalogError(
+                    session.path, f"the record of node {path} does not decode ({exc!r})"
+                ) from exc
+            state = session.node_state(rec.id, schema)
         except ColvaultError as exc:
             report.damage.append(str(exc))
             continue
-        src = node._source()
-        for spec in node._schema.columns:
+        src = session.chunk_source(path)
+        for spec in schema.columns:
             for ref in state.columns[spec.id]:
                 report.chunks_checked += 1
                 try:

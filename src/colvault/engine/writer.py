@@ -304,9 +304,9 @@ class TableWriter:
                 self._merge(tail, read_chunk)
                 tails.retire(conn, self.node_id, tail, commit_id)
         if self.chunks:
-            self._insert(conn, commit_id, start)
+            self.insert_chunks(conn, commit_id, start)
 
-    def _insert(self, conn: sqlite3.Connection, commit_id: int, start: int) -> None:
+    def insert_chunks(self, conn: sqlite3.Connection, commit_id: int, start: int) -> None:
         next_index = {
             spec.id: conn.execute(  # one primary-key probe per column
                 "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
