@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterable
 
 from ..errors import ColvaultError
+from .seam import seam
 
 LEASES = "leases"
 
@@ -43,6 +44,7 @@ def take(root: str, segments: Iterable[str], seconds: float) -> str:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        seam().fsync_dir(directory)  # the new name survives a power cut
     except OSError as exc:
         raise ColvaultError(
             f"cannot write a lease in {directory} ({exc.strerror or exc}): without one, "
