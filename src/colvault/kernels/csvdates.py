@@ -72,7 +72,7 @@ from numba.core import types
 
 from .csvjit import BOOL, BUF, MASK, OFFSETS, OUT_I64, Kernel, block, mask
 from .csvnumbers import _swar_digits
-from .wordops import AHEAD, check_fields, load8, njit_field, prefetch
+from .wordops import AHEAD, HELPER, KERNEL, check_fields, load8, njit_field, prefetch
 
 NAT = np.iinfo(np.int64).min
 
@@ -113,7 +113,7 @@ def _days_from_civil(y, m, d):
     return era * 146097 + doe - 719468
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _civil_from_days(z):
     """(year, month, day) of a day number since 1970-01-01 (Hinnant's algorithm)."""
     z += 719468
@@ -149,7 +149,7 @@ def _to_ns(days, seconds, frac_ns):
 # --- ISO 8601 ----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _is_space(c):
     return c == 32 or (c >= 9 and c <= 13)
 
@@ -370,7 +370,7 @@ def iso_datetime_fast(buf, s, e, last0, last1, last_days):
     return NAT, False, last0, last1, last_days
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
     """ISO 8601 fields to nanoseconds UTC in ``out`` (NaT where ``na``); first bad index or -1.
     Each field goes through :func:`iso_datetime_fast`, then :func:`_iso_field` if refused
@@ -398,7 +398,7 @@ def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_iso_fast_kernel(buf, starts, ends, na, out, pad):
     """:func:`parse_iso_datetime_kernel` by the fast path alone: the first field it refuses
     (the caller goes on from there with that kernel), or -1. A field within 32 bytes of the
@@ -513,7 +513,7 @@ def _digit(buf, p, e):
     return c - 48
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _is_regex_space(c):
     """Python's ``\\s`` on ASCII: space, \\t \\n \\v \\f \\r and the separators \\x1c-\\x1f."""
     return c == 32 or (c >= 9 and c <= 13) or (c >= 28 and c <= 31)
@@ -824,7 +824,7 @@ def _format_field(program, buf, s, e, pos, alt):
     return _to_ns(days, seconds, frac)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_format_datetime_kernel(buf, starts, ends, na, program, out):
     """Fields under a compiled format to nanoseconds UTC in ``out`` (NaT where ``na``); first bad
     index or -1."""

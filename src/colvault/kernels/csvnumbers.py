@@ -101,7 +101,19 @@ from .csvjit import (
     block,
     mask,
 )
-from .wordops import AHEAD, HIGHS, ONES, check_fields, cttz, load8, njit_field, prefetch, zero_bytes
+from .wordops import (
+    AHEAD,
+    HELPER,
+    HIGHS,
+    KERNEL,
+    ONES,
+    check_fields,
+    cttz,
+    load8,
+    njit_field,
+    prefetch,
+    zero_bytes,
+)
 
 # --- statuses and classification bits --------------------------------------------------------
 
@@ -175,7 +187,7 @@ _POW5_HI, _POW5_LO = _powers_of_five()
 # --- field parsers -----------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _is_space(c):
     """ASCII whitespace as C's ``isspace``: space, tab, LF, VT, FF, CR."""
     return c == 32 or (c >= 9 and c <= 13)
@@ -223,7 +235,7 @@ def _int_field(buf, s, e, tsep):
     return mag, neg, code
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _mul128(a, b):
     """(high, low) 64-bit halves of the 128-bit product of two uint64."""
     a_lo = a & _M32
@@ -240,7 +252,7 @@ def _mul128(a, b):
     return hi, lo
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _clz(x):
     """Leading zero bits of a non-zero uint64."""
     n = 0
@@ -251,7 +263,7 @@ def _clz(x):
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _eisel_lemire(w, q):
     """(the double nearest ``w * 10**q``, ok) for 0 < w < 2**64, q in [_Q_MIN, _Q_MAX]; ok is
     False when the rounding cannot be proved here or the result is subnormal or infinite.
@@ -504,7 +516,7 @@ def _swar_decimal(buf, s, e, wdec):
 # --- kernels -----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_int64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     """Parse integers into ``out`` (int64, uint64 bits when NEEDS_UINT64); return the status.
     ``fast=False`` turns the fast path off (the tests compare the two)."""
@@ -555,7 +567,7 @@ def parse_int64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     return FITS_INT64
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_uint64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     """Parse unsigned integers into ``out`` (uint64); status FITS_INT64 (meaning: all fit
     uint64), NEEDS_FLOAT64 (a negative value or one beyond uint64) or a bad index."""
@@ -587,7 +599,7 @@ def parse_uint64_kernel(buf, starts, ends, na, thousands, out, fast=True):
     return NEEDS_FLOAT64 if outside else FITS_INT64
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, fast=True):
     """Parse floats into ``out`` (NaN where ``na``); the indices of fields left for
     :func:`fix_slow_floats` go to ``slow[:nslow]``. Returns (nslow, first bad index or -1)."""
@@ -620,7 +632,7 @@ def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, f
     return nslow, -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_float64_fast_kernel(buf, starts, ends, na, decimal, out, pad):
     """:func:`parse_float64_kernel` by its fast path alone (fields of 1..8 bytes
     ``-?[0-9]*(D[0-9]*)?``, exact): the first field it refuses (the caller goes on from there
@@ -654,7 +666,7 @@ def parse_float64_fast_kernel(buf, starts, ends, na, decimal, out, pad):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_bool_kernel(buf, starts, ends, na, out):
     """Parse booleans into ``out`` (False where ``na``); return the first bad index or -1."""
     m = starts.shape[0]
@@ -671,7 +683,7 @@ def parse_bool_kernel(buf, starts, ends, na, out):
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
     """Bitmask of IS_BOOL, IS_INT64, IS_UINT64, IS_FLOAT64: the types every non-missing field
     parses as (all bits when every field is missing). A field the fast paths of the parsers

@@ -36,10 +36,10 @@ from numba.core import types
 
 from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_BOOL, OUT_I64, Kernel, block
 from .csvtokens import ESCAPED
-from .wordops import AHEAD, load8, prefetch
+from .wordops import AHEAD, HELPER, KERNEL, load8, prefetch
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def unescape_into(buf, start, end, quotechar, out):
     """Write the value of an ``ESCAPED`` field ``buf[start:end]`` into ``out`` (which must hold
     ``end - start`` bytes); returns its length."""
@@ -79,7 +79,7 @@ def unescape_bytes(raw: bytes, quotechar: int = 34) -> bytes:
     return b"".join(parts)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _decode(src, s, e, out, row, write):
     """Number of code points in UTF-8 ``src[s:e]`` (written to ``out[row]`` if ``write``), or -1
     for invalid UTF-8 (a bad lead byte, a bad or missing continuation, an overlong form, a
@@ -132,7 +132,7 @@ def _decode(src, s, e, out, row, write):
     return m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def ucs4_kernel(buf, starts, ends, flags, quotechar, scratch, out, write):
     """Decode every field; with ``write`` into ``out`` rows (an (nfields, width) uint32 array of
     zeros, width at least the longest value in characters), else only counting. Returns (the
@@ -180,7 +180,7 @@ def fields_to_ucs4(
     return text.reshape(points.shape[0]), -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _hash(src, s, e):
     h = np.uint64(14695981039346656037)
     for p in range(s, e):
@@ -191,7 +191,7 @@ def _hash(src, s, e):
     return h
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _same(a, s1, e1, b, s2, e2):
     if e1 - s1 != e2 - s2:
         return False
@@ -207,7 +207,7 @@ _U56 = np.uint64(56)
 _RECENT = 256  # entries of the cache of short values in front of the hash table
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _dict_run(
     buf, side, vs, ve, starts, ends, flags, f, count, slots, hashes, first, codes, limit, recent,
     rehash,
@@ -286,7 +286,7 @@ def _dict_run(
     return f, count, 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _unescape_fields(buf, starts, ends, flags, quotechar, side, vs, ve):
     """The values of the ``ESCAPED`` fields, one after the other into ``side``; field ``f``'s
     at ``side[vs[f]:ve[f]]``. (A kernel of its own: compiled only for files that escape.)"""
@@ -357,7 +357,7 @@ def dictionary_encode_fields(
     return FieldDictionary(codes, first[:count], status == 2)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _unescape_capped(buf, start, end, quotechar, out, cap):
     """:func:`unescape_into` that stops past ``cap`` bytes (``out`` holds ``cap + 1``): the
     value's length, or ``cap + 1`` when it is longer than ``cap``."""
@@ -384,7 +384,7 @@ def _unescape_capped(buf, start, end, quotechar, out, cap):
 _LEN_BITS = 64  # token lengths below this are kept in a bit mask
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _match_one(src, s, e, tokens_buf, tokens_offsets):
     """Whether ``src[s:e]`` is one of the tokens."""
     for t in range(tokens_offsets.shape[0] - 1):
@@ -393,7 +393,7 @@ def _match_one(src, s, e, tokens_buf, tokens_offsets):
     return False
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def match_kernel(
     buf, starts, ends, flags, tokens_buf, tokens_offsets, quotechar, longest, lengths, first,
     scratch, out,

@@ -77,7 +77,7 @@ import numpy as np
 from numba.core import types
 
 from .csvjit import BOOL, BUF, I64, OFFSETS, OUT_I64, OUT_U64, Kernel, block
-from .wordops import ONES, cttz, load8, zero_bytes
+from .wordops import HELPER, KERNEL, ONES, cttz, load8, zero_bytes
 
 QUOTED = 1
 ESCAPED = 2
@@ -117,7 +117,7 @@ class Tokens(NamedTuple):
         return int(self.row_first.shape[0] - 1)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _line_end(buf, p, final):
     """Position after the line end at ``p`` (LF, CR or CRLF); -1 if a CR ends a non-final buf."""
     if buf[p] == _LF:
@@ -127,7 +127,7 @@ def _line_end(buf, p, final):
     return p + 1 if final else -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **HELPER)
 def _to_line_end(buf, p):
     """First LF or CR at or after ``p`` (``len(buf)`` if none)."""
     n = buf.shape[0]
@@ -140,7 +140,7 @@ _MAGIC = np.uint64(0x0102040810204080)  # gathers the low bits of 8 bytes into t
 _U56 = np.uint64(56)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def special_masks(buf, delimiter, comment, out, flags):
     """Into ``out`` (zeros, :func:`mask_words` of them): bit ``p & 63`` of word ``p >> 6`` set
     when ``buf[p]`` ends an unquoted field (the delimiter, LF, CR or the comment character, -1:
@@ -177,7 +177,7 @@ _FULL_ROWS = 2
 _BROKEN = 3  # an unterminated quote at the end of a final buf
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _fast(buf, i, line, delimiter, quotechar, lead, starts, ends, flags, row_first, row_line, nf,
           nr, masks):  # fmt: skip
     """The fast path of :func:`_run`, a kernel of its own: records whose fields are unquoted, or
@@ -285,7 +285,7 @@ def _fast(buf, i, line, delimiter, quotechar, lead, starts, ends, flags, row_fir
     return i, line, nf, nr, status
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _run(
     buf,
     i,
@@ -666,7 +666,7 @@ def fields_per_row(row_first: np.ndarray) -> np.ndarray:
     return np.diff(row_first)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **KERNEL)
 def _uniform(row_first):
     width = row_first[1] - row_first[0]
     for r in range(1, row_first.shape[0] - 1):

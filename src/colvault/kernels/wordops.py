@@ -26,8 +26,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def njit_field(fn: _F) -> _F:
     """``numba.njit(cache=True, nogil=True)`` with Numba's private ``_nrt=False``, for per-field
-    helpers that take the block but never allocate: no reference counting on every call."""
-    return numba.njit(cache=True, nogil=True, _nrt=False)(fn)  # type: ignore[call-overload]
+    helpers that take the block but never allocate: no reference counting on every call. Only
+    kernels call them: no Python or C wrapper is compiled (:data:`HELPER`)."""
+    return numba.njit(cache=True, nogil=True, _nrt=False, **HELPER)(fn)  # type: ignore[call-overload]
 
 
 #: Options of kernels that are called from Python (or other kernels) but never passed as
