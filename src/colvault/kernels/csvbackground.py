@@ -179,10 +179,12 @@ def start(
     return _spawn([sys.executable, "-m", module, *before], helper_order(todo), more=False)
 
 
-#: The kernels a helper started early compiles: those every import calls (the tokenizer's and
-#: the integer parser, the first one tried on every column of numbers or dates).
+#: The kernels a helper started early compiles, in the order an import calls them: those
+#: every import calls (the tokenizer's, the missing-value matcher of the default ``na_values``,
+#: and the integer parser, the first one tried on every column of numbers or dates).
 EARLY = [
     *_names("csvtokens", "special_masks", "_fast", "_uniform"),
+    *_names("csvtext", "match_kernel"),
     *_names("csvnumbers", "parse_int64_kernel"),
 ]
 _early_tried = False
