@@ -31,6 +31,8 @@ import numba
 import numpy as np
 from numba.core import types
 
+from .wordops import KERNEL
+
 try:
     import fcntl
 except ImportError:  # Windows: no lock files, so no helper process (see csvbackground)
@@ -94,7 +96,7 @@ class Kernel:
         file: a helper process takes that itself."""
         if self.py_func is self.generic:  # NUMBA_DISABLE_JIT: the plain function
             return self.generic
-        return numba.njit(self.sig, cache=True, nogil=True, no_cfunc_wrapper=True)(self.py_func)
+        return numba.njit(self.sig, cache=True, nogil=True, **KERNEL)(self.py_func)
 
     def cached(self) -> bool:
         """Whether calling the kernel costs no compile: done in this process, or in Numba's
