@@ -89,7 +89,7 @@ def test_batched_scans_match_numpy(table_path, cond, monkeypatch):
     query = cond.replace("np.datetime64('1970-01-01', 'ns')", '"1970-01-01"')
     with colvault.open(path) as store:
         t = store["/t"]
-        plan = Plan(t, query, None)
+        plan = Plan(t._view(), query, None)
         fast, _ = BatchScan(plan).split(plan.chunks())
         assert len(fast) >= len(plan.chunks()) - 1  # all but a short raw last chunk
         assert t.count_where(query) == expect.sum()
@@ -110,7 +110,7 @@ def test_python_path_gives_the_same(table_path, cond, monkeypatch):
         t = store["/t"]
         batched = (t.count_where(query), t.get_where_list(query), t.read_where(query))
         monkeypatch.setattr(native, "AVAILABLE", False)
-        assert not BatchScan(Plan(t, query, None)).usable
+        assert not BatchScan(Plan(t._view(), query, None)).usable
         assert t.count_where(query) == batched[0]
         np.testing.assert_array_equal(t.get_where_list(query), batched[1])
         got = t.read_where(query)
@@ -123,7 +123,7 @@ def test_negative_integer_power_in_a_batch(table_path):
     assert (data["exp"] < 0).any()
     with colvault.open(path) as store:
         t = store["/t"]
-        plan = Plan(t, "wide ** exp > 0", None)
+        plan = Plan(t._view(), "wide ** exp > 0", None)
         assert BatchScan(plan).split(plan.chunks())[0]
         with pytest.raises(QueryError, match="negative integer powers"):
             t.count_where("wide ** exp > 0")
@@ -157,7 +157,7 @@ def test_damaged_chunk_in_a_batch_is_named(tmp_path, column):
     cond = "(value > 10) & (temp < 20)"
     with colvault.open(path) as store:
         t = store["/t"]
-        plan = Plan(t, cond, None)
+        plan = Plan(t._view(), cond, None)
         assert 5 in [c.pos for c in BatchScan(plan).split(plan.chunks())[0]]
         for query in (t.count_where, t.get_where_list, t.read_where):
             with pytest.raises(ChecksumError) as info:
@@ -216,7 +216,7 @@ def test_exception_rows_of_scaled_chunks_are_exact(tmp_path_factory, seed, ops, 
         t = store.create_table("/t", {"value": dtype}, chunk_rows=250)
         t.append({"value": value})
         store.commit()
-        plan = Plan(t, cond, None)
+        plan = Plan(t._view(), cond, None)
         fast = BatchScan(plan).split(plan.chunks())[0]
         scaled = [c for c in fast if np.dtype(c.key[0]).kind == "u"]
         assert len(scaled) == len(fast)  # every batched chunk compares integers

@@ -96,10 +96,10 @@ def test_describe_matches_pandas(
     with store:
         frame = pd.DataFrame(data)
         if where:
-            got = qd.describe(t, where="k != 2", cap=cap, bits=bits)
+            got = qd.describe(t._view(), where="k != 2", cap=cap, bits=bits)
             want = frame[data["k"] != 2].describe()
         else:
-            got = qd.describe(t, cap=cap, bits=bits)
+            got = qd.describe(t._view(), cap=cap, bits=bits)
             want = frame.describe()
         check(got, want)
 
@@ -193,22 +193,22 @@ def test_refinement_collects_at_most_its_cap(tmp_path: Path) -> None:
     want = pd.DataFrame(data).describe()
     for cap in (0, 1, 64, 500):
         trace = qd.Trace()
-        got = qd.describe(t, cap=cap, bits=4, trace=trace)
+        got = qd.describe(t._view(), cap=cap, bits=4, trace=trace)
         check(got, want)
         assert trace.passes, "the quartiles needed passes"
         assert trace.most_collected <= cap
     trace = qd.Trace()
-    qd.describe(t, ["x"], trace=trace)  # the default cap holds every value: one pass
+    qd.describe(t._view(), ["x"], trace=trace)  # the default cap holds every value: one pass
     assert trace.passes == [(0, n)]
     trace = qd.Trace()
-    qd.describe(t, ["x"], cap=5000, trace=trace)  # histogram passes, then the bins collected
+    qd.describe(t._view(), ["x"], cap=5000, trace=trace)  # histogram passes, then the bins collected
     assert trace.passes[0] == (1, 0) and trace.passes[-1][0] == 0
     assert 0 < trace.most_collected <= 5000
     # every value equal: no pass at all after the statistics
     store.close()
     store, t = make(tmp_path / "e.colvault", {"e": np.full(3000, 2.5)}, chunk_rows=100)
     trace = qd.Trace()
-    check(qd.describe(t, cap=0, trace=trace), pd.DataFrame({"e": np.full(3000, 2.5)}).describe())
+    check(qd.describe(t._view(), cap=0, trace=trace), pd.DataFrame({"e": np.full(3000, 2.5)}).describe())
     assert trace.passes == []
     store.close()
 

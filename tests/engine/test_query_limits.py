@@ -64,7 +64,7 @@ def test_900_equalities_are_one_set_test(table_path):
     cond = chain("or", [f"x=={k}" for k in range(900)])
     with colvault.open(path) as store:
         t = store["/t"]
-        plan = Plan(t, cond, None)
+        plan = Plan(t._view(), cond, None)
         assert plan.condition.predicate.lowered.node[0] == "isin"
         scan = batch_mod.BatchScan(plan)
         fast, _ = scan.split(plan.chunks())
@@ -195,7 +195,7 @@ def test_wide_conditions_scan_chunk_by_chunk(table_path):
                 batch_mod.BATCH_CONSTANTS + 1,
             ),
         ]:
-            plan = Plan(t, cond, None)
+            plan = Plan(t._view(), cond, None)
             assert len(plan.condition.specs) == columns
             assert len(plan.condition.predicate.lowered.slots) == constants
             assert not batch_mod.BatchScan(plan).usable

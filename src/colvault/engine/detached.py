@@ -26,13 +26,14 @@ from .indexing import RowRange, resolve
 from .manifest import NodeState
 from .query import api as query_api
 from .reading import ChunkSource
-from .records import Records
+from .reads import TableReads
+from .records import TableView, pick_specs, records
 from .schema import TableSchema
 from .segments import SegmentReader
 from .zonemaps import decode_bound
 
 
-class DetachedTable(Records):
+class DetachedTable(TableReads):
     """Committed rows of a table (or the cells of an array, as its one column) as of one
     snapshot, or a run of its chunks (:meth:`pieces`), readable without the catalog.
 
@@ -51,9 +52,8 @@ class DetachedTable(Records):
         self.first_row = first_row
         self._reader: SegmentReader | None = None
 
-    # what the query functions and the readers ask of a table
-    def _state(self) -> NodeState:
-        return self._node_state
+    def _view(self) -> TableView:
+        return TableView(self.path, self._schema, self._node_state, self._source())
 
     def _source(self) -> ChunkSource:
         if self._reader is None:
@@ -150,7 +150,7 @@ class DetachedTable(Records):
     def chunks_left(self, cond: str, condvars: Mapping[str, Any] | None = None) -> list[int]:
         """Positions of the chunks a condition's zone maps do not rule out (a bad condition
         raises ``QueryError`` here, before any chunk is read)."""
-        return query_api.chunks_left(self, cond, condvars)
+        return query_api.chunks_left(self._view(), cond, condvars)
 
     def sorted_bounds(self, column: str) -> list[tuple[Any, Any]] | None:
         """(min, max) of each chunk of ``column`` when its zone maps show the column sorted
@@ -172,7 +172,7 @@ class DetachedTable(Records):
         self, columns: list[str] | None = None, start: int | None = None, stop: int | None = None
     ) -> dict[str, np.ndarray]:
         """Rows ``[start:stop]`` of the columns, each its own array (masked when nullable)."""
-        specs = self._specs(columns)
+        specs = pick_specs(self._schema, columns)
         state = self._node_state
         sel = resolve(slice(start, stop), state.nrows, self.path)
         assert isinstance(sel, RowRange)
@@ -181,16 +181,18 @@ class DetachedTable(Records):
 
     def read(self, columns: list[str] | None = None) -> np.ndarray:
         """All rows as a structured array (masked when a column is nullable)."""
-        specs = self._specs(columns)
+        specs = pick_specs(self._schema, columns)
         got = self.read_columns([s.name for s in specs])
-        return self._records(specs, [got[s.name] for s in specs])
+        return records(specs, [got[s.name] for s in specs])
 
-    read_where = query_api.read_where
-    get_where_list = query_api.get_where_list
-    count_where = query_api.count_where
-    where = query_api.where
-    iter_where = query_api.iter_where
-    select = query_api.select
+    def select(
+        self, cond: str, condvars: Mapping[str, Any] | None = None, *,
+        columns: list[str] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+        """(row numbers, columns) of the rows that satisfy ``cond``, from one scan:
+        ``get_where_list`` and ``read_where`` together, each column its own array (masked
+        for a nullable one)."""
+        return query_api.select(self._view(), cond, condvars, columns=columns)
 
     def __repr__(self) -> str:
         return (

@@ -16,11 +16,8 @@ from . import arrowin, display
 from .coerce import Lazy, coerce_batch
 from .indexing import RowRange, resolve
 from .nodes import DataNode, array_protocol, index_cells
-from .query import aggregate as query_aggregate
-from .query import api as query_api
-from .query import describe as query_describe
-from .query import groupby as query_groupby
-from .records import Records
+from .reads import TableReads
+from .records import TableView, pick_specs, records
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
@@ -35,7 +32,7 @@ READ_PIECE = 16
 _TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
 
 
-class Table(DataNode, Records):
+class Table(DataNode, TableReads):
     """A table of typed columns (PyTables names: ``append``, ``flush``, ``cols``, ``read``).
 
     >>> import colvault, tempfile, os
@@ -196,7 +193,7 @@ class Table(DataNode, Records):
         """Committed rows ``[start:stop]`` of the columns, each its own array (masked for a
         nullable column), from one snapshot: what ``read`` gives without building records.
         ``progress`` as in :meth:`read`; ``desc`` labels its bar."""
-        specs = self._specs(columns)
+        specs = pick_specs(self._schema, columns)
         label = desc or f"read {self.path}"
         arrays = self._read_slice(slice(start, stop), specs, progress, label)
         return {spec.name: a for spec, a in zip(specs, arrays, strict=True)}
@@ -211,9 +208,9 @@ class Table(DataNode, Records):
         terminal or a notebook once the read has lasted a second, ``True`` always, ``False``
         never (nor anywhere with ``COLVAULT_PROGRESS=0``).
         """
-        specs = self._specs(columns)
+        specs = pick_specs(self._schema, columns)
         arrays = self._read_slice(slice(start, stop, step), specs, progress, f"read {self.path}")
-        return self._records(specs, arrays)
+        return records(specs, arrays)
 
     def _read_slice(
         self, key: slice, specs: list[ColumnSpec], progress: bool | None, desc: str
@@ -259,64 +256,12 @@ class Table(DataNode, Records):
             return self.read(columns=key)
         specs = list(self._schema.columns)
         arrays, scalar = self._read(key, specs)
-        out = self._records(specs, arrays)
+        out = records(specs, arrays)
         return out[0] if scalar else out
 
-    # -- queries (colvault.engine.query): PyTables names where they exist ----------------------
-
-    read_where = query_api.read_where
-    iter_where = query_api.iter_where
-    where = query_api.where
-    count_where = query_api.count_where
-    get_where_list = query_api.get_where_list
-    stats = query_aggregate.stats
-    histogram = query_aggregate.histogram
-    group_by = query_groupby.group_by
-
-    def describe(
-        self, columns: list[str] | None = None, *, where: str | None = None,
-        condvars: dict[str, Any] | None = None, progress: bool | None = None,
-    ) -> Any:  # fmt: skip
-        """Summary statistics of numeric columns as a ``pandas.DataFrame`` shaped as
-        ``pandas.DataFrame.describe()`` gives it for the same rows: rows ``count``, ``mean``,
-        ``std`` (ddof 1), ``min``, ``25%``, ``50%``, ``75%``, ``max``; a column per described
-        column, float64. count, min, max and the quartiles are exactly pandas'; mean and std
-        agree to rounding (they are summed in another order, and pandas sums float32 columns
-        in float32). NaN is skipped; a column without values has count 0 and NaN elsewhere.
-
-        Columns are the int, uint and float columns by default (bool is left out, as pandas does),
-        or the ``columns`` named, which must be such columns. Left out, unlike pandas: datetime and
-        timedelta columns (pandas' mean and quartiles of them go through float64 and cannot be
-        matched exactly in a stream; ``t.stats()`` gives count, min and max), complex columns, and
-        category, text and multi-dimensional columns (pandas describes text apart, with ``unique``,
-        ``top`` and ``freq``). ``where`` (and ``condvars``) restricts the rows, as ``read_where``.
-
-        Streamed in bounded memory: one pass for count, mean, std, min and max, then one to
-        three for the quartiles (each column in turn), which are exact (equal to pandas' and
-        ``numpy.quantile``'s linear interpolation), found by histogram refinement over the
-        column (:mod:`colvault.engine.query.describe`). All passes read one committed snapshot.
-        ``progress`` shows a bar (see :mod:`colvault.progress`). Needs pandas.
-
-        >>> import colvault, tempfile, os
-        >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
-        ...     t = store.create_table("/t", {"sensor": "i4", "value": "f8", "ok": "?"})
-        ...     t.append({"sensor": [1, 2, 3, 4], "value": [0.5, float("nan"), 2.5, 4.0],
-        ...               "ok": [True, False, True, True]})
-        ...     store.commit()
-        ...     t.describe()
-                 sensor     value
-        count  4.000000  3.000000
-        mean   2.500000  2.333333
-        std    1.290994  1.755942
-        min    1.000000  0.500000
-        25%    1.750000  1.500000
-        50%    2.500000  2.500000
-        75%    3.250000  3.250000
-        max    4.000000  4.000000
-        """
-        return query_describe.describe(
-            self, columns, where=where, condvars=condvars, progress=progress
-        )
+    def _view(self) -> TableView:
+        """The table as of now: one snapshot for a read or a query."""
+        return TableView(self.path, self._schema, self._state(), self._source())
 
     def _repr_html_(self) -> str:
         """Schema, size and the first and last rows, as a notebook shows them."""

@@ -19,13 +19,13 @@ from .selection import Selection
 
 if TYPE_CHECKING:
     from ...kernels import aggregates as agg
-    from ..table import Table
+    from ..records import TableView
 else:
     agg = kernel_module("aggregates")
 
 
-def _numeric(table: Table, column: str, what: str) -> ColumnSpec:
-    spec = table._schema.column(column)
+def _numeric(view: TableView, column: str, what: str) -> ColumnSpec:
+    spec = view.schema.column(column)
     if spec.shape or spec.is_category or spec.dtype.kind not in "biufMm":
         raise QueryError(f"{what} needs a numeric scalar column; {column!r} is {spec.dtype}")
     return spec
@@ -40,13 +40,16 @@ def _kernel_view(values: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def stats(
-    table: Table, column: str, where: str | None = None, condvars: Mapping[str, Any] | None = None
+    view: TableView,
+    column: str,
+    where: str | None = None,
+    condvars: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """count, nan_count, null_count, min, max, sum, mean and std (NaN and missing values
     skipped, ddof 0) of one column, over the rows that satisfy ``where`` (all rows when None).
     ``null_count``: the rows missing a value (nullable columns; 0 for others)."""
-    spec = _numeric(table, column, "stats()")
-    return _stats(Selection(table, where, condvars), spec)
+    spec = _numeric(view, column, "stats()")
+    return _stats(Selection(view, where, condvars), spec)
 
 
 def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
@@ -80,17 +83,17 @@ def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
 
 
 def histogram(
-    table: Table, column: str, bins: int = 10, range: tuple[float, float] | None = None,
+    view: TableView, column: str, bins: int = 10, range: tuple[float, float] | None = None,
     where: str | None = None, condvars: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(counts, edges) as ``numpy.histogram(values, bins, range)`` gives them for the column's
     values (rows satisfying ``where``), NaN skipped: with ``range=None`` the range is the min
     and max of the values that are not NaN, as ``numpy.histogram(values[~np.isnan(values)])``
     finds it ((0, 1) when there are none), where numpy itself would raise."""
-    spec = _numeric(table, column, "histogram()")
+    spec = _numeric(view, column, "histogram()")
     if spec.dtype.kind in "Mm":
         raise QueryError(f"histogram() of datetime column {column!r} is not supported")
-    sel = Selection(table, where, condvars)  # both passes read the same snapshot
+    sel = Selection(view, where, condvars)  # both passes read the same snapshot
     if range is None:
         s = _stats(sel, spec)  # its min and max skip NaN; so do the counts below
         # numpy scalars, not floats: numpy bins a float32 column in float32 when it finds the

@@ -347,7 +347,7 @@ class BatchScan:
         what = f"column {spec.name!r} of " if spec is not None else ""
         raise RuntimeError(
             f"internal error: a batch kernel could not load chunk {pos} of {what}"
-            f"{self.plan.table.path}, which the Python path reads; please report this"
+            f"{self.plan.view.path}, which the Python path reads; please report this"
         )
 
     def gather(

@@ -48,7 +48,7 @@ from .aggregate import _stats
 from .selection import Selection
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from ..records import TableView
 
 Piece = tuple[list[np.ndarray], list[np.ndarray]]
 """What one piece of a pass gives: histograms of the nodes refined, keys of those collected."""
@@ -339,7 +339,7 @@ def describe_column(
 
 
 def describe(
-    table: Table, columns: Sequence[str] | None = None, *, where: str | None = None,
+    view: TableView, columns: Sequence[str] | None = None, *, where: str | None = None,
     condvars: Mapping[str, Any] | None = None, progress: bool | None = None,
     cap: int = CAP, bits: int = BITS, trace: Trace | None = None,
 ) -> Any:  # fmt: skip
@@ -350,24 +350,24 @@ def describe(
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("describe() needs pandas: pip install pandas") from None
     if columns is None:
-        specs = [s for s in table._schema.columns if describable(s)]
+        specs = [s for s in view.schema.columns if describable(s)]
         if not specs:
             raise QueryError(
-                f"describe() found no int, uint or float column in {table.path}: its columns "
-                f"are {table.colnames}"
+                f"describe() found no int, uint or float column in {view.path}: its columns "
+                f"are {view.colnames}"
             )
     else:
         if isinstance(columns, str):
             columns = [columns]
-        specs = [table._schema.column(c) for c in columns]
+        specs = [view.schema.column(c) for c in columns]
         for s in specs:
             if not describable(s):
                 what = "category" if s.is_category else str(np.dtype((s.dtype, s.shape)))
                 raise QueryError(
                     f"describe() covers int, uint and float columns; {s.name!r} is {what}"
                 )
-    sel = Selection(table, where, condvars)  # every pass reads this snapshot
-    bar = _Progress(sel, len(specs), progress, table.path)
+    sel = Selection(view, where, condvars)  # every pass reads this snapshot
+    bar = _Progress(sel, len(specs), progress, view.path)
     data = {}
     try:
         for spec in specs:

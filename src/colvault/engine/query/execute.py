@@ -30,7 +30,7 @@ from .ranges import regular_params, sorted_range
 from .scaled import Scaled
 
 if TYPE_CHECKING:
-    from ..records import Snapshot
+    from ..records import TableView
 
 T = TypeVar("T")
 
@@ -40,19 +40,19 @@ class Plan:
 
     def __init__(
         self,
-        table: Snapshot,
+        view: TableView,
         cond: str,
         condvars: Mapping[str, Any] | None,
         start: int | None = None,
         stop: int | None = None,
     ) -> None:
-        self.table = table
-        self.specs = {c.name: c for c in table._schema.columns}
-        typed = {c.name: c.dtype for c in table._schema.columns if not c.shape}
-        self.expr = parse(cond, typed, condvars or {}, table=table.path)
+        self.view = view
+        self.specs = {c.name: c for c in view.schema.columns}
+        typed = {c.name: c.dtype for c in view.schema.columns if not c.shape}
+        self.expr = parse(cond, typed, condvars or {}, table=view.path)
         self.condition = CompiledCondition(self.expr, self.specs)
-        self.state: NodeState = table._state()  # one snapshot for the whole query
-        self.source: ChunkSource = table._source()
+        self.state: NodeState = view.state  # one snapshot for the whole query
+        self.source: ChunkSource = view.source
         n = self.state.nrows
         self.start, self.stop, _ = slice(start, stop).indices(n)
         self.verdicts = classify_chunks(self.expr, self.state, self.specs)

@@ -27,7 +27,7 @@ from .selection import Selection
 
 if TYPE_CHECKING:
     from ...kernels import aggregates as agg
-    from ..table import Table
+    from ..records import TableView
 else:
     agg = kernel_module("aggregates")
 
@@ -36,7 +36,7 @@ AGGREGATES = ("count", "nan_count", "null_count", "sum", "mean", "std", "min", "
 DENSE_LIMIT = 1 << 20
 
 
-def _parse_aggs(table: Table, aggs: Mapping[str, Any]) -> list[tuple[ColumnSpec, list[str]]]:
+def _parse_aggs(view: TableView, aggs: Mapping[str, Any]) -> list[tuple[ColumnSpec, list[str]]]:
     if not aggs:
         raise QueryError("group_by needs aggregates, e.g. {'value': ['mean', 'max']}")
     out = []
@@ -45,14 +45,14 @@ def _parse_aggs(table: Table, aggs: Mapping[str, Any]) -> list[tuple[ColumnSpec,
         bad = [a for a in names if a not in AGGREGATES]
         if bad:
             raise QueryError(f"unknown aggregate(s) {bad} for {column!r}; known: {AGGREGATES}")
-        out.append((_numeric(table, column, "group_by()"), names))
+        out.append((_numeric(view, column, "group_by()"), names))
     return out
 
 
 class _Keys:
     """Turns a chunk's key column into int64 group keys (dense offsets or hash keys)."""
 
-    def __init__(self, table: Table, spec: ColumnSpec) -> None:
+    def __init__(self, view: TableView, spec: ColumnSpec) -> None:
         self.spec = spec
         self.labels: dict[str, int] = {}  # category text -> group key
         self.offset = 0
@@ -67,7 +67,7 @@ class _Keys:
         if spec.dtype.kind == "b":
             self.size = 2
             return
-        refs = table._state().columns[spec.id]
+        refs = view.state.columns[spec.id]
         bounds = [r.zone for r in refs if r.zone.min is not None and r.zone.max is not None]
         if bounds:
             lo = min(int(np.frombuffer(z.min, spec.dtype)[0]) for z in bounds)  # type: ignore[arg-type]
@@ -103,7 +103,7 @@ class _Keys:
 
 
 def group_by(
-    table: Table,
+    view: TableView,
     key: str,
     aggs: Mapping[str, Any],
     where: str | None = None,
@@ -111,10 +111,10 @@ def group_by(
 ) -> dict[str, np.ndarray]:
     """Grouped aggregates: ``{"value": ["mean", "max"], "temp": "count"}`` gives arrays
     ``value_mean``, ``value_max``, ``temp_count`` beside the sorted keys under ``key``."""
-    spec = table._schema.column(key)
-    wanted = _parse_aggs(table, aggs)
-    keys = _Keys(table, spec)
-    sel = Selection(table, where, condvars)
+    spec = view.schema.column(key)
+    wanted = _parse_aggs(view, aggs)
+    keys = _Keys(view, spec)
+    sel = Selection(view, where, condvars)
     dense = [agg.new_group_state(keys.size, s.dtype) for s, _ in wanted] if keys.size else None
     hashed = None if keys.size else [agg.HashGroupBy(s.dtype) for s, _ in wanted]
     # groups whose values may all be missing are known by their keys alone

@@ -20,7 +20,7 @@ from .kernel import Decoded
 from .scaled import Scaled
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from ..records import TableView
 
 T = TypeVar("T")
 WINDOW = 8
@@ -29,10 +29,12 @@ WINDOW = 8
 class Selection:
     """One snapshot of a table and, when ``where`` is given, the compiled condition over it."""
 
-    def __init__(self, table: Table, where: str | None, condvars: Mapping[str, Any] | None) -> None:
-        self.plan = Plan(table, where, condvars) if where is not None else None
-        self.state = self.plan.state if self.plan is not None else table._state()
-        self.source = self.plan.source if self.plan is not None else table._source()
+    def __init__(
+        self, view: TableView, where: str | None, condvars: Mapping[str, Any] | None
+    ) -> None:
+        self.plan = Plan(view, where, condvars) if where is not None else None
+        self.state = self.plan.state if self.plan is not None else view.state
+        self.source = self.plan.source if self.plan is not None else view.source
         n = len(self.state.starts)
         self.chunks = self.plan.chunks() if self.plan is not None else list(range(n))
 
