@@ -45,3 +45,14 @@ def test_column_kinds_tell_integers_from_floats():
     layout = sniff(text, final=True, delimiter=",", header=True, skiprows=0, **opts)
     kinds = column_kinds(text, layout, **opts)
     assert kinds == [{"number"}, {"number", "float"}, {"number"}, {"date"}, {"text"}]
+
+
+def test_a_small_file_is_told_apart_by_its_size_and_sample():
+    from colvault.io.csvimport import _rows_at_most
+    from colvault.io.csvsource import Input
+
+    sample = b"a,b\n1,2\n3,4\n"  # 3 lines in 12 bytes
+    assert _rows_at_most(Input("f.csv", 12_000, True, None), sample, 3_000)
+    assert not _rows_at_most(Input("f.csv", 12_000, True, None), sample, 2_999)
+    assert not _rows_at_most(Input("f.csv.gz", 1_200, True, None), sample, 3_000)  # compressed
+    assert not _rows_at_most(Input("-", None, False, None), sample, 3_000)  # a stream

@@ -40,6 +40,11 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     ]  # fmt: skip
     ints = csvbackground.kernels_for([{"number"}, {"date"}], missing=False)
     assert "parse_float64_fast_kernel" not in str(ints)  # integers and dates call no float one
+    # a small file's text, dates and missing values are read in Python: no kernels for them
+    few = csvbackground.kernels_for([*kinds, {"date"}], missing=True, few=True)
+    assert [n.rsplit(".", 1)[1] for n in few] == [
+        "special_masks", "_fast", "_uniform", "parse_int64_kernel", "parse_float64_fast_kernel",
+    ]  # fmt: skip
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
     long = csvbackground.kernels_for([{"number", "long"}], missing=False)
     assert long[-1] == "colvault.kernels.csvnumbers.parse_float64_kernel"

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from colvault.kernels import csvjit
 from colvault.kernels.csvdates import (
     NAT,
     compile_format,
@@ -23,6 +24,17 @@ from colvault.kernels.csvdates import (
     parse_iso_datetime,
     parse_iso_datetime_kernel,
 )
+
+
+@pytest.fixture(autouse=True, scope="module", params=["kernels", "python"])
+def path(request):
+    """Every test runs twice: with the kernels, and with the Python version of the ISO parser
+    that reads the fields of small inputs while the kernel is not compiled yet."""
+    chosen = csvjit.in_python
+    csvjit.in_python = lambda kernel, nfields: request.param == "python"
+    yield request.param
+    csvjit.in_python = chosen
+
 
 EPOCH = dt.datetime(1970, 1, 1)
 NS_MIN = -(2**63) + 1

@@ -7,9 +7,11 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from colvault.kernels import csvjit
 from colvault.kernels.csvtext import (
     dictionary_encode_fields,
     fields_to_ucs4,
@@ -18,6 +20,17 @@ from colvault.kernels.csvtext import (
     unescape_bytes,
 )
 from colvault.kernels.csvtokens import ESCAPED, QUOTED, TRAILING, tokenize
+
+
+@pytest.fixture(autouse=True, scope="module", params=["kernels", "python"])
+def path(request):
+    """Every test runs twice: with the kernels, and with the Python versions that read the
+    fields of small inputs while a kernel is not compiled yet (their results must agree)."""
+    chosen = csvjit.in_python
+    csvjit.in_python = lambda kernel, nfields: request.param == "python"
+    yield request.param
+    csvjit.in_python = chosen
+
 
 NA = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 

@@ -38,7 +38,7 @@ import numpy as np
 from ..engine.store import Store
 from ..engine.table import Table
 from ..errors import CSVError, CSVWarning
-from ..kernels import csvbackground, csvdates, csvtext, csvtokens
+from ..kernels import csvbackground, csvdates, csvjit, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from . import csvprecompile
@@ -60,6 +60,7 @@ from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
 from .csvrecords import Plan, TrailingColumn, make_plan, row_text, without_ragged
 from .csvsniff import Layout, column_kinds, sniff
 from .csvsource import (
+    COMPRESSED,
     DEFAULT_BLOCK_BYTES,
     FIRST_BLOCK_BYTES,
     Input,
@@ -99,6 +100,16 @@ class _State:
     columns: dict[str, ColumnState] = field(default_factory=dict)
     skipped: int = 0
     skipped_lines: list[int] = field(default_factory=list)
+
+
+def _rows_at_most(f: Input, sample: bytes, limit: int) -> bool:
+    """Whether file ``f`` likely has at most ``limit`` rows, from its size on disk and the
+    lines of ``sample``, its first bytes (False when that is not known: a stream, or a
+    compressed file)."""
+    if f.size is None or not sample or f.name.lower().endswith(COMPRESSED):
+        return False
+    lines = max(sample.count(b"\n"), sample.count(b"\r"), 1)
+    return f.size * lines <= limit * len(sample)
 
 
 def _byte(value: str | None, name: str) -> int:
@@ -332,7 +343,7 @@ class _Import:
         layout = self._layout(f, sample, final=size <= SNIFF_BYTES)
         if not self._helped:
             self._helped = True
-            self._start_helper(sample, layout)
+            self._start_helper(sample, layout, f)
         del sample
         source = itertools.chain(head, blocks)
         del head
@@ -382,7 +393,7 @@ class _Import:
                     raise CSVError("an empty file", file=f.name)
                 return
 
-    def _start_helper(self, sample: bytes, layout: Layout) -> None:
+    def _start_helper(self, sample: bytes, layout: Layout, f: Input) -> None:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
         process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
@@ -396,7 +407,7 @@ class _Import:
             na_values=self.na_values,
         )  # fmt: skip
         self._helper = csvbackground.start(
-            csvbackground.kernels_for(kinds, missing),
+            csvbackground.kernels_for(kinds, missing, few=_rows_at_most(f, sample, csvjit.SMALL)),
             csvprecompile.__name__,
             [",".join(csvprecompile.dtypes_for(set().union(*kinds)))],
         )

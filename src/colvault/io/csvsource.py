@@ -221,6 +221,8 @@ class _Unclosing(io.RawIOBase):
 
 #: Decompressing readers by file name extension.
 _OPENERS: dict[str, Any] = {".gz": _gzip_module.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: The extensions of files read decompressed (their size on disk is not their text's).
+COMPRESSED = tuple(_OPENERS)
 
 
 def _path_input(path: str) -> Input:

@@ -105,13 +105,15 @@ def _names(module: str, *functions: str) -> list[str]:
     return [f"{__package__}.{module}.{fn}" for fn in functions]
 
 
-def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
+def kernels_for(columns: Sequence[Set[str]], missing: bool, few: bool = False) -> list[str]:
     """The kernels an import calls, in the order it first calls them, for columns whose values
     look like ``columns[j]`` ("number", "float", "long", "date", "bool", "text"; see
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
-    ``missing``. Types are inferred column by column, then the columns are converted."""
+    ``missing``. Types are inferred column by column, then the columns are converted. ``few``:
+    no block has more than :data:`.csvjit.SMALL` rows, which csvtext and the ISO dates read in
+    Python while their kernels are not compiled (they are left out)."""
     names = _names("csvtokens", "special_masks", "_fast", "_uniform")
-    if missing:
+    if missing and not few:
         names += _names("csvtext", "match_kernel")
     for kinds in columns:
         if kinds & {"number", "date"}:  # tried as integers, then floats
@@ -122,11 +124,11 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool) -> list[str]:
             names += _names("csvnumbers", "parse_float64_kernel")
         if "bool" in kinds:
             names += _names("csvnumbers", "parse_bool_kernel")
-        if "date" in kinds:
+        if "date" in kinds and not few:
             names += _names("csvdates", "parse_iso_fast_kernel")
-        if "text" in kinds:
+        if "text" in kinds and not few:
             names += _names("csvtext", "_dict_run")
-    if any("text" in kinds for kinds in columns):
+    if any("text" in kinds for kinds in columns) and not few:
         names += _names("csvtext", "ucs4_kernel")
     return list(dict.fromkeys(names))
 
@@ -180,11 +182,10 @@ def start(
 
 
 #: The kernels a helper started early compiles, in the order an import calls them: those
-#: every import calls (the tokenizer's, the missing-value matcher of the default ``na_values``,
-#: and the integer parser, the first one tried on every column of numbers or dates).
+#: every import calls (the tokenizer's, and the integer parser, the first one tried on every
+#: column of numbers or dates). Not the missing-value matcher: a small file does without it.
 EARLY = [
     *_names("csvtokens", "special_masks", "_fast", "_uniform"),
-    *_names("csvtext", "match_kernel"),
     *_names("csvnumbers", "parse_int64_kernel"),
 ]
 _early_tried = False

@@ -65,11 +65,13 @@ block is in the cache). As in :mod:`.csvnumbers`, the per-field helpers are comp
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numba
 import numpy as np
 from numba.core import types
 
+from . import csvjit
 from .csvjit import BOOL, BUF, MASK, OFFSETS, OUT_I64, Kernel, block, mask
 from .csvnumbers import _swar_digits
 from .wordops import AHEAD, HELPER, KERNEL, check_fields, load8, njit_field, prefetch
@@ -241,6 +243,93 @@ def _iso_field(buf, s, e):
             if p != e:
                 return NAT, False
     return _to_ns(_days_from_civil(y, mo, d), seconds, frac)
+
+
+def _iso_python(raw: bytes) -> tuple[int, bool]:
+    """:func:`_iso_field` of a field's bytes, in Python (see :func:`parse_iso_datetime`)."""
+
+    def digits(p: int, n: int) -> int:
+        part = raw[p : p + n]
+        return int(part) if part.isdigit() and part.isascii() else -1
+
+    s, e = 0, len(raw)
+    while s < e and (raw[s] == 32 or 9 <= raw[s] <= 13):
+        s += 1
+    while e > s and (raw[e - 1] == 32 or 9 <= raw[e - 1] <= 13):
+        e -= 1
+    if e - s < 10 or raw[s + 4] != 45 or raw[s + 7] != 45:
+        return NAT, False
+    y, mo, d = digits(s, 4), digits(s + 5, 2), digits(s + 8, 2)
+    if y < 0 or mo < 1 or mo > 12 or d < 1 or d > _month_days(y, mo):
+        return NAT, False
+    p = s + 10
+    seconds = frac = 0
+    if p < e:
+        if raw[p] not in b"T " or e - p < 6 or raw[p + 3] != 58:
+            return NAT, False
+        h, mi = digits(p + 1, 2), digits(p + 4, 2)
+        if h < 0 or h > 23 or mi < 0 or mi > 59:
+            return NAT, False
+        p += 6
+        sec = 0
+        if p < e and raw[p] == 58:
+            if e - p < 3:
+                return NAT, False
+            sec = digits(p + 1, 2)
+            if sec < 0 or sec > 59:
+                return NAT, False
+            p += 3
+            if p < e and raw[p] == 46:
+                p += 1
+                q = p
+                while q < e and 48 <= raw[q] <= 57:
+                    q += 1
+                frac = int((raw[p:q][:9] or b"0").ljust(9, b"0"))
+                p = q
+        seconds = h * 3600 + mi * 60 + sec
+        while p < e and raw[p] == 32:
+            p += 1
+        if p < e:
+            c = raw[p]
+            if c == 90:  # Z
+                p += 1
+            elif c == 43 or c == 45:
+                if e - p < 3:
+                    return NAT, False
+                oh = digits(p + 1, 2)
+                if oh < 0 or oh > 23:
+                    return NAT, False
+                om = 0
+                q = p + 3
+                if q < e:
+                    if raw[q] == 58:
+                        q += 1
+                    if e - q < 2:
+                        return NAT, False
+                    om = digits(q, 2)
+                    if om < 0 or om > 59:
+                        return NAT, False
+                    q += 2
+                offset = oh * 3600 + om * 60
+                seconds -= offset if c == 43 else -offset
+                p = q
+            if p != e:
+                return NAT, False
+    days = _python(_days_from_civil)(y, mo, d)
+    ns, ok = _python(_to_ns)(days, seconds, frac)
+    return int(ns), bool(ok)
+
+
+def _month_days(y: int, m: int) -> int:
+    """:func:`_days_in_month` in Python."""
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+def _python(fn: Any) -> Any:
+    """The Python function of a jitted one that calls no other (called as it is, no compile)."""
+    return getattr(fn, "py_func", fn)
 
 
 def _word(text: bytes) -> np.uint64:
@@ -859,10 +948,21 @@ def parse_iso_datetime(
     """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1).
 
     The fast path's kernel goes first; the general one (compiled on first need) takes over
-    from the first field the fast path refuses."""
+    from the first field the fast path refuses. At most :data:`.csvjit.SMALL` fields are read
+    in Python (:func:`_iso_python`, the same rules) while the fast path's kernel is not
+    compiled."""
     check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.int64)
     buf, na = block(buf), mask(na)
+    if csvjit.in_python(_parse_iso_fast, starts.shape[0]):  # small: no kernel compiled
+        missing = na.tolist() if na.shape[0] else [False] * starts.shape[0]
+        bounds = zip(starts.tolist(), ends.tolist(), missing, strict=True)
+        for i, (s, e, gone) in enumerate(bounds):
+            v, ok = (NAT, True) if gone else _iso_python(buf[s:e].tobytes())
+            if not ok:
+                return out, i
+            out[i] = v
+        return out, -1
     i = int(_parse_iso_fast(buf, starts, ends, na, out, np.zeros(64, np.uint8)))
     if i < 0:
         return out, -1

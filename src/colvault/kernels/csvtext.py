@@ -17,6 +17,11 @@ slices directly:
 * :func:`match_tokens` marks the fields that are exactly one of a few tokens (the NA values),
   rejecting most by their length and first byte.
 
+On a machine whose Numba cache lacks a kernel, at most :data:`.csvjit.SMALL` fields go through
+a Python version instead (same results, the tests compare them): compiling the three kernels
+costs about 2 s of CPU, more than Python takes on the fields of a small file (a new user's
+first import).
+
 All three see a field's *value*: for fields with the ``ESCAPED`` flag the bytes are first unescaped
 (:func:`unescape_into`: within the quoted part ``""`` is ``"`` and a lone quote ends the quoted
 part, after which bytes are literal, as pandas reads ``"ab"c`` as ``abc``). A quoted empty field is
@@ -27,6 +32,7 @@ strided views (``starts[c::ncols]``).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -34,9 +40,19 @@ import numba
 import numpy as np
 from numba.core import types
 
+from . import csvjit
 from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_BOOL, OUT_I64, Kernel, block
 from .csvtokens import ESCAPED
 from .wordops import AHEAD, HELPER, KERNEL, load8, prefetch
+
+
+def _values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray,
+            quotechar: int) -> list[bytes]:  # fmt: skip
+    """The fields' values as bytes (unescaped), for the Python versions."""
+    out = [buf[s:e].tobytes() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    for i in np.flatnonzero(flags & ESCAPED).tolist():
+        out[i] = unescape_bytes(out[i], quotechar)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
@@ -166,6 +182,8 @@ def fields_to_ucs4(
     """The fields' values as a ``U<n>`` array (``n`` the longest value in characters, at least
     1), and -1; or, if a field is not valid UTF-8, an empty array and that field's index (the
     first one). Like every numpy ``U`` array, values lose trailing NUL characters."""
+    if csvjit.in_python(_ucs4, starts.shape[0]):
+        return _ucs4_python(_values(buf, starts, ends, flags, quotechar))
     buf = block(buf)
     escaped = flags & ESCAPED != 0
     longest = int((ends - starts)[escaped].max()) if escaped.any() else 0
@@ -178,6 +196,18 @@ def fields_to_ucs4(
     _ucs4(buf, starts, ends, flags, q, scratch, points, True)
     text = points.view(np.dtype(f"U{width}"))
     return text.reshape(points.shape[0]), -1
+
+
+def _ucs4_python(values: list[bytes]) -> tuple[np.ndarray, int]:
+    """:func:`fields_to_ucs4` of the values in Python (the same strict UTF-8)."""
+    texts = []
+    for i, raw in enumerate(values):
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return np.zeros(0, "U1"), i
+    width = max([1, *map(len, texts)])
+    return np.array(texts, np.dtype(f"U{width}")).reshape(len(texts)), -1
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
@@ -328,6 +358,8 @@ def dictionary_encode_fields(
     """Number the fields' distinct values (compared as unescaped bytes). With ``max_distinct``
     >= 0 it stops early, ``overflow`` True, at the first value beyond that many. The dictionary
     as text is ``fields_to_ucs4(buf, starts[first], ends[first], flags[first])``."""
+    if csvjit.in_python(_dict, starts.shape[0]):
+        return _dictionary_python(_values(buf, starts, ends, flags, quotechar), max_distinct)
     buf = block(buf)
     m = starts.shape[0]
     side, vs, ve = _NO_SIDE, _NO_OFFSETS, _NO_OFFSETS
@@ -355,6 +387,22 @@ def dictionary_encode_fields(
         slots = np.full(2 * slots.shape[0], -1, np.int64)
         rehash = True
     return FieldDictionary(codes, first[:count], status == 2)
+
+
+def _dictionary_python(values: list[bytes], max_distinct: int) -> FieldDictionary:
+    """:func:`dictionary_encode_fields` of the values in Python (a dict of bytes)."""
+    codes = np.empty(len(values), np.int32)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    for i, value in enumerate(values):
+        code = seen.get(value)
+        if code is None:
+            if len(first) == max_distinct:
+                return FieldDictionary(codes, np.array(first, np.int64), True)
+            code = seen[value] = len(first)
+            first.append(i)
+        codes[i] = code
+    return FieldDictionary(codes, np.array(first, np.int64), False)
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
@@ -476,6 +524,14 @@ def match_tokens(
     tokens = block(tokens_buf)
     offsets = np.ascontiguousarray(tokens_offsets, np.int64)
     sizes = np.diff(offsets)
+    if csvjit.in_python(_match, starts.shape[0]):
+        # only fields of a token's length, or escaped ones, can be one
+        maybe = np.flatnonzero(np.isin(ends - starts, sizes) | (flags & ESCAPED != 0))
+        values = _values(buf, starts[maybe], ends[maybe], flags[maybe], quotechar)
+        bounds = offsets.tolist()
+        known = {tokens[a:b].tobytes() for a, b in itertools.pairwise(bounds)}
+        out[maybe] = [v in known for v in values]
+        return out
     heads = tokens[offsets[:-1][sizes > 0]]
     longest, lengths, table = _token_facts(offsets.tobytes(), heads.tobytes())
     scratch = np.empty(longest + 1, np.uint8)
