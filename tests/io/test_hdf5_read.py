@@ -42,8 +42,8 @@ def _assert_prior_only(path: Path) -> None:
         assert store.verify().ok
 
 
-def _item(row_bytes: int) -> Item:
-    return Item("/x", "/x", "table", rows=10**9, row_bytes=row_bytes)
+def _item(row_bytes: int, h5chunk: int | None = None) -> Item:
+    return Item("/x", "/x", "table", rows=10**9, row_bytes=row_bytes, h5chunk=h5chunk)
 
 
 def test_a_slice_is_whole_chunks_within_slice_bytes() -> None:
@@ -51,6 +51,12 @@ def test_a_slice_is_whole_chunks_within_slice_bytes() -> None:
     assert hdf5read.slice_rows(_item(8), 131_072) == 1_048_576  # exactly 8 MB
     assert hdf5read.slice_rows(_item(1000), 16_384) == 8_192  # half a chunk: 8.2 of 8.4 MB
     assert hdf5read.slice_rows(_item(64 << 20), 1) == 1  # a row larger than a slice
+
+
+def test_a_compressed_dataset_is_read_in_whole_hdf5_chunks() -> None:
+    assert hdf5read.slice_rows(_item(24, 10_922), 131_072) == 12 * 10_922
+    assert hdf5read.slice_rows(_item(8, 3 << 20), 131_072) == 3 << 20  # 24 MB: one chunk
+    assert hdf5read.slice_rows(_item(8, 8 << 20), 131_072) == 1 << 20  # 64 MB: node chunks
 
 
 @given(st.integers(1, 1 << 22), st.integers(1, 1 << 20))

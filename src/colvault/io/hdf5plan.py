@@ -62,6 +62,7 @@ class Item:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     original: str | None = None  # the HDF5 name, when colvault's node name differs
+    h5chunk: int | None = None  # rows per HDF5 chunk of a compressed dataset
     colvault: bool = False  # written by colvault's export_hdf5
     mask: str | None = None  # the HDF5 path of its missing values' mask (colvault's export)
     mask_raw: np.dtype | None = None
@@ -177,6 +178,8 @@ class Planner:
             raise Unsupported(f"its cells have shape {inner}, with no values")
         cell = int(np.prod(inner, dtype=np.int64)) * raw.itemsize
         item = Item(h5path, path, kind, rows, cell, leaves, raw, inner, scalar=not shape)
+        if ds.chunks and shape and ds.id.get_create_plist().get_nfilters():
+            item.h5chunk = ds.chunks[0]
         if not shape:
             item.notes.append("a scalar HDF5 dataset, stored as a one-row array")
         extdim = ds.attrs.get("EXTDIM") if "EXTDIM" in ds.attrs else None
