@@ -63,7 +63,7 @@ class Array(DataNode):
         return index_cells(self._read_cells, key)
 
     def _read_cells(self, key: Any) -> tuple[np.ndarray, bool]:
-        (data,), scalar = self._read(key, [self._spec])
+        (data,), scalar = self.read_selection(key, [self._spec])
         return data, scalar
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:

@@ -194,7 +194,7 @@ class DataNode(Node):
         self._session.check_writable()
         self._session.append(self._id, self._schema, self._codec, arrays, n, owned)
 
-    def _read(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
+    def read_selection(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
         """Read rows selected by a numpy-style key from one snapshot; (arrays, key was an int)."""
         state = self._state()
         src = self._source()

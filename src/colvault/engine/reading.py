@@ -45,6 +45,8 @@ class ChunkSource:
     node: str
     reader: SegmentReader
     pool: ThreadPoolExecutor | None
+    #: Threads of ``pool`` (how many tasks to cut work into).
+    threads: int = 1
 
     def damaged(
         self, spec: ColumnSpec, ref: ChunkRef, computed: int | None, why: str
@@ -194,7 +196,8 @@ class ChunkSource:
         decode(ref.encoding, ref.params, buf, out)
         return out
 
-    def _map(self, fn, items: list) -> list:
+    def map(self, fn, items: list) -> list:
+        """``fn`` over ``items`` in the pool (in order), or here when there is none or one item."""
         if self.pool is not None and len(items) > 1:
             return list(self.pool.map(fn, items))
         return [fn(i) for i in items]
@@ -230,7 +233,7 @@ class ChunkSource:
                 chunk = self.read_chunk(spec, ref, scratch(spec, ref.nrows))
                 out[lo - start : hi - start] = chunk[lo - c0 : hi - c0]
 
-        self._map(one, list(state.chunk_span(start, stop)))
+        self.map(one, list(state.chunk_span(start, stop)))
         return out
 
     def _zero_copy(
@@ -265,7 +268,7 @@ class ChunkSource:
             c0 = ref.first_row
             return self.read_chunk(spec, ref)[max(start, c0) - c0 : min(stop, c0 + ref.nrows) - c0]
 
-        pieces = self._map(one, list(state.chunk_span(start, stop)))
+        pieces = self.map(one, list(state.chunk_span(start, stop)))
         return np.concatenate(pieces) if pieces else np.empty(0, "U1")
 
     def _masked_range(
@@ -298,7 +301,7 @@ class ChunkSource:
                 missing[lo - start : hi - start] = ~unpack(bits, ref.nrows)[lo - c0 : hi - c0]
             return piece
 
-        pieces = self._map(one, list(state.chunk_span(start, stop)))
+        pieces = self.map(one, list(state.chunk_span(start, stop)))
         if text:
             values_out = np.concatenate(pieces) if pieces else np.empty(0, "U1")
         return np.ma.MaskedArray(values_out, missing)
@@ -320,7 +323,7 @@ class ChunkSource:
             chunk = self.read_chunk(spec, ref, buf)
             return sel, chunk[rows[sel] - ref.first_row]
 
-        picked = self._map(one, groups)
+        picked = self.map(one, groups)
         dtype = np.result_type(*(v.dtype for _, v in picked)) if spec.is_category else spec.dtype
         out = np.empty((len(rows), *spec.shape), dtype)
         for sel, values in picked:
@@ -346,7 +349,7 @@ class ChunkSource:
             missing = None if bits is None else ~unpack(bits, ref.nrows)[at]
             return sel, values[at], missing
 
-        picked = self._map(one, groups)
+        picked = self.map(one, groups)
         dtype = np.result_type(*(v.dtype for _, v, _ in picked)) if spec.is_category else spec.dtype
         out = np.empty(len(rows), dtype)
         mask = np.zeros(len(rows), bool)

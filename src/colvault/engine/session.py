@@ -97,7 +97,8 @@ class Session:
             self.lock.close()
             raise
         self.reader = SegmentReader(self.path)
-        self.pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "colvault")
+        self.pool_threads = max(1, min(4, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.pool_threads, "colvault")
         self._fsync_pool: ThreadPoolExecutor | None = None
         self.pending = PendingMeta()
         self.writers: dict[str, TableWriter] = {}
@@ -211,7 +212,7 @@ class Session:
 
     def chunk_source(self, node_path: str) -> ChunkSource:
         """Reads of a node's committed chunks through this store's reader and pool."""
-        return ChunkSource(self.path, node_path, self.reader, self.pool)
+        return ChunkSource(self.path, node_path, self.reader, self.pool, self.pool_threads)
 
     def new_reader(self) -> None:
         """Close the segment reader and forget the cached manifests (``compact()`` deleted

@@ -219,7 +219,7 @@ class Table(DataNode, TableReads):
         :data:`READ_PIECE` chunks at a time so that the bar moves (into arrays allocated once;
         category columns, whose width the pieces decide, are joined at the end)."""
         if not progress_enabled(progress):
-            return self._read(key, specs)[0]
+            return self.read_selection(key, specs)[0]
         state = self._state()
         src = self._source()
         sel = resolve(key, state.nrows, self.path)
@@ -255,7 +255,7 @@ class Table(DataNode, TableReads):
         if isinstance(key, list) and key and all(isinstance(k, str) for k in key):
             return self.read(columns=key)
         specs = list(self._schema.columns)
-        arrays, scalar = self._read(key, specs)
+        arrays, scalar = self.read_selection(key, specs)
         out = records(specs, arrays)
         return out[0] if scalar else out
 
@@ -370,7 +370,7 @@ class Column:
         return index_cells(self._read_cells, key)
 
     def _read_cells(self, key: Any) -> tuple[np.ndarray, bool]:
-        (data,), scalar = self._table._read(key, [self._spec])
+        (data,), scalar = self._table.read_selection(key, [self._spec])
         return data, scalar
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -409,7 +409,7 @@ class Cols:
         self._table = table
 
     def __getitem__(self, name: str) -> Column:
-        return Column(self._table, self._table._schema.column(name))
+        return Column(self._table, self._table.column_specs([name])[0])
 
     def __getattr__(self, name: str) -> Column:
         if name.startswith("_"):

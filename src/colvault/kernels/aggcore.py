@@ -59,11 +59,11 @@ def kind_of(dtype: Any) -> int:
 # --- type-directed helpers (resolved at compile time) ----------------------------------------
 
 
-def _is_missing(x, nat):  # pragma: no cover - replaced by the overload inside kernels
+def is_missing(x, nat):  # pragma: no cover - replaced by the overload inside kernels
     raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
-@overload(_is_missing)
+@overload(is_missing)
 def _is_missing_impl(x, nat):
     """NaN for floats; NaT (int64 min) for signed integers when ``nat``; never for unsigned."""
     if isinstance(x, types.Float):
@@ -137,11 +137,11 @@ greater: Any = intrinsic(_chooser(operator.gt, ">"))
 where: Any = intrinsic(_where_typer)
 
 
-def _int_term(x):  # pragma: no cover
+def int_term(x):  # pragma: no cover
     raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
-@overload(_int_term)
+@overload(int_term)
 def _int_term_impl(x):
     """``x`` as an int64 addend of the exact sum (bit-cast for uint64); 0 for floats."""
     if isinstance(x, types.Float):
@@ -149,11 +149,11 @@ def _int_term_impl(x):
     return lambda x: np.int64(x)
 
 
-def _bin_type(values, x):  # pragma: no cover
+def bin_type(values, x):  # pragma: no cover
     raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
-@overload(_bin_type)
+@overload(bin_type)
 def _bin_type_impl(values, x):
     """``x`` in the type np.histogram bins ``values`` in: float32 stays float32, rest float64."""
     if values.dtype == types.float32:
@@ -161,11 +161,11 @@ def _bin_type_impl(values, x):
     return lambda values, x: np.float64(x)
 
 
-def _bin_empty(values, n):  # pragma: no cover
+def bin_empty(values, n):  # pragma: no cover
     raise TypeError("a compile-time helper: callable only inside Numba kernels")
 
 
-@overload(_bin_empty)
+@overload(bin_empty)
 def _bin_empty_impl(values, n):
     """An uninitialized array of ``n`` values of the bin type of ``values``."""
     if values.dtype == types.float32:
@@ -177,7 +177,7 @@ def _bin_empty_impl(values, n):
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
-def _take(values, positions):
+def take(values, positions):
     """The selected rows as a contiguous array (bounds-checked), or ``values`` itself.
 
     Gathering once costs less than indexing through ``positions`` in every pass, lets each pass
@@ -320,7 +320,7 @@ def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> 
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
-def _neumaier(s, c, x):
+def neumaier(s, c, x):
     """Add ``x`` to the compensated sum (s, c)."""
     t = s + x
     if abs(s) >= abs(x):
@@ -331,6 +331,6 @@ def _neumaier(s, c, x):
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
-def _compensated(s, c):
+def compensated(s, c):
     """Value of a compensated sum (the compensation is meaningless once ``s`` is inf or NaN)."""
     return s + c if math.isfinite(s) else s

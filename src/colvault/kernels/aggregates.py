@@ -94,12 +94,12 @@ def stats_merge(state: np.ndarray, other: np.ndarray, kind: int) -> None:
         return
     fs = state.view(np.float64).tolist()
     fo = other.view(np.float64).tolist()
-    sa = _compensated(fs[FSUM], fs[FCOMP])
-    sb = _compensated(fo[FSUM], fo[FCOMP])
+    sa = compensated(fs[FSUM], fs[FCOMP])
+    sb = compensated(fo[FSUM], fo[FCOMP])
     delta = sb / nb - sa / na
     m2 = fs[M2] + fo[M2] + delta * delta * (float(na) * float(nb) / float(na + nb))
-    s, c = _neumaier(fs[FSUM], fs[FCOMP], fo[FSUM])
-    s, c = _neumaier(s, c, fo[FCOMP])
+    s, c = neumaier(fs[FSUM], fs[FCOMP], fo[FSUM])
+    s, c = neumaier(s, c, fo[FCOMP])
     acc = aggcore.ACC_TYPE[kind]
     mine = state[MIN : MAX + 1].view(acc)
     theirs = other[MIN : MAX + 1].view(acc)
@@ -138,8 +138,8 @@ def stats_update(
 
 
 # The merge runs in Python on floats: the kernels' own compensated-sum steps, uncompiled.
-_neumaier = getattr(aggcore._neumaier, "py_func", aggcore._neumaier)
-_compensated = getattr(aggcore._compensated, "py_func", aggcore._compensated)
+neumaier = getattr(aggcore.neumaier, "py_func", aggcore.neumaier)
+compensated = getattr(aggcore.compensated, "py_func", aggcore.compensated)
 
 
 def _std(m2: float, total: float, count: int) -> float:
@@ -178,7 +178,7 @@ def stats_result(state: np.ndarray, dtype: Any) -> dict[str, Any]:
     if dtype.kind in "Mm":
         out["sum"] = out["mean"] = out["std"] = None
         return out
-    total = _compensated(float(f[FSUM]), float(f[FCOMP]))
+    total = compensated(float(f[FSUM]), float(f[FCOMP]))
     if kind == KIND_FLOAT:
         out["sum"] = np.float64(total)
     elif kind == KIND_UNSIGNED:

@@ -47,16 +47,16 @@ def _is_datetime(dt: str) -> bool:
     return dt[3] == "[" and dt[-1] == "]" and dt[4:-1] in _DT_UNITS
 
 
-def _value_dtype(dt: str) -> bool:
+def value_dtype(dt: str) -> bool:
     return dt in _NUMERIC or _is_datetime(dt)
 
 
-def _set_dtype(dt: Any) -> bool:
+def set_dtype(dt: Any) -> bool:
     """``"set" + dt``: a constant that is an ascending array of distinct ``dt`` values, no NaN
     or NaT (datetimes as int64), the right operand of an ``isin``."""
     if not isinstance(dt, str) or not dt.startswith("set"):
         return False
-    return _value_dtype(dt[3:]) and dt[3:] not in ("|b1", "<f2")
+    return value_dtype(dt[3:]) and dt[3:] not in ("|b1", "<f2")
 
 
 def _index(j: Any) -> int:
@@ -87,15 +87,15 @@ def validate(node: Any, n_columns: int, n_constants: int) -> None:
         if kind == "col":
             if len(nd) != 3 or _index(nd[1]) >= n_columns:
                 raise ValueError(f"bad column node {nd!r}")
-            if not (_value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "cat"):
+            if not (value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "cat"):
                 raise ValueError(f"bad column dtype {nd!r}")
         elif kind == "const":
             if len(nd) != 3 or _index(nd[1]) >= n_constants:
                 raise ValueError(f"bad constant node {nd!r}")
-            if not (_value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "lut" or _set_dtype(nd[2])):
+            if not (value_dtype(nd[2]) or nd[2] in _TEXT or nd[2] == "lut" or set_dtype(nd[2])):
                 raise ValueError(f"bad constant dtype {nd!r}")
         elif kind == "cast":
-            if len(nd) != 3 or not _value_dtype(nd[1]):
+            if len(nd) != 3 or not value_dtype(nd[1]):
                 raise ValueError(f"bad cast {nd!r}")
             stack.append(nd[2])
         elif kind == "catcode":
@@ -115,14 +115,14 @@ def validate(node: Any, n_columns: int, n_constants: int) -> None:
             stack.append(nd[2])
         elif kind == "isin":
             ok = len(nd) == 4 and nd[1] == "|b1" and isinstance(nd[3], tuple) and len(nd[3]) == 3
-            if not (ok and nd[3][0] == "const" and _set_dtype(nd[3][2])):
+            if not (ok and nd[3][0] == "const" and set_dtype(nd[3][2])):
                 raise ValueError(f"bad set test {nd!r}")
             stack.extend(nd[2:])
         else:
             arity = 1 if kind in _UNARY or kind == "not" else 2
             if kind not in (*_ARITH, *_UNARY, *_CMP, *_LOGIC) or len(nd) != 2 + arity:
                 raise ValueError(f"bad operator node {nd!r}")
-            if not _value_dtype(nd[1]):
+            if not value_dtype(nd[1]):
                 raise ValueError(f"bad result dtype {nd!r}")
             stack.extend(nd[2:])
 
@@ -301,7 +301,7 @@ _HELPER_DEPS = {f"_ffloordiv_{t}": f"_divmod_{t}" for t in ("float32", "float64"
 _HELPER_DEPS.update({f"_fmod_{t}": f"_divmod_{t}" for t in ("float32", "float64")})
 
 #: Length of each datetime unit in attoseconds (months and years have no fixed length).
-_UNIT_AS = {
+UNIT_AS = {
     "W": 7 * 86400 * 10**18,
     "D": 86400 * 10**18,
     "h": 3600 * 10**18,
@@ -327,8 +327,8 @@ def unit_factor(src: str, dst: str) -> int:
         return 1
     if (a, b) == ("Y", "M"):
         return 12
-    if a in _UNIT_AS and b in _UNIT_AS and _UNIT_AS[a] % _UNIT_AS[b] == 0:
-        return _UNIT_AS[a] // _UNIT_AS[b]
+    if a in UNIT_AS and b in UNIT_AS and UNIT_AS[a] % UNIT_AS[b] == 0:
+        return UNIT_AS[a] // UNIT_AS[b]
     raise ValueError(f"cannot convert {src} to {dst} by a fixed factor")
 
 
@@ -531,7 +531,7 @@ class _Gen:
         if dts[0] != dts[1]:
             raise ValueError(f"comparison of {dts} is not a numpy loop colvault generates")
         dt = dts[0]
-        if dt in _TEXT or _value_dtype(dt):
+        if dt in _TEXT or value_dtype(dt):
             if _is_datetime(dt):  # NaT compares false except with !=
                 if op == "!=":
                     return self.emit(f"({x} == NAT) | ({y} == NAT) | ({x} != {y})")

@@ -63,9 +63,9 @@ import numpy as np
 
 from . import exprcode, scancode
 from .exprcode import (
-    _UNIT_AS,
     ERR_NEGATIVE_POWER,
     MODES,
+    UNIT_AS,
     generate_source,
     shape_text,
     unit_factor,
@@ -78,7 +78,7 @@ __all__ = [
     "ERR_NEGATIVE_POWER",
     "MODES",
     "SCAN_MODES",
-    "_UNIT_AS",
+    "UNIT_AS",
     "default_cache_dir",
     "generate_source",
     "kernel",

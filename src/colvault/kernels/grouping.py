@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
-from .aggcore import _compensated, _int_term, _is_missing, _neumaier, _take
+from .aggcore import compensated, int_term, is_missing, neumaier, take
 from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
@@ -70,7 +70,7 @@ def _group_core(codes, values, nat, ints, floats, vmin, vmax):
         if k < 0 or k >= groups:
             raise IndexError("group code out of range")
         x = values[j]
-        if _is_missing(x, nat):
+        if is_missing(x, nat):
             ints[k, G_NAN] += 1
             continue
         c = ints[k, G_LCOUNT]
@@ -81,39 +81,39 @@ def _group_core(codes, values, nat, ints, floats, vmin, vmax):
                 vmin[k] = x
                 vmax[k] = x
         ints[k, G_LCOUNT] = c + 1
-        ints[k, G_ISUM] += _int_term(x)
-        s, cc = _neumaier(floats[k, G_LSUM], floats[k, G_LCOMP], np.float64(x))
+        ints[k, G_ISUM] += int_term(x)
+        s, cc = neumaier(floats[k, G_LSUM], floats[k, G_LCOMP], np.float64(x))
         floats[k, G_LSUM] = s
         floats[k, G_LCOMP] = cc
         vmin[k] = x if x < vmin[k] else vmin[k]
         vmax[k] = x if x > vmax[k] else vmax[k]
     for t in range(nt):
         k = touched[t]
-        floats[k, G_LMEAN] = _compensated(floats[k, G_LSUM], floats[k, G_LCOMP]) / ints[k, G_LCOUNT]
+        floats[k, G_LMEAN] = compensated(floats[k, G_LSUM], floats[k, G_LCOMP]) / ints[k, G_LCOUNT]
     for j in range(m):
         x = values[j]
-        if _is_missing(x, nat):
+        if is_missing(x, nat):
             continue
         k = codes[j]
         d = np.float64(x) - floats[k, G_LMEAN]
-        s, cc = _neumaier(floats[k, G_LM2], floats[k, G_LM2C], d * d)
+        s, cc = neumaier(floats[k, G_LM2], floats[k, G_LM2C], d * d)
         floats[k, G_LM2] = s
         floats[k, G_LM2C] = cc
     for t in range(nt):
         k = touched[t]
         nb = ints[k, G_LCOUNT]
         na = ints[k, G_COUNT]
-        m2b = _compensated(floats[k, G_LM2], floats[k, G_LM2C])
+        m2b = compensated(floats[k, G_LM2], floats[k, G_LM2C])
         if na == 0:
             floats[k, G_FSUM] = floats[k, G_LSUM]
             floats[k, G_FCOMP] = floats[k, G_LCOMP]
             floats[k, G_M2] = m2b
         else:
-            sa = _compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
+            sa = compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
             delta = floats[k, G_LMEAN] - sa / na
             floats[k, G_M2] += m2b + delta * delta * (float(na) * float(nb) / float(na + nb))
-            s, cc = _neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], floats[k, G_LSUM])
-            s, cc = _neumaier(s, cc, floats[k, G_LCOMP])
+            s, cc = neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], floats[k, G_LSUM])
+            s, cc = neumaier(s, cc, floats[k, G_LCOMP])
             floats[k, G_FSUM] = s
             floats[k, G_FCOMP] = cc
         ints[k, G_COUNT] = na + nb
@@ -128,9 +128,7 @@ def group_by_dense_update(key_codes, values, positions, nat, ints, floats, vmin,
     :class:`GroupState` (call as ``group_by_dense_update(codes, values, pos, nat, *state)``).
     ``positions`` and ``nat`` as in :func:`stats_update`; a code out of range raises IndexError.
     """
-    _group_core(
-        _take(key_codes, positions), _take(values, positions), nat, ints, floats, vmin, vmax
-    )
+    _group_core(take(key_codes, positions), take(values, positions), nat, ints, floats, vmin, vmax)
 
 
 @numba.njit(cache=True, nogil=True, **KERNEL)
@@ -149,13 +147,13 @@ def _merge_accumulators(ints, floats, o_ints, o_floats, target):
             floats[k, G_FCOMP] = o_floats[g, G_FCOMP]
             floats[k, G_M2] = o_floats[g, G_M2]
         else:
-            sa = _compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
-            sb = _compensated(o_floats[g, G_FSUM], o_floats[g, G_FCOMP])
+            sa = compensated(floats[k, G_FSUM], floats[k, G_FCOMP])
+            sb = compensated(o_floats[g, G_FSUM], o_floats[g, G_FCOMP])
             delta = sb / nb - sa / na
             w = float(na) * float(nb) / float(na + nb)
             floats[k, G_M2] += o_floats[g, G_M2] + delta * delta * w
-            s, cc = _neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], o_floats[g, G_FSUM])
-            s, cc = _neumaier(s, cc, o_floats[g, G_FCOMP])
+            s, cc = neumaier(floats[k, G_FSUM], floats[k, G_FCOMP], o_floats[g, G_FSUM])
+            s, cc = neumaier(s, cc, o_floats[g, G_FCOMP])
             floats[k, G_FSUM] = s
             floats[k, G_FCOMP] = cc
         ints[k, G_COUNT] = na + nb

@@ -10,7 +10,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .aggcore import _bin_empty, _bin_type, _take
+from .aggcore import bin_empty, bin_type, take
 from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
@@ -85,7 +85,7 @@ def histogram_edges(values, bins, lo, hi):
     if bins < 1:
         raise ValueError("`bins` must be positive, when an integer")
     lo, hi = _outer_edges(_range_scalar(values, lo, lo), _range_scalar(values, lo, hi))
-    edges = _bin_empty(values, bins + 1)
+    edges = bin_empty(values, bins + 1)
     single = _single(values, lo)  # float32 throughout, else float64 cast to the bin type
     delta = _like(lo, hi - lo)
     step = _like(lo, delta / bins)
@@ -94,8 +94,8 @@ def histogram_edges(values, bins, lo, hi):
             y = _like(lo, _like(lo, float(i) / bins) * delta)
         else:
             y = _like(lo, float(i) * step)
-        edges[i] = _bin_type(values, _like(lo, y + lo) if single else float(y) + float(lo))
-    edges[bins] = _bin_type(values, hi)
+        edges[i] = bin_type(values, _like(lo, y + lo) if single else float(y) + float(lo))
+    edges[bins] = bin_type(values, hi)
     for i in range(bins):
         if edges[i] >= edges[i + 1]:
             raise ValueError("Too many bins for data range.")
@@ -119,7 +119,7 @@ def histogram_update(counts, values, positions, lo, hi):
     """
     edges = histogram_edges(values, counts.shape[0], lo, hi)
     lo, hi = _outer_edges(_range_scalar(values, lo, lo), _range_scalar(values, lo, hi))
-    _histogram_chunk(counts, edges, _take(values, positions), lo, hi)
+    _histogram_chunk(counts, edges, take(values, positions), lo, hi)
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
@@ -129,10 +129,10 @@ def _histogram_chunk(counts, edges, values, lo, hi):
     n = counts.shape[0]
     norm = hi - lo
     scale = _like(norm, n)
-    first = _bin_type(values, lo)
-    last = _bin_type(values, hi)
+    first = bin_type(values, lo)
+    last = bin_type(values, hi)
     for j in range(values.shape[0]):
-        x = _bin_type(values, values[j])
+        x = bin_type(values, values[j])
         if not (x >= first and x <= last):
             continue
         idx = np.int64(_like(norm, _like(norm, x - first) / norm) * scale)

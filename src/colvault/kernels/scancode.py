@@ -4,7 +4,7 @@ row kernels, :mod:`.native` for loading, :mod:`.exprgen` for the module cache)."
 
 from __future__ import annotations
 
-from .exprcode import ERR_NEGATIVE_POWER, _set_dtype, _value_dtype
+from .exprcode import ERR_NEGATIVE_POWER, set_dtype, value_dtype
 
 #: Returned by a batch loop when a chunk failed to load (details in its ``err`` argument).
 ERR_LOAD = -2
@@ -45,10 +45,10 @@ def scan_source(columns: list[tuple[str, ...]], constants: list[str], mode: str)
     count from the kernel is returned as it is."""
     select = mode == "select"
     for col in columns:
-        if len(col) != 2 + select or not all(_value_dtype(dt) for dt in col):
+        if len(col) != 2 + select or not all(value_dtype(dt) for dt in col):
             raise ValueError(f"bad buffer dtypes {col!r}")
     for dt in constants:
-        if not (_value_dtype(dt) or _set_dtype(dt)):
+        if not (value_dtype(dt) or set_dtype(dt)):
             raise ValueError(f"bad constant dtype {dt!r}")
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, not {mode!r}")
@@ -59,8 +59,8 @@ def scan_source(columns: list[tuple[str, ...]], constants: list[str], mode: str)
     # A chunk's constant, read once per chunk although three calls take it (Numba compiled a
     # loop of 125 constants in 14 s reading them at each call, 11 s reading them once, on two
     # loaded cores), or a set test's values (the same array for every chunk).
-    chunk_consts = [f"k{j}" if _set_dtype(dt) else f"a{j}" for j, dt in enumerate(constants)]
-    reads = [f"        a{j} = k{j}[i]" for j, dt in enumerate(constants) if not _set_dtype(dt)]
+    chunk_consts = [f"k{j}" if set_dtype(dt) else f"a{j}" for j, dt in enumerate(constants)]
+    reads = [f"        a{j} = k{j}[i]" for j, dt in enumerate(constants) if not set_dtype(dt)]
     call = ", ".join(["n", *cols, *chunk_consts])
     row_cols = [f"c{j}[r : r + 1]" for j in range(n)]
     tmp = [", tmp"] if select else [""]

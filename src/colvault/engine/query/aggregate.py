@@ -15,6 +15,7 @@ import numpy as np
 from ...errors import QueryError
 from ...lazy import kernel_module
 from ..schema import ColumnSpec
+from ..zonemaps import kernel_view
 from .selection import Selection
 
 if TYPE_CHECKING:
@@ -24,19 +25,11 @@ else:
     agg = kernel_module("aggregates")
 
 
-def _numeric(view: TableView, column: str, what: str) -> ColumnSpec:
+def numeric_column(view: TableView, column: str, what: str) -> ColumnSpec:
     spec = view.schema.column(column)
     if spec.shape or spec.is_category or spec.dtype.kind not in "biufMm":
         raise QueryError(f"{what} needs a numeric scalar column; {column!r} is {spec.dtype}")
     return spec
-
-
-def _kernel_view(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    if values.dtype.kind in "Mm":
-        return values.view(np.int64), True
-    if values.dtype.kind == "b":
-        return values.view(np.uint8), False
-    return values, False
 
 
 def stats(
@@ -48,17 +41,17 @@ def stats(
     """count, nan_count, null_count, min, max, sum, mean and std (NaN and missing values
     skipped, ddof 0) of one column, over the rows that satisfy ``where`` (all rows when None).
     ``null_count``: the rows missing a value (nullable columns; 0 for others)."""
-    spec = _numeric(view, column, "stats()")
-    return _stats(Selection(view, where, condvars), spec)
+    spec = numeric_column(view, column, "stats()")
+    return selection_stats(Selection(view, where, condvars), spec)
 
 
-def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
+def selection_stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
     def part(pos: int) -> tuple[np.ndarray, int] | None:
         rows = sel.rows(pos)
         if rows is None:
             return None
         got, at, missing = sel.selected_counted(spec, pos, rows)
-        values, nat = _kernel_view(got)
+        values, nat = kernel_view(got)
         return agg.chunk_stats(values, at, nat), missing
 
     state = agg.new_stats_state()
@@ -66,7 +59,7 @@ def _stats(sel: Selection, spec: ColumnSpec) -> dict[str, Any]:
     nulls = 0
     if sel.plan is not None:  # the selected values, scanned and gathered in batches
         for got, missing in sel.selected_values_counted(spec):
-            values, nat = _kernel_view(got)
+            values, nat = kernel_view(got)
             agg.stats_merge(state, agg.chunk_stats(values, None, nat), kind)
             nulls += missing
     else:
@@ -90,12 +83,12 @@ def histogram(
     values (rows satisfying ``where``), NaN skipped: with ``range=None`` the range is the min
     and max of the values that are not NaN, as ``numpy.histogram(values[~np.isnan(values)])``
     finds it ((0, 1) when there are none), where numpy itself would raise."""
-    spec = _numeric(view, column, "histogram()")
+    spec = numeric_column(view, column, "histogram()")
     if spec.dtype.kind in "Mm":
         raise QueryError(f"histogram() of datetime column {column!r} is not supported")
     sel = Selection(view, where, condvars)  # both passes read the same snapshot
     if range is None:
-        s = _stats(sel, spec)  # its min and max skip NaN; so do the counts below
+        s = selection_stats(sel, spec)  # its min and max skip NaN; so do the counts below
         # numpy scalars, not floats: numpy bins a float32 column in float32 when it finds the
         # range itself, and so must we to give the same counts
         lo, hi = (0.0, 1.0) if s["count"] == 0 else (s["min"], s["max"])
@@ -111,7 +104,7 @@ def histogram(
         if rows is None:
             return None
         got, at = sel.selected(spec, pos, rows)
-        values, _ = _kernel_view(got)
+        values, _ = kernel_view(got)
         counts = np.zeros(int(bins), np.int64)
         agg.histogram_update(counts, values, at, lo, hi)
         return counts
@@ -119,6 +112,6 @@ def histogram(
     if sel.plan is not None:
         counts = np.zeros(int(bins), np.int64)
         for got in sel.selected_values(spec):
-            agg.histogram_update(counts, _kernel_view(got)[0], None, lo, hi)
+            agg.histogram_update(counts, kernel_view(got)[0], None, lo, hi)
         return counts, edges
     return sum(sel.fold(part), np.zeros(int(bins), np.int64)), edges

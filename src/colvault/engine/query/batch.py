@@ -119,7 +119,7 @@ class BatchScan:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         cond = plan.condition
-        self.static = cond.predicate._static
+        self.static = cond.predicate.static
         self.usable = (
             native.AVAILABLE
             and 0 < len(cond.specs) <= BATCH_COLUMNS
@@ -212,9 +212,9 @@ class BatchScan:
         plan = self.plan
         if plan.verdicts[pos] != SOME:
             return None
-        _, lo, hi = plan._bounds(pos)
-        nrows = plan._chunk_rows(pos)
-        if lo != 0 or hi != nrows or plan._sorted(pos):
+        _, lo, hi = plan.bounds(pos)
+        nrows = plan.chunk_rows(pos)
+        if lo != 0 or hi != nrows or plan.sorted_chunk(pos):
             return None
         # A chunk prepared for the same condition and constants in this snapshot is taken
         # again (a repeated query); its segments' sizes are checked anew, as on every read.

@@ -1,10 +1,11 @@
 """``Table.describe``: pandas' ``DataFrame.describe()`` of a table, streamed in bounded memory.
 
-count, mean and std come from the streaming column statistics (:func:`.aggregate._stats`), min
-and max too (mean and std agree with pandas' to rounding: the sums run in another order). The
-quartiles are exact: pandas takes them from ``numpy.quantile`` (linear interpolation between
-the order statistics ``x[i]`` and ``x[i + 1]``, ``i = floor((n - 1) q)``),
-so we find those order statistics without holding the column, by histogram refinement:
+count, mean and std come from the streaming column statistics
+(:func:`.aggregate.selection_stats`), min and max too (mean and std agree with pandas' to
+rounding: the sums run in another order). The quartiles are exact: pandas takes them from
+``numpy.quantile`` (linear interpolation between the order statistics ``x[i]`` and ``x[i + 1]``,
+``i = floor((n - 1) q)``), so we find those order statistics without holding the column, by
+histogram refinement:
 
 - Every non-NaN value is mapped to an order-preserving unsigned 64-bit key (floats by their
   bits, the sign bit flipped for positives and every bit for negatives; signed integers with the
@@ -44,7 +45,7 @@ import numpy as np
 from ...errors import QueryError
 from ...progress import bar as progress_bar
 from ..schema import ColumnSpec
-from .aggregate import _stats
+from .aggregate import selection_stats
 from .selection import Selection
 
 if TYPE_CHECKING:
@@ -319,7 +320,7 @@ def describe_column(
 ) -> list[float]:  # fmt: skip
     """count, mean, std (ddof 1), min, 25%, 50%, 75% and max of one column, as pandas."""
     start = progress.bar.n
-    s = _stats(sel, spec)
+    s = selection_stats(sel, spec)
     progress.end_pass(start)
     n = s["count"]
     if n == 0:

@@ -64,14 +64,15 @@ class Plan:
         keep = self.verdicts[span.start : span.stop] != NONE
         return [span.start + int(i) for i in np.flatnonzero(keep)]
 
-    def _chunk_rows(self, pos: int) -> int:
+    def chunk_rows(self, pos: int) -> int:
+        """Rows of chunk ``pos``."""
         return int(self.state.starts[pos + 1] if pos + 1 < len(self.state.starts) else
                    self.state.nrows) - int(self.state.starts[pos])  # fmt: skip
 
-    def _bounds(self, pos: int) -> tuple[int, int, int]:
+    def bounds(self, pos: int) -> tuple[int, int, int]:
         """(first row of chunk ``pos``, first and last+1 position to consider within it)."""
         first = int(self.state.starts[pos])
-        nrows = self._chunk_rows(pos)
+        nrows = self.chunk_rows(pos)
         return first, max(self.start - first, 0), min(self.stop - first, nrows)
 
     def select(self, pos: int) -> np.ndarray:
@@ -80,7 +81,7 @@ class Plan:
 
     def select_decoded(self, pos: int) -> tuple[np.ndarray, dict[str, Decoded]]:
         """``select`` plus the condition columns it decoded (empty when zone maps decided)."""
-        _, lo, hi = self._bounds(pos)
+        _, lo, hi = self.bounds(pos)
         verdict = self.verdicts[pos]
         if verdict == NONE or hi <= lo:
             return np.empty(0, np.int64), {}
@@ -91,11 +92,11 @@ class Plan:
             (a, b), decoded = run
             return np.arange(max(a, lo), min(b, hi), dtype=np.int64), decoded
         hits, decoded = self.condition.positions(self.source, self.state, pos)
-        if lo > 0 or hi < self._chunk_rows(pos):
+        if lo > 0 or hi < self.chunk_rows(pos):
             hits = hits[(hits >= lo) & (hits < hi)]
         return hits, decoded
 
-    def _sorted(self, pos: int) -> bool:
+    def sorted_chunk(self, pos: int) -> bool:
         """Whether chunk ``pos`` of the range condition's column is sorted without NaN or
         missing values (its rows are then found by search, see ``_sorted_run``)."""
         if self.range is None:
@@ -106,7 +107,7 @@ class Plan:
     def _sorted_run(self, pos: int) -> tuple[tuple[int, int], dict[str, Decoded]] | None:
         """The rows of chunk ``pos`` a range condition on a sorted column selects, by binary
         search (arithmetic for a regular clock), with the column if it had to be decoded."""
-        if self.range is None or not self._sorted(pos):
+        if self.range is None or not self.sorted_chunk(pos):
             return None
         spec = self.specs[self.range.column]
         ref = self.state.columns[spec.id][pos]
@@ -118,7 +119,7 @@ class Plan:
         return self.range.run(view), {spec.name: values}
 
     def count(self, pos: int) -> int:
-        _, lo, hi = self._bounds(pos)
+        _, lo, hi = self.bounds(pos)
         if hi <= lo:
             return 0
         verdict = self.verdicts[pos]
@@ -126,7 +127,7 @@ class Plan:
             return 0
         if verdict == ALL:
             return hi - lo
-        if lo == 0 and hi == self._chunk_rows(pos) and self.range is None:
+        if lo == 0 and hi == self.chunk_rows(pos) and self.range is None:
             return self.condition.count(self.source, self.state, pos)
         return len(self.select(pos))
 
@@ -165,7 +166,7 @@ class Plan:
         return np.ma.MaskedArray(values, ~unpack(bits, ref.nrows)[hits])
 
     def _threads(self) -> int:
-        return self.source.pool._max_workers if self.source.pool is not None else 1
+        return self.source.threads
 
     def count_all(self) -> int:
         """Rows in the row range that satisfy the condition (zone maps, batches, then the
@@ -266,7 +267,7 @@ class Plan:
 
         n = len(found)
         k = min(n, self._threads())
-        self.source._map(fill, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
+        self.source.map(fill, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
         return out
 
     def batches(

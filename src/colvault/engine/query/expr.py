@@ -130,7 +130,7 @@ _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 _BOOL = np.dtype(bool)
 _OBJECT = np.dtype(object)
-_DT_UNITS = frozenset(exprcode._UNIT_AS) | {"Y", "M"}
+_DT_UNITS = frozenset(exprcode.UNIT_AS) | {"Y", "M"}
 #: Folded Python integers are capped (``9**9**9`` would take minutes to compute).
 _MAX_INT_BITS = 4096
 

@@ -21,7 +21,8 @@ import numpy as np
 from ...errors import QueryError
 from ...lazy import kernel_module
 from ..schema import ColumnSpec
-from .aggregate import _kernel_view, _numeric
+from ..zonemaps import kernel_view
+from .aggregate import numeric_column
 from .kernel import Decoded
 from .selection import Selection
 
@@ -45,7 +46,7 @@ def _parse_aggs(view: TableView, aggs: Mapping[str, Any]) -> list[tuple[ColumnSp
         bad = [a for a in names if a not in AGGREGATES]
         if bad:
             raise QueryError(f"unknown aggregate(s) {bad} for {column!r}; known: {AGGREGATES}")
-        out.append((_numeric(view, column, "group_by()"), names))
+        out.append((numeric_column(view, column, "group_by()"), names))
     return out
 
 
@@ -132,7 +133,7 @@ def group_by(
         if groups is not None:
             groups.update(codes, hits)
         for j, (vspec, _) in enumerate(wanted):
-            values, nat = _kernel_view(sel.values(vspec, pos, decoded))
+            values, nat = kernel_view(sel.values(vspec, pos, decoded))
             valid = sel.validity(vspec, pos)
             at = _having(valid, hits)
             counter = nulls[j]

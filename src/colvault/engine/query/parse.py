@@ -40,7 +40,7 @@ from .expr import (
     _resolve_operand,
     _scalar,
 )
-from .source import _ast_depth, _prepare, _Source
+from .source import ConditionText, ast_depth, prepare_condition
 
 if TYPE_CHECKING:
     from ...kernels import exprgen
@@ -56,7 +56,7 @@ class _Parser:
 
     def __init__(
         self,
-        source: _Source,
+        source: ConditionText,
         columns: Mapping[str, np.dtype],
         condvars: Mapping[str, Any],
         table: str,
@@ -463,7 +463,7 @@ def parse(
     >>> parse("`temp (°C)` > 20", {"temp (°C)": np.dtype("f4")})
     Op(op='>', args=(Col(name='temp (°C)', dtype=dtype('float32')), Const(value=20, dtype=None)), dtype=dtype('bool'))
     """  # noqa: E501
-    source = _prepare(cond)
+    source = prepare_condition(cond)
     try:
         tree = ast.parse(source.parsed, mode="eval")
     except SyntaxError as exc:
@@ -471,7 +471,7 @@ def parse(
         raise QueryError(f"syntax error at column {col}: {exc.msg}") from None
     except (MemoryError, RecursionError, ValueError) as exc:
         raise QueryError(f"condition cannot be parsed: {type(exc).__name__}") from None
-    if _ast_depth(tree) > 2 * MAX_DEPTH:
+    if ast_depth(tree) > 2 * MAX_DEPTH:
         raise QueryError(f"condition nests too deeply (more than {MAX_DEPTH} levels)")
     parser = _Parser(source, columns, condvars or {}, table)
     try:

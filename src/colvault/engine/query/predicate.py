@@ -366,7 +366,7 @@ class Predicate:
         self.cache_dir = cache_dir
         self._kernels: dict[tuple[str, tuple[int, ...]], Callable[..., int]] = {}
         fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
-        self._static = kernel_constants(expr) if fixed else None
+        self.static = kernel_constants(expr) if fixed else None
 
     def kernel(self, mode: str = "select", masked: tuple[int, ...] = ()) -> Callable[..., int]:
         """The ``mode`` kernel, with validity bits for the columns at positions ``masked``."""
@@ -413,8 +413,8 @@ class Predicate:
         if any(len(a) < n for a in cols):
             raise QueryError("chunk arrays are shorter than n")
         consts = (
-            self._static
-            if self._static is not None
+            self.static
+            if self.static is not None
             else _slot_values(self.lowered.slots, dictionaries)
         )
         if overrides:

@@ -126,6 +126,6 @@ class Selection:
     def fold(self, part: Callable[[int], T | None]) -> Iterator[T]:
         """``part(pos)`` over the chunks, in the pool a window at a time, in row order."""
         for i in range(0, len(self.chunks), WINDOW):
-            for result in self.source._map(part, self.chunks[i : i + WINDOW]):
+            for result in self.source.map(part, self.chunks[i : i + WINDOW]):
                 if result is not None:
                     yield result

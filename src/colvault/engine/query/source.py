@@ -25,7 +25,7 @@ _FLAT_WORDS = frozenset(("and", "or", "in", "is"))
 
 
 @dataclass(frozen=True)
-class _Source:
+class ConditionText:
     """The condition as ast sees it (backquoted names replaced by placeholders) and the way
     back to the user's text for error messages."""
 
@@ -59,7 +59,7 @@ class _Source:
         return segment
 
 
-def _prepare(cond: str) -> _Source:
+def prepare_condition(cond: str) -> ConditionText:
     """Check length and nesting on the raw text and replace backquoted names."""
     if not isinstance(cond, str):
         raise QueryError(f"a condition must be a str, not {type(cond).__name__}")
@@ -151,10 +151,10 @@ def _prepare(cond: str) -> _Source:
         out.append(ch)
         pos += 1
         i += 1
-    return _Source(cond, "".join(out), names, tuple(spans))
+    return ConditionText(cond, "".join(out), names, tuple(spans))
 
 
-def _ast_depth(tree: ast.AST) -> int:
+def ast_depth(tree: ast.AST) -> int:
     """Depth of an ast, without recursion."""
     deepest = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 1)]
