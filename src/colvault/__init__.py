@@ -38,7 +38,7 @@ from .errors import (
     UnsafePickleError,
 )
 from .io import arrow as _arrow
-from .io.frames import to_pandas as _to_pandas
+from .io.pandas import to_pandas as _to_pandas
 from .io.parquet import import_parquet
 from .io.parquet import to_parquet as _to_parquet
 

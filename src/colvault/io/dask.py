@@ -29,7 +29,7 @@ import numpy as np
 from ..engine import leases
 from ..engine.detached import DetachedTable
 from ..engine.schema import ColumnSpec
-from .frames import columns_frame
+from .pandas import columns_frame
 
 if TYPE_CHECKING:
     from ..engine.array import Array
