@@ -56,3 +56,14 @@ def test_after_warmup_a_first_session_compiles_no_fixed_kernel():
         [sys.executable, "-c", FIRST_SESSION], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"compiled after warmup:\n{out.stdout}"
+
+
+def test_warmup_takes_the_kernels_even_for_small_inputs(monkeypatch):
+    """Small inputs take numpy or Python versions while a kernel is not compiled: warm-up
+    turns that off, to compile every kernel."""
+    from colvault.kernels import compiling
+
+    seen: list[int] = []
+    monkeypatch.setattr(warmup, "jobs", lambda: {"probe": lambda _: seen.append(compiling.SMALL)})
+    warmup.warmup(processes=1)
+    assert seen == [0] and compiling.SMALL > 0

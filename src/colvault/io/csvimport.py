@@ -38,7 +38,7 @@ import numpy as np
 from ..engine.store import Store
 from ..engine.table import Table
 from ..errors import CSVError, CSVWarning
-from ..kernels import csvbackground, csvdates, csvjit, csvtext, csvtokens
+from ..kernels import compiling, csvbackground, csvdates, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from . import csvprecompile
@@ -407,7 +407,9 @@ class _Import:
             na_values=self.na_values,
         )  # fmt: skip
         self._helper = csvbackground.start(
-            csvbackground.kernels_for(kinds, missing, few=_rows_at_most(f, sample, csvjit.SMALL)),
+            csvbackground.kernels_for(
+                kinds, missing, few=_rows_at_most(f, sample, compiling.SMALL)
+            ),
             csvprecompile.__name__,
             [",".join(csvprecompile.dtypes_for(set().union(*kinds)))],
         )

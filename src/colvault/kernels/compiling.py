@@ -98,6 +98,41 @@ class CompileNotice(event.Listener):
         self.say()
 
 
+#: Calls of at most this many values (fields, rows) may take a numpy or Python version of a
+#: kernel that is not compiled yet (:func:`would_compile`, :func:`.csvjit.in_python`): a new
+#: user's first, small, file and table cost no compile for them. ``colvault warmup`` sets it
+#: to 0, to compile every kernel.
+SMALL = 32_768
+
+_cold: dict[tuple[int, tuple[Any, ...]], bool] = {}
+
+
+def would_compile(dispatcher: Any, *args: Any) -> bool:
+    """Whether calling ``dispatcher`` with ``args`` compiles it first: not compiled in this
+    process for their types, nor in Numba's cache (False when that cannot be told). An answer
+    True is kept for the process: small calls then stay on their numpy version."""
+    overloads = getattr(dispatcher, "overloads", None)
+    if overloads is None:  # NUMBA_DISABLE_JIT: a plain function
+        return False
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if sig in overloads:
+        return False
+    key = (id(dispatcher), sig)
+    cold = _cold.get(key)
+    if cold is None:
+        try:
+            from numba.core.caching import FunctionCache
+            from numba.core.registry import cpu_target
+
+            cache = FunctionCache(dispatcher.py_func)
+            index = cache._index_key(sig, cpu_target.target_context.codegen())
+            cold = index not in cache._cache_file._load_index()
+        except Exception:  # Numba's private cache API changed: take the kernel
+            cold = False
+        _cold[key] = cold
+    return cold
+
+
 _watching: CompileNotice | None = None
 _watch_lock = threading.Lock()
 

@@ -110,7 +110,7 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool, few: bool = False) -
     look like ``columns[j]`` ("number", "float", "long", "date", "bool", "text"; see
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted. ``few``:
-    no block has more than :data:`.csvjit.SMALL` rows, which csvtext and the ISO dates read in
+    no block has more than :data:`.compiling.SMALL` rows, which csvtext and the ISO dates read in
     Python while their kernels are not compiled (they are left out)."""
     names = _names("csvtokens", "special_masks", "_fast", "_uniform")
     if missing and not few:

@@ -948,7 +948,7 @@ def parse_iso_datetime(
     """(int64 nanoseconds UTC, NaT where ``na``; index of the first bad field or -1).
 
     The fast path's kernel goes first; the general one (compiled on first need) takes over
-    from the first field the fast path refuses. At most :data:`.csvjit.SMALL` fields are read
+    from the first field the fast path refuses. At most :data:`.compiling.SMALL` fields are read
     in Python (:func:`_iso_python`, the same rules) while the fast path's kernel is not
     compiled."""
     check_fields(buf, starts, ends, na)

@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numba.core import types
 
+from . import compiling
 from .wordops import KERNEL
 
 try:
@@ -146,16 +147,12 @@ def set_claims(folder: str | None) -> None:
     _claims = folder
 
 
-#: At most this many fields are read in Python rather than by a kernel not compiled yet, where
-#: a module has a Python version (csvtext, ISO dates): a Python loop takes 0.5-3 us a field,
-#: compiling one kernel 0.5-1 s (a new user's first, small, file).
-SMALL = 32_768
-
-
 def in_python(kernel: Kernel, nfields: int) -> bool:
-    """Whether to read ``nfields`` fields in Python: few of them, and ``kernel`` would have to
-    be compiled first (not in this process, nor in Numba's cache)."""
-    return nfields <= SMALL and not kernel.cached()
+    """Whether to read ``nfields`` fields in Python, where a module has a Python version of a
+    kernel (csvtext, ISO dates): at most :data:`.compiling.SMALL` of them, and ``kernel`` would
+    have to be compiled first (not in this process, nor in Numba's cache). A Python loop takes
+    0.5-3 us a field, compiling one kernel 0.5-1 s (a new user's first, small, file)."""
+    return nfields <= compiling.SMALL and not kernel.cached()
 
 
 def block(buf: np.ndarray) -> np.ndarray:

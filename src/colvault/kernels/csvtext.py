@@ -17,7 +17,7 @@ slices directly:
 * :func:`match_tokens` marks the fields that are exactly one of a few tokens (the NA values),
   rejecting most by their length and first byte.
 
-On a machine whose Numba cache lacks a kernel, at most :data:`.csvjit.SMALL` fields go through
+On a machine whose Numba cache lacks a kernel, at most :data:`.compiling.SMALL` fields go through
 a Python version instead (same results, the tests compare them): compiling the three kernels
 costs about 2 s of CPU, more than Python takes on the fields of a small file (a new user's
 first import).

@@ -11,6 +11,10 @@ losing bits).
 
 Frame of reference stores ``x - min``; delta stores the difference to the previous value minus the
 smallest difference (sorted chunks: timestamps with a fixed period become all zeros).
+
+The encoders take numpy for chunks of at most :data:`.compiling.SMALL` values while their kernel
+is not compiled (the same wrapping arithmetic; the tests compare both): a new user's first
+tables then cost no compile for them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
+from . import compiling
 from .aggcore import greater, lesser
 from .wordops import KERNEL
 
@@ -49,9 +54,44 @@ def _as_typer(typingctx: Any, like: Any, x: Any) -> Any:
 _as: Any = intrinsic(_as_typer)
 
 
-@numba.njit(cache=True, nogil=True, **KERNEL)
-def for_encode(values_u, base, out):
+def _same_type(values_u: np.ndarray, x: Any) -> Any:
+    """``x`` as the element type of ``values_u`` (wrapping, as :func:`_as` converts)."""
+    return np.asarray(x).astype(values_u.dtype, casting="unsafe")[()]
+
+
+def for_encode(values_u: np.ndarray, base: Any, out: np.ndarray) -> None:
     """out[i] = values_u[i] - base (wrapping), narrowed into ``out``'s unsigned type."""
+    if len(values_u) <= compiling.SMALL and compiling.would_compile(
+        _for_encode, values_u, base, out
+    ):
+        np.subtract(values_u, _same_type(values_u, base), out=out, casting="unsafe")
+    else:
+        _for_encode(values_u, base, out)
+
+
+def delta_span(values_u: np.ndarray) -> tuple[Any, Any]:
+    """(smallest, largest) step between neighbours of a sorted chunk (at least two values), as
+    unsigned numbers of the chunk's type (each step wraps back into it)."""
+    if len(values_u) <= compiling.SMALL and compiling.would_compile(_delta_span, values_u):
+        steps = np.diff(values_u)
+        return int(steps.min()), int(steps.max())
+    return _delta_span(values_u)
+
+
+def delta_encode(values_u: np.ndarray, step: Any, out: np.ndarray) -> None:
+    """out[0] = 0; out[i] = (values_u[i] - values_u[i-1]) - step, narrowed into ``out``."""
+    if len(values_u) <= compiling.SMALL and compiling.would_compile(
+        _delta_encode, values_u, step, out
+    ):
+        out[0] = 0
+        np.subtract(np.diff(values_u), _same_type(values_u, step), out=out[1:], casting="unsafe")
+    else:
+        _delta_encode(values_u, step, out)
+
+
+@numba.njit(cache=True, nogil=True, **KERNEL)
+def _for_encode(values_u, base, out):
+    """:func:`for_encode`'s kernel."""
     b = _as(values_u, base)
     for i in range(values_u.shape[0]):
         out[i] = values_u[i] - b
@@ -66,9 +106,8 @@ def for_decode(narrow, base, out_u):
 
 
 @numba.njit(cache=True, nogil=True, **KERNEL)
-def delta_span(values_u):
-    """(smallest, largest) step between neighbours of a sorted chunk (at least two values), as
-    unsigned numbers of the chunk's type (each step wraps back into it)."""
+def _delta_span(values_u):
+    """:func:`delta_span`'s kernel."""
     lo = hi = _as(values_u, values_u[1] - values_u[0])
     for i in range(2, values_u.shape[0]):
         d = _as(values_u, values_u[i] - values_u[i - 1])
@@ -78,8 +117,8 @@ def delta_span(values_u):
 
 
 @numba.njit(cache=True, nogil=True, **KERNEL)
-def delta_encode(values_u, step, out):
-    """out[0] = 0; out[i] = (values_u[i] - values_u[i-1]) - step, narrowed into ``out``."""
+def _delta_encode(values_u, step, out):
+    """:func:`delta_encode`'s kernel."""
     s = _as(values_u, step)
     out[0] = 0
     for i in range(1, values_u.shape[0]):
