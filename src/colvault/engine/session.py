@@ -256,6 +256,11 @@ class Session:
             commit_id = conn.execute("SELECT MAX(id) FROM commits").fetchone()[0]
             if self._nodes_cache is None or self._nodes_cache[0] != commit_id:
                 rows = conn.execute("SELECT id, path, kind, schema, options FROM nodes").fetchall()
+                for r in rows:  # a damaged row must not pass for a node (a NULL path, say)
+                    if not all(isinstance(v, str) for v in r[:3]) or not all(
+                        v is None or isinstance(v, str) for v in r[3:]
+                    ):
+                        raise self.catalog.damaged(f"a node record that is not text: {r[:3]!r}")
                 self._nodes_cache = (commit_id, {r[1]: NodeRecord(*r) for r in rows})
         return self._nodes_cache
 

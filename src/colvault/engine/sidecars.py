@@ -190,7 +190,12 @@ class Attrs(_Sidecar):
         return text.encode()
 
     def _decode(self, key: str, blob: bytes) -> Any:
-        return json.loads(blob)
+        try:
+            return json.loads(blob)
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError and JSONDecodeError too
+            raise CatalogError(
+                self._session.path, f"{self._where(key)} does not decode as JSON ({exc})"
+            ) from None
 
 
 class Objects(_Sidecar):
