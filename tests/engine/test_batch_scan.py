@@ -142,7 +142,7 @@ def damage(tmp_path, column: str, chunk: int) -> tuple[str, dict[str, np.ndarray
         t = store["/t"]
         ref = t._state().columns[t._schema.column(column).id][chunk]
         seg = os.path.join(path, ref.segment)
-        assert ref.sealed and ref.encoding in ("decimal", "blosc2", "for")
+        assert ref.sealed and ref.encoding.name in ("decimal", "blosc2", "for")
     with open(seg, "r+b") as f:
         f.seek(ref.offset + ref.length // 3)
         byte = f.read(1)

@@ -27,7 +27,7 @@ def _chunks(table: colvault.Table) -> list[tuple[int, str, str | None, bytes]]:
             mapping = reader.view(ref.segment, ref.offset, ref.length)
             assert mapping is not None
             payload = bytes(mapping[ref.offset : ref.offset + ref.length])
-            out.append((ref.nrows, ref.encoding, ref.params, payload))
+            out.append((ref.nrows, ref.encoding, payload))
     return out
 
 

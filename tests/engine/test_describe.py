@@ -201,14 +201,19 @@ def test_refinement_collects_at_most_its_cap(tmp_path: Path) -> None:
     qd.describe(t._view(), ["x"], trace=trace)  # the default cap holds every value: one pass
     assert trace.passes == [(0, n)]
     trace = qd.Trace()
-    qd.describe(t._view(), ["x"], cap=5000, trace=trace)  # histogram passes, then the bins collected
+    qd.describe(
+        t._view(), ["x"], cap=5000, trace=trace
+    )  # histogram passes, then the bins collected
     assert trace.passes[0] == (1, 0) and trace.passes[-1][0] == 0
     assert 0 < trace.most_collected <= 5000
     # every value equal: no pass at all after the statistics
     store.close()
     store, t = make(tmp_path / "e.colvault", {"e": np.full(3000, 2.5)}, chunk_rows=100)
     trace = qd.Trace()
-    check(qd.describe(t._view(), cap=0, trace=trace), pd.DataFrame({"e": np.full(3000, 2.5)}).describe())
+    check(
+        qd.describe(t._view(), cap=0, trace=trace),
+        pd.DataFrame({"e": np.full(3000, 2.5)}).describe(),
+    )
     assert trace.passes == []
     store.close()
 

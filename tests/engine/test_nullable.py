@@ -279,7 +279,7 @@ def test_sorted_values_with_gaps_still_pack(store_path):
         t.append({"x": np.ma.MaskedArray(x, np.arange(1024) % 10 == 0)})
         store.commit()
         (ref,) = t._state().columns[t._schema.column("x").id]
-        assert ref.encoding == "delta" and ref.zone.sorted
+        assert ref.encoding.name == "delta" and ref.zone.sorted
         assert ref.nulls == 103
         got = t.cols.x[:]
         assert np.array_equal(got.compressed(), x[np.arange(1024) % 10 != 0])

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ColvaultError
-from .encodings import check_params
+from .encodings import Encoding, ParamsError, parse
 from .zonemaps import NO_ZONE_MAP, ZoneMap
 
 
@@ -36,8 +36,7 @@ class ChunkRef:
     offset: int
     length: int
     crc: int
-    encoding: str
-    params: str | None  # JSON parameters of the encoding
+    encoding: Encoding  # with its parameters, parsed when the manifest loaded
     zone: ZoneMap = NO_ZONE_MAP  # the chunk's statistics, as stored
     #: Missing values in the chunk (nullable columns; 0: none, and no validity frame).
     nulls: int = 0
@@ -80,10 +79,10 @@ class NodeState:
 def chunk_ref(row: tuple[Any, ...], zone: ZoneMap) -> ChunkRef:
     """A ChunkRef from a row (col_id, index, first_row, nrows, segment, sealed, offset, length,
     crc32, encoding, params, min, max, nan_count, sorted, null_count, validity_length) as the
-    manifest queries select them."""
+    manifest queries select them (``ParamsError`` when its encoding's params are wrong)."""
     return ChunkRef(
-        row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], row[9], row[10],
-        zone, row[15] or 0, row[16] or 0,
+        row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8],
+        parse(row[9], row[10]), zone, row[15] or 0, row[16] or 0,
     )  # fmt: skip
 
 
@@ -118,7 +117,7 @@ def load_state(
     for row in conn.execute(_CHUNKS if validity else _CHUNKS_OLD, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
-            wrong = check_params(row[9], row[10])
+            wrong = _wrong_params(row[9], row[10])
             if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
                 wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
             elif row[15] is not None or row[16] is not None:  # a chunk with missing values
@@ -139,6 +138,17 @@ def load_state(
     if covered != nrows:
         raise ManifestError(f"its chunks hold {covered} rows, not {nrows}")
     return NodeState(nrows, version, starts, {c: tuple(r) for c, r in per_col.items()})
+
+
+def _wrong_params(encoding: Any, params: Any) -> str | None:
+    """What is wrong with a chunk row's encoding and params, or None."""
+    if not isinstance(encoding, str) or not (params is None or isinstance(params, str)):
+        return f"a chunk row with an encoding that is not text: {encoding!r}, {params!r}"
+    try:
+        parse(encoding, params)
+    except ParamsError as exc:
+        return str(exc)
+    return None
 
 
 def _wrong_validity(row: tuple[Any, ...]) -> str | None:

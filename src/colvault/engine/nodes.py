@@ -223,7 +223,7 @@ class DataNode(Node):
         for spec in self._schema.columns:
             refs = state.columns[spec.id]
             raw = None if spec.is_category else state.nrows * spec.cell_bytes
-            encodings = dict(Counter(r.encoding for r in refs))
+            encodings = dict(Counter(r.encoding.name for r in refs))
             stored = sum(r.length for r in refs)
             nulls = sum(r.nulls for r in refs)
             out.append(ColumnStorage(spec.name, spec, len(refs), encodings, raw, stored, nulls))

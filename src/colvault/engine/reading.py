@@ -18,16 +18,7 @@ import numpy as np
 from ..errors import ChecksumError
 from .buffers import scratch_array
 from .checksum import crc32
-from .encodings import (
-    DICT,
-    RAW,
-    arithmetic_rows,
-    decode,
-    decode_dictionary,
-    decode_rows,
-    decode_validity,
-    scaled_integers,
-)
+from .encodings import Decimal, Dictionary, Raw, decode_validity
 from .manifest import ChunkRef, NodeState
 from .masked import Masked, masked_array, unpack
 from .schema import ColumnSpec
@@ -114,9 +105,7 @@ class ChunkSource:
     def read_codes(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
         """(codes, dictionary) of one chunk of a category column."""
         with self._checked(spec, ref) as buf:
-            if ref.encoding != DICT or ref.params is None:
-                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
-            return decode_dictionary(ref.params, buf, ref.nrows)
+            return _dictionary(ref).codes_and_values(buf, ref.nrows)
 
     def read_codes_masked(self, spec: ColumnSpec, ref: ChunkRef) -> tuple[np.ndarray, np.ndarray]:
         """(codes, dictionary) of one chunk of a category column; a nullable column's codes
@@ -126,21 +115,21 @@ class ChunkSource:
         with self._checked(spec, ref, "whole") as buf:
             split = ref.length - ref.vlen
             bits = _validity(ref, memoryview(buf)[split:]) if ref.nulls else None
-            if ref.encoding != DICT or ref.params is None:
-                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
-            codes, dictionary = decode_dictionary(ref.params, memoryview(buf)[:split], ref.nrows)
+            codes, dictionary = _dictionary(ref).codes_and_values(
+                memoryview(buf)[:split], ref.nrows
+            )
         signed = codes.astype(np.result_type(np.int8, codes.dtype))
         if bits is not None:
             signed[~unpack(bits, ref.nrows)] = -1
         return signed, dictionary
 
     def read_scaled(
-        self, spec: ColumnSpec, ref: ChunkRef, params: dict[str, Any], slot: Hashable
+        self, spec: ColumnSpec, ref: ChunkRef, encoding: Decimal, slot: Hashable
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """A ``decimal`` chunk undecoded: its narrow integers (in scratch buffer ``slot``) and
         its exceptions' positions and values (None when it has none)."""
         with self._checked(spec, ref) as buf:
-            return scaled_integers(params, buf, ref.nrows, spec.dtype, slot)
+            return encoding.scaled_integers(buf, ref.nrows, spec.dtype, slot)
 
     def read_at(self, spec: ColumnSpec, ref: ChunkRef, rows: np.ndarray) -> np.ndarray:
         """The values at ``rows`` (positions within the chunk) of one chunk, as a new array.
@@ -152,16 +141,16 @@ class ChunkSource:
         if spec.is_category:
             return self.read_chunk(spec, ref)[rows]
         if not spec.shape:
-            direct = arithmetic_rows(ref.encoding, ref.params, spec.dtype, rows)
+            direct = ref.encoding.arithmetic_rows(spec.dtype, rows)
             if direct is not None:
                 return direct
         out = scratch(spec, ref.nrows, "gather")
         with self._checked(spec, ref) as buf:
             if not spec.shape:
-                direct = decode_rows(ref.encoding, ref.params, buf, ref.nrows, spec.dtype, rows)
+                direct = ref.encoding.decode_rows(buf, ref.nrows, spec.dtype, rows)
                 if direct is not None:
                     return direct
-            decode(ref.encoding, ref.params, buf, out)
+            ref.encoding.decode(buf, out)
         return out[rows]
 
     def read_chunk(
@@ -179,7 +168,7 @@ class ChunkSource:
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
         with self._checked(spec, ref) as buf:
-            decode(ref.encoding, ref.params, buf, out)
+            ref.encoding.decode(buf, out)
         return out
 
     def _decode(
@@ -187,13 +176,11 @@ class ChunkSource:
     ) -> np.ndarray:
         """The values of a chunk from its checked bytes (see :meth:`read_chunk`)."""
         if spec.is_category:
-            if ref.encoding != DICT or ref.params is None:
-                raise ValueError(f"chunk of category column has encoding {ref.encoding!r}")
-            codes, values = decode_dictionary(ref.params, buf, ref.nrows)
+            codes, values = _dictionary(ref).codes_and_values(buf, ref.nrows)
             return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
-        decode(ref.encoding, ref.params, buf, out)
+        ref.encoding.decode(buf, out)
         return out
 
     def map(self, fn, items: list) -> list:
@@ -249,7 +236,7 @@ class ChunkSource:
         for a, b in itertools.pairwise(refs):
             if b.segment != first.segment or a.offset + a.length != b.offset:
                 return None
-        if any(r.encoding != RAW or not r.sealed or r.vlen for r in refs):
+        if any(not isinstance(r.encoding, Raw) or not r.sealed or r.vlen for r in refs):
             return None
         cell = spec.cell_bytes
         offset = first.offset + (start - first.first_row) * cell
@@ -358,6 +345,14 @@ class ChunkSource:
             if missing is not None:
                 mask[sel] = missing
         return np.ma.MaskedArray(out, mask)
+
+
+def _dictionary(ref: ChunkRef) -> Dictionary:
+    """The dictionary encoding of a category column's chunk (ValueError for any other: the
+    caller names the chunk)."""
+    if not isinstance(ref.encoding, Dictionary):
+        raise ValueError(f"chunk of category column has encoding {ref.encoding.name!r}")
+    return ref.encoding
 
 
 def _validity(ref: ChunkRef, frame: Any) -> np.ndarray:

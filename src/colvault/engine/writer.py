@@ -47,8 +47,7 @@ class PendingChunk(NamedTuple):
     offset: int
     length: int
     crc: int
-    encoding: str
-    params: str | None
+    encoding: encodings.Encoding
     zone: zonemaps.ZoneMap
     nulls: int = 0  # missing values
     vlen: int = 0  # bytes of the validity frame at the end of the payload
@@ -60,7 +59,7 @@ def _chunk_record(
     """A row of the catalog's chunks table for ``pc``, in ``_INSERT_CHUNK``'s column order."""
     z = pc.zone
     return (node_id, pc.col_id, index, first_row, pc.nrows, pc.segment, pc.offset, pc.length,
-            pc.crc, pc.encoding, pc.params, z.min, z.max, z.nan_count,
+            pc.crc, pc.encoding.name, pc.encoding.to_json(), z.min, z.max, z.nan_count,
             None if z.sorted is None else int(z.sorted), commit_id, pc.nulls or None,
             pc.vlen or None)  # fmt: skip
 
@@ -193,12 +192,12 @@ class TableWriter:
         else:
             zone = zonemaps.compute(values, spec)
         if short and not spec.is_category:
-            encoded = encodings.Encoded(encodings.RAW, None, as_bytes(values).data)
+            encoded = encodings.Encoded(encodings.Raw(), as_bytes(values).data)
         else:
             encoded = self.encoders[j].encode(values, zone)
         frame = encodings.validity_frame(chunk.valid, self.encoders[j].codec)
         payload = b"".join((encoded.payload, frame))
-        whole = encodings.Encoded(encoded.encoding, encoded.params, payload)
+        whole = encodings.Encoded(encoded.encoding, payload)
         return Encoded(whole, crc32(payload), zone, nulls, len(frame))
 
     def _submit(self, arrays: list[list[np.ndarray]]) -> None:
@@ -229,8 +228,7 @@ class TableWriter:
                     c = e.chunk
                     rel, offset = segs.append(c.payload, self.new_dirs)
                     row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
-                                            c.encoding, c.params, e.zone, e.nulls,
-                                            e.vlen))  # fmt: skip
+                                            c.encoding, e.zone, e.nulls, e.vlen))  # fmt: skip
                 self.chunks.append(row)
         except BaseException:
             self._cancel()
@@ -342,7 +340,7 @@ class TableWriter:
             c = e.chunk
             rel, offset = segs.append(c.payload, self.new_dirs)
             row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc, c.encoding,
-                                    c.params, e.zone, e.nulls, e.vlen))  # fmt: skip
+                                    e.zone, e.nulls, e.vlen))  # fmt: skip
         self.chunks.append(row)
 
     def _short_chunk(self, j: int, a: Any) -> Encoded:
@@ -358,7 +356,7 @@ class TableWriter:
         if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
             enc = self.encoders[j].encode(a, zone)
         else:
-            enc = encodings.Encoded(encodings.RAW, None, as_bytes(a).data)
+            enc = encodings.Encoded(encodings.Raw(), as_bytes(a).data)
         return Encoded(enc, crc32(enc.payload), zone)
 
     def _growable(self, tail: tails.Tail) -> list[bool]:
@@ -373,7 +371,7 @@ class TableWriter:
             out.append(
                 not ref.vlen  # a validity frame ends the chunk: its values cannot grow
                 and not any(isinstance(p, Masked) and p.nulls for p in pieces)
-                and ref.encoding == encodings.RAW
+                and isinstance(ref.encoding, encodings.Raw)
                 and seg is not None
                 and not seg.broken
                 and seg.rel == ref.segment
@@ -418,7 +416,7 @@ class TableWriter:
             ).fetchone()[0]
             retired.append((commit_id, self.node_id, spec.id, ref.index))
             pc = PendingChunk(spec.id, total, rel, offset, len(c.payload), e.crc, c.encoding,
-                              c.params, e.zone, e.nulls, e.vlen)  # fmt: skip
+                              e.zone, e.nulls, e.vlen)  # fmt: skip
             added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
         conn.executemany(
             "UPDATE chunks SET nrows = ?, length = ?, crc32 = ?, min = ?, max = ?, "

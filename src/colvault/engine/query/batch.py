@@ -33,7 +33,7 @@ from ...errors import QueryError
 from ...kernels.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
 from ...lazy import kernel_module
 from ..buffers import scratch_array
-from ..encodings import BLOSC2, DECIMAL, DELTA, FOR, chunk_params
+from ..encodings import Blosc2, Decimal, Delta, FrameOfReference
 from ..manifest import ChunkRef
 from ..schema import ColumnSpec
 from .prune import SOME
@@ -96,18 +96,16 @@ def _load_params(spec: ColumnSpec, ref: ChunkRef) -> tuple[Any, ...] | None:
     values = np.dtype(np.int64) if spec.dtype.kind in "Mm" else spec.dtype
     packed = _UNUSED
     kind, frame, p0, p1, nexc = native.PLAIN, ref.length, 0, 0, 0
-    if ref.encoding in (DECIMAL, FOR, DELTA) and ref.params is not None:
-        params = chunk_params(ref.params)
-        packed = np.dtype(params["w"])
-        if ref.encoding == DECIMAL:
-            kind, frame = native.DECIMAL, params["clen"]
-            p0, p1, nexc = params["base"], params["e"], params["nexc"]
-        elif ref.encoding == FOR:
-            kind, p0 = native.FOR, _signed(params["base"])
-        else:
-            kind = native.REGULAR if params.get("regular") else native.DELTA
-            p0, p1 = _signed(params["first"]), _signed(params["step"])
-    elif ref.encoding != BLOSC2:
+    enc = ref.encoding
+    if isinstance(enc, Decimal):
+        packed, kind, frame = np.dtype(enc.w), native.DECIMAL, enc.clen
+        p0, p1, nexc = enc.base, enc.e, enc.nexc
+    elif isinstance(enc, FrameOfReference):
+        packed, kind, p0 = np.dtype(enc.w), native.FOR, _signed(enc.base)
+    elif isinstance(enc, Delta):
+        packed, kind = np.dtype(enc.w), native.REGULAR if enc.regular else native.DELTA
+        p0, p1 = _signed(enc.first), _signed(enc.step)
+    elif not isinstance(enc, Blosc2):
         return None
     width = spec.dtype.itemsize if kind == native.DECIMAL else 0
     return values.str, packed.str, kind, frame, p0, p1, nexc, width

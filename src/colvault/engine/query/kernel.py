@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encodings import RAW
+from ..encodings import Raw
 from ..manifest import NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
@@ -68,7 +68,7 @@ class CompiledCondition:
             # a chunk with missing values compares its decoded values (forward-filled slots)
             comparisons = None if ref.nulls else self.scaled.get(j)
             params = scalable(ref) if comparisons is not None else None
-            if comparisons is not None and params is None and ref.encoding == RAW:
+            if comparisons is not None and params is None and isinstance(ref.encoding, Raw):
                 raw = self._scale_raw(source, state, spec, pos, j, comparisons)
                 if raw is not None:
                     arrays[spec.name], limits = raw
@@ -79,7 +79,7 @@ class CompiledCondition:
                 thresholds = chunk_thresholds(params, spec.dtype, comparisons, self.constants)
                 if thresholds is not None:
                     narrow, where, exc = source.read_scaled(spec, ref, params, ("cond", j))
-                    got = Scaled(narrow, params["base"], params["e"], spec.dtype, where, exc)
+                    got = Scaled(narrow, params.base, params.e, spec.dtype, where, exc)
                     if got.comparable():
                         arrays[spec.name] = got
                         overrides.update(thresholds)
@@ -102,7 +102,7 @@ class CompiledCondition:
         if near is None:
             return None
         values = source.read_chunk(spec, refs[pos], scratch(spec, refs[pos].nrows, ("raw", j)))
-        got = scale_raw(values, near["w"], ("cond", j))
+        got = scale_raw(values, near.w, ("cond", j))
         if got is None:
             return values, None
         params, scaled = got

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encodings import DELTA, chunk_params
+from ..encodings import Delta
 from ..manifest import ChunkRef
 from .expr import SWAPPED, Col, Const, Expr, Op
 
@@ -141,13 +141,11 @@ def sorted_range(expr: Expr) -> SortedRange | None:
 
 def regular_params(ref: ChunkRef, dtype: np.dtype) -> tuple[int, int] | None:
     """(first, step) of a sorted, regular ``delta`` chunk with a positive step, else None."""
-    if ref.encoding != DELTA or ref.params is None or not ref.zone.sorted:
-        return None
-    p = chunk_params(ref.params)
-    if not p.get("regular"):
+    enc = ref.encoding
+    if not isinstance(enc, Delta) or not enc.regular or not ref.zone.sorted:
         return None
     bits = 8 * dtype.itemsize
-    first, step = int(p["first"]), int(p["step"])
+    first, step = int(enc.first), int(enc.step)
     if dtype.kind in "iMm" and first >= 1 << (bits - 1):  # stored unsigned: back to signed
         first -= 1 << bits
     return (first, step) if 0 < step < 1 << (bits - 1) else None

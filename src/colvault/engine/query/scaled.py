@@ -28,7 +28,7 @@ import numpy as np
 
 from ...lazy import kernel_module
 from ..buffers import scratch_array
-from ..encodings import DECIMAL, chunk_params
+from ..encodings import Decimal
 from ..manifest import ChunkRef
 
 if TYPE_CHECKING:
@@ -173,9 +173,7 @@ class Scaled:
         return out
 
 
-def scale_raw(
-    values: np.ndarray, width: str, slot: Hashable
-) -> tuple[dict[str, Any], Scaled] | None:
+def scale_raw(values: np.ndarray, width: str, slot: Hashable) -> tuple[Decimal, Scaled] | None:
     """A raw float chunk (a table's short last one) put in the scaled form its decimal
     neighbours have, so the query runs one kernel specialization, not two (each costs a compile
     in a fresh process); None when its values are not decimals narrow enough for ``width``."""
@@ -197,34 +195,32 @@ def scale_raw(
     np.subtract(ints, kmin, out=narrow, casting="unsafe")
     exc = values[where[:nexc]].copy() if nexc else None
     got = Scaled(narrow, int(kmin), int(e), values.dtype, where[:nexc] if nexc else None, exc)
-    return {"e": int(e), "base": int(kmin), "w": narrow_dt.str}, got
+    return Decimal(int(e), int(kmin), narrow_dt.str, 0, int(nexc)), got
 
 
-def scalable(ref: ChunkRef) -> dict[str, Any] | None:
-    """The params of a chunk whose integers a kernel can compare (``decimal``, at most 32 bits
-    wide), else None."""
-    if ref.encoding != DECIMAL or ref.params is None:
-        return None
-    p = chunk_params(ref.params)
-    return p if p["w"] in _NARROW else None
+def scalable(ref: ChunkRef) -> Decimal | None:
+    """The encoding of a chunk whose integers a kernel can compare (``decimal``, at most 32
+    bits wide), else None."""
+    enc = ref.encoding
+    return enc if isinstance(enc, Decimal) and enc.w in _NARROW else None
 
 
 def chunk_thresholds(
-    params: Mapping[str, Any],
+    params: Decimal,
     dtype: np.dtype,
     comparisons: tuple[tuple[int, str], ...],
     constants: Mapping[int, Any],
 ) -> dict[int, np.int64] | None:
     """The thresholds replacing the comparisons' constants for a chunk with ``params``, or None
     when one has none (a NaN constant, ``==`` with several integers of that value)."""
-    width = np.dtype(params["w"]).itemsize
+    width = np.dtype(params.w).itemsize
     f32 = dtype == np.float32
     overrides: dict[int, np.int64] = {}
     for slot_index, op in comparisons:
         c = float(constants[slot_index])
         if math.isnan(c):
             return None
-        t = threshold(op, c, int(params["base"]), int(params["e"]), width, f32)
+        t = threshold(op, c, int(params.base), int(params.e), width, f32)
         if t is None:
             return None
         overrides[slot_index] = np.int64(t)

@@ -1,0 +1,61 @@
+"""``decimal``: floats that are exact decimals, stored as integers ``k`` with value ``k / 10**e``
+(the idea of ALP), narrowed like ``for``. Values that do not round-trip bit for bit are
+exceptions stored after the frame (uint32 positions, then their raw bits). Params ``e``,
+``base``, ``w``, ``clen`` (frame length), ``nexc`` (exceptions)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...lazy import kernel_module
+from .base import Encoding, unpack
+
+if TYPE_CHECKING:
+    from ...kernels import decimal as dec
+else:
+    dec = kernel_module("decimal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decimal(Encoding):
+    e: int
+    base: int
+    w: str
+    clen: int
+    nexc: int
+
+    name = "decimal"
+    packed = True
+
+    def decode(self, payload: Any, out: np.ndarray) -> None:
+        narrow = unpack(payload[: self.clen], self.w, len(out))
+        dec.decimal_decode(narrow, np.int64(self.base), self.e, out)
+        if self.nexc:
+            where = np.frombuffer(payload, np.uint32, self.nexc, self.clen)
+            out[where] = np.frombuffer(payload, out.dtype, self.nexc, self.clen + 4 * self.nexc)
+
+    def decode_rows(
+        self, payload: Any, nrows: int, dtype: np.dtype, rows: np.ndarray
+    ) -> np.ndarray | None:
+        if self.nexc:
+            return None
+        out = np.empty(len(rows), dtype)
+        narrow = unpack(payload[: self.clen], self.w, nrows)
+        dec.decimal_decode(narrow[rows], np.int64(self.base), self.e, out)
+        return out
+
+    def scaled_integers(
+        self, payload: Any, n: int, dtype: np.dtype, slot: Hashable
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The narrow integers ``u`` (values ``(u + base) / 10**e``) in scratch buffer
+        ``slot``, and copies of the exceptions' positions and values (or None)."""
+        narrow = unpack(payload[: self.clen], self.w, n, slot)
+        if not self.nexc:
+            return narrow, None, None
+        where = np.frombuffer(payload, np.uint32, self.nexc, self.clen).astype(np.int64)
+        exc = np.frombuffer(payload, dtype, self.nexc, self.clen + 4 * self.nexc).copy()
+        return narrow, where, exc
