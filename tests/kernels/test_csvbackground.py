@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from colvault.kernels import csvbackground, csvjit, csvtokens
+from colvault.kernels import compiling, csvbackground, csvjit, csvtokens
 
 pytestmark = pytest.mark.skipif(csvjit.fcntl is None, reason="lock files need fcntl")
 
@@ -167,3 +167,17 @@ def test_no_helper_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.setitem(csvjit.KERNELS, UNIFORM, _fresh_uniform())
     monkeypatch.setattr(csvbackground, "MIN_KERNELS", 1)
     assert csvbackground.start([UNIFORM]) is None
+
+
+def test_python_versions_stand_in_only_during_the_import_of_a_small_file(monkeypatch):
+    kernel = _fresh_uniform()
+    monkeypatch.setattr(kernel, "cached", lambda: False)  # as on a machine without it
+    monkeypatch.setattr(csvjit, "_cold", set())
+    assert not csvjit.in_python(kernel, 10)  # no small file under way: a large file's blocks
+    csvjit.small_file(True)
+    try:
+        assert csvjit.in_python(kernel, 10)
+        assert not csvjit.in_python(kernel, compiling.SMALL + 1)
+    finally:
+        csvjit.small_file(False)
+    assert not csvjit.in_python(kernel, 10)

@@ -38,7 +38,7 @@ import numpy as np
 from ..engine.store import Store
 from ..engine.table import Table
 from ..errors import CSVError, CSVWarning
-from ..kernels import compiling, csvbackground, csvdates, csvtext, csvtokens
+from ..kernels import compiling, csvbackground, csvdates, csvjit, csvtext, csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from . import csvprecompile
@@ -232,6 +232,7 @@ class _Import:
         )
         self.trailing = True  # an empty last header name may be a trailing delimiter
         self._helper: csvbackground.Helper | None = None  # compiling kernels beside the import
+        self._small = False  # a small file: Python may stand in for kernels not compiled
         self._helped = False  # whether a helper was considered
 
     # -- the whole import, started over when a column widens ---------------------------------
@@ -303,6 +304,8 @@ class _Import:
             self.pool.settle()
             if self._helper is not None:
                 self._helper.stop()
+            if self._small:
+                csvjit.small_file(False)
 
     def _pass(self, state: _State) -> None:
         total = sum(f.size or 0 for f in self.files) or None
@@ -343,7 +346,10 @@ class _Import:
         layout = self._layout(f, sample, final=size <= SNIFF_BYTES)
         if not self._helped:
             self._helped = True
-            self._start_helper(sample, layout, f)
+            self._small = _rows_at_most(f, sample, compiling.SMALL)
+            if self._small:
+                csvjit.small_file(True)
+            self._start_helper(sample, layout)
         del sample
         source = itertools.chain(head, blocks)
         del head
@@ -393,7 +399,7 @@ class _Import:
                     raise CSVError("an empty file", file=f.name)
                 return
 
-    def _start_helper(self, sample: bytes, layout: Layout, f: Input) -> None:
+    def _start_helper(self, sample: bytes, layout: Layout) -> None:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
         process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
@@ -407,9 +413,7 @@ class _Import:
             na_values=self.na_values,
         )  # fmt: skip
         self._helper = csvbackground.start(
-            csvbackground.kernels_for(
-                kinds, missing, few=_rows_at_most(f, sample, compiling.SMALL)
-            ),
+            csvbackground.kernels_for(kinds, missing, few=self._small),
             csvprecompile.__name__,
             [",".join(csvprecompile.dtypes_for(set().union(*kinds)))],
         )

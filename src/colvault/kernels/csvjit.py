@@ -147,12 +147,34 @@ def set_claims(folder: str | None) -> None:
     _claims = folder
 
 
+_small_files = 0  # imports of small files under way (small_file)
+_cold: set[str] = set()  # kernels found neither compiled nor cached by in_python
+_small_lock = threading.Lock()
+
+
+def small_file(on: bool) -> None:
+    """Count an import of a small file (at most :data:`.compiling.SMALL` rows) in or out: while
+    one is under way, :func:`in_python` may choose Python versions of kernels."""
+    global _small_files
+    with _small_lock:
+        _small_files += 1 if on else -1
+
+
 def in_python(kernel: Kernel, nfields: int) -> bool:
     """Whether to read ``nfields`` fields in Python, where a module has a Python version of a
-    kernel (csvtext, ISO dates): at most :data:`.compiling.SMALL` of them, and ``kernel`` would
-    have to be compiled first (not in this process, nor in Numba's cache). A Python loop takes
-    0.5-3 us a field, compiling one kernel 0.5-1 s (a new user's first, small, file)."""
-    return nfields <= compiling.SMALL and not kernel.cached()
+    kernel (csvtext, ISO dates): during the import of a small file (:func:`small_file`), at
+    most :data:`.compiling.SMALL` fields, and ``kernel`` would have to be compiled first (not in
+    this process, nor in Numba's cache). A Python loop takes 0.5-3 us a field, compiling one
+    kernel 0.5-1 s: a new user's first, small, file is read sooner. (A large file's blocks take
+    the kernels: in Python they would cost more than the compile, and hold the GIL.)"""
+    if _small_files <= 0 or nfields > compiling.SMALL:
+        return False
+    if kernel.name in _cold:  # known: no need to read the cache's index again
+        return True
+    if kernel.cached():
+        return False
+    _cold.add(kernel.name)
+    return True
 
 
 def block(buf: np.ndarray) -> np.ndarray:
