@@ -10,6 +10,7 @@ the same arrays, interleaved so that drift in disk or page-cache state hits them
     python -m asv_benchmarks.compare csv [--rows N] [--repeat K]
     python -m asv_benchmarks.compare first-use [--repeat K]
     python -m asv_benchmarks.compare hdf5 [--rows N] [--repeat K] [--complib none|zlib]
+    python -m asv_benchmarks.compare nodes [--tables N] [--rows R]
 
 Each job is a subcommand registered in ``JOBS``.
 """
@@ -1016,7 +1017,18 @@ JOBS: dict[str, Job] = {
         lambda p: _hdf5job().add_arguments(p),
         lambda a: _hdf5job().run(a),
     ),
+    "nodes": Job(
+        "create many small tables in one commit, reopen and walk them; h5py and PyTables too",
+        lambda p: _nodesjob().add_arguments(p),
+        lambda a: _nodesjob().run(a),
+    ),
 }
+
+
+def _nodesjob() -> Any:
+    from . import nodesjob
+
+    return nodesjob
 
 
 def _csvjob() -> Any:
