@@ -227,10 +227,16 @@ class _Dispatch(dict[int, Any]):
         raise pickle.UnpicklingError(f"invalid load key {bytes([key])!r}")
 
 
-class _Loader(pickle._Unpickler):
+# The pure-Python unpickler is pickle's private class: its dispatch table per opcode is what lets
+# each opcode be checked; the C unpickler has none.
+_PyUnpickler = pickle._Unpickler  # noqa: SLF001
+_Stop = pickle._Stop  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+class _Loader(_PyUnpickler):
     """The restricted unpickler for one pickle (see the module docstring)."""
 
-    dispatch = _Dispatch(pickle._Unpickler.dispatch)  # filled in below
+    dispatch = _Dispatch(_PyUnpickler.dispatch)  # filled in below
     # set up by pickle._Unpickler (not in its type stubs)
     stack: list[Any]
     append: Callable[[Any], None]
@@ -427,7 +433,7 @@ class _Loader(pickle._Unpickler):
                 if not key:
                     raise EOFError
                 dispatch[key[0]](self)
-        except pickle._Stop as stop:  # type: ignore[attr-defined]
+        except _Stop as stop:
             return stop.value
 
     def load_frame(self) -> None:

@@ -160,7 +160,8 @@ def _select_flags(typingctx: Any, out: Any, n: Any) -> Any:
             view, data=data, shape=[count], strides=[one], itemsize=one,
             meminfo=ary.meminfo, parent=ary.parent,
         )  # fmt: skip
-        return impl_ret_borrowed(context, builder, sig.return_type, view._getvalue())
+        # llvmlite's struct proxy has no public accessor for the value it built
+        return impl_ret_borrowed(context, builder, sig.return_type, view._getvalue())  # noqa: SLF001
 
     return flags(out, n), codegen
 
