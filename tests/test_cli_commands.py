@@ -169,6 +169,8 @@ def test_query_vars_are_numbers_dates_or_text(lab):
     assert sensors("t >= since", "since=2025-03-01 00:03") == [4]
     assert sensors("value < v", "v=2.6") == [1, 3]
     assert sensors("value < v", "v=-1e3") == []
+    assert sensors("sensor < v", "v=1_000") == [1, 2, 3, 4]
+    assert sensors("t >= since", "since=2025-03-01T00:02Z") == [3, 4]
     assert sensors("site == s", "s=Lyon") == [1, 3]
     assert sensors("site != s", "s=today") == [1, 2, 3, 4]  # text, not a date
     assert sensors("site == s", "s=nan") == []  # text, not NaN

@@ -463,15 +463,17 @@ def _pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?")
+_DIGITS = r"\d+(?:_\d+)*"  # Python's literals: 1_000
+_INT = re.compile(rf"[+-]?{_DIGITS}")
+_FLOAT = re.compile(rf"[+-]?(?:{_DIGITS}\.?(?:{_DIGITS})?|\.{_DIGITS})(?:[eE][+-]?\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?Z?")
 
 
 def _condvars(items: list[str] | None) -> dict[str, Any]:
-    """``NAME=VALUE`` -> an int or float for a decimal number, a datetime64 for an ISO date
-    (``2025-03-01``, ``2025-03-01T12:00``), else the text as given: words numpy would read
-    as dates or numbers (``today``, ``now``, ``nan``, ``inf``) stay text."""
+    """``NAME=VALUE`` -> an int or float for a decimal number (``1_000`` too), a datetime64
+    for an ISO date (``2025-03-01``, ``2025-03-01T12:00``; a final ``Z`` says UTC, which
+    datetime64 values are), else the text as given: words numpy would read as dates or
+    numbers (``today``, ``now``, ``nan``, ``inf``) stay text."""
     out: dict[str, Any] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
@@ -484,7 +486,7 @@ def _condvars(items: list[str] | None) -> dict[str, Any]:
             value = float(text)
         elif _ISO_DATE.fullmatch(text):
             try:
-                value = np.datetime64(text.replace(" ", "T"))
+                value = np.datetime64(text.removesuffix("Z").replace(" ", "T"))
             except ValueError:
                 raise Failure(f"--var {name}: {text!r} is not a valid date") from None
         out[name] = value

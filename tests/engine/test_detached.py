@@ -3,8 +3,10 @@ read them; later commits, a missing catalog and compaction (with its leases) cha
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -162,12 +164,60 @@ def test_compact_keeps_leased_segments_until_the_lease_expires(store):
         fresh.read()
 
 
-def test_expired_and_damaged_leases_hold_nothing(tmp_path):
+def test_expired_and_damaged_leases(tmp_path):
+    """Expired leases go; one that does not parse holds everything (its segments are unknown)
+    until it is a week old; a crashed writer's temporary file goes after a day."""
     root = str(tmp_path)
     live = leases.take(root, ["data/a/b/0.seg"], 3600)
-    leases.take(root, ["data/a/c/0.seg"], -1)
-    with open(os.path.join(root, leases.LEASES, "junk.json"), "w") as f:
-        f.write("{not json")
+    expired = leases.take(root, ["data/a/c/0.seg"], -1)
+    assert live is not None and expired is not None and not os.path.exists(expired)
+    assert leases.held(root) == {"data/a/b/0.seg"}
+    directory = os.path.join(root, leases.LEASES)
+    junk, tmp = os.path.join(directory, "junk.json"), os.path.join(directory, "x.json.tmp")
+    for path in (junk, tmp):
+        with open(path, "w") as f:
+            f.write("{not json")
+    assert leases.held(root) is None
+    assert leases.remove_expired(root) == 0
+    old = time.time() - leases.MALFORMED_GRACE - 60
+    for path in (junk, tmp):
+        os.utime(path, (old, old))
     assert leases.held(root) == {"data/a/b/0.seg"}
     assert leases.remove_expired(root) == 2
-    assert os.listdir(os.path.join(root, leases.LEASES)) == [os.path.basename(live)]
+    assert os.listdir(directory) == [os.path.basename(live)]
+
+
+def test_no_lease_on_a_store_that_cannot_be_written(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    with pytest.warns(UserWarning, match="no lease"):
+        assert leases.take(str(tmp_path), ["data/a/b/0.seg"], 60) is None
+
+
+def test_an_unreadable_lease_keeps_every_old_segment(store):
+    t = store["/t"]
+    t.append(rows(10, 10_500))
+    store.commit()
+    det = t.detached()
+    path = store.path
+    store.close()
+    os.makedirs(os.path.join(path, leases.LEASES), exist_ok=True)
+    with open(os.path.join(path, leases.LEASES, "junk.json"), "w") as f:
+        f.write("{")
+    with colvault.open(path, "a") as s:
+        report = s.compact()
+        assert report.files_removed == 0 and report.files_leased == len(det.segments)
+    assert np.array_equal(det.read()["value"], rows(10_510)["value"])
+
+
+def test_pieces_refuse_positions_out_of_range(store):
+    det = store["/t"].detached()
+    assert [len(p) for p in det.pieces(5, [3, 3, 4])] == [2000]
+    with pytest.raises(ValueError, match="run from 0 to 10"):
+        det.pieces(1, [11])
+    with pytest.raises(ValueError, match="run from 0 to 10"):
+        det.pieces(1, [-1])
+    with pytest.raises(ValueError, match="at least 1"):
+        det.pieces(True)

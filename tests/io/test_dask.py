@@ -105,6 +105,41 @@ def test_sorted_datetime_index_has_divisions_and_loc_prunes(path):
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
+def test_divisions_never_split_equal_index_values(tmp_path):
+    """Chunks cut inside a run of equal values: a partition ends only where the value changes,
+    so ``loc`` of a repeated value finds every row."""
+    p = str(tmp_path / "s.colvault")
+    k = np.array([1, 2, 2, 2, 2, 3, 3, 3, 4, 5])
+    with colvault.open(p, "w") as s:
+        t = s.create_table("/t", {"k": "i8", "v": "f8"}, chunk_rows=2)
+        t.append({"k": k, "v": np.arange(10.0)})
+        s.commit()
+        ddf = to_dask_dataframe(t, index="k", chunks_per_partition=1, lease=0)
+        assert ddf.known_divisions and ddf.divisions == (
+            1,
+            4,
+            5,
+        )  # chunks [1 2][2 2][2 3][3 3][4 5]
+        for value in (2, 3):
+            got = ddf.loc[value].compute()["v"].to_numpy()
+            assert np.array_equal(got, np.flatnonzero(k == value).astype(float))
+        # a gap left by the zone maps between equal values: no divisions rather than wrong ones
+        gap = to_dask_dataframe(t, where="(v < 2) | (v > 3)", index="k", chunks_per_partition=1)
+        assert np.array_equal(gap.loc[2].compute()["v"].to_numpy(), [1.0, 4.0])
+
+
+def test_a_timedelta_index(tmp_path):
+    p = str(tmp_path / "s.colvault")
+    with colvault.open(p, "w") as s:
+        t = s.create_table("/t", {"d": "m8[s]", "v": "f8"}, chunk_rows=3)
+        t.append({"d": np.arange(9).astype("m8[s]"), "v": np.arange(9.0)})
+        s.commit()
+        ddf = to_dask_dataframe(t, index="d", chunks_per_partition=1, lease=0)
+        assert ddf.divisions[0] == pd.Timedelta(0, "s")
+        got = ddf.loc[pd.Timedelta(2, "s") : pd.Timedelta(4, "s")].compute()
+        assert list(got["v"]) == [2.0, 3.0, 4.0]
+
+
 def test_columns_projection_and_unknown_names(path):
     with colvault.open(path) as s:
         t = s["/t"]
@@ -116,6 +151,11 @@ def test_columns_projection_and_unknown_names(path):
             to_dask_dataframe(t, where="nope > 1", lease=0)
         with pytest.raises(ValueError, match="chunks_per_partition"):
             to_dask_dataframe(t, chunks_per_partition=0, lease=0)
+        with pytest.raises(ValueError, match="chunks_per_block"):
+            to_dask_array(t.cols.value, chunks_per_block=0, lease=0)
+        for bad in (-1, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="lease must be a finite number"):
+                to_dask_dataframe(t, lease=bad)
 
 
 def test_an_empty_table(tmp_path):
@@ -201,7 +241,7 @@ def test_cluster_commit_and_compact_mid_computation(client, path):
         t = s["/t"]
         want = expected_frame(t, cond)
         ddf = to_dask_dataframe(t, where=cond, chunks_per_partition=1, index=None)
-        future = client.compute(ddf.map_partitions(slow, meta=ddf._meta))
+        future = client.compute(ddf.map_partitions(slow))
         t.append(rows(3_000, 20_500))
         s.commit()
         report = s.compact()

@@ -74,10 +74,9 @@ class _Node:
 def _data_nodes(session: Session) -> list[_Node]:
     out = []
     for path, rec in sorted(session.index()[0].items()):
-        if rec.kind in ("table", "array"):
-            schema = rec.table_schema()
-            state = session.node_state(rec.id, schema)
-            out.append(_Node(rec.id, path, schema, rec.codec(), state))
+        if rec.kind != "group":  # a damaged record raises CatalogError: nothing is rewritten
+            schema, codec = rec.data_parts(session.path, path)
+            out.append(_Node(rec.id, path, schema, codec, session.node_state(rec.id, schema)))
     return out
 
 
@@ -167,7 +166,7 @@ def _compact_locked(session: Session) -> CompactReport:
     for rel in segment_files(root):
         if rel in keep:
             continue
-        if rel in hold:
+        if hold is None or rel in hold:  # None: a lease could not be read, keep them all
             leased += 1
             continue
         os.unlink(os.path.join(root, rel))

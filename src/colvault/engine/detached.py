@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -108,24 +108,44 @@ class DetachedTable(TableReads):
         """The first row of each chunk, in the piece's own numbering."""
         return self._node_state.starts.copy()
 
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """(segment, offset, crc) of every chunk: what names this snapshot's bytes (commit ids
+        start again in a store recreated with ``mode="w"``; these do not repeat)."""
+        return tuple(
+            (r.segment, r.offset, r.crc) for refs in self._node_state.columns.values() for r in refs
+        )
+
+    def __dask_tokenize__(self) -> tuple:
+        """Dask's key for a piece (without dask: a method it looks for by name)."""
+        return (self.store_path, self.path, self.first_row, self.fingerprint())
+
     @property
     def segments(self) -> frozenset[str]:
         """The segment files (relative to the store) that the rows live in."""
         return frozenset(r.segment for refs in self._node_state.columns.values() for r in refs)
 
     def pieces(
-        self, chunks_per_piece: int, positions: list[int] | None = None
-    ) -> list[DetachedTable]:
+        self, chunks_per_piece: int, positions: list[int] | None = None,
+        can_cut: Callable[[int], bool] | None = None,
+    ) -> list[DetachedTable]:  # fmt: skip
         """The rows cut into pieces of at most ``chunks_per_piece`` consecutive chunks; only
-        the chunks at ``positions`` (sorted), when given, e.g. those a condition's zone maps
-        leave (:meth:`chunks_left`). A piece never spans a gap, so its rows are consecutive."""
-        if chunks_per_piece < 1:
-            raise ValueError(f"chunks_per_piece must be at least 1, not {chunks_per_piece}")
-        keep = list(range(self.chunks)) if positions is None else sorted(positions)
+        the chunks at ``positions``, when given, e.g. those a condition's zone maps leave
+        (:meth:`chunks_left`). A piece never spans a gap, so its rows are consecutive.
+        ``can_cut(pos)``: whether a piece may end before chunk ``pos`` (else it grows past
+        ``chunks_per_piece``), e.g. only where an index column's values change."""
+        if isinstance(chunks_per_piece, bool) or chunks_per_piece < 1:
+            raise ValueError(f"chunks_per_piece must be at least 1, not {chunks_per_piece!r}")
+        keep = list(range(self.chunks)) if positions is None else sorted(set(positions))
+        if keep and (keep[0] < 0 or keep[-1] >= self.chunks):
+            raise ValueError(
+                f"chunk positions of {self.path} run from 0 to {self.chunks - 1}; "
+                f"got {keep[0]}..{keep[-1]}"
+            )
         out: list[DetachedTable] = []
         run: list[int] = []
         for pos in keep:
-            if run and (pos != run[-1] + 1 or len(run) == chunks_per_piece):
+            full = len(run) >= chunks_per_piece and (can_cut is None or can_cut(pos))
+            if run and (pos != run[-1] + 1 or full):
                 out.append(self._piece(run[0], run[-1] + 1))
                 run = []
             run.append(pos)

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NodeError
+from ..errors import CatalogError, NodeError
 from .catalog import FORMAT_NULLABLE, FORMAT_VERSION
 from .codec import Codec
 from .schema import TableSchema
@@ -36,6 +36,18 @@ class NodeRecord:
         """The compression of a table or array (not for a group)."""
         assert self.options is not None
         return Codec.from_json(json.loads(self.options))
+
+    def data_parts(self, store: str, path: str) -> tuple[TableSchema, Codec]:
+        """(schema, codec) of a table or array at ``path``; ``CatalogError`` naming the node
+        when the record is of no known kind or does not decode (a damaged catalog)."""
+        if self.kind not in ("table", "array"):
+            raise CatalogError(store, f"node {path} is not a table or array ({self.kind!r})")
+        try:
+            return self.table_schema(), self.codec()
+        except (KeyError, ValueError, TypeError, AssertionError) as exc:
+            raise CatalogError(
+                store, f"the record of node {path} does not decode ({exc!r})"
+            ) from exc
 
     @property
     def has_nullable(self) -> bool:

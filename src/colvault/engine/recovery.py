@@ -61,11 +61,16 @@ def _tables_intact(conn: sqlite3.Connection) -> bool:
 def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
     sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
-    hold = leases.held(root)  # old segments a Dask graph still reads: compact() kept them
+    hold: set[str] | None = set()
+    looked = False  # leases are read only when a segment the catalog does not know is met
     cut = []
     intact: bool | None = None  # checked once, before the first cut
     for rel in segment_files(root):
-        if sealed.get(rel) or rel in hold:
+        if sealed.get(rel):
+            continue
+        if rel not in sealed and not looked:  # maybe an old segment compact() kept for a lease
+            hold, looked = leases.held(root), True
+        if hold is None or rel in hold:
             continue
         fd = try_lock(os.path.join(root, rel))
         if fd is None:

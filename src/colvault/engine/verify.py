@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import CatalogError, ChecksumError, ColvaultError
+from ..errors import ChecksumError, ColvaultError
 from . import leases
 from .recovery import segment_files
 
@@ -55,7 +55,8 @@ def verify_store(session: Session) -> VerifyReport:
         size = os.path.getsize(os.path.join(session.path, rel))
         end = ends.get(rel)
         if end is None:
-            why = "; a lease keeps it for a reader of an older snapshot" if rel in hold else ""
+            leased = hold is None or rel in hold
+            why = "; a lease keeps it for a reader of an older snapshot" if leased else ""
             report.info.append(f"segment {rel}: {size} bytes, named by no manifest row{why}")
         elif size > end:
             report.info.append(f"segment {rel}: unreferenced tail of {size - end} bytes")
@@ -70,14 +71,7 @@ def _verify_nodes(session: Session, report: VerifyReport) -> None:
         if rec.kind == "group":
             continue
         try:
-            if rec.kind not in ("table", "array"):
-                raise CatalogError(session.path, f"node {path} is of no known kind ({rec.kind!r})")
-            try:
-                schema = rec.table_schema()
-            except (KeyError, ValueError, TypeError, AssertionError) as exc:
-                raise CatalogError(
-                    session.path, f"the record of node {path} does not decode ({exc!r})"
-                ) from exc
+            schema, _ = rec.data_parts(session.path, path)
             state = session.node_state(rec.id, schema)
         except ColvaultError as exc:
             report.damage.append(str(exc))

@@ -21,6 +21,7 @@ Needs dask (``pip install colvault[dask]``); imported only when these functions 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,6 @@ LEASE_SECONDS = 24 * 3600.0
 PARTITION_BYTES = 128 * 2**20
 """Raw bytes per partition (or block) that the default ``chunks_per_partition`` aims at."""
 
-ROW_NUMBER = None
-"""``index=None``: partitions are indexed by table row number."""
-
 
 def _dask(what: str, module: str) -> Any:
     """``dask.<module>``, or an ImportError that says how to install it."""
@@ -53,16 +51,20 @@ def _dask(what: str, module: str) -> Any:
         raise ImportError(f"{what} needs dask: pip install 'colvault[dask]'") from None
 
 
-def _per_piece(det: DetachedTable, specs: Sequence[ColumnSpec], chunks: int | None) -> int:
+def _per_piece(
+    det: DetachedTable, specs: Sequence[ColumnSpec], chunks: int | None, what: str
+) -> int:
     if chunks is not None:
-        if not isinstance(chunks, int | np.integer) or chunks < 1:
-            raise ValueError(f"chunks_per_partition must be an int of at least 1, not {chunks!r}")
+        if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks < 1:
+            raise ValueError(f"{what} must be an int of at least 1, not {chunks!r}")
         return int(chunks)
     row_bytes = sum(s.cell_bytes if not s.is_category else 16 for s in specs) or 1
     return max(1, PARTITION_BYTES // (det.chunk_rows * row_bytes))
 
 
 def _lease(det: DetachedTable, pieces: list[DetachedTable], seconds: float) -> str | None:
+    if not isinstance(seconds, int | float) or not seconds >= 0 or math.isinf(seconds):
+        raise ValueError(f"lease must be a finite number of seconds (0: none), not {seconds!r}")
     if not seconds or not pieces:
         return None
     return leases.take(det.store_path, set().union(*(p.segments for p in pieces)), seconds)
@@ -91,6 +93,8 @@ def _bound(spec: ColumnSpec, value: Any) -> Any:
     if spec.dtype.kind == "M":
         stamp = pd.Timestamp(value)
         return stamp.tz_localize("UTC").tz_convert(spec.tz) if spec.tz else stamp
+    if spec.dtype.kind == "m":
+        return pd.Timedelta(value)
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -168,7 +172,11 @@ def to_dask_dataframe(
     key, bounds = _index_column(det, index)
     names = [n for n in names if n != key]  # the index is not also a column
     positions = det.chunks_left(where, condvars) if where is not None else None
-    pieces = det.pieces(_per_piece(det, specs, chunks_per_partition), positions)
+    per = _per_piece(det, specs, chunks_per_partition, "chunks_per_partition")
+    # a partition ends only where the index's values change: equal values on both sides of a
+    # cut would break the divisions (dask looks for a value in one partition only)
+    can_cut = None if bounds is None else (lambda pos: bounds[pos][0] > bounds[pos - 1][1])
+    pieces = det.pieces(per, positions, can_cut)
     options = {"where": where, "condvars": dict(condvars or {}), "index": key}
     meta = read_partition(det, names, index=key, empty=True)
     meta = _unknown_categories(meta)
@@ -196,18 +204,17 @@ def _divisions(
     """Partition boundaries along the index: row numbers, or the zone-map bounds of a sorted
     index column; None (unknown) for an unsorted one."""
     if key is None:
-        last = pieces[-1]
-        return (*(p.first_row for p in pieces), last.first_row + last.nrows - 1)
+        end = pieces[-1].first_row + pieces[-1].nrows - 1
+        return (*(p.first_row for p in pieces), end)
     if bounds is None:
         return None
     spec = det.column_specs([key])[0]
     starts = det.chunk_starts
-    first_chunk = [int(np.searchsorted(starts, p.first_row)) for p in pieces]
-    last_chunk = first_chunk[-1] + pieces[-1].chunks - 1
-    return (
-        *(_bound(spec, bounds[c][0]) for c in first_chunk),
-        _bound(spec, bounds[last_chunk][1]),
-    )
+    first = [int(np.searchsorted(starts, p.first_row)) for p in pieces]
+    last = [f + p.chunks - 1 for f, p in zip(first, pieces, strict=True)]
+    if any(bounds[b][0] <= bounds[a][1] for a, b in zip(last, first[1:], strict=False)):
+        return None  # equal values across a gap that zone maps left: no strict cut there
+    return (*(_bound(spec, bounds[c][0]) for c in first), _bound(spec, bounds[last[-1]][1]))
 
 
 def read_block(piece: DetachedTable, column: str) -> np.ndarray:
@@ -248,12 +255,12 @@ def to_dask_array(
 
     det, column = _detached_column(node)
     spec = det.column_specs([column])[0]
-    pieces = det.pieces(_per_piece(det, [spec], chunks_per_block))
+    pieces = det.pieces(_per_piece(det, [spec], chunks_per_block, "chunks_per_block"))
     dtype = np.dtype(object) if spec.is_category else spec.dtype
     inner = spec.shape
-    name = f"colvault-{column}-" + tokenize(
-        det.store_path, det.path, det.version, column, [len(p) for p in pieces]
-    )
+    name = f"colvault-{column}-" + tokenize(  # the chunks themselves: a recreated store's
+        det.store_path, det.path, column, det.fingerprint()
+    )  # commit ids start again, its chunks do not name the same bytes
     graph: dict[Any, Any] = {
         (name, i, *(0,) * len(inner)): (read_block, piece, column) for i, piece in enumerate(pieces)
     }
@@ -262,7 +269,7 @@ def to_dask_array(
     empty = np.empty((0, *inner), dtype)
     meta = np.ma.MaskedArray(empty, np.zeros(empty.shape, bool)) if spec.nullable else empty
     if not pieces:
-        return da.from_array(meta if not spec.nullable else empty, chunks=chunks)
+        return da.from_array(empty, chunks=chunks, meta=meta)
     _lease(det, pieces, lease)
     hlg = HighLevelGraph.from_collections(name, graph, dependencies=())
     return da.Array(hlg, name, chunks, dtype=dtype, meta=meta)
