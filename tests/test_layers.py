@@ -117,7 +117,12 @@ def runtime_imports(source: str, package: list[str]) -> set[str]:
     }
     found = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only or not isinstance(node, ast.ImportFrom):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+            continue
+        if not isinstance(node, ast.ImportFrom):
             continue
         base = package[: len(package) - node.level + 1] if node.level else []
         module = ".".join([*base, node.module] if node.module else base)
@@ -167,3 +172,4 @@ def test_the_engine_checker_sees_upward_imports():
     typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .table import Table\n"
     assert upward_imports(typed, "session") == []
     assert upward_imports("from .schema import ColumnSpec\n", "store") == []
+    assert upward_imports("import colvault.engine.store\n", "tree") == ["store"]
