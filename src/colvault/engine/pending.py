@@ -83,26 +83,25 @@ class PendingMeta:
 
     # -- the overlay -----------------------------------------------------------------------------
 
-    def replay(self, index: dict[str, NodeRecord]) -> dict[str, NodeRecord]:
-        """The committed path index with this process's pending node operations applied."""
-        if not self.ops:
-            return index
-        index = dict(index)
-        for op in self.ops:
+    def replay(self, index: dict[str, NodeRecord], by_id: dict[str, str], start: int = 0) -> None:
+        """Apply the pending node operations from ``start`` on to a path index (path →
+        record) and its inverse (id → path), in place: a process creating many nodes
+        applies each once, not all of them again per node."""
+        for op in self.ops[start:]:
             if op[0] == "create":
                 index[op[1].path] = op[1]
+                by_id[op[1].id] = op[1].path
             elif op[0] == "rename":
                 _, old, new = op
                 for path in [p for p in index if in_subtree(p, old)]:
                     rec = index.pop(path)
-                    index[moved(path, old, new)] = NodeRecord(
-                        rec.id, moved(path, old, new), rec.kind, rec.schema, rec.options
-                    )
+                    to = moved(path, old, new)
+                    index[to] = NodeRecord(rec.id, to, rec.kind, rec.schema, rec.options)
+                    by_id[rec.id] = to
             else:
                 _, top = op
                 for path in [p for p in index if in_subtree(p, top)]:
-                    del index[path]
-        return index
+                    del by_id[index.pop(path).id]
 
     def forget_node(self, node_id: str) -> None:
         for key in [k for k in self.sidecars if k[0] == node_id]:

@@ -104,7 +104,8 @@ class Session:
         self.writers: dict[str, TableWriter] = {}
         self._new_dirs: set[str] = set()
         self._nodes_cache: tuple[int, dict[str, NodeRecord]] | None = None
-        self._index_cache: tuple[Any, dict[str, NodeRecord], dict[str, str]] | None = None
+        #: (commit id, epoch, pending ops applied, path index, id index)
+        self._index_cache: tuple[Any, int, int, dict[str, NodeRecord], dict[str, str]] | None = None
         self._states: dict[str, NodeState] = {}
         self._ops_version = 0
         self.closed = False
@@ -227,10 +228,6 @@ class Session:
             w.close()
         self.writers.clear()
 
-    def changed(self) -> None:
-        """The pending node changes changed: the node index is rebuilt on its next use."""
-        self._ops_version += 1
-
     def node_state(self, node_id: str, schema: TableSchema) -> NodeState:
         """The committed manifest of a node, cached until a commit changes it."""
         self.check_open()
@@ -268,11 +265,16 @@ class Session:
         """(path → record, id → path): committed nodes with this process's pending changes."""
         self.check_open()
         commit_id, committed = self._committed_nodes()
-        key = (commit_id, self._ops_version)
-        if self._index_cache is None or self._index_cache[0] != key:
-            index = self.pending.replay(committed)
-            self._index_cache = (key, index, {r.id: p for p, r in index.items()})
-        return self._index_cache[1], self._index_cache[2]
+        cache, ops = self._index_cache, len(self.pending.ops)
+        if cache is None or cache[:2] != (commit_id, self._ops_version) or cache[2] > ops:
+            index, by_id = dict(committed), {r.id: p for p, r in committed.items()}
+            applied = 0
+        else:  # the same commit and pending ops only appended to since: apply the new ones
+            _, _, applied, index, by_id = cache
+        if applied < ops:
+            self.pending.replay(index, by_id, applied)
+        self._index_cache = (commit_id, self._ops_version, ops, index, by_id)
+        return index, by_id
 
     def path_of(self, node_id: str) -> str:
         path = self.index()[1].get(node_id)

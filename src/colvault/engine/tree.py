@@ -122,7 +122,6 @@ class NodeTree:
         self._ensure_parents(norm, index)
         rec = NodeRecord(new_id(), norm, kind, schema, options)
         self._session.pending.ops.append(("create", rec))
-        self._session.changed()
         return KINDS[kind](self._store(), rec)
 
     def _ensure_parents(self, norm: str, index: dict[str, NodeRecord]) -> None:
@@ -135,7 +134,6 @@ class NodeTree:
             raise NodeError(f"{parent} is a {index[parent].kind}; it cannot hold {norm}")
         for p in reversed(missing):
             self._session.pending.ops.append(("create", NodeRecord(new_id(), p, "group")))
-        self._session.changed()
 
     def create_group(self, path: str, *, exist_ok: bool = False) -> Group:
         """Create a group (and missing parents)."""
@@ -248,7 +246,6 @@ class NodeTree:
                 check_limits(moved(p, old_n, new_n))
         self._ensure_parents(new_n, index)
         self._session.pending.ops.append(("rename", old_n, new_n))
-        self._session.changed()
 
     def remove(self, path: str, *, recursive: bool = False) -> None:
         """Remove a node; a group with children needs ``recursive=True``. Uncommitted rows of
@@ -267,4 +264,3 @@ class NodeTree:
             self._session.drop_rows(rec.id)
             self._session.pending.forget_node(rec.id)
         self._session.pending.ops.append(("remove", norm))
-        self._session.changed()
