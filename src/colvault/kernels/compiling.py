@@ -66,13 +66,18 @@ class CompileNotice(event.Listener):
         self.timer: Any = None
         self.said = False
 
-    def on_start(self, ev: Any) -> None:
-        if self.early is not None and _module(ev.data["dispatcher"]) == EARLY_HELPER_FROM:
+    def start_early(self) -> None:
+        """Start the CSV helper now, if not started yet (once per process)."""
+        if self.early is not None:
             early, self.early = self.early, None
             try:
                 early()
             except Exception:  # no helper: the import compiles everything itself
                 pass
+
+    def on_start(self, ev: Any) -> None:
+        if _module(ev.data["dispatcher"]) == EARLY_HELPER_FROM:
+            self.start_early()
         if self.said or not ours(ev.data["dispatcher"]):
             return
         with self.lock:
@@ -135,6 +140,14 @@ def would_compile(dispatcher: Any, *args: Any) -> bool:
 
 _watching: CompileNotice | None = None
 _watch_lock = threading.Lock()
+
+
+def cold_start(module: str) -> None:
+    """A kernel of ``module`` was not compiled, a numpy version taken instead: for the early
+    CSV helper this is the same sign as its compile (a session writing a table on a fresh
+    machine)."""
+    if _watching is not None and module == EARLY_HELPER_FROM:
+        _watching.start_early()
 
 
 def watch() -> CompileNotice:
