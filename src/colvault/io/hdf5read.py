@@ -7,6 +7,11 @@ the writer keeps without copying. A slice is whole chunks of the new node, so th
 compresses each as it is. While the writer appends one slice, a thread reads and splits the
 next one (:data:`READ_AHEAD`): HDF5's reads and numpy's copies overlap the writer's
 compression and writes.
+
+Where the CPU goes, importing the uncompressed 20 M-row benchmark file (480 MB, 0.55-0.6 s of
+CPU on 2 cores): HDF5's read 0.09 s and the split 0.09 s (this thread), the writer's Python
+and ``pwrite`` 0.11 s (the caller's), its compression, zone maps and checksums 0.25-0.3 s (its
+pool). The reading thread is the longest path; h5py holds the GIL while it reads.
 """
 
 from __future__ import annotations
