@@ -70,8 +70,19 @@ CONDITIONS = [
 ]
 
 
+@pytest.fixture(params=["kernels", "numpy"])
+def evaluation(request, monkeypatch):
+    """Each query test twice: with the compiled kernels, and as a process whose cache lacks
+    them evaluates small queries (numpy, where the condition allows it)."""
+    if request.param == "numpy":
+        from colvault.engine.query.predicate import Predicate
+
+        monkeypatch.setattr(Predicate, "kernel_is_cold", lambda self: True)
+    return request.param
+
+
 @pytest.mark.parametrize("cond", CONDITIONS)
-def test_conditions_match_numpy(table_path, cond):
+def test_conditions_match_numpy(table_path, cond, evaluation):
     path, data = table_path
     condvars = {"lo": np.float32(21.0)}
     want = reference(cond, data, condvars)

@@ -138,6 +138,20 @@ def would_compile(dispatcher: Any, *args: Any) -> bool:
     return cold
 
 
+def has_cache(dispatcher: Any) -> bool:
+    """Whether Numba's cache holds any compiled version of ``dispatcher`` (or this process
+    compiled one): generated kernels, whose argument types vary by chunk, are told cold this
+    way (True when that cannot be told)."""
+    if getattr(dispatcher, "overloads", None) is None or dispatcher.overloads:
+        return True
+    try:
+        from numba.core.caching import FunctionCache
+
+        return bool(FunctionCache(dispatcher.py_func)._cache_file._load_index())
+    except Exception:  # Numba's private cache API changed: take the kernel
+        return True
+
+
 _watching: CompileNotice | None = None
 _watch_lock = threading.Lock()
 

@@ -120,6 +120,7 @@ class BatchScan:
         self.static = cond.predicate.static
         self.usable = (
             native.AVAILABLE
+            and not cond.predicate.numpy  # numpy evaluates the chunks one by one
             and 0 < len(cond.specs) <= BATCH_COLUMNS
             and self.static is not None
             and len(self.static) <= BATCH_CONSTANTS

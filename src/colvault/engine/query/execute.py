@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: A query over at most this many rows evaluates a simple condition (comparisons joined by
+#: ``&``, ``|``, ``~``) with numpy when its kernel is not in Numba's cache: a compile costs
+#: 0.5-1 s, numpy a few milliseconds per million rows. Larger queries compile the kernel.
+NUMPY_ROWS = 4_000_000
+
 
 class Plan:
     """A parsed, typed and compiled condition over one table, and its row range."""
@@ -57,6 +62,12 @@ class Plan:
         self.start, self.stop, _ = slice(start, stop).indices(n)
         self.verdicts = classify_chunks(self.expr, self.state, self.specs)
         self.range = sorted_range(self.expr)
+        predicate = self.condition.predicate
+        predicate.numpy = (  # a new user's first queries: numpy beats a compile of the kernel
+            self.stop - self.start <= NUMPY_ROWS
+            and predicate.evaluable_in_numpy()
+            and predicate.kernel_is_cold()
+        )
 
     def chunks(self) -> list[int]:
         """Positions of the chunks in the row range that the zone maps did not rule out."""

@@ -34,8 +34,9 @@ from .expr import (
 )
 
 if TYPE_CHECKING:
-    from ...kernels import exprgen
+    from ...kernels import compiling, exprgen
 else:
+    compiling = kernel_module("compiling")
     exprgen = kernel_module("exprgen")
 
 # ---------------------------------------------------------------------------------------------
@@ -367,6 +368,18 @@ class Predicate:
         self._kernels: dict[tuple[str, tuple[int, ...]], Callable[..., int]] = {}
         fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
         self.static = kernel_constants(expr) if fixed else None
+        #: Evaluate chunks with numpy, not the kernel (a small query in a process whose cache
+        #: lacks the kernel: see ``Plan``); chunks with missing values still take the kernel.
+        self.numpy = False
+
+    def evaluable_in_numpy(self) -> bool:
+        """Whether numpy can evaluate the condition as the kernel does: comparisons of
+        columns and constants of one type, joined by ``&``, ``|`` and ``~``."""
+        return _numpy_evaluable(self.lowered.node)
+
+    def kernel_is_cold(self) -> bool:
+        """Whether the select kernel would be compiled first (no cached version)."""
+        return not compiling.has_cache(self.kernel("select"))
 
     def kernel(self, mode: str = "select", masked: tuple[int, ...] = ()) -> Callable[..., int]:
         """The ``mode`` kernel, with validity bits for the columns at positions ``masked``."""
@@ -444,6 +457,8 @@ class Predicate:
         """int64 positions (within the chunk) of the rows where the condition holds (a new
         array; the kernel writes into this thread's scratch buffer)."""
         args = self.args(arrays, dictionaries, n, overrides, valid)
+        if self.numpy and not valid:
+            return np.flatnonzero(self._numpy_rows(args)).astype(np.int64)
         out = scratch_array("hits", np.int64, args[0])
         count = self._checked(self.kernel("select", self.masked(valid))(*args, out))
         return out[:count].copy()
@@ -458,7 +473,16 @@ class Predicate:
     ) -> int:
         """How many rows of the chunk satisfy the condition."""
         args = self.args(arrays, dictionaries, n, overrides, valid)
+        if self.numpy and not valid:
+            return int(np.count_nonzero(self._numpy_rows(args)))
         return self._checked(self.kernel("count", self.masked(valid))(*args))
+
+    def _numpy_rows(self, args: tuple[Any, ...]) -> np.ndarray:
+        """The condition of each row, evaluated by numpy from the kernel's arguments."""
+        n, ncols = args[0], len(self.columns)
+        cols = [a[:n] for a in args[1 : 1 + ncols]]
+        consts = args[1 + ncols :]
+        return np.broadcast_to(_numpy_node(self.lowered.node, cols, consts), (n,))
 
     def mask(
         self,
@@ -509,3 +533,41 @@ def _missing(values: Any) -> Any:
     else:
         out = np.zeros(data.shape, bool)
     return out | np.ma.getmaskarray(a)
+
+
+_NUMPY_COMPARE: dict[str, Callable[..., Any]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "==": np.equal, "!=": np.not_equal,
+}  # fmt: skip
+
+
+def _numpy_evaluable(node: tuple[Any, ...]) -> bool:
+    kind = node[0]
+    if kind in ("col", "const"):
+        return True
+    if kind in _NUMPY_COMPARE:  # operands of one type: the kernel compares them as numpy does
+        left, right = node[2], node[3]
+        same = left[0] in ("col", "const") and right[0] in ("col", "const") and left[2] == right[2]
+        return same and np.dtype(left[2]).kind in "biuf"
+    if kind in ("and", "or"):
+        return _numpy_evaluable(node[2]) and _numpy_evaluable(node[3])
+    if kind == "not":
+        return _numpy_evaluable(node[2])
+    return False
+
+
+def _numpy_node(node: tuple[Any, ...], cols: list[np.ndarray], consts: tuple[Any, ...]) -> Any:
+    kind = node[0]
+    if kind == "col":
+        return cols[node[1]]
+    if kind == "const":
+        return consts[node[1]]
+    if kind in _NUMPY_COMPARE:
+        return _NUMPY_COMPARE[kind](
+            _numpy_node(node[2], cols, consts), _numpy_node(node[3], cols, consts)
+        )
+    if kind == "and":
+        return _numpy_node(node[2], cols, consts) & _numpy_node(node[3], cols, consts)
+    if kind == "or":
+        return _numpy_node(node[2], cols, consts) | _numpy_node(node[3], cols, consts)
+    return ~_numpy_node(node[2], cols, consts)
