@@ -625,3 +625,41 @@ def test_hash_group_by_takes_any_integer_keys():
     small.update(np.array([-3, 7, -3], np.int16), np.array([1, 2, 3], np.int8), None, False)
     res = small.result()
     assert res["key"].tolist() == [-3, 7] and res["sum"].tolist() == [4, 2]
+
+
+@given(st.sampled_from(["f8", "f4", "i8", "i4", "u8", "u1"]), st.data())
+def test_numpy_passes_equal_the_kernel(dt, data):
+    """What a process without the compiled stats kernel computes: counts, min, max and the
+    integer sum exactly the kernel's, the float sums within a few ulps of them."""
+    from colvault.kernels import aggcore
+
+    dtype = np.dtype(dt)
+    n = data.draw(st.integers(1, 600))
+    if dtype.kind == "f":
+        values = data.draw(
+            hnp.arrays(
+                dtype, n, elements=st.floats(-1e6, 1e6, width=dtype.itemsize * 8) | st.just(np.nan)
+            )
+        )
+    else:
+        values = data.draw(hnp.arrays(dtype, n))
+    nat = dtype == np.int64 and data.draw(st.booleans())
+    states = []
+    for passes in (aggcore._chunk_passes, aggcore._numpy_passes):
+        part = np.zeros(aggcore.STATS_LEN, np.int64)
+        acc = part.view(aggcore.ACC_TYPE[aggcore.kind_of(dtype)])
+        passes(part, part.view(np.float64), acc, np.empty(64), values, nat, dtype.kind != "f")
+        states.append(part)
+    kernel, numpy_ = states
+    for slot in (aggcore.COUNT, aggcore.NAN, aggcore.ISUM):
+        assert kernel[slot] == numpy_[slot]
+    acc_type = aggcore.ACC_TYPE[aggcore.kind_of(dtype)]
+    for slot in (aggcore.MIN, aggcore.MAX):  # equal as numbers: -0.0 or 0.0 is unspecified
+        assert kernel.view(acc_type)[slot] == numpy_.view(acc_type)[slot]
+    with np.errstate(invalid="ignore"):
+        terms = np.abs(values.astype(np.float64))
+    # errors relative to the terms' magnitudes (a sum may cancel to nearly nothing)
+    scale = {aggcore.FSUM: np.nansum(terms), aggcore.M2: np.nansum(terms * terms)}
+    for slot in (aggcore.FSUM, aggcore.M2):
+        a, b = kernel.view(np.float64)[slot], numpy_.view(np.float64)[slot]
+        assert a == b or abs(a - b) <= 1e-12 * float(scale[slot]), (a, b)

@@ -14,6 +14,7 @@ from numba import types
 from numba.core.typing import signature
 from numba.extending import intrinsic, overload
 
+from . import compiling
 from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
@@ -315,8 +316,71 @@ def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> 
     part = np.zeros(STATS_LEN, np.int64)
     acc = part.view(ACC_TYPE[kind_of(values.dtype)])
     stack = np.empty(64, np.float64)
-    _chunk_passes(part, part.view(np.float64), acc, stack, values, bool(nat), kind != "f")
+    args = (part, part.view(np.float64), acc, stack, values, bool(nat), kind != "f")
+    if compiling.SMALL and compiling.would_compile(_chunk_passes, *args):
+        _numpy_passes(*args)
+    else:
+        _chunk_passes(*args)
     return part
+
+
+def _tree_sum(block_sums: np.ndarray) -> float:
+    """Block sums combined as :func:`_chunk_passes` combines them (a binary counter's carries,
+    then the stack from the top)."""
+    stack: list[float] = []
+    for b, s in enumerate(block_sums.tolist(), 1):
+        k = b
+        while k & 1 == 0:
+            s = stack.pop() + s
+            k >>= 1
+        stack.append(s)
+    r = 0.0
+    while stack:
+        r = stack.pop() + r
+    return r
+
+
+def _block_sums(terms: np.ndarray) -> np.ndarray:
+    """Sums of blocks of :data:`_BLOCK` float64 terms (numpy's pairwise sum in each)."""
+    n = len(terms)
+    padded = np.zeros(-(-n // _BLOCK) * _BLOCK, np.float64)
+    padded[:n] = terms
+    return padded.reshape(-1, _BLOCK).sum(axis=1)
+
+
+def _numpy_passes(part, fpart, acc, stack, values, nat, ints):
+    """:func:`_chunk_passes` in numpy, for a process whose cache lacks the kernel (its compile
+    costs about 0.5 s; these passes milliseconds). Counts, min, max and integer sums are the
+    kernel's exactly; the float sums take the same blocks and tree, each block summed by numpy
+    where the kernel sums on SIMD lanes: equal within the same error bound, maybe not to the
+    last bit (as the kernel's own sums are not across machines of other vector widths)."""
+    n = values.shape[0]
+    if values.dtype.kind == "f":
+        miss = np.isnan(values)
+    elif nat:
+        miss = values == np.iinfo(np.int64).min
+    else:
+        miss = np.zeros(n, bool)
+    valid = values[~miss]
+    if len(valid) == 0:
+        part[NAN] = n
+        return
+    acc[MIN] = valid.min()
+    acc[MAX] = valid.max()
+    count = len(valid)
+    terms = np.where(miss, 0.0, values.astype(np.float64))
+    total = _tree_sum(_block_sums(terms))
+    part[COUNT] = count
+    part[NAN] = n - count
+    fpart[FSUM] = total
+    fpart[FCOMP] = 0.0
+    center = total / count
+    d = values.astype(np.float64) - center
+    deviations = np.where(miss, 0.0, d * d)
+    fpart[M2] = _tree_sum(_block_sums(deviations))
+    if ints:  # the exact (wrapping) int64 sum; uint64 bit-cast
+        with np.errstate(over="ignore"):
+            part[ISUM] = np.where(miss, 0, values.astype(np.int64)).sum(dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True, **HELPER)
