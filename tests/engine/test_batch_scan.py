@@ -12,9 +12,17 @@ from hypothesis import strategies as st
 
 import colvault
 from colvault import ChecksumError, QueryError
+from colvault.engine.query import execute
 from colvault.engine.query.batch import BatchScan
 from colvault.engine.query.execute import Plan
 from colvault.kernels import native
+
+
+@pytest.fixture(autouse=True)
+def kernels(monkeypatch):
+    """Batch scans are the kernels' path: never numpy, even with a cold cache."""
+    monkeypatch.setattr(execute, "NUMPY_ROWS", 0)
+
 
 N = 6000
 CHUNK = 500

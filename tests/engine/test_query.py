@@ -74,10 +74,13 @@ CONDITIONS = [
 def evaluation(request, monkeypatch):
     """Each query test twice: with the compiled kernels, and as a process whose cache lacks
     them evaluates small queries (numpy, where the condition allows it)."""
-    if request.param == "numpy":
-        from colvault.engine.query.predicate import Predicate
+    from colvault.engine.query import execute
+    from colvault.engine.query.predicate import Predicate
 
+    if request.param == "numpy":
         monkeypatch.setattr(Predicate, "kernel_is_cold", lambda self: True)
+    else:
+        monkeypatch.setattr(execute, "NUMPY_ROWS", 0)
     return request.param
 
 

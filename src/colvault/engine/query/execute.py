@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,7 +38,8 @@ T = TypeVar("T")
 #: A query over at most this many rows evaluates a simple condition (comparisons joined by
 #: ``&``, ``|``, ``~``) with numpy when its kernel is not in Numba's cache: a compile costs
 #: 0.5-1 s, numpy a few milliseconds per million rows. Larger queries compile the kernel.
-NUMPY_ROWS = 4_000_000
+#: ``COLVAULT_NUMPY_ROWS=0`` always takes the kernels (tests of the kernel paths do).
+NUMPY_ROWS = int(os.environ.get("COLVAULT_NUMPY_ROWS", 4_000_000))
 
 
 class Plan:
