@@ -187,3 +187,21 @@ def test_category_conditions(tmp_path, cond, ref):
         assert np.array_equal(t.get_where_list(cond), np.flatnonzero(want))
         assert t.count_where(cond) == int(want.sum())
         assert t.read_where(cond)["station"].tolist() == stations[want].tolist()
+
+
+def test_a_repeated_cold_query_compiles_its_kernel(table_path, monkeypatch):
+    """numpy serves a cold kernel's first rows only: a query repeated in a loop soon takes the
+    compiled kernel (the budget is per condition shape and per process)."""
+    from colvault.engine.query.execute import Plan
+    from colvault.engine.query.predicate import Predicate
+    from colvault.kernels import compiling
+
+    monkeypatch.setattr(Predicate, "kernel_is_cold", lambda self: True)
+    monkeypatch.setattr(compiling, "_budgets", {})
+    monkeypatch.setattr(compiling, "NUMPY_BUDGET", 2 * N)
+    path, data = table_path
+    with colvault.open(path) as store:
+        t = store["/t"]
+        used = [Plan(t._view(), "value > 3", None).condition.predicate.numpy for _ in range(3)]
+        assert used == [True, True, False]
+        assert t.count_where("value > 3") == int(np.count_nonzero(data["value"] > 3))

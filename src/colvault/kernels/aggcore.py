@@ -317,7 +317,12 @@ def chunk_state(values: np.ndarray, positions: np.ndarray | None, nat: bool) -> 
     acc = part.view(ACC_TYPE[kind_of(values.dtype)])
     stack = np.empty(64, np.float64)
     args = (part, part.view(np.float64), acc, stack, values, bool(nat), kind != "f")
-    if compiling.SMALL and compiling.would_compile(_chunk_passes, *args):
+    if (
+        compiling.SMALL
+        and not getattr(_chunk_passes, "overloads", True)  # compiled here: no type lookups
+        and compiling.would_compile(_chunk_passes, *args)
+        and compiling.spend_numpy(_chunk_passes, len(values))
+    ):
         _numpy_passes(*args)
     else:
         _chunk_passes(*args)

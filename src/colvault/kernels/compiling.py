@@ -138,6 +138,27 @@ def would_compile(dispatcher: Any, *args: Any) -> bool:
     return cold
 
 
+#: Values a process may give the numpy version of one cold kernel (zone maps, stats passes,
+#: a query condition) before it compiles the kernel after all: a new user's first, small, work
+#: costs no compile, and work that repeats (a notebook's loop) soon runs at the kernel's speed.
+NUMPY_BUDGET = 4_000_000
+
+_budgets: dict[Any, int] = {}
+_budget_lock = threading.Lock()
+
+
+def spend_numpy(key: Any, n: int) -> bool:
+    """Whether ``n`` more values fit the numpy budget of kernel ``key`` in this process (then
+    they are spent), else False: the caller compiles the kernel."""
+    with _budget_lock:
+        left = _budgets.get(key, NUMPY_BUDGET)
+        if n > left:
+            _budgets[key] = 0
+            return False
+        _budgets[key] = left - n
+        return True
+
+
 def has_cache(dispatcher: Any) -> bool:
     """Whether Numba's cache holds any compiled version of ``dispatcher`` (or this process
     compiled one): generated kernels, whose argument types vary by chunk, are told cold this

@@ -9,9 +9,10 @@ Measured on the benchmark columns: one loop that tests every value for NaN/NaT c
 vectorized, while counting missing values first (a vectorized pass) and then running a branch-free
 min/max/sorted loop is 1.7-4.9x faster. Chunks with missing values take the slower loop.
 
-A process whose Numba cache lacks the kernel computes zone maps with numpy instead (a new
-user's first session: the two specializations cost 0.5 s of compile; numpy passes over a chunk
-cost milliseconds); ``colvault warmup`` compiles it.
+A process whose Numba cache lacks the kernel computes zone maps with numpy instead, for its
+first :data:`.compiling.NUMPY_BUDGET` values (a new user's first session: the two
+specializations cost 0.5 s of compile; numpy passes over a chunk cost milliseconds); then it
+compiles the kernel, as ``colvault warmup`` does ahead.
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ def _numpy_stats(values: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, in
 
 
 def _zone_stats(wide: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, int]:
-    if compiling.SMALL and compiling.would_compile(_stats, wide, nat):
+    if (
+        compiling.SMALL
+        and not getattr(_stats, "overloads", True)  # compiled here already: no type lookups
+        and compiling.would_compile(_stats, wide, nat)
+        and compiling.spend_numpy(_stats, len(wide))
+    ):
         compiling.cold_start(__name__)
         return _numpy_stats(wide, nat)
     return _stats(wide, nat)

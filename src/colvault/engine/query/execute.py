@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ...lazy import kernel_module
 from ..manifest import ChunkRef, NodeState
 from ..masked import unpack
 from ..reading import ChunkSource, scratch
@@ -31,14 +32,20 @@ from .ranges import regular_params, sorted_range
 from .scaled import Scaled
 
 if TYPE_CHECKING:
+    from ...kernels import compiling
     from ..records import TableView
+
+if not TYPE_CHECKING:
+    compiling = kernel_module("compiling")
 
 T = TypeVar("T")
 
 #: A query over at most this many rows evaluates a simple condition (comparisons joined by
 #: ``&``, ``|``, ``~``) with numpy when its kernel is not in Numba's cache: a compile costs
 #: 0.5-1 s, numpy a few milliseconds per million rows. Larger queries compile the kernel.
-#: ``COLVAULT_NUMPY_ROWS=0`` always takes the kernels (tests of the kernel paths do).
+#: ``COLVAULT_NUMPY_ROWS=0`` always takes the kernels (tests of the kernel paths do). The
+#: rows a process gives numpy per condition shape are bounded (``compiling.NUMPY_BUDGET``):
+#: a query repeated in a loop compiles its kernel soon.
 NUMPY_ROWS = int(os.environ.get("COLVAULT_NUMPY_ROWS", 4_000_000))
 
 
@@ -65,10 +72,12 @@ class Plan:
         self.verdicts = classify_chunks(self.expr, self.state, self.specs)
         self.range = sorted_range(self.expr)
         predicate = self.condition.predicate
+        rows = self.stop - self.start
         predicate.numpy = (  # a new user's first queries: numpy beats a compile of the kernel
-            self.stop - self.start <= NUMPY_ROWS
+            rows <= NUMPY_ROWS
             and predicate.evaluable_in_numpy()
             and predicate.kernel_is_cold()
+            and compiling.spend_numpy(("query", predicate.key), rows)  # repeated: compile
         )
 
     def chunks(self) -> list[int]:
