@@ -219,7 +219,7 @@ def slow(frame: pd.DataFrame) -> pd.DataFrame:
     """Spread the partitions' reads over a second or two (a commit lands among them)."""
     import time
 
-    time.sleep(0.2)
+    time.sleep(0.3)
     return frame
 
 
