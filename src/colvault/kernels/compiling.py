@@ -112,6 +112,23 @@ SMALL = 32_768
 _cold: dict[tuple[int, tuple[Any, ...]], bool] = {}
 
 
+def cached_index(py_func: Any, sig: Any = None) -> bool | None:
+    """Whether Numba's on-disk cache holds ``py_func`` compiled for ``sig`` on this machine
+    (``sig`` None: for any signature), read from the cache's index, nothing loaded; None when
+    that cannot be told (Numba's private cache API changed). The one place that reads it."""
+    try:
+        from numba.core.caching import FunctionCache
+        from numba.core.registry import cpu_target
+
+        cache = FunctionCache(py_func)
+        index = cache._cache_file._load_index()
+        if sig is None:
+            return bool(index)
+        return cache._index_key(sig, cpu_target.target_context.codegen()) in index
+    except Exception:
+        return None
+
+
 def would_compile(dispatcher: Any, *args: Any) -> bool:
     """Whether calling ``dispatcher`` with ``args`` compiles it first: not compiled in this
     process for their types, nor in Numba's cache (False when that cannot be told). An answer
@@ -125,15 +142,7 @@ def would_compile(dispatcher: Any, *args: Any) -> bool:
     key = (id(dispatcher), sig)
     cold = _cold.get(key)
     if cold is None:
-        try:
-            from numba.core.caching import FunctionCache
-            from numba.core.registry import cpu_target
-
-            cache = FunctionCache(dispatcher.py_func)
-            index = cache._index_key(sig, cpu_target.target_context.codegen())
-            cold = index not in cache._cache_file._load_index()
-        except Exception:  # Numba's private cache API changed: take the kernel
-            cold = False
+        cold = cached_index(dispatcher.py_func, sig) is False  # unknown: take the kernel
         _cold[key] = cold
     return cold
 
@@ -165,12 +174,7 @@ def has_cache(dispatcher: Any) -> bool:
     way (True when that cannot be told)."""
     if getattr(dispatcher, "overloads", None) is None or dispatcher.overloads:
         return True
-    try:
-        from numba.core.caching import FunctionCache
-
-        return bool(FunctionCache(dispatcher.py_func)._cache_file._load_index())
-    except Exception:  # Numba's private cache API changed: take the kernel
-        return True
+    return cached_index(dispatcher.py_func) is not False  # unknown: take the kernel
 
 
 _watching: CompileNotice | None = None

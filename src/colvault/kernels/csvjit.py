@@ -104,15 +104,8 @@ class Kernel:
         cache for this machine and this source (read from the cache's index, not loaded)."""
         if self._compiled is not None or self._cached or self.py_func is self.generic:
             return True
-        try:
-            from numba.core.caching import FunctionCache
-            from numba.core.registry import cpu_target
-
-            cache = FunctionCache(self.py_func)
-            key = cache._index_key(self.sig, cpu_target.target_context.codegen())
-            self._cached = key in cache._cache_file._load_index()
-        except Exception:  # Numba's private cache API changed: assume nothing to compile
-            self._cached = True
+        # unknown (Numba's private cache API changed): assume nothing to compile
+        self._cached = compiling.cached_index(self.py_func, self.sig) is not False
         return self._cached
 
 
