@@ -76,13 +76,14 @@ class NodeState:
         return range(max(first, 0), last)
 
 
-def chunk_ref(row: tuple[Any, ...], zone: ZoneMap) -> ChunkRef:
+def chunk_ref(row: tuple[Any, ...], zone: ZoneMap, encoding: Encoding | None = None) -> ChunkRef:
     """A ChunkRef from a row (col_id, index, first_row, nrows, segment, sealed, offset, length,
     crc32, encoding, params, min, max, nan_count, sorted, null_count, validity_length) as the
-    manifest queries select them (``ParamsError`` when its encoding's params are wrong)."""
+    manifest queries select them; ``encoding``: the row's, parsed already (else parsed here,
+    ``ParamsError`` when its params are wrong)."""
     return ChunkRef(
         row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8],
-        parse(row[9], row[10]), zone, row[15] or 0, row[16] or 0,
+        encoding or parse(row[9], row[10]), zone, row[15] or 0, row[16] or 0,
     )  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def load_state(
     for row in conn.execute(_CHUNKS if validity else _CHUNKS_OLD, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
-            wrong = _wrong_params(row[9], row[10])
+            encoding, wrong = _encoding(row[9], row[10])
             if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
                 wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
             elif row[15] is not None or row[16] is not None:  # a chunk with missing values
@@ -125,7 +126,7 @@ def load_state(
             if wrong is not None:
                 raise ManifestError(f"chunk {row[1]} of column {names[row[0]]!r}: {wrong}")
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
-            refs.append(chunk_ref(row, zone))
+            refs.append(chunk_ref(row, zone, encoding))
     first = per_col[col_ids[0]]
     starts = np.fromiter((r.first_row for r in first), np.int64, len(first))
     for col, refs in per_col.items():
@@ -140,15 +141,14 @@ def load_state(
     return NodeState(nrows, version, starts, {c: tuple(r) for c, r in per_col.items()})
 
 
-def _wrong_params(encoding: Any, params: Any) -> str | None:
-    """What is wrong with a chunk row's encoding and params, or None."""
-    if not isinstance(encoding, str) or not (params is None or isinstance(params, str)):
-        return f"a chunk row with an encoding that is not text: {encoding!r}, {params!r}"
+def _encoding(name: Any, params: Any) -> tuple[Encoding | None, str | None]:
+    """A chunk row's encoding, parsed once, or what is wrong with its name and params."""
+    if not isinstance(name, str) or not (params is None or isinstance(params, str)):
+        return None, f"a chunk row with an encoding that is not text: {name!r}, {params!r}"
     try:
-        parse(encoding, params)
+        return parse(name, params), None
     except ParamsError as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def _wrong_validity(row: tuple[Any, ...]) -> str | None:
