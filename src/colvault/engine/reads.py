@@ -7,6 +7,7 @@ query functions of :mod:`colvault.engine.query`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -22,13 +23,14 @@ from .schema import ColumnSpec, TableSchema
 Condvars = Mapping[str, Any] | None
 
 
-class TableReads:
+class TableReads(ABC):
     """Reads and queries over ``_view()``, a fresh snapshot per call."""
 
     _schema: TableSchema
 
+    @abstractmethod
     def _view(self) -> TableView:
-        raise NotImplementedError
+        """The table as of now, one snapshot (each class says how it gets one)."""
 
     @property
     def colnames(self) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ class ParamsError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Encoding:
+class Encoding(ABC):
     """One chunk's encoding and its parameters (subclasses: one per encoding)."""
 
     name: ClassVar[str] = ""
@@ -58,9 +59,9 @@ class Encoding:
             check_width(values["w"], cls.name, text)
         return cls(**values)
 
+    @abstractmethod
     def decode(self, payload: Any, out: np.ndarray) -> None:
         """Decode the chunk into ``out`` (contiguous, exactly the chunk's rows)."""
-        raise NotImplementedError
 
     def decode_rows(
         self, payload: Any, nrows: int, dtype: np.dtype, rows: np.ndarray
