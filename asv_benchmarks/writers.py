@@ -110,21 +110,15 @@ def colvault_catalog_bytes(path: str) -> int:
 
 
 def colvault_column_sizes(path: str) -> list[tuple[str, str, int, int, int]]:
-    """(name, dtype, chunks, raw bytes, stored bytes) per column, from the committed manifest.
-
-    Uses private attributes (``_state``, ``_schema``): there is no public per-column size yet.
-    """
+    """(name, dtype, chunks, raw bytes, stored bytes) per column, from the committed manifest
+    (``Table.storage()``)."""
     import colvault
 
-    out = []
     with colvault.open(path) as store:
-        table = store["/" + TABLE]
-        state = table._state()
-        for col in table._schema.columns:
-            refs = state.columns[col.id]
-            raw = state.nrows * col.cell_bytes
-            out.append((col.name, str(col.dtype), len(refs), raw, sum(r.length for r in refs)))
-    return out
+        return [
+            (c.name, str(c.spec.dtype), c.chunks, c.raw_bytes or 0, c.stored_bytes)
+            for c in store["/" + TABLE].storage()
+        ]
 
 
 # -- PyTables ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ with the same HDF5 chunks and filters: none, then shuffle + deflate at ``export_
 level (whatever ``--complib`` is). PyTables' read of colvault's export is checked against the
 source file first (untimed).
 
-The bounded-memory check runs ``python -m asv_benchmarks.hdf5job memory H5 STORE`` in a fresh
+The bounded-memory check runs ``python -m asv_benchmarks.compare.hdf5 memory H5 STORE`` in a fresh
 process: ``RssAnon`` after a small import (the level), its peak during the big one.
 """
 
@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from .harness import Timings, check_durable, child_json, rounds
+from .report import print_header, runs_table, table
 
 TABLE = "bench"
 #: colvault's import time / PyTables' read time, at most (issue 14); peak growth in MB, at most.
@@ -190,8 +192,6 @@ def _run_export(path: str, workdir: str, args: argparse.Namespace) -> None:
 
     import colvault
 
-    from .compare import _rounds, _runs_table, _table
-
     store = colvault.open(os.path.join(workdir, "export-source.colvault"), "w")
     try:
         colvault.import_hdf5(path, store, progress=False)
@@ -202,15 +202,16 @@ def _run_export(path: str, workdir: str, args: argparse.Namespace) -> None:
             for call in calls.values():
                 call()  # warm-up
             load_before = os.getloadavg()
-            runs = _rounds(calls, args.repeat)
+            runs = rounds(calls, args.repeat)
             load_after = os.getloadavg()
-            _print_export(args, setup, runs, load_before, load_after, _runs_table, _table)
+            _print_export(args, setup, runs, load_before, load_after)
     finally:
         store.close()
 
 
-def _print_export(args: argparse.Namespace, setup: str, runs: Any, load_before: Any,
-                  load_after: Any, runs_table: Any, table: Any) -> None:  # fmt: skip
+def _print_export(
+    args: argparse.Namespace, setup: str, runs: Timings, load_before: Any, load_after: Any
+) -> None:
     mb = args.rows * DTYPE.itemsize / 1e6
     print(f"export: {args.rows:,} rows ({mb:,.1f} MB of rows) written to a new HDF5 file; {setup}")
     print(
@@ -234,9 +235,7 @@ def _print_export(args: argparse.Namespace, setup: str, runs: Any, load_before: 
 
 
 def run(args: argparse.Namespace) -> int:
-    from .compare import _check_durable, _print_header, _rounds, _runs_table, _table
-
-    _check_durable()
+    check_durable()
     workdir = tempfile.mkdtemp(prefix="cmp-hdf5-", dir=args.tmpdir)
     try:
         path = os.path.join(workdir, "bench.h5")
@@ -248,10 +247,10 @@ def run(args: argparse.Namespace) -> int:
         for call in calls.values():
             call()  # warm-up: imports, kernels, page cache
         load_before = os.getloadavg()
-        runs = _rounds(calls, args.repeat)
+        runs = rounds(calls, args.repeat)
         load_after = os.getloadavg()
         mb = os.path.getsize(path) / 1e6
-        _print_header(
+        print_header(
             f"hdf5: {args.rows:,} rows of the benchmark data in a PyTables table "
             f"({mb:,.1f} MB, complib {args.complib}), {args.repeat} timed runs per tool, "
             "interleaved",
@@ -263,12 +262,12 @@ def run(args: argparse.Namespace) -> int:
             "\n  pytables: table.read() into memory; h5py: dataset[:] into memory",
             [],
         )
-        print(_runs_table(runs))
+        print(runs_table(runs))
         print()
         base = runs.median("colvault")
         medians = {t: runs.median(t) for t in runs.tools}
         rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
-        print(_table(["tool", "median s", "MB/s", "colvault/tool"], rows))
+        print(table(["tool", "median s", "MB/s", "colvault/tool"], rows))
         print()
         ratio = base / runs.median("pytables")
         verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
@@ -286,14 +285,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _memory(path: str, workdir: str) -> None:
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    out = subprocess.run(
-        [sys.executable, "-m", "asv_benchmarks.hdf5job", "memory", path, workdir],
-        check=True, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = child_json("asv_benchmarks.compare.hdf5", ["memory", path, workdir])
     grow = (got["peak"] - got["level"]) / 1e6
     print(
         f"bounded memory: import of {got['rows']:,} rows ({got['bytes'] / 1e6:,.0f} MB of "
@@ -324,4 +316,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["memory"]:
         print(json.dumps(measure_memory(sys.argv[2], sys.argv[3])), flush=True)
     else:
-        sys.exit("usage: python -m asv_benchmarks.hdf5job memory H5 WORKDIR")
+        sys.exit("usage: python -m asv_benchmarks.compare.hdf5 memory H5 WORKDIR")

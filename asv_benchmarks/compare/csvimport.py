@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from . import csvfiles
+from .. import csvfiles
+from .harness import memory_child, rounds
+from .report import print_header, runs_table, table
 
 TARGETS = (("numeric", "pandas", 1.0), ("mixed", "pyarrow", 1.0))
 
@@ -69,8 +71,7 @@ def _check(path: str, kind: str, workdir: str) -> str:
     with colvault.open(os.path.join(workdir, "check.colvault"), "w") as s:
         t = colvault.import_csv(path, s, "/t")
         got = t.read()
-        columns = t._schema.columns
-        schema = {c.name: ("category" if c.is_category else str(c.dtype)) for c in columns}
+        schema = {name: str(dtype) for name, dtype in t.dtypes.items()}
     want = pd.read_csv(path, parse_dates=["t"] if kind == csvfiles.MIXED else None)
     for name in want.columns:
         w = want[name].to_numpy()
@@ -87,8 +88,6 @@ def _check(path: str, kind: str, workdir: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .compare import _print_header, _rounds, _runs_table, _table, memory_child
-
     workdir = tempfile.mkdtemp(prefix="cmp-csv-", dir=args.tmpdir)
     try:
         files = {}
@@ -106,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
                 calls = _readers(path, kind, store)
                 for call in calls.values():
                     call()  # warm-up: kernels, imports, page cache
-                results[kind] = _rounds(calls, args.repeat)
+                results[kind] = rounds(calls, args.repeat)
         load_after = os.getloadavg()
         sizes = ", ".join(f"{k} {os.path.getsize(p) / 1e6:.1f} MB" for k, p in files.items())
-        _print_header(
+        print_header(
             f"csv: {args.rows:,} rows per file ({sizes}), {args.repeat} timed runs per tool, "
             "interleaved",
             args.tmpdir,
@@ -123,14 +122,14 @@ def run(args: argparse.Namespace) -> int:
         )
         for kind, runs in results.items():
             print(f"{kind} ({schemas[kind]}):")
-            print(_runs_table(runs))
+            print(runs_table(runs))
             base = runs.median("colvault")
             mb = os.path.getsize(files[kind]) / 1e6
             rows = [
                 [t, f"{runs.median(t):.3f}", f"{mb / runs.median(t):,.0f}", f"{base / m:.3f}"]
                 for t, m in ((t, runs.median(t)) for t in runs.tools)
             ]
-            print(_table(["tool", "median s", "MB/s", "colvault/tool"], rows))
+            print(table(["tool", "median s", "MB/s", "colvault/tool"], rows))
             print()
         body = []
         for kind, other, most in TARGETS:
@@ -141,16 +140,16 @@ def run(args: argparse.Namespace) -> int:
             verdict = "met" if ratio <= most else "MISSED"
             body.append([kind, f"colvault/{other}", f"{ratio:.3f}", f"<= {most:g}", verdict])
         print("targets (colvault's median time / the other's):")
-        print(_table(["file", "ratio of medians", "value", "target", ""], body))
+        print(table(["file", "ratio of medians", "value", "target", ""], body))
         if args.memory_gb:
             print()
-            _memory(workdir, args.memory_gb, args.tmpdir, memory_child)
+            _memory(workdir, args.memory_gb, args.tmpdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
-def _memory(workdir: str, gb: float, tmpdir: str | None, memory_child: Any) -> None:
+def _memory(workdir: str, gb: float, tmpdir: str | None) -> None:
     small = csvfiles.write(csvfiles.NUMERIC, 10_000, os.path.join(workdir, "small.csv"))
     big = csvfiles.write_big(os.path.join(workdir, "big.csv"), int(gb * 1e9))
     got = memory_child(["csv", workdir, small, big], tmpdir)
