@@ -51,6 +51,10 @@ JOBS: dict[str, Job] = {
         "create many small tables in one commit, reopen and walk them; h5py and PyTables too",
         ".compare.nodes",
     ),
+    "wide": Job(
+        "a 300-column table: append, a 3-column query, a 10-row slice; PyTables and h5py too",
+        ".compare.wide",
+    ),
 }
 
 
