@@ -56,3 +56,40 @@ def test_a_small_file_is_told_apart_by_its_size_and_sample():
     assert not _rows_at_most(Input("f.csv", 12_000, True, None), sample, 2_999)
     assert not _rows_at_most(Input("f.csv.gz", 1_200, True, None), sample, 3_000)  # compressed
     assert not _rows_at_most(Input("-", None, False, None), sample, 3_000)  # a stream
+
+
+def test_a_small_file_on_a_cold_cache_compiles_no_csv_kernel(tmp_path, monkeypatch):
+    """While the CSV kernels are not in Numba's cache, a small file of plain records is read
+    by the numpy and Python versions (block scan, tokenizer, integers, text, dates): no CSV
+    kernel is compiled or called, and the table is the one the kernels make."""
+    import numba
+    import numpy as np
+
+    import colvault
+    from colvault.kernels import blockscan, compiling, csvjit
+
+    day = "2024-01-{:02d} 10:00:00"
+    rows = [f"{i},{-i * 7},{i % 13},c{i % 5},{day.format(1 + i % 28)}" for i in range(3000)]
+    path = tmp_path / "small.csv"
+    path.write_text("a,b,c,d,t\n" + "\n".join(rows) + "\n")
+    with colvault.open(str(tmp_path / "warm.colvault"), "w") as store:
+        want = colvault.import_csv(str(path), store, "/t").read()
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a CSV kernel was compiled or called")
+
+    monkeypatch.setenv("COLVAULT_COMPILE_HELPER", "0")
+    monkeypatch.setattr(csvjit.Kernel, "cached", lambda self: False)  # a cold cache
+    monkeypatch.setattr(csvjit.Kernel, "compiled", no_kernel)
+    monkeypatch.setattr(csvjit.Kernel, "__call__", no_kernel)
+    monkeypatch.setattr(csvjit, "_cold", set())
+    monkeypatch.setattr(compiling, "_cold", {})
+    cold_scan = numba.njit(blockscan.block_facts.py_func)  # compiled in no process
+    monkeypatch.setattr(blockscan, "block_facts", cold_scan)
+    monkeypatch.setattr(cold_scan, "_compile_for_args", no_kernel)
+    monkeypatch.setattr(compiling, "cached_index", lambda *args: False)
+    with colvault.open(str(tmp_path / "cold.colvault"), "w") as store:
+        got = colvault.import_csv(str(path), store, "/t").read()
+    assert got.dtype == want.dtype
+    for name in want.dtype.names:
+        assert np.array_equal(got[name], want[name]), name

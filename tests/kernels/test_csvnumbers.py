@@ -40,6 +40,7 @@ from colvault.kernels.csvnumbers import (
     parse_float64_py,
     parse_int64,
     parse_int64_kernel,
+    parse_int64_numpy,
     parse_uint64,
     parse_uint64_kernel,
 )
@@ -688,3 +689,39 @@ def test_fast_kernel_first_agrees_with_the_general_kernel(texts, tail, seps, dat
         if bad < 0:
             assert slow.tolist() == want_slow[:nslow].tolist()
             assert bits(values).tolist() == bits(want).tolist()
+
+
+_INT_TEXTS = st.one_of(
+    int_texts().map(lambda item: item[1]),
+    st.text("0123456789-+, \t", max_size=22),
+    st.from_regex(r"\A-?[0-9]{1,25}\Z"),
+    st.sampled_from(["", "-", "+", "1,234", "2024-01-01", "NA", "1e5", "12.5", "1 2", "9" * 30]),
+    st.sampled_from([str(v) for v in (2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64)]),
+)
+
+
+@given(
+    st.lists(_INT_TEXTS, min_size=0, max_size=40),
+    st.sampled_from([-1, ord(","), ord(" ")]),
+    st.integers(0, 9),
+    st.booleans(),
+    st.data(),
+)
+def test_numpy_int_parser_equals_the_kernel(texts, tsep, tail, strided, data):
+    """The numpy version that reads a small file's integers while the kernel is not compiled
+    gives the kernel's status and values (up to a bad field), missing values, fields at the
+    block's end, thousands separators and strided offsets included."""
+    buf, starts, ends = (
+        fields(texts) if texts else (np.zeros(1, np.uint8), *[np.zeros(0, np.int64)] * 2)
+    )
+    buf = np.concatenate([buf[: len(buf) - 1], np.frombuffer(b"12345678"[:tail], np.uint8)])
+    if strided:  # column 0 of two: every other field
+        starts, ends = starts[::2], ends[::2]
+    n = len(starts)
+    na = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_)
+    for mask in (np.zeros(0, np.bool_), na):
+        got, want = np.full(n, 7, np.int64), np.full(n, 7, np.int64)
+        status = parse_int64_numpy(buf, starts, ends, mask, tsep, got)
+        assert status == parse_int64_kernel(buf, starts, ends, mask, tsep, want, True)
+        done = status if status >= 0 else n
+        assert got[:done].tolist() == want[:done].tolist()

@@ -23,6 +23,7 @@ from colvault.kernels.csvtokens import (
     fields_per_row,
     tokenize,
     tokenize_kernel,
+    tokenize_numpy,
     uniform_width,
 )
 
@@ -269,6 +270,42 @@ def test_fast_path_equals_general_path_on_any_bytes(text, delimiter, quoting, co
 def test_fast_path_equals_general_path_on_documents(doc, comments, final, repeat):
     data, delimiter, _, _, _ = doc
     same_as_general_path(data * repeat, ord(delimiter), 34, ord("#") if comments else -1, final)
+
+
+PLAINISH = st.text(st.sampled_from(list(",;\t ab1\n\n\n")), max_size=200)
+
+
+@given(
+    st.one_of(RAW, PLAINISH), st.sampled_from(",;\t "), st.booleans(), st.booleans(),
+    st.booleans(),
+)  # fmt: skip
+def test_numpy_tokenizer_equals_the_kernel_where_it_reads(
+    text, delimiter, quoting, comments, final
+):
+    """The numpy tokenizer of a small file's plain blocks (while the kernels are not compiled)
+    gives the kernels' output exactly, or declines (quotes, comments, CR, blank lines)."""
+    buf = np.frombuffer(text.encode(), np.uint8)
+    args = (ord(delimiter), 34 if quoting else -1, ord("#") if comments else -1, final)
+    got = tokenize_numpy(buf, *args)
+    if got is None:
+        data = text.encode()
+        assert re.search(rb'[\r"#]', data) or re.search(rb"(^|\n)[\n \t]", data)
+        return
+    want = tokenize_kernel(buf, *args)
+    for a, b in zip(got, want, strict=True):
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.tolist() == b.tolist()
+        else:
+            assert a == b
+
+
+def test_numpy_tokenizer_reads_plain_records():
+    data = b"a,b,c\n1,,3\n4,5,6"
+    for final, consumed in ((True, len(data)), (False, 11)):
+        got = tokenize_numpy(np.frombuffer(data, np.uint8), ord(","), 34, -1, final)
+        assert got is not None and got[5] == consumed and got[6] == 2
+        assert got[3].tolist() == ([0, 3, 6, 9] if final else [0, 3, 6])
+    assert uniform_width(np.array([0, 3, 6, 9])) == 3
 
 
 def test_fast_path_edge_cases():

@@ -47,8 +47,8 @@ def record_blocks(
         if piece is None:
             buf, (lf, quote, cr) = carry, (-1, False, False)
         else:
-            _, carry_quote, carry_cr = blockscan.block_facts(carry, quotechar)
-            lf, quote, cr = blockscan.block_facts(piece.data, quotechar)
+            _, carry_quote, carry_cr = blockscan.facts(carry, quotechar)
+            lf, quote, cr = blockscan.facts(piece.data, quotechar)
             quote, cr = quote or carry_quote, cr or carry_cr
             buf = piece.behind(carry)  # carry, then the piece: its bytes are not copied
         if (started or not final) and piece is not None and not quote and lf >= 0:

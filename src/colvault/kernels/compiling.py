@@ -26,7 +26,7 @@ NOTICE = (
 
 
 #: Compiling a kernel of this module first starts the CSV compile helper early.
-EARLY_HELPER_FROM = "colvault.kernels.zonemap"
+EARLY_HELPER_FROM = "colvault.kernels.encoding.zonemap"
 
 
 def _module(dispatcher: Any) -> str:
@@ -104,7 +104,8 @@ class CompileNotice(event.Listener):
 
 
 #: Calls of at most this many values (fields, rows) may take a numpy or Python version of a
-#: kernel that is not compiled yet (:func:`would_compile`, :func:`.csvjit.in_python`): a new
+#: kernel that is not compiled yet (:func:`would_compile`, :func:`.csvjit.in_python`), and so
+#: may the blocks of a CSV file of at most this many rows (:func:`.csvjit.in_numpy`): a new
 #: user's first, small, file and table cost no compile for them. ``colvault warmup`` sets it
 #: to 0, to compile every kernel.
 SMALL = 32_768

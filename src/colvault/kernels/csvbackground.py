@@ -111,7 +111,9 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool, few: bool = False) -
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted. ``few``:
     no block has more than :data:`.compiling.SMALL` rows, which csvtext and the ISO dates read in
-    Python while their kernels are not compiled (they are left out)."""
+    Python while their kernels are not compiled (they are left out). (The tokenizer's kernels and
+    the integer parser stay in: numpy reads a small file without them (:func:`.csvjit.in_numpy`),
+    and the helper compiles them for the larger files of later sessions.)"""
     names = _names("csvtokens", "special_masks", "_fast", "_uniform")
     if missing and not few:
         names += _names("csvtext", "match_kernel")

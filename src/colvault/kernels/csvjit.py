@@ -160,8 +160,19 @@ def in_python(kernel: Kernel, nfields: int) -> bool:
     this process, nor in Numba's cache). A Python loop takes 0.5-3 us a field, compiling one
     kernel 0.5-1 s: a new user's first, small, file is read sooner. (A large file's blocks take
     the kernels: in Python they would cost more than the compile, and hold the GIL.)"""
-    if _small_files <= 0 or nfields > compiling.SMALL:
+    return nfields <= compiling.SMALL and in_numpy(kernel)
+
+
+def in_numpy(kernel: Kernel | Any, *args: Any) -> bool:
+    """Whether to take a numpy version of ``kernel`` (the tokenizer, the integer parser, the
+    block scan), vectorized and exact: during the import of a small file (:func:`small_file`),
+    while the kernel would have to be compiled first. A small file's block takes a few
+    milliseconds in numpy, compiling one of these kernels 0.2-0.8 s. ``kernel`` is a
+    :class:`Kernel`, or a plain dispatcher called with ``args``."""
+    if _small_files <= 0:
         return False
+    if not isinstance(kernel, Kernel):
+        return compiling.would_compile(kernel, *args)
     if kernel.name in _cold:  # known: no need to read the cache's index again
         return True
     if kernel.cached():

@@ -73,6 +73,8 @@ for bit (the tests compare the two). Per 4 MiB block of the benchmark's numeric 
 importer calls them: 3-digit integers ~4 ns/field (general path ~9), ``12.345``-like floats ~7
 ns/field (~14); shortest-repr doubles with 17 significant digits ~40-50 ns (Eisel-Lemire).
 ``pandas.read_csv`` takes 50-70 ns/field for one such column in all.
+While the integer kernel is not compiled, a small file's integers are read by a numpy version
+of it (:func:`parse_int64_numpy`: the same values and status), not compiled for (~0.8 s).
 The per-field helpers that take the block are compiled with Numba's ``_nrt=False``
 (:func:`.wordops.njit_field`: no reference counting; they never allocate): otherwise every call pays
 atomic incref/decref pairs on ``buf`` (floats took 26 ns/field that way, ints 21, the date
@@ -87,6 +89,7 @@ import math
 import numba
 import numpy as np
 
+from . import csvjit
 from .csvjit import (
     BOOL,
     BUF,
@@ -805,8 +808,95 @@ def parse_int64(
     check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.int64)
+    if csvjit.in_numpy(_parse_int64):  # a small file's block: numpy, not a compile
+        return out, parse_int64_numpy(buf, starts, ends, mask(na), tsep, out)
     status = _parse_int64(block(buf), starts, ends, mask(na), tsep, out, True)
     return out, int(status)
+
+
+#: Fields of at most this many bytes, ``-?[0-9]+``, are parsed by numpy's vectorized pass;
+#: longer ones (up to 18 digits cannot overflow int64) and any others, field by field.
+_NUMPY_INT_BYTES = 18
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def parse_int64_numpy(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, na: np.ndarray, tsep: int,
+    out: np.ndarray,
+) -> int:  # fmt: skip
+    """:func:`parse_int64_kernel` in numpy, for the blocks of a small file while the kernel is
+    not compiled (:func:`.csvjit.in_numpy`): the same values in ``out`` (up to a bad field) and
+    the same status. Fields ``-?[0-9]+`` of up to 18 bytes, most of a file's integers, are read
+    by a vectorized pass (the digits of all fields, one column of bytes at a time); the others
+    by :func:`_int_field_py`, one at a time."""
+    m = starts.shape[0]
+    if m == 0:
+        return FITS_INT64
+    s = np.asarray(starts, np.int64)
+    size = np.asarray(ends, np.int64) - s
+    take = ~na if na.shape[0] else np.ones(m, np.bool_)
+    first = int(np.argmax(take))
+    head = buf[s[first] : s[first] + size[first]].tobytes()
+    if take[first] and _int_field_py(head, tsep)[2] == _CODE_BAD:
+        out[:first] = 0  # a column of no numbers (dates, text) fails here: no vectorized pass
+        return first
+    width = int(min(max(int(size.max()), 1), _NUMPY_INT_BYTES))
+    cols = np.arange(width)
+    at = s[:, None] + cols
+    inside = (cols < size[:, None]) & (at < buf.shape[0])
+    if buf.shape[0]:
+        raw = np.where(inside, buf[np.minimum(at, buf.shape[0] - 1)], np.uint8(0))
+    else:
+        raw = np.zeros((m, width), np.uint8)
+    neg = raw[:, 0] == 45
+    digit_at = inside.copy()
+    digit_at[:, 0] &= ~neg
+    digits = raw - np.uint8(48)  # a byte below '0' wraps around, above 9
+    simple = (
+        take
+        & (size >= 1 + neg)
+        & (size <= _NUMPY_INT_BYTES)
+        & ((digits < 10) | ~digit_at).all(axis=1)
+    )
+    value = np.zeros(m, np.int64)
+    for k in range(width):
+        value = np.where(digit_at[:, k], value * 10 + digits[:, k], value)
+    out[:] = np.where(neg, -value, value)
+    out[~take] = 0
+    any_neg = bool((neg & simple & (value != 0)).any())
+    any_big = any_huge = False
+    for i in np.flatnonzero(take & ~simple).tolist():
+        mag, negative, code = _int_field_py(buf[s[i] : s[i] + size[i]].tobytes(), tsep)
+        if code == _CODE_BAD:
+            return i
+        if code == _CODE_SLOW or (negative and mag > 2**63):
+            any_huge = True
+            out[i] = 0
+        elif negative:
+            out[i] = -mag
+            any_neg |= mag != 0
+        else:
+            out[i] = mag - 2**64 if mag >= 2**63 else mag
+            any_big |= mag >= 2**63
+    if any_huge or (any_neg and any_big):
+        return NEEDS_FLOAT64
+    if any_big:
+        return NEEDS_UINT64
+    return FITS_INT64
+
+
+def _int_field_py(raw: bytes, tsep: int) -> tuple[int, bool, int]:
+    """:func:`_int_field` in Python: (magnitude, negative, code) of one integer field."""
+    raw = raw.strip(_C_SPACE)
+    neg = raw[:1] == b"-"
+    if raw[:1] in (b"-", b"+"):
+        raw = raw[1:]
+    if not raw[:1].isdigit():
+        return 0, neg, _CODE_BAD
+    if any(not 48 <= c <= 57 and c != tsep for c in raw):
+        return 0, neg, _CODE_BAD
+    mag = int(bytes(c for c in raw if 48 <= c <= 57))
+    return (0, neg, _CODE_SLOW) if mag >= 2**64 else (mag, neg, _CODE_OK)
 
 
 def parse_uint64(
