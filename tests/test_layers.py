@@ -48,7 +48,7 @@ def test_layer_imports_point_one_way(layer):
 
 def test_checker_sees_relative_imports():
     assert "colvault.engine.coerce" in imported_modules(PKG / "engine" / "table.py")
-    assert "colvault.kernels.zonemap" in imported_modules(PKG / "engine" / "zonemaps.py")
+    assert "colvault.kernels.encoding.zonemap" in imported_modules(PKG / "engine" / "zonemaps.py")
 
 
 # -- inside the engine: format -> disk -> session -> query -> nodes -> store -----------------

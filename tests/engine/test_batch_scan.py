@@ -15,7 +15,7 @@ from colvault import ChecksumError, QueryError
 from colvault.engine.query import execute
 from colvault.engine.query.batch import BatchScan
 from colvault.engine.query.execute import Plan
-from colvault.kernels import native
+from colvault.kernels.query import native
 
 
 @pytest.fixture(autouse=True)

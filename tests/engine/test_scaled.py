@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import colvault
 from colvault.engine.query.scaled import Scaled, scaled_comparisons, threshold
-from colvault.kernels import native
-from colvault.kernels.decimal import P
+from colvault.kernels.encoding.decimal import P
+from colvault.kernels.query import native
 
 OPS = ["<", "<=", ">", ">=", "==", "!="]
 NUMPY_OPS = {

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from colvault.kernels import aggregates as agg
+from colvault.kernels.query import aggregates as agg
 
 INTS = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 FLOATS = ["f4", "f8"]
@@ -631,7 +631,7 @@ def test_hash_group_by_takes_any_integer_keys():
 def test_numpy_passes_equal_the_kernel(dt, data):
     """What a process without the compiled stats kernel computes: counts, min, max and the
     integer sum exactly the kernel's, the float sums within a few ulps of them."""
-    from colvault.kernels import aggcore
+    from colvault.kernels.query import aggcore
 
     dtype = np.dtype(dt)
     n = data.draw(st.integers(1, 600))

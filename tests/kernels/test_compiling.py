@@ -39,11 +39,11 @@ def _notice(early=None) -> tuple[compiling.CompileNotice, list[str]]:
 def test_the_first_zone_map_compile_starts_the_csv_helper_early_once():
     started: list[int] = []
     notice, _ = _notice(early=lambda: started.append(1))
-    notice.on_start(_event("colvault.kernels.aggcore"))  # a query session: no helper
+    notice.on_start(_event("colvault.kernels.query.aggcore"))  # a query session: no helper
     notice.on_start(_event("_colvault_kernel_abc"))
     assert started == []
-    notice.on_start(_event("colvault.kernels.zonemap"))  # a session writing a table
-    notice.on_start(_event("colvault.kernels.zonemap"))
+    notice.on_start(_event("colvault.kernels.encoding.zonemap"))  # a session writing a table
+    notice.on_start(_event("colvault.kernels.encoding.zonemap"))
     assert started == [1]
 
 
@@ -61,11 +61,11 @@ def test_a_compile_still_running_when_the_timer_fires_is_said_once():
 
 def test_a_compile_that_ended_before_the_timer_fired_is_not_said():
     notice, said = _notice()
-    notice.on_start(_event("colvault.kernels.zonemap"))
-    notice.on_end(_event("colvault.kernels.zonemap"))
+    notice.on_start(_event("colvault.kernels.encoding.zonemap"))
+    notice.on_end(_event("colvault.kernels.encoding.zonemap"))
     _Timer.made[0].fire()
     assert said == []
-    notice.on_start(_event("colvault.kernels.aggcore"))  # the next compile counts anew
+    notice.on_start(_event("colvault.kernels.query.aggcore"))  # the next compile counts anew
     assert len(_Timer.made) == 2
     _Timer.made[1].fire()
     assert said == ["said"]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from colvault.benchdata import benchmark_data
-from colvault.kernels.decimal import (
+from colvault.kernels.encoding.decimal import (
     MAX_EXPONENT,
     SAMPLE,
     P,

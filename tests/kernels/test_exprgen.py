@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colvault.kernels import exprgen
+from colvault.kernels.query import exprgen
 
 NAT = np.iinfo(np.int64).min
 
@@ -300,7 +300,7 @@ CHILD = textwrap.dedent(
     import json, sys, time
     import numpy as np
     t0 = time.perf_counter()
-    from colvault.kernels import exprgen
+    from colvault.kernels.query import exprgen
     node = ("and", "|b1", (">", "|b1", ("col", 0, "<f8"), ("const", 0, "<f8")),
             ("<", "|b1", ("%", "<i8", ("col", 1, "<i8"), ("const", 1, "<i8")), ("const", 2, "<i8")))
     fn = exprgen.kernel(node, 2, 3, "select", cache_dir=sys.argv[1])

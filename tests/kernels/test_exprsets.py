@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colvault.kernels import exprcode, exprgen
+from colvault.kernels.query import exprcode, exprgen
 
 NAT = np.iinfo(np.int64).min
 

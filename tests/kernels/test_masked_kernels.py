@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from colvault.kernels import exprcode, exprgen
+from colvault.kernels.query import exprcode, exprgen
 
 NAT = np.iinfo(np.int64).min
 

@@ -13,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from colvault.kernels import compiling, dictenc, intpack
+from colvault.kernels import compiling
+from colvault.kernels.encoding import dictionary as dictenc
+from colvault.kernels.encoding import intpack
 
 UNSIGNED = [np.uint8, np.uint16, np.uint32, np.uint64]
 

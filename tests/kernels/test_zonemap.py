@@ -52,7 +52,7 @@ def test_no_zone_map_for_text_complex_and_cells():
 @given(st.sampled_from(["f8", "i8", "u8", "M8[ns]"]), st.data())
 def test_numpy_zone_map_equals_the_kernel(dt, data):
     """What a process without the compiled kernel computes is the kernel's zone map."""
-    from colvault.kernels import zonemap
+    from colvault.kernels.encoding import zonemap
 
     dtype = np.dtype(dt)
     n = data.draw(st.integers(1, 50))

@@ -18,9 +18,9 @@ from ..errors import SchemaError
 from ..lazy import kernel_module
 
 if TYPE_CHECKING:
-    from ..kernels import dictenc
+    from ..kernels.encoding import dictionary as dictenc
 else:
-    dictenc = kernel_module("dictenc")
+    dictenc = kernel_module("encoding.dictionary")
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from .records import TableView, pick_specs, records
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
-    from ..kernels import intpack
+    from ..kernels.encoding import intpack
 else:
-    intpack = kernel_module("intpack")
+    intpack = kernel_module("encoding.intpack")
 
 
 READ_PIECE = 16

@@ -14,9 +14,9 @@ from ..lazy import kernel_module
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
-    from ..kernels import zonemap
+    from ..kernels.encoding import zonemap
 else:
-    zonemap = kernel_module("zonemap")
+    zonemap = kernel_module("encoding.zonemap")
 
 
 class ZoneMap(NamedTuple):

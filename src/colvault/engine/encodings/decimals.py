@@ -15,9 +15,9 @@ from ...lazy import kernel_module
 from .base import Encoding, unpack
 
 if TYPE_CHECKING:
-    from ...kernels import decimal as dec
+    from ...kernels.encoding import decimal as dec
 else:
-    dec = kernel_module("decimal")
+    dec = kernel_module("encoding.decimal")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,12 +26,13 @@ from .packed import Delta, FrameOfReference
 from .plain import Blosc2, Raw
 
 if TYPE_CHECKING:
-    from ...kernels import decimal as dec
-    from ...kernels import dictenc, intpack
+    from ...kernels.encoding import decimal as dec
+    from ...kernels.encoding import dictionary as dictenc
+    from ...kernels.encoding import intpack
 else:
-    dec = kernel_module("decimal")
-    dictenc = kernel_module("dictenc")
-    intpack = kernel_module("intpack")
+    dec = kernel_module("encoding.decimal")
+    dictenc = kernel_module("encoding.dictionary")
+    intpack = kernel_module("encoding.intpack")
 
 #: A decimal chunk may hold at most this fraction of exceptions before plain compression wins.
 MAX_EXCEPTION_FRACTION = 1 / 16

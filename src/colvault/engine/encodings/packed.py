@@ -20,9 +20,9 @@ from ...lazy import kernel_module
 from .base import Encoding, ParamsError, check_width, unpack, unsigned
 
 if TYPE_CHECKING:
-    from ...kernels import intpack
+    from ...kernels.encoding import intpack
 else:
-    intpack = kernel_module("intpack")
+    intpack = kernel_module("encoding.intpack")
 
 
 @dataclasses.dataclass(frozen=True)

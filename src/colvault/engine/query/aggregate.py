@@ -19,10 +19,10 @@ from ..zonemaps import kernel_view
 from .selection import Selection
 
 if TYPE_CHECKING:
-    from ...kernels import aggregates as agg
+    from ...kernels.query import aggregates as agg
     from ..records import TableView
 else:
-    agg = kernel_module("aggregates")
+    agg = kernel_module("query.aggregates")
 
 
 def numeric_column(view: TableView, column: str, what: str) -> ColumnSpec:

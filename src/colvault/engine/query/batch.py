@@ -5,9 +5,9 @@ kernel), each of which releases and retakes the GIL. Two scanning threads then h
 each other many times per chunk, and on a VM each handoff costs tens of microseconds: measured on
 the benchmark count, 45 ms on one thread and 52-62 ms on two. Here the executor prepares a batch
 of chunks in Python (addresses in the segments' mappings, crcs, frame sizes, per-chunk decimal
-thresholds) and one batch-loop call (:func:`colvault.kernels.exprgen.scan_loop`, with the
+thresholds) and one batch-loop call (:func:`colvault.kernels.query.exprgen.scan_loop`, with the
 condition's row kernel) does the rest; projections are gathered by
-:func:`colvault.kernels.native.gather_chunks`, one call per column and batch.
+:func:`colvault.kernels.query.native.gather_chunks`, one call per column and batch.
 
 A chunk is batched when every condition column's chunk is a sealed ``blosc2``, ``decimal``,
 ``for`` or ``delta`` chunk (a decimal chunk the condition compares with constants is scanned on
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
+from ...kernels.query.scancode import ERR_LOAD, ERR_NEGATIVE_POWER
 from ...lazy import kernel_module
 from ..buffers import scratch_array
 from ..encodings import Blosc2, Decimal, Delta, FrameOfReference
@@ -40,11 +40,11 @@ from .prune import SOME
 from .scaled import chunk_thresholds, scalable
 
 if TYPE_CHECKING:
-    from ...kernels import exprgen, native
+    from ...kernels.query import exprgen, native
     from .execute import Plan
 else:
-    exprgen = kernel_module("exprgen")
-    native = kernel_module("native")
+    exprgen = kernel_module("query.exprgen")
+    native = kernel_module("query.native")
 
 #: Chunks per task when rows are gathered chunk by chunk (``iter_where``; bounds memory).
 SELECT_BATCH = 8

@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from ...errors import QueryError
-from ...kernels import exprcode  # no Numba: the unit table
+from ...kernels.query import exprcode  # no Numba: the unit table
 from ...lazy import kernel_module
 
 if TYPE_CHECKING:
-    from ...kernels import exprgen
+    from ...kernels.query import exprgen
 else:
-    exprgen = kernel_module("exprgen")
+    exprgen = kernel_module("query.exprgen")
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 100

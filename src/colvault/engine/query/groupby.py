@@ -27,10 +27,10 @@ from .kernel import Decoded
 from .selection import Selection
 
 if TYPE_CHECKING:
-    from ...kernels import aggregates as agg
+    from ...kernels.query import aggregates as agg
     from ..records import TableView
 else:
-    agg = kernel_module("aggregates")
+    agg = kernel_module("query.aggregates")
 
 AGGREGATES = ("count", "nan_count", "null_count", "sum", "mean", "std", "min", "max")
 #: Widest key range grouped with dense accumulators (beyond it, hashing).

@@ -43,9 +43,9 @@ from .expr import (
 from .source import ConditionText, ast_depth, prepare_condition
 
 if TYPE_CHECKING:
-    from ...kernels import exprgen
+    from ...kernels.query import exprgen
 else:
-    exprgen = kernel_module("exprgen")
+    exprgen = kernel_module("query.exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # the parser

@@ -34,10 +34,11 @@ from .expr import (
 )
 
 if TYPE_CHECKING:
-    from ...kernels import compiling, exprgen
+    from ...kernels import compiling
+    from ...kernels.query import exprgen
 else:
     compiling = kernel_module("compiling")
-    exprgen = kernel_module("exprgen")
+    exprgen = kernel_module("query.exprgen")
 
 # ---------------------------------------------------------------------------------------------
 # lowering to the kernel description

@@ -32,9 +32,9 @@ from ..encodings import Decimal
 from ..manifest import ChunkRef
 
 if TYPE_CHECKING:
-    from ...kernels import decimal as dec
+    from ...kernels.encoding import decimal as dec
 else:
-    dec = kernel_module("decimal")
+    dec = kernel_module("encoding.decimal")
 
 #: Narrow widths whose integers compare exactly with an int64 threshold.
 _NARROW = frozenset({"|u1", "<u2", "<u4"})

@@ -10,8 +10,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ..wordops import HELPER, KERNEL
 from .aggcore import bin_empty, bin_type, take
-from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import compiling
-from .wordops import KERNEL
+from .. import compiling
+from ..wordops import KERNEL
 
 _NO_INTS = np.zeros(0, np.int64)  # stands for the kernel's int64 arrays in would_compile
 

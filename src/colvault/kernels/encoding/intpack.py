@@ -26,9 +26,9 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from . import compiling
-from .aggcore import greater, lesser
-from .wordops import KERNEL
+from .. import compiling
+from ..query.aggcore import greater, lesser
+from ..wordops import KERNEL
 
 
 def narrow_dtype(span: int) -> np.dtype:

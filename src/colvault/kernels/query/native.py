@@ -27,8 +27,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from .decimal import P, decimal_decode
-from .wordops import HELPER, KERNEL
+from ..encoding.decimal import P, decimal_decode
+from ..wordops import HELPER, KERNEL
 
 #: Whether the native functions loaded (the jitted scans can be used).
 AVAILABLE = False

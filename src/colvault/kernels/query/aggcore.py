@@ -14,8 +14,8 @@ from numba import types
 from numba.core.typing import signature
 from numba.extending import intrinsic, overload
 
-from . import compiling
-from .wordops import HELPER, KERNEL
+from .. import compiling
+from ..wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 

@@ -22,9 +22,9 @@ from typing import Any
 import numba
 import numpy as np
 
-from . import compiling
-from .aggcore import greater, lesser, missing, where
-from .wordops import KERNEL
+from .. import compiling
+from ..query.aggcore import greater, lesser, missing, where
+from ..wordops import KERNEL
 
 NAT = np.iinfo(np.int64).min
 

@@ -34,8 +34,8 @@ import math
 import numba
 import numpy as np
 
-from .aggcore import greater, lesser, where
-from .wordops import HELPER, KERNEL
+from ..query.aggcore import greater, lesser, where
+from ..wordops import HELPER, KERNEL
 
 #: Largest exponent by itemsize of the float type.
 MAX_EXPONENT = {8: 18, 4: 10}

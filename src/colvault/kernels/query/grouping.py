@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
+from ..wordops import HELPER, KERNEL
 from .aggcore import compensated, int_term, is_missing, neumaier, take
-from .wordops import HELPER, KERNEL
 
 NAT = np.iinfo(np.int64).min
 
