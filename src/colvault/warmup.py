@@ -96,7 +96,7 @@ def _csv_text(rows: int) -> str:
 
 def _csv_job(workdir: str) -> None:
     import colvault
-    from colvault.kernels import csvbackground
+    from colvault.kernels.csv import background as csvbackground
 
     path = os.path.join(workdir, "warmup.csv")
     with open(path, "w") as f:

@@ -32,7 +32,7 @@ def test_warm_tables_appends_every_dtype_and_leaves_nothing(tmp_path, monkeypatc
 def test_the_helper_stops_when_its_parent_is_gone(tmp_path):
     # a parent id that is not this process's: the helper does nothing and exits
     argv = [sys.executable, "-m", "colvault.io.csvprecompile", "int64", str(tmp_path), "1"]
-    done = subprocess.run([*argv, "colvault.kernels.csvtokens._uniform"], timeout=120)
+    done = subprocess.run([*argv, "colvault.kernels.csv.tokens._uniform"], timeout=120)
     assert done.returncode == 0
     assert os.listdir(tmp_path) == []  # no lock file taken
 
@@ -66,7 +66,9 @@ def test_a_small_file_on_a_cold_cache_compiles_no_csv_kernel(tmp_path, monkeypat
     import numpy as np
 
     import colvault
-    from colvault.kernels import blockscan, compiling, csvjit
+    from colvault.kernels import compiling
+    from colvault.kernels.csv import blockscan
+    from colvault.kernels.csv import jit as csvjit
 
     day = "2024-01-{:02d} 10:00:00"
     rows = [f"{i},{-i * 7},{i % 13},c{i % 5},{day.format(1 + i % 28)}" for i in range(3000)]

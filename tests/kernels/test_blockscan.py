@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colvault.kernels.blockscan import block_facts, block_facts_numpy
+from colvault.kernels.csv.blockscan import block_facts, block_facts_numpy
 
 # bytes the facts are about, and others, at any position of a block of any length
 data = st.lists(st.sampled_from(b'\n\r"ab,'), max_size=80).map(bytes)

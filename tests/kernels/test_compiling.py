@@ -49,11 +49,11 @@ def test_the_first_zone_map_compile_starts_the_csv_helper_early_once():
 
 def test_a_compile_still_running_when_the_timer_fires_is_said_once():
     notice, said = _notice()
-    notice.on_start(_event("colvault.kernels.csvtokens"))
+    notice.on_start(_event("colvault.kernels.csv.tokens"))
     assert [t.seconds for t in _Timer.made] == [1.0] and _Timer.made[0].started
     _Timer.made[0].fire()
     assert said == ["said"]
-    notice.on_end(_event("colvault.kernels.csvtokens"))
+    notice.on_end(_event("colvault.kernels.csv.tokens"))
     notice.on_start(_event("_colvault_kernel_abc"))  # said already: no second timer
     assert len(_Timer.made) == 1
     assert said == ["said"]

@@ -10,11 +10,14 @@ import numba
 import numpy as np
 import pytest
 
-from colvault.kernels import compiling, csvbackground, csvjit, csvtokens
+from colvault.kernels import compiling
+from colvault.kernels.csv import background as csvbackground
+from colvault.kernels.csv import jit as csvjit
+from colvault.kernels.csv import tokens as csvtokens
 
 pytestmark = pytest.mark.skipif(csvjit.fcntl is None, reason="lock files need fcntl")
 
-UNIFORM = "colvault.kernels.csvtokens._uniform"
+UNIFORM = "colvault.kernels.csv.tokens._uniform"
 
 
 def _fresh_uniform() -> csvjit.Kernel:
@@ -47,10 +50,10 @@ def test_kernels_for_lists_what_the_file_needs_in_order_of_use():
     ]  # fmt: skip
     assert "match_kernel" not in str(csvbackground.kernels_for([{"number"}], missing=False))
     long = csvbackground.kernels_for([{"number", "long"}], missing=False)
-    assert long[-1] == "colvault.kernels.csvnumbers.parse_float64_kernel"
+    assert long[-1] == "colvault.kernels.csv.numbers.parse_float64_kernel"
     csvbackground.load_kernels()
     every = csvbackground.kernels_for([{"date"}, {"bool"}, {"number", "long"}], True)
-    assert "colvault.kernels.csvdates.parse_iso_fast_kernel" in every
+    assert "colvault.kernels.csv.dates.parse_iso_fast_kernel" in every
     assert all(n in csvjit.KERNELS for n in every)
 
 
@@ -81,7 +84,7 @@ def _until_cached(kernel: csvjit.Kernel) -> bool:
 
 
 def test_a_helper_started_early_takes_the_import_list_then_ends_with_it(empty_cache, monkeypatch):
-    masks_name = "colvault.kernels.csvtokens.special_masks"
+    masks_name = "colvault.kernels.csv.tokens.special_masks"
     uniform = _fresh_uniform()
     masks = csvjit.Kernel(csvtokens.special_masks, *csvjit.KERNELS[masks_name].sig)
     monkeypatch.setitem(csvjit.KERNELS, UNIFORM, uniform)
@@ -108,7 +111,7 @@ def test_helper_skips_a_kernel_the_import_is_compiling(empty_cache, tmp_path):
     folder.mkdir()
     with open(csvjit.lock_path(str(folder), UNIFORM), "a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        argv = [sys.executable, "-m", "colvault.kernels.csvbackground", str(folder)]
+        argv = [sys.executable, "-m", "colvault.kernels.csv.background", str(folder)]
         subprocess.run([*argv, str(os.getpid()), UNIFORM], check=True, timeout=120)
     assert not _fresh_uniform().cached()
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from colvault.kernels import csvjit
-from colvault.kernels.csvdates import (
+from colvault.kernels.csv import jit as csvjit
+from colvault.kernels.csv.dates import (
     NAT,
     compile_format,
     parse_format_datetime,

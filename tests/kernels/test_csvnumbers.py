@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from colvault.kernels.csvnumbers import (
+from colvault.kernels.csv.numbers import (
     FITS_INT64,
     IS_BOOL,
     IS_FLOAT64,

@@ -1,7 +1,7 @@
 """The row kernel parses plain records as the tokenizer and the column kernels do, bit for bit,
 and stops at the first record it does not handle, saying where.
 
-Reference: the same block tokenized (:mod:`colvault.kernels.csvtokens`) and each column parsed
+Reference: the same block tokenized (:mod:`colvault.kernels.csv.tokens`) and each column parsed
 by its kernel; the row kernel's rows must equal theirs, and the record it stops at must be one the
 general path treats differently (a missing value, a slow float, a ragged row, ...).
 """
@@ -12,7 +12,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colvault.kernels import csvdates, csvnumbers, csvrows, csvtokens
+from colvault.kernels.csv import dates as csvdates
+from colvault.kernels.csv import numbers as csvnumbers
+from colvault.kernels.csv import rows as csvrows
+from colvault.kernels.csv import tokens as csvtokens
 
 KINDS = (csvrows.INT64, csvrows.FLOAT64, csvrows.DATETIME, csvrows.TEXT, csvrows.SKIP)
 COMMA, QUOTE, CR = 44, 34, 13

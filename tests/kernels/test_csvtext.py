@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colvault.kernels import csvjit
-from colvault.kernels.csvtext import (
+from colvault.kernels.csv import jit as csvjit
+from colvault.kernels.csv.text import (
     dictionary_encode_fields,
     fields_to_ucs4,
     match_tokens,
     pack_tokens,
     unescape_bytes,
 )
-from colvault.kernels.csvtokens import ESCAPED, QUOTED, TRAILING, tokenize
+from colvault.kernels.csv.tokens import ESCAPED, QUOTED, TRAILING, tokenize
 
 
 @pytest.fixture(autouse=True, scope="module", params=["kernels", "python"])

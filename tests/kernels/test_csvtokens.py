@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from colvault.kernels.csvtokens import (
+from colvault.kernels.csv.tokens import (
     ESCAPED,
     QUOTED,
     TRAILING,
@@ -480,7 +480,7 @@ def test_empty_input_and_arrays_that_grow():
 def test_plain_records_need_no_state_machine(monkeypatch):
     """Unquoted records, the last one incomplete or (final) without its line end, are read by
     the fast kernel alone: the state machine, the larger compile, is never called."""
-    from colvault.kernels import csvtokens
+    from colvault.kernels.csv import tokens as csvtokens
 
     docs = [b"1,2\n3,4\n5,6", b"1,2\r\n3,4\r\n5,", b"a,b\n" + b"," * 1000, b"x", b"ab,c\n" * 5000]
     want = {
@@ -564,7 +564,9 @@ def test_kernels_on_the_benchmark_files_print_ns_per_field():
     from pathlib import Path
 
     from colvault.benchdata import benchmark_data
-    from colvault.kernels import csvdates, csvnumbers, csvtext
+    from colvault.kernels.csv import dates as csvdates
+    from colvault.kernels.csv import numbers as csvnumbers
+    from colvault.kernels.csv import text as csvtext
 
     sys.path.insert(0, str(Path(__file__).parents[2]))
     from asv_benchmarks.csvfiles import MIXED, NUMERIC, frame
@@ -665,7 +667,9 @@ def guarded(data: bytes):
 )
 def test_no_kernel_reads_past_the_block(doc):
     """The fast paths load 8 bytes (or 32 for dates) only where the block has them."""
-    from colvault.kernels import csvdates, csvnumbers, csvtext
+    from colvault.kernels.csv import dates as csvdates
+    from colvault.kernels.csv import numbers as csvnumbers
+    from colvault.kernels.csv import text as csvtext
 
     for cut in range(len(doc) + 1):
         buf, mem = guarded(doc[:cut])

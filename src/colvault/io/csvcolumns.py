@@ -34,8 +34,10 @@ from ..engine.coded import Coded
 from ..engine.masked import Masked
 from ..engine.schema import PANDAS_NULLABLE
 from ..errors import CSVError
-from ..kernels import csvdates, csvnumbers, csvtext
-from ..kernels.csvtokens import ESCAPED
+from ..kernels.csv import dates as csvdates
+from ..kernels.csv import numbers as csvnumbers
+from ..kernels.csv import text as csvtext
+from ..kernels.csv.tokens import ESCAPED
 
 NUMERIC = ("bool", "int64", "uint64", "float64")
 #: The kinds that keep missing values in a validity bitmap.

@@ -38,7 +38,12 @@ import numpy as np
 from ..engine.store import Store
 from ..engine.table import Table
 from ..errors import CSVError, CSVWarning
-from ..kernels import compiling, csvbackground, csvdates, csvjit, csvtext, csvtokens
+from ..kernels import compiling
+from ..kernels.csv import background as csvbackground
+from ..kernels.csv import dates as csvdates
+from ..kernels.csv import jit as csvjit
+from ..kernels.csv import text as csvtext
+from ..kernels.csv import tokens as csvtokens
 from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from . import csvprecompile
@@ -401,7 +406,7 @@ class _Import:
 
     def _start_helper(self, sample: bytes, layout: Layout) -> None:
         """On a machine whose kernel cache lacks the kernels this file likely needs, start a
-        process compiling them beside the import (:mod:`colvault.kernels.csvbackground`)."""
+        process compiling them beside the import (:mod:`colvault.kernels.csv.background`)."""
         missing = bool(self.opts.na_offsets is not None and len(self.opts.na_offsets) > 1)
         if not csvbackground.waiting() and not csvbackground.cold(
             csvbackground.kernels_for([{"number"}], missing)

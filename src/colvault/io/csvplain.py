@@ -2,7 +2,7 @@
 
 Why: most blocks of most files have no quote character. Such a block, cut after its last LF,
 holds whole records only, so it needs no carry-over and no tokenizer: the row kernel
-(:mod:`colvault.kernels.csvrows`) parses its numbers and times where they lie and leaves only the
+(:mod:`colvault.kernels.csv.rows`) parses its numbers and times where they lie and leaves only the
 offsets of text fields, for the text conversion of :mod:`.csvcolumns`. Blocks are independent,
 so several parse at once in the importer's pool.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CSVError
-from ..kernels import csvrows
+from ..kernels.csv import rows as csvrows
 from .csvcolumns import ColumnState, ColumnType, Fields, Options, Widen, convert
 
 _NATURAL = {

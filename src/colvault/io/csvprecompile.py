@@ -2,7 +2,7 @@
 ``python -m colvault.io.csvprecompile DTYPES FOLDER PARENT KERNEL...``.
 
 An import calls the table's kernels (zone maps, integer packing, decimals, dictionaries) last,
-after the CSV kernels, so the helper (:mod:`colvault.kernels.csvbackground`) compiles them early
+after the CSV kernels, so the helper (:mod:`colvault.kernels.csv.background`) compiles them early
 (after the kernels it finishes while the import compiles the tokenizer): it appends a few
 thousand rows of each column type the file likely has (``DTYPES``, comma separated) to a
 scratch store, which writes them to Numba's cache, then compiles the other CSV kernels
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.coded import Coded
-from ..kernels import csvbackground
+from ..kernels.csv import background as csvbackground
 
 #: Rows appended per sample, in chunks of CHUNK_ROWS: full chunks (encoded) and a short one.
 ROWS = 5_000

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import CSVError
-from ..kernels import csvtext, csvtokens
+from ..kernels.csv import text as csvtext
+from ..kernels.csv import tokens as csvtokens
 from .csvsniff import Layout
 
 

@@ -6,7 +6,7 @@ once per process, only while a compile of one of our kernels is still running a 
 it began; later processes load the kernels from the cache and say nothing.
 
 The first compile of a zone-map kernel (a session writing a table on a fresh machine) also
-starts the CSV compile helper early (:func:`.csvbackground.start_early`), so that it is ready,
+starts the CSV compile helper early (:func:`.csv.background.start_early`), so that it is ready,
 with the kernels every import calls, when the session imports a file.
 """
 
@@ -39,9 +39,9 @@ def ours(dispatcher: Any) -> bool:
 
 
 def _start_helper_early() -> None:
-    from . import csvbackground
+    from .csv import background
 
-    csvbackground.start_early()
+    background.start_early()
 
 
 class CompileNotice(event.Listener):
@@ -104,8 +104,8 @@ class CompileNotice(event.Listener):
 
 
 #: Calls of at most this many values (fields, rows) may take a numpy or Python version of a
-#: kernel that is not compiled yet (:func:`would_compile`, :func:`.csvjit.in_python`), and so
-#: may the blocks of a CSV file of at most this many rows (:func:`.csvjit.in_numpy`): a new
+#: kernel that is not compiled yet (:func:`would_compile`, :func:`.csv.jit.in_python`), and so
+#: may the blocks of a CSV file of at most this many rows (:func:`.csv.jit.in_numpy`): a new
 #: user's first, small, file and table cost no compile for them. ``colvault warmup`` sets it
 #: to 0, to compile every kernel.
 SMALL = 32_768

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import csvjit
-from .wordops import KERNEL, ONES, load8, zero_bytes
+from ..wordops import KERNEL, ONES, load8, zero_bytes
+from . import jit
 
 _LF = 10
 _CR = 13
@@ -56,8 +56,8 @@ def block_facts_numpy(buf: np.ndarray, quotechar: int) -> tuple[int, bool, bool]
 
 def facts(buf: np.ndarray, quotechar: int) -> tuple[int, bool, bool]:
     """:func:`block_facts` of ``buf``, by the kernel or, during the import of a small file
-    while the kernel is not compiled, by numpy (:func:`.csvjit.in_numpy`)."""
-    if csvjit.in_numpy(block_facts, buf, quotechar):
+    while the kernel is not compiled, by numpy (:func:`.jit.in_numpy`)."""
+    if jit.in_numpy(block_facts, buf, quotechar):
         return block_facts_numpy(buf, quotechar)
     last, quote, cr = block_facts(buf, quotechar)
     return int(last), bool(quote), bool(cr)

@@ -7,7 +7,7 @@ work). A second process on another core compiles the kernels the import will nee
 first, while the import compiles from the first on; each kernel the helper finishes is written
 to Numba's cache, and the import loads it from there when it gets to it.
 
-A lock file per kernel (:func:`.csvjit.lock_path`) keeps the two from compiling the same one:
+A lock file per kernel (:func:`.jit.lock_path`) keeps the two from compiling the same one:
 the helper skips a kernel whose lock the import holds; the import waits for one the helper
 holds, then loads it. The helper ends with the import (:meth:`Helper.stop`), or on its own when
 its parent process is gone. ``COLVAULT_COMPILE_HELPER=0`` turns it off.
@@ -33,12 +33,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence, Set
 
-from . import csvjit
+from . import jit
 
 #: Set to "0" to never start a helper process.
 ENV = "COLVAULT_COMPILE_HELPER"
-#: The modules whose kernels a helper may compile (each registers its kernels in csvjit).
-MODULES = ("csvtokens", "csvtext", "csvnumbers", "csvdates")
+#: The modules whose kernels a helper may compile (each registers its kernels in :mod:`.jit`).
+MODULES = ("tokens", "text", "numbers", "dates")
 #: A helper costs a process start (~0.5 s of CPU): worth it from this many kernels to compile.
 MIN_KERNELS = 3
 
@@ -87,7 +87,7 @@ class Helper:
         with _lock:
             if _running is self:
                 _running = None
-                csvjit.set_claims(None)
+                jit.set_claims(None)
         if self.proc.poll() is None:
             self.proc.terminate()
         if self.proc.stdin is not None:
@@ -110,28 +110,29 @@ def kernels_for(columns: Sequence[Set[str]], missing: bool, few: bool = False) -
     look like ``columns[j]`` ("number", "float", "long", "date", "bool", "text"; see
     :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted. ``few``:
-    no block has more than :data:`.compiling.SMALL` rows, which csvtext and the ISO dates read in
-    Python while their kernels are not compiled (they are left out). (The tokenizer's kernels and
-    the integer parser stay in: numpy reads a small file without them (:func:`.csvjit.in_numpy`),
-    and the helper compiles them for the larger files of later sessions.)"""
-    names = _names("csvtokens", "special_masks", "_fast", "_uniform")
+    no block has more than :data:`.compiling.SMALL` rows, which the text kernels and the ISO
+    dates read in Python while their kernels are not compiled (they are left out). (The
+    tokenizer's kernels and the integer parser stay in: numpy reads a small file without them
+    (:func:`.jit.in_numpy`), and the helper compiles them for the larger files of later
+    sessions.)"""
+    names = _names("tokens", "special_masks", "_fast", "_uniform")
     if missing and not few:
-        names += _names("csvtext", "match_kernel")
+        names += _names("text", "match_kernel")
     for kinds in columns:
         if kinds & {"number", "date"}:  # tried as integers, then floats
-            names += _names("csvnumbers", "parse_int64_kernel")
+            names += _names("numbers", "parse_int64_kernel")
         if "float" in kinds:  # not for dates: the float wrapper refuses their first field
-            names += _names("csvnumbers", "parse_float64_fast_kernel")
+            names += _names("numbers", "parse_float64_fast_kernel")
         if "long" in kinds:  # numbers of more than 8 bytes: the general float parser
-            names += _names("csvnumbers", "parse_float64_kernel")
+            names += _names("numbers", "parse_float64_kernel")
         if "bool" in kinds:
-            names += _names("csvnumbers", "parse_bool_kernel")
+            names += _names("numbers", "parse_bool_kernel")
         if "date" in kinds and not few:
-            names += _names("csvdates", "parse_iso_fast_kernel")
+            names += _names("dates", "parse_iso_fast_kernel")
         if "text" in kinds and not few:
-            names += _names("csvtext", "_dict_run")
+            names += _names("text", "_dict_run")
     if any("text" in kinds for kinds in columns) and not few:
-        names += _names("csvtext", "ucs4_kernel")
+        names += _names("text", "ucs4_kernel")
     return list(dict.fromkeys(names))
 
 
@@ -140,13 +141,13 @@ def helper_order(todo: Sequence[str], ahead: int = AHEAD) -> list[str]:
     ``ahead`` of those after the tokenizer's, then its module's own work (:data:`BETWEEN`),
     then the rest, last first (the import compiles from the first on; they meet between).
     A helper already running when the import starts takes none ahead (``ahead=0``)."""
-    tokenizer = set(_names("csvtokens", "special_masks", "_fast", "_uniform"))
+    tokenizer = set(_names("tokens", "special_masks", "_fast", "_uniform"))
     first = [n for n in todo if n not in tokenizer][:ahead]
     return [*first, BETWEEN, *reversed([n for n in todo if n not in first])]
 
 
 def load_kernels() -> None:
-    """Import the modules whose kernels a helper compiles (they register in csvjit)."""
+    """Import the modules whose kernels a helper compiles (they register in :mod:`.jit`)."""
     for name in MODULES:
         importlib.import_module(f"{__package__}.{name}")
 
@@ -154,7 +155,7 @@ def load_kernels() -> None:
 def cold(names: Sequence[str]) -> list[str]:
     """Those of the kernels ``names`` that calling would compile (in the order given)."""
     load_kernels()
-    kernels = csvjit.KERNELS
+    kernels = jit.KERNELS
     return [n for n in names if n in kernels and not kernels[n].cached()]
 
 
@@ -187,8 +188,8 @@ def start(
 #: every import calls (the tokenizer's, and the integer parser, the first one tried on every
 #: column of numbers or dates). Not the missing-value matcher: a small file does without it.
 EARLY = [
-    *_names("csvtokens", "special_masks", "_fast", "_uniform"),
-    *_names("csvnumbers", "parse_int64_kernel"),
+    *_names("tokens", "special_masks", "_fast", "_uniform"),
+    *_names("numbers", "parse_int64_kernel"),
 ]
 _early_tried = False
 
@@ -220,7 +221,7 @@ def waiting() -> bool:
 
 
 def _allowed() -> bool:
-    if csvjit.fcntl is None or os.environ.get(ENV) == "0":
+    if jit.fcntl is None or os.environ.get(ENV) == "0":
         return False
     # not in an embedding program, whose sys.executable would not run a module
     return (
@@ -256,7 +257,7 @@ def _spawn(command: list[str], order: list[str], more: bool) -> Helper | None:
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        csvjit.set_claims(folder)
+        jit.set_claims(folder)
         _running = Helper(proc, folder)
         return _running
 
@@ -268,7 +269,7 @@ def cache_writable(name: str) -> bool:
     try:
         from numba.core.caching import FunctionCache
 
-        cache = FunctionCache(csvjit.KERNELS[name].py_func)
+        cache = FunctionCache(jit.KERNELS[name].py_func)
         cache._impl.locator.ensure_cache_path()  # makes the folder, checks it is writable
     except Exception:
         return False
@@ -288,7 +289,7 @@ def main(argv: Sequence[str], between: Callable[[], None] | None = None) -> None
     for line in sys.stdin.buffer:
         job = json.loads(line)
         work = None
-        if job["module"] != f"{__package__}.csvbackground":  # (this module runs as __main__)
+        if job["module"] != f"{__package__}.background":  # (this module runs as __main__)
             work = importlib.import_module(job["module"]).between(job["before"])
         if not _compile_all(folder, parent, job["names"], work):
             return
@@ -311,8 +312,8 @@ def _compile_all(
                 except Exception:  # the import does it itself and reports any error
                     pass
             continue
-        kernel = csvjit.KERNELS[name]
-        with open(csvjit.lock_path(folder, name), "a+b") as f:
+        kernel = jit.KERNELS[name]
+        with open(jit.lock_path(folder, name), "a+b") as f:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -1,6 +1,6 @@
 """Row parser: a block of plain CSV records parsed in one pass, numbers and dates as they are met.
 
-Why: the general path tokenizes a block into field offsets (:mod:`.csvtokens`), then each
+Why: the general path tokenizes a block into field offsets (:mod:`.tokens`), then each
 column's kernel reads its offsets back and parses the fields. For a block of plain records,
 which is most blocks of most files, writing and re-reading the offsets is about half the work:
 this kernel finds each field's end (the next delimiter, line end or comment byte, searched 8
@@ -26,18 +26,18 @@ import numba
 import numpy as np
 from numba.core import types
 
-from .csvdates import _iso_field, iso_datetime_fast
-from .csvjit import BOOL, BUF, I64, Kernel, block
-from .csvnumbers import (
-    _CODE_BAD,
-    _CODE_OK,
-    _P10,
-    _float_field,
-    _int_field,
-    _swar_decimal,
-    _swar_int,
+from ..wordops import ONES, cttz, load8, zero_bytes
+from .dates import iso_datetime_fast, iso_field
+from .jit import BOOL, BUF, I64, Kernel, block
+from .numbers import (
+    CODE_BAD,
+    CODE_OK,
+    P10,
+    float_field,
+    int_field,
+    swar_decimal,
+    swar_int,
 )
-from .wordops import ONES, cttz, load8, zero_bytes
 
 #: Field kinds (one per field position of a row).
 SKIP = 0  # a column not imported
@@ -143,12 +143,12 @@ def parse_rows_kernel(
                 v = np.int64(-1)
                 neg = False
                 if e - s - 1 < 8 and s + 8 <= n:
-                    v, neg = _swar_int(buf, s, e)
+                    v, neg = swar_int(buf, s, e)
                 if v >= 0:
                     ints[slot, r] = -v if neg else v
                 else:
-                    mag, neg, code = _int_field(buf, s, e, thousands)
-                    if code != _CODE_OK or mag > (_2_63 if neg else _I64_MAX):
+                    mag, neg, code = int_field(buf, s, e, thousands)
+                    if code != CODE_OK or mag > (_2_63 if neg else _I64_MAX):
                         rec_end = -1
                         break
                     ints[slot, r] = np.int64(np.uint64(0) - mag) if neg else np.int64(mag)
@@ -157,19 +157,19 @@ def parse_rows_kernel(
                 nfrac = 0
                 neg = False
                 if e - s - 1 < 8 and s + 8 <= n:
-                    w, nfrac, neg = _swar_decimal(buf, s, e, wdec)
+                    w, nfrac, neg = swar_decimal(buf, s, e, wdec)
                 if w >= 0:
-                    x = np.float64(w) / _P10[np.uint64(nfrac)]
+                    x = np.float64(w) / P10[np.uint64(nfrac)]
                     floats[slot, r] = -x if neg else x
                 else:
-                    x, code = _float_field(buf, s, e, decimal, thousands)
-                    if code != _CODE_OK:
+                    x, code = float_field(buf, s, e, decimal, thousands)
+                    if code != CODE_OK:
                         rec_end = -1
                         break
                     if (
                         exact_ints
                         and not abs(x) < _EXACT
-                        and _int_field(buf, s, e, thousands)[2] != _CODE_BAD
+                        and int_field(buf, s, e, thousands)[2] != CODE_BAD
                     ):
                         rec_end = -1  # an integer float64 may round
                         break
@@ -179,7 +179,7 @@ def parse_rows_kernel(
                     buf, s, e, last0, last1, last_days
                 )
                 if not ok:
-                    ns, ok = _iso_field(buf, s, e)
+                    ns, ok = iso_field(buf, s, e)
                 if not ok:
                     rec_end = -1
                     break

@@ -31,12 +31,12 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import compiling
-from .wordops import KERNEL
+from .. import compiling
+from ..wordops import KERNEL
 
 try:
     import fcntl
-except ImportError:  # Windows: no lock files, so no helper process (see csvbackground)
+except ImportError:  # Windows: no lock files, so no helper process (see background)
     fcntl = None  # type: ignore[assignment]
 
 #: the block: writable, C-contiguous (the 8-byte loads of the fast paths need it)
@@ -64,7 +64,7 @@ KERNELS: dict[str, Kernel] = {}
 class Kernel:
     """``fn`` (a Numba dispatcher) compiled for the one signature ``sig`` on the first call.
 
-    While a helper process compiles kernels beside an import (:mod:`.csvbackground`), each
+    While a helper process compiles kernels beside an import (:mod:`.background`), each
     compile here first takes the kernel's lock file: a kernel the helper is compiling is then
     waited for and loaded from Numba's cache instead of compiled twice."""
 
@@ -109,7 +109,7 @@ class Kernel:
         return self._cached
 
 
-#: The lock files' folder while a helper process compiles kernels (:mod:`.csvbackground`).
+#: The lock files' folder while a helper process compiles kernels (:mod:`.background`).
 _claims: str | None = None
 
 
@@ -155,7 +155,7 @@ def small_file(on: bool) -> None:
 
 def in_python(kernel: Kernel, nfields: int) -> bool:
     """Whether to read ``nfields`` fields in Python, where a module has a Python version of a
-    kernel (csvtext, ISO dates): during the import of a small file (:func:`small_file`), at
+    kernel (:mod:`.text`, ISO dates): during the import of a small file (:func:`small_file`), at
     most :data:`.compiling.SMALL` fields, and ``kernel`` would have to be compiled first (not in
     this process, nor in Numba's cache). A Python loop takes 0.5-3 us a field, compiling one
     kernel 0.5-1 s: a new user's first, small, file is read sooner. (A large file's blocks take

@@ -1,6 +1,6 @@
 """CSV number kernels: integers, floats and booleans parsed straight out of a block of bytes.
 
-Why: the CSV importer tokenizes a block into field offsets (:mod:`colvault.kernels.csvtokens`);
+Why: the CSV importer tokenizes a block into field offsets (:mod:`colvault.kernels.csv.tokens`);
 making a Python string per field would cost more than the whole parse. These kernels read the
 fields where they lie and report failures instead of raising, so the caller can name the line,
 the column and the text in its error, or widen the column's type.
@@ -10,7 +10,7 @@ Contract (shared with the tokenizer):
 * ``buf`` is a 1-d ``uint8`` array of UTF-8 bytes; field ``i`` is ``buf[starts[i]:ends[i]]``
   (int64 offsets, end exclusive, quotes excluded). ``starts``/``ends`` may be strided views such
   as ``starts[c::ncols]``: the wrappers call one specialization of each kernel, compiled for
-  layout ``'A'``, whatever the caller passes (:mod:`.csvjit`).
+  layout ``'A'``, whatever the caller passes (:mod:`.jit`).
 * ``na`` is a bool array over the fields: ``True`` marks a missing value (the caller matched its
   ``na_values``); an empty array means none (the wrappers take ``None`` for that). Missing fields
   are skipped: 0 / ``False`` in integer and bool outputs (the caller decides the promotion), NaN
@@ -78,7 +78,7 @@ of it (:func:`parse_int64_numpy`: the same values and status), not compiled for 
 The per-field helpers that take the block are compiled with Numba's ``_nrt=False``
 (:func:`.wordops.njit_field`: no reference counting; they never allocate): otherwise every call pays
 atomic incref/decref pairs on ``buf`` (floats took 26 ns/field that way, ints 21, the date
-formats of :mod:`.csvdates` 3x longer). The flag is private to Numba; were it gone, only speed
+formats of :mod:`.dates` 3x longer). The flag is private to Numba; were it gone, only speed
 would change.
 """
 
@@ -89,8 +89,21 @@ import math
 import numba
 import numpy as np
 
-from . import csvjit
-from .csvjit import (
+from ..wordops import (
+    AHEAD,
+    HELPER,
+    HIGHS,
+    KERNEL,
+    ONES,
+    check_fields,
+    cttz,
+    load8,
+    njit_field,
+    prefetch,
+    zero_bytes,
+)
+from . import jit
+from .jit import (
     BOOL,
     BUF,
     I64,
@@ -103,19 +116,6 @@ from .csvjit import (
     Kernel,
     block,
     mask,
-)
-from .wordops import (
-    AHEAD,
-    HELPER,
-    HIGHS,
-    KERNEL,
-    ONES,
-    check_fields,
-    cttz,
-    load8,
-    njit_field,
-    prefetch,
-    zero_bytes,
 )
 
 # --- statuses and classification bits --------------------------------------------------------
@@ -150,11 +150,11 @@ _2_52 = np.uint64(2**52)
 _2_53 = np.uint64(2**53)
 _MAX_SIG = 19  # decimal digits that always fit a uint64
 
-_CODE_OK = 0  # parsed; the value is exact
-_CODE_SLOW = 1  # valid syntax; integers: beyond uint64; floats: outside the exact paths
-_CODE_BAD = 2  # not a number
+CODE_OK = 0  # parsed; the value is exact
+CODE_SLOW = 1  # valid syntax; integers: beyond uint64; floats: outside the exact paths
+CODE_BAD = 2  # not a number
 
-_P10 = np.array([10.0**k for k in range(23)])  # exact doubles
+P10 = np.array([10.0**k for k in range(23)])  # exact doubles
 _P10_U = np.array([10**k for k in range(20)], dtype=np.uint64)
 
 # lowercase spellings, as bytes (Numba strings would allocate)
@@ -197,9 +197,9 @@ def _is_space(c):
 
 
 @njit_field
-def _int_field(buf, s, e, tsep):
-    """(magnitude uint64, negative, code) of one integer field; code _CODE_SLOW: beyond uint64.
-    (Trimming is written out here and in :func:`_float_field`: a helper returning the trimmed
+def int_field(buf, s, e, tsep):
+    """(magnitude uint64, negative, code) of one integer field; code CODE_SLOW: beyond uint64.
+    (Trimming is written out here and in :func:`float_field`: a helper returning the trimmed
     bounds as a tuple made the kernels 50% slower.)"""
     while s < e and _is_space(buf[s]):
         s += 1
@@ -214,7 +214,7 @@ def _int_field(buf, s, e, tsep):
         elif c == 43:
             s += 1
     if s >= e or buf[s] < 48 or buf[s] > 57:
-        return _U0, neg, _CODE_BAD
+        return _U0, neg, CODE_BAD
     mag = _U0
     if e - s <= _MAX_SIG:  # at most 19 digits: no overflow possible
         for p in range(s, e):
@@ -222,19 +222,19 @@ def _int_field(buf, s, e, tsep):
             if c >= 48 and c <= 57:
                 mag = mag * _U10 + np.uint64(c - 48)
             elif c != tsep:
-                return mag, neg, _CODE_BAD
-        return mag, neg, _CODE_OK
-    code = _CODE_OK
+                return mag, neg, CODE_BAD
+        return mag, neg, CODE_OK
+    code = CODE_OK
     for p in range(s, e):
         c = buf[p]
         if c >= 48 and c <= 57:
             d = np.uint64(c - 48)
             if mag > _U64_DIV10 or (mag == _U64_DIV10 and d > _U5):
-                code = _CODE_SLOW
-            elif code == _CODE_OK:
+                code = CODE_SLOW
+            elif code == CODE_OK:
                 mag = mag * _U10 + d
         elif c != tsep:
-            return mag, neg, _CODE_BAD
+            return mag, neg, CODE_BAD
     return mag, neg, code
 
 
@@ -340,29 +340,29 @@ def _exponent(buf, p, e):
 def _to_double(w, q, neg):
     """(value, code) of ``w * 10**q`` (``w`` of at most 19 digits) from the exact paths."""
     if w == _U0:
-        return -0.0 if neg else 0.0, _CODE_OK
+        return -0.0 if neg else 0.0, CODE_OK
     v = 0.0
     if w <= _2_53:  # Clinger: exact operands, one rounding
         if q >= 0 and q <= 22:
-            v = np.float64(w) * _P10[q]
-            return -v if neg else v, _CODE_OK
+            v = np.float64(w) * P10[q]
+            return -v if neg else v, CODE_OK
         if q < 0 and q >= -22:
-            v = np.float64(w) / _P10[-q]
-            return -v if neg else v, _CODE_OK
+            v = np.float64(w) / P10[-q]
+            return -v if neg else v, CODE_OK
         if q > 22 and q <= 22 + 15 and w <= _2_53 // _P10_U[q - 22]:
-            v = np.float64(w * _P10_U[q - 22]) * _P10[22]
-            return -v if neg else v, _CODE_OK
+            v = np.float64(w * _P10_U[q - 22]) * P10[22]
+            return -v if neg else v, CODE_OK
     if q < _Q_MIN or q > _Q_MAX:
-        return 0.0, _CODE_SLOW
+        return 0.0, CODE_SLOW
     v, ok = _eisel_lemire(w, q)
     if not ok:
-        return 0.0, _CODE_SLOW
-    return -v if neg else v, _CODE_OK
+        return 0.0, CODE_SLOW
+    return -v if neg else v, CODE_OK
 
 
 @njit_field
-def _float_field(buf, s, e, dec, tsep):
-    """(value, code) of one float field; code _CODE_SLOW: valid, for :func:`fix_slow_floats`.
+def float_field(buf, s, e, dec, tsep):
+    """(value, code) of one float field; code CODE_SLOW: valid, for :func:`fix_slow_floats`.
     Up to 19 digits, the significand is accumulated without checks (it cannot overflow);
     longer ones (leading zeros included) are only checked, and left to the slow path."""
     s0 = s
@@ -404,18 +404,18 @@ def _float_field(buf, s, e, dec, tsep):
     if nd == 0:
         inf = _is_inf_word(buf, s0, e0)
         if inf != 0:
-            return inf * np.inf, _CODE_OK
-        return 0.0, _CODE_BAD
+            return inf * np.inf, CODE_OK
+        return 0.0, CODE_BAD
     q = nint - nd
     if p < e and (buf[p] | 32) == 101:
         ev, p, ok = _exponent(buf, p + 1, e)
         if not ok:
-            return 0.0, _CODE_BAD
+            return 0.0, CODE_BAD
         q += ev
     if p != e:
-        return 0.0, _CODE_BAD
+        return 0.0, CODE_BAD
     if nd > _MAX_SIG:  # w wrapped around; rare enough for Python's float (one helper less to
-        return 0.0, _CODE_SLOW  # compile on a fresh machine, in every float kernel)
+        return 0.0, CODE_SLOW  # compile on a fresh machine, in every float kernel)
     return _to_double(w, q, neg)
 
 
@@ -459,7 +459,7 @@ _MINUS = np.uint64(45)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _swar_digits(x, nd):
+def swar_digits(x, nd):
     """Value of the ``nd`` (1..8) bytes in the low end of ``x`` (first byte lowest, the others
     zero) if they are all ASCII digits, else -1."""
     # A byte b < 0x80 is a digit when b - 0x30 and b + 0x46 both stay below 0x80 (bytes from
@@ -475,7 +475,7 @@ def _swar_digits(x, nd):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _swar_int(buf, s, e):
+def swar_int(buf, s, e):
     """(magnitude, negative) of an integer field ``-?[0-9]+`` of 1..8 bytes with ``s + 8 <=
     len(buf)``; magnitude -1 when the field is anything else."""
     nd = e - s
@@ -486,11 +486,11 @@ def _swar_int(buf, s, e):
         nd -= 1
     if nd == 0:
         return np.int64(-1), neg
-    return _swar_digits(x & (_ALL >> np.uint64(64 - 8 * nd)), nd), neg
+    return swar_digits(x & (_ALL >> np.uint64(64 - 8 * nd)), nd), neg
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _swar_decimal(buf, s, e, wdec):
+def swar_decimal(buf, s, e, wdec):
     """(digits, fraction digits, negative) of a field ``-?[0-9]*(D[0-9]*)?`` with at least one
     digit, of 1..8 bytes with ``s + 8 <= len(buf)``; ``wdec`` is the decimal byte D times
     ``ONES``. Digits -1 when the field is anything else."""
@@ -513,7 +513,7 @@ def _swar_decimal(buf, s, e, wdec):
         nfrac = nd - np.int64(at >> _U3)
         if nd == 0:
             return np.int64(-1), 0, neg
-    return _swar_digits(x, nd), nfrac, neg
+    return swar_digits(x, nd), nfrac, neg
 
 
 # --- kernels -----------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def parse_int64_kernel(buf, starts, ends, na, thousands, out, fast=True):
         s = starts[i]
         e = ends[i]
         if fast and e - s - 1 < 8 and e - s > 0 and s + 8 <= n:
-            v, neg = _swar_int(buf, s, e)
+            v, neg = swar_int(buf, s, e)
             if v >= 0:
                 if neg:
                     out[i] = -v
@@ -545,10 +545,10 @@ def parse_int64_kernel(buf, starts, ends, na, thousands, out, fast=True):
                 else:
                     out[i] = v
                 continue
-        mag, neg, code = _int_field(buf, s, e, thousands)
-        if code == _CODE_BAD:
+        mag, neg, code = int_field(buf, s, e, thousands)
+        if code == CODE_BAD:
             return i
-        if code == _CODE_SLOW:
+        if code == CODE_SLOW:
             any_huge = True
             out[i] = 0
         elif neg:
@@ -586,15 +586,15 @@ def parse_uint64_kernel(buf, starts, ends, na, thousands, out, fast=True):
         s = starts[i]
         e = ends[i]
         if fast and e - s - 1 < 8 and e - s > 0 and s + 8 <= n:
-            v, neg = _swar_int(buf, s, e)
+            v, neg = swar_int(buf, s, e)
             if v >= 0:
                 out[i] = 0 if neg else v
                 outside |= neg and v != 0
                 continue
-        mag, neg, code = _int_field(buf, s, e, thousands)
-        if code == _CODE_BAD:
+        mag, neg, code = int_field(buf, s, e, thousands)
+        if code == CODE_BAD:
             return i
-        if code == _CODE_SLOW or (neg and mag != _U0):
+        if code == CODE_SLOW or (neg and mag != _U0):
             outside = True
             out[i] = 0
         else:
@@ -619,17 +619,17 @@ def parse_float64_kernel(buf, starts, ends, na, decimal, thousands, out, slow, f
         s = starts[i]
         e = ends[i]
         if fast and e - s - 1 < 8 and e - s > 0 and s + 8 <= n:
-            w, nfrac, neg = _swar_decimal(buf, s, e, wdec)
+            w, nfrac, neg = swar_decimal(buf, s, e, wdec)
             if w >= 0:
                 # Clinger's exact path of _to_double: w < 10**8, 0 <= nfrac <= 7
-                v = np.float64(w) / _P10[np.uint64(nfrac)]
+                v = np.float64(w) / P10[np.uint64(nfrac)]
                 out[i] = -v if neg else v
                 continue
-        v, code = _float_field(buf, s, e, decimal, thousands)
-        if code == _CODE_BAD:
+        v, code = float_field(buf, s, e, decimal, thousands)
+        if code == CODE_BAD:
             return nslow, i
         out[i] = v
-        if code == _CODE_SLOW:
+        if code == CODE_SLOW:
             slow[nslow] = i
             nslow += 1
     return nslow, -1
@@ -661,10 +661,10 @@ def parse_float64_fast_kernel(buf, starts, ends, na, decimal, out, pad):
                 pad[k] = buf[s + k]
             src = pad
             s = zero
-        w, nfrac, neg = _swar_decimal(src, s, s + size, wdec)
+        w, nfrac, neg = swar_decimal(src, s, s + size, wdec)
         if w < 0:
             return i
-        v = np.float64(w) / _P10[np.uint64(nfrac)]  # Clinger's exact path, as the kernel's
+        v = np.float64(w) / P10[np.uint64(nfrac)]  # Clinger's exact path, as the kernel's
         out[i] = -v if neg else v
     return -1
 
@@ -709,7 +709,7 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
         s = starts[i]
         e = ends[i]
         if fast and e - s - 1 < 8 and e - s > 0 and s + 8 <= n:
-            v, neg = _swar_int(buf, s, e)
+            v, neg = swar_int(buf, s, e)
             if v >= 0:
                 can_bool = False
                 if neg and v != 0 and (can_int or can_uint):
@@ -718,7 +718,7 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
                 if not (can_int or can_uint or can_float):
                     break
                 continue
-            w, _, _ = _swar_decimal(buf, s, e, wdec)
+            w, _, _ = swar_decimal(buf, s, e, wdec)
             if w >= 0:
                 can_bool = False
                 can_int = False
@@ -729,8 +729,8 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
         if can_bool and _bool_field(buf, s, e) < 0:
             can_bool = False
         if can_int or can_uint:
-            mag, neg, code = _int_field(buf, s, e, thousands)
-            if code != _CODE_OK:
+            mag, neg, code = int_field(buf, s, e, thousands)
+            if code != CODE_OK:
                 can_int = False
                 can_uint = False
             elif neg:
@@ -745,8 +745,8 @@ def classify_kernel(buf, starts, ends, na, decimal, thousands, fast=True):
             if any_neg:
                 can_uint = False
         if can_float:
-            _, code = _float_field(buf, s, e, decimal, thousands)
-            if code == _CODE_BAD:
+            _, code = float_field(buf, s, e, decimal, thousands)
+            if code == CODE_BAD:
                 can_float = False
         if not (can_bool or can_int or can_uint or can_float):
             break
@@ -808,7 +808,7 @@ def parse_int64(
     check_fields(buf, starts, ends, na)
     tsep = -1 if thousands is None else _byte(thousands, "thousands", allow_none=True)
     out = np.empty(starts.shape[0], np.int64)
-    if csvjit.in_numpy(_parse_int64):  # a small file's block: numpy, not a compile
+    if jit.in_numpy(_parse_int64):  # a small file's block: numpy, not a compile
         return out, parse_int64_numpy(buf, starts, ends, mask(na), tsep, out)
     status = _parse_int64(block(buf), starts, ends, mask(na), tsep, out, True)
     return out, int(status)
@@ -825,7 +825,7 @@ def parse_int64_numpy(
     out: np.ndarray,
 ) -> int:  # fmt: skip
     """:func:`parse_int64_kernel` in numpy, for the blocks of a small file while the kernel is
-    not compiled (:func:`.csvjit.in_numpy`): the same values in ``out`` (up to a bad field) and
+    not compiled (:func:`.jit.in_numpy`): the same values in ``out`` (up to a bad field) and
     the same status. Fields ``-?[0-9]+`` of up to 18 bytes, most of a file's integers, are read
     by a vectorized pass (the digits of all fields, one column of bytes at a time); the others
     by :func:`_int_field_py`, one at a time."""
@@ -837,7 +837,7 @@ def parse_int64_numpy(
     take = ~na if na.shape[0] else np.ones(m, np.bool_)
     first = int(np.argmax(take))
     head = buf[s[first] : s[first] + size[first]].tobytes()
-    if take[first] and _int_field_py(head, tsep)[2] == _CODE_BAD:
+    if take[first] and _int_field_py(head, tsep)[2] == CODE_BAD:
         out[:first] = 0  # a column of no numbers (dates, text) fails here: no vectorized pass
         return first
     width = int(min(max(int(size.max()), 1), _NUMPY_INT_BYTES))
@@ -867,9 +867,9 @@ def parse_int64_numpy(
     any_big = any_huge = False
     for i in np.flatnonzero(take & ~simple).tolist():
         mag, negative, code = _int_field_py(buf[s[i] : s[i] + size[i]].tobytes(), tsep)
-        if code == _CODE_BAD:
+        if code == CODE_BAD:
             return i
-        if code == _CODE_SLOW or (negative and mag > 2**63):
+        if code == CODE_SLOW or (negative and mag > 2**63):
             any_huge = True
             out[i] = 0
         elif negative:
@@ -886,17 +886,17 @@ def parse_int64_numpy(
 
 
 def _int_field_py(raw: bytes, tsep: int) -> tuple[int, bool, int]:
-    """:func:`_int_field` in Python: (magnitude, negative, code) of one integer field."""
+    """:func:`int_field` in Python: (magnitude, negative, code) of one integer field."""
     raw = raw.strip(_C_SPACE)
     neg = raw[:1] == b"-"
     if raw[:1] in (b"-", b"+"):
         raw = raw[1:]
     if not raw[:1].isdigit():
-        return 0, neg, _CODE_BAD
+        return 0, neg, CODE_BAD
     if any(not 48 <= c <= 57 and c != tsep for c in raw):
-        return 0, neg, _CODE_BAD
+        return 0, neg, CODE_BAD
     mag = int(bytes(c for c in raw if 48 <= c <= 57))
-    return (0, neg, _CODE_SLOW) if mag >= 2**64 else (mag, neg, _CODE_OK)
+    return (0, neg, CODE_SLOW) if mag >= 2**64 else (mag, neg, CODE_OK)
 
 
 def parse_uint64(

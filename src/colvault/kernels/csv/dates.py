@@ -2,7 +2,7 @@
 
 Why: timestamps are the most common typed text in instrument exports, and making a Python
 ``datetime`` per field costs microseconds. These kernels read fields straight out of the block of
-bytes (the contract of :mod:`colvault.kernels.csvnumbers`: ``buf`` uint8, ``starts``/``ends``
+bytes (the contract of :mod:`colvault.kernels.csv.numbers`: ``buf`` uint8, ``starts``/``ends``
 int64 offsets, possibly strided views; ``na`` a bool mask of missing fields, empty for none, or
 None in the wrappers) and write nanoseconds since 1970-01-01T00:00Z into an int64 array, NaT
 (``int64 min``) for missing fields.
@@ -56,9 +56,9 @@ offset) take a fast path of a few 8-byte loads checked against templates (see
 :func:`parse_iso_datetime_kernel`): ~9 ns/field per 4 MiB block of the mixed benchmark file (26-byte
 timestamps), ~40 ns/field for the general path (``pandas.to_datetime`` with ``format="ISO8601"``:
 ~300-500); ``%d/%m/%Y %H:%M:%S`` ~115 ns/field (pandas: ~1600). Every column kernel prefetches
-the bytes of the field :data:`.csvnumbers.AHEAD` places on: the block is mostly out of the caches
+the bytes of the field :data:`.numbers.AHEAD` places on: the block is mostly out of the caches
 by the time a column is parsed (without it the ISO fast path took 28 ns/field there, 8 when the
-block is in the cache). As in :mod:`.csvnumbers`, the per-field helpers are compiled with
+block is in the cache). As in :mod:`.numbers`, the per-field helpers are compiled with
 ``_nrt=False`` (``njit_field``), so that passing the block to them costs no reference counting.
 """
 
@@ -71,10 +71,10 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import csvjit
-from .csvjit import BOOL, BUF, MASK, OFFSETS, OUT_I64, Kernel, block, mask
-from .csvnumbers import _swar_digits
-from .wordops import AHEAD, HELPER, KERNEL, check_fields, load8, njit_field, prefetch
+from ..wordops import AHEAD, HELPER, KERNEL, check_fields, load8, njit_field, prefetch
+from . import jit
+from .jit import BOOL, BUF, MASK, OFFSETS, OUT_I64, Kernel, block, mask
+from .numbers import swar_digits
 
 NAT = np.iinfo(np.int64).min
 
@@ -169,7 +169,7 @@ def _digits(buf, p, n):
 
 
 @njit_field
-def _iso_field(buf, s, e):
+def iso_field(buf, s, e):
     """(nanoseconds UTC, ok) of one ISO 8601 field."""
     while s < e and _is_space(buf[s]):
         s += 1
@@ -246,7 +246,7 @@ def _iso_field(buf, s, e):
 
 
 def _iso_python(raw: bytes) -> tuple[int, bool]:
-    """:func:`_iso_field` of a field's bytes, in Python (see :func:`parse_iso_datetime`)."""
+    """:func:`iso_field` of a field's bytes, in Python (see :func:`parse_iso_datetime`)."""
 
     def digits(p: int, n: int) -> int:
         part = raw[p : p + n]
@@ -388,13 +388,13 @@ def _pair(w, k):
 @njit_field
 def iso_datetime_fast(buf, s, e, last0, last1, last_days):
     """(nanoseconds UTC, ok, last0, last1, last_days) of one ISO 8601 field by the fast path;
-    not ok: the field is for :func:`_iso_field`.
+    not ok: the field is for :func:`iso_field`.
 
     Fast path: ``YYYY-MM-DD``, then optionally ``[T ]HH:MM``, ``:SS`` and ``.`` with 1-9 digits,
     no blanks and no offset, at least 32 bytes before the block's end: three or four unaligned
     8-byte loads checked against templates with bit tricks. ``last*`` are the last valid
     date's bytes 0-7, 8-9 and day number (``_ALL, _ALL, 0`` at first): timestamps in a file
-    mostly share their date with the previous one. Its results are :func:`_iso_field`'s."""
+    mostly share their date with the previous one. Its results are :func:`iso_field`'s."""
     n = buf.shape[0]
     size = e - s
     if s + 32 <= n and (size == 10 or size == 16 or size == 19 or 21 <= size <= 29):
@@ -444,7 +444,7 @@ def iso_datetime_fast(buf, s, e, last0, last1, last_days):
                     take = min(nfd, 8)
                     keep = _ALL >> np.uint64(64 - 8 * take)
                     ok = (w2 ^ _W2) & _F2_FRAC == 0
-                    v = _swar_digits(x & keep, take) if ok else -1
+                    v = swar_digits(x & keep, take) if ok else -1
                     ok = v >= 0
                     if ok and nfd == 9:
                         c = int(buf[s + 28]) - 48
@@ -462,8 +462,8 @@ def iso_datetime_fast(buf, s, e, last0, last1, last_days):
 @numba.njit(cache=True, nogil=True, **KERNEL)
 def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
     """ISO 8601 fields to nanoseconds UTC in ``out`` (NaT where ``na``); first bad index or -1.
-    Each field goes through :func:`iso_datetime_fast`, then :func:`_iso_field` if refused
-    (``fast=False``: :func:`_iso_field` alone; the tests compare both)."""
+    Each field goes through :func:`iso_datetime_fast`, then :func:`iso_field` if refused
+    (``fast=False``: :func:`iso_field` alone; the tests compare both)."""
     last0 = _ALL
     last1 = _ALL
     last_days = np.int64(0)  # not the literal 0: one specialization of iso_datetime_fast
@@ -480,7 +480,7 @@ def parse_iso_datetime_kernel(buf, starts, ends, na, out, fast=True):
         if fast:
             v, ok, last0, last1, last_days = iso_datetime_fast(buf, s, e, last0, last1, last_days)
         if not ok:
-            v, ok = _iso_field(buf, s, e)
+            v, ok = iso_field(buf, s, e)
         if not ok:
             return i
         out[i] = v
@@ -954,7 +954,7 @@ def parse_iso_datetime(
     check_fields(buf, starts, ends, na)
     out = np.empty(starts.shape[0], np.int64)
     buf, na = block(buf), mask(na)
-    if csvjit.in_python(_parse_iso_fast, starts.shape[0]):  # small: no kernel compiled
+    if jit.in_python(_parse_iso_fast, starts.shape[0]):  # small: no kernel compiled
         missing = na.tolist() if na.shape[0] else [False] * starts.shape[0]
         bounds = zip(starts.tolist(), ends.tolist(), missing, strict=True)
         for i, (s, e, gone) in enumerate(bounds):

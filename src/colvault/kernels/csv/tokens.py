@@ -5,12 +5,12 @@ byte offsets only (no strings are made); the number, date and text kernels then 
 they need straight out of the block. The importer carries ``buf[consumed:]`` (an incomplete last
 record) over to the front of the next block.
 
-Contract (the same data model as :mod:`colvault.kernels.csvnumbers`):
+Contract (the same data model as :mod:`colvault.kernels.csv.numbers`):
 
 * ``buf`` is a 1-d ``uint8`` array of UTF-8 bytes (a BOM already stripped by the caller).
 * Field ``f`` is ``buf[starts[f]:ends[f]]`` with the surrounding quotes excluded; ``flags[f]`` bit 0
   (``QUOTED``) says the field was quoted, bit 1 (``ESCAPED``) that its bytes must be unescaped
-  (:func:`colvault.kernels.csvtext.unescape_bytes`): inside the quoted part ``""`` stands for ``"``.
+  (:func:`.text.unescape_bytes`): inside the quoted part ``""`` stands for ``"``.
   Bit 2 (``TRAILING``) marks a field with text after its closing quote, which pandas keeps:
   ``"ab"c`` is ``abc``. Such a field's slice runs from after the opening quote to the end of the
   field, closing quote included, and it also has bits 0 and 1 set; the unescape rule covers it
@@ -79,9 +79,9 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import csvjit
-from .csvjit import BOOL, BUF, I64, OFFSETS, OUT_I64, OUT_U64, Kernel, block
-from .wordops import HELPER, KERNEL, ONES, cttz, load8, zero_bytes
+from ..wordops import HELPER, KERNEL, ONES, cttz, load8, zero_bytes
+from . import jit
+from .jit import BOOL, BUF, I64, OFFSETS, OUT_I64, OUT_U64, Kernel, block
 
 QUOTED = 1
 ESCAPED = 2
@@ -648,7 +648,7 @@ def tokenize(
         raise ValueError("delimiter, quotechar and comment must differ")
     d, q, c = int(delimiter), int(quotechar), int(comment)
     out = None
-    if csvjit.in_numpy(_fast_canonical) or csvjit.in_numpy(_masks_canonical):
+    if jit.in_numpy(_fast_canonical) or jit.in_numpy(_masks_canonical):
         out = tokenize_numpy(data, d, q, c, bool(final))
     if out is None:
         out = _drive(
@@ -731,7 +731,7 @@ def uniform_width(row_first: np.ndarray) -> int:
     ``starts[c::width]``); -1 for ragged rows; 0 when there are no rows."""
     if row_first.shape[0] < 2:
         return 0
-    if csvjit.in_numpy(_uniform_canonical):  # a small file's block: numpy, not a compile
+    if jit.in_numpy(_uniform_canonical):  # a small file's block: numpy, not a compile
         counts = np.diff(row_first)
         return int(counts[0]) if (counts == counts[0]).all() else -1
     return int(_uniform_canonical(row_first))

@@ -1,7 +1,7 @@
 """Text out of tokenized CSV fields: UTF-8 decoding, dictionary encoding and NA tokens.
 
 Why: a text or category column of a CSV block is a list of byte slices of the block (see
-:mod:`colvault.kernels.csvtokens` for the data model: ``starts``, ``ends``, ``flags``). Making a
+:mod:`colvault.kernels.csv.tokens` for the data model: ``starts``, ``ends``, ``flags``). Making a
 Python ``str`` per field would cost more than the whole tokenizer, so these kernels work on the
 slices directly:
 
@@ -40,10 +40,10 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import csvjit
-from .csvjit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_BOOL, OUT_I64, Kernel, block
-from .csvtokens import ESCAPED
-from .wordops import AHEAD, HELPER, KERNEL, load8, prefetch
+from ..wordops import AHEAD, HELPER, KERNEL, load8, prefetch
+from . import jit
+from .jit import BOOL, BUF, FLAGS, I64, OFFSETS, OUT_BOOL, OUT_I64, Kernel, block
+from .tokens import ESCAPED
 
 
 def _values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray,
@@ -182,7 +182,7 @@ def fields_to_ucs4(
     """The fields' values as a ``U<n>`` array (``n`` the longest value in characters, at least
     1), and -1; or, if a field is not valid UTF-8, an empty array and that field's index (the
     first one). Like every numpy ``U`` array, values lose trailing NUL characters."""
-    if csvjit.in_python(_ucs4, starts.shape[0]):
+    if jit.in_python(_ucs4, starts.shape[0]):
         return _ucs4_python(_values(buf, starts, ends, flags, quotechar))
     buf = block(buf)
     escaped = flags & ESCAPED != 0
@@ -358,7 +358,7 @@ def dictionary_encode_fields(
     """Number the fields' distinct values (compared as unescaped bytes). With ``max_distinct``
     >= 0 it stops early, ``overflow`` True, at the first value beyond that many. The dictionary
     as text is ``fields_to_ucs4(buf, starts[first], ends[first], flags[first])``."""
-    if csvjit.in_python(_dict, starts.shape[0]):
+    if jit.in_python(_dict, starts.shape[0]):
         return _dictionary_python(_values(buf, starts, ends, flags, quotechar), max_distinct)
     buf = block(buf)
     m = starts.shape[0]
@@ -524,7 +524,7 @@ def match_tokens(
     tokens = block(tokens_buf)
     offsets = np.ascontiguousarray(tokens_offsets, np.int64)
     sizes = np.diff(offsets)
-    if csvjit.in_python(_match, starts.shape[0]):
+    if jit.in_python(_match, starts.shape[0]):
         # only fields of a token's length, or escaped ones, can be one
         maybe = np.flatnonzero(np.isin(ends - starts, sizes) | (flags & ESCAPED != 0))
         values = _values(buf, starts[maybe], ends[maybe], flags[maybe], quotechar)
