@@ -70,9 +70,10 @@ def test_logger_store_compacts_to_the_bulk_loaded_size(tmp_path):
 
 
 def test_compact_reclaims_removed_tables_and_keeps_clean_ones(store_path):
-    with colvault.open(store_path, "w") as store:
-        keep = store.create_table("/keep", {"x": "f8"}, chunk_rows=1000)
-        keep.append({"x": np.arange(5000.0)})
+    with colvault.open(store_path, "w") as store:  # /keep's segment: its session's own
+        store.create_table("/keep", {"x": "f8"}, chunk_rows=1000).append({"x": np.arange(5000.0)})
+    with colvault.open(store_path, "a") as store:
+        kept = set(os.listdir(os.path.join(store_path, "data")))
         gone = store.create_table("/gone", {"x": "f8"}, chunk_rows=1000)
         gone.append({"x": np.arange(50_000.0)})
         store.commit()
@@ -86,7 +87,29 @@ def test_compact_reclaims_removed_tables_and_keeps_clean_ones(store_path):
         store["/keep"].append({"x": [1.5]})  # the store stays writable
     with colvault.open(store_path) as store:
         assert len(store["/keep"]) == 5001 and store.verify().ok
-        assert not os.path.exists(os.path.join(store_path, "data", gone._id))
+        left = set(os.listdir(os.path.join(store_path, "data")))
+        assert kept <= left and len(left) == len(kept) + 1  # and the segment of the append
+
+
+def test_compact_moves_the_tables_that_share_a_segment_with_garbage(store_path):
+    """A segment is deleted only when no chunk names it: the tables beside a removed one in
+    the same segment are moved out, and its bytes come back."""
+    with colvault.open(store_path, "w") as store:
+        for name in ("a", "b", "gone"):
+            t = store.create_table(f"/{name}", {"x": "i8", "y": "f4"}, chunk_rows=1000)
+            t.append({"x": np.arange(20_000) * 7, "y": np.arange(20_000, dtype="f4")})
+        store.commit()
+        store.remove("/gone")
+        store.commit()
+        before = segment_bytes(store_path)
+        report = store.compact()
+        assert sorted(report.rewritten) == ["/a", "/b"] and report.files_removed == 1
+        assert segment_bytes(store_path) < before * 0.75
+        assert store.compact().rewritten == ()  # nothing left to reclaim
+    with colvault.open(store_path) as store:
+        for name in ("a", "b"):
+            assert np.array_equal(store[f"/{name}"].col("x"), np.arange(20_000) * 7)
+        assert store.verify().ok and store.verify().info == []
 
 
 def test_compact_merges_short_chunks_and_drops_crash_leftovers(store_path):

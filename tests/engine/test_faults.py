@@ -17,6 +17,7 @@ import pytest
 
 import colvault
 from colvault.engine import seam as seam_mod
+from colvault.engine import writer as writer_mod
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -118,7 +119,10 @@ class _FullAtSegmentWrite(seam_mod.Seam):
         super().write(fd, data, offset, path)
 
 
-def test_a_full_disk_while_appending_to_a_new_table_names_it(store_path: str) -> None:
+def test_a_full_disk_while_appending_to_a_new_table_names_it(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_mod, "RUN_BYTES", 1)  # each chunk written as it is encoded
     with colvault.open(store_path, "w") as store:
         store.create_table("/t", {"x": "f8"}).append({"x": np.arange(10.0)})
     store = colvault.open(store_path, "a")

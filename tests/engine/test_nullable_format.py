@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -21,80 +22,46 @@ def _format(store_path) -> str:
         conn.close()
 
 
-def _make_old(store_path) -> None:
-    """Turn a store's catalog into one made before missing values (no validity columns)."""
+def _set_format(store_path, value: str) -> None:
     conn = sqlite3.connect(f"{store_path}/catalog.sqlite")
     try:
-        conn.execute("ALTER TABLE chunks DROP COLUMN null_count")
-        conn.execute("ALTER TABLE chunks DROP COLUMN validity_length")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'format'", (value,))
         conn.commit()
     finally:
         conn.close()
 
 
-def _chunk_columns(store_path) -> set[str]:
-    conn = sqlite3.connect(f"{store_path}/catalog.sqlite")
-    try:
-        return {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}
-    finally:
-        conn.close()
-
-
-def test_a_store_without_nullable_columns_keeps_format_1(store_path):
+def test_every_store_has_format_3_with_or_without_nullable_columns(store_path):
     with colvault.open(store_path, "w") as store:
         t = store.create_table("/t", {"x": "i4", "s": "U3", "c": "category"})
         t.append({"x": [1, 2], "s": ["a", "b"], "c": ["u", "v"]})
-    assert _format(store_path) == "1"
+    assert _format(store_path) == "3"
     with colvault.open(store_path, "a") as store:
-        store.create_table("/n", {"x": {"dtype": "i4", "nullable": True}})
-        store.abort()
-    assert _format(store_path) == "1"  # created, not committed
-    with colvault.open(store_path, "a") as store:
-        store.create_table("/n", {"x": {"dtype": "i4", "nullable": True}})
-    assert _format(store_path) == "2"
+        store.create_table("/n", {"x": {"dtype": "i4", "nullable": True}}).append({"x": [None]})
+    assert _format(store_path) == "3"
     with colvault.open(store_path) as store:
         assert store["/t"].col("x").tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("old", ["1", "2"])
+@pytest.mark.parametrize("mode", ["r", "a"])
+def test_a_store_of_an_earlier_format_is_refused_with_what_to_do(store_path, old, mode):
+    with colvault.open(store_path, "w") as store:
+        store.create_table("/t", {"x": "i4"}).append({"x": [1]})
+    _set_format(store_path, old)
+    files = sorted(os.listdir(store_path))
+    with pytest.raises(colvault.ColvaultError, match=f"format {old}, written by an earlier") as e:
+        colvault.open(store_path, mode)
+    assert "reads format 3 only" in str(e.value) and "export-hdf5" in str(e.value)
+    assert sorted(os.listdir(store_path)) == files and _format(store_path) == old  # untouched
 
 
 def test_unknown_format_is_refused(store_path):
     with colvault.open(store_path, "w") as store:
         store.create_group("/g")
-    conn = sqlite3.connect(f"{store_path}/catalog.sqlite")
-    conn.execute("UPDATE meta SET value = '3' WHERE key = 'format'")
-    conn.commit()
-    conn.close()
-    with pytest.raises(colvault.ColvaultError, match="unknown store format '3'"):
+    _set_format(store_path, "9")
+    with pytest.raises(colvault.ColvaultError, match="unknown store format '9'"):
         colvault.open(store_path)
-
-
-def test_old_catalog_reads_read_only_and_gains_columns_when_writable(store_path):
-    with colvault.open(store_path, "w") as store:
-        t = store.create_table("/t", {"x": "i4"}, chunk_rows=4)
-        t.append({"x": np.arange(10)})
-    _make_old(store_path)
-    assert "null_count" not in _chunk_columns(store_path)
-    with colvault.open(store_path) as store:  # read-only: not changed, still read
-        assert store["/t"].col("x").tolist() == list(range(10))
-    assert "null_count" not in _chunk_columns(store_path)
-    with colvault.open(store_path, "r+") as store:
-        assert store["/t"].col("x").tolist() == list(range(10))
-        store["/t"].append({"x": [10, 11]})
-    assert {"null_count", "validity_length"} <= _chunk_columns(store_path)
-    assert _format(store_path) == "1"
-    with colvault.open(store_path) as store:
-        assert store["/t"].col("x").tolist() == list(range(12))
-
-
-def test_a_reader_of_an_old_catalog_sees_columns_added_meanwhile(store_path):
-    with colvault.open(store_path, "w") as store:
-        store.create_table("/t", {"x": "i4"}).append({"x": [1]})
-    _make_old(store_path)
-    with colvault.open(store_path) as reader:
-        assert reader["/t"].col("x").tolist() == [1]
-        with colvault.open(store_path, "r+") as writer:
-            t = writer.create_table("/n", {"x": "Int8"}, chunk_rows=4)
-            t.append({"x": np.arange(6)})
-        assert reader["/n"].col("x").tolist() == list(range(6))
 
 
 @pytest.mark.parametrize(

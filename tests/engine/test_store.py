@@ -12,6 +12,7 @@ import pytest
 import colvault
 from colvault import ColvaultError, LockError, NodeError, ReadOnlyError, StoreClosedError
 from colvault.engine import seam as seam_mod
+from colvault.engine import writer as writer_mod
 
 
 def test_modes(store_path):
@@ -219,7 +220,10 @@ class FailingWrites(seam_mod.Seam):
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 5, 9])
-def test_write_error_during_append_discards_pending_and_keeps_the_store_usable(store_path, fail_at):
+def test_write_error_during_append_discards_pending_and_keeps_the_store_usable(
+    store_path, fail_at, monkeypatch
+):
+    monkeypatch.setattr(writer_mod, "RUN_BYTES", 1)  # each chunk written as it is encoded
     with colvault.open(store_path, "w") as store:
         t = store.create_table("/t", {"a": "i8", "b": "f8"}, chunk_rows=100)
         t.append({"a": np.arange(50), "b": np.zeros(50)})
@@ -283,7 +287,7 @@ def test_a_commit_of_full_chunks_and_a_short_one_fsyncs_each_segment_once(store_
         t.append({"a": np.arange(2500), "b": np.arange(2500) / 4})
         s.commit()
         segments = [p for p in rec.fsynced if p.endswith(".seg")]
-        assert len(segments) == 2 and len(set(segments)) == 2, rec.fsynced
+        assert len(segments) == 1, rec.fsynced  # the store's one segment, whatever the column
         assert t.col("a").tolist() == list(range(2500))
         assert [len(c["a"]) for c in t.iter_chunks(["a"])] == [1000, 1000, 500]
         assert idle.col("x").tolist() == [1, 2]

@@ -28,12 +28,14 @@ from typing import NoReturn
 from ..errors import CatalogError, ColvaultError, DiskError, LockError
 from .seam import seam
 
-FORMAT_VERSION = "1"
-#: The format of a store with a nullable column: older versions refuse it rather than read
-#: the values of missing slots as data. A store is marked so only when such a node is created.
-FORMAT_NULLABLE = "2"
+#: The store format this version writes: segments shared by all columns of all nodes, in one
+#: directory (formats 1 and 2 had a file per column per node per writer; see
+#: ``docs/architecture.md``, "On disk").
+FORMAT_VERSION = "3"
 #: The formats this version reads and writes.
-SUPPORTED_FORMATS = frozenset((FORMAT_VERSION, FORMAT_NULLABLE))
+SUPPORTED_FORMATS = frozenset((FORMAT_VERSION,))
+#: Formats of earlier versions, refused with a message that says so.
+OLD_FORMATS = frozenset(("1", "2"))
 ROOT_ID = "0" * 32
 
 _SCHEMA = """
@@ -83,7 +85,6 @@ CREATE TABLE IF NOT EXISTS sidecars(
 );
 """
 #: Columns of ``chunks`` that catalogs made before missing values lack (``upgrade`` adds them).
-_VALIDITY_COLUMNS = ("null_count", "validity_length")
 
 
 #: sqlite's primary result codes that say the file is not what it should be.
@@ -160,46 +161,9 @@ class Catalog:
         #: such as KeyboardInterrupt arrived right after the COMMIT).
         self.landed: bool | None = False
         self.writer: sqlite3.Connection | None = None
-        self._has_validity = False
         with self.translated():
             self.reader = _connect(path)
             self.writer = _connect(path) if writable else None
-
-    # -- format ----------------------------------------------------------------------------------
-
-    def _validity_columns(self, conn: sqlite3.Connection) -> bool:
-        names = {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}
-        return all(c in names for c in _VALIDITY_COLUMNS)
-
-    @property
-    def has_validity(self) -> bool:
-        """Whether ``chunks`` has the columns of missing values (a catalog made before them,
-        opened read-only, has not; a writer may add them meanwhile, so a no is asked again)."""
-        if not self._has_validity:
-            with self._rlock, self.translated():
-                self._has_validity = self._validity_columns(self.reader)
-        return self._has_validity
-
-    def upgrade(self) -> None:
-        """Add the columns of missing values to an older catalog (a writable open), in a
-        transaction of its own; the format marker stays, so older versions still read it."""
-        conn = self.writer
-        assert conn is not None, "read-only catalog"
-        if self.has_validity:
-            return
-        with self.translated():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                names = {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}
-                for column in _VALIDITY_COLUMNS:
-                    if column not in names:  # another process may have added them meanwhile
-                        conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} INTEGER")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        self._has_validity = True
 
     # -- creation --------------------------------------------------------------------------------
 

@@ -1,15 +1,17 @@
 """``store.compact()``: reclaim retired and unreferenced bytes, re-cut tables into full chunks.
 
-Segments are append-only, so space comes back only by copying. A table is rewritten when any of
-its segments holds bytes no live chunk names (retired by merges, removals or tail growth, or
-left by a crashed writer) or when it has short chunks that a rewrite would fill; every other
-table is left alone. The store is held exclusively meanwhile (``LockError`` at once if another
-process has it open). Crash safety needs no log: new chunks are written and fsynced to new
-segment files, one sqlite transaction swaps the manifest, and only then are the old files
-deleted. A crash before the commit leaves the old store plus unreferenced new files, a crash
-after it the new store plus unreferenced old files; either way the next ``compact()`` deletes
-the files no chunk names. Files a lease holds (:mod:`.leases`: a Dask graph still reading them)
-are kept until it expires.
+Segments are append-only, so space comes back only by copying. A segment holds chunks of many
+tables, and it can be deleted only once no chunk names it: so when a segment holds bytes no live
+chunk names (retired by merges, removals or tail growth, room reserved behind a short chunk, or
+left by a crashed writer), every table with a chunk in it is rewritten, and so is every table
+sharing a segment with those, until no segment is left half-moved. A table with short chunks a
+rewrite would fill is rewritten too; every other table is left alone. The store is held
+exclusively meanwhile (``LockError`` at once if another process has it open). Crash safety needs
+no log: new chunks are written and fsynced to new segment files, one sqlite transaction swaps
+the manifest, and only then are the old files deleted. A crash before the commit leaves the old
+store plus unreferenced new files, a crash after it the new store plus unreferenced old files;
+either way the next ``compact()`` deletes the files no chunk names. Files a lease holds
+(:mod:`.leases`: a Dask graph still reading them) are kept until it expires.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .reading import ChunkSource
 from .recovery import segment_files
 from .schema import TableSchema
 from .seam import seam
-from .segments import HEADER
+from .segments import DATA, HEADER, SegmentSet
 from .writer import TableWriter
 
 if TYPE_CHECKING:
@@ -80,13 +82,33 @@ def _data_nodes(session: Session) -> list[_Node]:
     return out
 
 
-def _needs_rewrite(node: _Node, sizes: dict[str, int], live: dict[str, int]) -> bool:
-    state = node.state
-    refs = next(iter(state.columns.values()), ())
-    if any(r.nrows < node.schema.chunk_rows for r in refs[:-1]):
-        return True  # short chunks inside the table: re-cut it
-    segments = {r.segment for col in state.columns.values() for r in col}
-    return any(sizes.get(s, 0) != len(HEADER) + live.get(s, 0) for s in segments)
+def _segments_of(node: _Node) -> set[str]:
+    return {r.segment for col in node.state.columns.values() for r in col}
+
+
+def _targets(nodes: list[_Node], sizes: dict[str, int], live: dict[str, int]) -> list[_Node]:
+    """The nodes to rewrite: those with short chunks inside, or with a chunk in a segment
+    holding bytes no live chunk names; then, until nothing changes, every node sharing a
+    segment with one being rewritten (that segment could not be deleted otherwise)."""
+    segments = {n.id: _segments_of(n) for n in nodes}
+    wasteful = {
+        s
+        for s in set().union(*segments.values())
+        if sizes.get(s, 0) != len(HEADER) + live.get(s, 0)
+    }
+    chosen = {
+        n.id
+        for n in nodes
+        if segments[n.id] & wasteful
+        or any(r.nrows < n.schema.chunk_rows for r in next(iter(n.state.columns.values()), ())[:-1])
+    }
+    vacated = set().union(*(segments[i] for i in chosen)) if chosen else set()
+    while True:
+        more = {n.id for n in nodes if n.id not in chosen and segments[n.id] & vacated}
+        if not more:
+            return [n for n in nodes if n.id in chosen]
+        chosen |= more
+        vacated |= set().union(*(segments[i] for i in more))
 
 
 def _rewrite(session: Session, node: _Node, writer: TableWriter) -> None:
@@ -98,7 +120,6 @@ def _rewrite(session: Session, node: _Node, writer: TableWriter) -> None:
         arrays = [src.read_piece(s, state.columns[s.id][pos]) for s in specs]
         writer.add(arrays, len(arrays[0]))
     writer.flush_compressed()
-    writer.sync()
 
 
 def compact(session: Session) -> CompactReport:
@@ -128,23 +149,18 @@ def _compact_locked(session: Session) -> CompactReport:
                 "GROUP BY segment"
             )
         )
-    targets = [n for n in _data_nodes(session) if _needs_rewrite(n, before, live)]
-    new_dirs: set[str] = set()
-    writers = [
-        (n, TableWriter(n.id, n.schema, n.codec, root, new_dirs, session.pool,
-                        session.segment_bytes))
-        for n in targets
-    ]  # fmt: skip
+    targets = _targets(_data_nodes(session), before, live)
+    segments = SegmentSet(root, session.segment_bytes)
+    writers = [(n, TableWriter(n.id, n.schema, n.codec, segments, session.pool)) for n in targets]
     catalog.landed = False
     try:
-        keep = _rewrite_and_swap(session, writers, new_dirs)
+        keep = _rewrite_and_swap(session, writers, segments)
     except BaseException as exc:
         landed = catalog.landed
-        for _, writer in writers:
-            if landed:
-                writer.after_commit(seal=True)  # the swap is committed: keep what it names
-            else:  # named by nothing (or, unknown, left alone); the next compact() deletes them
-                writer.close()
+        if landed:
+            segments.after_commit(seal=True)  # the swap is committed: keep what it names
+        else:  # named by nothing (or, unknown, left alone); the next compact() deletes them
+            segments.close()
         if landed or not isinstance(exc, OSError | sqlite3.Error) or isinstance(exc, ColvaultError):
             raise
         if landed is None:
@@ -155,8 +171,7 @@ def _compact_locked(session: Session) -> CompactReport:
         raise CommitError(
             f"compact() of {root} failed: {what_failed(exc)}; the store is as it was before"
         ) from exc
-    for _, writer in writers:
-        writer.after_commit(seal=True)
+    segments.after_commit(seal=True)
     # The new manifest is committed: files it does not name are garbage (the old copies, and
     # anything a crashed writer or an interrupted compaction left).
     session.new_reader()
@@ -172,7 +187,7 @@ def _compact_locked(session: Session) -> CompactReport:
         os.unlink(os.path.join(root, rel))
         removed += 1
     removed += remove_abandoned_catalogs(root)
-    _remove_empty_dirs(os.path.join(root, "data"))
+    _remove_empty_dirs(os.path.join(root, DATA))
     after = _segment_sizes(root)
     return CompactReport(
         sum(before.values()), sum(after.values()), tuple(n.path for n, _ in writers), removed,
@@ -181,12 +196,14 @@ def _compact_locked(session: Session) -> CompactReport:
 
 
 def _rewrite_and_swap(
-    session: Session, writers: list[tuple[_Node, TableWriter]], new_dirs: set[str]
+    session: Session, writers: list[tuple[_Node, TableWriter]], segments: SegmentSet
 ) -> set[str]:
     """Write the new chunks durably, then swap the manifest; the segments it keeps."""
     for node, writer in writers:
         _rewrite(session, node, writer)
-    for d in sorted(new_dirs):
+    for sync in segments.sync_jobs():
+        sync()
+    for d in sorted(segments.new_dirs):
         seam().fsync_dir(d)
     catalog = session.catalog
     with catalog.commit() as (conn, commit_id):
@@ -194,7 +211,7 @@ def _rewrite_and_swap(
             conn.execute("DELETE FROM chunks WHERE node_id = ?", (node.id,))
             if writer.chunks:
                 writer.insert_chunks(conn, commit_id, 0)
-            writer.register_segments(conn, seal=True)
+        segments.register(conn, seal=True)
         conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
         conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
         conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")

@@ -87,35 +87,30 @@ def chunk_ref(row: tuple[Any, ...], zone: ZoneMap, encoding: Encoding | None = N
     )  # fmt: skip
 
 
-def select_chunks(validity: bool, where: str) -> str:
-    """The manifest query of the chunks ``where`` says; a catalog without the columns of
-    missing values (made before them, open read-only) gives NULL for them."""
-    extra = "c.null_count, c.validity_length" if validity else "NULL, NULL"
+def select_chunks(where: str) -> str:
+    """The manifest query of the chunks ``where`` says."""
     return f"""
 SELECT c.col_id, c.chunk_index, c.first_row, c.nrows, c.segment, COALESCE(s.sealed, 0),
        c.offset, c.length, c.crc32, c.encoding, c.params, c.min, c.max, c.nan_count, c.sorted,
-       {extra}
+       c.null_count, c.validity_length
 FROM chunks c LEFT JOIN segments s ON s.path = c.segment
 WHERE {where}
 """
 
 
 _WHERE = "c.node_id = ? AND c.retired_commit IS NULL ORDER BY c.col_id, c.first_row"
-_CHUNKS = select_chunks(True, _WHERE)
-_CHUNKS_OLD = select_chunks(False, _WHERE)
+_CHUNKS = select_chunks(_WHERE)
 
 
 def load_state(
-    conn: sqlite3.Connection, node_id: str, names: Mapping[str, str], nrows: int, version: int,
-    validity: bool = True,
-) -> NodeState:  # fmt: skip
+    conn: sqlite3.Connection, node_id: str, names: Mapping[str, str], nrows: int, version: int
+) -> NodeState:
     """Read a node's live chunks inside the caller's read transaction; ``names`` maps its
-    column ids to their names (for messages); ``validity``: the catalog has the columns of
-    missing values. A manifest that does not add up raises ManifestError (the caller names
-    the node)."""
+    column ids to their names (for messages). A manifest that does not add up raises
+    ManifestError (the caller names the node)."""
     col_ids = list(names)
     per_col: dict[str, list[ChunkRef]] = {c: [] for c in col_ids}
-    for row in conn.execute(_CHUNKS if validity else _CHUNKS_OLD, (node_id,)):
+    for row in conn.execute(_CHUNKS, (node_id,)):
         refs = per_col.get(row[0])
         if refs is not None:
             encoding, wrong = _encoding(row[9], row[10])

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CatalogError, NodeError
-from .catalog import FORMAT_NULLABLE, FORMAT_VERSION
 from .codec import Codec
 from .schema import TableSchema
 
@@ -103,6 +102,10 @@ class PendingMeta:
                 for path in [p for p in index if in_subtree(p, top)]:
                     del by_id[index.pop(path).id]
 
+    def created_nodes(self) -> set[str]:
+        """Ids of the nodes this transaction creates: they have no rows or chunks yet."""
+        return {op[1].id for op in self.ops if op[0] == "create"}
+
     def forget_node(self, node_id: str) -> None:
         for key in [k for k in self.sidecars if k[0] == node_id]:
             del self.sidecars[key]
@@ -123,11 +126,6 @@ class PendingMeta:
                     raise NodeError(
                         f"{rec.path} was created by another process meanwhile"
                     ) from None
-                if rec.has_nullable:  # older versions must refuse the store from now on
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'format' AND value = ?",
-                        (FORMAT_NULLABLE, FORMAT_VERSION),
-                    )
             elif op[0] == "rename":
                 _, old, new = op
                 self._require(conn, old)

@@ -22,12 +22,13 @@ import sqlite3
 
 from . import leases
 from .checksum import crc32
-from .segments import HEADER, try_lock
+from .segments import DATA, HEADER, try_lock
 
 
 def segment_files(root: str) -> list[str]:
-    """All segment files, as paths relative to the store root."""
-    found = glob.glob(os.path.join(root, "data", "*", "*", "*.seg"))
+    """All segment files, as paths relative to the store root (this version writes them all
+    in ``data/``; the manifest names any path below the root, so look below ``data/`` too)."""
+    found = glob.glob(os.path.join(root, DATA, "**", "*.seg"), recursive=True)
     return sorted(os.path.relpath(p, root) for p in found)
 
 

@@ -1,10 +1,12 @@
 """Append-only segment files: one writer each, read through mmap (sealed) or pread (active).
 
-A segment is ``data/<node-id>/<column-id>/<n>.seg``: an 8-byte magic header, then compressed chunks
-back to back. The manifest in the catalog is the only index; bytes that no manifest row names are
-an unreferenced tail and are never read. A writer creates its file with ``O_EXCL`` and holds an
-exclusive ``flock`` on it for as long as it may still append; recovery truncates tails only in
-segments whose lock it can take (ARCHITECTURE.md "Commit protocol").
+A segment is ``data/<n>.seg``: an 8-byte magic header, then encoded chunks of any
+column of any node back to back (each writer's chunks in runs per column, so that scanning one
+column reads long sequential stretches). The manifest in the catalog is the only index; bytes
+that no manifest row names are an unreferenced tail and are never read. A writer creates its
+file with ``O_EXCL`` and holds an exclusive ``flock`` on it for as long as it may still append;
+recovery truncates tails only in segments whose lock it can take (ARCHITECTURE.md "Commit
+protocol").
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import errno
 import fcntl
 import mmap
 import os
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,6 +25,8 @@ import numpy as np
 from .seam import seam
 
 HEADER = b"CVSEG01\n"
+#: The directory of the segment files, relative to the store root.
+DATA = "data"
 #: A segment rolls over once it holds this many bytes.
 SEGMENT_BYTES = 256 << 20
 #: Appends start the disk writes of every this many new bytes, so that a large commit's fsync
@@ -36,21 +41,27 @@ class SegmentWriter:
         self.root = root
         self.rel = rel  # path relative to the store root: what the manifest records
         self.fd = fd
-        self.end = len(HEADER)
+        self.end = len(HEADER)  # the next append's offset (reserved room included)
         self.committed_end = len(HEADER)
         self.written_back = 0  # bytes whose writeback has been started (see append)
         self.dirty = False
         self.broken = False
 
     @classmethod
-    def create(cls, root: str, col_dir: str, new_dirs: set[str]) -> SegmentWriter:
-        """Create the next free segment of a column directory (relative to ``root``)."""
-        absdir = os.path.join(root, col_dir)
-        _makedirs(root, col_dir, new_dirs)
-        names = [f for f in os.listdir(absdir) if f.endswith(".seg")]
-        n = max((int(f[:-4]) for f in names if f[:-4].isdigit()), default=-1) + 1
-        while True:
-            rel = f"{col_dir}/{n}.seg"
+    def create(cls, root: str, new_dirs: set[str]) -> SegmentWriter:
+        """Create the next free segment file ``data/<n>.seg`` (numbered, so that a store's
+        files read in the order they were written)."""
+        absdir = os.path.join(root, DATA)
+        if not os.path.isdir(absdir):
+            try:
+                seam().mkdir(absdir)
+                new_dirs.add(root)
+            except FileExistsError:
+                pass
+        names = [f[:-4] for f in os.listdir(absdir) if f.endswith(".seg")]
+        n = max((int(f) for f in names if f.isdigit()), default=-1) + 1
+        while True:  # another writer may take the same number: O_EXCL tells, try the next
+            rel = f"{DATA}/{n:06d}.seg"
             try:
                 fd = seam().create_file(os.path.join(root, rel))
                 break
@@ -71,20 +82,25 @@ class SegmentWriter:
     def abspath(self) -> str:
         return os.path.join(self.root, self.rel)
 
-    def append(self, payload: bytes | memoryview) -> int:
-        """Write a chunk at the end; return its offset."""
+    def append(self, payload: bytes | memoryview, reserve: int = 0) -> int:
+        """Write a chunk at the end and return its offset; with ``reserve``, the next append
+        lands that many bytes after the offset, leaving room for the chunk to grow in place."""
         offset = self.end
+        self.write_at(offset, payload)
+        self.end = offset + max(len(payload), reserve)
+        if self.end - self.written_back >= WRITEBACK_BYTES:
+            seam().start_writeback(self.fd, self.written_back, self.end - self.written_back)
+            self.written_back = self.end
+        return offset
+
+    def write_at(self, offset: int, payload: bytes | memoryview) -> None:
+        """Write at ``offset``: the end, or room this writer reserved (a growing chunk)."""
         try:
             seam().write(self.fd, payload, offset, self.abspath)
         except OSError:
             self.broken = True
             raise
-        self.end += len(payload)
         self.dirty = True
-        if self.end - self.written_back >= WRITEBACK_BYTES:
-            seam().start_writeback(self.fd, self.written_back, self.end - self.written_back)
-            self.written_back = self.end
-        return offset
 
     def sync(self) -> None:
         if self.dirty:
@@ -111,43 +127,121 @@ class SegmentWriter:
             self.fd = -1
 
 
-class ColumnSegments:
-    """The active segment of one column plus rolled-over ones still awaiting their commit."""
+class SegmentSet:
+    """The segments one open store writes: the active one, plus those that rolled over and
+    await the commit that covers their last chunk. Every table's chunks go here, whatever its
+    column, so files and descriptors grow with writers, not with nodes times columns."""
 
-    def __init__(self, root: str, col_dir: str, limit: int) -> None:
+    def __init__(self, root: str, limit: int = SEGMENT_BYTES) -> None:
         self.root = root
-        self.col_dir = col_dir
         self.limit = limit
         self.active: SegmentWriter | None = None
         self.full: list[SegmentWriter] = []
+        #: directories in which a file or directory was made since the last commit
+        self.new_dirs: set[str] = set()
 
     def all(self) -> list[SegmentWriter]:
         return self.full + ([self.active] if self.active else [])
 
-    def append(self, payload: bytes | memoryview, new_dirs: set[str]) -> tuple[str, int]:
+    def append(self, payload: bytes | memoryview, reserve: int = 0) -> tuple[str, int]:
+        """Write a chunk (``reserve``: see :meth:`SegmentWriter.append`); (segment, offset)."""
+        seg = self._writable()
+        offset = seg.append(payload, reserve)
+        self._roll(seg)
+        return seg.rel, offset
+
+    def append_run(
+        self, payloads: list[bytes | memoryview], reserve_last: int = 0
+    ) -> list[tuple[str, int]]:
+        """Write chunks back to back (one column's run: its scans stay sequential) in as few
+        system calls as the rollover allows, with ``reserve_last`` bytes of room from the last
+        one's offset (see :meth:`SegmentWriter.append`); (segment, offset) of each."""
+        out: list[tuple[str, int]] = []
+        i = 0
+        while i < len(payloads):
+            seg = self._writable()
+            j, size = i + 1, len(payloads[i])  # the chunks that fit before the rollover
+            while j < len(payloads) and seg.end + size < self.limit:
+                size += len(payloads[j])
+                j += 1
+            reserve = size - len(payloads[j - 1]) + reserve_last if j == len(payloads) else 0
+            offset = seg.append(b"".join(payloads[i:j]) if j - i > 1 else payloads[i], reserve)
+            for p in payloads[i:j]:
+                out.append((seg.rel, offset))
+                offset += len(p)
+            self._roll(seg)
+            i = j
+        return out
+
+    def _writable(self) -> SegmentWriter:
         if self.active is None or self.active.broken:
             if self.active is not None:
                 self.full.append(self.active)
-            self.active = SegmentWriter.create(self.root, self.col_dir, new_dirs)
-        seg = self.active
-        offset = seg.append(payload)
+            self.active = SegmentWriter.create(self.root, self.new_dirs)
+        return self.active
+
+    def _roll(self, seg: SegmentWriter) -> None:
         if seg.end >= self.limit:
             self.full.append(seg)
             self.active = None
-        return seg.rel, offset
 
+    def growable(self, rel: str) -> SegmentWriter | None:
+        """The active segment if it is ``rel``: only there may reserved room be written (one
+        that rolled over is sealed at the commit, and readers map it as final)."""
+        seg = self.active
+        return seg if seg is not None and seg.rel == rel and not seg.broken else None
 
-def _makedirs(root: str, rel: str, new_dirs: set[str]) -> None:
-    """Create the missing directories of ``rel``; remember parents that need an fsync."""
-    parts = rel.split("/")
-    for i in range(1, len(parts) + 1):
-        path = os.path.join(root, *parts[:i])
-        if not os.path.isdir(path):
+    @property
+    def has_work(self) -> bool:
+        """Rolled-over segments wait for a commit to record them as sealed."""
+        return bool(self.full)
+
+    def sync_jobs(self) -> list[Callable[[], None]]:
+        """One fsync per segment file with unsynced writes (the store runs them together)."""
+        return [seg.sync for seg in self.all() if seg.dirty]
+
+    def register(self, conn: sqlite3.Connection, seal: bool) -> None:
+        """Inside the commit: record the segments written to, sealing those that are done."""
+        for seg in self.all():
+            sealed = int(seg in self.full or seal)
+            if seg.end > seg.committed_end or (sealed and seg.committed_end > len(HEADER)):
+                conn.execute(
+                    "INSERT INTO segments(path, sealed) VALUES (?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET sealed = excluded.sealed",
+                    (seg.rel, sealed),
+                )
+
+    def after_commit(self, seal: bool) -> None:
+        """The commit landed: its bytes are committed; release the segments that are done."""
+        for seg in self.all():
+            seg.mark_committed()
+        for seg in self.all() if seal else self.full:
+            seg.close()
+        self.full = []
+        if seal:
+            self.active = None
+        self.new_dirs.clear()
+
+    def rollback(self) -> None:
+        """Drop every byte written since the last commit. Directories made stay, and so does
+        ``new_dirs``: the next commit that uses them must still make their entries durable."""
+        for seg in self.all():
             try:
-                seam().mkdir(path)
-            except FileExistsError:
-                continue
-            new_dirs.add(os.path.dirname(path))
+                seg.rollback()
+            except OSError:
+                seg.broken = True
+        for seg in self.full:
+            seg.close()
+        self.full = []
+        if self.active is not None and self.active.broken:
+            self.active.close()
+            self.active = None
+
+    def close(self) -> None:
+        for seg in self.all():
+            seg.close()
+        self.full = []
+        self.active = None
 
 
 def try_lock(path: str) -> int | None:

@@ -28,7 +28,14 @@ from ..errors import (
     StoreNotFoundError,
 )
 from . import recovery
-from .catalog import SUPPORTED_FORMATS, Catalog, remove_abandoned_catalogs, what_failed
+from .catalog import (
+    FORMAT_VERSION,
+    OLD_FORMATS,
+    SUPPORTED_FORMATS,
+    Catalog,
+    remove_abandoned_catalogs,
+    what_failed,
+)
 from .codec import Codec
 from .locking import StoreLock
 from .manifest import ManifestError, NodeState, load_state
@@ -36,7 +43,7 @@ from .pending import NodeRecord, PendingMeta
 from .reading import ChunkSource
 from .schema import TableSchema
 from .seam import seam
-from .segments import SEGMENT_BYTES, SegmentReader
+from .segments import DATA, SEGMENT_BYTES, SegmentReader, SegmentSet
 from .writer import TableWriter
 
 MODES = ("r", "r+", "a", "w")
@@ -102,7 +109,8 @@ class Session:
         self._fsync_pool: ThreadPoolExecutor | None = None
         self.pending = PendingMeta()
         self.writers: dict[str, TableWriter] = {}
-        self._new_dirs: set[str] = set()
+        #: the segment files this store writes, shared by every table's writer
+        self.segments = SegmentSet(self.path, self.segment_bytes)
         self._nodes_cache: tuple[int, dict[str, NodeRecord]] | None = None
         #: (commit id, epoch, pending ops applied, path index, id index)
         self._index_cache: tuple[Any, int, int, dict[str, NodeRecord], dict[str, str]] | None = None
@@ -112,7 +120,7 @@ class Session:
 
     def _create(self, catalog: str) -> None:
         try:
-            os.makedirs(os.path.join(self.path, "data"), exist_ok=True)
+            os.makedirs(os.path.join(self.path, DATA), exist_ok=True)
             Catalog.create(catalog)
         except (OSError, sqlite3.Error) as exc:
             raise CommitError(
@@ -127,7 +135,7 @@ class Session:
             except FileNotFoundError:
                 pass
         remove_abandoned_catalogs(self.path)
-        shutil.rmtree(os.path.join(self.path, "data"), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.path, DATA), ignore_errors=True)
 
     def _check_format(self) -> None:
         with self.catalog.read() as conn:
@@ -140,10 +148,15 @@ class Session:
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         if row is None:
             raise self.catalog.damaged("it names no store format")
+        if row[0] in OLD_FORMATS:
+            raise ColvaultError(
+                f"{self.path} is a store of format {row[0]}, written by an earlier colvault "
+                f"(a segment file per column of each table); this version reads format "
+                f"{FORMAT_VERSION} only. Read it with the version that wrote it and export it "
+                "(`colvault export-hdf5`), then `colvault import-hdf5` it here."
+            )
         if row[0] not in SUPPORTED_FORMATS:
             raise ColvaultError(f"{self.path}: unknown store format {row and row[0]!r}")
-        if self.mode != "r":
-            self.catalog.upgrade()
 
     def check_identity(self) -> None:
         """Refuse to commit into a store that is no longer the one at ``self.path``: with its
@@ -201,9 +214,7 @@ class Session:
         """The writer of a node's pending rows, made on its first append."""
         writer = self.writers.get(node_id)
         if writer is None:
-            writer = TableWriter(
-                node_id, schema, codec, self.path, self._new_dirs, self.pool, self.segment_bytes
-            )
+            writer = TableWriter(node_id, schema, codec, self.segments, self.pool)
             self.writers[node_id] = writer
         return writer
 
@@ -223,10 +234,12 @@ class Session:
         self._states.clear()
 
     def close_writers(self) -> None:
-        """Close every writer (they hold locks on segments), keeping their committed bytes."""
+        """Close every writer and release the segments (locked while this store may append),
+        keeping their committed bytes."""
         for w in self.writers.values():
             w.close()
         self.writers.clear()
+        self.segments.close()
 
     def node_state(self, node_id: str, schema: TableSchema) -> NodeState:
         """The committed manifest of a node, cached until a commit changes it."""
@@ -239,8 +252,7 @@ class Session:
                 state = self._states.get(node_id)
                 if state is None or state.version != version:
                     names = {c.id: c.name for c in schema.columns}
-                    validity = self.catalog.has_validity
-                    state = load_state(conn, node_id, names, nrows, version, validity)
+                    state = load_state(conn, node_id, names, nrows, version)
                     self._states[node_id] = state
         except ManifestError as exc:  # named outside the read: naming reads the catalog
             raise self.catalog.damaged(f"the manifest of {self.path_of(node_id)}: {exc}") from exc
@@ -285,7 +297,7 @@ class Session:
     def drop_rows(self, node_id: str) -> None:
         """Drop the uncommitted rows of one table (its writer rolled back and closed)."""
         writer = self.writers.pop(node_id, None)
-        if writer is not None:
+        if writer is not None:  # its written bytes stay, named by nothing (see TableWriter)
             writer.rollback()
             writer.close()
 
@@ -294,7 +306,11 @@ class Session:
     @property
     def has_pending(self) -> bool:
         """True when rows, node changes or sidecar edits wait for ``commit()``."""
-        return bool(self.pending) or any(w.has_work for w in self.writers.values())
+        return (
+            bool(self.pending)
+            or self.segments.has_work
+            or any(w.has_work for w in self.writers.values())
+        )
 
     def commit(self, seal: bool) -> None:
         if not self.has_pending and not (seal and self.writers):
@@ -305,16 +321,16 @@ class Session:
         try:
             for _, w in writers:
                 w.finish()  # chunks still being encoded, and a new short last chunk
-            self._make_durable(writers)  # the chunks written so far
+            self._make_durable()  # the chunks written so far
+            created = self.pending.created_nodes()
             with self.catalog.commit() as (conn, commit_id):
                 self.pending.apply(conn, commit_id)
                 for node_id, w in writers:
                     path = self.path_of(node_id)
                     source = ChunkSource(self.path, path, self.reader, None)
-                    w.apply(conn, commit_id, path, seal, source.read_piece)
-                self._make_durable(writers)  # short last chunks grown or rewritten under the lock
-                for _, w in writers:
-                    w.register_segments(conn, seal)
+                    w.apply(conn, commit_id, path, source.read_piece, node_id in created)
+                self._make_durable()  # short last chunks grown or rewritten under the lock
+                self.segments.register(conn, seal)
                 self.check_identity()
         except BaseException as exc:
             landed = self.catalog.landed
@@ -340,15 +356,16 @@ class Session:
             raise
         self._after_commit(writers, seal)
 
-    def _make_durable(self, writers: list[tuple[str, TableWriter]]) -> None:
+    def _make_durable(self) -> None:
         """fsync what the writers appended and the directories of the files and dirs they made.
 
         The fsyncs are issued together from a small pool: ext4 lets concurrent fsyncs share a
         journal commit (measured here: 4 files and 4 directories, 31 ms one after another, 7 to
         9 ms at once). All of them finish, or the first error is raised, before the caller's
         sqlite COMMIT, so the order among them does not matter."""
-        jobs: list[Callable[[], None]] = [job for _, w in writers for job in w.sync_jobs()]
-        jobs += [functools.partial(seam().fsync_dir, d) for d in sorted(self._new_dirs)]
+        segments = self.segments
+        jobs: list[Callable[[], None]] = segments.sync_jobs()
+        jobs += [functools.partial(seam().fsync_dir, d) for d in sorted(segments.new_dirs)]
         if len(jobs) > 1:
             if self._fsync_pool is None:
                 self._fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, "colvault-fsync")
@@ -358,12 +375,12 @@ class Session:
                 f.result()  # the first error, if any
         elif jobs:
             jobs[0]()
-        self._new_dirs.clear()
+        segments.new_dirs.clear()
 
     def _after_commit(self, writers: list[tuple[str, TableWriter]], seal: bool) -> None:
         for _, w in writers:
-            w.after_commit(seal)
-        self._new_dirs.clear()
+            w.after_commit()
+        self.segments.after_commit(seal)
         self.pending.clear()
         self._ops_version += 1
         if seal:
@@ -371,15 +388,17 @@ class Session:
 
     def discard(self, truncate: bool = True) -> None:
         """Drop all pending work. Writers are closed (their nodes may be gone with the pending
-        creations), after truncating what they wrote unless ``truncate`` is false (a commit
-        that may have landed names those bytes). ``_new_dirs`` is kept: directories made for
-        the dropped work stay on disk and the next commit that uses them must still make their
-        entries durable."""
+        creations), and what they wrote is truncated unless ``truncate`` is false (a commit
+        that may have landed names those bytes: then the segments are released as they are,
+        for recovery to judge)."""
         for w in self.writers.values():
-            if truncate:
-                w.rollback()
+            w.rollback()
             w.close()
         self.writers.clear()
+        if truncate:
+            self.segments.rollback()
+        else:
+            self.segments.close()
         self.pending.clear()
         self._ops_version += 1
 
@@ -391,9 +410,7 @@ class Session:
             yield
 
     def release(self) -> None:
-        for w in self.writers.values():
-            w.close()
-        self.writers.clear()
+        self.close_writers()
         self.pool.shutdown(wait=True)
         if self._fsync_pool is not None:
             self._fsync_pool.shutdown(wait=True)

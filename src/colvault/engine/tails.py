@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from .manifest import ChunkRef, chunk_ref, select_chunks
 from .zonemaps import ZoneMap
 
-#: Inside a commit: the writable catalog has the columns of missing values (``upgrade``).
 _TAIL = select_chunks(
-    True, "c.node_id = ? AND c.retired_commit IS NULL AND c.first_row + c.nrows = ? AND c.nrows < ?"
+    "c.node_id = ? AND c.retired_commit IS NULL AND c.first_row + c.nrows = ? AND c.nrows < ?"
 )
 
 

@@ -1,11 +1,13 @@
 """Uncommitted rows of one table (or array) in this process, and how they reach the catalog.
 
-``add`` buffers validated columns; every full chunk is cut at once, its zone map computed, encoded,
-compressed and appended to this writer's own segment of that column, so memory stays bounded by
-about one chunk per column whatever the batch size. ``apply``, inside the commit transaction,
-places the rows left in the buffer (growing or rewriting the table's short last chunk, see
-:mod:`.tails`) and inserts the manifest rows; ``rollback`` truncates what the writer appended
-since its last commit (it owns those segments: nobody else writes there).
+``add`` buffers validated columns; every full chunk is cut at once, its zone map computed, encoded
+and compressed in the pool, then held in a run per column and written to the store's segment
+(:class:`~.segments.SegmentSet`, shared by all tables) once the run is long enough, so that a
+scan of one column reads long sequential stretches while memory stays bounded (``RUN_BYTES``,
+``HELD_BYTES``). ``apply``, inside the commit transaction, places the rows left in the buffer
+(growing or rewriting the table's short last chunk, see :mod:`.tails`) and inserts the manifest
+rows. The bytes of a dropped writer stay in the segment, named by nothing: the session truncates
+them on abort, ``compact()`` reclaims them otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .coded import Coded
 from .manifest import ChunkRef
 from .masked import Masked
 from .schema import ColumnSpec, TableSchema
-from .segments import HEADER, SEGMENT_BYTES, ColumnSegments
+from .segments import SegmentSet
 
 #: A manifest row of a new chunk.
 _INSERT_CHUNK = (
@@ -38,6 +40,12 @@ _INSERT_CHUNK = (
 #: Chunks being encoded at once: enough to keep every pool thread busy while the main thread
 #: writes finished chunks, few enough to bound memory (each is ~1 MiB per column).
 WINDOW = 4
+#: A column's encoded chunks are written together once they reach this many bytes: its scans
+#: then read runs this long from the shared segment (read-ahead past a run's end is wasted).
+RUN_BYTES = 4 << 20
+#: Encoded bytes a writer holds in runs at most; past it every run is written out (a wide table
+#: gets shorter runs rather than more memory).
+HELD_BYTES = 32 << 20
 
 
 class PendingChunk(NamedTuple):
@@ -64,6 +72,14 @@ def _chunk_record(
             pc.vlen or None)  # fmt: skip
 
 
+class Slot(NamedTuple):
+    """Room reserved behind a raw short chunk in the active segment, for it to grow in place."""
+
+    segment: str
+    offset: int
+    capacity: int  # bytes from ``offset``
+
+
 class Encoded(NamedTuple):
     chunk: encodings.Encoded  # its payload: the encoded values, then the validity frame
     crc: int
@@ -80,24 +96,26 @@ class TableWriter:
         node_id: str,
         schema: TableSchema,
         codec: Codec,
-        root: str,
-        new_dirs: set[str],
+        segments: SegmentSet,
         pool: ThreadPoolExecutor | None,
-        segment_bytes: int = SEGMENT_BYTES,
     ) -> None:
         self.node_id = node_id
         self.schema = schema
-        self.new_dirs = new_dirs
+        self.segments = segments
         self.pool = pool
         self.pending_rows = 0
         self._buf: list[list[np.ndarray]] = [[] for _ in schema.columns]
         self._buffered = 0
-        self.chunks: list[list[PendingChunk]] = []
+        #: chunk rows of this commit, a PendingChunk per column once its run is written
+        self.chunks: list[list[PendingChunk | None]] = []
         self._inflight: deque[tuple[int, list[Future[Encoded]]]] = deque()
+        #: per column: (chunk row, nrows, encoded chunk) waiting to be written in one run
+        self._runs: list[list[tuple[int, int, Encoded]]] = [[] for _ in schema.columns]
+        self._run_bytes = [0] * len(schema.columns)
+        self._held = 0
+        #: per column id: room behind its short chunk (see ``Slot``)
+        self._slots: dict[str, Slot] = {}
         self.encoders = [encodings.ColumnEncoder(codec, c) for c in schema.columns]
-        self.segs = [
-            ColumnSegments(root, f"data/{node_id}/{c.id}", segment_bytes) for c in schema.columns
-        ]
 
     # -- buffering -------------------------------------------------------------------------------
 
@@ -121,6 +139,11 @@ class TableWriter:
                 self._submit(self._take_parts(rows))
         finally:
             self._drain(0)  # the chunks may be views of the caller's arrays: finish them now
+        for run in self._runs:  # raw chunks (codec "none") may be views of the caller's arrays
+            for i, (row, n, e) in enumerate(run):
+                if not isinstance(e.chunk.payload, bytes):
+                    owned_chunk = encodings.Encoded(e.chunk.encoding, bytes(e.chunk.payload))
+                    run[i] = (row, n, e._replace(chunk=owned_chunk))
         if self._buffered:
             # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
             for pieces in self._buf:
@@ -222,17 +245,43 @@ class TableWriter:
                 len(self._inflight) > keep or all(f.done() for f in self._inflight[0][1])
             ):
                 n, futures = self._inflight.popleft()
-                row = []
-                for spec, segs, f in zip(self.schema.columns, self.segs, futures, strict=True):
-                    e = f.result()
-                    c = e.chunk
-                    rel, offset = segs.append(c.payload, self.new_dirs)
-                    row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
-                                            c.encoding, e.zone, e.nulls, e.vlen))  # fmt: skip
-                self.chunks.append(row)
+                encoded = [f.result() for f in futures]
+                row = len(self.chunks)
+                self.chunks.append([None] * len(encoded))
+                for j, e in enumerate(encoded):
+                    self._runs[j].append((row, n, e))
+                    size = len(e.chunk.payload)
+                    self._run_bytes[j] += size
+                    self._held += size
+                    if self._run_bytes[j] >= RUN_BYTES:
+                        self._write_runs([j])
+                if self._held >= HELD_BYTES:
+                    self._write_runs()
         except BaseException:
             self._cancel()
             raise
+
+    def _write_runs(self, columns: list[int] | None = None, short_rows: int = 0) -> None:
+        """Write the held chunks of ``columns`` (default all), each column's back to back.
+        ``short_rows``: each run ends with a short last chunk; leave room behind it for that
+        many rows where it can grow in place (see ``_place_short``)."""
+        for j in range(len(self._runs)) if columns is None else columns:
+            run = self._runs[j]
+            if not run:
+                continue
+            spec = self.schema.columns[j]
+            payloads = [e.chunk.payload for _, _, e in run]
+            room = self._room(spec, run[-1][2], short_rows) if short_rows else 0
+            places = self.segments.append_run(payloads, room)
+            if short_rows:
+                self._remember_room(spec, run[-1][2], places[-1], room)
+            for (row, n, e), (rel, offset) in zip(run, places, strict=True):
+                c = e.chunk
+                self.chunks[row][j] = PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
+                                                   c.encoding, e.zone, e.nulls, e.vlen)  # fmt: skip
+            self._held -= self._run_bytes[j]
+            self._run_bytes[j] = 0
+            self._runs[j] = []
 
     def finish(self) -> None:
         """Before a commit: write every chunk still being encoded and, behind this commit's
@@ -240,7 +289,8 @@ class TableWriter:
         that one round of fsyncs covers all of them."""
         self._drain(0)
         if self.chunks and self._buffered:
-            self._write_short(self._take(self._buffered))
+            self._write_short(self._take(self._buffered), room=False)
+        self._write_runs()
 
     def _cancel(self) -> None:
         for _, futures in self._inflight:
@@ -256,44 +306,44 @@ class TableWriter:
         """Encode the buffered rows as a last chunk like any other (compaction)."""
         if self._buffered:
             self._submit(self._take_parts(self._buffered))
-            self._drain(0)
+        self._drain(0)
+        self._write_runs()
 
     # -- commit ----------------------------------------------------------------------------------
-
-    def sync(self) -> None:
-        for job in self.sync_jobs():
-            job()
-
-    def sync_jobs(self) -> list[Callable[[], None]]:
-        """One fsync per segment file with unsynced appends (the store runs them together)."""
-        return [seg.sync for segs in self.segs for seg in segs.all() if seg.dirty]
 
     def apply(
         self,
         conn: sqlite3.Connection,
         commit_id: int,
         path: str,
-        seal: bool,
         read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
+        new: bool = False,
     ) -> None:
         """Inside the commit transaction: place the buffered tail (growing or rewriting the
         table's short last chunk, see :mod:`.tails`), insert the manifest rows, count rows.
         ``read_chunk`` reads a committed chunk as a piece to append again (values, or
-        :class:`Masked` with its missing values)."""
-        row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
-        if row is None:
-            if self.chunks or self._buffered:
-                raise NodeError(f"{path} was removed by another process; its rows were not added")
-            return
-        nrows = start = row[0]
+        :class:`Masked` with its missing values). ``new``: this commit creates the node, so it
+        has no rows and no chunks yet (two catalog queries fewer per table)."""
+        if new:
+            nrows = 0
+        else:
+            row = conn.execute("SELECT nrows FROM nodes WHERE id = ?", (self.node_id,)).fetchone()
+            if row is None:
+                if self.chunks or self._buffered:
+                    raise NodeError(
+                        f"{path} was removed by another process; its rows were not added"
+                    )
+                return
+            nrows = row[0]
+        start = nrows
         if self._buffered:
             col_ids = [c.id for c in self.schema.columns]
             tail = None
-            if not self.chunks:
+            if not self.chunks and nrows:
                 tail = tails.load_tail(conn, self.node_id, nrows, self.schema.chunk_rows, col_ids)
             growable = [] if tail is None else self._growable(tail)
             if tail is None:
-                self._write_short(self._take(self._buffered))
+                self._write_short(self._take(self._buffered), room=False)
             elif any(growable):
                 self._grow(conn, tail, commit_id, growable, read_chunk)
                 return
@@ -302,25 +352,32 @@ class TableWriter:
                 self._merge(tail, read_chunk)
                 tails.retire(conn, self.node_id, tail, commit_id)
         if self.chunks:
-            self.insert_chunks(conn, commit_id, start)
+            self.insert_chunks(conn, commit_id, start, new)
 
-    def insert_chunks(self, conn: sqlite3.Connection, commit_id: int, start: int) -> None:
-        next_index = {
-            spec.id: conn.execute(  # one primary-key probe per column
-                "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
-                "WHERE node_id = ? AND col_id = ?",
-                (self.node_id, spec.id),
-            ).fetchone()[0]
-            for spec in self.schema.columns
-        }
+    def insert_chunks(
+        self, conn: sqlite3.Connection, commit_id: int, start: int, new: bool = False
+    ) -> None:
+        """Insert the manifest rows of this commit's chunks (all written), rows from ``start``."""
+        if new:
+            next_index = {spec.id: 0 for spec in self.schema.columns}
+        else:
+            next_index = {
+                spec.id: conn.execute(  # one primary-key probe per column
+                    "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
+                    "WHERE node_id = ? AND col_id = ?",
+                    (self.node_id, spec.id),
+                ).fetchone()[0]
+                for spec in self.schema.columns
+            }
         records = []
         first = start
         for chunk in self.chunks:
             for pc in chunk:
+                assert pc is not None, "a chunk's run was not written before the commit"
                 index = next_index.get(pc.col_id, 0)
                 next_index[pc.col_id] = index + 1
                 records.append(_chunk_record(self.node_id, pc, index, first, commit_id))
-            first += chunk[0].nrows
+            first += chunk[0].nrows  # type: ignore[union-attr]
         conn.executemany(_INSERT_CHUNK, records)
         conn.execute(
             "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", (first, commit_id, self.node_id)
@@ -328,20 +385,43 @@ class TableWriter:
 
     # -- the short last chunk --------------------------------------------------------------------
 
-    def _write_short(self, arrays: list[Any]) -> None:
+    def _write_short(self, arrays: list[Any], room: bool) -> None:
         """A short last chunk, kept raw so later small commits can grow it in place (one
-        with missing values has a validity frame after them: it is rewritten, not grown)."""
+        with missing values has a validity frame after them: it is rewritten, not grown).
+        ``room``: reserve as much again behind it (it is being rewritten because it outgrew
+        its room: a logger's chunk then moves a logarithmic number of times); a table's first
+        short chunk gets none, so that small tables lie densely."""
         n = len(arrays[0])
-        row = []
-        for j, (spec, segs, a) in enumerate(
-            zip(self.schema.columns, self.segs, arrays, strict=True)
-        ):
+        row = len(self.chunks)
+        self.chunks.append([None] * len(arrays))
+        for j, a in enumerate(arrays):  # behind the column's run: a scan of it stays sequential
             e = self._short_chunk(j, a)
-            c = e.chunk
-            rel, offset = segs.append(c.payload, self.new_dirs)
-            row.append(PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc, c.encoding,
-                                    e.zone, e.nulls, e.vlen))  # fmt: skip
-        self.chunks.append(row)
+            self._runs[j].append((row, n, e))
+            self._run_bytes[j] += len(e.chunk.payload)
+            self._held += len(e.chunk.payload)
+        self._write_runs(short_rows=2 * n if room else n)
+
+    def _place_short(self, spec: ColumnSpec, e: Encoded, rows: int) -> tuple[str, int]:
+        """Append a short chunk on its own, with room for ``rows`` rows behind it."""
+        room = self._room(spec, e, rows)
+        place = self.segments.append(e.chunk.payload, room)
+        self._remember_room(spec, e, place, room)
+        return place
+
+    def _room(self, spec: ColumnSpec, e: Encoded, rows: int) -> int:
+        """Bytes to reserve for a short chunk to grow into: ``rows`` rows (at most a chunk's)
+        when it can grow in place (raw, no validity frame), else none."""
+        if not isinstance(e.chunk.encoding, encodings.Raw) or e.vlen:
+            return 0
+        return min(rows, self.schema.chunk_rows) * spec.dtype.itemsize
+
+    def _remember_room(
+        self, spec: ColumnSpec, e: Encoded, place: tuple[str, int], room: int
+    ) -> None:
+        if room:
+            self._slots[spec.id] = Slot(*place, max(room, len(e.chunk.payload)))
+        else:
+            self._slots.pop(spec.id, None)
 
     def _short_chunk(self, j: int, a: Any) -> Encoded:
         """Column ``j``'s short chunk of rows ``a``: raw values (category text needs its
@@ -360,22 +440,22 @@ class TableWriter:
         return Encoded(enc, crc32(enc.payload), zone)
 
     def _growable(self, tail: tails.Tail) -> list[bool]:
-        """Per column, whether its short chunk can grow in place: it stays short, is raw with
-        no validity frame, ends this writer's own active segment, and no buffered row of the
-        column is missing."""
+        """Per column, whether its short chunk can grow in place: it is raw with no validity
+        frame, lies in room this writer reserved in the active segment, the room holds the
+        buffered rows too, and none of them is missing."""
         if tail.nrows + self._buffered >= self.schema.chunk_rows:
             return [False] * len(self.schema.columns)
         out = []
-        for spec, segs, pieces in zip(self.schema.columns, self.segs, self._buf, strict=True):
-            ref, seg = tail.refs[spec.id], segs.active
+        for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
+            ref, slot = tail.refs[spec.id], self._slots.get(spec.id)
             out.append(
-                not ref.vlen  # a validity frame ends the chunk: its values cannot grow
+                slot is not None
+                and not ref.vlen  # a validity frame ends the chunk: its values cannot grow
                 and not any(isinstance(p, Masked) and p.nulls for p in pieces)
                 and isinstance(ref.encoding, encodings.Raw)
-                and seg is not None
-                and not seg.broken
-                and seg.rel == ref.segment
-                and seg.end == ref.offset + ref.length
+                and (slot.segment, slot.offset) == (ref.segment, ref.offset)
+                and ref.length + self._buffered * spec.dtype.itemsize <= slot.capacity
+                and self.segments.growable(ref.segment) is not None
             )
         return out
 
@@ -383,32 +463,37 @@ class TableWriter:
         self, conn: sqlite3.Connection, tail: tails.Tail, commit_id: int, growable: list[bool],
         read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
     ) -> None:  # fmt: skip
-        """Append the buffered rows right behind the short chunk of each growable column and
-        update its manifest row in place: the chunk's earlier versions are prefixes of it, so
-        no history is lost. The other columns' short chunks (category text, missing values, a
-        segment that rolled over) are rewritten with the rows, each on its own: a logger's
-        plain columns keep growing in place beside them. All columns stay cut at one row."""
+        """Write the buffered rows right behind the short chunk of each growable column, in
+        its reserved room, and update its manifest row in place: the chunk's earlier versions
+        are prefixes of it, so no history is lost. The other columns' short chunks (category
+        text, missing values, room outgrown) are rewritten with the rows, each on its own: a
+        logger's plain columns keep growing in place beside them. All columns stay cut at one
+        row."""
         n = self._buffered
         total = tail.nrows + n
         updates, retired, added = [], [], []
-        for j, (spec, segs, a, grow) in enumerate(
-            zip(self.schema.columns, self.segs, self._take(n), growable, strict=True)
-        ):
-            ref = tail.refs[spec.id]
+        columns = list(enumerate(zip(self.schema.columns, self._take(n), growable, strict=True)))
+        for _, (spec, a, grow) in columns:  # first: a rewrite below may roll the segment over
             if grow:
+                ref = tail.refs[spec.id]
                 a = np.ascontiguousarray(a)
                 payload = as_bytes(a).data
-                segs.append(payload, self.new_dirs)  # lands right behind the chunk (checked)
+                seg = self.segments.growable(ref.segment)
+                assert seg is not None
+                seg.write_at(ref.offset + ref.length, payload)
                 z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
                 updates.append(
                     (total, ref.length + len(payload), crc32(payload, ref.crc), z.min, z.max,
                      z.nan_count, None if z.sorted is None else int(z.sorted),
                      self.node_id, spec.id, ref.index)
                 )  # fmt: skip
+        for j, (spec, a, grow) in columns:
+            if grow:
                 continue
+            ref = tail.refs[spec.id]
             e = self._short_chunk(j, _joined([read_chunk(spec, ref), a]))
+            rel, offset = self._place_short(spec, e, 2 * total)
             c = e.chunk
-            rel, offset = segs.append(c.payload, self.new_dirs)
             index = conn.execute(
                 "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
                 "WHERE node_id = ? AND col_id = ?",
@@ -435,7 +520,8 @@ class TableWriter:
         )
 
     def _merge(self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], Any]) -> None:
-        """Rewrite another writer's short chunk together with the buffered rows."""
+        """Rewrite the short chunk (another writer's, or one that outgrew its room) together
+        with the buffered rows."""
         for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
             pieces.insert(0, read_chunk(spec, tail.refs[spec.id]))
         self._buffered += tail.nrows
@@ -446,64 +532,34 @@ class TableWriter:
         finally:
             self._drain(0)
         if self._buffered:
-            self._write_short(self._take(self._buffered))
+            self._write_short(self._take(self._buffered), room=True)
+        self._write_runs()
 
-    def register_segments(self, conn: sqlite3.Connection, seal: bool) -> None:
-        """Record the segments this commit wrote to, sealing those that are done."""
-        for segs in self.segs:
-            for seg in segs.all():
-                sealed = int(seg in segs.full or seal)
-                if seg.end > seg.committed_end or (sealed and seg.committed_end > len(HEADER)):
-                    conn.execute(
-                        "INSERT INTO segments(path, sealed) VALUES (?, ?) "
-                        "ON CONFLICT(path) DO UPDATE SET sealed = excluded.sealed",
-                        (seg.rel, sealed),
-                    )
-
-    def after_commit(self, seal: bool) -> None:
-        """The commit landed: forget the pending chunks, release the segments that are done."""
-        for segs in self.segs:
-            for seg in segs.all():
-                seg.mark_committed()
-            done = segs.all() if seal else segs.full
-            for seg in done:
-                seg.close()
-            segs.full = []
-            if seal:
-                segs.active = None
+    def after_commit(self) -> None:
+        """The commit landed: forget the pending chunks (the segments are the session's)."""
         self.chunks = []
         self.pending_rows = 0
 
     def rollback(self) -> None:
-        """Drop everything uncommitted; truncate what this writer appended since its commit."""
+        """Drop everything uncommitted. The bytes already written stay in the shared segment,
+        named by nothing; the session truncates them when it aborts everything."""
         self._cancel()
         self._buf = [[] for _ in self.schema.columns]
         self._buffered = 0
         self.chunks = []
+        self._runs = [[] for _ in self.schema.columns]
+        self._run_bytes = [0] * len(self.schema.columns)
+        self._held = 0
+        self._slots.clear()
         self.pending_rows = 0
-        for segs in self.segs:
-            for seg in segs.all():
-                try:
-                    seg.rollback()
-                except OSError:
-                    seg.broken = True
-            for seg in segs.full:
-                seg.close()
-            segs.full = []
-            if segs.active is not None and segs.active.broken:
-                segs.active.close()
-                segs.active = None
 
     def close(self) -> None:
-        for segs in self.segs:
-            for seg in segs.all():
-                seg.close()
-            segs.full = []
-            segs.active = None
+        """Forget the reserved room: the segments it lies in are being released."""
+        self._slots.clear()
 
     @property
     def has_work(self) -> bool:
-        return bool(self.pending_rows) or any(segs.full for segs in self.segs)
+        return bool(self.pending_rows)
 
 
 def _joined(parts: list[Any], slot: str | None = None) -> Any:
