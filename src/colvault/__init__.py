@@ -49,7 +49,7 @@ Table.__arrow_c_stream__ = _arrow.arrow_c_stream  # type: ignore[attr-defined]
 Table.to_parquet = _to_parquet  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
-    from .io.csvimport import import_csv
+    from .io.csv.importer import import_csv
     from .io.hdf5 import import_hdf5
     from .io.hdf5export import export_hdf5
 
@@ -59,7 +59,7 @@ def __getattr__(name: str) -> object:
     kernels would add about 40 ms to every ``import colvault`` (a query process's cold start),
     h5py about 0.1 s."""
     if name == "import_csv":
-        from .io.csvimport import import_csv
+        from .io.csv.importer import import_csv
         from .kernels import compiling
 
         compiling.watch()

@@ -620,7 +620,7 @@ def _store_and_files(paths: list[str]) -> tuple[str, list[str]]:
 
 def import_csv_command(args: argparse.Namespace) -> int:
     """``colvault import-csv STORE[:/path] FILE...``: import, then say what the table holds."""
-    from .io.csvimport import import_csv
+    from .io.csv.importer import import_csv
 
     if len(args.paths) < 2:
         raise _Usage("give STORE[:/path], then one or more CSV files")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import colvault
-import colvault.io.csvcolumns as colvault_csv
+import colvault.io.csv.columns as colvault_csv
 from colvault import ColvaultError, CSVError, CSVWarning, import_csv
 
 NUMBERS = b"sensor,value,label\n1,0.5,a\n2,1.5,b\n3,2.5,a\n"
@@ -470,7 +470,7 @@ def test_progress_bar(store: Any, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == ""
 
 
-# -- plain blocks (csvplain) and the general path -----------------------------------------------
+# -- plain blocks (io/csv/plain.py) and the general path -------------------------------------------
 
 
 def _mixed_rows(n: int) -> bytes:
@@ -515,7 +515,7 @@ def test_the_row_kernel_reads_only_inputs_of_many_blocks(
 ) -> None:
     """A first small import must not compile the row kernel (seconds on an empty cache) for a
     file the general path reads in as little time."""
-    from colvault.io import csvimport
+    from colvault.io.csv import importer as csvimport
 
     calls = []
 
@@ -580,7 +580,7 @@ def test_the_import_s_tasks_in_the_store_pool_end_with_it() -> None:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from colvault.io.csvimport import _Tasks
+    from colvault.io.csv.importer import _Tasks
 
     with ThreadPoolExecutor(1) as pool:
         tasks = _Tasks(pool)
@@ -612,8 +612,8 @@ def test_records_longer_than_the_headroom_before_a_block_read_alike(
     store: Any, tmp_path: Path
 ) -> None:
     # what a block leaves of a record is copied in front of the next one when it fits in the
-    # space kept there (csvsource.HEADROOM), else the two are joined: both read the same
-    from colvault.io.csvsource import HEADROOM
+    # space kept there (source.HEADROOM), else the two are joined: both read the same
+    from colvault.io.csv.source import HEADROOM
 
     long = b"x" * (3 * HEADROOM)
     rows = [b"n,s"] + [b"%d,%s" % (i, long if i % 40 == 7 else b"s%d" % i) for i in range(200)]
@@ -629,7 +629,7 @@ def test_a_stream_that_cannot_start_over_infers_types_from_a_full_size_first_blo
 ) -> None:
     # a file gets a small first block (it can start over for a wider type); a stream that
     # cannot be read twice keeps blocks of the full size, so a late float needs no restart
-    from colvault.io.csvsource import DEFAULT_BLOCK_BYTES, FIRST_BLOCK_BYTES
+    from colvault.io.csv.source import DEFAULT_BLOCK_BYTES, FIRST_BLOCK_BYTES
 
     rows = [b"id,v"] + [b"%d,%d" % (i, i) for i in range(40_000)] + [b"40000,0.5"]
     data = b"\n".join(rows) + b"\n"
@@ -649,8 +649,8 @@ def test_a_sample_that_is_all_of_the_file_is_sniffed_as_whole(
     # a headerless file of two records, the second one long: were its last record taken for
     # a cut one, the first row would be taken for a header (as it is, rightly, for a file one
     # byte longer than the sniff sample)
-    from colvault.io.csvimport import SNIFF_BYTES
-    from colvault.io.csvsource import FIRST_BLOCK_BYTES
+    from colvault.io.csv.importer import SNIFF_BYTES
+    from colvault.io.csv.source import FIRST_BLOCK_BYTES
 
     total = (FIRST_BLOCK_BYTES if where == "first block" else SNIFF_BYTES) + extra
     width = 12  # fields of at most 100 kB (the sniffer's csv module stops at 128 KiB)
@@ -664,7 +664,7 @@ def test_a_sample_that_is_all_of_the_file_is_sniffed_as_whole(
 
 
 def test_small_blocks_get_small_headroom() -> None:
-    from colvault.io.csvsource import HEADROOM, utf8_blocks
+    from colvault.io.csv.source import HEADROOM, utf8_blocks
 
     pieces = list(utf8_blocks(io.BytesIO(b"a,b\n1,2\n" * 100), "utf-8", 4, "x"))
     assert b"".join(p.data.tobytes() for p in pieces) == b"a,b\n1,2\n" * 100

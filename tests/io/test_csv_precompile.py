@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from colvault.io import csvprecompile
+from colvault.io.csv import precompile as csvprecompile
 
 
 def test_dtypes_for_the_kinds_a_file_has():
@@ -31,14 +31,14 @@ def test_warm_tables_appends_every_dtype_and_leaves_nothing(tmp_path, monkeypatc
 
 def test_the_helper_stops_when_its_parent_is_gone(tmp_path):
     # a parent id that is not this process's: the helper does nothing and exits
-    argv = [sys.executable, "-m", "colvault.io.csvprecompile", "int64", str(tmp_path), "1"]
+    argv = [sys.executable, "-m", "colvault.io.csv.precompile", "int64", str(tmp_path), "1"]
     done = subprocess.run([*argv, "colvault.kernels.csv.tokens._uniform"], timeout=120)
     assert done.returncode == 0
     assert os.listdir(tmp_path) == []  # no lock file taken
 
 
 def test_column_kinds_tell_integers_from_floats():
-    from colvault.io.csvsniff import column_kinds, sniff
+    from colvault.io.csv.sniff import column_kinds, sniff
 
     text = "a,b,c,d,e\n1,2.5,1 000,2024-01-01,x\n-3,,2 000,2024-01-02,y\n"
     opts = {"quotechar": '"', "comment": None, "decimal": ".", "thousands": " "}
@@ -48,8 +48,8 @@ def test_column_kinds_tell_integers_from_floats():
 
 
 def test_a_small_file_is_told_apart_by_its_size_and_sample():
-    from colvault.io.csvimport import _rows_at_most
-    from colvault.io.csvsource import Input
+    from colvault.io.csv.importer import _rows_at_most
+    from colvault.io.csv.source import Input
 
     sample = b"a,b\n1,2\n3,4\n"  # 3 lines in 12 bytes
     assert _rows_at_most(Input("f.csv", 12_000, True, None), sample, 3_000)

@@ -108,7 +108,7 @@ def _names(module: str, *functions: str) -> list[str]:
 def kernels_for(columns: Sequence[Set[str]], missing: bool, few: bool = False) -> list[str]:
     """The kernels an import calls, in the order it first calls them, for columns whose values
     look like ``columns[j]`` ("number", "float", "long", "date", "bool", "text"; see
-    :func:`colvault.io.csvsniff.column_kinds`), with missing-value texts to look for when
+    :func:`colvault.io.csv.sniff.column_kinds`), with missing-value texts to look for when
     ``missing``. Types are inferred column by column, then the columns are converted. ``few``:
     no block has more than :data:`.compiling.SMALL` rows, which the text kernels and the ISO
     dates read in Python while their kernels are not compiled (they are left out). (The

@@ -17,7 +17,7 @@ field's start, an empty number or time (a missing value), a blank or comment lin
 starting with a blank, a bare CR, a ragged row, a value that does not parse or needs a wider
 type, a record cut by the block's end; and, when asked (``exact_ints``), an integer text in a
 float column whose double is 2**53 or more in magnitude, which float64 may round (the importer
-looks at its text: ``csvcolumns._check_exact``).
+looks at its text: ``colvault.io.csv.columns``).
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import CSVError
-from ..kernels.csv import text as csvtext
-from ..kernels.csv import tokens as csvtokens
-from .csvsniff import Layout
+from ...errors import CSVError
+from ...kernels.csv import text as csvtext
+from ...kernels.csv import tokens as csvtokens
+from .sniff import Layout
 
 
 class TrailingColumn(CSVError):

@@ -1,11 +1,11 @@
 """``import_csv``: stream CSV files of any size into a table, in one transaction.
 
 The pipeline (ARCHITECTURE.md, "CSV import"): each file is read in blocks of about 1 MiB
-(:mod:`.csvsource`), its first MiB is sniffed for the layout (:mod:`.csvsniff`), and a reading
-thread cuts the blocks at record boundaries (:mod:`.csvblocks`). A block without quotes is parsed
-row by row by one kernel task in a thread pool (:mod:`.csvplain`); any other block, and the rest of
+(:mod:`.source`), its first MiB is sniffed for the layout (:mod:`.sniff`), and a reading
+thread cuts the blocks at record boundaries (:mod:`.blocks`). A block without quotes is parsed
+row by row by one kernel task in a thread pool (:mod:`.plain`); any other block, and the rest of
 a plain block from a record that kernel leaves, is tokenized into field offsets and each column
-parsed by the number, date and text kernels in the pool (:mod:`.csvcolumns`). Parsed blocks go to
+parsed by the number, date and text kernels in the pool (:mod:`.columns`). Parsed blocks go to
 the table through the normal append path, in order, so memory stays bounded by a few blocks
 whatever the file size.
 
@@ -35,20 +35,21 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..engine.store import Store
-from ..engine.table import Table
-from ..errors import CSVError, CSVWarning
-from ..kernels import compiling
-from ..kernels.csv import background as csvbackground
-from ..kernels.csv import dates as csvdates
-from ..kernels.csv import jit as csvjit
-from ..kernels.csv import text as csvtext
-from ..kernels.csv import tokens as csvtokens
-from ..progress import bar as progress_bar
-from ..progress import enabled as progress_enabled
-from . import csvprecompile
-from .csvblocks import record_blocks
-from .csvcolumns import (
+from ...engine.store import Store
+from ...engine.table import Table
+from ...errors import CSVError, CSVWarning
+from ...kernels import compiling
+from ...kernels.csv import background as csvbackground
+from ...kernels.csv import dates as csvdates
+from ...kernels.csv import jit as csvjit
+from ...kernels.csv import text as csvtext
+from ...kernels.csv import tokens as csvtokens
+from ...progress import bar as progress_bar
+from ...progress import enabled as progress_enabled
+from ..importing import import_transaction
+from . import precompile
+from .blocks import record_blocks
+from .columns import (
     CATEGORY,
     ColumnState,
     ColumnType,
@@ -61,10 +62,10 @@ from .csvcolumns import (
     na_parses,
     types_by_name,
 )
-from .csvplain import Parsed, RowKinds, parse_plain, row_kinds
-from .csvrecords import Plan, TrailingColumn, make_plan, row_text, without_ragged
-from .csvsniff import Layout, column_kinds, sniff
-from .csvsource import (
+from .plain import Parsed, RowKinds, parse_plain, row_kinds
+from .records import Plan, TrailingColumn, make_plan, row_text, without_ragged
+from .sniff import Layout, column_kinds, sniff
+from .source import (
     COMPRESSED,
     DEFAULT_BLOCK_BYTES,
     FIRST_BLOCK_BYTES,
@@ -74,7 +75,6 @@ from .csvsource import (
     prefetched,
     utf8_blocks,
 )
-from .importing import import_transaction
 
 T = TypeVar("T")
 
@@ -324,7 +324,7 @@ class _Import:
                         if self.show:  # the reading thread may hold the file's lock a while
                             bar.update(done + consumed() - bar.n)
                 finally:
-                    stream.close()  # a caller's file object stays open (see csvsource)
+                    stream.close()  # a caller's file object stays open (see :mod:`.source`)
                 done += f.size or 0
             bar.update(done - bar.n)
         finally:
@@ -419,8 +419,8 @@ class _Import:
         )  # fmt: skip
         self._helper = csvbackground.start(
             csvbackground.kernels_for(kinds, missing, few=self._small),
-            csvprecompile.__name__,
-            [",".join(csvprecompile.dtypes_for(set().union(*kinds)))],
+            precompile.__name__,
+            [",".join(precompile.dtypes_for(set().union(*kinds)))],
         )
 
     def _layout(self, f: Input, sample: bytes, final: bool) -> Layout:
@@ -518,7 +518,7 @@ class _Import:
         return self._convert(f, column, line_of, state), header_pending
 
     def _check_header(self, f: Input, layout: Layout, fields: list[str], line: int) -> None:
-        from .csvsniff import unique_names
+        from .sniff import unique_names
 
         names = unique_names(fields) if layout.header else tuple(fields)
         if self.plan is None:

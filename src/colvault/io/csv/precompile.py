@@ -1,5 +1,5 @@
 """The helper process of a CSV import on a cold kernel cache, the table's side first:
-``python -m colvault.io.csvprecompile DTYPES FOLDER PARENT KERNEL...``.
+``python -m colvault.io.csv.precompile DTYPES FOLDER PARENT KERNEL...``.
 
 An import calls the table's kernels (zone maps, integer packing, decimals, dictionaries) last,
 after the CSV kernels, so the helper (:mod:`colvault.kernels.csv.background`) compiles them early
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.coded import Coded
-from ..kernels.csv import background as csvbackground
+from ...engine.coded import Coded
+from ...kernels.csv import background as csvbackground
 
 #: Rows appended per sample, in chunks of CHUNK_ROWS: full chunks (encoded) and a short one.
 ROWS = 5_000
@@ -31,7 +31,7 @@ CHUNK_ROWS = 1024
 
 def dtypes_for(kinds: set[str]) -> list[str]:
     """The table dtypes an import likely creates for columns of ``kinds`` (see
-    :func:`.csvsniff.column_kinds`)."""
+    :func:`.sniff.column_kinds`)."""
     out = []
     if "number" in kinds:
         out.append("int64")
@@ -66,7 +66,7 @@ def _samples(dtype: str, rng: np.random.Generator) -> Iterator[Any]:
 def warm_tables(dtypes: Sequence[str]) -> None:
     """Append samples of each of ``dtypes`` to a scratch store, compiling the table's kernels
     for them (into Numba's cache)."""
-    from ..engine.store import open as open_store
+    from ...engine.store import open as open_store
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="colvault-helper-") as workdir:

@@ -3,7 +3,7 @@
 Why: most blocks of most files have no quote character. Such a block, cut after its last LF,
 holds whole records only, so it needs no carry-over and no tokenizer: the row kernel
 (:mod:`colvault.kernels.csv.rows`) parses its numbers and times where they lie and leaves only the
-offsets of text fields, for the text conversion of :mod:`.csvcolumns`. Blocks are independent,
+offsets of text fields, for the text conversion of :mod:`.columns`. Blocks are independent,
 so several parse at once in the importer's pool.
 
 The kernel stops at the first record it does not handle (a missing value, a blank or comment
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CSVError
-from ..kernels.csv import rows as csvrows
-from .csvcolumns import ColumnState, ColumnType, Fields, Options, Widen, convert
+from ...errors import CSVError
+from ...kernels.csv import rows as csvrows
+from .columns import ColumnState, ColumnType, Fields, Options, Widen, convert
 
 _NATURAL = {
     "int64": (csvrows.INT64, np.dtype(np.int64)),

@@ -17,7 +17,7 @@ values beyond uint64, or integers beside non-integer numbers) must hold each int
 exactly: float64 holds any integer up to 2**53, and a larger one whose double is another number
 is a ``CSVError`` naming the first such field, unless the caller's schema (or the table appended
 to) says float64, where the importer warns how many were rounded (:func:`_check_exact`; the
-row kernel of :mod:`.csvplain` leaves such fields to this path).
+row kernel of :mod:`.plain` leaves such fields to this path).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.coded import Coded
-from ..engine.masked import Masked
-from ..engine.schema import PANDAS_NULLABLE
-from ..errors import CSVError
-from ..kernels.csv import dates as csvdates
-from ..kernels.csv import numbers as csvnumbers
-from ..kernels.csv import text as csvtext
-from ..kernels.csv.tokens import ESCAPED
+from ...engine.coded import Coded
+from ...engine.masked import Masked
+from ...engine.schema import PANDAS_NULLABLE
+from ...errors import CSVError
+from ...kernels.csv import dates as csvdates
+from ...kernels.csv import numbers as csvnumbers
+from ...kernels.csv import text as csvtext
+from ...kernels.csv.tokens import ESCAPED
 
 NUMERIC = ("bool", "int64", "uint64", "float64")
 #: The kinds that keep missing values in a validity bitmap.

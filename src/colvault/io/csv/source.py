@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 
 import numpy as np
 
-from ..errors import CSVError
+from ...errors import CSVError
 
 T = TypeVar("T")
 

@@ -2,10 +2,10 @@
 
 Why: the importer parses blocks in parallel, so each must hold whole records. A block without
 the quote character holds records that end at its line ends: it is cut after its last LF and
-handed on as it is, a *plain* block (:mod:`.csvplain` parses it without a tokenizer). Any other
+handed on as it is, a *plain* block (:mod:`.plain` parses it without a tokenizer). Any other
 block is tokenized here (:mod:`colvault.kernels.csv.tokens`), which finds where its last complete
 record ends. What follows the cut is carried over to the front of the next block, into the room
-kept there (:class:`.csvsource.Piece`), so the block itself is never copied. This runs in the
+kept there (:class:`.source.Piece`), so the block itself is never copied. This runs in the
 importer's reading thread, ahead of the parsing.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.csv import blockscan
-from ..kernels.csv import tokens as csvtokens
-from .csvsource import Piece
+from ...kernels.csv import blockscan
+from ...kernels.csv import tokens as csvtokens
+from .source import Piece
 
 
 @dataclass
