@@ -194,7 +194,8 @@ def _run_child(tool: str, workdir: str, csv: str, env: dict[str, str]) -> tuple[
 
 
 def run(args: argparse.Namespace) -> int:
-    from .compare import _numba_env, _print_header, _table
+    from .compare.harness import numba_env
+    from .compare.report import print_header, table
 
     tmpdir = tempfile.mkdtemp(prefix="cmp-firstuse-", dir=args.tmpdir)
     try:
@@ -218,12 +219,12 @@ def run(args: argparse.Namespace) -> int:
 
         calls = {
             EMPTY: session("colvault", empty),
-            WARM: session("colvault", lambda i: _numba_env(warm_cache)),
+            WARM: session("colvault", lambda i: numba_env(warm_cache)),
             PEER: session("pytables", lambda i: dict(os.environ)),
         }
         load0 = os.getloadavg()
         # untimed: fills the warm cache; the OS caches Python's and the libraries' files
-        _run_child("colvault", tempfile.mkdtemp(dir=tmpdir), csv, _numba_env(warm_cache))
+        _run_child("colvault", tempfile.mkdtemp(dir=tmpdir), csv, numba_env(warm_cache))
         _run_child("pytables", tempfile.mkdtemp(dir=tmpdir), csv, dict(os.environ))
         walls: dict[str, list[float]] = {t: [] for t in calls}
         cpus: dict[str, list[float]] = {t: [] for t in calls}
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
                 notices.update(line for line in got["stderr"].splitlines() if "compil" in line)
         load1 = os.getloadavg()
         _check(answers)
-        _print_header(
+        print_header(
             "first use: a new user's first session, each run a fresh process",
             args.tmpdir,
             f"write {ROWS:,} rows, 3 queries, stats, import a {CSV_ROWS:,}-row CSV",
@@ -259,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             parts = [statistics.median(s[n] for s in steps[tool]) for n in names]
             times = [f"{med:.2f}", f"{cpu:.2f}", *(f"{p:.3f}" for p in parts)]
             body.append([tool, *times, f"{med / peer:.1f}"])
-        print(_table(header, body))
+        print(table(header, body))
         ratio = statistics.median(walls[EMPTY]) / peer
         print()
         print(
