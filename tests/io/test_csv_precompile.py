@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from colvault.io.csv import precompile as csvprecompile
 
 
@@ -95,3 +97,12 @@ def test_a_small_file_on_a_cold_cache_compiles_no_csv_kernel(tmp_path, monkeypat
     assert got.dtype == want.dtype
     for name in want.dtype.names:
         assert np.array_equal(got[name], want[name]), name
+
+
+def test_the_package_gives_import_csv_on_first_use():
+    import colvault
+    import colvault.io.csv as package
+
+    assert package.import_csv is colvault.import_csv
+    with pytest.raises(AttributeError):
+        package.no_such_name  # noqa: B018
