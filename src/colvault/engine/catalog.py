@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import CatalogError, ColvaultError, DiskError, LockError
 from .seam import seam
@@ -269,6 +269,16 @@ class Catalog:
                         self.reader.execute("COMMIT")
             except (sqlite3.Error, UnicodeDecodeError) as exc:
                 self._reraise(exc)
+
+    def read_value(self, sql: str) -> Any:
+        """The first value of one statement's first row: a statement is a snapshot of its own,
+        so no BEGIN and COMMIT round trips (inside ``snapshot()``, the pinned one)."""
+        with self._rlock:
+            try:
+                row = self.reader.execute(sql).fetchone()
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
+                self._reraise(exc)
+        return None if row is None else row[0]
 
     @contextmanager
     def pinned(self) -> Iterator[None]:

@@ -32,7 +32,7 @@ from .recovery import segment_files
 from .schema import TableSchema
 from .seam import seam
 from .segments import DATA, HEADER, SegmentSet
-from .writer import TableWriter
+from .writer import ManifestRows, TableWriter
 
 if TYPE_CHECKING:
     from .session import Session
@@ -207,10 +207,12 @@ def _rewrite_and_swap(
         seam().fsync_dir(d)
     catalog = session.catalog
     with catalog.commit() as (conn, commit_id):
+        rows = ManifestRows()
         for node, writer in writers:
             conn.execute("DELETE FROM chunks WHERE node_id = ?", (node.id,))
             if writer.chunks:
-                writer.insert_chunks(conn, commit_id, 0)
+                writer.insert_chunks(conn, commit_id, 0, rows)
+        rows.write(conn)
         segments.register(conn, seal=True)
         conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
         conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")

@@ -48,13 +48,6 @@ class NodeRecord:
                 store, f"the record of node {path} does not decode ({exc!r})"
             ) from exc
 
-    @property
-    def has_nullable(self) -> bool:
-        """Whether the node has a nullable column (its store then needs format 2)."""
-        if self.schema is None or '"nullable"' not in self.schema:
-            return False
-        return any(c.get("nullable") for c in json.loads(self.schema)["columns"])
-
 
 def in_subtree(path: str, top: str) -> bool:
     return path == top or (path.startswith(top + "/") if top != "/" else True)

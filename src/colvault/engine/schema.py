@@ -6,6 +6,7 @@ everything after that works with these, never with the user's spelling.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -83,7 +84,7 @@ class ColumnSpec:
 
     @property
     def cell_bytes(self) -> int:
-        return self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+        return self.dtype.itemsize * math.prod(self.shape)
 
     @property
     def is_category(self) -> bool:

@@ -44,7 +44,7 @@ from .reading import ChunkSource
 from .schema import TableSchema
 from .seam import seam
 from .segments import DATA, SEGMENT_BYTES, SegmentReader, SegmentSet
-from .writer import TableWriter
+from .writer import ManifestRows, TableWriter
 
 MODES = ("r", "r+", "a", "w")
 #: Threads that issue a commit's fsyncs together (see ``Session._make_durable``).
@@ -261,6 +261,9 @@ class Session:
     # -- the node index --------------------------------------------------------------------------
 
     def _committed_nodes(self) -> tuple[int, dict[str, NodeRecord]]:
+        latest = self.catalog.read_value("SELECT MAX(id) FROM commits")
+        if self._nodes_cache is not None and self._nodes_cache[0] == latest:
+            return self._nodes_cache  # one statement, not a read transaction (every lookup)
         with self.catalog.read() as conn:
             commit_id = conn.execute("SELECT MAX(id) FROM commits").fetchone()[0]
             if self._nodes_cache is None or self._nodes_cache[0] != commit_id:
@@ -313,22 +316,24 @@ class Session:
         )
 
     def commit(self, seal: bool) -> None:
-        if not self.has_pending and not (seal and self.writers):
+        if not self.has_pending and not (seal and self.segments.all()):
             return
-        # the writers of tables appended to since the last commit (all of them to seal)
-        writers = [(k, w) for k, w in self.writers.items() if seal or w.has_work]
+        writers = [(k, w) for k, w in self.writers.items() if w.has_work]
         self.catalog.landed = False
         try:
             for _, w in writers:
                 w.finish()  # chunks still being encoded, and a new short last chunk
             self._make_durable()  # the chunks written so far
             created = self.pending.created_nodes()
+            paths = self.index()[1]
+            rows = ManifestRows()
             with self.catalog.commit() as (conn, commit_id):
                 self.pending.apply(conn, commit_id)
                 for node_id, w in writers:
-                    path = self.path_of(node_id)
+                    path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
                     source = ChunkSource(self.path, path, self.reader, None)
-                    w.apply(conn, commit_id, path, source.read_piece, node_id in created)
+                    w.apply(conn, commit_id, path, source.read_piece, rows, node_id in created)
+                rows.write(conn)
                 self._make_durable()  # short last chunks grown or rewritten under the lock
                 self.segments.register(conn, seal)
                 self.check_identity()

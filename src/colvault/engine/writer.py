@@ -72,6 +72,20 @@ def _chunk_record(
             pc.vlen or None)  # fmt: skip
 
 
+class ManifestRows:
+    """Manifest rows and row counts of one commit, inserted by one statement each: a commit
+    of 10,000 small tables ran 20,000 statements before (0.45 s)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[Any, ...]] = []
+        self.nodes: list[tuple[int, int, str]] = []  # (nrows, version, node id)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(_INSERT_CHUNK, self.chunks)
+        conn.executemany("UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", self.nodes)
+        self.chunks, self.nodes = [], []
+
+
 class Slot(NamedTuple):
     """Room reserved behind a raw short chunk in the active segment, for it to grow in place."""
 
@@ -262,26 +276,46 @@ class TableWriter:
             raise
 
     def _write_runs(self, columns: list[int] | None = None, short_rows: int = 0) -> None:
-        """Write the held chunks of ``columns`` (default all), each column's back to back.
-        ``short_rows``: each run ends with a short last chunk; leave room behind it for that
-        many rows where it can grow in place (see ``_place_short``)."""
-        for j in range(len(self._runs)) if columns is None else columns:
-            run = self._runs[j]
-            if not run:
-                continue
-            spec = self.schema.columns[j]
-            payloads = [e.chunk.payload for _, _, e in run]
-            room = self._room(spec, run[-1][2], short_rows) if short_rows else 0
-            places = self.segments.append_run(payloads, room)
-            if short_rows:
-                self._remember_room(spec, run[-1][2], places[-1], room)
-            for (row, n, e), (rel, offset) in zip(run, places, strict=True):
-                c = e.chunk
-                self.chunks[row][j] = PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
-                                                   c.encoding, e.zone, e.nulls, e.vlen)  # fmt: skip
-            self._held -= self._run_bytes[j]
-            self._run_bytes[j] = 0
-            self._runs[j] = []
+        """Write the held chunks of ``columns`` (default all), each column's back to back, in
+        as few writes as can be (a small table's columns in one). ``short_rows``: each run
+        ends with a short last chunk; leave room behind it for that many rows where it can
+        grow in place (see ``_place_short``); such runs are written last, one by one."""
+        cols = [
+            j for j in (range(len(self._runs)) if columns is None else columns) if self._runs[j]
+        ]
+        specs = self.schema.columns
+        rooms = {j: self._room(specs[j], self._runs[j][-1][2], short_rows) if short_rows else 0
+                 for j in cols}  # fmt: skip
+        together = [j for j in cols if not rooms[j]]
+        places = self.segments.append_run(
+            [e.chunk.payload for j in together for _, _, e in self._runs[j]]
+        )
+        for j in together:
+            k = len(self._runs[j])
+            self._placed(j, places[:k], short_rows)
+            places = places[k:]
+        for j in cols:
+            if rooms[j]:
+                run = self._runs[j]
+                self._placed(
+                    j,
+                    self.segments.append_run([e.chunk.payload for _, _, e in run], rooms[j]),
+                    short_rows,
+                    rooms[j],
+                )
+
+    def _placed(self, j: int, places: list[tuple[str, int]], short: int, room: int = 0) -> None:
+        """Column ``j``'s held run was written at ``places``: make its chunks pending."""
+        spec, run = self.schema.columns[j], self._runs[j]
+        if short:
+            self._remember_room(spec, run[-1][2], places[-1], room)
+        for (row, n, e), (rel, offset) in zip(run, places, strict=True):
+            c = e.chunk
+            self.chunks[row][j] = PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
+                                               c.encoding, e.zone, e.nulls, e.vlen)  # fmt: skip
+        self._held -= self._run_bytes[j]
+        self._run_bytes[j] = 0
+        self._runs[j] = []
 
     def finish(self) -> None:
         """Before a commit: write every chunk still being encoded and, behind this commit's
@@ -317,13 +351,15 @@ class TableWriter:
         commit_id: int,
         path: str,
         read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
+        rows: ManifestRows,
         new: bool = False,
     ) -> None:
         """Inside the commit transaction: place the buffered tail (growing or rewriting the
-        table's short last chunk, see :mod:`.tails`), insert the manifest rows, count rows.
-        ``read_chunk`` reads a committed chunk as a piece to append again (values, or
-        :class:`Masked` with its missing values). ``new``: this commit creates the node, so it
-        has no rows and no chunks yet (two catalog queries fewer per table)."""
+        table's short last chunk, see :mod:`.tails`), add the manifest rows and row count to
+        ``rows`` (the caller inserts them). ``read_chunk`` reads a committed chunk as a piece
+        to append again (values, or :class:`Masked` with its missing values). ``new``: this
+        commit creates the node, so it has no rows and no chunks yet (two catalog queries fewer
+        per table)."""
         if new:
             nrows = 0
         else:
@@ -345,19 +381,24 @@ class TableWriter:
             if tail is None:
                 self._write_short(self._take(self._buffered), room=False)
             elif any(growable):
-                self._grow(conn, tail, commit_id, growable, read_chunk)
+                self._grow(conn, tail, commit_id, growable, read_chunk, rows)
                 return
             else:
                 start = tail.first_row
                 self._merge(tail, read_chunk)
                 tails.retire(conn, self.node_id, tail, commit_id)
         if self.chunks:
-            self.insert_chunks(conn, commit_id, start, new)
+            self.insert_chunks(conn, commit_id, start, rows, new)
 
     def insert_chunks(
-        self, conn: sqlite3.Connection, commit_id: int, start: int, new: bool = False
+        self,
+        conn: sqlite3.Connection,
+        commit_id: int,
+        start: int,
+        rows: ManifestRows,
+        new: bool = False,
     ) -> None:
-        """Insert the manifest rows of this commit's chunks (all written), rows from ``start``."""
+        """Add the manifest rows of this commit's chunks (all written), rows from ``start``."""
         if new:
             next_index = {spec.id: 0 for spec in self.schema.columns}
         else:
@@ -369,7 +410,7 @@ class TableWriter:
                 ).fetchone()[0]
                 for spec in self.schema.columns
             }
-        records = []
+        records = rows.chunks
         first = start
         for chunk in self.chunks:
             for pc in chunk:
@@ -378,10 +419,7 @@ class TableWriter:
                 next_index[pc.col_id] = index + 1
                 records.append(_chunk_record(self.node_id, pc, index, first, commit_id))
             first += chunk[0].nrows  # type: ignore[union-attr]
-        conn.executemany(_INSERT_CHUNK, records)
-        conn.execute(
-            "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", (first, commit_id, self.node_id)
-        )
+        rows.nodes.append((first, commit_id, self.node_id))
 
     # -- the short last chunk --------------------------------------------------------------------
 
@@ -410,10 +448,12 @@ class TableWriter:
 
     def _room(self, spec: ColumnSpec, e: Encoded, rows: int) -> int:
         """Bytes to reserve for a short chunk to grow into: ``rows`` rows (at most a chunk's)
-        when it can grow in place (raw, no validity frame), else none."""
+        when it can grow in place (raw, no validity frame) and that is more than it holds,
+        else none."""
         if not isinstance(e.chunk.encoding, encodings.Raw) or e.vlen:
             return 0
-        return min(rows, self.schema.chunk_rows) * spec.dtype.itemsize
+        room = min(rows, self.schema.chunk_rows) * spec.cell_bytes
+        return room if room > len(e.chunk.payload) else 0
 
     def _remember_room(
         self, spec: ColumnSpec, e: Encoded, place: tuple[str, int], room: int
@@ -454,14 +494,14 @@ class TableWriter:
                 and not any(isinstance(p, Masked) and p.nulls for p in pieces)
                 and isinstance(ref.encoding, encodings.Raw)
                 and (slot.segment, slot.offset) == (ref.segment, ref.offset)
-                and ref.length + self._buffered * spec.dtype.itemsize <= slot.capacity
+                and ref.length + self._buffered * spec.cell_bytes <= slot.capacity
                 and self.segments.growable(ref.segment) is not None
             )
         return out
 
     def _grow(
         self, conn: sqlite3.Connection, tail: tails.Tail, commit_id: int, growable: list[bool],
-        read_chunk: Callable[[ColumnSpec, ChunkRef], Any],
+        read_chunk: Callable[[ColumnSpec, ChunkRef], Any], rows: ManifestRows,
     ) -> None:  # fmt: skip
         """Write the buffered rows right behind the short chunk of each growable column, in
         its reserved room, and update its manifest row in place: the chunk's earlier versions
@@ -513,11 +553,8 @@ class TableWriter:
             "WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
             retired,
         )
-        conn.executemany(_INSERT_CHUNK, added)
-        conn.execute(
-            "UPDATE nodes SET nrows = ?, version = ? WHERE id = ?",
-            (tail.first_row + total, commit_id, self.node_id),
-        )
+        rows.chunks += added
+        rows.nodes.append((tail.first_row + total, commit_id, self.node_id))
 
     def _merge(self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], Any]) -> None:
         """Rewrite the short chunk (another writer's, or one that outgrew its room) together
