@@ -25,8 +25,9 @@ import numpy as np
 from .. import compiling
 from ..query.aggcore import greater, lesser, missing, where
 from ..wordops import KERNEL
+from . import zonenumpy
 
-NAT = np.iinfo(np.int64).min
+NAT = zonenumpy.NAT
 
 
 @numba.njit(cache=True, nogil=True, **KERNEL)
@@ -65,22 +66,6 @@ def _stats(values, nat):
     return lo, hi, count, False, n - count
 
 
-def _numpy_stats(values: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, int]:
-    """:func:`_stats` in numpy, for a process whose cache lacks the kernel: a few passes over
-    a chunk cost far less than its compile (0.25 s per specialization). Bounds are equal as
-    numbers (which of -0.0 and 0.0 is taken is unspecified in both)."""
-    n = len(values)
-    miss = np.isnan(values) if values.dtype.kind == "f" else (values == NAT if nat else None)
-    count = int(np.count_nonzero(miss)) if miss is not None else 0
-    if count == n:
-        return values[0], values[0], count, False, 0
-    if miss is not None and count:
-        valid = values[~miss]
-        return valid.min(), valid.max(), count, False, n - count
-    in_order = not bool(np.any(values[1:] < values[:-1]))
-    return values.min(), values.max(), 0, in_order, n
-
-
 def _zone_stats(wide: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, int]:
     if (
         compiling.SMALL
@@ -89,7 +74,7 @@ def _zone_stats(wide: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, int]:
         and compiling.spend_numpy(_stats, len(wide))
     ):
         compiling.cold_start(__name__)
-        return _numpy_stats(wide, nat)
+        return zonenumpy.stats(wide, nat)
     return _stats(wide, nat)
 
 
