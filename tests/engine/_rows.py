@@ -38,6 +38,18 @@ def values_a(start: int, stop: int) -> dict[str, np.ndarray]:
     }
 
 
+#: A wide table for the power-cut test: many columns in one commit, of every width.
+SCHEMA_WIDE = {f"c{j}": ("f8", "i4", "u2", "f4", "i8", "u1")[j % 6] for j in range(120)}
+
+
+def values_wide(start: int, stop: int) -> dict[str, np.ndarray]:
+    i = np.arange(start, stop, dtype=np.int64)
+    return {
+        name: ((i * (j + 3) + j) % (97 + j)).astype(dtype)
+        for j, (name, dtype) in enumerate(SCHEMA_WIDE.items())
+    }
+
+
 def values_b(start: int, stop: int) -> dict[str, np.ndarray]:
     i = np.arange(start, stop, dtype=np.int64)
     return {

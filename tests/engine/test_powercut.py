@@ -2,11 +2,13 @@
 
 ``kill -9`` keeps the page cache, so it cannot show a missing ``fsync``. Here a recording
 :class:`~colvault.engine.seam.Seam` tracks, for every file written through it, the size at its
-last ``fsync`` (a file never fsynced has durable size 0), and for every directory the entries
-present at its last ``fsync_dir``. A commit is cut at step k (every seam call during the commit
+last ``fsync`` (a file never fsynced has durable size 0) and the ranges written since (a short
+chunk grows in room reserved inside the file), and for every directory the entries present at
+its last ``fsync_dir``. A commit is cut at step k (every seam call during the commit
 counts: creations, writes, fsyncs, directory fsyncs, the sqlite ``COMMIT``); the test then drops
 the store without committing and simulates the power loss: files are truncated to their durable
-size, and files and directories whose creation no ``fsync_dir`` of their parent made durable are
+size, ranges written inside it since its last ``fsync`` are overwritten with garbage, and files
+and directories whose creation no ``fsync_dir`` of their parent made durable are
 deleted. sqlite's own files are trusted (WAL with ``synchronous=FULL``): a cut before the seam's
 commit step means the transaction never committed. The reopened store must hold exactly state A
 (the state before the commit: cut before its commit step completed) or state B (after), pass
@@ -57,6 +59,7 @@ class RecordingSeam(seam_mod.Seam):
         self.committed = False  # the counted commit's sqlite COMMIT completed
         self.dead = False
         self.durable: dict[str, int] = {}  # file -> size at its last fsync
+        self.unsynced: dict[str, list[tuple[int, int]]] = {}  # file -> ranges written since
         self.created: list[tuple[str, str]] = []  # ("file" | "dir", path), in order
         self.entries: dict[str, set[str]] = {}  # dir -> entries at its last fsync_dir
 
@@ -116,6 +119,7 @@ class RecordingSeam(seam_mod.Seam):
         self._before("write", path)
         self._touch(path)
         super().write(fd, data, offset, path)
+        self.unsynced.setdefault(path, []).append((offset, len(memoryview(data).cast("B"))))
         self._after()
 
     def truncate(self, fd: int, size: int, path: str) -> None:
@@ -128,6 +132,7 @@ class RecordingSeam(seam_mod.Seam):
         self._before("fsync", path)
         super().fsync(fd, path)
         self.durable[path] = os.fstat(fd).st_size
+        self.unsynced.pop(path, None)
         self._after()
 
     def fsync_dir(self, path: str) -> None:
@@ -150,6 +155,11 @@ class RecordingSeam(seam_mod.Seam):
         for path, size in self.durable.items():
             if os.path.exists(path) and os.path.getsize(path) > size:
                 os.truncate(path, size)
+            for offset, length in self.unsynced.get(path, ()) if os.path.exists(path) else ():
+                if offset < size:  # an overwrite inside the durable size: its pages are lost
+                    with open(path, "r+b") as f:
+                        f.seek(offset)
+                        f.write(b"\xee" * (min(offset + length, size) - offset))
         for kind, path in sorted(self.created, key=lambda c: c[1].count(os.sep)):
             if not os.path.lexists(path):
                 continue  # went with its parent
@@ -178,10 +188,16 @@ SCENARIOS: dict[str, list[dict[str, int]]] = {
     "new-table": [{"/t": 800, "/g/h/new": 1800}],
     "tail-only": [{"/u": 300}],
     "second-commit": [{"/t": 1700, "/g/h/new": 600}, {"/t": 2200, "/u": 900, "/g/h/new": 700}],
+    # the last commit grows /g/log's short chunk inside the room its move reserved
+    "grow-in-place": [{"/g/log": 50}, {"/g/log": 50}, {"/g/log": 50, "/t": 40}],
+    "many-nodes": [{**{f"/m/g{i // 8}/n{i}": 20 + 7 * i for i in range(24)}, "/t": 100}],
+    "wide": [{"/wide": 900, "/u": 50}],
 }
 
 
 def _values(path: str) -> Callable[[int, int], dict[str, np.ndarray]]:
+    if path == "/wide":
+        return _rows.values_wide
     return _rows.values_a if path == "/t" else _rows.values_b
 
 
@@ -228,7 +244,8 @@ def _stage(store: colvault.Store, scenario: str, done: int) -> None:
         if path in store:
             t = store[path]
         else:
-            t = store.create_table(path, _rows.SCHEMA_B, chunk_rows=CHUNK_NEW)
+            schema = _rows.SCHEMA_WIDE if path == "/wide" else _rows.SCHEMA_B
+            t = store.create_table(path, schema, chunk_rows=CHUNK_NEW)
             t.attrs["made"] = nxt.tag
         n = now.rows.get(path, 0)
         t.append(_values(path)(n, n + m))
@@ -323,6 +340,22 @@ def test_power_cut_at_every_commit_step(
         except (AssertionError, colvault.ColvaultError) as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_the_grow_in_place_scenario_grows_in_place(template: Path, tmp_path: Path) -> None:
+    """The scenario the power-cut test relies on: its last commit writes /g/log's new rows
+    inside the file, into room reserved behind the short chunk, which stays where it was."""
+    path = _fresh(template, tmp_path, "grow")
+    with colvault.open(path, "a", segment_bytes=SEGMENT_BYTES) as store:
+        places = []
+        for done in range(3):
+            _stage(store, "grow-in-place", done)
+            store.commit()
+            log = store["/g/log"]
+            ref = log._state().columns[log._schema.columns[0].id][-1]
+            places.append((ref.segment, ref.offset, ref.nrows))
+    assert places[1][:2] == places[2][:2] and places[2][2] == 150, places
+    assert places[0][:2] != places[1][:2], places  # the second commit moved it into room
 
 
 def _io_error(exc: BaseException) -> OSError | None:

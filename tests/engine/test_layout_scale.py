@@ -1,0 +1,80 @@
+"""The file layout scales with writers, not with nodes times columns (issue 15, item 4).
+
+A child process with a 256-descriptor limit commits a 1,000-column table and 2,000 small tables
+(each commit wrote one file per column per node before, and failed with EMFILE); a store of
+many tables is a handful of files, and small tables lie densely.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import colvault
+
+CHILD = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    import colvault
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    path = sys.argv[1]
+    with colvault.open(path, "w") as store:
+        wide = store.create_table("/wide", {f"c{j}": ("f8", "i4")[j % 2] for j in range(1000)},
+                                  chunk_rows=1024)
+        wide.append({f"c{j}": np.arange(3000) * (j + 1) for j in range(1000)})
+        store.commit()
+        for i in range(2000):
+            store.create_table(f"/g{i // 100}/t{i}", {"x": "i8", "y": "f4"}).append(
+                {"x": np.arange(i % 50 + 1), "y": np.full(i % 50 + 1, i, "f4")}
+            )
+        store.commit()
+    print("committed", flush=True)
+    """
+)
+
+
+def test_a_1000_column_table_and_2000_tables_commit_under_256_descriptors(store_path):
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, store_path], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "committed", done.stderr[-3000:]
+    with colvault.open(store_path) as store:
+        wide = store["/wide"]
+        assert len(wide) == 3000 and len(wide.dtypes) == 1000
+        assert np.array_equal(wide.col("c999"), np.arange(3000) * 1000)
+        assert np.array_equal(store["/g19/t1999"].col("y"), np.full(50, 1999, "f4"))
+        assert sum(1 for n in store.walk() if isinstance(n, colvault.Table)) == 2001
+        assert store.verify().ok
+    segments = os.listdir(os.path.join(store_path, "data"))
+    assert len(segments) <= 2, segments  # one per session (and a rollover at most)
+
+
+def test_small_tables_lie_densely_in_few_files(store_path):
+    """500 tables of 100 rows (24 bytes each) in one commit: one segment, with no room left
+    behind their short chunks, holding little more than their bytes."""
+    rows = {
+        "t": np.arange(100).astype("M8[s]").astype("M8[ns]"),
+        "sensor": np.arange(100, dtype="i4"),
+        "value": np.linspace(0, 1, 100),
+        "temp": np.ones(100, "f4"),
+    }
+    with colvault.open(store_path, "w") as store:
+        for i in range(500):
+            store.create_table(f"/g{i // 100}/t{i}", {k: v.dtype for k, v in rows.items()}).append(
+                rows
+            )
+    files = [f for _, _, names in os.walk(store_path) for f in names]
+    assert len(files) <= 6, files  # LOCK, catalog (with -wal, -shm), one segment
+    (segment,) = os.listdir(os.path.join(store_path, "data"))
+    size = os.path.getsize(os.path.join(store_path, "data", segment))
+    assert size == 8 + 500 * 100 * 24  # the header, then every table's chunks back to back
+    with colvault.open(store_path) as store:
+        for i in (0, 257, 499):
+            got = store[f"/g{i // 100}/t{i}"].read()
+            assert all(np.array_equal(got[k], v) for k, v in rows.items())
