@@ -21,7 +21,14 @@ from .frames import index_levels, is_frame
 from .names import check_limits, normalize_path, parent_of
 from .nodes import Group, Node
 from .pending import NodeRecord, in_subtree, moved
-from .schema import ColumnSpec, check_dtype, make_schema, new_id, parse_columns
+from .schema import (
+    ColumnSpec,
+    TableSchema,
+    check_dtype,
+    make_schema,
+    new_id,
+    parse_columns,
+)
 from .table import Table
 
 if TYPE_CHECKING:
@@ -111,7 +118,10 @@ class NodeTree:
 
     # -- creating and changing nodes -------------------------------------------------------------
 
-    def _add_node(self, path: str, kind: str, schema: str | None, options: str | None) -> Node:
+    def _add_node(
+        self, path: str, kind: str, schema: str | None, options: str | None,
+        parsed: tuple[TableSchema, Codec] | None = None,
+    ) -> Node:  # fmt: skip
         self._session.check_writable()
         norm = normalize_path(path)
         if norm == "/":
@@ -120,7 +130,7 @@ class NodeTree:
         if norm in index:
             raise NodeError(f"{norm} already exists in {self._session.path}")
         self._ensure_parents(norm, index)
-        rec = NodeRecord(new_id(), norm, kind, schema, options)
+        rec = NodeRecord(new_id(), norm, kind, schema, options, parsed)
         self._session.pending.ops.append(("create", rec))
         return KINDS[kind](self._store(), rec)
 
@@ -225,8 +235,9 @@ class NodeTree:
         options = Codec(codec, clevel, shuffle)
         schema = make_schema(columns, chunk_rows, expected_rows, index)
         return self._add_node(
-            path, kind, json.dumps(schema.to_json()), json.dumps(options.to_json())
-        )
+            path, kind, json.dumps(schema.to_json()), json.dumps(options.to_json()),
+            (schema, options),
+        )  # fmt: skip
 
     def rename(self, old: str, new: str) -> None:
         """Move a node (and its subtree) to a new path; missing parents are created."""

@@ -280,29 +280,24 @@ class TableWriter:
         as few writes as can be (a small table's columns in one). ``short_rows``: each run
         ends with a short last chunk; leave room behind it for that many rows where it can
         grow in place (see ``_place_short``); such runs are written last, one by one."""
-        cols = [
-            j for j in (range(len(self._runs)) if columns is None else columns) if self._runs[j]
-        ]
+        runs = self._runs
+        cols = [j for j in (range(len(runs)) if columns is None else columns) if runs[j]]
+        if not cols:
+            return
         specs = self.schema.columns
-        rooms = {j: self._room(specs[j], self._runs[j][-1][2], short_rows) if short_rows else 0
-                 for j in cols}  # fmt: skip
-        together = [j for j in cols if not rooms[j]]
-        places = self.segments.append_run(
-            [e.chunk.payload for j in together for _, _, e in self._runs[j]]
-        )
+        rooms = [self._room(specs[j], runs[j][-1][2], short_rows) if short_rows else 0
+                 for j in cols]  # fmt: skip
+        together = [j for j, room in zip(cols, rooms, strict=True) if not room]
+        places = self.segments.append_run([e.chunk.payload for j in together for *_, e in runs[j]])
+        at = 0
         for j in together:
-            k = len(self._runs[j])
-            self._placed(j, places[:k], short_rows)
-            places = places[k:]
-        for j in cols:
-            if rooms[j]:
-                run = self._runs[j]
-                self._placed(
-                    j,
-                    self.segments.append_run([e.chunk.payload for _, _, e in run], rooms[j]),
-                    short_rows,
-                    rooms[j],
-                )
+            k = len(runs[j])
+            self._placed(j, places[at : at + k], short_rows)
+            at += k
+        for j, room in zip(cols, rooms, strict=True):
+            if room:
+                payloads = [e.chunk.payload for *_, e in runs[j]]
+                self._placed(j, self.segments.append_run(payloads, room), short_rows, room)
 
     def _placed(self, j: int, places: list[tuple[str, int]], short: int, room: int = 0) -> None:
         """Column ``j``'s held run was written at ``places``: make its chunks pending."""

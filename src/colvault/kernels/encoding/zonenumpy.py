@@ -15,12 +15,16 @@ def stats(values: np.ndarray, nat: bool) -> tuple[Any, Any, int, bool, int]:
     specialization), and for small chunks (no Numba import for a store of small tables).
     Bounds are equal as numbers (which of -0.0 and 0.0 is taken is unspecified in both)."""
     n = len(values)
-    miss = np.isnan(values) if values.dtype.kind == "f" else (values == NAT if nat else None)
-    count = int(np.count_nonzero(miss)) if miss is not None else 0
+    lo, hi = values.min(), values.max()
+    miss = None  # no missing value can hide behind finite bounds: NaN propagates, NaT is least
+    if values.dtype.kind == "f" and (lo != lo or hi != hi):
+        miss = np.isnan(values)
+    elif nat and lo == NAT:
+        miss = values == NAT
+    if miss is None:
+        return lo, hi, 0, not (values[1:] < values[:-1]).any(), n
+    count = int(np.count_nonzero(miss))
     if count == n:
         return values[0], values[0], count, False, 0
-    if miss is not None and count:
-        valid = values[~miss]
-        return valid.min(), valid.max(), count, False, n - count
-    in_order = not bool(np.any(values[1:] < values[:-1]))
-    return values.min(), values.max(), 0, in_order, n
+    valid = values[~miss]
+    return valid.min(), valid.max(), count, False, n - count
