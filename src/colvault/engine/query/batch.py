@@ -203,6 +203,7 @@ class BatchScan:
         seg = self._segment(ref.segment)
         if seg is None or ref.offset + ref.length > len(seg[0]):
             return None
+        self.plan.source.reader.prefetch(ref.segment, ref.offset, ref.length)  # read by address
         values, packed, kind, frame, p0, p1, nexc, width = found
         info = (kind, seg[1] + ref.offset, ref.length, frame, ref.crc, p0, p1, nexc, width)
         return _Load(values, packed, info)
