@@ -173,3 +173,31 @@ def test_the_engine_checker_sees_upward_imports():
     assert upward_imports(typed, "session") == []
     assert upward_imports("from .schema import ColumnSpec\n", "store") == []
     assert upward_imports("import colvault.engine.store\n", "tree") == ["store"]
+
+
+def _private_imports(root: Path) -> set[tuple[str, str]]:
+    """(module, name) for every ``from ... import _name`` of our own modules under ``root``
+    (other libraries' private names are their business, and said so where used)."""
+    found = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            ours = isinstance(node, ast.ImportFrom) and (
+                node.level or (node.module or "").startswith("colvault")
+            )
+            if ours:
+                found |= {
+                    (str(path.relative_to(root)), alias.name)
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                }
+    return found
+
+
+def test_no_private_name_is_imported_across_modules():
+    """A name shared between modules is public, with a docstring (issue 15, item 3)."""
+    assert _private_imports(PKG) == set()
+
+
+def test_the_private_import_checker_sees_one(tmp_path):
+    (tmp_path / "a.py").write_text("from .b import _hidden, shown\n")
+    assert _private_imports(tmp_path) == {("a.py", "_hidden")}

@@ -13,13 +13,3 @@
 ``harness`` times (interleaved rounds, fresh directories, child processes), ``report`` prints,
 one module per job runs it; ``__main__`` holds the registry of jobs and the command line.
 """
-
-from __future__ import annotations
-
-# ``asv_benchmarks/firstuse.py`` still imports these by their names from before the package;
-# they go once it imports ``harness.numba_env``, ``report.print_header`` and ``report.table``.
-from .harness import numba_env as _numba_env
-from .report import print_header as _print_header
-from .report import table as _table
-
-__all__ = ["_numba_env", "_print_header", "_table"]

@@ -96,7 +96,7 @@ LOGICAL: dict[str, np.ufunc] = {"and": np.logical_and, "or": np.logical_or, "not
 #: ``a OP b`` is ``b SWAPPED[OP] a``.
 SWAPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
-_BIN_OPS: dict[type, str] = {
+BIN_OPS: dict[type, str] = {
     ast.Add: "+",
     ast.Sub: "-",
     ast.Mult: "*",
@@ -105,7 +105,7 @@ _BIN_OPS: dict[type, str] = {
     ast.Mod: "%",
     ast.Pow: "**",
 }
-_CMP_OPS: dict[type, str] = {
+CMP_OPS: dict[type, str] = {
     ast.Lt: "<",
     ast.LtE: "<=",
     ast.Gt: ">",
@@ -113,7 +113,7 @@ _CMP_OPS: dict[type, str] = {
     ast.Eq: "==",
     ast.NotEq: "!=",
 }
-_PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
@@ -128,11 +128,11 @@ _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_BOOL = np.dtype(bool)
-_OBJECT = np.dtype(object)
+BOOL = np.dtype(bool)
+OBJECT = np.dtype(object)
 _DT_UNITS = frozenset(exprcode.UNIT_AS) | {"Y", "M"}
 #: Folded Python integers are capped (``9**9**9`` would take minutes to compute).
-_MAX_INT_BITS = 4096
+MAX_INT_BITS = 4096
 
 
 @dataclass(frozen=True)
@@ -180,38 +180,40 @@ Expr: TypeAlias = Col | Const | Op
 # typing helpers
 
 
-def _is_weak(e: Expr) -> bool:
+def is_weak(e: Expr) -> bool:
+    """A Python int or float literal: weakly typed, as NEP 50 says."""
     return isinstance(e, Const) and e.dtype is None and type(e.value) in (int, float)
 
 
-def _is_text_const(e: Expr) -> bool:
+def is_text_const(e: Expr) -> bool:
+    """A str or bytes literal (typed by the column it meets)."""
     return isinstance(e, Const) and e.dtype is None and isinstance(e.value, (str, bytes))
 
 
-def _kind(e: Expr) -> str:
+def operand_kind(e: Expr) -> str:
     """``"cat"`` (category), ``"text"`` (U/S or a str literal) or the numpy dtype kind."""
-    if _is_text_const(e):
+    if is_text_const(e):
         return "text"
-    if _is_weak(e):
+    if is_weak(e):
         return "weak"
     dt = e.dtype
     assert dt is not None
-    if dt == _OBJECT:
+    if dt == OBJECT:
         return "cat"
     if dt.kind in "US":
         return "text"
     return dt.kind
 
 
-def _resolve_operand(e: Expr) -> Any:
+def resolve_operand(e: Expr) -> Any:
     """What ``ufunc.resolve_dtypes`` takes for an operand: a dtype, or ``int``/``float``."""
-    if _is_weak(e):
+    if is_weak(e):
         assert isinstance(e, Const)
         return type(e.value)
     return e.dtype
 
 
-def _scalar(value: Any) -> Any:
+def scalar_of(value: Any) -> Any:
     """A condvar value as a tree constant's value (numpy scalar, Python scalar or text)."""
     if isinstance(value, np.ndarray):
         if value.ndim != 0:
@@ -228,21 +230,22 @@ def _scalar(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a scalar")
 
 
-def _const(value: Any) -> Const:
+def make_const(value: Any) -> Const:
     """A Const of a (checked) scalar: Python bool as numpy bool (NEP 50 has no weak bool)."""
     if isinstance(value, bool):
-        return Const(value, _BOOL)
+        return Const(value, BOOL)
     if type(value) in (int, float, str, bytes):
         return Const(value, None)
     dt = np.asarray(value).dtype
     if dt.kind in "Mm" and np.datetime_data(dt)[0] == "generic" and np.isnat(value):
         value = value.astype(f"{dt.kind}8[s]")  # a unit-less NaT: any unit compares the same
         dt = value.dtype
-    _check_dtype(dt, "value")
+    check_operand_dtype(dt, "value")
     return Const(value, dt)
 
 
-def _check_dtype(dt: np.dtype, what: str) -> None:
+def check_operand_dtype(dt: np.dtype, what: str) -> None:
+    """Refuse an operand dtype conditions cannot compute with (complex, unitless dates)."""
     if dt.kind == "c":
         raise QueryError(f"{what}: complex numbers are not supported in conditions")
     if dt.kind in "Mm":
@@ -256,21 +259,23 @@ def _check_dtype(dt: np.dtype, what: str) -> None:
         raise QueryError(f"{what}: {dt} is not supported in conditions")
 
 
-def _fits(value: Any, dt: np.dtype) -> Any:
+def fits_dtype(value: Any, dt: np.dtype) -> Any:
     """``value`` converted to ``dt`` as numpy converts a scalar operand (OverflowError where
     numpy raises; a float too large for float32 becomes inf, as in numpy)."""
     with np.errstate(all="ignore"):
         return np.asarray(value, dtype=dt)[()]
 
 
-def _describe(e: Expr) -> str:
-    if _is_text_const(e):
+def describe_operand(e: Expr) -> str:
+    """An operand's type as an error message names it ("text", "a Python number", a dtype)."""
+    if is_text_const(e):
         return "text"
-    if _is_weak(e):
+    if is_weak(e):
         return "a Python number"
     return str(e.dtype)
 
 
-def _numpy_error(exc: BaseException) -> str:
+def numpy_error(exc: BaseException) -> str:
+    """numpy's message for a failed operation, first line only, for a QueryError."""
     msg = str(exc).split("\n")[0]
     return msg or type(exc).__name__

@@ -12,33 +12,33 @@ import numpy as np
 from ...errors import QueryError
 from ...lazy import kernel_module
 from .expr import (
-    _BIN_OPS,
-    _BOOL,
-    _CMP_OPS,
-    _MAX_INT_BITS,
-    _OBJECT,
-    _PY_OPS,
     ARITHMETIC,
+    BIN_OPS,
+    BOOL,
+    CMP_OPS,
     COMPARISONS,
     FUNCTIONS,
     MAX_DEPTH,
+    MAX_INT_BITS,
     MISSING_TESTS,
+    OBJECT,
+    PY_OPS,
     SWAPPED,
     UNARY,
     Col,
     Const,
     Expr,
     Op,
-    _check_dtype,
-    _const,
-    _describe,
-    _fits,
-    _is_text_const,
-    _is_weak,
-    _kind,
-    _numpy_error,
-    _resolve_operand,
-    _scalar,
+    check_operand_dtype,
+    describe_operand,
+    fits_dtype,
+    is_text_const,
+    is_weak,
+    make_const,
+    numpy_error,
+    operand_kind,
+    resolve_operand,
+    scalar_of,
 )
 from .source import ConditionText, ast_depth, prepare_condition
 
@@ -63,7 +63,7 @@ class _Parser:
     ) -> None:
         self.src = source
         self.columns = {
-            name: _OBJECT if isinstance(dt, str) and dt == "category" else np.dtype(dt)
+            name: OBJECT if isinstance(dt, str) and dt == "category" else np.dtype(dt)
             for name, dt in columns.items()
         }
         self.condvars = condvars
@@ -148,7 +148,7 @@ class _Parser:
             raise self.error(node, f"no column {col!r}; {self.table_names()}")
         if ident in self.condvars:
             try:
-                value = _scalar(self.condvars[ident])
+                value = scalar_of(self.condvars[ident])
             except TypeError as exc:
                 raise self.error(
                     node, f"condvar {ident!r} is not a usable scalar ({exc})"
@@ -156,7 +156,7 @@ class _Parser:
             if isinstance(value, complex):
                 raise self.error(node, f"condvar {ident!r}: complex numbers are not supported")
             try:
-                return _const(value)
+                return make_const(value)
             except QueryError as exc:
                 raise self.error(node, f"condvar {ident!r}: {exc}") from None
         if ident in self.columns:
@@ -168,7 +168,7 @@ class _Parser:
     def column(self, node: ast.AST, name: str) -> Col:
         dt = self.columns[name]
         try:
-            _check_dtype(dt, f"column {name!r}")
+            check_operand_dtype(dt, f"column {name!r}")
         except QueryError as exc:
             raise self.error(node, str(exc)) from None
         if dt == np.float16:  # kernels hold float16 in float32: no float16 arrays in Numba
@@ -178,9 +178,9 @@ class _Parser:
     def literal(self, node: ast.Constant) -> Expr:
         v = node.value
         if isinstance(v, bool):
-            return Const(v, _BOOL)
+            return Const(v, BOOL)
         if type(v) in (int, float, str, bytes):
-            if type(v) is int and v.bit_length() > _MAX_INT_BITS:
+            if type(v) is int and v.bit_length() > MAX_INT_BITS:
                 raise self.error(node, "integer literal too large")
             return Const(v, None)
         raise self.error(node, f"{type(v).__name__} literals are not allowed")
@@ -191,7 +191,7 @@ class _Parser:
             return self.logical(node, "not", (x,), (node.operand,))
         if isinstance(node.op, ast.UAdd):
             self.check_numeric(node, x, "+")
-            if not _is_weak(x):
+            if not is_weak(x):
                 self.resolve(node, np.positive, (x,))
             return x
         self.check_numeric(node, x, "-")
@@ -202,7 +202,7 @@ class _Parser:
             op = "and" if isinstance(node.op, ast.BitAnd) else "or"
             args = (self.visit(node.left), self.visit(node.right))
             return self.logical(node, op, args, (node.left, node.right))
-        sym = _BIN_OPS.get(type(node.op))
+        sym = BIN_OPS.get(type(node.op))
         if sym is None:
             raise self.error(node, f"operator {type(node.op).__name__} is not allowed")
         a, b = self.visit(node.left), self.visit(node.right)
@@ -240,12 +240,12 @@ class _Parser:
                 missing = bool(np.isnan(v))
             elif isinstance(v, np.datetime64 | np.timedelta64):
                 missing = bool(np.isnat(v))
-            return Const(np.bool_(missing == (op == "isna")), _BOOL)
-        return Op(op, (x,), _BOOL)
+            return Const(np.bool_(missing == (op == "isna")), BOOL)
+        return Op(op, (x,), BOOL)
 
     def compare(self, node: ast.Compare) -> Expr:
         for cmp in node.ops:
-            if type(cmp) not in _CMP_OPS:
+            if type(cmp) not in CMP_OPS:
                 words = {ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
                 raise self.error(node, f"'{words.get(type(cmp), '?')}' is not allowed")
         operands = [node.left, *node.comparators]
@@ -253,7 +253,7 @@ class _Parser:
             if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.BitAnd | ast.BitOr):
                 # ``value > 10 & temp < 20`` parses as ``value > (10 & temp) < 20``.
                 vals = [self.visit(sub.left), self.visit(sub.right)]
-                if any(v.dtype != _BOOL for v in vals):
+                if any(v.dtype != BOOL for v in vals):
                     bit = "&" if isinstance(sub.op, ast.BitAnd) else "|"
                     raise self.error(
                         sub,
@@ -263,13 +263,13 @@ class _Parser:
         exprs = [self.visit(sub) for sub in operands]
         parts: list[Expr] = []
         for k, cmp in enumerate(node.ops):
-            parts.append(self.comparison(node, _CMP_OPS[type(cmp)], exprs[k], exprs[k + 1]))
+            parts.append(self.comparison(node, CMP_OPS[type(cmp)], exprs[k], exprs[k + 1]))
         return self.logical_chain(node, "and", parts, None)
 
     # -- typing
 
     def check_numeric(self, node: ast.AST, e: Expr, what: str) -> None:
-        kind = _kind(e)
+        kind = operand_kind(e)
         if kind in ("text", "cat"):
             raise self.error(node, f"{what} does not apply to text")
         if kind in "Mm" and what != "isnan" and what != "isfinite":
@@ -277,9 +277,9 @@ class _Parser:
 
     def resolve(self, node: ast.AST, ufunc: np.ufunc, args: tuple[Expr, ...]) -> tuple[Any, ...]:
         try:
-            loop = ufunc.resolve_dtypes((*(_resolve_operand(a) for a in args), None))
+            loop = ufunc.resolve_dtypes((*(resolve_operand(a) for a in args), None))
         except (TypeError, ValueError) as exc:
-            raise self.error(node, f"numpy refuses this: {_numpy_error(exc)}") from None
+            raise self.error(node, f"numpy refuses this: {numpy_error(exc)}") from None
         return tuple(loop)
 
     def apply(self, node: ast.AST, op: str, args: tuple[Expr, ...]) -> Expr:
@@ -299,9 +299,9 @@ class _Parser:
 
     def convert(self, node: ast.AST, c: Const, dt: np.dtype) -> Any:
         try:
-            return _fits(c.value, dt)
+            return fits_dtype(c.value, dt)
         except (OverflowError, ValueError, TypeError) as exc:
-            raise self.error(node, f"numpy refuses this: {_numpy_error(exc)}") from None
+            raise self.error(node, f"numpy refuses this: {numpy_error(exc)}") from None
 
     def fold(self, node: ast.AST, op: str, ufunc: np.ufunc, args: tuple[Expr, ...]) -> Const:
         """Evaluate an operator on constants now: by Python's rules when every operand is a
@@ -309,32 +309,32 @@ class _Parser:
         consts = [a for a in args if isinstance(a, Const)]
         values = [c.value for c in consts]
         try:
-            if all(_is_weak(c) for c in consts) and op == "neg":
-                return _const(-values[0])
-            if all(_is_weak(c) for c in consts) and op in _PY_OPS:
+            if all(is_weak(c) for c in consts) and op == "neg":
+                return make_const(-values[0])
+            if all(is_weak(c) for c in consts) and op in PY_OPS:
                 if op == "**" and type(values[0]) is int and type(values[1]) is int:
                     base, exp = values
-                    if abs(base) > 1 and exp > 0 and exp * abs(base).bit_length() > _MAX_INT_BITS:
+                    if abs(base) > 1 and exp > 0 and exp * abs(base).bit_length() > MAX_INT_BITS:
                         raise self.error(node, "constant too large")
-                result = _PY_OPS[op](*values)
+                result = PY_OPS[op](*values)
                 if isinstance(result, complex):
                     raise self.error(node, "complex results are not supported")
-                if type(result) is int and result.bit_length() > _MAX_INT_BITS:
+                if type(result) is int and result.bit_length() > MAX_INT_BITS:
                     raise self.error(node, "constant too large")
-                return _const(result)
+                return make_const(result)
             with np.errstate(all="ignore"):
                 result = ufunc(*values)
         except QueryError:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:
-            raise self.error(node, f"cannot compute this: {_numpy_error(exc)}") from None
+            raise self.error(node, f"cannot compute this: {numpy_error(exc)}") from None
         try:
-            return _const(_scalar(result))
+            return make_const(scalar_of(result))
         except (TypeError, QueryError) as exc:
             raise self.error(node, f"cannot compute this: {exc}") from None
 
     def comparison(self, node: ast.AST, sym: str, a: Expr, b: Expr) -> Expr:
-        ka, kb = _kind(a), _kind(b)
+        ka, kb = operand_kind(a), operand_kind(b)
         if "cat" in (ka, kb) or ("text" in (ka, kb) and not (ka in "Mm" or kb in "Mm")):
             return self.text_comparison(node, sym, a, b)
         if kb in "Mm" and ka == "text":
@@ -346,7 +346,7 @@ class _Parser:
         loop = self.resolve(node, COMPARISONS[sym], (a, b))
         for x, other, dt in ((a, b, loop[0]), (b, a, loop[1])):
             if isinstance(x, Const):
-                in_range_free = _is_weak(x) and type(x.value) is int and _kind(other) in "iu"
+                in_range_free = is_weak(x) and type(x.value) is int and operand_kind(other) in "iu"
                 if not in_range_free:  # numpy compares out-of-range ints with int columns
                     self.convert(node, x, dt)
         for x, dt in ((a, loop[0]), (b, loop[1])):
@@ -357,7 +357,7 @@ class _Parser:
                     raise self.error(
                         node, f"comparing {x.dtype} with {dt} is not supported"
                     ) from None
-        return Op(sym, (a, b), _BOOL)
+        return Op(sym, (a, b), BOOL)
 
     def datetime_literal(self, node: ast.AST, lit: Expr, other: Expr) -> Const:
         """A str literal compared with a datetime64 value, read as a datetime in the other
@@ -384,22 +384,22 @@ class _Parser:
         return Const(value, value.dtype)
 
     def text_comparison(self, node: ast.AST, sym: str, a: Expr, b: Expr) -> Expr:
-        if _is_text_const(a) and _is_text_const(b):
+        if is_text_const(a) and is_text_const(b):
             return self.fold(node, sym, COMPARISONS[sym], (a, b))
-        if _is_text_const(a):
+        if is_text_const(a):
             a, b, sym = b, a, SWAPPED[sym]
-        ka = _kind(a)
-        if not _is_text_const(b) or ka not in ("cat", "text"):
-            if ka == "cat" and _kind(b) == "cat":
+        ka = operand_kind(a)
+        if not is_text_const(b) or ka not in ("cat", "text"):
+            if ka == "cat" and operand_kind(b) == "cat":
                 raise self.error(node, "two category columns cannot be compared")
             if (
                 ka == "text"
-                and _kind(b) == "text"
+                and operand_kind(b) == "text"
                 and a.dtype is not None
                 and b.dtype is not None
                 and a.dtype.kind == b.dtype.kind
             ):
-                return Op(sym, (a, b), _BOOL)
+                return Op(sym, (a, b), BOOL)
             raise self.error(node, "text can only be compared with text")
         assert isinstance(b, Const) and a.dtype is not None
         if ka == "cat" or a.dtype.kind == "U":
@@ -412,25 +412,23 @@ class _Parser:
                 raise self.error(node, "a bytes (S) column compares with ASCII text only") from None
         if "\0" in (b.value if isinstance(b.value, str) else b.value.decode("latin-1")):
             raise self.error(node, "text literals cannot contain NUL")
-        return Op(sym, (a, b), _BOOL)
+        return Op(sym, (a, b), BOOL)
 
     def logical(
         self, node: ast.AST, op: str, args: tuple[Expr, ...], subs: Sequence[ast.AST]
     ) -> Expr:
         for e, sub in zip(args, subs, strict=True):
-            if e.dtype != _BOOL:
+            if e.dtype != BOOL:
                 what = "~/not" if op == "not" else "&, |, and, or"
-                kind = (
-                    "a str" if _is_text_const(e) else "a Python number" if _is_weak(e) else e.dtype
-                )
+                kind = "a str" if is_text_const(e) else "a Python number" if is_weak(e) else e.dtype
                 raise self.error(sub, f"{what} apply to booleans only, not {kind}")
         if all(isinstance(a, Const) for a in args):
             values = [bool(a.value) for a in args if isinstance(a, Const)]
             result = (not values[0]) if op == "not" else values[0] and values[1]
             if op == "or":
                 result = values[0] or values[1]
-            return Const(np.bool_(result), _BOOL)
-        return Op(op, args, _BOOL)
+            return Const(np.bool_(result), BOOL)
+        return Op(op, args, BOOL)
 
     def logical_chain(
         self, node: ast.AST, op: str, parts: list[Expr], subs: Sequence[ast.AST] | None
@@ -478,8 +476,8 @@ def parse(
         expr = parser.visit(tree)
     except RecursionError:
         raise QueryError(f"condition nests too deeply (more than {MAX_DEPTH} levels)") from None
-    if expr.dtype != _BOOL:
-        kind = _describe(expr)
+    if expr.dtype != BOOL:
+        kind = describe_operand(expr)
         raise QueryError(
             f"a condition must be boolean, but {cond.strip()!r} is {kind}; compare it, "
             "e.g. (x != 0)"

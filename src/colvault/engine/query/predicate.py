@@ -15,22 +15,22 @@ from ...errors import QueryError
 from ...lazy import kernel_module
 from ..buffers import scratch_array
 from .expr import (
-    _BOOL,
-    _OBJECT,
     ARITHMETIC,
+    BOOL,
     COMPARISONS,
     LOGICAL,
     MISSING_TESTS,
+    OBJECT,
     SWAPPED,
     UNARY,
     Col,
     Const,
     Expr,
     Op,
-    _fits,
-    _is_weak,
-    _kind,
-    _resolve_operand,
+    fits_dtype,
+    is_weak,
+    operand_kind,
+    resolve_operand,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class Lowered:
 
 
 def _storage_str(dt: np.dtype) -> str:
-    if dt == _OBJECT:
+    if dt == OBJECT:
         return "cat"
     if dt.kind in "US":
         return dt.kind
@@ -107,7 +107,7 @@ class _Lowerer:
         return ("const", len(self.slots) - 1, dt)
 
     def value(self, c: Const, dt: np.dtype) -> tuple[Any, ...]:
-        v = _fits(c.value, dt)
+        v = fits_dtype(c.value, dt)
         return self.const(_Slot("value", Const(v, dt)), dt.str)
 
     def lower(self, e: Expr, want: np.dtype | None = None) -> tuple[Any, ...]:
@@ -123,15 +123,15 @@ class _Lowerer:
             node = self.col(e)
             return self.cast(node, e.dtype, want)
         if e.op in COMPARISONS:
-            return self.cast(self.comparison(e), _BOOL, want)
+            return self.cast(self.comparison(e), BOOL, want)
         if e.op in ("and", "or"):
-            return self.cast(self.logical(e), _BOOL, want)
+            return self.cast(self.logical(e), BOOL, want)
         if e.op in LOGICAL:
-            return self.cast((e.op, "|b1", *(self.lower(a, _BOOL) for a in e.args)), _BOOL, want)
+            return self.cast((e.op, "|b1", *(self.lower(a, BOOL) for a in e.args)), BOOL, want)
         if e.op in MISSING_TESTS:
-            return self.cast((e.op, "|b1", self.lower(e.args[0])), _BOOL, want)
+            return self.cast((e.op, "|b1", self.lower(e.args[0])), BOOL, want)
         ufunc = ARITHMETIC.get(e.op) or UNARY[e.op]
-        loop = ufunc.resolve_dtypes((*(_resolve_operand(a) for a in e.args), None))
+        loop = ufunc.resolve_dtypes((*(resolve_operand(a) for a in e.args), None))
         args = tuple(self.lower(a, dt) for a, dt in zip(e.args, loop, strict=False))
         return self.cast((e.op, loop[-1].str, *args), loop[-1], want)
 
@@ -165,7 +165,7 @@ class _Lowerer:
                 test = self.set_test(operand, dt, consts)
                 parts.append(test if sym == "==" else ("not", "|b1", test))
             elif k not in taken:
-                parts.append(self.lower(t, _BOOL))
+                parts.append(self.lower(t, BOOL))
         while len(parts) > 1:
             paired = [(e.op, "|b1", parts[k], parts[k + 1]) for k in range(0, len(parts) - 1, 2)]
             parts = paired + parts[len(parts) - len(parts) % 2 :]
@@ -177,11 +177,11 @@ class _Lowerer:
         nothing and are left out."""
         values = []
         for c in consts:
-            if _is_weak(c) and type(c.value) is int and dt.kind in "iu":
+            if is_weak(c) and type(c.value) is int and dt.kind in "iu":
                 info = np.iinfo(dt)
                 if not info.min <= c.value <= info.max:
                     continue
-            v = _fits(c.value, dt)
+            v = fits_dtype(c.value, dt)
             if dt.kind in "Mm":
                 if np.isnat(v):
                     continue
@@ -203,21 +203,21 @@ class _Lowerer:
     def comparison(self, e: Op) -> tuple[Any, ...]:
         a, b = e.args
         sym = e.op
-        if _kind(a) == "cat":
+        if operand_kind(a) == "cat":
             assert isinstance(a, Col) and isinstance(b, Const)
             col = self.col(a)
             if sym in ("==", "!="):
                 k = self.const(_Slot("code", b, a.name, sym), "<i8")
                 return ("catcode", sym, col, k)
             return ("catlut", col, self.const(_Slot("lut", b, a.name, sym), "lut"))
-        if _kind(a) == "text":
+        if operand_kind(a) == "text":
             return (sym, "|b1", self.lower(a), self.lower(b))
-        loop = COMPARISONS[sym].resolve_dtypes((_resolve_operand(a), _resolve_operand(b), None))
+        loop = COMPARISONS[sym].resolve_dtypes((resolve_operand(a), resolve_operand(b), None))
         # numpy compares a Python int outside an integer operand's range correctly: clamp it to
         # the range and adjust the operator, which gives the same answer for every value.
-        if _is_weak(a) and not _is_weak(b):
+        if is_weak(a) and not is_weak(b):
             a, b, sym, loop = b, a, SWAPPED[sym], (loop[1], loop[0], loop[2])
-        if _is_weak(b) and type(b.value) is int and _kind(a) in "iu":  # type: ignore[union-attr]
+        if is_weak(b) and type(b.value) is int and operand_kind(a) in "iu":  # type: ignore[union-attr]
             assert isinstance(b, Const)
             info = np.iinfo(loop[0])
             if b.value > info.max:
@@ -239,9 +239,9 @@ def _set_member(t: Expr, sym: str) -> tuple[Expr, np.dtype, Const] | None:
         a, b = b, a
     if isinstance(a, Const) or not isinstance(b, Const):
         return None
-    if _kind(a) not in ("i", "u", "f", "M", "m") or _kind(b) in ("text", "cat"):
+    if operand_kind(a) not in ("i", "u", "f", "M", "m") or operand_kind(b) in ("text", "cat"):
         return None
-    loop = COMPARISONS[sym].resolve_dtypes((_resolve_operand(a), _resolve_operand(b), None))
+    loop = COMPARISONS[sym].resolve_dtypes((resolve_operand(a), resolve_operand(b), None))
     dt = loop[0]
     if loop[1] != dt or dt.kind not in "iufMm" or dt == np.float16:
         return None
