@@ -34,7 +34,7 @@ import math
 import numba
 import numpy as np
 
-from ..query.aggcore import greater, lesser, where
+from ..selects import greater, lesser, where
 from ..wordops import HELPER, KERNEL
 
 #: Largest exponent by itemsize of the float type.

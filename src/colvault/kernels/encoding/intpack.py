@@ -27,7 +27,7 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .. import compiling
-from ..query.aggcore import greater, lesser
+from ..selects import greater, lesser
 from ..wordops import KERNEL
 
 

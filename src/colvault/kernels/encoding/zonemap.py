@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from .. import compiling
-from ..query.aggcore import greater, lesser, missing, where
+from ..selects import greater, lesser, missing, where
 from ..wordops import KERNEL
 from . import zonenumpy
 
