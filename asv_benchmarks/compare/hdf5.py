@@ -140,7 +140,7 @@ def _export_calls(
     import tables
 
     import colvault
-    from colvault.io.hdf5export import GZIP_LEVEL, HDF5_CHUNK_BYTES
+    from colvault.io.hdf5.export import GZIP_LEVEL, HDF5_CHUNK_BYTES
 
     chunk = 1 << ((HDF5_CHUNK_BYTES // rows.dtype.itemsize).bit_length() - 1)
     out = os.path.join(workdir, "export.h5")

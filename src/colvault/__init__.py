@@ -50,8 +50,7 @@ Table.to_parquet = _to_parquet  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from .io.csv.importer import import_csv
-    from .io.hdf5 import import_hdf5
-    from .io.hdf5export import export_hdf5
+    from .io.hdf5 import export_hdf5, import_hdf5
 
 
 def __getattr__(name: str) -> object:
@@ -69,7 +68,7 @@ def __getattr__(name: str) -> object:
 
         return import_hdf5
     if name == "export_hdf5":  # h5py too
-        from .io.hdf5export import export_hdf5
+        from .io.hdf5 import export_hdf5
 
         return export_hdf5
     raise AttributeError(f"module 'colvault' has no attribute {name!r}")

@@ -707,7 +707,7 @@ def import_hdf5_command(args: argparse.Namespace) -> int:
 
 def export_hdf5_command(args: argparse.Namespace) -> int:
     """``colvault export-hdf5 STORE[:/path] FILE``: write a store or a subtree as HDF5."""
-    from .io.hdf5export import export_hdf5
+    from .io.hdf5 import export_hdf5
 
     if os.path.exists(args.file) and not args.overwrite:
         raise Failure(f"{args.file} exists: pass --overwrite to replace it; nothing was written")

@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 import colvault
 from colvault.errors import ColvaultError
-from colvault.io import hdf5export
-from colvault.io.hdf5 import import_hdf5
-from colvault.io.hdf5export import export_hdf5
+from colvault.io.hdf5 import export as hdf5export
+from colvault.io.hdf5 import export_hdf5, import_hdf5
 
 tables = pytest.importorskip("tables")
 

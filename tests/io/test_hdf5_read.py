@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 import colvault
 from colvault.engine.table import Table
 from colvault.errors import ColvaultError
-from colvault.io import hdf5read
 from colvault.io.hdf5 import import_hdf5
-from colvault.io.hdf5plan import Item
+from colvault.io.hdf5 import read as hdf5read
+from colvault.io.hdf5.plan import Item
 
 tables = pytest.importorskip("tables")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ColvaultError
-from .hdf5attrs import (
+from ...errors import ColvaultError
+from .attrs import (
     ARRAY_TYPE_ATTR,
     COLUMN_TYPE_ATTR,
     FORMAT_ATTR,
@@ -27,9 +27,7 @@ from .hdf5attrs import (
     is_pytables,
     maybe_unpickle,
 )
-from .hdf5file import missing_filters, reading
-from .hdf5read import SLICE_BYTES
-from .hdf5types import (
+from .dtypes import (
     HDF5Warning,
     Leaf,
     Unsupported,
@@ -40,6 +38,8 @@ from .hdf5types import (
     text_slice,
     what,
 )
+from .file import missing_filters, reading
+from .read import SLICE_BYTES
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")
 _DATETIME = re.compile(r"(datetime|timedelta)64\[(s|ms|us|ns)\]")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.schema import Nullable
+from ...engine.schema import Nullable
 
 
 class HDF5Warning(UserWarning):

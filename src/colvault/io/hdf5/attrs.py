@@ -2,7 +2,7 @@
 
 PyTables' own bookkeeping (:data:`PYTABLES_SYSTEM_ATTRS`, ``FIELD_*``) is left out; its pickled
 attributes are loaded through colvault's restricted unpickler; fixed-length strings are read as
-their bytes. The ``COLVAULT_*`` marks are what :mod:`colvault.io.hdf5export` writes.
+their bytes. The ``COLVAULT_*`` marks are what :mod:`colvault.io.hdf5.export` writes.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine import pickles
-from ..errors import SchemaError
-from .hdf5file import reading
-from .hdf5types import HDF5Warning
+from ...engine import pickles
+from ...errors import SchemaError
+from .dtypes import HDF5Warning
+from .file import reading
 
 if TYPE_CHECKING:
-    from .hdf5plan import Item
+    from .plan import Item
 
 #: PyTables' bookkeeping attributes (``tables.attributeset.SYS_ATTRS``); names starting with
 #: ``FIELD_`` are bookkeeping too. A non-empty ``TITLE`` is the user's text and is kept.
@@ -37,7 +37,7 @@ PYTABLES_CLASSES = frozenset(
         "CACHEARRAY", "INDEXARRAY", "LASTROWARRAY", "UNIMPLEMENTED",
     }
 )  # fmt: skip
-#: colvault's own marks on what :func:`~colvault.io.hdf5export.export_hdf5` writes (see that
+#: colvault's own marks on what :func:`~colvault.io.hdf5.export.export_hdf5` writes (see that
 #: module): read here so that an export imports back exactly, and left out of ``attrs``.
 FORMAT_ATTR = "COLVAULT_FORMAT"
 COLUMN_TYPE_ATTR = "FIELD_{}_COLVAULT_TYPE"

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .hdf5file import reading
-from .hdf5types import convert_leaf, text_slice
+from .dtypes import convert_leaf, text_slice
+from .file import reading
 
 if TYPE_CHECKING:
-    from .hdf5plan import Item
+    from .plan import Item
 
 #: Bytes of rows read from the file at a time (at most; at least one row).
 SLICE_BYTES = 8 << 20

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ColvaultError
+from ...errors import ColvaultError
 
 #: The HDF5 chunk cache of the file opened for the import: none. HDF5 then reads the bytes of
 #: uncompressed chunks straight into the slice's buffer (through a cache it copies them twice:
 #: 0.37 against 0.12 s for 480 MB). Compressed datasets are read in whole HDF5 chunks
-#: (:func:`.hdf5read.slice_rows`): each is decompressed once without a cache.
+#: (:func:`.read.slice_rows`): each is decompressed once without a cache.
 CHUNK_CACHE_BYTES = 0
 
 

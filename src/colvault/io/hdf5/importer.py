@@ -27,7 +27,7 @@ What becomes what:
   outside PyTables) stays a number, with a line in the node's ``attrs["hdf5_notes"]``;
 - the table of a pandas ``format="table"`` frame gets the frame's columns: pandas' values
   blocks are split into the columns they hold, text decoded as pandas decodes it;
-- what colvault's :func:`~colvault.io.hdf5export.export_hdf5` wrote (marked
+- what colvault's :func:`~colvault.io.hdf5.export.export_hdf5` wrote (marked
   ``COLVAULT_FORMAT``) comes back as it was: categories, text, datetimes with their zone,
   nullable columns with their missing values (from the ``<table>_mask`` beside the table,
   which is not imported apart), attributes as the JSON values they were (none in ``objects``).
@@ -43,9 +43,9 @@ with an :class:`HDF5Warning` and listed in their parent's ``attrs["hdf5_skipped"
 The import is one transaction: it commits at the end, and any error (a truncated or damaged
 file, a node that already exists) aborts it, so the store is as it was.
 
-The work is split by concern: :mod:`.hdf5plan` decides what each object becomes (from types,
-:mod:`.hdf5types`, and attributes, :mod:`.hdf5attrs`), :mod:`.hdf5read` copies the rows, and
-:mod:`.hdf5file` opens the file; this module runs them as one import.
+The work is split by concern: :mod:`.plan` decides what each object becomes (from types,
+:mod:`.dtypes`, and attributes, :mod:`.attrs`), :mod:`.read` copies the rows, and
+:mod:`.file` opens the file; this module runs them as one import.
 """
 
 from __future__ import annotations
@@ -54,11 +54,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..engine.nodes import Group, Node
-from ..engine.store import Store
-from ..errors import SchemaError
-from ..progress import bar as progress_bar
-from .hdf5attrs import (
+from ...engine.nodes import Group, Node
+from ...engine.store import Store
+from ...errors import SchemaError
+from ...progress import bar as progress_bar
+from ..importing import import_transaction
+from .attrs import (
     ARRAY_TYPE_ATTR,
     COLUMN_TYPE_ATTR,
     FORMAT_ATTR,
@@ -69,11 +70,10 @@ from .hdf5attrs import (
     PYTABLES_SYSTEM_ATTRS,
     copy_attrs,
 )
-from .hdf5file import load_h5py, open_file, reading
-from .hdf5plan import Item, Planner
-from .hdf5read import copy_rows
-from .hdf5types import HDF5Warning, cell, column_dtype, schema_type
-from .importing import import_transaction
+from .dtypes import HDF5Warning, cell, column_dtype, schema_type
+from .file import load_h5py, open_file, reading
+from .plan import Item, Planner
+from .read import copy_rows
 
 
 def import_hdf5(

@@ -60,15 +60,15 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.array import Array
-from ..engine.nodes import Group, Node
-from ..engine.schema import ColumnSpec
-from ..engine.store import Store
-from ..engine.store import open as open_store
-from ..engine.table import Table
-from ..errors import ColvaultError
-from ..progress import bar as progress_bar
-from .hdf5 import (
+from ...engine.array import Array
+from ...engine.nodes import Group, Node
+from ...engine.schema import ColumnSpec
+from ...engine.store import Store
+from ...engine.store import open as open_store
+from ...engine.table import Table
+from ...errors import ColvaultError
+from ...progress import bar as progress_bar
+from .importer import (
     ARRAY_TYPE_ATTR,
     COLUMN_TYPE_ATTR,
     FORMAT_ATTR,
@@ -157,7 +157,7 @@ def export_hdf5(
     ``progress``: a bar of bytes written (see :mod:`colvault.progress`).
 
     The file is PyTables' (``tables.open_file`` gives Tables, EArrays and Groups, ``read()``
-    the values) and an import gives the nodes back exactly; :mod:`colvault.io.hdf5export` says
+    the values) and an import gives the nodes back exactly; :mod:`colvault.io.hdf5.export` says
     how each type is written, with missing values' masks and colvault's marks. On any error
     (a full disk, an attribute key that PyTables reserves) no file is left behind.
 
