@@ -398,9 +398,8 @@ def test_plain_columns_grow_beside_rewritten_ones(store_path):
             for name in ("x", "c"):
                 other = _tail_of(t, name)
                 assert (other.first_row, other.nrows) == (tail.first_row, tail.nrows)
-        # grown in place between full chunks (64 rows: every 13), moving to twice the room
-        # when it outgrows its own: 5, 10, 20, 40 rows
-        assert len(places) <= 4 * 4
+        # grown in place between full chunks (64 rows: every 13); the first moves once, into room
+        assert len(places) <= 5
     with colvault.open(store_path) as store:
         t = store["/log"]
         assert t.col("n").tolist() == list(range(200))

@@ -421,9 +421,10 @@ class TableWriter:
     def _write_short(self, arrays: list[Any], room: bool) -> None:
         """A short last chunk, kept raw so later small commits can grow it in place (one
         with missing values has a validity frame after them: it is rewritten, not grown).
-        ``room``: reserve as much again behind it (it is being rewritten because it outgrew
-        its room: a logger's chunk then moves a logarithmic number of times); a table's first
-        short chunk gets none, so that small tables lie densely."""
+        ``room``: reserve room for a whole chunk behind it (it is being rewritten by a second
+        small commit, or behind a full chunk: a logger's; unwritten room is a hole in the
+        file, no disk blocks); a table's first short chunk gets none, so that small tables
+        written once lie densely."""
         n = len(arrays[0])
         row = len(self.chunks)
         self.chunks.append([None] * len(arrays))
@@ -432,7 +433,7 @@ class TableWriter:
             self._runs[j].append((row, n, e))
             self._run_bytes[j] += len(e.chunk.payload)
             self._held += len(e.chunk.payload)
-        self._write_runs(short_rows=2 * n if room else n)
+        self._write_runs(short_rows=self.schema.chunk_rows if room else n)
 
     def _place_short(self, spec: ColumnSpec, e: Encoded, rows: int) -> tuple[str, int]:
         """Append a short chunk on its own, with room for ``rows`` rows behind it."""
@@ -527,7 +528,7 @@ class TableWriter:
                 continue
             ref = tail.refs[spec.id]
             e = self._short_chunk(j, _joined([read_chunk(spec, ref), a]))
-            rel, offset = self._place_short(spec, e, 2 * total)
+            rel, offset = self._place_short(spec, e, self.schema.chunk_rows)
             c = e.chunk
             index = conn.execute(
                 "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
