@@ -41,8 +41,8 @@ def main() -> None:
         b.append(_rows.values_b(n, n + m))
         for path, rows in _rows.extra_tables(n + m).items():
             if path not in store:
-                store.create_table(path, _rows.SCHEMA_B, chunk_rows=16).append(
-                    _rows.values_b(0, rows)
+                store.create_table(path, _rows.extra_schema(path), chunk_rows=16).append(
+                    _rows.extra_values(path, rows)
                 )
         store.attrs["rows"] = n + m
         store.commit()

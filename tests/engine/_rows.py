@@ -58,14 +58,29 @@ def values_b(start: int, stop: int) -> dict[str, np.ndarray]:
     }
 
 
-#: The writer child creates table ``/extra/x<j>`` in the commit that takes the row count to
-#: ``j * EXTRA_EVERY`` or beyond, so node creation (new directories) happens under kill -9 too.
+#: The writer child creates the tables ``/extra/x<j>/...`` in the commit that takes the row
+#: count to ``j * EXTRA_EVERY`` or beyond: a dozen small tables and a 120-column one in one
+#: commit, so that many nodes and many columns per commit happen under kill -9 too.
 EXTRA_EVERY = 15000
+EXTRA_PER_COMMIT = 12
 
 
 def extra_tables(n: int) -> dict[str, int]:
-    """The extra tables (path → rows, values ``values_b(0, rows)``) present after ``n`` rows."""
-    return {f"/extra/x{j}": 1 + j % 50 for j in range(1, n // EXTRA_EVERY + 1)}
+    """The extra tables (path → rows, values ``extra_values(path, rows)``) present after
+    ``n`` rows."""
+    out = {}
+    for j in range(1, n // EXTRA_EVERY + 1):
+        out.update({f"/extra/x{j}/t{k}": 1 + (j + k) % 50 for k in range(EXTRA_PER_COMMIT)})
+        out[f"/extra/x{j}/wide"] = 1 + j % 50
+    return out
+
+
+def extra_schema(path: str) -> dict[str, str]:
+    return SCHEMA_WIDE if path.endswith("/wide") else SCHEMA_B
+
+
+def extra_values(path: str, rows: int) -> dict[str, np.ndarray]:
+    return values_wide(0, rows) if path.endswith("/wide") else values_b(0, rows)
 
 
 def check_prefix(
@@ -108,4 +123,4 @@ def check_extra_tables(store: colvault.Store, n: int, where: str = "") -> None:
     )
     assert have == sorted(want), f"{where}extra tables {have} with {n} rows, want {sorted(want)}"
     for path, rows in want.items():
-        check_prefix(path, store[path].read(), values_b(0, rows), where)
+        check_prefix(path, store[path].read(), extra_values(path, rows), where)
