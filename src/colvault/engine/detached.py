@@ -47,10 +47,14 @@ class DetachedTable(TableReads):
     ) -> None:  # fmt: skip
         self.store_path = os.path.abspath(store_path)
         self.path = node_path
-        self._schema = schema
+        self._columns = schema
         self._node_state = state
         self.first_row = first_row
         self._reader: SegmentReader | None = None
+
+    @property
+    def _schema(self) -> TableSchema:
+        return self._columns
 
     def _view(self) -> TableView:
         return TableView(self.path, self._schema, self._node_state, self._source())

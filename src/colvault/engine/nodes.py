@@ -6,6 +6,7 @@ survives renames; its data are read from a fresh committed snapshot on every cal
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .indexing import RowList, RowRange, resolve
 from .manifest import NodeState
 from .pending import NodeRecord
 from .reading import ChunkSource
-from .schema import ColumnSpec
+from .schema import ColumnSpec, TableSchema
 from .sidecars import Attrs, Objects
 
 if TYPE_CHECKING:
@@ -148,8 +149,21 @@ class DataNode(Node):
 
     def __init__(self, store: Store, rec: NodeRecord) -> None:
         super().__init__(store, rec)
-        self._schema = rec.table_schema()
-        self._codec = rec.codec()
+        self._record = rec
+
+    @functools.cached_property
+    def _parts(self) -> tuple[TableSchema, Codec]:
+        """Schema and codec, parsed on first use (walking 10,000 tables to list them parsed
+        every schema); a record that does not decode raises ``CatalogError`` naming the node."""
+        return self._record.data_parts(self._session.path, self._record.path)
+
+    @property
+    def _schema(self) -> TableSchema:
+        return self._parts[0]
+
+    @property
+    def _codec(self) -> Codec:
+        return self._parts[1]
 
     @property
     def codec(self) -> Codec:

@@ -26,7 +26,10 @@ Condvars = Mapping[str, Any] | None
 class TableReads(ABC):
     """Reads and queries over ``_view()``, a fresh snapshot per call."""
 
-    _schema: TableSchema
+    @property
+    @abstractmethod
+    def _schema(self) -> TableSchema:
+        """The columns (each class says where they come from)."""
 
     @abstractmethod
     def _view(self) -> TableView:
