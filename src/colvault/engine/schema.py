@@ -43,7 +43,7 @@ def _is_category(dtype: Any) -> bool:
 
 
 def new_id() -> str:
-    """A random 128-bit id (nodes and columns are named by it on disk)."""
+    """A random 128-bit id (the catalog names nodes and columns by it)."""
     return secrets.token_hex(16)
 
 
@@ -67,7 +67,7 @@ def check_dtype(dtype: Any, what: str) -> np.dtype:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: a stable id (its directory on disk), a name, a dtype and a cell shape;
+    """One column: a stable id (the manifest's name for it), a name, a dtype and a cell shape;
     ``tz``: the time zone of a datetime64 column whose values are stored as UTC;
     ``nullable``: the column may hold missing values (a validity bitmap per chunk);
     ``pandas``: for a column made from a DataFrame, a JSON note of what ``to_pandas`` needs to
