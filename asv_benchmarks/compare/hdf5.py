@@ -225,6 +225,12 @@ def _print_export(
         + ", after "
         + " ".join(f"{x:.2f}" for x in load_after)
     )
+    print_runs(runs, mb)
+
+
+def print_runs(runs: Any, mb: float) -> float:
+    """Print the runs and their medians (MB/s of ``mb``, colvault against each); colvault's
+    median."""
     print(runs_table(runs))
     print()
     base = runs.median("colvault")
@@ -232,6 +238,7 @@ def _print_export(
     rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
     print(table(["tool", "median s", "MB/s", "colvault/tool"], rows))
     print()
+    return float(base)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -262,13 +269,7 @@ def run(args: argparse.Namespace) -> int:
             "\n  pytables: table.read() into memory; h5py: dataset[:] into memory",
             [],
         )
-        print(runs_table(runs))
-        print()
-        base = runs.median("colvault")
-        medians = {t: runs.median(t) for t in runs.tools}
-        rows = [[t, f"{m:.3f}", f"{mb / m:,.0f}", f"{base / m:.3f}"] for t, m in medians.items()]
-        print(table(["tool", "median s", "MB/s", "colvault/tool"], rows))
-        print()
+        base = print_runs(runs, mb)
         ratio = base / runs.median("pytables")
         verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
         print(

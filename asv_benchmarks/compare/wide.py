@@ -121,13 +121,11 @@ class Opened:
         pass
 
 
-class ColvaultOpened(Opened):
-    def __init__(self, path: str, cond: str) -> None:
-        import colvault
+class ReadWhereOpened(Opened):
+    """colvault or PyTables: both answer ``read_where`` and ``read(start, stop)``."""
 
-        self.store = colvault.open(path, "r")
-        self.table = self.store["/" + TABLE]
-        self.cond = cond
+    def __init__(self, handle: Any, table: Any, cond: str) -> None:
+        self.handle, self.table, self.cond = handle, table, cond
 
     def query(self) -> np.ndarray:
         return self.table.read_where(self.cond)
@@ -136,25 +134,21 @@ class ColvaultOpened(Opened):
         return self.table.read(start, stop)
 
     def close(self) -> None:
-        self.store.close()
+        self.handle.close()
 
 
-class PytablesOpened(Opened):
-    def __init__(self, path: str, cond: str) -> None:
-        import tables
+def _colvault_opened(path: str, cond: str) -> ReadWhereOpened:
+    import colvault
 
-        self.h5 = tables.open_file(path, "r")
-        self.table = self.h5.get_node("/" + TABLE)
-        self.cond = cond
+    store = colvault.open(path, "r")
+    return ReadWhereOpened(store, store["/" + TABLE], cond)
 
-    def query(self) -> np.ndarray:
-        return self.table.read_where(self.cond)
 
-    def slice(self, start: int, stop: int) -> np.ndarray:
-        return self.table.read(start, stop)
+def _pytables_opened(path: str, cond: str) -> ReadWhereOpened:
+    import tables
 
-    def close(self) -> None:
-        self.h5.close()
+    h5 = tables.open_file(path, "r")
+    return ReadWhereOpened(h5, h5.get_node("/" + TABLE), cond)
 
 
 class H5pyOpened(Opened):
@@ -241,9 +235,11 @@ class Tool:
 
 TOOLS: dict[str, Tool] = {
     "colvault": Tool(
-        "colvault", "x.colvault", False, _colvault_write, lambda p, c, m: ColvaultOpened(p, c)
+        "colvault", "x.colvault", False, _colvault_write, lambda p, c, m: _colvault_opened(p, c)
     ),
-    "pytables": Tool("tables", "x.h5", True, _pytables_write, lambda p, c, m: PytablesOpened(p, c)),
+    "pytables": Tool(
+        "tables", "x.h5", True, _pytables_write, lambda p, c, m: _pytables_opened(p, c)
+    ),
     "h5py": Tool("h5py", "x.h5", True, _h5py_write, lambda p, c, m: H5pyOpened(p, m)),
 }
 
