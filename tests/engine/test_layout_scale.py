@@ -78,3 +78,28 @@ def test_small_tables_lie_densely_in_few_files(store_path):
         for i in (0, 257, 499):
             got = store[f"/g{i // 100}/t{i}"].read()
             assert all(np.array_equal(got[k], v) for k, v in rows.items())
+
+
+def test_reads_ask_the_kernel_for_exactly_their_chunks(store_path, monkeypatch):
+    """Columns share a segment, so a read must not let the kernel's read-around fetch the
+    others' bytes: each read of a sealed segment asks for exactly its chunk."""
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"a": "f8", "b": "i8"}, chunk_rows=1024)
+        t.append({"a": np.random.default_rng(1).random(10_000), "b": np.arange(10_000) ** 2})
+    asked: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_WILLNEED
+        asked.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    with colvault.open(store_path) as store:
+        t = store["/t"]
+        a_id, b_id = (t._schema.column(c).id for c in "ab")
+        refs = t._state().columns
+        got = t.col("a")
+    assert len(got) == 10_000
+    assert sorted(asked) == sorted((r.offset, r.length) for r in refs[a_id])
+    assert not set(asked) & {(r.offset, r.length) for r in refs[b_id]}
