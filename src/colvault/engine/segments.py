@@ -143,16 +143,20 @@ class SegmentSet:
         self.full: list[SegmentWriter] = []
         #: directories in which a file or directory was made since the last commit
         self.new_dirs: set[str] = set()
+        #: every table's writer appends here: two threads appending to two tables must not be
+        #: given the same offset (with a file per column they never shared one)
+        self._lock = threading.Lock()
 
     def all(self) -> list[SegmentWriter]:
         return self.full + ([self.active] if self.active else [])
 
     def append(self, payload: bytes | memoryview, reserve: int = 0) -> tuple[str, int]:
         """Write a chunk (``reserve``: see :meth:`SegmentWriter.append`); (segment, offset)."""
-        seg = self._writable()
-        offset = seg.append(payload, reserve)
-        self._roll(seg)
-        return seg.rel, offset
+        with self._lock:
+            seg = self._writable()
+            offset = seg.append(payload, reserve)
+            self._roll(seg)
+            return seg.rel, offset
 
     def append_run(
         self, payloads: list[bytes | memoryview], reserve_last: int = 0
@@ -163,6 +167,13 @@ class SegmentSet:
         from the last one's offset (see :meth:`SegmentWriter.append`); (segment, offset) of
         each."""
         out: list[tuple[str, int]] = []
+        with self._lock:  # a run lies back to back: no other writer's chunk in between
+            self._append_run(payloads, reserve_last, out)
+        return out
+
+    def _append_run(
+        self, payloads: list[bytes | memoryview], reserve_last: int, out: list[tuple[str, int]]
+    ) -> None:
         i = 0
         while i < len(payloads):
             seg = self._writable()
@@ -181,7 +192,6 @@ class SegmentSet:
                 offset += len(p)
             self._roll(seg)
             i = j
-        return out
 
     def _writable(self) -> SegmentWriter:
         if self.active is None or self.active.broken:
