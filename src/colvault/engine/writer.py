@@ -231,7 +231,7 @@ class TableWriter:
         else:
             zone = zonemaps.compute(values, spec)
         if short and not spec.is_category:
-            encoded = encodings.Encoded(encodings.Raw(), as_bytes(values).data)
+            encoded = encodings.raw(values)
         else:
             encoded = self.encoders[j].encode(values, zone)
         frame = encodings.validity_frame(chunk.valid, self.encoders[j].codec)
@@ -471,10 +471,8 @@ class TableWriter:
         spec = self.schema.columns[j]
         a = np.ascontiguousarray(a)
         zone = zonemaps.compute(a, spec)
-        if spec.is_category:  # text needs its dictionary; such tails are rewritten, not grown
-            enc = self.encoders[j].encode(a, zone)
-        else:
-            enc = encodings.Encoded(encodings.Raw(), as_bytes(a).data)
+        # category text needs its dictionary: such tails are rewritten, not grown
+        enc = self.encoders[j].encode(a, zone) if spec.is_category else encodings.raw(a)
         return Encoded(enc, crc32(enc.payload), zone)
 
     def _growable(self, tail: tails.Tail) -> list[bool]:

@@ -27,7 +27,14 @@ Every chunk is encoded on its own and its manifest row names the encoding and it
 from .base import Encoding, ParamsError, decompress_into, unpack, unsigned
 from .decimals import Decimal
 from .dictionary import Dictionary
-from .encoder import BITSHUFFLE_GAIN, MAX_EXCEPTION_FRACTION, TRIAL_EVERY, ColumnEncoder, Encoded
+from .encoder import (
+    BITSHUFFLE_GAIN,
+    MAX_EXCEPTION_FRACTION,
+    TRIAL_EVERY,
+    ColumnEncoder,
+    Encoded,
+    raw,
+)
 from .packed import Delta, FrameOfReference
 from .plain import Blosc2, Raw
 from .registry import ENCODINGS, parse
@@ -51,6 +58,7 @@ __all__ = [
     "decode_validity",
     "decompress_into",
     "parse",
+    "raw",
     "unpack",
     "unsigned",
     "validity_frame",

@@ -56,6 +56,15 @@ class Encoded:
     zone: ZoneMap | None = None
 
 
+_RAW = Raw()
+
+
+def raw(values: np.ndarray) -> Encoded:
+    """The values' bytes as they are (codec ``"none"``, and a table's short last chunk, kept
+    raw so that small commits can grow it in place)."""
+    return Encoded(_RAW, as_bytes(values).data)
+
+
 def _as_unsigned(value: np.generic, dtype: np.dtype) -> int:
     """A scalar of ``dtype`` as the unsigned integer with the same bits."""
     return int(np.array([value], dtype).view(f"u{dtype.itemsize}")[0])
@@ -79,7 +88,7 @@ class ColumnEncoder:
         if self.spec.is_category:
             return self._dictionary(chunk)
         if self.codec.name == "none":
-            return Encoded(Raw(), as_bytes(chunk).data)
+            return raw(chunk)
         packed = None
         if self._packs_ints and len(chunk) > 1:
             packed = self._pack_ints(chunk, zone)
