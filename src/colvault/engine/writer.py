@@ -125,10 +125,7 @@ class TableWriter:
         #: chunk rows of this commit, a PendingChunk per column once its run is written
         self.chunks: list[list[PendingChunk | None]] = []
         self._inflight: deque[tuple[int, list[Future[Encoded]]]] = deque()
-        #: per column: (chunk row, nrows, encoded chunk) waiting to be written in one run
-        self._runs: list[list[tuple[int, int, Encoded]]] = [[] for _ in schema.columns]
-        self._run_bytes = [0] * len(schema.columns)
-        self._held = 0
+        self._drop_runs()
         #: per column id: room behind its short chunk (see ``Slot``)
         self._slots: dict[str, Slot] = {}
         self.encoders = [encodings.ColumnEncoder(codec, c) for c in schema.columns]
@@ -265,10 +262,7 @@ class TableWriter:
                 row = len(self.chunks)
                 self.chunks.append([None] * len(encoded))
                 for j, e in enumerate(encoded):
-                    self._runs[j].append((row, n, e))
-                    size = len(e.chunk.payload)
-                    self._run_bytes[j] += size
-                    self._held += size
+                    self._hold(j, row, n, e)
                     if self._run_bytes[j] >= RUN_BYTES:
                         self._write_runs([j])
                 if self._held >= HELD_BYTES:
@@ -276,6 +270,19 @@ class TableWriter:
         except BaseException:
             self._cancel()
             raise
+
+    def _hold(self, j: int, row: int, n: int, e: Encoded) -> None:
+        """Keep column ``j``'s encoded chunk of chunk row ``row`` (``n`` rows) in its run."""
+        self._runs[j].append((row, n, e))
+        self._run_bytes[j] += len(e.chunk.payload)
+        self._held += len(e.chunk.payload)
+
+    def _drop_runs(self) -> None:
+        """No chunk held: per column, (chunk row, nrows, encoded chunk) waiting to be written
+        in one run, and their bytes."""
+        self._runs: list[list[tuple[int, int, Encoded]]] = [[] for _ in self.schema.columns]
+        self._run_bytes = [0] * len(self.schema.columns)
+        self._held = 0
 
     def _write_runs(self, columns: list[int] | None = None, short_rows: int = 0) -> None:
         """Write the held chunks of ``columns`` (default all), each column's back to back, in
@@ -396,17 +403,9 @@ class TableWriter:
         new: bool = False,
     ) -> None:
         """Add the manifest rows of this commit's chunks (all written), rows from ``start``."""
-        if new:
-            next_index = {spec.id: 0 for spec in self.schema.columns}
-        else:
-            next_index = {
-                spec.id: conn.execute(  # one primary-key probe per column
-                    "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
-                    "WHERE node_id = ? AND col_id = ?",
-                    (self.node_id, spec.id),
-                ).fetchone()[0]
-                for spec in self.schema.columns
-            }
+        next_index = {
+            spec.id: 0 if new else self._next_index(conn, spec.id) for spec in self.schema.columns
+        }
         records = rows.chunks
         first = start
         for chunk in self.chunks:
@@ -417,6 +416,14 @@ class TableWriter:
                 records.append(_chunk_record(self.node_id, pc, index, first, commit_id))
             first += chunk[0].nrows  # type: ignore[union-attr]
         rows.nodes.append((first, commit_id, self.node_id))
+
+    def _next_index(self, conn: sqlite3.Connection, col_id: str) -> int:
+        """The index of a column's next chunk (one primary-key probe)."""
+        row = conn.execute(
+            "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks WHERE node_id = ? AND col_id = ?",
+            (self.node_id, col_id),
+        ).fetchone()
+        return int(row[0])
 
     # -- the short last chunk --------------------------------------------------------------------
 
@@ -431,10 +438,7 @@ class TableWriter:
         row = len(self.chunks)
         self.chunks.append([None] * len(arrays))
         for j, a in enumerate(arrays):  # behind the column's run: a scan of it stays sequential
-            e = self._short_chunk(j, a)
-            self._runs[j].append((row, n, e))
-            self._run_bytes[j] += len(e.chunk.payload)
-            self._held += len(e.chunk.payload)
+            self._hold(j, row, n, self._short_chunk(j, a))
         self._write_runs(short_rows=self.schema.chunk_rows if room else n)
 
     def _place_short(self, spec: ColumnSpec, e: Encoded, rows: int) -> tuple[str, int]:
@@ -530,11 +534,7 @@ class TableWriter:
             e = self._short_chunk(j, _joined([read_chunk(spec, ref), a]))
             rel, offset = self._place_short(spec, e, self.schema.chunk_rows)
             c = e.chunk
-            index = conn.execute(
-                "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
-                "WHERE node_id = ? AND col_id = ?",
-                (self.node_id, spec.id),
-            ).fetchone()[0]
+            index = self._next_index(conn, spec.id)
             retired.append((commit_id, self.node_id, spec.id, ref.index))
             pc = PendingChunk(spec.id, total, rel, offset, len(c.payload), e.crc, c.encoding,
                               e.zone, e.nulls, e.vlen)  # fmt: skip
@@ -580,9 +580,7 @@ class TableWriter:
         self._buf = [[] for _ in self.schema.columns]
         self._buffered = 0
         self.chunks = []
-        self._runs = [[] for _ in self.schema.columns]
-        self._run_bytes = [0] * len(self.schema.columns)
-        self._held = 0
+        self._drop_runs()
         self._slots.clear()
         self.pending_rows = 0
 
