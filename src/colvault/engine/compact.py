@@ -30,7 +30,6 @@ from .manifest import NodeState
 from .reading import ChunkSource
 from .recovery import segment_files
 from .schema import TableSchema
-from .seam import seam
 from .segments import DATA, HEADER, SegmentSet
 from .writer import ManifestRows, TableWriter
 
@@ -201,10 +200,7 @@ def _rewrite_and_swap(
     """Write the new chunks durably, then swap the manifest; the segments it keeps."""
     for node, writer in writers:
         _rewrite(session, node, writer)
-    for sync in segments.sync_jobs():
-        sync()
-    for d in sorted(segments.new_dirs):
-        seam().fsync_dir(d)
+    session.make_durable(segments)
     catalog = session.catalog
     with catalog.commit() as (conn, commit_id):
         rows = ManifestRows()

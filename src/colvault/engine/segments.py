@@ -152,11 +152,7 @@ class SegmentSet:
 
     def append(self, payload: bytes | memoryview, reserve: int = 0) -> tuple[str, int]:
         """Write a chunk (``reserve``: see :meth:`SegmentWriter.append`); (segment, offset)."""
-        with self._lock:
-            seg = self._writable()
-            offset = seg.append(payload, reserve)
-            self._roll(seg)
-            return seg.rel, offset
+        return self.append_run([payload], reserve)[0]
 
     def append_run(
         self, payloads: list[bytes | memoryview], reserve_last: int = 0

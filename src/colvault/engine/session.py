@@ -47,7 +47,7 @@ from .segments import DATA, SEGMENT_BYTES, SegmentReader, SegmentSet
 from .writer import ManifestRows, TableWriter
 
 MODES = ("r", "r+", "a", "w")
-#: Threads that issue a commit's fsyncs together (see ``Session._make_durable``).
+#: Threads that issue a commit's fsyncs together (see ``Session.make_durable``).
 FSYNC_THREADS = 8
 CATALOG = "catalog.sqlite"
 
@@ -323,7 +323,7 @@ class Session:
         try:
             for _, w in writers:
                 w.finish()  # chunks still being encoded, and a new short last chunk
-            self._make_durable()  # the chunks written so far
+            self.make_durable()  # the chunks written so far
             created = self.pending.created_nodes()
             paths = self.index()[1]
             rows = ManifestRows()
@@ -334,7 +334,7 @@ class Session:
                     source = ChunkSource(self.path, path, self.reader, None)
                     w.apply(conn, commit_id, path, source.read_piece, rows, node_id in created)
                 rows.write(conn)
-                self._make_durable()  # short last chunks grown or rewritten under the lock
+                self.make_durable()  # short last chunks grown or rewritten under the lock
                 self.segments.register(conn, seal)
                 self.check_identity()
         except BaseException as exc:
@@ -361,14 +361,15 @@ class Session:
             raise
         self._after_commit(writers, seal)
 
-    def _make_durable(self) -> None:
-        """fsync what the writers appended and the directories of the files and dirs they made.
+    def make_durable(self, segments: SegmentSet | None = None) -> None:
+        """fsync what the writers appended to ``segments`` (default: this store's; compaction
+        writes a set of its own) and the directories in which files were made.
 
         The fsyncs are issued together from a small pool: ext4 lets concurrent fsyncs share a
         journal commit (measured here: 4 files and 4 directories, 31 ms one after another, 7 to
         9 ms at once). All of them finish, or the first error is raised, before the caller's
         sqlite COMMIT, so the order among them does not matter."""
-        segments = self.segments
+        segments = self.segments if segments is None else segments
         jobs: list[Callable[[], None]] = segments.sync_jobs()
         jobs += [functools.partial(seam().fsync_dir, d) for d in sorted(segments.new_dirs)]
         if len(jobs) > 1:
