@@ -84,8 +84,6 @@ CREATE TABLE IF NOT EXISTS sidecars(
     PRIMARY KEY(node_id, kind, key)
 );
 """
-#: Columns of ``chunks`` that catalogs made before missing values lack (``upgrade`` adds them).
-
 
 #: sqlite's primary result codes that say the file is not what it should be.
 _DAMAGE_CODES = frozenset(
