@@ -116,8 +116,8 @@ def load_state(
             encoding, wrong = _encoding(row[9], row[10])
             if any(type(v) is not int for v in (*row[1:4], *row[6:9])):
                 wrong = f"a chunk row with fields that are not integers: {row[1:9]!r}"
-            elif row[15] is not None or row[16] is not None:  # a chunk with missing values
-                wrong = _wrong_validity(row)
+            elif wrong is None and (row[15] is not None or row[16] is not None):
+                wrong = _wrong_validity(row)  # a chunk with missing values
             if wrong is not None:
                 raise ManifestError(f"chunk {row[1]} of column {names[row[0]]!r}: {wrong}")
             zone = ZoneMap(row[11], row[12], row[13], None if row[14] is None else bool(row[14]))
