@@ -84,6 +84,8 @@ ENGINE_LAYERS: list[tuple[str, set[str]]] = [
             "locking",
             "leases",
             "recovery",
+            "history",
+            "pastview",
             "reading",
             "writer",
             "tails",

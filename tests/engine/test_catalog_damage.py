@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import colvault
+from colvault.engine.catalog import FORMAT_VERSION
 from colvault.engine.recovery import segment_files
 
 CATALOG = "catalog.sqlite"
@@ -280,6 +281,13 @@ def test_recovery_cuts_nothing_when_an_index_disagrees_with_its_rows(tmp_path: P
     manifest's tables now runs before any cut."""
     path = tmp_path / "s.colvault"
     shutil.copytree(DISAGREEING, path)
+    conn = sqlite3.connect(path / CATALOG)
+    try:  # of an older format it would be refused at once, and prove nothing
+        assert conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (
+            FORMAT_VERSION,
+        )
+    finally:
+        conn.close()
     before = _segments(path)
     _exercise(path)  # opens for writing too: recovery runs
     assert _segments(path) == before

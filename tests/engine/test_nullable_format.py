@@ -31,19 +31,19 @@ def _set_format(store_path, value: str) -> None:
         conn.close()
 
 
-def test_every_store_has_format_3_with_or_without_nullable_columns(store_path):
+def test_every_store_has_format_4_with_or_without_nullable_columns(store_path):
     with colvault.open(store_path, "w") as store:
         t = store.create_table("/t", {"x": "i4", "s": "U3", "c": "category"})
         t.append({"x": [1, 2], "s": ["a", "b"], "c": ["u", "v"]})
-    assert _format(store_path) == "3"
+    assert _format(store_path) == "4"
     with colvault.open(store_path, "a") as store:
         store.create_table("/n", {"x": {"dtype": "i4", "nullable": True}}).append({"x": [None]})
-    assert _format(store_path) == "3"
+    assert _format(store_path) == "4"
     with colvault.open(store_path) as store:
         assert store["/t"].col("x").tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("old", ["1", "2"])
+@pytest.mark.parametrize("old", ["1", "2", "3"])
 @pytest.mark.parametrize("mode", ["r", "a"])
 def test_a_store_of_an_earlier_format_is_refused_with_what_to_do(store_path, old, mode):
     with colvault.open(store_path, "w") as store:
@@ -52,7 +52,7 @@ def test_a_store_of_an_earlier_format_is_refused_with_what_to_do(store_path, old
     files = sorted(os.listdir(store_path))
     with pytest.raises(colvault.ColvaultError, match=f"format {old}, written by an earlier") as e:
         colvault.open(store_path, mode)
-    assert "reads format 3 only" in str(e.value) and "export-hdf5" in str(e.value)
+    assert "reads format 4 only" in str(e.value) and "export-hdf5" in str(e.value)
     assert sorted(os.listdir(store_path)) == files and _format(store_path) == old  # untouched
 
 

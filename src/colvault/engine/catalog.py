@@ -29,27 +29,41 @@ from ..errors import CatalogError, ColvaultError, DiskError, LockError
 from .seam import seam
 
 #: The store format this version writes: segments shared by all columns of all nodes, in one
-#: directory (formats 1 and 2 had a file per column per node per writer; see
-#: ``docs/architecture.md``, "On disk").
-FORMAT_VERSION = "3"
+#: directory, and a catalog that keeps every commit's nodes and sidecars (formats 1 and 2 had a
+#: file per column per node per writer, format 3 no history; see ``docs/architecture.md``,
+#: "On disk").
+FORMAT_VERSION = "4"
 #: The formats this version reads and writes.
 SUPPORTED_FORMATS = frozenset((FORMAT_VERSION,))
-#: Formats of earlier versions, refused with a message that says so.
-OLD_FORMATS = frozenset(("1", "2"))
+#: Formats of earlier versions, refused with a message that says so: what each lacks.
+OLD_FORMATS = {
+    "1": "a segment file per column of each table",
+    "2": "a segment file per column of each table",
+    "3": "no history of commits",
+}
 ROOT_ID = "0" * 32
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS commits(id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes(
-    id TEXT PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
+CREATE TABLE IF NOT EXISTS commits(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, message TEXT
+);
+CREATE TABLE IF NOT EXISTS tags(name TEXT PRIMARY KEY, commit_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS node_versions(
+    id TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    until INTEGER,
+    path TEXT NOT NULL,
     kind TEXT NOT NULL,
     schema TEXT,
     options TEXT,
     nrows INTEGER NOT NULL DEFAULT 0,
-    version INTEGER NOT NULL DEFAULT 0
-);
+    version INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(id, since)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS node_paths ON node_versions(path) WHERE until IS NULL;
+CREATE VIEW IF NOT EXISTS nodes AS
+SELECT id, path, kind, schema, options, nrows, version FROM node_versions WHERE until IS NULL;
 CREATE TABLE IF NOT EXISTS segments(path TEXT PRIMARY KEY, sealed INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS chunks(
     node_id TEXT NOT NULL,
@@ -76,13 +90,17 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_segment ON chunks(segment);
 CREATE INDEX IF NOT EXISTS chunks_live ON chunks(node_id, col_id, first_row)
     WHERE retired_commit IS NULL;
-CREATE TABLE IF NOT EXISTS sidecars(
+CREATE TABLE IF NOT EXISTS sidecar_versions(
     node_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    until INTEGER,
     value BLOB NOT NULL,
-    PRIMARY KEY(node_id, kind, key)
-);
+    PRIMARY KEY(node_id, kind, key, since)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS sidecars AS
+SELECT node_id, kind, key, value FROM sidecar_versions WHERE until IS NULL;
 """
 
 #: sqlite's primary result codes that say the file is not what it should be.
@@ -181,9 +199,12 @@ class Catalog:
                 conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
                 conn.execute("INSERT INTO meta(key, value) VALUES ('format', ?)", (FORMAT_VERSION,))
                 conn.execute(
-                    "INSERT INTO nodes(id, path, kind) VALUES (?, '/', 'group')", (ROOT_ID,)
+                    "INSERT INTO commits(time, message) VALUES (?, 'created')", (time.time(),)
                 )
-                conn.execute("INSERT INTO commits(time) VALUES (?)", (time.time(),))
+                conn.execute(
+                    "INSERT INTO node_versions(id, since, path, kind) VALUES (?, 1, '/', 'group')",
+                    (ROOT_ID,),
+                )
                 conn.execute("COMMIT")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the main file
             finally:
@@ -295,9 +316,10 @@ class Catalog:
                     self.reader.execute("COMMIT")
 
     @contextmanager
-    def commit(self) -> Iterator[tuple[sqlite3.Connection, int]]:
-        """One ``BEGIN IMMEDIATE`` transaction that adds a row to ``commits``; yields the
-        connection and that row's id, and commits through the I/O seam when the block ends.
+    def commit(self, message: str | None = None) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One ``BEGIN IMMEDIATE`` transaction that adds a row (with ``message``) to
+        ``commits``; yields the connection and that row's id, and commits through the I/O seam
+        when the block ends.
 
         ``landed`` says afterwards whether the commit point was passed. On a failure it is
         read back: the row this transaction added (its id and a time no other commit shares)
@@ -309,7 +331,9 @@ class Catalog:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 stamp = time.time()
-                commit_id = conn.execute("INSERT INTO commits(time) VALUES (?)", (stamp,)).lastrowid
+                commit_id = conn.execute(
+                    "INSERT INTO commits(time, message) VALUES (?, ?)", (stamp, message)
+                ).lastrowid
                 assert commit_id is not None
                 yield conn, commit_id
             except BaseException:
@@ -324,6 +348,27 @@ class Catalog:
                 self.landed = self._landed(commit_id, stamp)
                 raise
             self.landed = True
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that is not a commit of data (tags, expiry): no row in
+        ``commits``, so readers' snapshots stay valid."""
+        conn = self.writer
+        assert conn is not None, "read-only catalog"
+        with self.translated():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                seam().commit(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def _landed(self, commit_id: int, stamp: float) -> bool | None:
         """Whether the commit row ``(commit_id, stamp)`` is in the committed catalog; None when

@@ -1,17 +1,25 @@
-"""``store.compact()``: reclaim retired and unreferenced bytes, re-cut tables into full chunks.
+"""``store.compact()``: reclaim bytes no kept commit names, re-cut tables into full chunks.
 
-Segments are append-only, so space comes back only by copying. A segment holds chunks of many
-tables, and it can be deleted only once no chunk names it: so when a segment holds bytes no live
-chunk names (retired by merges, removals or tail growth, room reserved behind a short chunk, or
+Segments are append-only, so space comes back only by copying. History comes first: a chunk row
+retired by a later commit stays while some kept commit (a row of ``commits``: ``expire()``
+deletes rows) saw it, and so do the node and sidecar history rows; the others are dropped. A
+segment holds chunks of many tables, and it can be deleted only once no row names it: so when a
+segment holds bytes no row names (retired and expired, room reserved behind a short chunk, or
 left by a crashed writer), every table with a chunk in it is rewritten, and so is every table
-sharing a segment with those, until no segment is left half-moved. A table with short chunks a
-rewrite would fill is rewritten too; every other table is left alone. The store is held
-exclusively meanwhile (``LockError`` at once if another process has it open). Crash safety needs
-no log: new chunks are written and fsynced to new segment files, one sqlite transaction swaps
-the manifest, and only then are the old files deleted. A crash before the commit leaves the old
-store plus unreferenced new files, a crash after it the new store plus unreferenced old files;
-either way the next ``compact()`` deletes the files no chunk names. Files a lease holds
-(:mod:`.leases`: a Dask graph still reading them) are kept until it expires.
+sharing a segment with those, until no segment is left half-moved; chunks of removed nodes that
+kept commits still see are copied as they are. A table with short chunks a rewrite would fill
+is rewritten too; every other table is left alone.
+
+A rewritten table keeps its history: it is cut into full chunks and also wherever a kept commit
+ended it (so each chunk is whole in every commit that sees it), and each new chunk is seen from
+the first kept commit that had all its rows (tables only grow, so that commit and every later
+one had them). The store is held exclusively meanwhile (``LockError`` at once if another process
+has it open). Crash safety needs no log: new chunks are written and fsynced to new segment
+files, one sqlite transaction swaps the manifest, and only then are the old files deleted. A
+crash before the commit leaves the old store plus unreferenced new files, a crash after it the
+new store plus unreferenced old files; either way the next ``compact()`` deletes the files no
+chunk names. Files a lease holds (:mod:`.leases`: a Dask graph still reading them) are kept
+until it expires.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from ..errors import ColvaultError, CommitError, LockError
 from . import leases
 from .catalog import remove_abandoned_catalogs, what_failed
 from .codec import Codec
+from .history import NEEDED, seen
 from .manifest import NodeState
 from .reading import ChunkSource
 from .recovery import segment_files
@@ -72,6 +81,13 @@ class _Node:
     state: NodeState
 
 
+def prune_history(conn: sqlite3.Connection) -> None:
+    """Delete the chunk, node and sidecar rows no kept commit sees (inside a transaction)."""
+    conn.execute(f"DELETE FROM chunks WHERE NOT {NEEDED}")
+    for table in ("node_versions", "sidecar_versions"):
+        conn.execute(f"DELETE FROM {table} WHERE NOT {seen('since', 'until')}")
+
+
 def _data_nodes(session: Session) -> list[_Node]:
     out = []
     for path, rec in sorted(session.index()[0].items()):
@@ -81,44 +97,145 @@ def _data_nodes(session: Session) -> list[_Node]:
     return out
 
 
-def _segments_of(node: _Node) -> set[str]:
-    return {r.segment for col in node.state.columns.values() for r in col}
+@dataclass(frozen=True)
+class _Row:
+    """A chunk row some kept commit sees, as compaction places it."""
+
+    node_id: str
+    col_id: str
+    index: int
+    segment: str
+    offset: int
+    length: int
 
 
-def _targets(nodes: list[_Node], sizes: dict[str, int], live: dict[str, int]) -> list[_Node]:
-    """The nodes to rewrite: those with short chunks inside, or with a chunk in a segment
-    holding bytes no live chunk names; then, until nothing changes, every node sharing a
-    segment with one being rewritten (that segment could not be deleted otherwise)."""
-    segments = {n.id: _segments_of(n) for n in nodes}
-    wasteful = {
-        s
-        for s in set().union(*segments.values())
-        if sizes.get(s, 0) != len(HEADER) + live.get(s, 0)
-    }
+def _needed_rows(conn: sqlite3.Connection) -> list[_Row]:
+    return [
+        _Row(*r)
+        for r in conn.execute(
+            "SELECT node_id, col_id, chunk_index, segment, offset, length FROM chunks "
+            f"WHERE {NEEDED}"
+        )
+    ]
+
+
+def _named_bytes(rows: list[_Row]) -> dict[str, int]:
+    """Bytes of each segment some row names (rows of a chunk grown in place overlap)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for r in rows:
+        spans.setdefault(r.segment, []).append((r.offset, r.offset + r.length))
+    out = {}
+    for seg, ranges in spans.items():
+        total, end = 0, -1
+        for a, b in sorted(ranges):
+            if b > end:
+                total += b - max(a, end)
+                end = b
+        out[seg] = total
+    return out
+
+
+def _targets(
+    nodes: list[_Node], sizes: dict[str, int], rows: list[_Row], cuts: dict[str, set[int]]
+) -> tuple[list[_Node], set[str]]:
+    """The nodes to rewrite: those with short chunks inside (other than where a kept commit
+    ended the table: ``cuts``), or with a chunk in a segment
+    holding bytes no row names; then, until nothing changes, every node sharing a segment
+    with one being rewritten (that segment could not be deleted otherwise). And the segments
+    they vacate."""
+    named = _named_bytes(rows)
+    segments: dict[str, set[str]] = {n.id: set() for n in nodes}
+    for r in rows:
+        if r.node_id in segments:
+            segments[r.node_id].add(r.segment)
+    wasteful = {s for s in named if sizes.get(s, 0) != len(HEADER) + named[s]}
     chosen = {
         n.id
         for n in nodes
         if segments[n.id] & wasteful
-        or any(r.nrows < n.schema.chunk_rows for r in next(iter(n.state.columns.values()), ())[:-1])
+        or any(
+            r.nrows < n.schema.chunk_rows and r.first_row + r.nrows not in cuts[n.id]
+            for r in next(iter(n.state.columns.values()), ())[:-1]
+        )
     }
     vacated = set().union(*(segments[i] for i in chosen)) if chosen else set()
     while True:
         more = {n.id for n in nodes if n.id not in chosen and segments[n.id] & vacated}
         if not more:
-            return [n for n in nodes if n.id in chosen]
+            return [n for n in nodes if n.id in chosen], vacated
         chosen |= more
         vacated |= set().union(*(segments[i] for i in more))
 
 
-def _rewrite(session: Session, node: _Node, writer: TableWriter) -> None:
-    """Copy a node's rows into fresh segments, cut into full chunks (last one compressed)."""
+def _kept_ends(conn: sqlite3.Connection, node: _Node, kept: list[int]) -> list[tuple[int, int]]:
+    """(kept commit, the table's rows then) for each of the ``kept`` commits, in order: the
+    rows of its first column's chunks live at that commit."""
+    steps: list[tuple[int, int]] = []
+    for added, retired, n in conn.execute(
+        "SELECT added_commit, retired_commit, nrows FROM chunks "
+        f"WHERE node_id = ? AND col_id = ? AND {NEEDED}",
+        (node.id, node.schema.columns[0].id),
+    ):
+        steps.append((added, n))
+        if retired is not None:
+            steps.append((retired, -n))
+    steps.sort()
+    out, rows, i = [], 0, 0
+    for k in kept:
+        while i < len(steps) and steps[i][0] <= k:
+            rows += steps[i][1]
+            i += 1
+        out.append((k, rows))
+    return out
+
+
+def _rewrite(session: Session, node: _Node, writer: TableWriter, cuts: list[int]) -> None:
+    """Copy a node's rows into fresh segments, cut into full chunks (last one compressed)
+    and at each row count in ``cuts``."""
     state = node.state
     src = ChunkSource(session.path, node.path, session.reader, None)
     specs = node.schema.columns
+    stops = sorted(set(cuts))
+    done = 0
     for pos in range(len(state.starts)):
         arrays = [src.read_piece(s, state.columns[s.id][pos]) for s in specs]
-        writer.add(arrays, len(arrays[0]))
+        start, n = done, len(arrays[0])
+        for stop in [c for c in stops if start < c < start + n] + [start + n]:
+            writer.add([a[done - start : stop - start] for a in arrays], stop - done)
+            if stop in stops:
+                writer.flush_compressed()
+            done = stop
     writer.flush_compressed()
+
+
+def _seen_from(records: list[tuple], ends: list[tuple[int, int]], fallback: int) -> list[tuple]:
+    """The new chunk records with their adding commit: the first kept commit that had all of
+    a chunk's rows."""
+    out = []
+    for rec in records:
+        last = rec[3] + rec[4]  # first_row + nrows
+        added = next((k for k, n in ends if n >= last), fallback)
+        out.append((*rec[:15], added, *rec[16:]))
+    return out
+
+
+def _relocate(
+    session: Session, rows: list[_Row], vacated: set[str], rewritten: set[str],
+    segments: SegmentSet,
+) -> list[tuple[str, int, str, str, int]]:  # fmt: skip
+    """Copy as they are the chunks in vacated segments that no rewrite takes along (of nodes
+    removed since a kept commit); the updates of their rows (segment, offset, key)."""
+    out = []
+    for r in rows:
+        if r.segment in vacated and r.node_id not in rewritten:
+            with session.reader.chunk(r.segment, True, r.offset, r.length) as data:
+                if data is None:
+                    raise ColvaultError(
+                        f"compact(): a chunk of a removed node lies past the end of {r.segment}"
+                    )
+                seg, offset = segments.append(bytes(data))
+            out.append((seg, offset, r.node_id, r.col_id, r.index))
+    return out
 
 
 def compact(session: Session) -> CompactReport:
@@ -141,19 +258,21 @@ def _compact_locked(session: Session) -> CompactReport:
     root = session.path
     catalog = session.catalog
     before = _segment_sizes(root)
+    nodes = _data_nodes(session)  # the store is held exclusively: nothing changes meanwhile
     with catalog.read() as conn:
-        live = dict(
-            conn.execute(
-                "SELECT segment, SUM(length) FROM chunks WHERE retired_commit IS NULL "
-                "GROUP BY segment"
-            )
-        )
-    targets = _targets(_data_nodes(session), before, live)
+        rows = _needed_rows(conn)
+        kept = [r[0] for r in conn.execute("SELECT id FROM commits ORDER BY id")]
+        ends = {n.id: _kept_ends(conn, n, kept) for n in nodes}
+        cuts = {i: {n for _, n in e} for i, e in ends.items()}
+        targets, vacated = _targets(nodes, before, rows, cuts)
     segments = SegmentSet(root, session.segment_bytes)
     writers = [(n, TableWriter(n.id, n.schema, n.codec, segments, session.pool)) for n in targets]
     catalog.landed = False
     try:
-        keep = _rewrite_and_swap(session, writers, segments)
+        for node, writer in writers:
+            _rewrite(session, node, writer, [n for _, n in ends[node.id]])
+        moved = _relocate(session, rows, vacated, {n.id for n in targets}, segments)
+        keep = _swap(session, writers, ends, moved, segments)
     except BaseException as exc:
         landed = catalog.landed
         if landed:
@@ -194,24 +313,30 @@ def _compact_locked(session: Session) -> CompactReport:
     )  # fmt: skip
 
 
-def _rewrite_and_swap(
-    session: Session, writers: list[tuple[_Node, TableWriter]], segments: SegmentSet
-) -> set[str]:
-    """Write the new chunks durably, then swap the manifest; the segments it keeps."""
-    for node, writer in writers:
-        _rewrite(session, node, writer)
+def _swap(
+    session: Session, writers: list[tuple[_Node, TableWriter]],
+    ends: dict[str, list[tuple[int, int]]], moved: list[tuple[str, int, str, str, int]],
+    segments: SegmentSet,
+) -> set[str]:  # fmt: skip
+    """Make the new chunks durable, then swap the manifest; the segments it keeps."""
     session.make_durable(segments)
     catalog = session.catalog
-    with catalog.commit() as (conn, commit_id):
+    with catalog.commit("compact()") as (conn, commit_id):
         rows = ManifestRows()
         for node, writer in writers:
             conn.execute("DELETE FROM chunks WHERE node_id = ?", (node.id,))
             if writer.chunks:
+                start = len(rows.chunks)
                 writer.insert_chunks(conn, commit_id, 0, rows)
+                rows.chunks[start:] = _seen_from(rows.chunks[start:], ends[node.id], commit_id)
         rows.write(conn)
+        conn.executemany(
+            "UPDATE chunks SET segment = ?, offset = ? "
+            "WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
+            moved,
+        )
         segments.register(conn, seal=True)
-        conn.execute("DELETE FROM chunks WHERE retired_commit IS NOT NULL")
-        conn.execute("DELETE FROM chunks WHERE node_id NOT IN (SELECT id FROM nodes)")
+        prune_history(conn)
         conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
         keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
         session.check_identity()

@@ -115,14 +115,18 @@ class PendingMeta:
     # -- commit ----------------------------------------------------------------------------------
 
     def apply(self, conn: sqlite3.Connection, commit_id: int) -> None:
+        """Apply the pending operations inside the commit. A node or sidecar row that changes
+        is not overwritten: its version is closed (``until``) and a new one added (``since``),
+        so the commits before still read what they saw (:mod:`.history`)."""
+        c = commit_id
         for op in self.ops:
             if op[0] == "create":
                 rec: NodeRecord = op[1]
                 try:
                     conn.execute(
-                        "INSERT INTO nodes(id, path, kind, schema, options, version) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (rec.id, rec.path, rec.kind, rec.schema, rec.options, commit_id),
+                        "INSERT INTO node_versions(id, since, path, kind, schema, options, "
+                        "version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (rec.id, c, rec.path, rec.kind, rec.schema, rec.options, c),
                     )
                 except sqlite3.IntegrityError:
                     raise NodeError(
@@ -133,10 +137,22 @@ class PendingMeta:
                 self._require(conn, old)
                 if conn.execute("SELECT 1 FROM nodes WHERE path = ?", (new,)).fetchone():
                     raise NodeError(f"{new} was created by another process meanwhile")
+                below = "until IS NULL AND (path = ? OR substr(path, 1, ?) = ?)"
+                args = (old, len(old) + 1, old + "/")
+                conn.execute(  # versions this commit made: changed in place
+                    f"UPDATE node_versions SET path = ? || substr(path, ?) WHERE since = ? "
+                    f"AND {below}",
+                    (new, len(old) + 1, c, *args),
+                )
+                conn.execute(  # older ones: closed, and a new version at the new path
+                    "INSERT INTO node_versions(id, since, path, kind, schema, options, nrows, "
+                    "version) SELECT id, ?, ? || substr(path, ?), kind, schema, options, nrows, "
+                    f"version FROM node_versions WHERE since < ? AND {below}",
+                    (c, new, len(old) + 1, c, *args),
+                )
                 conn.execute(
-                    "UPDATE nodes SET path = ? || substr(path, ?) "
-                    "WHERE path = ? OR substr(path, 1, ?) = ?",
-                    (new, len(old) + 1, old, len(old) + 1, old + "/"),
+                    f"UPDATE node_versions SET until = ? WHERE since < ? AND {below}",
+                    (c, c, *args),
                 )
             else:
                 _, top = op
@@ -152,26 +168,36 @@ class PendingMeta:
                     conn.execute(
                         "UPDATE chunks SET retired_commit = ? "
                         "WHERE node_id = ? AND retired_commit IS NULL",
-                        (commit_id, node_id),
+                        (c, node_id),
                     )
-                    conn.execute("DELETE FROM sidecars WHERE node_id = ?", (node_id,))
-                    conn.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
+                    for table, key in (("sidecar_versions", "node_id"), ("node_versions", "id")):
+                        conn.execute(
+                            f"DELETE FROM {table} WHERE {key} = ? AND since = ?", (node_id, c)
+                        )
+                        conn.execute(
+                            f"UPDATE {table} SET until = ? WHERE {key} = ? AND until IS NULL",
+                            (c, node_id),
+                        )
         for (node_id, kind), changes in self.sidecars.items():
             if not changes:
                 continue
             if not conn.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone():
                 raise NodeError(f"a node whose {kind} changed was removed by another process")
             for key, value in changes.items():
-                if value is DELETED:
+                where = "node_id = ? AND kind = ? AND key = ?"
+                conn.execute(
+                    f"DELETE FROM sidecar_versions WHERE {where} AND since = ?",
+                    (node_id, kind, key, c),
+                )
+                conn.execute(
+                    f"UPDATE sidecar_versions SET until = ? WHERE {where} AND until IS NULL",
+                    (c, node_id, kind, key),
+                )
+                if value is not DELETED:
                     conn.execute(
-                        "DELETE FROM sidecars WHERE node_id = ? AND kind = ? AND key = ?",
-                        (node_id, kind, key),
-                    )
-                else:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO sidecars(node_id, kind, key, value) "
-                        "VALUES (?, ?, ?, ?)",
-                        (node_id, kind, key, value),
+                        "INSERT INTO sidecar_versions(node_id, kind, key, since, value) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (node_id, kind, key, c, value),
                     )
 
     @staticmethod

@@ -27,7 +27,7 @@ from ..errors import (
     StoreClosedError,
     StoreNotFoundError,
 )
-from . import recovery
+from . import history, pastview, recovery
 from .catalog import (
     FORMAT_VERSION,
     OLD_FORMATS,
@@ -63,10 +63,17 @@ class Session:
     """The open store's resources and pending work (see the module docstring)."""
 
     def __init__(
-        self, path: str, mode: str, *, trust_pickles: bool = False, segment_bytes: int | None = None
-    ) -> None:
+        self, path: str, mode: str, *, trust_pickles: bool = False,
+        segment_bytes: int | None = None, as_of: Any = None,
+    ) -> None:  # fmt: skip
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if as_of is not None and mode != "r":
+            raise ValueError(
+                f"as_of opens a store as it was, read-only: mode must be 'r', not {mode!r}"
+            )
+        #: the commit this session reads, when opened ``as_of`` one (else None: the latest)
+        self.as_of: int | None = None
         self.path = os.path.abspath(path)
         self.mode = mode
         self.trust_pickles = trust_pickles
@@ -94,6 +101,8 @@ class Session:
             self.lock_identity = self.lock.identity()
             try:
                 self._check_format()
+                if as_of is not None:
+                    self._read_the_past(as_of)
                 if mode != "r":
                     with self.catalog.read() as conn:
                         recovery.recover(self.path, conn)
@@ -151,12 +160,18 @@ class Session:
         if row[0] in OLD_FORMATS:
             raise ColvaultError(
                 f"{self.path} is a store of format {row[0]}, written by an earlier colvault "
-                f"(a segment file per column of each table); this version reads format "
+                f"({OLD_FORMATS[row[0]]}); this version reads format "
                 f"{FORMAT_VERSION} only. Read it with the version that wrote it and export it "
                 "(`colvault export-hdf5`), then `colvault import-hdf5` it here."
             )
         if row[0] not in SUPPORTED_FORMATS:
             raise ColvaultError(f"{self.path}: unknown store format {row and row[0]!r}")
+
+    def _read_the_past(self, as_of: Any) -> None:
+        with self.catalog.read() as conn:
+            self.as_of = history.resolve(conn, as_of, self.path)
+        with self.catalog.translated():
+            pastview.install(self.catalog.reader, self.as_of)
 
     def check_identity(self) -> None:
         """Refuse to commit into a store that is no longer the one at ``self.path``: with its
@@ -187,6 +202,8 @@ class Session:
 
     def check_writable(self) -> None:
         self.check_open()
+        if self.as_of is not None:
+            raise ReadOnlyError(f"store {self.path} is open as of commit {self.as_of}: read-only")
         if self.mode == "r":
             raise ReadOnlyError(f"store {self.path} is open read-only (mode='r')")
 
@@ -315,9 +332,15 @@ class Session:
             or any(w.has_work for w in self.writers.values())
         )
 
-    def commit(self, seal: bool) -> None:
+    def latest_commit(self) -> int:
+        """The id of the last commit this store sees."""
+        return int(self.catalog.read_value("SELECT MAX(id) FROM commits"))
+
+    def commit(self, seal: bool, message: str | None = None) -> int:
+        """Commit the pending work; the new commit's id (with nothing pending, no commit is
+        made and the last one's id is returned)."""
         if not self.has_pending and not (seal and self.segments.all()):
-            return
+            return self.latest_commit()
         writers = [(k, w) for k, w in self.writers.items() if w.has_work]
         self.catalog.landed = False
         try:
@@ -327,7 +350,7 @@ class Session:
             created = self.pending.created_nodes()
             paths = self.index()[1]
             rows = ManifestRows()
-            with self.catalog.commit() as (conn, commit_id):
+            with self.catalog.commit(message) as (conn, commit_id):
                 self.pending.apply(conn, commit_id)
                 for node_id, w in writers:
                     path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
@@ -360,6 +383,7 @@ class Session:
                 ) from exc
             raise
         self._after_commit(writers, seal)
+        return commit_id
 
     def make_durable(self, segments: SegmentSet | None = None) -> None:
         """fsync what the writers appended to ``segments`` (default: this store's; compaction

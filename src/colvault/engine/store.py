@@ -8,14 +8,18 @@ what it holds and does lives in its :class:`~colvault.engine.session.Session`.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from . import history
 from .catalog import ROOT_ID
 from .compact import CompactReport, compact
+from .history import Commit
+from .names import normalize_path
 from .session import MODES, Session
 from .sidecars import Attrs, Objects
 from .tree import NodeTree
@@ -30,6 +34,7 @@ def open(
     *,
     trust_pickles: bool = False,
     segment_bytes: int | None = None,
+    as_of: int | str | datetime.datetime | None = None,
 ) -> Store:
     """Open (or create) a store directory.
 
@@ -37,6 +42,10 @@ def open(
     (created if missing), ``"w"`` create, replacing an existing store (refused while another
     process has it open). ``trust_pickles`` lifts the allow-list of ``node.objects``.
     ``segment_bytes`` sets the size at which segment files roll over.
+
+    ``as_of`` opens the store read-only exactly as it was after a commit: its id (as
+    ``commit()`` returns it), a tag (``tag()``), or a time (the last commit at or before it; a
+    naive datetime is UTC). Nodes, rows, attrs and objects are those of that commit.
 
     >>> import colvault, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "lab.colvault")
@@ -47,17 +56,21 @@ def open(
     ...     store["/sensors"].cols.value[:]
     array([1., 2.])
     """
-    return Store(os.fspath(path), mode, trust_pickles=trust_pickles, segment_bytes=segment_bytes)
+    return Store(
+        os.fspath(path), mode, trust_pickles=trust_pickles, segment_bytes=segment_bytes,
+        as_of=as_of,
+    )  # fmt: skip
 
 
 class Store(NodeTree):
     """An open store. Use :func:`colvault.open` to get one; use it as a context manager."""
 
     def __init__(
-        self, path: str, mode: str, *, trust_pickles: bool = False, segment_bytes: int | None = None
-    ) -> None:
+        self, path: str, mode: str, *, trust_pickles: bool = False,
+        segment_bytes: int | None = None, as_of: Any = None,
+    ) -> None:  # fmt: skip
         self._session = Session(
-            path, mode, trust_pickles=trust_pickles, segment_bytes=segment_bytes
+            path, mode, trust_pickles=trust_pickles, segment_bytes=segment_bytes, as_of=as_of
         )
 
     @property
@@ -108,12 +121,63 @@ class Store(NodeTree):
         """True when rows, node changes or sidecar edits wait for ``commit()``."""
         return self._session.has_pending
 
-    def commit(self) -> None:
-        """Make everything pending durable and visible to all processes, atomically."""
+    def commit(self, message: str | None = None) -> int:
+        """Make everything pending durable and visible to all processes, atomically; the new
+        commit's id (increasing), which ``open(path, as_of=id)`` returns to. ``message`` is
+        kept with it (``history()``). With nothing pending no commit is made, and the last
+        commit's id is returned."""
         self._session.check_writable()
-        self._session.commit(seal=False)
+        return self._session.commit(seal=False, message=message)
 
     flush = commit
+
+    @property
+    def as_of(self) -> int | None:
+        """The commit this store was opened ``as_of`` (read-only), or None: the latest."""
+        return self._session.as_of
+
+    def history(self, path: str | None = None, *, limit: int | None = None) -> list[Commit]:
+        """The commits, newest first: id, time (UTC), message and what each changed per node
+        (rows added and removed; nodes created, renamed, removed; columns changed). With
+        ``path``, only the commits that changed that node or one below it."""
+        self._session.check_open()
+        with self._session.catalog.read() as conn:
+            return history.history(conn, None if path is None else normalize_path(path), limit)
+
+    @property
+    def tags(self) -> dict[str, int]:
+        """Tag name → commit id, oldest commit first."""
+        self._session.check_open()
+        with self._session.catalog.read() as conn:
+            return history.tags(conn)
+
+    def tag(self, name: str, commit: int | None = None) -> int:
+        """Name a commit (the last committed one by default) so that ``open(path,
+        as_of=name)`` finds it and ``expire()`` keeps it; the commit's id. Takes effect at once
+        (it is not a pending change). ``ColvaultError`` if the name is taken."""
+        session = self._session
+        session.check_writable()
+        with session.catalog.write() as conn:
+            target = history.resolve(conn, session.latest_commit() if commit is None else commit,
+                                     session.path)  # fmt: skip
+            history.set_tag(conn, name, target, session.path)
+        return target
+
+    def expire(self, before: int | datetime.datetime, *, keep_tags: bool = True) -> int:
+        """Drop the history older than ``before`` (a commit id: the commits before it; a
+        datetime: those that landed before it), except the last commit and, with
+        ``keep_tags``, tagged ones. ``open(as_of=)`` an expired commit raises ``ColvaultError``
+        saying so; ``compact()`` then reclaims the bytes no kept commit names. How many
+        commits were expired. Takes effect at once."""
+        self._session.check_writable()
+        with self._session.catalog.write() as conn:
+            return history.expire(conn, before, keep_tags)
+
+    def remove_tag(self, name: str) -> None:
+        """Drop a tag (the commit stays, until expired); ``KeyError`` if there is none."""
+        self._session.check_writable()
+        with self._session.catalog.write() as conn:
+            history.remove_tag(conn, name, self._session.path)
 
     def abort(self) -> None:
         """Discard everything pending (rows, node changes, sidecar edits)."""
@@ -151,7 +215,8 @@ class Store(NodeTree):
             self.close()
 
     def compact(self) -> CompactReport:
-        """Reclaim retired and unreferenced bytes; re-cut tables left with short chunks.
+        """Reclaim the bytes no kept commit names (history is kept until ``expire()``d);
+        re-cut tables left with short chunks, keeping what every kept commit saw.
 
         Needs the store to itself (``LockError`` if another process has it open) and no
         pending changes. Crash-safe: an interrupted compaction leaves the store as before or
@@ -169,4 +234,6 @@ class Store(NodeTree):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"mode {self.mode!r}"
+        if self.as_of is not None and not self.closed:
+            state += f", as of commit {self.as_of}"
         return f"<colvault.Store {self.path} ({state})>"

@@ -84,7 +84,10 @@ class ManifestRows:
 
     def write(self, conn: sqlite3.Connection) -> None:
         conn.executemany(_INSERT_CHUNK, self.chunks)
-        conn.executemany("UPDATE nodes SET nrows = ?, version = ? WHERE id = ?", self.nodes)
+        conn.executemany(  # in place: a commit of the past counts its rows in its chunks
+            "UPDATE node_versions SET nrows = ?, version = ? WHERE id = ? AND until IS NULL",
+            self.nodes,
+        )
         self.chunks, self.nodes = [], []
 
 
@@ -504,14 +507,15 @@ class TableWriter:
         read_chunk: Callable[[ColumnSpec, ChunkRef], Any], rows: ManifestRows,
     ) -> None:  # fmt: skip
         """Write the buffered rows right behind the short chunk of each growable column, in
-        its reserved room, and update its manifest row in place: the chunk's earlier versions
-        are prefixes of it, so no history is lost. The other columns' short chunks (category
+        its reserved room, and give it a new manifest row: its earlier rows stay, retired, for
+        the commits that saw them (their bytes are a prefix of the new ones, which do not
+        change). The other columns' short chunks (category
         text, missing values, room outgrown) are rewritten with the rows, each on its own: a
         logger's plain columns keep growing in place beside them. All columns stay cut at one
         row."""
         n = self._buffered
         total = tail.nrows + n
-        updates, retired, added = [], [], []
+        retired, added = [], []
         columns = list(enumerate(zip(self.schema.columns, self._take(n), growable, strict=True)))
         for _, (spec, a, grow) in columns:  # first: a rewrite below may roll the segment over
             if grow:
@@ -522,11 +526,12 @@ class TableWriter:
                 assert seg is not None
                 seg.write_at(ref.offset + ref.length, payload)
                 z = zonemaps.merge(ref.zone, zonemaps.compute(a, spec), spec)
-                updates.append(
-                    (total, ref.length + len(payload), crc32(payload, ref.crc), z.min, z.max,
-                     z.nan_count, None if z.sorted is None else int(z.sorted),
-                     self.node_id, spec.id, ref.index)
-                )  # fmt: skip
+                pc = PendingChunk(spec.id, total, ref.segment, ref.offset,
+                                  ref.length + len(payload), crc32(payload, ref.crc),
+                                  ref.encoding, z)  # fmt: skip
+                retired.append((commit_id, self.node_id, spec.id, ref.index))
+                index = self._next_index(conn, spec.id)
+                added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
         for j, (spec, a, grow) in columns:
             if grow:
                 continue
@@ -539,11 +544,6 @@ class TableWriter:
             pc = PendingChunk(spec.id, total, rel, offset, len(c.payload), e.crc, c.encoding,
                               e.zone, e.nulls, e.vlen)  # fmt: skip
             added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
-        conn.executemany(
-            "UPDATE chunks SET nrows = ?, length = ?, crc32 = ?, min = ?, max = ?, "
-            "nan_count = ?, sorted = ? WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
-            updates,
-        )
         conn.executemany(
             "UPDATE chunks SET retired_commit = ? "
             "WHERE node_id = ? AND col_id = ? AND chunk_index = ?",
