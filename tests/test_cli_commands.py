@@ -363,3 +363,37 @@ def test_export_then_import_parquet(lab, tmp_path):
     fails(run("export-parquet", f"{lab}:/runs/r1", f"{tmp_path}/no/x.parquet"), 1, "no folder")
     fails(run("export-parquet", f"{tmp_path}/none.colvault:/t", str(bad)), 1, "no store")
     assert not bad.exists() and not [f for f in os.listdir(tmp_path) if "tmp" in f]
+
+
+def test_log_tag_as_of_and_expire(tmp_path):
+    store = tmp_path / "s.colvault"
+    with colvault.open(store, "w") as s:
+        t = s.create_table("/t", {"x": "i8"})
+        t.append({"x": np.arange(3)})
+        first = s.commit("three rows")
+        t.append({"x": np.arange(3, 5)})
+        s.rename("/t", "/u")
+        second = s.commit("two more, renamed")
+    out = ok(run("log", str(store)))
+    assert f"commit {second}" in out and "two more, renamed" in out
+    assert "/u (table) renamed from /t, +2 rows" in out and "/t (table) created, +3 rows" in out
+    assert out.index(f"commit {second}") < out.index(f"commit {first}")
+    assert f"tagged commit {first} v1" in ok(run("tag", str(store), "v1", "--commit", str(first)))
+    log = json.loads(ok(run("log", f"{store}:/t", "--json")))
+    assert [c["id"] for c in log] == [second, first] and log[1]["tags"] == ["v1"]
+    assert log[1]["changes"][0]["rows_added"] == 3
+    info = json.loads(ok(run("info", f"{store}:/t", "--json", "--as-of", "v1")))
+    assert info["nodes"][0]["rows"] == 3
+    rows = ok(run("query", f"{store}:/t", "x >= 1", "--format", "csv", "--as-of", str(first)))
+    assert rows.split() == ["x", "1", "2"]
+    fails(run("info", str(store), "--as-of", "nope"), 1, "no tag 'nope'")
+    fails(run("tag", str(store), "v1"), 1, "already has a tag 'v1'")
+    fails(run("expire", str(store), "--before", "v1"), 1, "--before takes a commit id")
+    assert "expired" in ok(run("expire", str(store), "--before", str(second)))
+    assert f"commit {first}" in ok(run("log", str(store)))  # tagged: kept
+    ok(run("tag", str(store), "v1", "--remove"))
+    ok(run("expire", str(store), "--before", str(second)))
+    fails(run("info", str(store), "--as-of", str(first)), 1, "was expired")
+    ok(run("compact", str(store)))
+    with colvault.open(store) as s:
+        assert s["/u"].col("x").tolist() == [0, 1, 2, 3, 4] and s.verify().ok

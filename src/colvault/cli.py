@@ -25,6 +25,7 @@ import numpy as np
 
 from . import open as open_store
 from .benchdata import SCHEMA, benchmark_data
+from .clihistory import add_as_of, expire_command, log_command, open_as_of, tag_command
 from .engine.nodes import DataNode
 from .errors import ColvaultError
 
@@ -69,9 +70,11 @@ def split_target(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def _open(path: str, mode: str = "r") -> Any:
+def _open(path: str, mode: str = "r", as_of: str | None = None) -> Any:
     if mode in ("r", "r+") and not os.path.exists(path):
         raise Failure(f"no store at {path}")
+    if as_of is not None:
+        return open_as_of(path, as_of)
     return open_store(path, mode)
 
 
@@ -321,7 +324,7 @@ def _print_info(info: dict[str, Any], depth: int) -> None:
 def info_command(args: argparse.Namespace) -> int:
     """``colvault info STORE[:/path] [--json]``: the tree below a node, with sizes."""
     store_path, path = split_target(args.target)
-    with _open(store_path) as store:
+    with _open(store_path, as_of=args.as_of) as store:
         top = _node(store, path)
         nodes = [node_info(n) for n in store.walk(top.path)]
         if args.json:
@@ -538,7 +541,7 @@ def query_command(args: argparse.Namespace) -> int:
     condvars = _condvars(args.var)
     store_path, path = split_target(args.target)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
-    with _open(store_path) as store:
+    with _open(store_path, as_of=args.as_of) as store:
         t = _table(store, path)
         specs = t.column_specs(columns)
         schema = None
@@ -714,7 +717,7 @@ def export_hdf5_command(args: argparse.Namespace) -> int:
     store_path, path = split_target(args.target)
     compression = None if args.compression == "none" else args.compression
     start = time.perf_counter()
-    with _open(store_path) as store:
+    with _open(store_path, as_of=args.as_of) as store:
         source = store if path is None else store[path]
         written = export_hdf5(
             source, args.file, compression=compression, overwrite=args.overwrite,
@@ -784,7 +787,7 @@ def export_parquet_command(args: argparse.Namespace) -> int:
     store_path, path = split_target(args.target)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     start = time.perf_counter()
-    with _open(store_path) as store:
+    with _open(store_path, as_of=args.as_of) as store:
         t = _table(store, path)
         t.column_specs(columns)  # an unknown column is named before anything is written
         t.to_parquet(
@@ -879,6 +882,7 @@ def parser() -> argparse.ArgumentParser:
     p = command("info", "the tree of a store: rows, dtypes, sizes, ratios, zone maps")
     p.add_argument("target", metavar="STORE[:/path]")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_as_of(p)
     p = command("query", "the rows of a table that satisfy a condition")
     p.add_argument("target", metavar="STORE:/path")
     p.add_argument("condition", help='e.g. "(value > 10) & (sensor == 3)"')
@@ -888,6 +892,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write to this file (refused if it exists) instead of stdout")
     p.add_argument("--overwrite", action="store_true", help="let --out replace a file")
     p.add_argument("--var", action="append", metavar="NAME=VALUE", help="a condition variable")
+    add_as_of(p)
     _import_arguments(command("import-csv", "import CSV files into a table"))
     p = command("import-hdf5", "copy the objects of an HDF5 file (PyTables, h5py) into a store")
     p.add_argument("store", metavar="STORE[:/group]")
@@ -899,6 +904,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.add_argument("--compression", choices=["gzip", "lzf", "none"], default="gzip")
+    add_as_of(p)
     p = command("import-parquet", "import Parquet files (same columns) into a table")
     p.add_argument("target", metavar="STORE[:/path]")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -913,10 +919,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compression", choices=["zstd", "snappy", "gzip", "lz4", "none"], default="zstd"
     )
+    add_as_of(p)
     p = command("verify", "check every chunk's checksum (exit status 1 on damage)")
     p.add_argument("store")
-    p = command("compact", "reclaim the bytes of removed and replaced data")
+    p = command("compact", "reclaim the bytes no kept commit needs (see expire)")
     p.add_argument("store")
+    p = command("log", "the commits, newest first, and what each changed")
+    p.add_argument("target", metavar="STORE[:/path]")
+    p.add_argument("--limit", type=int, help="at most N commits")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command("tag", "name a commit (the last by default), for --as-of and to keep it")
+    p.add_argument("store")
+    p.add_argument("name")
+    p.add_argument("--commit", type=int, help="the commit id (default: the last)")
+    p.add_argument("--remove", action="store_true", help="remove the tag instead")
+    p = command("expire", "forget the commits before one (compact then reclaims their bytes)")
+    p.add_argument("store")
+    p.add_argument("--before", required=True, metavar="COMMIT", help="a commit id or ISO time")
+    p.add_argument("--drop-tags", action="store_true", help="expire tagged commits too")
     p = command("warmup", "compile the kernels for this machine ahead of first use")
     p.add_argument("--processes", type=int, help="parallel processes (default: one per CPU)")
     return top
@@ -944,6 +964,9 @@ def main(argv: list[str] | None = None) -> int:
             "export-parquet": export_parquet_command,
             "verify": verify_command,
             "compact": compact_command,
+            "log": lambda a: log_command(a, *split_target(a.target)),
+            "tag": tag_command,
+            "expire": expire_command,
         }[args.command]
         return run(args)
     except _Usage as exc:
