@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -99,6 +99,13 @@ CREATE TABLE IF NOT EXISTS sidecar_versions(
     value BLOB NOT NULL,
     PRIMARY KEY(node_id, kind, key, since)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS row_edits(
+    node_id TEXT NOT NULL,
+    commit_id INTEGER NOT NULL,
+    removed INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY(node_id, commit_id)
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS sidecars AS
 SELECT node_id, kind, key, value FROM sidecar_versions WHERE until IS NULL;
 """
@@ -162,6 +169,29 @@ def remove_abandoned_catalogs(root: str) -> int:
         except FileNotFoundError:
             pass
     return len(found)
+
+
+@contextmanager
+def _immediate(
+    conn: sqlite3.Connection, failed: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction, committed through the I/O seam when the block
+    ends and rolled back if it raises; ``failed`` runs when the COMMIT itself fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        seam().commit(conn)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if failed is not None:
+            failed()
+        raise
 
 
 class Catalog:
@@ -328,25 +358,19 @@ class Catalog:
         assert conn is not None, "read-only catalog"
         self.landed = False
         with self.translated(disk_errors_too=False):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                stamp = time.time()
+            stamp = time.time()
+            made: list[int] = []
+
+            def landed() -> None:  # the COMMIT failed: did it land all the same?
+                self.landed = self._landed(made[0], stamp)
+
+            with _immediate(conn, landed):
                 commit_id = conn.execute(
                     "INSERT INTO commits(time, message) VALUES (?, ?)", (stamp, message)
                 ).lastrowid
                 assert commit_id is not None
+                made.append(commit_id)
                 yield conn, commit_id
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                seam().commit(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self.landed = self._landed(commit_id, stamp)
-                raise
             self.landed = True
 
     @contextmanager
@@ -355,20 +379,8 @@ class Catalog:
         ``commits``, so readers' snapshots stay valid."""
         conn = self.writer
         assert conn is not None, "read-only catalog"
-        with self.translated():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                seam().commit(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self.translated(), _immediate(conn):
+            yield conn
 
     def _landed(self, commit_id: int, stamp: float) -> bool | None:
         """Whether the commit row ``(commit_id, stamp)`` is in the committed catalog; None when
