@@ -91,9 +91,9 @@ ENGINE_LAYERS: list[tuple[str, set[str]]] = [
             "tails",
         },
     ),
-    ("session", {"pending", "session", "sidecars", "compact", "verify"}),
+    ("session", {"pending", "session", "sidecars", "compact", "verify", "edits"}),
     ("query", {"records", "reads", "detached", "query"}),
-    ("nodes", {"nodes", "table", "array", "tree"}),
+    ("nodes", {"nodes", "table", "array", "tree", "rowedits"}),
     ("store", {"store", "__init__"}),
 ]
 

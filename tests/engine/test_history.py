@@ -247,6 +247,8 @@ OPS = st.lists(
         st.tuples(st.just("remove"), st.sampled_from(["/a", "/b"]), st.none()),
         st.tuples(st.just("create"), st.sampled_from(["/a", "/b"]), st.none()),
         st.tuples(st.just("attr"), st.sampled_from(["/", "/a", "/b"]), st.integers(-1, 3)),
+        st.tuples(st.just("delete"), st.sampled_from(["/a", "/b"]), st.integers(0, 6)),
+        st.tuples(st.just("update"), st.sampled_from(["/a", "/b"]), st.integers(0, 4)),
         st.tuples(st.just("commit"), st.none(), st.none()),
         st.tuples(st.just("abort"), st.none(), st.none()),
     ),
@@ -268,6 +270,15 @@ def _apply(store: colvault.Store, op: tuple[Any, Any, Any], counter: list[int]) 
         store.remove(path)
     elif kind == "create" and path not in store:
         store.create_table(path, {"x": "i8", "s": "U3"}, chunk_rows=50)
+    elif kind in ("delete", "update") and path in store:
+        t = store[path]
+        try:
+            if kind == "delete":
+                t.delete_where(f"x % 7 == {arg}")
+            else:
+                t.update_where(f"x % 5 == {arg}", {"s": f"u{arg}"})
+        except ColvaultError as exc:  # one edit per table per commit
+            assert "uncommitted delete or update" in str(exc)
     elif kind == "attr" and path in store:
         if arg < 0:
             store[path].attrs.pop("k", None)

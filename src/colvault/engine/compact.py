@@ -24,6 +24,7 @@ until it expires.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import sqlite3
@@ -107,16 +108,34 @@ class _Row:
     segment: str
     offset: int
     length: int
+    added: int
+    retired: int | None
 
 
 def _needed_rows(conn: sqlite3.Connection) -> list[_Row]:
     return [
         _Row(*r)
         for r in conn.execute(
-            "SELECT node_id, col_id, chunk_index, segment, offset, length FROM chunks "
-            f"WHERE {NEEDED}"
+            "SELECT node_id, col_id, chunk_index, segment, offset, length, added_commit, "
+            f"retired_commit FROM chunks WHERE {NEEDED}"
         )
     ]
+
+
+def _pinned(conn: sqlite3.Connection, rows: list[_Row], kept: list[int]) -> set[str]:
+    """Tables whose rows were deleted or updated (``row_edits``) after a kept commit that
+    still reads chunks of theirs: a re-cut would keep those chunks beside the new ones, so
+    their chunks are moved as they are instead."""
+    epochs = dict(conn.execute("SELECT node_id, MAX(commit_id) FROM row_edits GROUP BY node_id"))
+    out = set()
+    for r in rows:
+        epoch = epochs.get(r.node_id)
+        if epoch is None or r.node_id in out:
+            continue
+        i = bisect.bisect_left(kept, r.added)  # the first kept commit that sees the row
+        if i < len(kept) and kept[i] < min(epoch, r.retired or epoch):
+            out.add(r.node_id)
+    return out
 
 
 def _named_bytes(rows: list[_Row]) -> dict[str, int]:
@@ -224,7 +243,8 @@ def _relocate(
     segments: SegmentSet,
 ) -> list[tuple[str, int, str, str, int]]:  # fmt: skip
     """Copy as they are the chunks in vacated segments that no rewrite takes along (of nodes
-    removed since a kept commit); the updates of their rows (segment, offset, key)."""
+    removed since a kept commit, or pinned: :func:`_pinned`); the updates of their rows
+    (segment, offset, key)."""
     out = []
     for r in rows:
         if r.segment in vacated and r.node_id not in rewritten:
@@ -264,7 +284,9 @@ def _compact_locked(session: Session) -> CompactReport:
         kept = [r[0] for r in conn.execute("SELECT id FROM commits ORDER BY id")]
         ends = {n.id: _kept_ends(conn, n, kept) for n in nodes}
         cuts = {i: {n for _, n in e} for i, e in ends.items()}
-        targets, vacated = _targets(nodes, before, rows, cuts)
+        chosen, vacated = _targets(nodes, before, rows, cuts)
+        pinned = _pinned(conn, rows, kept)
+    targets = [n for n in chosen if n.id not in pinned]  # the others' chunks move as they are
     segments = SegmentSet(root, session.segment_bytes)
     writers = [(n, TableWriter(n.id, n.schema, n.codec, segments, session.pool)) for n in targets]
     catalog.landed = False
@@ -308,7 +330,7 @@ def _compact_locked(session: Session) -> CompactReport:
     _remove_empty_dirs(os.path.join(root, DATA))
     after = _segment_sizes(root)
     return CompactReport(
-        sum(before.values()), sum(after.values()), tuple(n.path for n, _ in writers), removed,
+        sum(before.values()), sum(after.values()), tuple(n.path for n in chosen), removed,
         leased,
     )  # fmt: skip
 

@@ -12,10 +12,10 @@ A commit stays readable while its row in ``commits`` exists: ``expire()`` delete
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ColvaultError
@@ -35,7 +35,7 @@ def seen(added: str, retired: str) -> str:
 NEEDED = seen("added_commit", "retired_commit")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class NodeChange:
     """What one commit did to one node."""
 
@@ -49,9 +49,11 @@ class NodeChange:
     old_path: str | None = None
     #: whether the node's columns (names, types, order) changed
     columns_changed: bool = False
+    #: rows whose values an update set (``update_where``, ``modify_*``)
+    rows_updated: int = 0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Commit:
     """A commit as :meth:`Store.history` lists it."""
 
@@ -103,6 +105,15 @@ def history(
             where, kind = _version_at(versions[node_id], commit_id)
             change = NodeChange(where, kind, "changed", n, gone.pop((node_id, commit_id), 0))
             changes.setdefault(commit_id, []).append(change)
+    for node_id, commit_id, updated in conn.execute(
+        "SELECT node_id, commit_id, updated FROM row_edits WHERE updated > 0"
+    ):
+        for i, change in enumerate(changes.get(commit_id, ())):
+            if (
+                versions.get(node_id)
+                and change.path == _version_at(versions[node_id], commit_id)[0]
+            ):
+                changes[commit_id][i] = dataclasses.replace(change, rows_updated=updated)
     out = []
     for commit_id, stamp, message in commits:
         found = sorted(changes.get(commit_id, ()), key=lambda c: (c.path, c.action))

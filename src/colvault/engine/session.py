@@ -27,7 +27,7 @@ from ..errors import (
     StoreClosedError,
     StoreNotFoundError,
 )
-from . import history, pastview, recovery
+from . import edits, history, pastview, recovery
 from .catalog import (
     FORMAT_VERSION,
     OLD_FORMATS,
@@ -118,6 +118,8 @@ class Session:
         self._fsync_pool: ThreadPoolExecutor | None = None
         self.pending = PendingMeta()
         self.writers: dict[str, TableWriter] = {}
+        #: planned deletes and updates of committed rows, by node (:mod:`.edits`)
+        self.edits: dict[str, edits.Edit] = {}
         #: the segment files this store writes, shared by every table's writer
         self.segments = SegmentSet(self.path, self.segment_bytes)
         self._nodes_cache: tuple[int, dict[str, NodeRecord]] | None = None
@@ -235,6 +237,14 @@ class Session:
             self.writers[node_id] = writer
         return writer
 
+    def edit_of(self, node_id: str) -> edits.Edit | None:
+        """The node's planned delete or update, if it has one."""
+        return self.edits.get(node_id)
+
+    def add_edit(self, edit: edits.Edit) -> None:
+        """Keep a planned edit (:func:`.edits.prepare`) for the next commit."""
+        self.edits[edit.node_id] = edit
+
     def writer(self, node_id: str) -> TableWriter | None:
         """The writer of a node's pending rows, if it has one."""
         return self.writers.get(node_id)
@@ -316,6 +326,7 @@ class Session:
 
     def drop_rows(self, node_id: str) -> None:
         """Drop the uncommitted rows of one table (its writer rolled back and closed)."""
+        self.edits.pop(node_id, None)  # its rewritten chunks stay, named by nothing
         writer = self.writers.pop(node_id, None)
         if writer is not None:  # its written bytes stay, named by nothing (see TableWriter)
             writer.rollback()
@@ -328,6 +339,7 @@ class Session:
         """True when rows, node changes or sidecar edits wait for ``commit()``."""
         return (
             bool(self.pending)
+            or bool(self.edits)
             or self.segments.has_work
             or any(w.has_work for w in self.writers.values())
         )
@@ -352,6 +364,8 @@ class Session:
             rows = ManifestRows()
             with self.catalog.commit(message) as (conn, commit_id):
                 self.pending.apply(conn, commit_id)
+                for edit in self.edits.values():  # before the appends, which land after
+                    edits.apply(conn, commit_id, edit)
                 for node_id, w in writers:
                     path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
                     source = ChunkSource(self.path, path, self.reader, None)
@@ -412,6 +426,7 @@ class Session:
             w.after_commit()
         self.segments.after_commit(seal)
         self.pending.clear()
+        self.edits.clear()
         self._ops_version += 1
         if seal:
             self.writers.clear()
@@ -430,6 +445,7 @@ class Session:
         else:
             self.segments.close()
         self.pending.clear()
+        self.edits.clear()
         self._ops_version += 1
 
     @contextmanager

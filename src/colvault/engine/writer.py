@@ -32,7 +32,7 @@ from .schema import ColumnSpec, TableSchema
 from .segments import SegmentSet
 
 #: A manifest row of a new chunk.
-_INSERT_CHUNK = (
+INSERT_CHUNK = (
     "INSERT INTO chunks(node_id, col_id, chunk_index, first_row, nrows, segment, offset, "
     "length, crc32, encoding, params, min, max, nan_count, sorted, added_commit, null_count, "
     "validity_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -63,10 +63,10 @@ class PendingChunk(NamedTuple):
     vlen: int = 0  # bytes of the validity frame at the end of the payload
 
 
-def _chunk_record(
+def chunk_record(
     node_id: str, pc: PendingChunk, index: int, first_row: int, commit_id: int
 ) -> tuple[Any, ...]:
-    """A row of the catalog's chunks table for ``pc``, in ``_INSERT_CHUNK``'s column order."""
+    """A row of the catalog's chunks table for ``pc``, in ``INSERT_CHUNK``'s column order."""
     z = pc.zone
     return (node_id, pc.col_id, index, first_row, pc.nrows, pc.segment, pc.offset, pc.length,
             pc.crc, pc.encoding.name, pc.encoding.to_json(), z.min, z.max, z.nan_count,
@@ -83,7 +83,7 @@ class ManifestRows:
         self.nodes: list[tuple[int, int, str]] = []  # (nrows, version, node id)
 
     def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(_INSERT_CHUNK, self.chunks)
+        conn.executemany(INSERT_CHUNK, self.chunks)
         conn.executemany(  # in place: a commit of the past counts its rows in its chunks
             "UPDATE node_versions SET nrows = ?, version = ? WHERE id = ? AND until IS NULL",
             self.nodes,
@@ -416,7 +416,7 @@ class TableWriter:
                 assert pc is not None, "a chunk's run was not written before the commit"
                 index = next_index.get(pc.col_id, 0)
                 next_index[pc.col_id] = index + 1
-                records.append(_chunk_record(self.node_id, pc, index, first, commit_id))
+                records.append(chunk_record(self.node_id, pc, index, first, commit_id))
             first += chunk[0].nrows  # type: ignore[union-attr]
         rows.nodes.append((first, commit_id, self.node_id))
 
@@ -531,7 +531,7 @@ class TableWriter:
                                   ref.encoding, z)  # fmt: skip
                 retired.append((commit_id, self.node_id, spec.id, ref.index))
                 index = self._next_index(conn, spec.id)
-                added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
+                added.append(chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
         for j, (spec, a, grow) in columns:
             if grow:
                 continue
@@ -543,7 +543,7 @@ class TableWriter:
             retired.append((commit_id, self.node_id, spec.id, ref.index))
             pc = PendingChunk(spec.id, total, rel, offset, len(c.payload), e.crc, c.encoding,
                               e.zone, e.nulls, e.vlen)  # fmt: skip
-            added.append(_chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
+            added.append(chunk_record(self.node_id, pc, index, tail.first_row, commit_id))
         conn.executemany(
             "UPDATE chunks SET retired_commit = ? "
             "WHERE node_id = ? AND col_id = ? AND chunk_index = ?",

@@ -1,0 +1,148 @@
+"""The methods of :class:`~colvault.engine.table.Table` that change committed rows: deletes and
+updates, by condition (``delete_where``, ``update_where``) or by row number (PyTables'
+``remove_rows``, ``modify_column``, ``modify_rows``). What they do on disk: :mod:`.edits`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SchemaError
+from . import edits
+from .coerce import coerce_batch
+from .schema import ColumnSpec
+
+if TYPE_CHECKING:
+    from .codec import Codec
+    from .manifest import NodeState
+    from .schema import TableSchema
+    from .session import Session
+
+Condvars = dict[str, Any] | None
+
+
+class TableEdits:
+    """Deletes and updates; mixed into :class:`~colvault.engine.table.Table`.
+
+    Each is planned at once against the committed rows (one snapshot) and applied by the next
+    ``commit()``, atomically with everything else pending; ``abort()`` drops it. It rewrites
+    only the chunks holding affected rows. Reads see the change after the commit, as they see
+    appended rows. Rows appended and not yet committed are not affected. After a delete, row
+    numbers are dense again (as in PyTables). One delete or update per table per commit: a
+    second raises ``ColvaultError`` until the first is committed or aborted. If another
+    process changes the table before the commit, the commit raises ``NodeError`` and applies
+    nothing. The rows as they were stay readable with ``open(as_of=)`` until expired.
+    """
+
+    _session: Session
+    _id: str
+
+    if TYPE_CHECKING:  # given by the classes it is mixed with
+
+        @property
+        def path(self) -> str: ...
+
+        @property
+        def nrows(self) -> int: ...
+
+        @property
+        def _schema(self) -> TableSchema: ...
+
+        @property
+        def _codec(self) -> Codec: ...
+
+        def _state(self) -> NodeState: ...
+
+        def get_where_list(self, cond: str, condvars: Condvars = None) -> np.ndarray: ...
+
+    def delete_where(self, cond: str, condvars: Condvars = None) -> int:
+        """Delete the committed rows that satisfy ``cond``; how many."""
+        self._session.check_writable()
+        with self._session.snapshot():
+            return self._plan(self.get_where_list(cond, condvars), None)
+
+    def remove_rows(self, start: int, stop: int | None = None, step: int | None = None) -> int:
+        """Delete committed rows ``start:stop:step`` (PyTables' name; ``stop`` None: only row
+        ``start``); how many."""
+        self._session.check_writable()
+        with self._session.snapshot():
+            n = self.nrows
+            if stop is None:
+                first = start + n if start < 0 else start
+                if not 0 <= first < n:
+                    raise IndexError(f"row {start} is out of range for {self.path} ({n} rows)")
+                rows = np.array([first], np.int64)
+            else:
+                rows = np.arange(n, dtype=np.int64)[slice(start, stop, step)]
+                rows = np.sort(rows)
+            return self._plan(rows, None)
+
+    def update_where(
+        self, cond: str, values: dict[str, Any], condvars: Condvars = None
+    ) -> int:  # fmt: skip
+        """Set columns of the committed rows that satisfy ``cond``: ``values`` maps column
+        names to a constant or to values aligned with the matching rows (as many, in row
+        order); how many rows. Values are checked as ``append`` checks them."""
+        self._session.check_writable()
+        with self._session.snapshot():
+            rows = self.get_where_list(cond, condvars)
+            return self._plan(rows, self._coerced(values, len(rows)))
+
+    def modify_column(self, name: str, values: Any, start: int = 0) -> int:
+        """Set column ``name`` of committed rows ``start, start + 1, ...`` to ``values`` (as
+        PyTables' ``modify_column(start, column=, colname=)``); how many rows."""
+        self._session.check_writable()
+        with self._session.snapshot():
+            n = len(values)
+            rows = self._row_span(start, n)
+            return self._plan(rows, self._coerced({name: values}, n, broadcast=False))
+
+    def modify_rows(self, start: int, rows: Any) -> int:
+        """Set every column of committed rows ``start, start + 1, ...`` from ``rows`` (a
+        structured array, a dict of arrays, a DataFrame, as ``append`` takes them); how many."""
+        self._session.check_writable()
+        specs = self._schema.columns
+        n, arrays = coerce_batch(rows, specs, f"table {self.path}", self._schema.index_columns)
+        with self._session.snapshot():
+            span = self._row_span(start, n)
+            return self._plan(span, dict(enumerate(arrays)))
+
+    def _row_span(self, start: int, n: int) -> np.ndarray:
+        total = self.nrows
+        if start < 0 or start + n > total:
+            raise IndexError(
+                f"rows {start}..{start + n - 1} are out of range for {self.path} ({total} rows)"
+            )
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def _coerced(self, values: dict[str, Any], n: int, broadcast: bool = True) -> dict[int, Any]:
+        """Column position → ``n`` values of its type (constants repeated)."""
+        if not isinstance(values, dict) or not values:
+            raise SchemaError(f"table {self.path}: values must be a dict of column -> values")
+        specs = {s.name: (j, s) for j, s in enumerate(self._schema.columns)}
+        unknown = sorted(set(values) - set(specs))
+        if unknown:
+            raise SchemaError(f"table {self.path} has no column {', '.join(map(repr, unknown))}")
+        chosen: list[ColumnSpec] = [specs[name][1] for name in values]
+        data = {
+            s.name: _repeated(values[s.name], s, n) if broadcast else values[s.name] for s in chosen
+        }
+        got, arrays = coerce_batch(data, chosen, f"table {self.path}")
+        if got != n:
+            raise SchemaError(
+                f"table {self.path}: {got} values for {n} rows (give one value, or one per row)"
+            )
+        return {specs[s.name][0]: a for s, a in zip(chosen, arrays, strict=True)}
+
+    def _plan(self, rows: np.ndarray, values: dict[int, Any] | None) -> int:
+        return edits.plan(self._session, self._id, self.path, self._schema, self._codec,
+                          self._state(), rows, values)  # fmt: skip
+
+
+def _repeated(value: Any, spec: ColumnSpec, n: int) -> Any:
+    """``value`` as ``n`` values when it is one value of the column (a scalar, or one cell of
+    a column of cells), else as given."""
+    if isinstance(value, str | bytes) or value is None or np.ndim(value) == len(spec.shape):
+        return [value] * n
+    return value

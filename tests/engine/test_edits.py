@@ -1,0 +1,262 @@
+"""Deletes and updates of committed rows: delete_where, remove_rows, update_where,
+modify_column, modify_rows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault import ColvaultError, NodeError, SchemaError
+from colvault.engine import seam as seam_mod
+
+from .test_powercut import PowerCut, RecordingSeam
+
+SCHEMA = {"x": "i8", "y": "f8", "c": "category", "n": {"dtype": "i4", "nullable": True}}
+
+
+def make(store: colvault.Store, n: int = 35, chunk_rows: int = 10) -> colvault.Table:
+    t = store.create_table("/t", SCHEMA, chunk_rows=chunk_rows)
+    t.append(
+        {
+            "x": np.arange(n),
+            "y": np.arange(n) * 1.5,
+            "c": [f"k{i % 3}" for i in range(n)],
+            "n": [None if i % 5 == 0 else i for i in range(n)],
+        }
+    )
+    return t
+
+
+def segment_bytes(path: str) -> int:
+    data = os.path.join(path, "data")
+    return sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+
+
+def test_delete_where_is_pending_until_the_commit_and_rows_are_dense_again(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        before = store.commit()
+        assert t.delete_where("(x > 3) & (x < 8) | (x == 20)") == 5
+        assert len(t) == 35 and store.has_pending  # not yet
+        with colvault.open(store_path) as other:
+            assert len(other["/t"]) == 35
+        after = store.commit("five gone")
+        want = [i for i in range(35) if not (3 < i < 8 or i == 20)]
+        assert t.col("x").tolist() == want and len(t) == 30
+        assert t[4]["x"] == 8  # row numbers are dense again
+        assert t.count_where("x > 20") == 14 and t.read_where("x == 21")["y"].tolist() == [31.5]
+        assert t.col("n").mask.tolist() == [i % 5 == 0 for i in want]
+        assert t.col("c").tolist() == [f"k{i % 3}" for i in want]
+        assert store.verify().ok
+        (change,) = store.history(limit=1)[0].changes
+        assert (change.action, change.rows_removed, change.rows_added) == ("changed", 5, 0)
+        assert t.delete_where("x > 1000") == 0 and not store.has_pending
+    with colvault.open(store_path, as_of=before) as past:
+        assert past["/t"].col("x").tolist() == list(range(35))
+    with colvault.open(store_path, as_of=after) as past:
+        assert past["/t"].col("x").tolist() == want
+
+
+def test_abort_drops_an_edit(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        store.commit()
+        t.delete_where("x < 30")
+        store.abort()
+        assert store.commit() and len(t) == 35 and store.verify().ok
+
+
+def test_remove_rows_as_pytables(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store, 20)
+        store.commit()
+        assert t.remove_rows(0) == 1
+        store.commit()
+        assert t.remove_rows(-1) == 1
+        store.commit()
+        assert t.col("x").tolist() == list(range(1, 19))
+        assert t.remove_rows(0, 10, 3) == 4  # rows 0, 3, 6, 9: x 1, 4, 7, 10
+        store.commit()
+        assert t.col("x").tolist() == [2, 3, 5, 6, 8, 9, *list(range(11, 19))]
+        with pytest.raises(IndexError, match="row 14 is out of range"):
+            t.remove_rows(14)
+
+
+def test_update_where_sets_constants_and_aligned_values(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        store.commit()
+        assert t.update_where("x >= 30", {"y": -1.0, "c": "new", "n": None}) == 5
+        store.commit()
+        tail = t.read()[-5:]
+        assert tail["y"].tolist() == [-1.0] * 5 and tail["c"].tolist() == ["new"] * 5
+        assert t.col("n").mask[-5:].all() and len(t) == 35
+        assert t.update_where("x < 3", {"y": [10.0, 11.0, 12.0], "n": [7, None, 9]}) == 3
+        store.commit()
+        head = t.read()[:3]
+        assert head["y"].tolist() == [10.0, 11.0, 12.0]
+        assert t.col("n")[:3].tolist() == [7, None, 9]
+        assert t.col("x").tolist() == list(range(35))
+        (change,) = store.history(limit=1)[0].changes
+        assert change.rows_updated == 3 and change.rows_removed == 0
+        assert t.count_where("y < 0") == 5  # zone maps of the rewritten chunks are right
+
+
+def test_bad_updates_raise_and_change_nothing(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        store.commit()
+        with pytest.raises(SchemaError, match="no column 'nope'"):
+            t.update_where("x < 3", {"nope": 1})
+        with pytest.raises(SchemaError, match="2 values for 3 rows"):
+            t.update_where("x < 3", {"y": [1.0, 2.0]})
+        with pytest.raises(SchemaError):
+            t.update_where("x < 3", {"x": "text"})
+        with pytest.raises(SchemaError, match="column 'x'"):
+            t.update_where("x < 3", {"x": None})  # not nullable
+        with pytest.raises(IndexError, match="out of range"):
+            t.modify_column("y", [1.0, 2.0], start=34)
+        assert not store.has_pending and t.col("y").tolist() == [i * 1.5 for i in range(35)]
+
+
+def test_modify_column_and_modify_rows(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        store.commit()
+        assert t.modify_column("x", [100, 101], start=9) == 2  # across a chunk boundary
+        store.commit()
+        assert t.col("x")[8:12].tolist() == [8, 100, 101, 11]
+        rows = np.array([(7, 7.5, "q", 1)], dtype=[("x", "i8"), ("y", "f8"), ("c", "U1"),
+                                                    ("n", "i4")])  # fmt: skip
+        assert t.modify_rows(1, rows) == 1
+        store.commit()
+        assert t.read()[1].tolist() == (7, 7.5, "q", 1)
+
+
+def test_one_edit_per_table_per_commit_and_appends_land_after(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store)
+        store.commit()
+        t.delete_where("x < 5")
+        with pytest.raises(ColvaultError, match="uncommitted delete or update"):
+            t.update_where("x > 5", {"y": 0.0})
+        t.append({"x": [100], "y": [1.0], "c": ["z"], "n": [None]})
+        store.commit()
+        assert t.col("x").tolist() == [*list(range(5, 35)), 100]
+
+
+def test_an_edit_of_a_table_changed_by_another_writer_applies_nothing(store_path):
+    with colvault.open(store_path, "w") as store:
+        make(store)
+    with colvault.open(store_path, "a") as one, colvault.open(store_path, "a") as two:
+        one["/t"].delete_where("x < 10")
+        one.create_group("/also")
+        two["/t"].append({"x": [99], "y": [0.0], "c": ["k"], "n": [1]})
+        two.commit()
+        with pytest.raises(NodeError, match="changed by another process"):
+            one.commit()
+        assert "/also" not in one and len(one["/t"]) == 36
+        assert one["/t"].delete_where("x < 10") == 10  # against the new commit: it lands
+        one.commit()
+    with colvault.open(store_path) as store:
+        assert store["/t"].col("x").tolist() == [*list(range(10, 35)), 99]
+
+
+def test_an_edit_rewrites_only_the_chunks_it_touches(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i8", "y": "f8"}, chunk_rows=1000)
+        t.append({"x": np.arange(50_000), "y": np.random.default_rng(1).random(50_000)})
+        store.commit()
+        chunk = t.storage()[1].stored_bytes / t.storage()[1].chunks  # ~8 kB of y per chunk
+        before = segment_bytes(store_path)
+        assert t.delete_where("x == 25_500") == 1
+        store.commit()
+        grown = segment_bytes(store_path) - before
+        assert 0 < grown < 3 * chunk  # one chunk of each column, not 50
+        assert t.col("x").tolist() == [i for i in range(50_000) if i != 25_500]
+
+
+def test_compact_after_edits_keeps_every_kept_commit(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store, 300, chunk_rows=50)
+        first = store.commit()
+        t.delete_where("x % 2 == 0")
+        second = store.commit()
+        t.update_where("x > 250", {"y": 0.0})
+        third = store.commit()
+        want = {c: None for c in (first, second, third)}
+        for c in want:
+            with colvault.open(store_path, as_of=c) as past:
+                want[c] = past["/t"].read().tolist()
+        full = segment_bytes(store_path)
+        store.compact()
+        for c, rows in want.items():
+            with colvault.open(store_path, as_of=c) as past:
+                assert past["/t"].read().tolist() == rows
+        store.expire(third)
+        store.compact()
+        assert segment_bytes(store_path) < full
+        assert t.read().tolist() == want[third] and store.verify().ok
+        assert t.storage()[0].chunks == 3  # 150 rows re-cut into full chunks of 50
+
+
+def test_a_power_cut_at_any_step_of_an_edit_s_commit_leaves_before_or_after(tmp_path):
+    """A delete and an append to one table and an update of another in one commit, the power
+    cut before each of the commit's durable steps in turn (the seam of test_powercut): the
+    store reopens with the rows before the commit or after it, never between, and verify()
+    finds nothing."""
+    template = tmp_path / "a.colvault"
+    with colvault.open(template, "w", segment_bytes=16 << 10) as store:
+        make(store, 300, chunk_rows=50)
+        store.create_table("/u", {"x": "i8", "y": "f8"}, chunk_rows=40).append(
+            {"x": np.arange(200), "y": np.zeros(200)}
+        )
+    extra = {"x": [1000, 1001], "y": [0.5, 0.5], "c": ["e", "e"], "n": [1, None]}
+
+    def stage(store: colvault.Store) -> None:
+        store["/t"].delete_where("x % 3 == 0")
+        store["/t"].append(extra)
+        store["/u"].update_where("x > 150", {"y": -1.0})
+
+    def state(store: colvault.Store) -> tuple[list, list]:
+        return store["/t"].read().tolist(), store["/u"].read().tolist()
+
+    with colvault.open(template) as store:
+        before = state(store)
+    t_rows = [r for r in before[0] if r[0] % 3] + [(1000, 0.5, "e", 1), (1001, 0.5, "e", None)]
+    after = (t_rows, [(x, -1.0 if x > 150 else y) for x, y in before[1]])
+
+    def run(k: int | None) -> tuple[str, RecordingSeam]:
+        path = tmp_path / f"cut{k}"
+        shutil.copytree(template, path)
+        rec = RecordingSeam(cut_at=k)
+        store = colvault.open(path, "a", segment_bytes=16 << 10)
+        try:
+            with seam_mod.installed(rec):
+                stage(store)
+                with rec.counted():
+                    if k is None:
+                        store.commit()
+                    else:
+                        with pytest.raises(PowerCut):
+                            store.commit()
+        finally:
+            if not store.closed:
+                store.session.release()
+        rec.lose_power()
+        return str(path), rec
+
+    _, dry = run(None)
+    steps = len(dry.ops)
+    assert steps > 3 and dry.committed
+    for k in range(steps + 1):
+        path, rec = run(k)
+        want = after if rec.committed else before
+        for mode in ("a", "r"):
+            with colvault.open(path, mode) as store:
+                assert state(store) == want, f"cut at step {k}, mode {mode}"
+                assert store.verify().ok, f"cut at step {k}"
