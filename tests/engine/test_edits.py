@@ -142,7 +142,7 @@ def test_one_edit_per_table_per_commit_and_appends_land_after(store_path):
         t = make(store)
         store.commit()
         t.delete_where("x < 5")
-        with pytest.raises(ColvaultError, match="uncommitted delete or update"):
+        with pytest.raises(ColvaultError, match="uncommitted delete, update"):
             t.update_where("x > 5", {"y": 0.0})
         t.append({"x": [100], "y": [1.0], "c": ["z"], "n": [None]})
         store.commit()
@@ -260,3 +260,92 @@ def test_a_power_cut_at_any_step_of_an_edit_s_commit_leaves_before_or_after(tmp_
             with colvault.open(path, mode) as store:
                 assert state(store) == want, f"cut at step {k}, mode {mode}"
                 assert store.verify().ok, f"cut at step {k}"
+
+
+# -- column changes --------------------------------------------------------------------------------
+
+
+def test_add_column_by_fill_values_or_expression(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store, 25)
+        before = store.commit()
+        t.add_column("z", "f8", expr="x * 2 + y")
+        assert t.columns == ["x", "y", "c", "n"]  # pending until the commit
+        store.commit()
+        t.add_column("f", "i4", fill=7)
+        store.commit()
+        t.add_column("v", {"dtype": "i2", "nullable": True}, values=[None, *range(1, 25)])
+        store.commit()
+        t.add_column("e", {"dtype": "U2", "nullable": True})
+        store.commit()
+        assert t.columns == ["x", "y", "c", "n", "z", "f", "v", "e"]
+        assert t.col("z").tolist() == [i * 2 + i * 1.5 for i in range(25)]
+        assert t.col("f").tolist() == [7] * 25 and t.col("v").tolist() == [None, *range(1, 25)]
+        assert t.col("e").mask.all() and t.count_where("z > 50") == 10
+        assert t.storage()[4].chunks == 3  # aligned with the table's chunks of 10 rows
+        t.append({"x": [99], "y": [0.0], "c": ["k"], "n": [1], "z": [1.0], "f": [1], "v": [2],
+                  "e": ["ab"]})  # fmt: skip
+        store.commit()
+        assert len(t) == 26 and t.read()[-1].tolist() == (99, 0.0, "k", 1, 1.0, 1, 2, "ab")
+        assert store.history(limit=1)[0].changes[0].rows_added == 1
+        assert store.verify().ok
+    with colvault.open(store_path, as_of=before) as past:
+        assert past["/t"].columns == ["x", "y", "c", "n"]
+
+
+def test_rename_and_remove_columns(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store, 25)
+        before = store.commit()
+        t.rename_column("y", "why")
+        store.commit()
+        t.remove_column("c")
+        change = store.commit()
+        assert t.columns == ["x", "why", "n"] and t.read_where("why > 33")["x"].tolist() == [
+            23,
+            24,
+        ]
+        log = store.history(limit=2)
+        assert log[0].id == change and all(c.changes[0].columns_changed for c in log)
+        t.append({"x": [1], "why": [2.0], "n": [None]})
+        store.commit()
+        assert len(t) == 26
+    with colvault.open(store_path, as_of=before) as past:
+        assert past["/t"].columns == ["x", "y", "c", "n"]
+        assert past["/t"].col("c").tolist() == [f"k{i % 3}" for i in range(25)]
+
+
+def test_column_changes_refuse_what_they_cannot_do(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = make(store, 5)
+        with pytest.raises(ColvaultError, match="not committed yet"):
+            t.add_column("z", "f8", fill=1.0)
+        store.commit()
+        with pytest.raises(SchemaError, match="already has a column 'x'"):
+            t.add_column("x", "f8", fill=1.0)
+        with pytest.raises(SchemaError, match="give fill=, values= or expr="):
+            t.add_column("z", "f8")
+        with pytest.raises(SchemaError, match="one of fill=, values= and expr="):
+            t.add_column("z", "f8", fill=1.0, expr="x")
+        with pytest.raises(SchemaError, match="4 values for column 'z', not 5"):
+            t.add_column("z", "f8", values=[1.0] * 4)
+        with pytest.raises(colvault.QueryError):
+            t.add_column("z", "f8", expr="nope + 1")
+        with pytest.raises(SchemaError, match="no column 'nope'"):
+            t.rename_column("nope", "z")
+        with pytest.raises(SchemaError, match="already has a column 'y'"):
+            t.rename_column("x", "y")
+        assert not store.has_pending
+        t.append({"x": [5], "y": [0.0], "c": ["k"], "n": [1]})
+        with pytest.raises(ColvaultError, match="rows appended and not committed"):
+            t.remove_column("y")
+        store.commit()
+        t.remove_column("y")
+        with pytest.raises(ColvaultError, match="uncommitted column change: commit"):
+            t.append({"x": [6], "y": [0.0], "c": ["k"], "n": [1]})
+        store.abort()
+        assert t.columns == ["x", "y", "c", "n"] and len(t) == 6
+        single = store.create_table("/one", {"a": "i4"})
+        store.commit()
+        with pytest.raises(SchemaError, match="only column"):
+            single.remove_column("a")

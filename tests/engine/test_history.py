@@ -249,6 +249,9 @@ OPS = st.lists(
         st.tuples(st.just("attr"), st.sampled_from(["/", "/a", "/b"]), st.integers(-1, 3)),
         st.tuples(st.just("delete"), st.sampled_from(["/a", "/b"]), st.integers(0, 6)),
         st.tuples(st.just("update"), st.sampled_from(["/a", "/b"]), st.integers(0, 4)),
+        st.tuples(st.just("add column"), st.sampled_from(["/a", "/b"]), st.integers(0, 2)),
+        st.tuples(st.just("rename column"), st.sampled_from(["/a", "/b"]), st.integers(0, 2)),
+        st.tuples(st.just("remove column"), st.sampled_from(["/a", "/b"]), st.integers(0, 2)),
         st.tuples(st.just("commit"), st.none(), st.none()),
         st.tuples(st.just("abort"), st.none(), st.none()),
     ),
@@ -261,9 +264,25 @@ def _apply(store: colvault.Store, op: tuple[Any, Any, Any], counter: list[int]) 
     if kind == "append" and path in store:
         start = counter[0]
         counter[0] += arg
-        store[path].append(
-            {"x": np.arange(start, start + arg), "s": [f"r{i % 7}" for i in range(arg)]}
-        )
+        t = store[path]
+        rows: dict[str, Any] = {c: np.arange(start, start + arg) % 1000 for c in t.columns}
+        rows["s"] = [f"r{i % 7}" for i in range(arg)]
+        try:
+            t.append(rows)
+        except ColvaultError as exc:  # none after a column change
+            assert "uncommitted column change" in str(exc)
+    elif kind.endswith("column") and path in store:
+        t = store[path]
+        name = next((c for c in (f"c{arg}", f"d{arg}") if c in t.columns), None)
+        try:
+            if kind == "add column" and name is None:
+                t.add_column(f"c{arg}", "i4", expr=f"x * {arg + 1}")
+            elif kind == "rename column" and name is not None:
+                t.rename_column(name, ("d" if name[0] == "c" else "c") + name[1:])
+            elif kind == "remove column" and name is not None:
+                t.remove_column(name)
+        except ColvaultError as exc:  # one change per table per commit, none after appends
+            assert "uncommitted" in str(exc) or "not committed" in str(exc)
     elif kind == "rename" and path in store and arg not in store:
         store.rename(path, arg)
     elif kind == "remove" and path in store:
@@ -278,7 +297,7 @@ def _apply(store: colvault.Store, op: tuple[Any, Any, Any], counter: list[int]) 
             else:
                 t.update_where(f"x % 5 == {arg}", {"s": f"u{arg}"})
         except ColvaultError as exc:  # one edit per table per commit
-            assert "uncommitted delete or update" in str(exc)
+            assert "uncommitted delete, update" in str(exc)
     elif kind == "attr" and path in store:
         if arg < 0:
             store[path].attrs.pop("k", None)

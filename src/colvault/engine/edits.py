@@ -15,7 +15,9 @@ across. Rows appended and not yet committed are not edited: they land after the 
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ from .coded import Coded
 from .manifest import NodeState
 from .masked import Masked
 from .reading import ChunkSource
-from .schema import TableSchema
+from .schema import ColumnSpec, TableSchema
 from .writer import INSERT_CHUNK, TableWriter, chunk_record
 
 if TYPE_CHECKING:
@@ -104,7 +106,8 @@ def prepare(
     """Rewrite the chunks ``changes`` touch into the session's segment; the plan."""
     if session.edit_of(node_id) is not None:
         raise ColvaultError(
-            f"{path} has an uncommitted delete or update: commit() or abort() it before the next"
+            f"{path} has an uncommitted delete, update or column change: commit() or abort() it "
+            "before the next"
         )
     src = ChunkSource(session.path, path, session.reader, None)
     writer = TableWriter(node_id, schema, codec, session.segments, session.pool)
@@ -167,18 +170,25 @@ def _widened(base: np.ndarray, new: np.ndarray) -> np.ndarray:
     return base.copy()
 
 
-def apply(conn: sqlite3.Connection, commit_id: int, edit: Edit) -> None:
-    """Inside the commit: retire the chunks from the first touched one on and add them again
-    (see the module docstring). ``NodeError`` when the table changed since the plan."""
-    node = edit.node_id
-    row = conn.execute("SELECT version, nrows FROM nodes WHERE id = ?", (node,)).fetchone()
+def _check_version(conn: sqlite3.Connection, path: str, node: str, version: int) -> None:
+    row = conn.execute("SELECT version FROM nodes WHERE id = ?", (node,)).fetchone()
     if row is None:
-        raise NodeError(f"{edit.path} was removed by another process; its edit was not applied")
-    if row[0] != edit.version:
+        raise NodeError(f"{path} was removed by another process; its edit was not applied")
+    if row[0] != version:
         raise NodeError(
-            f"{edit.path} was changed by another process after its rows were edited here "
-            "(the edit read an older commit); nothing was committed"
+            f"{path} was changed by another process after it was edited here (the edit read "
+            "an older commit); nothing was committed"
         )
+
+
+def apply(conn: sqlite3.Connection, commit_id: int, edit: Edit | ColumnEdit) -> None:
+    """Inside the commit: apply a planned edit (see the module docstring). ``NodeError`` when
+    the table changed since the plan."""
+    if isinstance(edit, ColumnEdit):
+        _apply_columns(conn, commit_id, edit)
+        return
+    node = edit.node_id
+    _check_version(conn, edit.path, node, edit.version)
     first = min(edit.kept)
     start = edit.starts[first]
     old: dict[str, list[int]] = {}
@@ -239,3 +249,102 @@ SELECT node_id, col_id, ?, ?, nrows, segment, offset, length, crc32, encoding, p
        nan_count, sorted, ?, null_count, validity_length
 FROM chunks WHERE node_id = ? AND col_id = ? AND chunk_index = ?
 """
+
+
+# -- column changes --------------------------------------------------------------------------------
+
+
+@dataclass
+class ColumnEdit:
+    """A table's planned column change: its new schema and, for an added column, its chunks
+    (written, one per chunk position); for a removed one, the column whose chunks go."""
+
+    node_id: str
+    path: str
+    version: int  # the table's version the plan read
+    schema: TableSchema  # the table's schema after the change
+    starts: list[int]  # first row of each committed chunk
+    added: TableWriter | None = None  # the new column's chunks, one per chunk position
+    dropped: str | None = None  # id of the removed column
+
+
+def plan_columns(session: Session, edit: ColumnEdit) -> None:
+    """Keep a column change for the commit; one change of rows or columns per table per
+    commit, and none while the table has rows appended and not yet committed."""
+    if session.edit_of(edit.node_id) is not None:
+        raise ColvaultError(
+            f"{edit.path} has an uncommitted delete, update or column change: commit() or "
+            "abort() it before the next"
+        )
+    if edit.version < 0:
+        raise ColvaultError(
+            f"{edit.path} is not committed yet: commit() it before changing its columns (or "
+            "create it with them)"
+        )
+    writer = session.writer(edit.node_id)
+    if writer is not None and writer.has_work:
+        raise ColvaultError(
+            f"{edit.path} has rows appended and not committed: commit() before changing its columns"
+        )
+    session.add_edit(edit)
+
+
+def write_column(
+    session: Session, node_id: str, spec: ColumnSpec, schema: TableSchema, codec: Codec,
+    pieces: Iterator[tuple[Any, int]],
+) -> TableWriter:  # fmt: skip
+    """The chunks of a new column, one per ``(values, rows)`` piece (one per chunk position),
+    written to the session's segment."""
+    writer = TableWriter(node_id, TableSchema((spec,), schema.chunk_rows), codec,
+                         session.segments, session.pool)  # fmt: skip
+    try:
+        for values, n in pieces:
+            writer.add([values], n)
+            writer.flush_compressed()
+    except BaseException:
+        session.discard()  # bytes half written: drop all pending work, as a failed append does
+        raise
+    return writer
+
+
+def _apply_columns(conn: sqlite3.Connection, commit_id: int, edit: ColumnEdit) -> None:
+    node = edit.node_id
+    _check_version(conn, edit.path, node, edit.version)
+    if edit.added is not None:
+        for pos, (first, chunk) in enumerate(zip(edit.starts, edit.added.chunks, strict=True)):
+            (pc,) = chunk  # the writer's one column
+            assert pc is not None, "a new column's run was not written"
+            conn.execute(INSERT_CHUNK, chunk_record(node, pc, pos, first, commit_id))
+    if edit.dropped is not None:
+        conn.execute(
+            "UPDATE chunks SET retired_commit = ? "
+            "WHERE node_id = ? AND col_id = ? AND retired_commit IS NULL",
+            (commit_id, node, edit.dropped),
+        )
+    since = conn.execute(
+        "SELECT since FROM node_versions WHERE id = ? AND until IS NULL", (node,)
+    ).fetchone()[0]
+    schema = json.dumps(edit.schema.to_json())
+    if since == commit_id:
+        conn.execute(
+            "UPDATE node_versions SET schema = ? WHERE id = ? AND since = ?",
+            (schema, node, since),
+        )
+    else:  # a new version of the node: the commits before read the old schema
+        conn.execute(
+            "UPDATE node_versions SET until = ? WHERE id = ? AND since = ?",
+            (commit_id, node, since),
+        )
+        conn.execute(
+            "INSERT INTO node_versions(id, since, path, kind, schema, options, nrows, version) "
+            "SELECT id, ?, path, kind, ?, options, nrows, ? FROM node_versions "
+            "WHERE id = ? AND since = ?",
+            (commit_id, schema, commit_id, node, since),
+        )
+    conn.execute("UPDATE node_versions SET version = ? WHERE id = ? AND until IS NULL",
+                 (commit_id, node))  # fmt: skip
+    conn.execute(
+        "INSERT OR REPLACE INTO row_edits(node_id, commit_id, removed, updated) "
+        "VALUES (?, ?, 0, 0)",
+        (node, commit_id),
+    )

@@ -6,7 +6,6 @@ survives renames; its data are read from a fresh committed snapshot on every cal
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -150,12 +149,23 @@ class DataNode(Node):
     def __init__(self, store: Store, rec: NodeRecord) -> None:
         super().__init__(store, rec)
         self._record = rec
+        self._parsed: tuple[TableSchema, Codec] | None = None
+        self._index_key = store.session.index_key()
 
-    @functools.cached_property
+    @property
     def _parts(self) -> tuple[TableSchema, Codec]:
         """Schema and codec, parsed on first use (walking 10,000 tables to list them parsed
-        every schema); a record that does not decode raises ``CatalogError`` naming the node."""
-        return self._record.data_parts(self._session.path, self._record.path)
+        every schema), and again after a commit changed the columns (``add_column``...); a
+        record that does not decode raises ``CatalogError`` naming the node."""
+        key = self._session.index_key()
+        if key != self._index_key:  # something was committed since: the columns may differ
+            self._index_key = key
+            rec = self._session.record_of(self._id)
+            if rec is not None and rec.schema != self._record.schema:
+                self._record, self._parsed = rec, None
+        if self._parsed is None:
+            self._parsed = self._record.data_parts(self._session.path, self._record.path)
+        return self._parsed
 
     @property
     def _schema(self) -> TableSchema:

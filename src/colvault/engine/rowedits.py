@@ -1,9 +1,13 @@
-"""The methods of :class:`~colvault.engine.table.Table` that change committed rows: deletes and
-updates, by condition (``delete_where``, ``update_where``) or by row number (PyTables'
-``remove_rows``, ``modify_column``, ``modify_rows``). What they do on disk: :mod:`.edits`."""
+"""The methods of :class:`~colvault.engine.table.Table` that change committed rows and columns:
+deletes and updates, by condition (``delete_where``, ``update_where``) or by row number
+(PyTables' ``remove_rows``, ``modify_column``, ``modify_rows``), and ``add_column``,
+``rename_column``, ``remove_column``. What they do on disk: :mod:`.edits`."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,12 +15,15 @@ import numpy as np
 from ..errors import SchemaError
 from . import edits
 from .coerce import coerce_batch
-from .schema import ColumnSpec
+from .names import check_column_name
+from .query.parse import parse
+from .query.predicate import columns_used, evaluate
+from .reading import ChunkSource
+from .schema import ColumnSpec, TableSchema, parse_columns
 
 if TYPE_CHECKING:
     from .codec import Codec
     from .manifest import NodeState
-    from .schema import TableSchema
     from .session import Session
 
 Condvars = dict[str, Any] | None
@@ -146,3 +153,124 @@ def _repeated(value: Any, spec: ColumnSpec, n: int) -> Any:
     if isinstance(value, str | bytes) or value is None or np.ndim(value) == len(spec.shape):
         return [value] * n
     return value
+
+
+class ColumnEdits:
+    """Column changes; mixed into :class:`~colvault.engine.table.Table`. Each is a change of
+    the schema (a new version of the table's record: ``open(as_of=)`` an earlier commit reads
+    the old columns) plus, for ``add_column``, new chunks for that column only, aligned with
+    the table's chunks. Pending until ``commit()``, as row edits are; not while the table
+    has uncommitted appended rows."""
+
+    _session: Session
+    _id: str
+
+    if TYPE_CHECKING:  # given by the classes it is mixed with
+
+        @property
+        def path(self) -> str: ...
+
+        @property
+        def _schema(self) -> TableSchema: ...
+
+        @property
+        def _codec(self) -> Codec: ...
+
+        def _state(self) -> NodeState: ...
+
+    def add_column(
+        self, name: str, dtype: Any, *, fill: Any = None, values: Any = None,
+        expr: str | None = None, condvars: Condvars = None,
+    ) -> None:  # fmt: skip
+        """Add a column of ``dtype`` (as a schema spells it, e.g. ``"f8"`` or
+        ``{"dtype": "i4", "nullable": True}``) holding ``fill`` in every row, or ``values`` (one
+        per committed row), or what the expression ``expr`` computes from the other columns
+        (the query language, e.g. ``"value * 2 + offset"``, evaluated chunk by chunk). With
+        none of them, a nullable column is missing in every row."""
+        self._session.check_writable()
+        schema = self._schema
+        if name in schema.names:
+            raise SchemaError(f"table {self.path} already has a column {name!r}")
+        (spec,) = parse_columns({name: dtype})
+        given = sum(x is not None for x in (fill, values, expr))
+        if given > 1:
+            raise SchemaError("add_column takes one of fill=, values= and expr=")
+        if not given and not spec.nullable:
+            raise SchemaError(
+                f"column {name!r} of table {self.path}: give fill=, values= or expr= (or make "
+                "it nullable, to start with every value missing)"
+            )
+        with self._session.snapshot():
+            state = self._state()
+            src = ChunkSource(self._session.path, self.path, self._session.reader, None)
+            pieces = self._new_column(spec, state, src, fill, values, expr, condvars)
+            writer = edits.write_column(self._session, self._id, spec, schema, self._codec,
+                                        pieces)  # fmt: skip
+            new = TableSchema((*schema.columns, spec), schema.chunk_rows, schema.index)
+            edits.plan_columns(self._session, edits.ColumnEdit(
+                self._id, self.path, state.version, new, [int(s) for s in state.starts],
+                added=writer,
+            ))  # fmt: skip
+
+    def _new_column(
+        self, spec: ColumnSpec, state: NodeState, src: ChunkSource, fill: Any, values: Any,
+        expr: str | None, condvars: Condvars,
+    ) -> Iterator[tuple[Any, int]]:  # fmt: skip
+        """The new column's values, one piece per chunk position."""
+        what = f"table {self.path}"
+        first = self._schema.columns[0].id
+        sizes = [r.nrows for r in state.columns[first]]
+        if values is not None:
+            n, (whole,) = coerce_batch({spec.name: values}, [spec], what)
+            if n != state.nrows:
+                raise SchemaError(f"{what}: {n} values for column {spec.name!r}, not {state.nrows}")
+            pieces = list(np.cumsum([0, *sizes]))
+            return ((whole[a:b], b - a) for a, b in itertools.pairwise(pieces))
+        if expr is not None:
+            return self._computed(spec, state, src, expr, condvars, sizes)
+        return ((coerce_batch({spec.name: [fill] * n}, [spec], what)[1][0], n) for n in sizes)
+
+    def _computed(
+        self, spec: ColumnSpec, state: NodeState, src: ChunkSource, expr: str,
+        condvars: Condvars, sizes: list[int],
+    ) -> Iterator[tuple[Any, int]]:  # fmt: skip
+        columns = {c.name: (np.dtype(object) if c.is_category else c.dtype)
+                   for c in self._schema.columns}  # fmt: skip
+        tree = parse(expr, columns, condvars, table=self.path, boolean=False)
+        used = [c for c in self._schema.columns if c.name in columns_used(tree)]
+        for pos, n in enumerate(sizes):
+            arrays = {c.name: src.read_chunk_masked(c, state.columns[c.id][pos]) for c in used}
+            out = np.broadcast_to(evaluate(tree, arrays), (n,))
+            yield coerce_batch({spec.name: out}, [spec], f"table {self.path}")[1][0], n
+
+    def rename_column(self, old: str, new: str) -> None:
+        """Rename a column (its values are not touched)."""
+        self._session.check_writable()
+        schema = self._schema
+        spec = schema.column(old)
+        if new in schema.names:
+            raise SchemaError(f"table {self.path} already has a column {new!r}")
+        check_column_name(new)
+        columns = tuple(dataclasses.replace(c, name=new) if c is spec else c
+                        for c in schema.columns)  # fmt: skip
+        index = tuple((new if c == old else c, level) for c, level in schema.index)
+        self._plan_schema(TableSchema(columns, schema.chunk_rows, index))
+
+    def remove_column(self, name: str) -> None:
+        """Remove a column (its chunks stay for the commits that saw it, until expired)."""
+        self._session.check_writable()
+        schema = self._schema
+        spec = schema.column(name)
+        if len(schema.columns) == 1:
+            raise SchemaError(f"{name!r} is the only column of table {self.path}")
+        columns = tuple(c for c in schema.columns if c is not spec)
+        index = tuple((c, level) for c, level in schema.index if c != name)
+        self._plan_schema(TableSchema(columns, schema.chunk_rows, index), dropped=spec.id)
+
+    def _plan_schema(self, schema: TableSchema, dropped: str | None = None) -> None:
+        with self._session.snapshot():
+            state = self._state()
+            edits.plan_columns(self._session, edits.ColumnEdit(
+                self._id, self.path, state.version, schema, [int(s) for s in state.starts],
+                dropped=dropped,
+            ))  # fmt: skip

@@ -119,7 +119,7 @@ class Session:
         self.pending = PendingMeta()
         self.writers: dict[str, TableWriter] = {}
         #: planned deletes and updates of committed rows, by node (:mod:`.edits`)
-        self.edits: dict[str, edits.Edit] = {}
+        self.edits: dict[str, edits.Edit | edits.ColumnEdit] = {}
         #: the segment files this store writes, shared by every table's writer
         self.segments = SegmentSet(self.path, self.segment_bytes)
         self._nodes_cache: tuple[int, dict[str, NodeRecord]] | None = None
@@ -216,6 +216,11 @@ class Session:
         """Buffer validated rows of a table or array; full chunks are written at once. A
         failure while writing them (a full disk, an interrupt) leaves the writer half-way, so
         all pending work is dropped."""
+        if isinstance(self.edits.get(node_id), edits.ColumnEdit):
+            raise ColvaultError(
+                f"{self.path_of(node_id)} has an uncommitted column change: commit() it "
+                "before appending rows"
+            )
         writer = self.writer_for(node_id, schema, codec)
         try:
             writer.add(arrays, n, owned)
@@ -232,16 +237,19 @@ class Session:
     def writer_for(self, node_id: str, schema: TableSchema, codec: Codec) -> TableWriter:
         """The writer of a node's pending rows, made on its first append."""
         writer = self.writers.get(node_id)
+        if writer is not None and writer.schema != schema and not writer.has_work:
+            writer.close()  # the table's columns changed since (its room goes with it)
+            writer = None
         if writer is None:
             writer = TableWriter(node_id, schema, codec, self.segments, self.pool)
             self.writers[node_id] = writer
         return writer
 
-    def edit_of(self, node_id: str) -> edits.Edit | None:
+    def edit_of(self, node_id: str) -> edits.Edit | edits.ColumnEdit | None:
         """The node's planned delete or update, if it has one."""
         return self.edits.get(node_id)
 
-    def add_edit(self, edit: edits.Edit) -> None:
+    def add_edit(self, edit: edits.Edit | edits.ColumnEdit) -> None:
         """Keep a planned edit (:func:`.edits.prepare`) for the next commit."""
         self.edits[edit.node_id] = edit
 
@@ -317,6 +325,17 @@ class Session:
             self.pending.replay(index, by_id, applied)
         self._index_cache = (commit_id, self._ops_version, ops, index, by_id)
         return index, by_id
+
+    def index_key(self) -> tuple[Any, int]:
+        """Changes whenever the node index a process sees may have: a commit it has read, or a
+        change of its own pending operations (no catalog read)."""
+        return (None if self._nodes_cache is None else self._nodes_cache[0], self._ops_version)
+
+    def record_of(self, node_id: str) -> NodeRecord | None:
+        """The node's record as this process sees it now, or None once it is gone."""
+        index, by_id = self.index()
+        path = by_id.get(node_id)
+        return None if path is None else index.get(path)
 
     def path_of(self, node_id: str) -> str:
         path = self.index()[1].get(node_id)

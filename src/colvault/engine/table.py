@@ -18,7 +18,7 @@ from .indexing import RowRange, resolve
 from .nodes import DataNode, array_protocol, index_cells
 from .reads import TableReads
 from .records import TableView, pick_specs, records
-from .rowedits import TableEdits
+from .rowedits import ColumnEdits, TableEdits
 from .schema import ColumnSpec
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ READ_PIECE = 16
 _TEXT = np.dtype(str)  # what a category column reads as: str of no fixed width
 
 
-class Table(DataNode, TableReads, TableEdits):
+class Table(DataNode, TableReads, TableEdits, ColumnEdits):
     """A table of typed columns (PyTables names: ``append``, ``flush``, ``cols``, ``read``).
 
     >>> import colvault, tempfile, os

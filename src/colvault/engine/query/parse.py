@@ -454,9 +454,11 @@ def parse(
     condvars: Mapping[str, Any] | None = None,
     *,
     table: str = "",
+    boolean: bool = True,
 ) -> Expr:
     """The typed tree of a condition over ``columns`` (name -> dtype; category columns as
-    ``np.dtype(object)``), or :class:`QueryError`. The root is boolean.
+    ``np.dtype(object)``), or :class:`QueryError`. The root is boolean, unless ``boolean`` is
+    false (an expression that computes a column: ``add_column(expr=)``).
 
     >>> parse("`temp (°C)` > 20", {"temp (°C)": np.dtype("f4")})
     Op(op='>', args=(Col(name='temp (°C)', dtype=dtype('float32')), Const(value=20, dtype=None)), dtype=dtype('bool'))
@@ -476,7 +478,7 @@ def parse(
         expr = parser.visit(tree)
     except RecursionError:
         raise QueryError(f"condition nests too deeply (more than {MAX_DEPTH} levels)") from None
-    if expr.dtype != BOOL:
+    if boolean and expr.dtype != BOOL:
         kind = describe_operand(expr)
         raise QueryError(
             f"a condition must be boolean, but {cond.strip()!r} is {kind}; compare it, "
