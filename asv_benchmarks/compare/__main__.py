@@ -55,6 +55,10 @@ JOBS: dict[str, Job] = {
         "a 300-column table: append, a 3-column query, a 10-row slice; PyTables and h5py too",
         ".compare.wide",
     ),
+    "history": Job(
+        "versions against ArcticDB: load with a commit per batch, as_of, update, filter",
+        ".compare.history",
+    ),
     "cold": Job(
         "page cache dropped: bytes read by a one-column scan, the benchmark query's time",
         ".compare.cold",
