@@ -19,7 +19,7 @@ class Array(DataNode):
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     a = store.create_array("/spectra", "f4", inner_shape=(3,))
     ...     a.append(np.ones((2, 3), "f4"))
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     a.shape, a[1, 2]
     ((2, 3), np.float32(1.0))
     """

@@ -146,7 +146,7 @@ class TableReads(ABC):
         ...     t = store.create_table("/t", {"sensor": "i4", "value": "f8", "ok": "?"})
         ...     t.append({"sensor": [1, 2, 3, 4], "value": [0.5, float("nan"), 2.5, 4.0],
         ...               "ok": [True, False, True, True]})
-        ...     store.commit()
+        ...     _ = store.commit()  # the new commit's id
         ...     t.describe()
                  sensor     value
         count  4.000000  3.000000

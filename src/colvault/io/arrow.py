@@ -166,7 +166,7 @@ def iter_batches(
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     t = store.create_table("/t", {"x": "i4"})
     ...     t.append({"x": [1, 2, 3]})
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     [b.num_rows for b in t.iter_batches(where="x > 1")]
     [2]
     """
@@ -221,7 +221,7 @@ def to_arrow(
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     t = store.create_table("/t", {"x": "i4", "site": "category"})
     ...     t.append({"x": [1, 2], "site": ["a", "b"]})
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     t.to_arrow().schema
     x: int32 not null
     site: dictionary<values=string, indices=int32, ordered=0> not null

@@ -156,7 +156,7 @@ def to_dask_dataframe(
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     t = store.create_table("/t", {"sensor": "i4", "value": "f8"}, chunk_rows=2)
     ...     t.append({"sensor": [1, 2, 3, 4, 5], "value": [0.5, 1.5, 2.5, 3.5, 4.5]})
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     ddf = to_dask_dataframe(t, where="value > 1", chunks_per_partition=1, lease=0)
     ...     ddf.npartitions, ddf.compute()
     (3,    sensor  value
@@ -244,7 +244,7 @@ def to_dask_array(
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     a = store.create_array("/a", "f4", inner_shape=(2,), chunk_rows=2)
     ...     a.append(np.arange(10, dtype="f4").reshape(5, 2))
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     x = to_dask_array(a, chunks_per_block=1, lease=0)
     ...     x.chunks, float(x.sum().compute())
     (((2, 2, 1), (2,)), 45.0)

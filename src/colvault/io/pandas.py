@@ -40,7 +40,7 @@ def to_pandas(
     >>> with colvault.open(os.path.join(tempfile.mkdtemp(), "s.colvault"), "w") as store:
     ...     t = store.create_table("/t", {"sensor": "i4", "value": "f8"})
     ...     t.append({"sensor": [1, 2], "value": [0.5, 1.5]})
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     t.to_pandas()
        sensor  value
     0       1    0.5

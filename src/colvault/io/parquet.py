@@ -50,7 +50,7 @@ def to_parquet(
     >>> with colvault.open(os.path.join(d, "s.colvault"), "w") as store:
     ...     t = store.create_table("/t", {"x": "i4"})
     ...     t.append({"x": [1, 2, 3]})
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     t.to_parquet(os.path.join(d, "t.parquet"), where="x > 1")
     >>> pq.read_table(os.path.join(d, "t.parquet")).column("x").to_pylist()
     [2, 3]

@@ -167,7 +167,7 @@ def export_hdf5(
     ...     t = store.create_table("/runs/a", {"sensor": "i4", "value": "f8"})
     ...     t.append({"sensor": [1, 2], "value": [0.5, 1.5]})
     ...     t.attrs["site"] = "Lyon"
-    ...     store.commit()
+    ...     _ = store.commit()  # the new commit's id
     ...     colvault.export_hdf5(store, os.path.join(tmp, "lab.h5"), progress=False)
     ['/', '/runs', '/runs/a']
     >>> with tables.open_file(os.path.join(tmp, "lab.h5")) as f:
