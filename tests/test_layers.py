@@ -91,7 +91,7 @@ ENGINE_LAYERS: list[tuple[str, set[str]]] = [
             "tails",
         },
     ),
-    ("session", {"pending", "session", "sidecars", "compact", "verify", "edits"}),
+    ("session", {"pending", "session", "sidecars", "compact", "verify", "edits", "staging"}),
     ("query", {"records", "reads", "detached", "query"}),
     ("nodes", {"nodes", "table", "array", "tree", "rowedits"}),
     ("store", {"store", "__init__"}),

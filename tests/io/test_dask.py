@@ -263,3 +263,52 @@ def test_cluster_workers_never_open_the_catalog(client, path):
     finally:
         os.rename(catalog + ".away", catalog)
     same(got, want)
+
+
+def test_cluster_to_colvault_commits_every_partition_at_once(client, tmp_path):
+    import dask.dataframe as dd
+
+    from colvault.io.dask import to_colvault
+
+    frame = pd.DataFrame(
+        {"x": np.arange(10_000, dtype="i8"), "y": np.arange(10_000) * 0.5,
+         "s": pd.Categorical([f"k{i % 4}" for i in range(10_000)])}
+    )  # fmt: skip
+    ddf = dd.from_pandas(frame, npartitions=5)
+    path = str(tmp_path / "w.colvault")
+    with colvault.open(path, "w") as store:
+        first = store.commit()
+    commit = to_colvault(ddf, path, "/t", message="from dask")
+    with colvault.open(path) as store:
+        t = store["/t"]
+        got = t.to_pandas()
+        assert got["x"].tolist() == frame["x"].tolist() and got["y"].equals(frame["y"])
+        assert got["s"].astype(str).tolist() == frame["s"].astype(str).tolist()
+        log = store.history(limit=2)
+        assert log[0].id == commit and log[0].message == "from dask" and log[1].id > first
+        assert log[0].changes[0].rows_added == 10_000  # one commit for all five partitions
+        assert store.verify().ok
+
+
+def fail_on_third(frame: pd.DataFrame) -> pd.DataFrame:
+    if len(frame) and int(frame["x"].iloc[0]) == 4_000:
+        raise RuntimeError("partition 3 fails")
+    return frame
+
+
+def test_cluster_to_colvault_failed_partition_leaves_the_table_as_it_was(client, tmp_path):
+    import dask.dataframe as dd
+
+    from colvault.io.dask import to_colvault
+
+    frame = pd.DataFrame({"x": np.arange(10_000, dtype="i8"), "y": np.zeros(10_000)})
+    ddf = dd.from_pandas(frame, npartitions=5).map_partitions(fail_on_third)
+    path = str(tmp_path / "w.colvault")
+    with colvault.open(path, "w") as store:
+        store.create_table("/t", {"x": "i8", "y": "f8"}).append({"x": [-1], "y": [0.0]})
+    with pytest.raises(RuntimeError, match="partition 3 fails"):
+        to_colvault(ddf, path, "/t")
+    with colvault.open(path, "a") as store:
+        assert store["/t"].col("x").tolist() == [-1] and store.discard_staged() == 0
+        store.compact()  # the staged partitions' bytes go
+        assert store.verify().ok and store.verify().info == []

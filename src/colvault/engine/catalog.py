@@ -106,6 +106,13 @@ CREATE TABLE IF NOT EXISTS row_edits(
     updated INTEGER NOT NULL,
     PRIMARY KEY(node_id, commit_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staged(
+    id TEXT PRIMARY KEY,
+    token TEXT,
+    node_id TEXT NOT NULL,
+    segments TEXT NOT NULL,
+    descriptor TEXT NOT NULL
+);
 CREATE VIEW IF NOT EXISTS sidecars AS
 SELECT node_id, kind, key, value FROM sidecar_versions WHERE until IS NULL;
 """

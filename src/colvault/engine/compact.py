@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ColvaultError, CommitError, LockError
-from . import leases
+from . import leases, staging
 from .catalog import remove_abandoned_catalogs, what_failed
 from .codec import Codec
 from .history import NEEDED, seen
@@ -359,8 +359,11 @@ def _swap(
         )
         segments.register(conn, seal=True)
         prune_history(conn)
-        conn.execute("DELETE FROM segments WHERE path NOT IN (SELECT segment FROM chunks)")
-        keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")}
+        staged = staging.staged_segments(conn)  # rows staged, not committed yet: kept
+        unnamed = "SELECT path FROM segments WHERE path NOT IN (SELECT segment FROM chunks)"
+        gone = [g for g in conn.execute(unnamed).fetchall() if g[0] not in staged]
+        conn.executemany("DELETE FROM segments WHERE path = ?", gone)
+        keep = {r[0] for r in conn.execute("SELECT DISTINCT segment FROM chunks")} | staged
         session.check_identity()
     assert catalog.writer is not None
     try:  # give back the pages of the deleted rows; on a full disk they wait for the next time

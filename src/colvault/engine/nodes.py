@@ -158,7 +158,7 @@ class DataNode(Node):
         every schema), and again after a commit changed the columns (``add_column``...); a
         record that does not decode raises ``CatalogError`` naming the node."""
         key = self._session.index_key()
-        if key != self._index_key:  # something was committed since: the columns may differ
+        if key != self._index_key and not self._session.closed:  # the columns may differ
             self._index_key = key
             rec = self._session.record_of(self._id)
             if rec is not None and rec.schema != self._record.schema:

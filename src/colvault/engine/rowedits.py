@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SchemaError
-from . import edits
+from . import edits, staging
 from .coerce import coerce_batch
 from .names import check_column_name
 from .query.parse import parse
@@ -62,6 +62,17 @@ class TableEdits:
         def _state(self) -> NodeState: ...
 
         def get_where_list(self, cond: str, condvars: Condvars = None) -> np.ndarray: ...
+
+    def stage(self, data: Any, *, token: str | None = None) -> dict[str, Any]:
+        """Write rows (as ``append`` takes them) durably without committing them, in segment
+        files of their own; a descriptor (a dict of JSON values) that
+        ``store.commit_staged([...])``, in this process or another, appends to the table in
+        one commit. ``token`` labels them for ``store.discard_staged(token=)``."""
+        self._session.check_writable()
+        schema = self._schema
+        n, arrays = coerce_batch(data, schema.columns, f"table {self.path}", schema.index_columns)
+        return staging.stage(self._session, self._id, self.path, schema, self._codec, arrays, n,
+                             token)  # fmt: skip
 
     def delete_where(self, cond: str, condvars: Condvars = None) -> int:
         """Delete the committed rows that satisfy ``cond``; how many."""

@@ -27,7 +27,7 @@ from ..errors import (
     StoreClosedError,
     StoreNotFoundError,
 )
-from . import edits, history, pastview, recovery
+from . import edits, history, pastview, recovery, staging
 from .catalog import (
     FORMAT_VERSION,
     OLD_FORMATS,
@@ -120,6 +120,8 @@ class Session:
         self.writers: dict[str, TableWriter] = {}
         #: planned deletes and updates of committed rows, by node (:mod:`.edits`)
         self.edits: dict[str, edits.Edit | edits.ColumnEdit] = {}
+        #: staged rows to append at the next commit (:mod:`.staging`)
+        self.staged: list[dict[str, Any]] = []
         #: the segment files this store writes, shared by every table's writer
         self.segments = SegmentSet(self.path, self.segment_bytes)
         self._nodes_cache: tuple[int, dict[str, NodeRecord]] | None = None
@@ -359,6 +361,7 @@ class Session:
         return (
             bool(self.pending)
             or bool(self.edits)
+            or bool(self.staged)
             or self.segments.has_work
             or any(w.has_work for w in self.writers.values())
         )
@@ -385,6 +388,7 @@ class Session:
                 self.pending.apply(conn, commit_id)
                 for edit in self.edits.values():  # before the appends, which land after
                     edits.apply(conn, commit_id, edit)
+                staging.apply(conn, commit_id, self.staged)
                 for node_id, w in writers:
                     path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
                     source = ChunkSource(self.path, path, self.reader, None)
@@ -446,6 +450,7 @@ class Session:
         self.segments.after_commit(seal)
         self.pending.clear()
         self.edits.clear()
+        self.staged.clear()
         self._ops_version += 1
         if seal:
             self.writers.clear()
@@ -465,6 +470,7 @@ class Session:
             self.segments.close()
         self.pending.clear()
         self.edits.clear()
+        self.staged.clear()
         self._ops_version += 1
 
     @contextmanager

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from . import history
+from . import history, staging
 from .catalog import ROOT_ID
 from .compact import CompactReport, compact
 from .history import Commit
@@ -130,6 +130,25 @@ class Store(NodeTree):
         return self._session.commit(seal=False, message=message)
 
     flush = commit
+
+    def commit_staged(self, descriptors: list[dict[str, Any]], message: str | None = None) -> int:
+        """Append staged rows (``Table.stage()``'s descriptors, from any process) to their
+        tables, in the order given, in one commit with everything else pending; its id.
+        ``ColvaultError`` (and nothing committed) when one is not staged any more; ``NodeError``
+        when its table was removed or its columns changed."""
+        self._session.check_writable()
+        self._session.staged.extend(descriptors)
+        return self._session.commit(seal=False, message=message)
+
+    def discard_staged(
+        self, *, token: str | None = None, descriptors: list[dict[str, Any]] | None = None
+    ) -> int:
+        """Forget staged rows: those of ``descriptors``, those staged with ``token``, or all;
+        how many stagings. ``compact()`` then deletes their bytes. Takes effect at once."""
+        self._session.check_writable()
+        ids = None if descriptors is None else [d["id"] for d in descriptors]
+        with self._session.catalog.write() as conn:
+            return staging.discard(conn, token, ids)
 
     @property
     def as_of(self) -> int | None:

@@ -15,6 +15,10 @@ store on read-only media); ``compact()`` keeps the files it names until it expir
 (:mod:`colvault.engine.leases`). A task whose files are gone fails with ``ChecksumError`` naming
 the chunk and the segment.
 
+``to_colvault`` writes the other way: the workers stage their partitions (written and fsynced
+into segment files of their own, visible to no one) and the client commits them all at once
+(:mod:`colvault.engine.staging`).
+
 Needs dask (``pip install colvault[dask]``); imported only when these functions are called.
 """
 
@@ -289,3 +293,58 @@ def _detached_column(node: Any) -> tuple[DetachedTable, str]:
     raise TypeError(
         f"to_dask_array takes an Array or a table column (t.cols.x), not {type(node).__name__}"
     )
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def stage_partition(frame: Any, store_path: str, node: str, token: str) -> list[dict[str, Any]]:
+    """One task of :func:`to_colvault`: stage a partition's rows (on a worker; its store opened
+    and closed here); a list of one descriptor, or none for an empty partition."""
+    from .. import open as open_store
+
+    if not len(frame):
+        return []
+    with open_store(store_path, "a") as store:
+        return [store[node].stage(frame.reset_index(drop=True), token=token)]
+
+
+def to_colvault(
+    ddf: Any, store_path: str, node: str, *, message: str | None = None, compute: bool = True
+) -> Any:
+    """Append a Dask DataFrame's partitions to the table ``node`` of the store at
+    ``store_path`` (created from the frame's columns if missing), in one commit: each worker
+    stages its partitions (:meth:`Table.stage() <colvault.Table.stage>`: written durably,
+    visible to no one), and the client commits them all in partition order. If a partition
+    fails, the staged ones are discarded and the table is as it was. The commit's id; with
+    ``compute=False``, a ``dask.delayed`` object that does all that when computed.
+
+    Workers must see the store at the same path as the client (a shared file system). The
+    frame's index is not stored (``reset_index()`` first to keep it)."""
+    import uuid
+
+    from .. import open as open_store
+
+    delayed = _dask("to_colvault", "delayed").delayed
+    token = uuid.uuid4().hex
+    with open_store(store_path, "a") as store:
+        if node not in store:
+            import pandas as pd
+
+            empty = {c: pd.Series(dtype=t) for c, t in ddf.dtypes.items()}  # the frame's meta
+            store.create_table(node, pd.DataFrame(empty))
+    parts = [delayed(stage_partition)(part, store_path, node, token) for part in ddf.to_delayed()]
+
+    def finish(staged: list[list[dict[str, Any]]]) -> int:
+        with open_store(store_path, "a") as store:
+            return store.commit_staged([d for part in staged for d in part], message)
+
+    job = delayed(finish)(parts)
+    if not compute:
+        return job
+    try:
+        return job.compute()
+    except BaseException:
+        with open_store(store_path, "a") as store:  # what the partitions that ran staged
+            store.discard_staged(token=token)
+        raise
