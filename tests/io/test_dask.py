@@ -312,3 +312,18 @@ def test_cluster_to_colvault_failed_partition_leaves_the_table_as_it_was(client,
         assert store["/t"].col("x").tolist() == [-1] and store.discard_staged() == 0
         store.compact()  # the staged partitions' bytes go
         assert store.verify().ok and store.verify().info == []
+
+
+def test_cluster_reads_a_table_as_of_a_commit(client, path):
+    """The graph of a table opened as_of a commit carries that commit's manifest rows: the
+    workers read what the commit saw, though later commits changed the table."""
+    cond = "value < 250"
+    with colvault.open(path, "a") as s:
+        commit = s.commit()  # nothing pending: the last commit's id
+        want = expected_frame(s["/t"], cond)
+        s["/t"].delete_where("value < 100")
+        s["/t"].append(rows(500, 90_000))
+        s.commit()
+    with colvault.open(path, as_of=commit) as past:
+        ddf = to_dask_dataframe(past["/t"], where=cond, chunks_per_partition=1, index=None)
+        same(client.compute(ddf).result(), want)
