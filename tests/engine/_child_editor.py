@@ -4,7 +4,8 @@ Usage: ``python _child_editor.py STORE``
 
 Each round does one change to ``/e`` (columns ``x``: int64 row labels, ``y``: float64) and
 commits: append rows, delete rows (``delete_where``), update rows (``update_where``), add a
-column then remove it again, or expire every commit but the last and compact. Before each
+column then remove it again, expire every commit but the last and compact, or stage two
+batches of rows and commit them (``commit_staged``). Before each
 commit it prints ``pending HASH``, after it ``committed HASH``: the hash of the table's rows as
 a numpy model of the same changes says they are then. A store the kill left must hold the last
 committed state or the pending one after it.
@@ -39,8 +40,9 @@ def main() -> None:
     model = {k: np.asarray(v) for k, v in t.read_columns().items()}
     step = int(store.attrs.get("step", 0))
     while os.getppid() == parent and time.monotonic() < deadline:
-        kind = step % 5
+        kind = step % 6
         x = model["x"]
+        staged = []
         if kind == 0:
             new = np.arange(step * 1000, step * 1000 + 2500, dtype=np.int64)
             extra = {"x": new, "y": new * 0.5}
@@ -64,11 +66,22 @@ def main() -> None:
             else:
                 t.add_column("z", "f8", expr="x * 2.0")
                 model["z"] = x * 2.0
-        else:
+        elif kind == 4:
             store.expire(store.commit())
+        else:
+            for k in range(2):
+                new = np.arange(step * 1000 + 500 * k, step * 1000 + 500 * k + 400, dtype=np.int64)
+                extra = {"x": new, "y": new * 0.5}
+                if "z" in model:
+                    extra["z"] = new * 2.0
+                staged.append(t.stage(extra))
+                model = {k: np.concatenate([model[k], extra[k]]) for k in model}
         store.attrs["step"] = step + 1
         print(f"pending {digest(model)}", flush=True)
-        store.commit()
+        if staged:
+            store.commit_staged(staged)
+        else:
+            store.commit()
         print(f"committed {digest(model)}", flush=True)
         if kind == 4:
             store.compact()

@@ -379,7 +379,8 @@ def test_column_changes_refuse_what_they_cannot_do(store_path):
 
 
 def test_kill_9_while_editing_leaves_the_last_or_the_next_committed_state(tmp_path):
-    """A child appends, deletes, updates, adds and removes a column, expires and compacts in
+    """A child appends, deletes, updates, adds and removes a column, expires and compacts, and
+    commits staged rows in
     a loop (``_child_editor.py``) and is killed with ``kill -9`` after a random delay, many
     times over the same store: each time the store reopens (read-only, then for writing, which
     runs recovery) with the rows of the last commit the child reported or of the one it was
