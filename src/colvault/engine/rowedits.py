@@ -29,18 +29,9 @@ if TYPE_CHECKING:
 Condvars = dict[str, Any] | None
 
 
-class TableEdits:
-    """Deletes and updates; mixed into :class:`~colvault.engine.table.Table`.
-
-    Each is planned at once against the committed rows (one snapshot) and applied by the next
-    ``commit()``, atomically with everything else pending; ``abort()`` drops it. It rewrites
-    only the chunks holding affected rows. Reads see the change after the commit, as they see
-    appended rows. Rows appended and not yet committed are not affected. After a delete, row
-    numbers are dense again (as in PyTables). One delete or update per table per commit: a
-    second raises ``ColvaultError`` until the first is committed or aborted. If another
-    process changes the table before the commit, the commit raises ``NodeError`` and applies
-    nothing. The rows as they were stay readable with ``open(as_of=)`` until expired.
-    """
+class _OfTable:
+    """What the mixins below use of the :class:`~colvault.engine.table.Table` they are mixed
+    into (declared for the type checker)."""
 
     _session: Session
     _id: str
@@ -62,6 +53,20 @@ class TableEdits:
         def _state(self) -> NodeState: ...
 
         def get_where_list(self, cond: str, condvars: Condvars = None) -> np.ndarray: ...
+
+
+class TableEdits(_OfTable):
+    """Deletes and updates; mixed into :class:`~colvault.engine.table.Table`.
+
+    Each is planned at once against the committed rows (one snapshot) and applied by the next
+    ``commit()``, atomically with everything else pending; ``abort()`` drops it. It rewrites
+    only the chunks holding affected rows. Reads see the change after the commit, as they see
+    appended rows. Rows appended and not yet committed are not affected. After a delete, row
+    numbers are dense again (as in PyTables). One delete or update per table per commit: a
+    second raises ``ColvaultError`` until the first is committed or aborted. If another
+    process changes the table before the commit, the commit raises ``NodeError`` and applies
+    nothing. The rows as they were stay readable with ``open(as_of=)`` until expired.
+    """
 
     def stage(self, data: Any, *, token: str | None = None) -> dict[str, Any]:
         """Write rows (as ``append`` takes them) durably without committing them, in segment
@@ -166,28 +171,12 @@ def _repeated(value: Any, spec: ColumnSpec, n: int) -> Any:
     return value
 
 
-class ColumnEdits:
+class ColumnEdits(_OfTable):
     """Column changes; mixed into :class:`~colvault.engine.table.Table`. Each is a change of
     the schema (a new version of the table's record: ``open(as_of=)`` an earlier commit reads
     the old columns) plus, for ``add_column``, new chunks for that column only, aligned with
     the table's chunks. Pending until ``commit()``, as row edits are; not while the table
     has uncommitted appended rows."""
-
-    _session: Session
-    _id: str
-
-    if TYPE_CHECKING:  # given by the classes it is mixed with
-
-        @property
-        def path(self) -> str: ...
-
-        @property
-        def _schema(self) -> TableSchema: ...
-
-        @property
-        def _codec(self) -> Codec: ...
-
-        def _state(self) -> NodeState: ...
 
     def add_column(
         self, name: str, dtype: Any, *, fill: Any = None, values: Any = None,
