@@ -81,3 +81,18 @@ def test_staged_rows_of_a_changed_or_removed_table_are_refused(store_path):
         with pytest.raises(NodeError, match="table was removed"):
             store.commit_staged([su])
         assert len(store["/t"]) == 3
+
+
+def test_a_staging_after_its_token_was_discarded_is_refused(store_path):
+    """A partition still running when its job gave up must not leave staged rows behind."""
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i8", "y": "f8"})
+        store.commit()
+        t.stage(rows(0, 5), token="job")
+        assert store.discard_staged(token="job") == 1
+        with pytest.raises(ColvaultError, match="stagings of token 'job' were discarded"):
+            t.stage(rows(5, 5), token="job")
+        assert store.discard_staged(token="job") == 0 and store.discard_staged() == 0
+        store.expire(store.commit())
+        store.compact()
+        assert len(t) == 0 and store.verify().ok and store.verify().info == []

@@ -57,6 +57,11 @@ def stage(
     }
     used = sorted({c["segment"] for chunk in chunks for c in chunk})
     with session.catalog.write() as conn:
+        if (
+            token is not None
+            and conn.execute("SELECT 1 FROM staged WHERE id = ?", (_DISCARDED + token,)).fetchone()
+        ):  # a job that gave up meanwhile: these rows are garbage already
+            raise ColvaultError(f"the stagings of token {token!r} were discarded")
         for rel in used:
             conn.execute(
                 "INSERT INTO segments(path, sealed) VALUES (?, 1) "
@@ -92,6 +97,10 @@ def _pending_chunk(c: dict[str, Any]) -> PendingChunk:
     )
     return PendingChunk(c["col"], c["nrows"], c["segment"], c["offset"], c["length"], c["crc"],
                         parse(c["encoding"], c["params"]), zone, c["nulls"], c["vlen"])  # fmt: skip
+
+
+#: The id of the row that marks a token's stagings discarded (a staging of it is refused).
+_DISCARDED = "discarded:"
 
 
 def apply(conn: sqlite3.Connection, commit_id: int, descriptors: list[dict[str, Any]]) -> None:
@@ -141,9 +150,16 @@ def discard(conn: sqlite3.Connection, token: str | None, ids: list[str] | None) 
     if ids is not None:
         gone = sum(conn.execute("DELETE FROM staged WHERE id = ?", (i,)).rowcount for i in ids)
     elif token is not None:
-        gone = conn.execute("DELETE FROM staged WHERE token = ?", (token,)).rowcount
+        gone = conn.execute(
+            "DELETE FROM staged WHERE token = ? AND id != ?", (token, _DISCARDED + token)
+        ).rowcount
+        conn.execute(  # a partition still running must not stage after this
+            "INSERT OR IGNORE INTO staged(id, token, node_id, segments, descriptor) "
+            "VALUES (?, ?, '', '[]', 'null')",
+            (_DISCARDED + token, token),
+        )
     else:
-        gone = conn.execute("DELETE FROM staged").rowcount
+        gone = conn.execute("DELETE FROM staged WHERE id NOT LIKE 'discarded:%'").rowcount
     return int(gone)
 
 

@@ -339,12 +339,36 @@ def to_colvault(
         with open_store(store_path, "a") as store:
             return store.commit_staged([d for part in staged for d in part], message)
 
-    job = delayed(finish)(parts)
     if not compute:
-        return job
+        return delayed(finish)(parts)
     try:
-        return job.compute()
+        staged = _all_done(parts)
     except BaseException:
         with open_store(store_path, "a") as store:  # what the partitions that ran staged
             store.discard_staged(token=token)
         raise
+    return finish(staged)
+
+
+def _all_done(parts: list[Any]) -> list[Any]:
+    """Compute every task and wait for all of them, even when one fails (then raise its
+    error): a partition still staging after the discard would leave its rows behind. On a
+    ``distributed`` cluster through its futures; else with dask's default scheduler (whose
+    stragglers are stopped by the discard itself: see :mod:`colvault.engine.staging`)."""
+    try:
+        from distributed import get_client, wait
+    except ImportError:
+        client = None
+    else:
+        try:
+            client = get_client()
+        except ValueError:  # no client: the default scheduler
+            client = None
+    if client is None:
+        return list(importlib.import_module("dask").compute(*parts))
+    futures = client.compute(parts)
+    wait(futures)
+    for f in futures:
+        if f.status == "error":
+            raise f.exception()
+    return list(client.gather(futures))
