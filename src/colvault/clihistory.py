@@ -53,6 +53,8 @@ def describe(change: NodeChange) -> str:
         parts.append(f"-{change.rows_removed:,} rows")
     if change.rows_updated:
         parts.append(f"{change.rows_updated:,} rows updated")
+    if change.attrs_changed:
+        parts.append("attrs changed")
     if change.columns_changed:
         parts.append("columns changed")
     return ", ".join(parts)

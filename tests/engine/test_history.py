@@ -333,6 +333,15 @@ def test_every_commit_reads_back_as_it_was_before_and_after_expire_and_compact(
         with colvault.open(path, as_of=commit) as past:
             assert snapshot(past) == state, f"as of {commit}"
     ids = sorted(recorded)
+    with colvault.open(path, "a") as store:  # a tag and a time find the same commits
+        times = {c.id: c.time for c in store.history()}
+        named = ids[len(ids) // 2]
+        store.tag("named", named)
+    with colvault.open(path, as_of="named") as past:
+        assert past.as_of == named and snapshot(past) == recorded[named]
+    for commit in ids:
+        with colvault.open(path, as_of=times[commit]) as past:
+            assert past.as_of >= commit and snapshot(past) == recorded[past.as_of], commit
     before = ids[int(cut * (len(ids) - 1))]
     with colvault.open(path, "a") as store:
         store.compact()  # history kept: nothing any commit saw may go

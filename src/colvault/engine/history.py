@@ -51,6 +51,8 @@ class NodeChange:
     columns_changed: bool = False
     #: rows whose values an update set (``update_where``, ``modify_*``)
     rows_updated: int = 0
+    #: whether the node's ``attrs`` or ``objects`` changed
+    attrs_changed: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +116,7 @@ def history(
                 and change.path == _version_at(versions[node_id], commit_id)[0]
             ):
                 changes[commit_id][i] = dataclasses.replace(change, rows_updated=updated)
+    _mark_sidecars(conn, versions, changes)
     out = []
     for commit_id, stamp, message in commits:
         found = sorted(changes.get(commit_id, ()), key=lambda c: (c.path, c.action))
@@ -128,6 +131,31 @@ def history(
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+def _mark_sidecars(
+    conn: sqlite3.Connection, versions: dict[str, list[tuple[Any, ...]]],
+    changes: dict[int, list[NodeChange]],
+) -> None:  # fmt: skip
+    """Flag the changes of commits that set or deleted attrs or objects (a node whose only
+    change that was gets a change of its own; the root group's path is ``/``)."""
+    for node_id, commit_id in conn.execute(
+        "SELECT node_id, since FROM sidecar_versions UNION "
+        "SELECT node_id, until FROM sidecar_versions WHERE until IS NOT NULL"
+    ):
+        if node_id == ROOT_ID:
+            where, kind = "/", "group"
+        elif node_id in versions:
+            where, kind = _version_at(versions[node_id], commit_id)
+        else:
+            continue
+        found = changes.setdefault(commit_id, [])
+        for i, change in enumerate(found):
+            if change.path == where:
+                found[i] = dataclasses.replace(change, attrs_changed=True)
+                break
+        else:
+            found.append(NodeChange(where, kind, "changed", attrs_changed=True))
 
 
 def _rows_by_commit(
@@ -197,8 +225,9 @@ def resolve(conn: sqlite3.Connection, as_of: Any, store: str) -> int:
         commit_id = row[0]
     elif isinstance(as_of, dt.datetime):
         when = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
-        stamp = when.timestamp()
-        row = conn.execute("SELECT MAX(id) FROM commits WHERE time <= ?", (stamp,)).fetchone()
+        # within the datetime's microsecond: history() gives times cut to microseconds
+        stamp = when.timestamp() + 1e-6
+        row = conn.execute("SELECT MAX(id) FROM commits WHERE time < ?", (stamp,)).fetchone()
         if row[0] is None:
             first = dt.datetime.fromtimestamp(
                 conn.execute("SELECT MIN(time) FROM commits").fetchone()[0], dt.UTC
