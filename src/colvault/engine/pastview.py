@@ -39,6 +39,7 @@ def install(conn: sqlite3.Connection, commit_id: int) -> None:
     """Make ``conn`` read the catalog as it was after ``commit_id`` (a read-only connection:
     writes through the views would fail)."""
     c = int(commit_id)
+    conn.execute("PRAGMA temp_store = MEMORY")  # the views' schema: no temporary file (1.4 ms)
     conn.executescript(
         _VIEWS.format(
             c=c,
