@@ -1,0 +1,57 @@
+"""The cache of parsed conditions: same text, another schema or other condvars, another answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import colvault
+from colvault import QueryError
+from colvault.engine.query import parse as parse_module
+
+
+def test_a_condition_follows_the_columns_through_commits_aborts_and_as_of(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i8", "y": "f8"})
+        t.append({"x": np.arange(10), "y": np.arange(10) * 0.5})
+        before = store.commit()
+        assert t.count_where("x > 4") == 5  # parsed and kept
+        t.rename_column("x", "z")
+        store.abort()
+        assert t.count_where("x > 4") == 5  # aborted: x is still there
+        t.rename_column("x", "z")
+        store.commit()
+        with pytest.raises(QueryError, match="x"):
+            t.count_where("x > 4")
+        assert t.count_where("z > 4") == 5
+        t.remove_column("y")
+        t2 = store["/t"]
+        store.commit()
+        with pytest.raises(QueryError, match="y"):
+            t2.count_where("y > 1")
+    with colvault.open(store_path, as_of=before) as past:  # the old columns, the old answer
+        assert past["/t"].count_where("x > 4") == 5 and past["/t"].count_where("y > 1") == 7
+
+
+def test_another_process_s_column_change_reaches_a_kept_condition(store_path):
+    with colvault.open(store_path, "w") as store:
+        store.create_table("/t", {"x": "i4"}).append({"x": np.arange(10, dtype="i4")})
+    with colvault.open(store_path) as reader:
+        t = reader["/t"]
+        assert t.count_where("x >= 3") == 7
+        with colvault.open(store_path, "a") as writer:
+            writer["/t"].add_column("w", "f8", expr="x * 2.0")
+            writer.commit()
+        assert reader["/t"].count_where("(x >= 3) & (w < 10)") == 2
+
+
+def test_condvars_are_not_kept_and_the_cache_is_bounded(store_path):
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table("/t", {"x": "i8"})
+        t.append({"x": np.arange(1000)})
+        store.commit()
+        assert t.count_where("x > lo", {"lo": 5}) == 994
+        assert t.count_where("x > lo", {"lo": 900}) == 99
+        for k in range(parse_module._PARSED_MAX + 50):
+            assert t.count_where(f"x < {k}") == min(k, 1000)
+        assert len(parse_module._PARSED) <= parse_module._PARSED_MAX
