@@ -359,10 +359,11 @@ class SegmentReader:
     def chunk(
         self, rel: str, sealed: bool, offset: int, length: int
     ) -> Iterator[bytes | memoryview | None]:
-        """Yield the chunk's bytes, or ``None`` when the file is missing or too short."""
+        """Yield the chunk's bytes, or ``None`` when the file is missing or too short (or its
+        name, from a damaged catalog, is no file name: a NUL in it)."""
         try:
             fd = self._fd(rel)
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             yield None
             return
         if sealed:
