@@ -339,8 +339,8 @@ def test_every_commit_reads_back_as_it_was_before_and_after_expire_and_compact(
         store.tag("named", named)
     with colvault.open(path, as_of="named") as past:
         assert past.as_of == named and snapshot(past) == recorded[named]
-    for commit in ids:
-        with colvault.open(path, as_of=times[commit]) as past:
+    for commit in (c for c in ids if c in times):  # history() lists the commits that changed
+        with colvault.open(path, as_of=times[commit]) as past:  # something (or have a message)
             assert past.as_of >= commit and snapshot(past) == recorded[past.as_of], commit
     before = ids[int(cut * (len(ids) - 1))]
     with colvault.open(path, "a") as store:
