@@ -30,7 +30,7 @@ from .manifest import NodeState
 from .masked import Masked
 from .reading import ChunkSource
 from .schema import ColumnSpec, TableSchema
-from .writer import INSERT_CHUNK, TableWriter, chunk_record
+from .writer import INSERT_CHUNK, SET_ROWS, TableWriter, chunk_record, next_index
 
 if TYPE_CHECKING:
     from .session import Session
@@ -203,13 +203,7 @@ def apply(conn: sqlite3.Connection, commit_id: int, edit: Edit | ColumnEdit) -> 
         "WHERE node_id = ? AND retired_commit IS NULL AND first_row >= ?",
         (commit_id, node, start),
     )
-    index = {
-        col: conn.execute(
-            "SELECT MAX(chunk_index) + 1 FROM chunks WHERE node_id = ? AND col_id = ?",
-            (node, col),
-        ).fetchone()[0]
-        for col in old
-    }
+    index = {col: next_index(conn, node, col) for col in old}
     new_chunks = iter(edit.writer.chunks)
     cursor = start
     for pos in range(first, len(edit.starts)):
@@ -229,10 +223,7 @@ def apply(conn: sqlite3.Connection, commit_id: int, edit: Edit | ColumnEdit) -> 
                                         indexes[pos - first]))  # fmt: skip
                 index[col] += 1
             cursor += edit.sizes[pos]
-    conn.execute(
-        "UPDATE node_versions SET nrows = ?, version = ? WHERE id = ? AND until IS NULL",
-        (cursor, commit_id, node),
-    )
+    conn.execute(SET_ROWS, (cursor, commit_id, node))
     conn.execute(
         "INSERT OR REPLACE INTO row_edits(node_id, commit_id, removed, updated) "
         "VALUES (?, ?, ?, ?)",

@@ -239,7 +239,12 @@ class Session:
     def writer_for(self, node_id: str, schema: TableSchema, codec: Codec) -> TableWriter:
         """The writer of a node's pending rows, made on its first append."""
         writer = self.writers.get(node_id)
-        if writer is not None and writer.schema != schema and not writer.has_work:
+        if (
+            writer is not None
+            and writer.schema is not schema  # the usual case, decided without comparing
+            and writer.schema != schema
+            and not writer.has_work
+        ):
             writer.close()  # the table's columns changed since (its room goes with it)
             writer = None
         if writer is None:

@@ -22,7 +22,14 @@ from .codec import Codec
 from .encodings import parse
 from .schema import TableSchema
 from .segments import SegmentSet
-from .writer import INSERT_CHUNK, PendingChunk, TableWriter, chunk_record
+from .writer import (
+    INSERT_CHUNK,
+    SET_ROWS,
+    PendingChunk,
+    TableWriter,
+    chunk_record,
+    next_index,
+)
 from .zonemaps import ZoneMap
 
 if TYPE_CHECKING:
@@ -122,14 +129,7 @@ def apply(conn: sqlite3.Connection, commit_id: int, descriptors: list[dict[str, 
         if columns != d["columns"]:
             raise NodeError(f"{where}: the table's columns changed since they were staged")
         first = current[0]
-        index = {
-            col: conn.execute(
-                "SELECT COALESCE(MAX(chunk_index) + 1, 0) FROM chunks "
-                "WHERE node_id = ? AND col_id = ?",
-                (d["node"], col),
-            ).fetchone()[0]
-            for col in columns
-        }
+        index = {col: next_index(conn, d["node"], col) for col in columns}
         for chunk in d["chunks"]:
             for c in chunk:
                 pc = _pending_chunk(c)
@@ -137,10 +137,7 @@ def apply(conn: sqlite3.Connection, commit_id: int, descriptors: list[dict[str, 
                                                         commit_id))  # fmt: skip
                 index[pc.col_id] += 1
             first += chunk[0]["nrows"]
-        conn.execute(
-            "UPDATE node_versions SET nrows = ?, version = ? WHERE id = ? AND until IS NULL",
-            (first, commit_id, d["node"]),
-        )
+        conn.execute(SET_ROWS, (first, commit_id, d["node"]))
         conn.execute("DELETE FROM staged WHERE id = ?", (d["id"],))
 
 
