@@ -168,7 +168,10 @@ def test_a_raw_tail_compares_scaled_too(store_path: str, monkeypatch: pytest.Mon
     value = np.round(np.random.default_rng(3).uniform(-5, 5, rows), 2)
     value[-3] = -0.0
     with colvault.open(store_path, "w") as s:
-        s.create_table("/t", {"value": value.dtype}, chunk_rows=256).append({"value": value})
+        t = s.create_table("/t", {"value": value.dtype}, chunk_rows=256)
+        t.append({"value": value[:512]})
+        s.commit()
+        t.append({"value": value[512:]})  # a small commit's short chunk: raw
     results: list[bool] = []
     scale_raw = kernel.scale_raw
     monkeypatch.setattr(

@@ -1,17 +1,18 @@
 """The short last chunk of a table, and how small commits grow it instead of adding more.
 
 A logger that commits 100 rows a second must not leave a short chunk per commit. The last chunk
-of a table is kept raw (uncompressed). When it is rewritten (by a table's second small commit, or
-behind a chunk that filled), its writer reserves room for a whole chunk behind it in the active
-segment (``writer.Slot``); a later commit by that writer writes its rows right behind the chunk,
-inside the room, and the chunk's manifest rows are updated in place (length and crc extended,
-zone maps merged; its earlier versions are prefixes of it). Any other writer (or one whose room
-is gone) rewrites the short chunk together with its own rows, under the commit lock. Once a
-chunk is full it is compressed like any other. Each row is so written about twice, and a table
-has at most one short chunk per column at its end. A short chunk with missing values ends with
-its validity frame, and category text needs its dictionary, so such a column's short chunk is
-rewritten with the new rows on its own while the other columns' grow in place (all stay cut at
-the same row).
+of a table written by a small commit is kept raw (uncompressed; a bulk commit packs its own, see
+``TableWriter.finish``, and the next small commit rewrites that raw). When it is rewritten (by a
+table's second small commit, or behind a chunk that filled), its writer reserves room for a
+whole chunk behind it in the active segment (``writer.Slot``); a later commit by that writer
+writes its rows right behind the chunk, inside the room, and the chunk's manifest rows are
+updated in place (length and crc extended, zone maps merged; its earlier versions are prefixes
+of it). Any other writer (or one whose room is gone) rewrites the short chunk together with its
+own rows, under the commit lock. Once a chunk is full it is compressed like any other. Each row
+is so written about twice, and a table has at most one short chunk per column at its end. A
+short chunk with missing values ends with its validity frame, and category text needs its
+dictionary, so such a column's short chunk is rewritten with the new rows on its own while the
+other columns' grow in place (all stay cut at the same row).
 """
 
 from __future__ import annotations

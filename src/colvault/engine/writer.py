@@ -337,11 +337,13 @@ class TableWriter:
 
     def finish(self) -> None:
         """Before a commit: write every chunk still being encoded and, behind this commit's
-        full chunks, the short last one (no short chunk of the table's is left to grow), so
-        that one round of fsyncs covers all of them."""
-        self._drain(0)
+        full chunks, the short last one, so that one round of fsyncs covers all of them.
+        That short chunk is compressed like a full one: a bulk commit's rows are not written
+        again, so a raw one would stay, taking disk and scanned outside the kernels (a later
+        small commit rewrites it, as any short chunk it cannot grow)."""
         if self.chunks and self._buffered:
-            self._write_short(self._take(self._buffered), room=False)
+            self._submit(self._take_parts(self._buffered))
+        self._drain(0)
         self._write_runs()
 
     def _cancel(self) -> None:
