@@ -80,6 +80,7 @@ ENGINE_LAYERS: list[tuple[str, set[str]]] = [
         {
             "seam",
             "segments",
+            "changes",
             "catalog",
             "locking",
             "leases",

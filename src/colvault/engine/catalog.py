@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from ..errors import CatalogError, ColvaultError, DiskError, LockError
+from .changes import ChangeCounter
 from .seam import seam
 
 #: The store format this version writes: segments shared by all columns of all nodes, in one
@@ -180,10 +181,13 @@ def remove_abandoned_catalogs(root: str) -> int:
 
 @contextmanager
 def _immediate(
-    conn: sqlite3.Connection, failed: Callable[[], None] | None = None
+    conn: sqlite3.Connection,
+    changes: ChangeCounter | None,
+    failed: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """One ``BEGIN IMMEDIATE`` transaction, committed through the I/O seam when the block
-    ends and rolled back if it raises; ``failed`` runs when the COMMIT itself fails."""
+    ends and rolled back if it raises; ``failed`` runs when the COMMIT itself fails. The
+    store's change counter moves around the COMMIT (:mod:`.changes`)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -191,6 +195,8 @@ def _immediate(
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    if changes is not None:
+        changes.begin()
     try:
         seam().commit(conn)
     except BaseException:
@@ -199,14 +205,21 @@ def _immediate(
         if failed is not None:
             failed()
         raise
+    finally:
+        if changes is not None:
+            changes.end()
 
 
 class Catalog:
     """The two connections to ``catalog.sqlite`` and the transactions on them."""
 
-    def __init__(self, path: str, writable: bool, store: str) -> None:
+    def __init__(
+        self, path: str, writable: bool, store: str, changes: ChangeCounter | None = None
+    ) -> None:
         self.path = path
         self.store = store  # named in errors
+        #: moved by every write transaction, so that readers can trust what they cached
+        self.changes = changes
         self._rlock = threading.RLock()
         self._pinned = 0
         #: Whether the last ``commit()`` transaction reached its commit point: True, False, or
@@ -336,6 +349,11 @@ class Catalog:
                 self._reraise(exc)
         return None if row is None else row[0]
 
+    @property
+    def is_pinned(self) -> bool:
+        """Inside ``snapshot()``: reads see the pinned snapshot, which caches must not stamp."""
+        return self._pinned > 0
+
     @contextmanager
     def pinned(self) -> Iterator[None]:
         """Hold one read transaction across calls (``store.snapshot()``); re-entrant."""
@@ -371,7 +389,7 @@ class Catalog:
             def landed() -> None:  # the COMMIT failed: did it land all the same?
                 self.landed = self._landed(made[0], stamp)
 
-            with _immediate(conn, landed):
+            with _immediate(conn, self.changes, landed):
                 commit_id = conn.execute(
                     "INSERT INTO commits(time, message) VALUES (?, ?)", (stamp, message)
                 ).lastrowid
@@ -386,7 +404,7 @@ class Catalog:
         ``commits``, so readers' snapshots stay valid."""
         conn = self.writer
         assert conn is not None, "read-only catalog"
-        with self.translated(), _immediate(conn):
+        with self.translated(), _immediate(conn, self.changes):
             yield conn
 
     def _landed(self, commit_id: int, stamp: float) -> bool | None:

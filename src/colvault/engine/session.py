@@ -36,6 +36,7 @@ from .catalog import (
     remove_abandoned_catalogs,
     what_failed,
 )
+from .changes import ChangeCounter
 from .codec import Codec
 from .locking import StoreLock
 from .manifest import ManifestError, NodeState, load_state
@@ -96,7 +97,8 @@ class Session:
             self.lock.shared()
             if mode in ("a", "w") and not os.path.exists(catalog):
                 self._create(catalog)
-            self.catalog = Catalog(catalog, writable=mode != "r", store=self.path)
+            self.changes = ChangeCounter(self.lock.fd)
+            self.catalog = Catalog(catalog, mode != "r", self.path, self.changes)
             self.catalog_identity = _identity(os.stat(catalog))
             self.lock_identity = self.lock.identity()
             try:
@@ -128,6 +130,9 @@ class Session:
         #: (commit id, epoch, pending ops applied, path index, id index)
         self._index_cache: tuple[Any, int, int, dict[str, NodeRecord], dict[str, str]] | None = None
         self._states: dict[str, NodeState] = {}
+        #: the change counter's value when each cache was last read or checked (:mod:`.changes`)
+        self._nodes_stamp: int | None = None
+        self._state_stamps: dict[str, int] = {}
         self._ops_version = 0
         self.closed = False
 
@@ -274,6 +279,7 @@ class Session:
         self.reader.close()
         self.reader = SegmentReader(self.path)
         self._states.clear()
+        self._state_stamps.clear()
 
     def close_writers(self) -> None:
         """Close every writer and release the segments (locked while this store may append),
@@ -283,9 +289,17 @@ class Session:
         self.writers.clear()
         self.segments.close()
 
+    def _stamp(self) -> int | None:
+        """The change counter's value to stamp what is read next with (None: do not trust)."""
+        return None if self.catalog.is_pinned else self.changes.value()
+
     def node_state(self, node_id: str, schema: TableSchema) -> NodeState:
-        """The committed manifest of a node, cached until a commit changes it."""
+        """The committed manifest of a node, cached until a commit changes it; no catalog
+        statement while no write moved the change counter since it was read."""
         self.check_open()
+        stamp = self._stamp()
+        if stamp is not None and self._state_stamps.get(node_id) == stamp:
+            return self._states[node_id]
         try:
             with self.catalog.read() as conn:
                 row = conn.execute("SELECT nrows, version FROM nodes WHERE id = ?", (node_id,))
@@ -296,6 +310,10 @@ class Session:
                     names = {c.id: c.name for c in schema.columns}
                     state = load_state(conn, node_id, names, nrows, version)
                     self._states[node_id] = state
+            if stamp is None:
+                self._state_stamps.pop(node_id, None)
+            else:
+                self._state_stamps[node_id] = stamp
         except ManifestError as exc:  # named outside the read: naming reads the catalog
             raise self.catalog.damaged(f"the manifest of {self.path_of(node_id)}: {exc}") from exc
         return state
@@ -303,9 +321,14 @@ class Session:
     # -- the node index --------------------------------------------------------------------------
 
     def _committed_nodes(self) -> tuple[int, dict[str, NodeRecord]]:
+        stamp = self._stamp()
+        if stamp is not None and stamp == self._nodes_stamp and self._nodes_cache is not None:
+            return self._nodes_cache  # no write since it was checked: no statement
+        self._nodes_stamp = None
         latest = self.catalog.read_value("SELECT MAX(id) FROM commits")
         if self._nodes_cache is not None and self._nodes_cache[0] == latest:
-            return self._nodes_cache  # one statement, not a read transaction (every lookup)
+            self._nodes_stamp = stamp
+            return self._nodes_cache  # one statement, not a read transaction
         with self.catalog.read() as conn:
             commit_id = conn.execute("SELECT MAX(id) FROM commits").fetchone()[0]
             if self._nodes_cache is None or self._nodes_cache[0] != commit_id:
@@ -316,6 +339,7 @@ class Session:
                     ):
                         raise self.catalog.damaged(f"a node record that is not text: {r[:3]!r}")
                 self._nodes_cache = (commit_id, {r[1]: NodeRecord(*r) for r in rows})
+        self._nodes_stamp = stamp
         return self._nodes_cache
 
     def index(self) -> tuple[dict[str, NodeRecord], dict[str, str]]:
@@ -492,6 +516,7 @@ class Session:
             self._fsync_pool.shutdown(wait=True)
         self.reader.close()
         self.catalog.close()
+        self.changes.close()
         self.lock.close()
         self.closed = True
 
