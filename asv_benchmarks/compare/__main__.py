@@ -59,6 +59,10 @@ JOBS: dict[str, Job] = {
         "versions against ArcticDB: load with a commit per batch, as_of, update, filter",
         ".compare.history",
     ),
+    "latency": Job(
+        "the fixed cost per call: small-table queries, t[i], len(t), a wide slice, a time range",
+        ".compare.latency",
+    ),
     "cold": Job(
         "page cache dropped: bytes read by a one-column scan, the benchmark query's time",
         ".compare.cold",
