@@ -148,7 +148,8 @@ class Const:
     """A literal or condvar. ``dtype`` is ``None`` for NEP 50 "weak" Python int and float
     scalars (their type comes from the other operand) and for str/bytes literals.
 
-    Equal only with the same type of value: ``1`` and ``1.0`` type an expression differently.
+    Equal only with the same type of value (``1`` and ``1.0`` type an expression differently)
+    and the same sign (``x / 0.0`` and ``x / -0.0`` differ: trees are cache keys).
     """
 
     value: Any
@@ -157,11 +158,21 @@ class Const:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Const):
             return NotImplemented
-        same = self.value is other.value or bool(self.value == other.value)
-        return type(self.value) is type(other.value) and same and self.dtype == other.dtype
+        a, b = self.value, other.value
+        same = a is b or (bool(a == b) and (a != 0 or _sign(a) == _sign(b)))
+        return type(a) is type(b) and same and self.dtype == other.dtype
 
     def __hash__(self) -> int:
         return hash((type(self.value).__name__, self.value, self.dtype))
+
+
+def _sign(value: Any) -> tuple[bool, bool]:
+    """The sign bits of a float's or complex number's parts (a zero may be negative)."""
+    if isinstance(value, float | np.floating):
+        return bool(np.signbit(value)), False
+    if isinstance(value, complex | np.complexfloating):
+        return bool(np.signbit(value.real)), bool(np.signbit(value.imag))
+    return False, False
 
 
 @dataclass(frozen=True)
