@@ -448,12 +448,26 @@ class _Parser:
         return parts[0]
 
 
-#: Parsed conditions without condvars, by (text, columns and their dtypes, table, boolean):
-#: a notebook asks the same question of a small table hundreds of times, and parsing was a
-#: fifth of a ``count_where`` on 1,000 rows. The key holds every input of the parse, so a
-#: column changed, renamed or removed makes another key.
+#: Parsed conditions, by (text, columns and their dtypes, table, boolean, condvars): a notebook
+#: asks the same question of a small table hundreds of times, and parsing was a fifth of a
+#: ``count_where`` on 1,000 rows. The key holds every input of the parse, so a column changed,
+#: renamed or removed makes another key. Condvars are kept only when every value is a scalar
+#: (see ``_scalar_key``); a condvar holding an array or a column is parsed every time.
 _PARSED: dict[tuple[Any, ...], Expr] = {}
 _PARSED_MAX = 512
+_SCALARS = (int, float, bool, str, bytes, np.generic)
+
+
+def _scalar_key(condvars: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The condvars as part of a cache key: each value by its type and ``repr``, so that values
+    that compare equal but parse apart (``3`` and ``3.0``, ``0.0`` and ``-0.0``) differ; None
+    when a value is not a scalar."""
+    key = []
+    for name, value in condvars.items():
+        if not isinstance(value, _SCALARS):
+            return None
+        key.append((name, type(value), repr(value)))
+    return tuple(key)
 
 
 def parse(
@@ -464,14 +478,15 @@ def parse(
     table: str = "",
     boolean: bool = True,
 ) -> Expr:
-    """:func:`parse_condition`, its answer kept for conditions without ``condvars`` (the
-    trees are immutable)."""
-    if condvars or not isinstance(cond, str):
+    """:func:`parse_condition`, its answer kept (the trees are immutable) unless a condvar is
+    not a scalar."""
+    variables = _scalar_key(condvars) if condvars else ()
+    if variables is None or not isinstance(cond, str):
         return parse_condition(cond, columns, condvars, table=table, boolean=boolean)
-    key = (cond, tuple(columns.items()), table, boolean)
+    key = (cond, tuple(columns.items()), table, boolean, variables)
     expr = _PARSED.get(key)
     if expr is None:
-        expr = parse_condition(cond, columns, None, table=table, boolean=boolean)
+        expr = parse_condition(cond, columns, condvars, table=table, boolean=boolean)
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.pop(next(iter(_PARSED)), None)  # the oldest
         _PARSED[key] = expr
