@@ -32,6 +32,11 @@ CODECS = {
     "none": None,
 }
 SHUFFLES = ("auto", "byte", "bit", None)
+#: Bytes per blosc2 block: blocks are compressed on their own, and a point read or a short
+#: slice decompresses only the blocks holding its rows (``kernels.blosclib``). blosc2's own
+#: choice at clevel 5 is 128-256 KiB; 32 KiB blocks cost 0.3-1 % more bytes on the benchmark
+#: columns and decompress whole chunks as fast or faster (they stay in the L2 cache).
+BLOCK_BYTES = 32 * 1024
 
 
 def _typesize(dtype: np.dtype) -> int:
@@ -88,6 +93,7 @@ class Codec:
             typesize=typesize,
             filters=[self.filter_for(typesize) if filt is None else filt],
             nthreads=1,
+            blocksize=BLOCK_BYTES,
         )
 
 

@@ -224,8 +224,10 @@ class DataNode(Node):
         src = self._source()
         sel = resolve(key, state.nrows, self.path)
         if isinstance(sel, RowRange):
-            arrays = [src.read_range(state, s, sel.start, sel.stop)[sel.post] for s in specs]
-            return arrays, sel.scalar
+            short = src.read_short(state, specs, sel.start, sel.stop)
+            if short is None:
+                short = [src.read_range(state, s, sel.start, sel.stop) for s in specs]
+            return [a[sel.post] for a in short], sel.scalar
         assert isinstance(sel, RowList)
         return [src.read_rows(state, s, sel.unique)[sel.inverse] for s in specs], False
 

@@ -50,14 +50,19 @@ class ChunkSource:
     ) -> Iterator[bytes | memoryview]:
         """The chunk's encoded values (``part="validity"``: its validity frame, ``"whole"``:
         both) after the crc of the whole payload matched (a ``ChecksumError`` otherwise)."""
-        with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length) as buf:
+        key = (ref.segment, ref.offset, ref.length, ref.crc)
+        known = self.reader.verified(key)
+        with self.reader.chunk(ref.segment, ref.sealed, ref.offset, ref.length, known) as buf:
             if buf is None:
                 raise self.damaged(
                     spec, ref, None, f"segment {ref.segment} is missing or truncated"
                 )
-            crc = crc32(buf)
-            if crc != ref.crc:
-                raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
+            crc = ref.crc
+            if not known:
+                crc = crc32(buf)
+                if crc != ref.crc:
+                    raise self.damaged(spec, ref, crc, f"in segment {ref.segment} at {ref.offset}")
+                self.reader.mark_verified(key)
             try:
                 if part == "validity":
                     yield memoryview(buf)[ref.length - ref.vlen :]
@@ -217,11 +222,42 @@ class ChunkSource:
             if lo == c0 and hi == c1:
                 self.read_chunk(spec, ref, out[c0 - start : c1 - start])
             else:
-                chunk = self.read_chunk(spec, ref, scratch(spec, ref.nrows))
-                out[lo - start : hi - start] = chunk[lo - c0 : hi - c0]
+                out[lo - start : hi - start] = self._read_span(spec, ref, lo - c0, hi - c0)
 
         self.map(one, list(state.chunk_span(start, stop)))
         return out
+
+    def read_short(
+        self, state: NodeState, specs: list[ColumnSpec], start: int, stop: int
+    ) -> list[np.ndarray] | None:
+        """Rows [start, stop) of ``specs`` when they lie in one chunk and are a small part of
+        it (a point read, a short slice): each column from only the blocks holding them, one
+        column after another here (a hand-off to the pool costs more). None otherwise, or for
+        a nullable, category or shaped column: :meth:`read_range` reads those."""
+        if stop <= start or any(s.nullable or s.is_category or s.shape for s in specs):
+            return None
+        pos = int(np.searchsorted(state.starts, start, side="right")) - 1
+        if pos < 0 or not specs:
+            return None
+        first = int(state.starts[pos])
+        ref0 = state.columns[specs[0].id][pos]
+        if stop > first + ref0.nrows or 4 * (stop - start) > ref0.nrows:
+            return None
+        a, b = start - first, stop - first
+        return [self._read_span(s, state.columns[s.id][pos], a, b) for s in specs]
+
+    def _read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of one chunk: when they are a small part of it, decoded from only the
+        blosc2 blocks that hold them (a point read, a short slice), else from the whole chunk."""
+        if not spec.shape and 4 * (b - a) <= ref.nrows:
+            with self._checked(spec, ref) as buf:
+                got = ref.encoding.decode_span(buf, ref.nrows, a, b, spec.dtype)
+                if got is not None:
+                    return got
+                chunk = scratch(spec, ref.nrows)
+                ref.encoding.decode(buf, chunk)
+                return chunk[a:b]
+        return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b]
 
     def _zero_copy(
         self, state: NodeState, spec: ColumnSpec, start: int, stop: int

@@ -32,6 +32,8 @@ _WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", None)
 DATA = "data"
 #: A segment rolls over once it holds this many bytes.
 SEGMENT_BYTES = 256 << 20
+#: Chunks whose crc a reader remembers having checked (``SegmentReader.verified``).
+VERIFIED_KEPT = 1 << 16
 #: Appends start the disk writes of every this many new bytes, so that a large commit's fsync
 #: mostly waits for writes already under way (the commit of a 2 M-row CSV import: 14.9 -> 8.5 ms).
 WRITEBACK_BYTES = 1 << 20
@@ -294,6 +296,8 @@ class SegmentReader:
         self._lock = threading.Lock()
         self._fds: dict[str, int] = {}
         self._maps: dict[str, mmap.mmap] = {}
+        #: chunks (segment, offset, length, crc) whose crc matched once (see ``verified``)
+        self._verified: set[tuple[str, int, int, int]] = set()
 
     def _fd(self, rel: str) -> int:
         fd = self._fds.get(rel)
@@ -318,6 +322,18 @@ class SegmentReader:
                         m.madvise(_RANDOM)
                     self._maps[rel] = m
         return m
+
+    def verified(self, chunk: tuple[str, int, int, int]) -> bool:
+        """Whether this reader checked the crc of ``chunk`` (segment, offset, length, crc)
+        already. A chunk's bytes never change while a manifest row names them, and once read
+        they are served from the page cache: checking them again on every read (a point read
+        of 8 bytes paid the crc of a whole chunk) would guard against nothing but memory."""
+        return chunk in self._verified
+
+    def mark_verified(self, chunk: tuple[str, int, int, int]) -> None:
+        if len(self._verified) >= VERIFIED_KEPT:
+            self._verified.clear()  # bounded: checked again from scratch
+        self._verified.add(chunk)
 
     def prefetch(self, rel: str, offset: int, length: int) -> None:
         """Start reading ``[offset, offset + length)`` of a segment into the page cache, and no
@@ -357,24 +373,28 @@ class SegmentReader:
 
     @contextmanager
     def chunk(
-        self, rel: str, sealed: bool, offset: int, length: int
+        self, rel: str, sealed: bool, offset: int, length: int, known: bool = False
     ) -> Iterator[bytes | memoryview | None]:
         """Yield the chunk's bytes, or ``None`` when the file is missing or too short (or its
-        name, from a damaged catalog, is no file name: a NUL in it)."""
+        name, from a damaged catalog, is no file name: a NUL in it). ``known``: this reader
+        read and checked the chunk before (:meth:`verified`), so the file holds it (a sealed
+        segment is never cut while a store is open) and its pages were read: neither the
+        file's size nor a read-ahead is asked for again."""
         try:
             fd = self._fd(rel)
         except (FileNotFoundError, ValueError):
             yield None
             return
         if sealed:
-            if offset + length > os.fstat(fd).st_size:
+            if not known and offset + length > os.fstat(fd).st_size:
                 yield None
                 return
             m = self._mapping(rel, fd)
             if offset + length > len(m):
                 yield None
                 return
-            self.prefetch(rel, offset, length)
+            if not known:
+                self.prefetch(rel, offset, length)
             view = memoryview(m)[offset : offset + length]
             try:
                 yield view

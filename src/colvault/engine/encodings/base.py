@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...kernels import blosclib
 from ..buffers import scratch_array
 from ..codec import as_bytes, blosc2
 
@@ -73,6 +74,13 @@ class Encoding(ABC):
         """The values at ``rows`` when the parameters alone determine them, else None."""
         return None
 
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        """Rows ``[start, stop)`` as a new array, decompressing only the blocks that hold them
+        (None: decode the whole chunk)."""
+        return None
+
 
 def check_width(w: str, name: str, text: str) -> None:
     """``w`` must name a little-endian integer dtype (the packed integers' type)."""
@@ -99,6 +107,22 @@ def decompress_into(frame: Any, out: np.ndarray) -> None:
     if size != out.nbytes:
         raise ValueError(f"a frame of {size} bytes where {out.nbytes} were expected")
     blosc2.decompress2(frame, dst=as_bytes(out), nthreads=1)
+
+
+def decompress_span(frame: Any, start: int, out: np.ndarray) -> bool:
+    """Items ``[start, start + len(out))`` of a blosc2 frame of ``out``'s item size into
+    ``out``, decompressing only the blocks that hold them; False when the library is missing
+    or the frame's items are not ``out``'s (wide text is compressed in smaller items): the
+    caller decompresses the whole frame. A damaged frame raises ValueError, which readers
+    report as a chunk that cannot be decoded."""
+    src = np.frombuffer(frame, np.uint8)
+    dst = as_bytes(out)
+    if blosclib.load() is None or len(src) < 16 or src[3] != out.dtype.itemsize:  # typesize
+        return False
+    got = blosclib.getitem(src.ctypes.data, len(src), start, len(out), dst.ctypes.data, len(dst))
+    if got != len(dst):
+        raise ValueError(f"blosc2 could not read items {start}..{start + len(out)} ({got})")
+    return True
 
 
 def unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow") -> np.ndarray:

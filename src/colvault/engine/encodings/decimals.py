@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...lazy import kernel_module
-from .base import Encoding, unpack
+from .base import Encoding, decompress_span, unpack
 
 if TYPE_CHECKING:
     from ...kernels.encoding import decimal as dec
@@ -46,6 +46,21 @@ class Decimal(Encoding):
         out = np.empty(len(rows), dtype)
         narrow = unpack(payload[: self.clen], self.w, nrows)
         dec.decimal_decode(narrow[rows], np.int64(self.base), self.e, out)
+        return out
+
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        narrow = np.empty(stop - start, self.w)
+        if not decompress_span(payload[: self.clen], start, narrow):
+            return None
+        out = np.empty(stop - start, dtype)
+        dec.decimal_decode(narrow, np.int64(self.base), self.e, out)
+        if self.nexc:
+            where = np.frombuffer(payload, np.uint32, self.nexc, self.clen)
+            bits = np.frombuffer(payload, dtype, self.nexc, self.clen + 4 * self.nexc)
+            inside = (where >= start) & (where < stop)
+            out[where[inside].astype(np.int64) - start] = bits[inside]
         return out
 
     def scaled_integers(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...lazy import kernel_module
-from .base import Encoding, ParamsError, check_width, unpack, unsigned
+from .base import Encoding, ParamsError, check_width, decompress_span, unpack, unsigned
 
 if TYPE_CHECKING:
     from ...kernels.encoding import intpack
@@ -45,6 +45,17 @@ class FrameOfReference(Encoding):
         values = unsigned(out)
         narrow = unpack(payload, self.w, nrows)
         intpack.for_decode(narrow[rows], values.dtype.type(self.base), values)
+        return out
+
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        narrow = np.empty(stop - start, self.w)
+        if not decompress_span(payload, start, narrow):
+            return None
+        out = np.empty(stop - start, dtype)
+        values = unsigned(out)
+        intpack.for_decode(narrow, values.dtype.type(self.base), values)
         return out
 
 
@@ -88,3 +99,9 @@ class Delta(Encoding):
         typed = values.dtype.type
         intpack.regular_at(typed(self.first), typed(self.step), rows, values)
         return out
+
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        """A regular clock's rows by arithmetic; other deltas need every row before them."""
+        return self.arithmetic_rows(dtype, np.arange(start, stop, dtype=np.int64))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import as_bytes
-from .base import Encoding, decompress_into
+from .base import Encoding, decompress_into, decompress_span
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,11 @@ class Raw(Encoding):
     def decode(self, payload: Any, out: np.ndarray) -> None:
         as_bytes(out)[:] = np.frombuffer(payload, np.uint8)
 
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        return np.frombuffer(payload, dtype, stop - start, start * dtype.itemsize).copy()
+
 
 @dataclasses.dataclass(frozen=True)
 class Blosc2(Encoding):
@@ -29,3 +34,9 @@ class Blosc2(Encoding):
 
     def decode(self, payload: Any, out: np.ndarray) -> None:
         decompress_into(payload, out)
+
+    def decode_span(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
+    ) -> np.ndarray | None:
+        out = np.empty(stop - start, dtype)
+        return out if decompress_span(payload, start, out) else None

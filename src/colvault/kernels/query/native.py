@@ -18,8 +18,6 @@ Where either is missing, :data:`AVAILABLE` is false and the engine reads chunks 
 from __future__ import annotations
 
 import ctypes
-import os
-import threading
 from typing import Any
 
 import numba
@@ -27,6 +25,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from .. import blosclib
 from ..encoding.decimal import P, decimal_decode
 from ..wordops import HELPER, KERNEL
 
@@ -35,38 +34,23 @@ AVAILABLE = False
 #: Why not, when they did not.
 UNAVAILABLE_REASON = ""
 
-_ctx_lib: Any = None
-_local = threading.local()
-
-
-class _DParams(ctypes.Structure):
-    """``blosc2_dparams`` passed by value: ``nthreads`` first, every other field zero (its
-    default), padded beyond the struct's size in any release so far."""
-
-    _fields_ = [("nthreads", ctypes.c_int16), ("rest", ctypes.c_int64 * 8)]
-
 
 def _load() -> None:
-    global AVAILABLE, UNAVAILABLE_REASON, _ctx_lib
+    global AVAILABLE, UNAVAILABLE_REASON
+    if blosclib.load() is None:
+        UNAVAILABLE_REASON = blosclib.REASON
+        return
     try:
-        import blosc2
         import isal.isal_zlib
         from llvmlite import binding
 
-        blosc_path = os.path.join(os.path.dirname(blosc2.__file__), "lib", "libblosc2.so")
-        lib = ctypes.CDLL(blosc_path)
         isal_lib = ctypes.CDLL(isal.isal_zlib.__file__)
         isal_lib.crc32_gzip_refl  # noqa: B018 - fails early if the symbol is not exported
-        lib.blosc2_init()
-        lib.blosc2_create_dctx.restype = ctypes.c_void_p
-        lib.blosc2_create_dctx.argtypes = [_DParams]
-        lib.blosc2_free_ctx.argtypes = [ctypes.c_void_p]
-        binding.load_library_permanently(blosc_path)
+        binding.load_library_permanently(blosclib.PATH)
         binding.load_library_permanently(isal.isal_zlib.__file__)
     except (ImportError, OSError, AttributeError, RuntimeError) as exc:
         UNAVAILABLE_REASON = f"{type(exc).__name__}: {exc}"
         return
-    _ctx_lib = lib
     AVAILABLE = True
 
 
@@ -99,27 +83,8 @@ PLAIN, DECIMAL, FOR, DELTA, REGULAR = 0, 1, 2, 3, 4
 INFO_FIELDS = ("kind", "address", "size", "frame", "crc", "p0", "p1", "nexc", "width")
 
 
-class _Context:
-    """One thread's blosc2 decompression context (contexts are not shared between threads)."""
-
-    def __init__(self) -> None:
-        params = _DParams()
-        params.nthreads = 1
-        self.address = int(_ctx_lib.blosc2_create_dctx(params) or 0)
-        if not self.address:
-            raise MemoryError("blosc2_create_dctx failed")
-
-    def __del__(self) -> None:
-        if self.address and _ctx_lib is not None:
-            _ctx_lib.blosc2_free_ctx(self.address)
-
-
-def thread_context() -> int:
-    """The address of this thread's decompression context (created on first use)."""
-    ctx = getattr(_local, "ctx", None)
-    if ctx is None:
-        ctx = _local.ctx = _Context()
-    return ctx.address
+#: This thread's blosc2 decompression context (the scans pass it to every call).
+thread_context = blosclib.thread_context
 
 
 @intrinsic
