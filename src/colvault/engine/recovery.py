@@ -3,7 +3,10 @@
 A crash between writing chunks and committing them leaves bytes no manifest row names. They are
 harmless (never read) but waste space, so a writable open truncates them — only in segments whose
 ``flock`` it can take (no live writer), and only after taking it does it read the valid end from
-the manifest (retired rows included), so a commit that landed just before cannot be cut.
+the manifest (retired rows included), in a read transaction begun after the lock was taken, so a
+commit that landed just before cannot be cut. (A snapshot taken before the lock could predate the
+last commit of the writer that held it, a stage's or an append's: its bytes would then look
+unreferenced, and be cut.)
 
 A damaged catalog must not make recovery cut committed bytes: a tail is cut only where the last
 chunk the manifest names there has the crc recorded for it, a segment the catalog lists as
@@ -19,6 +22,8 @@ from __future__ import annotations
 import glob
 import os
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from . import leases
 from .checksum import crc32
@@ -59,9 +64,13 @@ def _tables_intact(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
-    """Truncate abandoned tails; return (segment, old size, new size) for each one cut."""
-    sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
+def recover(
+    root: str, read: Callable[[], AbstractContextManager[sqlite3.Connection]]
+) -> list[tuple[str, int, int]]:
+    """Truncate abandoned tails; return (segment, old size, new size) for each one cut.
+    ``read()`` begins a read transaction on the catalog (one per segment examined)."""
+    with read() as conn:  # a segment sealed in this snapshot stays sealed: skipped
+        sealed = dict(conn.execute("SELECT path, sealed FROM segments"))
     hold: set[str] | None = set()
     looked = False  # leases are read only when a segment the catalog does not know is met
     cut = []
@@ -77,12 +86,16 @@ def recover(root: str, conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
         if fd is None:
             continue
         try:
-            size = os.fstat(fd).st_size
-            end = _trusted_end(conn, rel, fd, size, rel in sealed)
-            if end is None or size <= end:
-                continue
-            if intact is None:
-                intact = _tables_intact(conn)
+            with read() as conn:  # begun after the lock: every commit of its writer is in it
+                row = conn.execute("SELECT sealed FROM segments WHERE path = ?", (rel,)).fetchone()
+                if row is not None and row[0]:
+                    continue
+                size = os.fstat(fd).st_size
+                end = _trusted_end(conn, rel, fd, size, row is not None)
+                if end is None or size <= end:
+                    continue
+                if intact is None:
+                    intact = _tables_intact(conn)
             if intact:
                 os.ftruncate(fd, end)
                 os.fsync(fd)

@@ -106,8 +106,7 @@ class Session:
                 if as_of is not None:
                     self._read_the_past(as_of)
                 if mode != "r":
-                    with self.catalog.read() as conn:
-                        recovery.recover(self.path, conn)
+                    recovery.recover(self.path, self.catalog.read)
             except BaseException:
                 self.catalog.close()
                 raise
