@@ -220,9 +220,10 @@ class DataNode(Node):
 
     def read_selection(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
         """Read rows selected by a numpy-style key from one snapshot; (arrays, key was an int)."""
-        state = self._state()
-        src = self._source()
-        sel = resolve(key, state.nrows, self.path)
+        path = self.path  # NodeError once this process removed it
+        state = self._session.node_state(self._id, self._schema)
+        src = self._session.chunk_source(path)
+        sel = resolve(key, state.nrows, path)
         if isinstance(sel, RowRange):
             short = src.read_short(state, specs, sel.start, sel.stop)
             if short is None:

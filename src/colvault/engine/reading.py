@@ -73,6 +73,22 @@ class ChunkSource:
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
 
+    def _known(self, ref: ChunkRef) -> memoryview | None:
+        """The values of a chunk this reader checked before, straight from the mapping (no
+        context to enter, no crc, no size check: see ``SegmentReader.verified``); None for
+        any other chunk, or one with a validity frame (read through :meth:`_checked`). The
+        view is left to the GC, not released: arrays over it may outlive the call."""
+        if not ref.sealed or ref.vlen:
+            return None
+        return self.reader.known_bytes((ref.segment, ref.offset, ref.length, ref.crc))
+
+    def _decoded(self, spec: ColumnSpec, ref: ChunkRef, buf: Any, out: np.ndarray) -> None:
+        """Decode a known chunk's bytes into ``out``; a failure names the chunk."""
+        try:
+            ref.encoding.decode(buf, out)
+        except (RuntimeError, ValueError) as exc:
+            raise self.damaged(spec, ref, ref.crc, f"cannot decode: {exc}") from None
+
     def read_validity(self, spec: ColumnSpec, ref: ChunkRef) -> np.ndarray | None:
         """The chunk's validity as packed bits (``np.packbits(valid, bitorder="little")``,
         uint8, ``ceil(ref.nrows / 8)`` bytes, 1 = valid), None when it has no missing value.
@@ -150,6 +166,9 @@ class ChunkSource:
             if direct is not None:
                 return direct
         out = scratch(spec, ref.nrows, "gather")
+        known = self._known(ref)
+        if known is not None and isinstance(ref.encoding, Raw) and not spec.shape:
+            return np.frombuffer(known, spec.dtype, ref.nrows)[rows]  # straight from the mapping
         with self._checked(spec, ref) as buf:
             if not spec.shape:
                 direct = ref.encoding.decode_rows(buf, ref.nrows, spec.dtype, rows)
@@ -172,6 +191,10 @@ class ChunkSource:
             return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
+        known = self._known(ref)
+        if known is not None:
+            self._decoded(spec, ref, known, out)
+            return out
         with self._checked(spec, ref) as buf:
             ref.encoding.decode(buf, out)
         return out
@@ -250,6 +273,14 @@ class ChunkSource:
         """Rows ``[a, b)`` of one chunk: when they are a small part of it, decoded from only the
         blosc2 blocks that hold them (a point read, a short slice), else from the whole chunk."""
         if not spec.shape and 4 * (b - a) <= ref.nrows:
+            known = self._known(ref)
+            if known is not None:
+                try:
+                    got = ref.encoding.decode_span(known, ref.nrows, a, b, spec.dtype)
+                except (RuntimeError, ValueError) as exc:
+                    raise self.damaged(spec, ref, ref.crc, f"cannot decode: {exc}") from None
+                if got is not None:
+                    return got
             with self._checked(spec, ref) as buf:
                 got = ref.encoding.decode_span(buf, ref.nrows, a, b, spec.dtype)
                 if got is not None:

@@ -330,6 +330,16 @@ class SegmentReader:
         of 8 bytes paid the crc of a whole chunk) would guard against nothing but memory."""
         return chunk in self._verified
 
+    def known_bytes(self, chunk: tuple[str, int, int, int]) -> memoryview | None:
+        """The bytes of a chunk of a sealed segment this reader checked already (see
+        :meth:`verified`), straight from the mapping; None when it did not."""
+        if chunk not in self._verified:
+            return None
+        m = self._maps.get(chunk[0])
+        if m is None or chunk[1] + chunk[2] > len(m):
+            return None
+        return memoryview(m)[chunk[1] : chunk[1] + chunk[2]]
+
     def mark_verified(self, chunk: tuple[str, int, int, int]) -> None:
         if len(self._verified) >= VERIFIED_KEPT:
             self._verified.clear()  # bounded: checked again from scratch
