@@ -245,7 +245,7 @@ class ChunkSource:
             if lo == c0 and hi == c1:
                 self.read_chunk(spec, ref, out[c0 - start : c1 - start])
             else:
-                out[lo - start : hi - start] = self._read_span(spec, ref, lo - c0, hi - c0)
+                out[lo - start : hi - start] = self.read_span(spec, ref, lo - c0, hi - c0)
 
         self.map(one, list(state.chunk_span(start, stop)))
         return out
@@ -267,11 +267,12 @@ class ChunkSource:
         if stop > first + ref0.nrows or 4 * (stop - start) > ref0.nrows:
             return None
         a, b = start - first, stop - first
-        return [self._read_span(s, state.columns[s.id][pos], a, b) for s in specs]
+        return [self.read_span(s, state.columns[s.id][pos], a, b) for s in specs]
 
-    def _read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
-        """Rows ``[a, b)`` of one chunk: when they are a small part of it, decoded from only the
-        blosc2 blocks that hold them (a point read, a short slice), else from the whole chunk."""
+    def read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of one chunk as a new array: when they are a small part of it,
+        decoded from only the blosc2 blocks that hold them (a point read, a short slice, a
+        range of a sorted column), else from the whole chunk."""
         if not spec.shape and 4 * (b - a) <= ref.nrows:
             known = self._known(ref)
             if known is not None:
@@ -287,8 +288,8 @@ class ChunkSource:
                     return got
                 chunk = scratch(spec, ref.nrows)
                 ref.encoding.decode(buf, chunk)
-                return chunk[a:b]
-        return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b]
+                return chunk[a:b].copy()  # the scratch buffer is this thread's next read's
+        return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b].copy()
 
     def _zero_copy(
         self, state: NodeState, spec: ColumnSpec, start: int, stop: int
