@@ -30,6 +30,10 @@ def scratch(spec: ColumnSpec, nrows: int, slot: Hashable = "chunk") -> np.ndarra
     return scratch_array(slot, spec.dtype, (nrows, *spec.shape))
 
 
+#: Chunks a short read may span (:meth:`ChunkSource.read_short`).
+SHORT_CHUNKS = 4
+
+
 @dataclass(frozen=True)
 class ChunkSource:
     store: str
@@ -165,6 +169,8 @@ class ChunkSource:
             direct = ref.encoding.arithmetic_rows(spec.dtype, rows)
             if direct is not None:
                 return direct
+            if _run_of(rows) and 4 * len(rows) <= ref.nrows:  # a range of a sorted column
+                return self.read_span(spec, ref, int(rows[0]), int(rows[-1]) + 1)
         out = scratch(spec, ref.nrows, "gather")
         known = self._known(ref)
         if known is not None and isinstance(ref.encoding, Raw) and not spec.shape:
@@ -253,21 +259,29 @@ class ChunkSource:
     def read_short(
         self, state: NodeState, specs: list[ColumnSpec], start: int, stop: int
     ) -> list[np.ndarray] | None:
-        """Rows [start, stop) of ``specs`` when they lie in one chunk and are a small part of
-        it (a point read, a short slice): each column from only the blocks holding them, one
-        column after another here (a hand-off to the pool costs more). None otherwise, or for
-        a nullable, category or shaped column: :meth:`read_range` reads those."""
-        if stop <= start or any(s.nullable or s.is_category or s.shape for s in specs):
+        """Rows [start, stop) of ``specs`` when they are fewer than a quarter of a chunk, in at
+        most :data:`SHORT_CHUNKS` chunks (a point read, a short slice): each column from only
+        the blocks holding them, one column after another here (a hand-off to the pool costs
+        more). None otherwise, or for a nullable, category or shaped column:
+        :meth:`read_range` reads those."""
+        if stop <= start or not specs:
             return None
-        pos = int(np.searchsorted(state.starts, start, side="right")) - 1
-        if pos < 0 or not specs:
+        if any(s.nullable or s.is_category or s.shape for s in specs):
             return None
-        first = int(state.starts[pos])
-        ref0 = state.columns[specs[0].id][pos]
-        if stop > first + ref0.nrows or 4 * (stop - start) > ref0.nrows:
+        span = state.chunk_span(start, stop)
+        first = state.columns[specs[0].id][span.start]
+        if len(span) > SHORT_CHUNKS or 4 * (stop - start) > first.nrows:
             return None
-        a, b = start - first, stop - first
-        return [self.read_span(s, state.columns[s.id][pos], a, b) for s in specs]
+        out = []
+        for s in specs:
+            refs = state.columns[s.id]
+            pieces = []
+            for pos in span:
+                ref = refs[pos]
+                a, b = max(start, ref.first_row), min(stop, ref.first_row + ref.nrows)
+                pieces.append(self.read_span(s, ref, a - ref.first_row, b - ref.first_row))
+            out.append(pieces[0] if len(pieces) == 1 else np.concatenate(pieces))
+        return out
 
     def read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of one chunk as a new array: when they are a small part of it,
@@ -413,6 +427,12 @@ class ChunkSource:
             if missing is not None:
                 mask[sel] = missing
         return np.ma.MaskedArray(out, mask)
+
+
+def _run_of(rows: np.ndarray) -> bool:
+    """Whether ``rows`` are consecutive positions, in order."""
+    n = len(rows)
+    return n > 1 and int(rows[-1]) - int(rows[0]) == n - 1 and bool(np.all(np.diff(rows) == 1))
 
 
 def _dictionary(ref: ChunkRef) -> Dictionary:

@@ -47,6 +47,9 @@ T = TypeVar("T")
 #: rows a process gives numpy per condition shape are bounded (``compiling.NUMPY_BUDGET``):
 #: a query repeated in a loop compiles its kernel soon.
 NUMPY_ROWS = int(os.environ.get("COLVAULT_NUMPY_ROWS", 4_000_000))
+#: A result of at most this many rows is gathered here, not in the pool: a hand-off to a
+#: worker and back costs more than gathering it (tens of microseconds on a VM).
+INLINE_ROWS = 65_536
 
 
 class Plan:
@@ -199,7 +202,10 @@ class Plan:
         def task(item: list[Any] | int) -> int:
             return self.count(item) if isinstance(item, int) else scan.count(item)
 
-        return sum(self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks)))))
+        tasks = scan.iter_tasks(chunks, self._run(len(chunks)))
+        if self._searched(chunks):
+            return sum(task(item) for item in tasks)
+        return sum(self._stream(task, tasks))
 
     def _run(self, nchunks: int) -> int:
         """Chunks per batch when all are scanned at once: a few tasks per thread."""
@@ -258,7 +264,11 @@ class Plan:
                 for pos, hits, values in scan.select(item, gather)
             ]
 
-        parts = self._stream(scanned, scan.iter_tasks(chunks, self._run(len(chunks))))
+        tasks = scan.iter_tasks(chunks, self._run(len(chunks)))
+        if self._searched(chunks):  # a few searches: a hand-off to the pool costs more
+            parts = [scanned(item) for item in tasks]
+        else:
+            parts = self._stream(scanned, tasks)
         found = [f for part in parts for f in part if len(f[1])]
         starts = list(itertools.accumulate((len(f[1]) for f in found), initial=0))
         out = np.empty(starts[-1], dtype)
@@ -288,9 +298,14 @@ class Plan:
                         target[rows] = self.gather(found[i][0], found[i][1], [spec])[0]
 
         n = len(found)
-        k = min(n, self._threads())
+        k = 1 if starts[-1] <= INLINE_ROWS else min(n, self._threads())
         self.source.map(fill, [range(n * j // k, n * (j + 1) // k) for j in range(k)])
         return out
+
+    def _searched(self, chunks: list[int]) -> bool:
+        """Whether a range condition on a sorted column finds the rows of every chunk by a
+        search (or arithmetic), and there are few of them."""
+        return len(chunks) <= 4 and all(self.sorted_chunk(pos) for pos in chunks)
 
     def batches(
         self, specs: list[ColumnSpec], window: int | None = 4
@@ -328,7 +343,9 @@ class Plan:
             return [(int(first[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
 
         rounds: Iterable[list[list[_Found]]]
-        if window is None:  # tasks go to the pool as they are prepared
+        if self._searched(chunks):  # a few searches: here
+            rounds = [[task(item) for item in scan.iter_tasks(chunks, 1)]]
+        elif window is None:  # tasks go to the pool as they are prepared
             rounds = [self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))]
         else:
             run = max(1, min(SELECT_BATCH, window // self._threads()))
