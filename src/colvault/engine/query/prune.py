@@ -115,8 +115,25 @@ def _missing_test(op: str, z: ZoneArrays | None, spec: ColumnSpec) -> np.ndarray
     return out if op == "isna" else ALL + NONE - out
 
 
+#: Verdicts kept per snapshot, by condition (a query repeated in a loop is classified once).
+VERDICTS_KEPT = 16
+
+
 def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) -> np.ndarray:
-    """NONE, SOME or ALL (int8) for every chunk of ``state``."""
+    """NONE, SOME or ALL (int8) for every chunk of ``state`` (a new array: callers may write
+    it); kept with the snapshot for the next query of the same condition and constants."""
+    key = ("verdicts", expr, tuple(s.id for s in specs.values()))
+    kept = state.derived.get(key)
+    if kept is None:
+        kept = _classify(expr, state, specs)
+        verdicts = [k for k in list(state.derived) if isinstance(k, tuple) and k[:1] == key[:1]]
+        for old in verdicts[: max(0, len(verdicts) - VERDICTS_KEPT + 1)]:
+            state.derived.pop(old, None)
+        state.derived[key] = kept
+    return kept.copy()
+
+
+def _classify(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) -> np.ndarray:
     zones: dict[str, ZoneArrays] = {}
 
     def visit(e: Expr) -> np.ndarray | int:
