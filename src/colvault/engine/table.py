@@ -262,7 +262,9 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
 
     def _view(self) -> TableView:
         """The table as of now: one snapshot for a read or a query."""
-        return TableView(self.path, self._schema, self._state(), self._source())
+        path = self.path  # one lookup (NodeError once this process removed it)
+        state = self._session.node_state(self._id, self._schema)
+        return TableView(path, self._schema, state, self._session.chunk_source(path))
 
     def _repr_html_(self) -> str:
         """Schema, size and the first and last rows, as a notebook shows them."""

@@ -85,6 +85,8 @@ class Plan:
 
     def chunks(self) -> list[int]:
         """Positions of the chunks in the row range that the zone maps did not rule out."""
+        if len(self.verdicts) == 1:  # a small table: no arrays to search
+            return [0] if self.stop > self.start and self.verdicts[0] != NONE else []
         span = self.state.chunk_span(self.start, self.stop)
         keep = self.verdicts[span.start : span.stop] != NONE
         return [span.start + int(i) for i in np.flatnonzero(keep)]

@@ -349,6 +349,11 @@ def _slot_values(
 # compiled predicates and a numpy reference evaluator
 
 
+#: Kernels by (shape key, kernel directory), then (mode, masked columns): looked up once per
+#: shape, not once per query (making the lookup's text cost ~10 us a query).
+_KERNELS: dict[tuple[str, str | None], dict[tuple[str, tuple[int, ...]], Callable[..., int]]] = {}
+
+
 class Predicate:
     """A condition bound to its fused kernels: what the query executor calls per chunk.
 
@@ -366,7 +371,8 @@ class Predicate:
         self.constants = [s.const for s in self.lowered.slots]
         self.key = self.lowered.key
         self.cache_dir = cache_dir
-        self._kernels: dict[tuple[str, tuple[int, ...]], Callable[..., int]] = {}
+        # the kernels of this shape, shared by every condition of it in this process
+        self._kernels = _KERNELS.setdefault((self.key, cache_dir), {})
         fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
         self.static = kernel_constants(expr) if fixed else None
         #: Evaluate chunks with numpy, not the kernel (a small query in a process whose cache

@@ -12,6 +12,7 @@ compute the bounds from their params without reading a byte, others decode the c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,10 @@ def _exact(value: Any, dtype: np.dtype) -> int | float | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
 def sorted_range(expr: Expr) -> SortedRange | None:
-    """The condition as a range over one column, or None when it is anything else."""
+    """The condition as a range over one column, or None when it is anything else (kept per
+    typed tree: the answer is immutable)."""
     leaves: list[Op] = []
 
     def walk(e: Expr) -> bool:

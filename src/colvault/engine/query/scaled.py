@@ -44,7 +44,13 @@ _COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 
 def scaled_comparisons(node: tuple[Any, ...]) -> dict[int, tuple[tuple[int, str], ...]]:
     """For each float column of a lowered condition used only in comparisons with a constant of
-    its dtype: its kernel position -> ``(constant slot, operator)`` of each such comparison."""
+    its dtype: its kernel position -> ``(constant slot, operator)`` of each such comparison (a
+    new dict: callers may change it)."""
+    return dict(_scaled_comparisons(node))
+
+
+@functools.lru_cache(maxsize=512)
+def _scaled_comparisons(node: tuple[Any, ...]) -> dict[int, tuple[tuple[int, str], ...]]:
     found: dict[int, list[tuple[int, str]]] = {}
     other: set[int] = set()
 
