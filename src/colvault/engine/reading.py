@@ -77,11 +77,12 @@ class ChunkSource:
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
 
-    def _known(self, ref: ChunkRef) -> memoryview | None:
+    def _known(self, ref: ChunkRef) -> tuple[memoryview, int] | None:
         """The values of a chunk this reader checked before, straight from the mapping (no
         context to enter, no crc, no size check: see ``SegmentReader.verified``); None for
         any other chunk, or one with a validity frame (read through :meth:`_checked`). The
-        view is left to the GC, not released: arrays over it may outlive the call."""
+        view is left to the GC, not released: arrays over it may outlive the call. With it,
+        the address of its first byte."""
         if not ref.sealed or ref.vlen:
             return None
         return self.reader.known_bytes((ref.segment, ref.offset, ref.length, ref.crc))
@@ -174,7 +175,7 @@ class ChunkSource:
         out = scratch(spec, ref.nrows, "gather")
         known = self._known(ref)
         if known is not None and isinstance(ref.encoding, Raw) and not spec.shape:
-            return np.frombuffer(known, spec.dtype, ref.nrows)[rows]  # straight from the mapping
+            return np.frombuffer(known[0], spec.dtype, ref.nrows)[rows]  # from the mapping
         with self._checked(spec, ref) as buf:
             if not spec.shape:
                 direct = ref.encoding.decode_rows(buf, ref.nrows, spec.dtype, rows)
@@ -199,7 +200,7 @@ class ChunkSource:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
         known = self._known(ref)
         if known is not None:
-            self._decoded(spec, ref, known, out)
+            self._decoded(spec, ref, known[0], out)
             return out
         with self._checked(spec, ref) as buf:
             ref.encoding.decode(buf, out)
@@ -291,7 +292,7 @@ class ChunkSource:
             known = self._known(ref)
             if known is not None:
                 try:
-                    got = ref.encoding.decode_span(known, ref.nrows, a, b, spec.dtype)
+                    got = ref.encoding.decode_span(known[0], ref.nrows, a, b, spec.dtype, known[1])
                 except (RuntimeError, ValueError) as exc:
                     raise self.damaged(spec, ref, ref.crc, f"cannot decode: {exc}") from None
                 if got is not None:

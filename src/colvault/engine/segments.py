@@ -298,6 +298,8 @@ class SegmentReader:
         self._maps: dict[str, mmap.mmap] = {}
         #: chunks (segment, offset, length, crc) whose crc matched once (see ``verified``)
         self._verified: set[tuple[str, int, int, int]] = set()
+        #: the address of each mapping's first byte (for C calls on known chunks)
+        self._bases: dict[str, int] = {}
 
     def _fd(self, rel: str) -> int:
         fd = self._fds.get(rel)
@@ -330,15 +332,21 @@ class SegmentReader:
         of 8 bytes paid the crc of a whole chunk) would guard against nothing but memory."""
         return chunk in self._verified
 
-    def known_bytes(self, chunk: tuple[str, int, int, int]) -> memoryview | None:
+    def known_bytes(self, chunk: tuple[str, int, int, int]) -> tuple[memoryview, int] | None:
         """The bytes of a chunk of a sealed segment this reader checked already (see
-        :meth:`verified`), straight from the mapping; None when it did not."""
+        :meth:`verified`), straight from the mapping, and their address (valid while the view
+        is held: a mapping with a view open is not unmapped); None when it did not."""
         if chunk not in self._verified:
             return None
-        m = self._maps.get(chunk[0])
+        rel = chunk[0]
+        m = self._maps.get(rel)
         if m is None or chunk[1] + chunk[2] > len(m):
             return None
-        return memoryview(m)[chunk[1] : chunk[1] + chunk[2]]
+        view = memoryview(m)[chunk[1] : chunk[1] + chunk[2]]
+        base = self._bases.get(rel)
+        if base is None:
+            base = self._bases[rel] = np.frombuffer(m, np.uint8, 1).ctypes.data
+        return view, base + chunk[1]
 
     def mark_verified(self, chunk: tuple[str, int, int, int]) -> None:
         if len(self._verified) >= VERIFIED_KEPT:
@@ -424,4 +432,5 @@ class SegmentReader:
             for fd in self._fds.values():
                 os.close(fd)
             self._maps.clear()
+            self._bases.clear()
             self._fds.clear()

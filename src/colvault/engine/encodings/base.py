@@ -75,10 +75,11 @@ class Encoding(ABC):
         return None
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         """Rows ``[start, stop)`` as a new array, decompressing only the blocks that hold them
-        (None: decode the whole chunk)."""
+        (None: decode the whole chunk). ``at``: the address of ``payload``, when known."""
         return None
 
 
@@ -109,18 +110,19 @@ def decompress_into(frame: Any, out: np.ndarray) -> None:
     blosc2.decompress2(frame, dst=as_bytes(out), nthreads=1)
 
 
-def decompress_span(frame: Any, start: int, out: np.ndarray) -> bool:
+def decompress_span(frame: Any, start: int, out: np.ndarray, at: int | None = None) -> bool:
     """Items ``[start, start + len(out))`` of a blosc2 frame of ``out``'s item size into
     ``out``, decompressing only the blocks that hold them; False when the library is missing
     or the frame's items are not ``out``'s (wide text is compressed in smaller items): the
     caller decompresses the whole frame. A damaged frame raises ValueError, which readers
     report as a chunk that cannot be decoded."""
-    src = np.frombuffer(frame, np.uint8)
-    dst = as_bytes(out)
-    if blosclib.load() is None or len(src) < 16 or src[3] != out.dtype.itemsize:  # typesize
+    size = len(frame)
+    if blosclib.load() is None or size < 16 or frame[3] != out.dtype.itemsize:  # typesize
         return False
-    got = blosclib.getitem(src.ctypes.data, len(src), start, len(out), dst.ctypes.data, len(dst))
-    if got != len(dst):
+    if at is None:
+        at = np.frombuffer(frame, np.uint8).ctypes.data
+    got = blosclib.getitem(at, size, start, len(out), out.ctypes.data, out.nbytes)
+    if got != out.nbytes:
         raise ValueError(f"blosc2 could not read items {start}..{start + len(out)} ({got})")
     return True
 

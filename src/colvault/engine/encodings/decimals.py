@@ -49,10 +49,11 @@ class Decimal(Encoding):
         return out
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         narrow = np.empty(stop - start, self.w)
-        if not decompress_span(payload[: self.clen], start, narrow):
+        if not decompress_span(payload[: self.clen], start, narrow, at):
             return None
         out = np.empty(stop - start, dtype)
         dec.decimal_decode(narrow, np.int64(self.base), self.e, out)

@@ -48,10 +48,11 @@ class FrameOfReference(Encoding):
         return out
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         narrow = np.empty(stop - start, self.w)
-        if not decompress_span(payload, start, narrow):
+        if not decompress_span(payload, start, narrow, at):
             return None
         out = np.empty(stop - start, dtype)
         values = unsigned(out)
@@ -101,7 +102,8 @@ class Delta(Encoding):
         return out
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         """A regular clock's rows by arithmetic; other deltas need every row before them."""
         return self.arithmetic_rows(dtype, np.arange(start, stop, dtype=np.int64))

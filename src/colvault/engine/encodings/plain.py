@@ -21,8 +21,9 @@ class Raw(Encoding):
         as_bytes(out)[:] = np.frombuffer(payload, np.uint8)
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         return np.frombuffer(payload, dtype, stop - start, start * dtype.itemsize).copy()
 
 
@@ -36,7 +37,8 @@ class Blosc2(Encoding):
         decompress_into(payload, out)
 
     def decode_span(
-        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype
-    ) -> np.ndarray | None:
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
+        at: int | None = None,
+    ) -> np.ndarray | None:  # fmt: skip
         out = np.empty(stop - start, dtype)
-        return out if decompress_span(payload, start, out) else None
+        return out if decompress_span(payload, start, out, at) else None
