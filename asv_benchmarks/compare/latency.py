@@ -32,6 +32,7 @@ from ..queries import QUERY_TOOLS, TIME_COND, NumpyQueries, t_bounds
 from ..writers import importable
 from .harness import rounds
 from .report import Target, print_header, table, target_table
+from .wide import records
 
 #: Rows of the small table, and the calls on it (colvault's spelling).
 SMALL_ROWS = 1_000
@@ -88,14 +89,6 @@ def _wide_data() -> dict[str, np.ndarray]:
     }
 
 
-def _records(data: dict[str, np.ndarray]) -> np.ndarray:
-    n = len(next(iter(data.values())))
-    out = np.empty(n, [(k, v.dtype) for k, v in data.items()])
-    for k, v in data.items():
-        out[k] = v
-    return out
-
-
 def _colvault_table(data: dict[str, np.ndarray], path: str) -> Any:
     """A store holding ``data`` as ``/t`` (one append), reopened read-only: the table."""
     import colvault
@@ -112,7 +105,7 @@ def _pytables_table(data: dict[str, np.ndarray], path: str) -> Any:
     reopened read-only: the table."""
     import tables
 
-    rows = _records(data)
+    rows = records(data)
     filters = tables.Filters(complevel=5, complib="blosc2:lz4", shuffle=True)
     with tables.open_file(path, "w") as h5:
         h5.create_table("/", "t", rows.dtype, filters=filters, expectedrows=len(rows)).append(rows)
