@@ -34,9 +34,11 @@ CODECS = {
 SHUFFLES = ("auto", "byte", "bit", None)
 #: Bytes per blosc2 block: blocks are compressed on their own, and a point read or a short
 #: slice decompresses only the blocks holding its rows (``kernels.blosclib``). blosc2's own
-#: choice at clevel 5 is 128-256 KiB; 32 KiB blocks cost 0.3-1 % more bytes on the benchmark
-#: columns and decompress whole chunks as fast or faster (they stay in the L2 cache).
-BLOCK_BYTES = 32 * 1024
+#: choice at clevel 5 is 128-256 KiB. On the benchmark columns (bit-shuffled, lz4), 16 KiB
+#: blocks cost 0.1-0.5 % more bytes than 32 KiB ones and compress and decompress whole chunks
+#: as fast, while one block takes half as long (a float32 block: 5.9 us at 32 KiB, 3.2 us at
+#: 16 KiB; 8 KiB blocks cost more bytes and slow narrow columns' whole-chunk reads).
+BLOCK_BYTES = 16 * 1024
 #: ... and at most this many items: a block of narrow packed integers unshuffles item by item
 #: (bit-shuffled uint16: 11.3 us for a 32 KiB block, 7.8 us for 16 KiB, the same size within
 #: 0.2 %), so a point read costs about the same whatever the width.
