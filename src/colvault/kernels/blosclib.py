@@ -1,7 +1,7 @@
 """libblosc2 through ctypes: the library the ``blosc2`` wheel ships, one decompression context
 per thread, and reads of a few items of a frame.
 
-python-blosc2 decompresses whole frames only. A frame is cut into blocks (32 KiB in the chunks
+python-blosc2 decompresses whole frames only. A frame is cut into blocks (16 KiB in the chunks
 colvault writes, see ``engine.codec.BLOCK_BYTES``), each compressed on its own, and the C
 library's ``blosc2_getitem_ctx`` decompresses just the blocks holding the items asked for: a
 point read or a short slice then costs a block per column, not a chunk. The jitted scans
