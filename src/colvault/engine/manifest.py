@@ -67,6 +67,17 @@ class NodeState:
     #: keeps one NodeState per node until a commit changes it), e.g. zone-map arrays.
     derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    def keep(self, key: tuple[Any, ...], value: Any, most: int) -> Any:
+        """Keep ``value`` in ``derived`` under ``key``, whose first item names its kind, and
+        drop the oldest entries of that kind beyond ``most`` (a few conditions at a time);
+        the value."""
+        # list() copies the keys at once: other threads' queries may add theirs meanwhile
+        same = [k for k in list(self.derived) if isinstance(k, tuple) and k[:1] == key[:1]]
+        for old in same[: max(0, len(same) - most + 1)]:
+            self.derived.pop(old, None)
+        self.derived[key] = value
+        return value
+
     def chunk_span(self, start: int, stop: int) -> range:
         """Positions of the chunks that overlap rows [start, stop)."""
         if stop <= start:

@@ -141,14 +141,10 @@ class BatchScan:
             repr([(_const_dtype(c), _set_digest(c) if _set(c) else c) for c in self.static or ()]),
             repr(sorted(cond.constants.items())),
         )
-        derived = self.plan.state.derived
-        if key not in derived:
-            # list() copies the keys at once: other threads' queries may add theirs meanwhile
-            kept = [k for k in list(derived) if isinstance(k, tuple) and k[:1] == ("prepared",)]
-            for old in kept[: max(0, len(kept) - PREPARED_KEPT + 1)]:
-                derived.pop(old, None)
-            derived[key] = {}
-        cache: dict[int, Any] = derived[key]
+        state = self.plan.state
+        cache: dict[int, Any] | None = state.derived.get(key)
+        if cache is None:
+            cache = state.keep(key, {}, PREPARED_KEPT)
         return cache
 
     def split(self, positions: Sequence[int]) -> tuple[list[_Chunk], list[int]]:

@@ -125,11 +125,7 @@ def classify_chunks(expr: Expr, state: NodeState, specs: dict[str, ColumnSpec]) 
     key = ("verdicts", expr, tuple(s.id for s in specs.values()))
     kept = state.derived.get(key)
     if kept is None:
-        kept = _classify(expr, state, specs)
-        verdicts = [k for k in list(state.derived) if isinstance(k, tuple) and k[:1] == key[:1]]
-        for old in verdicts[: max(0, len(verdicts) - VERDICTS_KEPT + 1)]:
-            state.derived.pop(old, None)
-        state.derived[key] = kept
+        kept = state.keep(key, _classify(expr, state, specs), VERDICTS_KEPT)
     return kept.copy()
 
 
