@@ -190,6 +190,17 @@ class DataNode(Node):
     def _source(self) -> ChunkSource:
         return self._session.chunk_source(self.path)
 
+    def _snapshot(self) -> tuple[str, NodeState, ChunkSource]:
+        """(path, committed manifest, reader) for one read, the path looked up once (a
+        ``NodeError`` once this process removed the node): ``_state()`` and ``_source()``
+        together looked it up twice."""
+        path = self.path
+        return (
+            path,
+            self._session.node_state(self._id, self._schema),
+            self._session.chunk_source(path),
+        )
+
     def detached(self) -> DetachedTable:
         """The committed rows as of now, readable from the segment files alone, without the
         catalog: what a Dask task carries to a worker (:mod:`colvault.io.dask`). Later commits
@@ -220,9 +231,7 @@ class DataNode(Node):
 
     def read_selection(self, key: Any, specs: list[ColumnSpec]) -> tuple[list[np.ndarray], bool]:
         """Read rows selected by a numpy-style key from one snapshot; (arrays, key was an int)."""
-        path = self.path  # NodeError once this process removed it
-        state = self._session.node_state(self._id, self._schema)
-        src = self._session.chunk_source(path)
+        path, state, src = self._snapshot()
         sel = resolve(key, state.nrows, path)
         if isinstance(sel, RowRange):
             short = src.read_short(state, specs, sel.start, sel.stop)
@@ -233,8 +242,7 @@ class DataNode(Node):
         return [src.read_rows(state, s, sel.unique)[sel.inverse] for s in specs], False
 
     def _iter_chunks(self, specs: list[ColumnSpec]) -> Iterator[list[np.ndarray]]:
-        state = self._state()  # one snapshot for the whole iteration
-        src = self._source()
+        _, state, src = self._snapshot()  # one snapshot for the whole iteration
         for pos in range(len(state.starts)):
             yield [src.read_chunk_masked(s, state.columns[s.id][pos]) for s in specs]
 

@@ -117,8 +117,7 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         spec = self._schema.column(name)
         if not spec.is_category:
             raise SchemaError(f"column {name!r} of {self.path} is {spec.dtype}, not a category")
-        state = self._state()
-        src = self._source()
+        _, state, src = self._snapshot()
         refs = state.columns[spec.id]
         if chunk is not None:
             return src.read_codes_masked(spec, refs[chunk])
@@ -221,9 +220,8 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         category columns, whose width the pieces decide, are joined at the end)."""
         if not progress_enabled(progress):
             return self.read_selection(key, specs)[0]
-        state = self._state()
-        src = self._source()
-        sel = resolve(key, state.nrows, self.path)
+        path, state, src = self._snapshot()
+        sel = resolve(key, state.nrows, path)
         assert isinstance(sel, RowRange)
         start, stop = sel.start, sel.stop
         span = state.chunk_span(start, stop)
@@ -262,9 +260,8 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
 
     def _view(self) -> TableView:
         """The table as of now: one snapshot for a read or a query."""
-        path = self.path  # one lookup (NodeError once this process removed it)
-        state = self._session.node_state(self._id, self._schema)
-        return TableView(path, self._schema, state, self._session.chunk_source(path))
+        path, state, source = self._snapshot()
+        return TableView(path, self._schema, state, source)
 
     def _repr_html_(self) -> str:
         """Schema, size and the first and last rows, as a notebook shows them."""
