@@ -205,9 +205,7 @@ class Plan:
             return self.count(item) if isinstance(item, int) else scan.count(item)
 
         tasks = scan.iter_tasks(chunks, self._run(len(chunks)))
-        if self._searched(chunks):
-            return sum(task(item) for item in tasks)
-        return sum(self._stream(task, tasks))
+        return sum(self._stream(task, tasks, here=self._searched(chunks)))
 
     def _run(self, nchunks: int) -> int:
         """Chunks per batch when all are scanned at once: a few tasks per thread."""
@@ -232,9 +230,12 @@ class Plan:
         while pending:
             yield [pending.popleft().result()]
 
-    def _stream(self, fn: Callable[[Any], T], items: Iterator[Any]) -> list[T]:
-        """``fn`` over ``items`` in the pool, submitted as they are made; a single item runs
-        here (a hand-off to a worker costs more than a one-chunk query)."""
+    def _stream(self, fn: Callable[[Any], T], items: Iterator[Any], here: bool = False) -> list[T]:
+        """``fn`` over ``items`` in the pool, submitted as they are made; a single item, or
+        every item when ``here`` (a few searches: see ``_searched``), runs here (a hand-off to
+        a worker costs more than that work)."""
+        if here:
+            return [fn(item) for item in items]
         first = list(itertools.islice(items, 2))
         if self.source.pool is None or len(first) < 2:
             return [fn(item) for item in itertools.chain(first, items)]
@@ -267,10 +268,7 @@ class Plan:
             ]
 
         tasks = scan.iter_tasks(chunks, self._run(len(chunks)))
-        if self._searched(chunks):  # a few searches: a hand-off to the pool costs more
-            parts = [scanned(item) for item in tasks]
-        else:
-            parts = self._stream(scanned, tasks)
+        parts = self._stream(scanned, tasks, here=self._searched(chunks))
         found = [f for part in parts for f in part if len(f[1])]
         starts = list(itertools.accumulate((len(f[1]) for f in found), initial=0))
         out = np.empty(starts[-1], dtype)
@@ -345,10 +343,10 @@ class Plan:
             return [(int(first[f[0]]), f[1], [c[i] for c in columns]) for i, f in enumerate(found)]
 
         rounds: Iterable[list[list[_Found]]]
-        if self._searched(chunks):  # a few searches: here
-            rounds = [[task(item) for item in scan.iter_tasks(chunks, 1)]]
-        elif window is None:  # tasks go to the pool as they are prepared
-            rounds = [self._stream(task, scan.iter_tasks(chunks, self._run(len(chunks))))]
+        searched = self._searched(chunks)
+        if window is None or searched:  # tasks go to the pool as they are prepared
+            tasks = scan.iter_tasks(chunks, self._run(len(chunks)))
+            rounds = [self._stream(task, tasks, here=searched)]
         else:
             run = max(1, min(SELECT_BATCH, window // self._threads()))
             rounds = self._sliding(task, scan.iter_tasks(chunks, run), max(1, window // run))
