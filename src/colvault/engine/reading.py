@@ -7,11 +7,11 @@ how to name a damaged chunk (store, node, column, chunk index) in a ``ChecksumEr
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +29,8 @@ def scratch(spec: ColumnSpec, nrows: int, slot: Hashable = "chunk") -> np.ndarra
     """This thread's reusable buffer for ``nrows`` rows of ``spec`` (see :mod:`.buffers`)."""
     return scratch_array(slot, spec.dtype, (nrows, *spec.shape))
 
+
+T = TypeVar("T")
 
 #: Chunks a short read may span (:meth:`ChunkSource.read_short`).
 SHORT_CHUNKS = 4
@@ -87,10 +89,11 @@ class ChunkSource:
             return None
         return self.reader.known_bytes((ref.segment, ref.offset, ref.length, ref.crc))
 
-    def _decoded(self, spec: ColumnSpec, ref: ChunkRef, buf: Any, out: np.ndarray) -> None:
-        """Decode a known chunk's bytes into ``out``; a failure names the chunk."""
+    def _decoding(self, spec: ColumnSpec, ref: ChunkRef, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a known chunk's bytes, a decoding failure named as :meth:`_checked`
+        names it."""
         try:
-            ref.encoding.decode(buf, out)
+            return fn(*args)
         except (RuntimeError, ValueError) as exc:
             raise self.damaged(spec, ref, ref.crc, f"cannot decode: {exc}") from None
 
@@ -200,7 +203,7 @@ class ChunkSource:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
         known = self._known(ref)
         if known is not None:
-            self._decoded(spec, ref, known[0], out)
+            self._decoding(spec, ref, ref.encoding.decode, known[0], out)
             return out
         with self._checked(spec, ref) as buf:
             ref.encoding.decode(buf, out)
@@ -291,10 +294,10 @@ class ChunkSource:
         if not spec.shape and 4 * (b - a) <= ref.nrows:
             known = self._known(ref)
             if known is not None:
-                try:
-                    got = ref.encoding.decode_span(known[0], ref.nrows, a, b, spec.dtype, known[1])
-                except (RuntimeError, ValueError) as exc:
-                    raise self.damaged(spec, ref, ref.crc, f"cannot decode: {exc}") from None
+                view, at = known
+                got = self._decoding(
+                    spec, ref, ref.encoding.decode_span, view, ref.nrows, a, b, spec.dtype, at
+                )
                 if got is not None:
                     return got
             with self._checked(spec, ref) as buf:
