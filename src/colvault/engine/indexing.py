@@ -27,6 +27,13 @@ class RowList:
     inverse: np.ndarray  # result = read(unique)[inverse]
 
 
+def row_number(i: int, n: int, what: str) -> int:
+    """Row ``i`` of ``n`` counted from the start (negative: from the end); IndexError beyond."""
+    if not -n <= i < n:
+        raise IndexError(f"row {i} is out of range for {what} with {n} rows")
+    return i % n
+
+
 def resolve(key: Any, n: int, what: str) -> RowRange | RowList:
     """Resolve an int, slice, int array or boolean mask over ``n`` rows."""
     if isinstance(key, slice):
@@ -38,10 +45,7 @@ def resolve(key: Any, n: int, what: str) -> RowRange | RowList:
         lo = min(r[0], r[-1])
         return RowRange(lo, max(r[0], r[-1]) + 1, slice(r[0] - lo, None, r.step))
     if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
-        i = operator.index(key)
-        if not -n <= i < n:
-            raise IndexError(f"row {i} is out of range for {what} with {n} rows")
-        i %= n
+        i = row_number(operator.index(key), n, what)
         return RowRange(i, i + 1, slice(None), scalar=True)
     arr = np.asarray(key)
     if arr.dtype == bool:

@@ -7,7 +7,7 @@ how to name a damaged chunk (store, node, column, chunk index) in a ``ChecksumEr
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,7 +261,7 @@ class ChunkSource:
         return out
 
     def read_short(
-        self, state: NodeState, specs: list[ColumnSpec], start: int, stop: int
+        self, state: NodeState, specs: Sequence[ColumnSpec], start: int, stop: int
     ) -> list[np.ndarray] | None:
         """Rows [start, stop) of ``specs`` when they are fewer than a quarter of a chunk, in at
         most :data:`SHORT_CHUNKS` chunks (a point read, a short slice): each column from only

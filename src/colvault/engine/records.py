@@ -9,7 +9,7 @@ read without the catalog) are queried by the same code, and each call reads one 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +40,15 @@ def _record_dtype(specs: tuple[ColumnSpec, ...]) -> np.dtype:
     return record_dtype(list(specs))
 
 
-def records(specs: list[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
+def records(
+    specs: Sequence[ColumnSpec], arrays: list[np.ndarray], dtype: np.dtype | None = None
+) -> np.ndarray:
     """Rows of the columns as a structured array; a masked one (masked = missing) when a
-    column is nullable."""
-    if any(s.is_category for s in specs):  # text as wide as the arrays read
+    column is nullable. ``dtype``: :func:`record_dtype` of ``specs``, when the caller knows
+    it (no category column)."""
+    if dtype is not None:
+        pass
+    elif any(s.is_category for s in specs):  # text as wide as the arrays read
         dtype = np.dtype(
             [
                 (s.name, a.dtype if s.is_category else s.dtype, s.shape)

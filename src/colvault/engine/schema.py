@@ -10,6 +10,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -160,9 +161,9 @@ class TableSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
+    @cached_property
     def dtype(self) -> np.dtype:
-        """The numpy structured dtype of a row."""
+        """The numpy structured dtype of a row (kept: a point read made it each time)."""
         return np.dtype([(c.name, c.dtype, c.shape) for c in self.columns])
 
     @property

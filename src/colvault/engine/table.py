@@ -14,7 +14,7 @@ from ..progress import bar as progress_bar
 from ..progress import enabled as progress_enabled
 from . import arrowin, display
 from .coerce import Lazy, coerce_batch
-from .indexing import RowRange, resolve
+from .indexing import RowRange, resolve, row_number
 from .nodes import DataNode, array_protocol, index_cells
 from .reads import TableReads
 from .records import TableView, pick_specs, records
@@ -249,6 +249,8 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         """``t[i]`` → a row (numpy record); ``t[a:b]``, ``t[rows]``, ``t[mask]`` → structured
         array; ``t["name"]`` → a column as an array; ``t[["a", "b"]]`` → a structured array
         of those columns (all committed rows, as ``t.read(columns=["a", "b"])``)."""
+        if type(key) is int:  # a point read: no selection to resolve
+            return self._row(key)
         if isinstance(key, str):
             return self.col(key)
         if isinstance(key, list) and key and all(isinstance(k, str) for k in key):
@@ -257,6 +259,17 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         arrays, scalar = self.read_selection(key, specs)
         out = records(specs, arrays)
         return out[0] if scalar else out
+
+    def _row(self, i: int) -> Any:
+        """Row ``i`` as a numpy record (``t[i]``)."""
+        path, state, src = self._snapshot()
+        i = row_number(i, state.nrows, path)
+        specs = self._schema.columns
+        arrays = src.read_short(state, specs, i, i + 1)
+        if arrays is None:
+            arrays = [src.read_range(state, s, i, i + 1) for s in specs]
+        plain = not any(s.is_category for s in specs)
+        return records(specs, arrays, self._schema.dtype if plain else None)[0]
 
     def _view(self) -> TableView:
         """The table as of now: one snapshot for a read or a query."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from typing import Any, ClassVar
@@ -110,21 +111,40 @@ def decompress_into(frame: Any, out: np.ndarray) -> None:
     blosc2.decompress2(frame, dst=as_bytes(out), nthreads=1)
 
 
-def decompress_span(frame: Any, start: int, out: np.ndarray, at: int | None = None) -> bool:
-    """Items ``[start, start + len(out))`` of a blosc2 frame of ``out``'s item size into
-    ``out``, decompressing only the blocks that hold them; False when the library is missing
-    or the frame's items are not ``out``'s (wide text is compressed in smaller items): the
-    caller decompresses the whole frame. A damaged frame raises ValueError, which readers
-    report as a chunk that cannot be decoded."""
+def decompress_items(
+    frame: Any, start: int, n: int, dtype: np.dtype, at: int | None = None
+) -> np.ndarray | None:
+    """Items ``[start, start + n)`` of a blosc2 frame of ``dtype``'s item size, decompressing
+    only the blocks that hold them, in this thread's staging buffer: valid until the thread's
+    next call, so callers decode or copy out of it. None when the library is missing or the
+    frame's items are not ``dtype``'s (wide text is compressed in smaller items): the caller
+    decompresses the whole frame. A damaged frame raises ValueError, which readers report as a
+    chunk that cannot be decoded. ``at``: the frame's address, when known."""
     size = len(frame)
-    if blosclib.load() is None or size < 16 or frame[3] != out.dtype.itemsize:  # typesize
-        return False
+    if blosclib.load() is None or size < 16 or frame[3] != dtype.itemsize:  # typesize
+        return None
     if at is None:
         at = np.frombuffer(frame, np.uint8).ctypes.data
-    got = blosclib.getitem(at, size, start, len(out), out.ctypes.data, out.nbytes)
-    if got != out.nbytes:
-        raise ValueError(f"blosc2 could not read items {start}..{start + len(out)} ({got})")
-    return True
+    nbytes = n * dtype.itemsize
+    stage, address = _staging(nbytes)
+    got = blosclib.getitem(at, size, start, n, address, nbytes)
+    if got != nbytes:
+        raise ValueError(f"blosc2 could not read items {start}..{start + n} ({got})")
+    return stage[:nbytes].view(dtype)
+
+
+_local = threading.local()
+
+
+def _staging(nbytes: int) -> tuple[np.ndarray, int]:
+    """This thread's staging buffer of at least ``nbytes``, and its address: a point read's
+    few bytes land there, as asking numpy for a new array's address costs more than the
+    decompression of a block (``ndarray.ctypes`` builds an object per call)."""
+    got: tuple[np.ndarray, int] | None = getattr(_local, "staging", None)
+    if got is None or got[0].nbytes < nbytes:
+        buf = np.empty(max(nbytes, 1 << 16), np.uint8)
+        got = _local.staging = (buf, buf.ctypes.data)
+    return got
 
 
 def unpack(frame: Any, narrow_dt: str, n: int, slot: Hashable | None = "narrow") -> np.ndarray:

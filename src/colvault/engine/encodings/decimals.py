@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...lazy import kernel_module
-from .base import Encoding, decompress_span, unpack
+from .base import Encoding, decompress_items, unpack
 
 if TYPE_CHECKING:
     from ...kernels.encoding import decimal as dec
@@ -52,8 +52,8 @@ class Decimal(Encoding):
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
-        narrow = np.empty(stop - start, self.w)
-        if not decompress_span(payload[: self.clen], start, narrow, at):
+        narrow = decompress_items(payload[: self.clen], start, stop - start, np.dtype(self.w), at)
+        if narrow is None:
             return None
         out = np.empty(stop - start, dtype)
         dec.decimal_decode(narrow, np.int64(self.base), self.e, out)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...lazy import kernel_module
-from .base import Encoding, ParamsError, check_width, decompress_span, unpack, unsigned
+from .base import Encoding, ParamsError, check_width, decompress_items, unpack, unsigned
 
 if TYPE_CHECKING:
     from ...kernels.encoding import intpack
@@ -51,13 +51,17 @@ class FrameOfReference(Encoding):
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
-        narrow = np.empty(stop - start, self.w)
-        if not decompress_span(payload, start, narrow, at):
+        narrow = decompress_items(payload, start, stop - start, np.dtype(self.w), at)
+        if narrow is None:
             return None
         out = np.empty(stop - start, dtype)
         values = unsigned(out)
         intpack.for_decode(narrow, values.dtype.type(self.base), values)
         return out
+
+
+#: Rows of a regular clock computed in Python rather than by the kernel (a point read).
+_FEW = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,4 +110,11 @@ class Delta(Encoding):
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
         """A regular clock's rows by arithmetic; other deltas need every row before them."""
+        if self.regular and stop - start <= _FEW:  # in Python: no arrays to dispatch on
+            mask = (1 << (8 * dtype.itemsize)) - 1
+            out = np.empty(stop - start, dtype)
+            values = unsigned(out)
+            for k in range(stop - start):
+                values[k] = (self.first + self.step * (start + k)) & mask
+            return out
         return self.arithmetic_rows(dtype, np.arange(start, stop, dtype=np.int64))

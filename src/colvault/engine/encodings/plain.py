@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import as_bytes
-from .base import Encoding, decompress_into, decompress_span
+from .base import Encoding, decompress_into, decompress_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,5 +40,5 @@ class Blosc2(Encoding):
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
-        out = np.empty(stop - start, dtype)
-        return out if decompress_span(payload, start, out, at) else None
+        got = decompress_items(payload, start, stop - start, dtype, at)
+        return None if got is None else got.copy()
