@@ -12,6 +12,7 @@ segment file (the committed data) is changed. Before ``CatalogError``, about hal
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -268,6 +269,53 @@ def test_a_chunk_whose_params_claim_another_width_is_not_read_as_values(tmp_path
         with pytest.raises(colvault.ColvaultError):  # a scan, not the zone maps' answer
             store["/t"].count_where("x > 1000000100")
         assert not store.verify().ok
+
+
+def _delta_store(path: Path) -> tuple[int, dict]:
+    """A table of one sorted, irregular int64 column: ``delta`` chunks with anchors; the
+    first chunk's rows and params."""
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"x": "i8"}, chunk_rows=65_536)
+        t.append({"x": np.cumsum(np.arange(200_000) % 7)})
+    with sqlite3.connect(path / CATALOG) as conn:
+        (params,) = conn.execute("SELECT params FROM chunks WHERE chunk_index = 1").fetchone()
+    conn.close()
+    return 65_536, json.loads(params)
+
+
+@pytest.mark.parametrize("drop", ["clen", "every"])
+def test_delta_anchors_without_their_frame_length_are_catalog_damage(
+    tmp_path: Path, drop: str
+) -> None:
+    path = tmp_path / "s.colvault"
+    _, params = _delta_store(path)
+    assert params["every"] > 0 and params["clen"] > 0, params
+    del params[drop]
+    with sqlite3.connect(path / CATALOG) as conn:
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    with colvault.open(path) as store, pytest.raises(colvault.CatalogError, match="chunk 1"):
+        store["/t"][70_000]
+
+
+def test_delta_anchors_that_do_not_fit_the_payload_are_not_read_as_values(
+    tmp_path: Path,
+) -> None:
+    """``every`` says how many anchors follow the frame: a count that disagrees with the
+    payload's length is a chunk that cannot be decoded, never values from the wrong bytes."""
+    path = tmp_path / "s.colvault"
+    rows, params = _delta_store(path)
+    want = np.cumsum(np.arange(200_000) % 7)
+    params["every"] //= 2
+    with sqlite3.connect(path / CATALOG) as conn:
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    with colvault.open(path) as store:
+        t = store["/t"]
+        with pytest.raises(colvault.ChecksumError, match=r"chunk 1 .*cannot decode"):
+            t[rows + 30_000]
+        assert t[30_000]["x"] == want[30_000]  # the other chunks read as before
+        np.testing.assert_array_equal(t.cols.x[rows - 5 : rows], want[rows - 5 : rows])
 
 
 DISAGREEING = Path(__file__).parent / "data" / "index_disagrees"

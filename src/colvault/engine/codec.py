@@ -45,6 +45,16 @@ BLOCK_BYTES = 16 * 1024
 BLOCK_ITEMS = 8192
 
 
+def block_items(typesize: int) -> int:
+    """Items per blosc2 block in the frames :meth:`Codec.compress` makes of ``typesize``-byte
+    items.
+
+    >>> block_items(1), block_items(4), block_items(8)
+    (8192, 4096, 2048)
+    """
+    return min(BLOCK_BYTES // typesize, BLOCK_ITEMS)
+
+
 def _typesize(dtype: np.dtype) -> int:
     """The element size shuffle should split on: 4 for UCS4 text, 1 for bytes, half of complex."""
     if dtype.kind == "U":
@@ -99,7 +109,7 @@ class Codec:
             typesize=typesize,
             filters=[self.filter_for(typesize) if filt is None else filt],
             nthreads=1,
-            blocksize=min(BLOCK_BYTES, BLOCK_ITEMS * typesize),
+            blocksize=block_items(typesize) * typesize,
         )
 
 

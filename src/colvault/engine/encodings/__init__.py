@@ -12,7 +12,8 @@ Every chunk is encoded on its own and its manifest row names the encoding and it
 - ``for``: integers (and datetimes) minus the chunk minimum, narrowed to the smallest unsigned
   width; params ``base``, ``w`` (narrow dtype).
 - ``delta``: sorted integers as steps minus the smallest step (a fixed-period clock becomes
-  zeros); params ``first``, ``step``, ``w``.
+  zeros); params ``first``, ``step``, ``w``, then ``regular`` (a fixed step), or ``clen`` and
+  ``every`` when the frame is followed by anchors (the values of every block's first row).
 - ``dict``: category text as codes (the narrowest unsigned type for the number of distinct
   values) into a per-chunk dictionary in order of first appearance (as Parquet keeps one per
   row group); the payload is the codes' frame, then a frame of the dictionary: uint32 UTF-8

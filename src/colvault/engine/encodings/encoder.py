@@ -15,7 +15,7 @@ import numpy as np
 
 from ...lazy import kernel_module
 from ..buffers import scratch_array
-from ..codec import Codec, as_bytes, blosc2
+from ..codec import Codec, as_bytes, block_items, blosc2
 from ..coded import Coded, chunk_dictionary
 from ..schema import ColumnSpec
 from ..zonemaps import ZoneMap
@@ -116,6 +116,19 @@ class ColumnEncoder:
             return bits if self._bitshuffle else other
         return self.codec.compress(narrow, blosc2.Filter.BITSHUFFLE if self._bitshuffle else plain)
 
+    def _delta(self, values: np.ndarray, lo: int, hi: int, narrow: np.ndarray) -> Encoded:
+        """A ``delta`` chunk of sorted ``values`` (unsigned) and their ``narrow`` steps, with
+        the anchors of each block of the frame after it (see :mod:`.packed`)."""
+        frame = self._compress_packed(narrow)
+        first, w = int(values[0]), narrow.dtype.str
+        if hi == lo:  # a fixed-period clock: value i is first + step * i
+            return Encoded(Delta(first, lo, w, True), frame)
+        every = block_items(narrow.itemsize)
+        if len(values) <= every:
+            return Encoded(Delta(first, lo, w), frame)
+        anchors = values[every::every].astype(f"<u{values.itemsize}")
+        return Encoded(Delta(first, lo, w, False, len(frame), every), frame + anchors.tobytes())
+
     def _pack_ints(self, chunk: np.ndarray, zone: ZoneMap) -> Encoded | None:
         dtype = chunk.dtype
         values = unsigned(chunk)
@@ -125,9 +138,7 @@ class ColumnEncoder:
             if narrow_dt.itemsize < dtype.itemsize:
                 narrow = scratch_array("encode-packed", narrow_dt, len(chunk))
                 intpack.delta_encode(values, values.dtype.type(lo), narrow)
-                # hi == lo: a fixed-period clock, value i is first + step * i
-                delta = Delta(int(values[0]), int(lo), narrow_dt.str, bool(hi == lo))
-                return Encoded(delta, self._compress_packed(narrow))
+                return self._delta(values, int(lo), int(hi), narrow)
         if zone.min is None or zone.max is None:
             return None
         base = _as_unsigned(np.frombuffer(zone.min, dtype)[0], dtype)

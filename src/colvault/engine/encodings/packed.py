@@ -3,7 +3,11 @@
 - ``for``: the values minus the chunk minimum; params ``base``, ``w`` (the narrow dtype).
 - ``delta``: sorted values as steps minus the smallest step (a fixed-period clock becomes
   zeros); params ``first``, ``step``, ``w``, and ``regular`` when every step is the same, so
-  that any row is ``first + step * i`` without reading the chunk.
+  that any row is ``first + step * i`` without reading the chunk. Otherwise a row is the sum
+  of every step before it; so that a short read need not sum the whole chunk, the frame
+  (``clen`` bytes) may be followed by *anchors*: the values of rows ``every``, ``2 * every``,
+  ... in the column's width (little-endian, unsigned), ``every`` being the items of a block
+  of the frame. A span then decodes from the anchor before it: one block, not a chunk.
 
 Arithmetic wraps in the column's unsigned type, as the encoder's did.
 """
@@ -70,6 +74,9 @@ class Delta(Encoding):
     step: int
     w: str
     regular: bool = False
+    #: Length of the frame and rows between anchors (0, 0: the payload is the frame alone).
+    clen: int = 0
+    every: int = 0
 
     name = "delta"
     packed = True
@@ -78,6 +85,8 @@ class Delta(Encoding):
         p: dict[str, Any] = {"first": self.first, "step": self.step, "w": self.w}
         if self.regular:
             p["regular"] = 1
+        if self.every:
+            p["clen"], p["every"] = self.clen, self.every
         return json.dumps(p)
 
     @classmethod
@@ -88,12 +97,22 @@ class Delta(Encoding):
             if kind is int and not -(2**63) <= p[key] < 2**64:
                 raise ParamsError(f"delta params {text!r}: {key!r} is beyond 64 bits")
         check_width(p["w"], cls.name, text)
-        return cls(p["first"], p["step"], p["w"], bool(p.get("regular")))
+        clen, every = p.get("clen", 0), p.get("every", 0)
+        for key, value in (("clen", clen), ("every", every)):
+            if type(value) is not int or not 0 <= value < 2**63:
+                raise ParamsError(f"delta params {text!r}: {key!r} is not a count")
+        if bool(clen) != bool(every):
+            raise ParamsError(f"delta params {text!r}: 'clen' and 'every' go together")
+        return cls(p["first"], p["step"], p["w"], bool(p.get("regular")), clen, every)
+
+    def frame(self, payload: Any) -> Any:
+        """The payload's frame of steps (without the anchors after it)."""
+        return payload[: self.clen] if self.every else payload
 
     def decode(self, payload: Any, out: np.ndarray) -> None:
         values = unsigned(out)
         typed = values.dtype.type
-        narrow = unpack(payload, self.w, len(out))
+        narrow = unpack(self.frame(payload), self.w, len(out))
         intpack.delta_decode(narrow, typed(self.first), typed(self.step), values)
 
     def arithmetic_rows(self, dtype: np.dtype, rows: np.ndarray) -> np.ndarray | None:
@@ -117,4 +136,27 @@ class Delta(Encoding):
             for k in range(stop - start):
                 values[k] = (self.first + self.step * (start + k)) & mask
             return out
+        if not self.regular and self.every:
+            return self._from_anchor(payload, nrows, start, stop, dtype, at)
         return self.arithmetic_rows(dtype, np.arange(start, stop, dtype=np.int64))
+
+    def _from_anchor(
+        self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype, at: int | None
+    ) -> np.ndarray | None:
+        """Rows ``[start, stop)`` summed from the anchor at or before ``start``."""
+        k = start // self.every
+        anchors = (nrows - 1) // self.every
+        width = np.dtype(f"<u{dtype.itemsize}")
+        if self.clen + anchors * width.itemsize != len(payload):
+            raise ValueError(f"a payload of {len(payload)} bytes does not hold {anchors} anchors")
+        a0 = k * self.every
+        narrow = decompress_items(self.frame(payload), a0, stop - a0, np.dtype(self.w), at)
+        if narrow is None:
+            return None
+        out = np.empty(stop - a0, dtype)
+        values = unsigned(out)
+        typed = values.dtype.type
+        at_k = self.clen + (k - 1) * width.itemsize
+        first = self.first if k == 0 else int(np.frombuffer(payload, width, 1, at_k)[0])
+        intpack.delta_decode(narrow, typed(first), typed(self.step), values)
+        return out[start - a0 :].copy() if start > a0 else out

@@ -105,6 +105,7 @@ def _load_params(spec: ColumnSpec, ref: ChunkRef) -> tuple[Any, ...] | None:
     elif isinstance(enc, Delta):
         packed, kind = np.dtype(enc.w), native.REGULAR if enc.regular else native.DELTA
         p0, p1 = _signed(enc.first), _signed(enc.step)
+        frame = enc.clen if enc.every else ref.length
     elif not isinstance(enc, Blosc2):
         return None
     width = spec.dtype.itemsize if kind == native.DECIMAL else 0
