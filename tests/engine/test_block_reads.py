@@ -134,3 +134,57 @@ def test_a_short_read_owns_its_values(stored: tuple[str, dict[str, np.ndarray]])
         for k, v in want.items():
             np.testing.assert_array_equal(first[k], v[100:110], err_msg=k)
             assert row[k] == v[100], k
+
+
+#: (dtype, largest step): one-, two- and four-byte steps (anchors every 8,192, 8,192 and
+#: 4,096 rows), signed columns crossing zero, unsigned ones near the top of their range.
+SORTED_KINDS = [
+    ("i2", 3),
+    ("i4", 200),
+    ("i8", 60_000),
+    ("i8", 2**20),
+    ("u4", 50_000),
+    ("u8", 70_000),
+    ("M8[us]", 5_000),
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(kind=st.sampled_from(SORTED_KINDS), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_sorted_spans_sum_from_their_anchor(
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: tuple[str, int],
+    seed: int,
+    data: st.DataObject,
+) -> None:
+    """A sorted column's point reads and short slices, summed from the anchor before them,
+    equal numpy's: at and across anchors, in chunks with anchors and in a short last chunk
+    without them."""
+    dt, top = kind
+    n, chunk = 20_000, 16_384
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(0, top, n).astype(np.uint64)
+    steps[rng.integers(0, n, 5)] = top - 1  # the widest step, somewhere
+    dtype = np.dtype(dt)
+    info = np.iinfo(np.int64 if dtype.kind == "M" else dtype)
+    span = int(steps.sum())
+    signed = info.min < 0
+    start = -(span // 2) if signed else info.max - span  # crossing zero; near the top
+    values = (np.uint64(start % 2**64) + np.cumsum(steps)).view(np.int64 if signed else np.uint64)
+    values = values.astype(np.int64 if dtype.kind == "M" else dtype).view(dtype)
+    path = str(tmp_path_factory.mktemp("sorted") / "s.colvault")
+    with colvault.open(path, "w") as store:
+        store.create_table("/t", {"x": dtype}, chunk_rows=chunk).append({"x": values})
+    with colvault.open(path) as store:
+        t = store["/t"]
+        (storage,) = t.storage()
+        assert "delta" in storage.encodings, storage.encodings
+        for _ in range(8):
+            i = data.draw(st.integers(0, n - 1))
+            assert t[i]["x"] == values[i], i
+            a = data.draw(st.sampled_from([4096, 8192, 12_288, chunk, i])) - data.draw(
+                st.integers(0, 3)
+            )
+            b = min(n, a + data.draw(st.integers(1, 40)))
+            np.testing.assert_array_equal(t.cols.x[a:b], values[a:b], err_msg=f"[{a}:{b}]")
+        np.testing.assert_array_equal(t.cols.x[:], values)
