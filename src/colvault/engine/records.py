@@ -46,17 +46,8 @@ def records(
     """Rows of the columns as a structured array; a masked one (masked = missing) when a
     column is nullable. ``dtype``: :func:`record_dtype` of ``specs``, when the caller knows
     it (no category column)."""
-    if dtype is not None:
-        pass
-    elif any(s.is_category for s in specs):  # text as wide as the arrays read
-        dtype = np.dtype(
-            [
-                (s.name, a.dtype if s.is_category else s.dtype, s.shape)
-                for s, a in zip(specs, arrays, strict=True)
-            ]
-        )
-    else:
-        dtype = _record_dtype(tuple(specs))
+    if dtype is None:
+        dtype = _records_dtype(specs, arrays)
     n = len(arrays[0]) if arrays else 0
     out = np.empty(n, dtype)
     if not any(s.nullable for s in specs):
@@ -71,6 +62,17 @@ def records(
         if s.nullable:
             mask[s.name] = np.ma.getmaskarray(a)
     return np.ma.MaskedArray(out, mask=mask)
+
+
+def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.dtype:
+    if any(s.is_category for s in specs):  # text as wide as the arrays read
+        return np.dtype(
+            [
+                (s.name, a.dtype if s.is_category else s.dtype, s.shape)
+                for s, a in zip(specs, arrays, strict=True)
+            ]
+        )
+    return _record_dtype(tuple(specs))
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ class Delta(Encoding):
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
-        """A regular clock's rows by arithmetic; other deltas need every row before them."""
+        """A regular clock's rows by arithmetic; others summed from the anchor before
+        ``start`` (None without anchors: every row before them is needed)."""
         if self.regular and stop - start <= _FEW:  # in Python: no arrays to dispatch on
             mask = (1 << (8 * dtype.itemsize)) - 1
             out = np.empty(stop - start, dtype)
