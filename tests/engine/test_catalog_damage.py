@@ -316,6 +316,26 @@ def test_delta_anchors_that_do_not_fit_the_payload_are_not_read_as_values(
             t[rows + 30_000]
         assert t[30_000]["x"] == want[30_000]  # the other chunks read as before
         np.testing.assert_array_equal(t.cols.x[rows - 5 : rows], want[rows - 5 : rows])
+        assert not store.verify().ok
+
+
+def test_delta_anchors_that_disagree_with_the_steps_are_found_by_whole_reads(
+    tmp_path: Path,
+) -> None:
+    """An ``every`` one row off still counts as many anchors, so a short read cannot tell;
+    every whole read of the chunk (scans, ``read()``, ``verify()``) checks the anchors
+    against the steps it sums anyway."""
+    path = tmp_path / "s.colvault"
+    rows, params = _delta_store(path)
+    assert (rows - 1) // params["every"] == (rows - 1) // (params["every"] + 1)
+    params["every"] += 1
+    with sqlite3.connect(path / CATALOG) as conn:
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    with colvault.open(path) as store:
+        with pytest.raises(colvault.ChecksumError, match="anchors disagree with its steps"):
+            store["/t"].read()
+        assert not store.verify().ok
 
 
 DISAGREEING = Path(__file__).parent / "data" / "index_disagrees"

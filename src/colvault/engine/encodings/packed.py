@@ -114,6 +114,19 @@ class Delta(Encoding):
         typed = values.dtype.type
         narrow = unpack(self.frame(payload), self.w, len(out))
         intpack.delta_decode(narrow, typed(self.first), typed(self.step), values)
+        if self.every:  # what a short read starts from must be what the steps sum to
+            anchors = self._anchors(payload, len(out), values.itemsize)
+            if not np.array_equal(anchors, values[self.every :: self.every]):
+                raise ValueError("its anchors disagree with its steps")
+
+    def _anchors(self, payload: Any, nrows: int, itemsize: int) -> np.ndarray:
+        """The anchors after the frame (ValueError when the payload does not hold as many as
+        ``every`` says)."""
+        count = (nrows - 1) // self.every
+        width = np.dtype(f"<u{itemsize}")
+        if self.clen + count * width.itemsize != len(payload):
+            raise ValueError(f"a payload of {len(payload)} bytes does not hold {count} anchors")
+        return np.frombuffer(payload, width, count, self.clen)
 
     def arithmetic_rows(self, dtype: np.dtype, rows: np.ndarray) -> np.ndarray | None:
         if not self.regular:
@@ -146,10 +159,7 @@ class Delta(Encoding):
     ) -> np.ndarray | None:
         """Rows ``[start, stop)`` summed from the anchor at or before ``start``."""
         k = start // self.every
-        anchors = (nrows - 1) // self.every
-        width = np.dtype(f"<u{dtype.itemsize}")
-        if self.clen + anchors * width.itemsize != len(payload):
-            raise ValueError(f"a payload of {len(payload)} bytes does not hold {anchors} anchors")
+        anchors = self._anchors(payload, nrows, dtype.itemsize)
         a0 = k * self.every
         narrow = decompress_items(self.frame(payload), a0, stop - a0, np.dtype(self.w), at)
         if narrow is None:
@@ -157,7 +167,6 @@ class Delta(Encoding):
         out = np.empty(stop - a0, dtype)
         values = unsigned(out)
         typed = values.dtype.type
-        at_k = self.clen + (k - 1) * width.itemsize
-        first = self.first if k == 0 else int(np.frombuffer(payload, width, 1, at_k)[0])
+        first = self.first if k == 0 else int(anchors[k - 1])
         intpack.delta_decode(narrow, typed(first), typed(self.step), values)
         return out[start - a0 :].copy() if start > a0 else out
