@@ -313,10 +313,10 @@ def test_progress_only_for_a_terminal_and_not_when_quiet(monkeypatch):
 
     args = cli.parser().parse_args(["info", "x"])
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
-    assert cli._progress(args) is False
+    assert cli.progress_wanted(args) is False
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    assert cli._progress(args) is None  # colvault.progress: a bar after a second on a terminal
-    assert cli._progress(cli.parser().parse_args(["info", "x", "--quiet"])) is False
+    assert cli.progress_wanted(args) is None  # colvault.progress: a bar after a second
+    assert cli.progress_wanted(cli.parser().parse_args(["info", "x", "--quiet"])) is False
 
 
 def test_query_parquet_without_pyarrow_names_the_extra(lab, tmp_path):

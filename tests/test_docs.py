@@ -18,7 +18,7 @@ DOC = ROOT / "docs" / "architecture.md"
 #: Top-level folders of the repository that backticked paths may point into.
 REPO_DIRS = ("tests", "asv_benchmarks", "notebooks", "docs", "src")
 #: First components that make a backticked path one under ``src/colvault``.
-PACKAGES = ("colvault", "engine", "io", "kernels")
+PACKAGES = ("colvault", "engine", "io", "kernels", "cli")
 
 _SPAN = re.compile(r"`([^`\n]+)`")
 _PY_PATH = re.compile(r"(?<![\w./])((?:\w+/)*\w+\.py)\b")

@@ -1,6 +1,6 @@
 """The history commands of ``colvault``: ``log``, ``tag``, ``expire``, and ``--as-of``.
 
-Kept beside :mod:`colvault.cli`, which parses the command line and calls these.
+The parser (:mod:`colvault.cli`) adds ``--as-of`` to the commands that read and calls these.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from . import open as open_store
-from .engine.history import Commit, NodeChange
+from .. import open as open_store
+from ..engine.history import Commit, NodeChange
 
 
 def parse_as_of(text: str | None) -> int | str | dt.datetime | None:
