@@ -51,10 +51,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zlib
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +65,8 @@ from ...engine.store import open as open_store
 from ...engine.table import Table
 from ...errors import ColvaultError
 from ...progress import bar as progress_bar
+from .chunks import GZIP_LEVEL, ChunkSink
+from .compound import Layout, compound_type, h5type, member
 from .importer import (
     ARRAY_TYPE_ATTR,
     COLUMN_TYPE_ATTR,
@@ -84,7 +83,6 @@ FORMAT = 1
 #: ``zlib``), h5py's LZF (which PyTables cannot decode), or none; both with HDF5's shuffle
 #: filter, as PyTables compresses.
 COMPRESSIONS = ("gzip", "lzf", None)
-GZIP_LEVEL = 4
 #: Uncompressed bytes per HDF5 chunk, at most (a power of two of rows, at least one row).
 HDF5_CHUNK_BYTES = 1 << 20
 #: Category columns with more distinct values are written as text: HDF5 checks each enum
@@ -320,25 +318,9 @@ def _enum_names_ok(dictionary: np.ndarray) -> bool:
 # -- HDF5 types ----------------------------------------------------------------------------------
 
 
-def _h5type(h5py: Any, dtype: np.dtype, utf8: bool = False) -> Any:
-    """The HDF5 type of values laid out as ``dtype`` (a base dtype, or with a cell shape)."""
-    h5t = h5py.h5t
-    if dtype.subdtype is not None:
-        base, shape = dtype.subdtype
-        return h5t.array_create(_h5type(h5py, base, utf8), shape)
-    if dtype.kind == "b":
-        return h5t.NATIVE_B8.copy()  # PyTables' bool: h5py's is an enum PyTables reads as one
-    if dtype.kind == "S":
-        tid = h5t.C_S1.copy()
-        tid.set_size(dtype.itemsize)
-        tid.set_strpad(h5t.STR_NULLPAD)
-        if utf8:
-            tid.set_cset(h5t.CSET_UTF8)
-        return tid
-    return h5t.py_create(dtype)
-
-
 def _column_type(h5py: Any, col: _Col) -> Any:
+    """A column's HDF5 type: an enum of its dictionary, or its values' type
+    (:func:`.compound.h5type`)."""
     if col.kind == "enum":
         assert col.dictionary is not None
         base = h5py.h5t.NATIVE_UINT8 if col.field == np.uint8 else h5py.h5t.NATIVE_UINT16
@@ -346,90 +328,7 @@ def _column_type(h5py: Any, col: _Col) -> Any:
         for value, name in enumerate(col.dictionary.tolist()):
             tid.enum_insert(name.encode("utf-8"), value)
         return tid
-    return _h5type(h5py, col.field, utf8=col.kind in ("text", "cattext"))
-
-
-_Level = list[tuple[str, Any]]  # (member name, column index or a nested level)
-
-
-@dataclass
-class _Layout:
-    """A table's compound type: HDF5's, numpy's of the same layout, where each column is in it,
-    the top-level member names and the columns in PyTables' ``FIELD_<i>_FILL`` order."""
-
-    tid: Any
-    record: np.dtype
-    paths: dict[str, tuple[str, ...]]
-    top: list[str]
-    fill_order: list[int]
-
-
-def _layout(h5py: Any, names: list[str], types: list[Any], dtypes: list[np.dtype]) -> _Layout:
-    """Columns named ``outer/inner`` (as an import flattens PyTables' nested columns) nested
-    again, when each outer name's columns are contiguous; else flat (PyTables then cannot
-    read the table: it takes ``/`` in a member name for nesting)."""
-    tree = _nest(names) or [(name, i) for i, name in enumerate(names)]
-    paths: dict[str, tuple[str, ...]] = {}
-
-    def build(level: _Level, prefix: tuple[str, ...]) -> tuple[Any, np.dtype]:
-        members = []
-        for name, child in level:
-            if isinstance(child, int):
-                members.append((name, types[child], dtypes[child]))
-                paths[names[child]] = (*prefix, name)
-            else:
-                members.append((name, *build(child, (*prefix, name))))
-        tid = h5py.h5t.create(h5py.h5t.COMPOUND, max(1, sum(d.itemsize for _, _, d in members)))
-        offset = 0
-        for name, member, dt in members:
-            tid.insert(name.encode("utf-8"), offset, member)
-            offset += dt.itemsize
-        return tid, np.dtype([(name, dt) for name, _, dt in members])
-
-    tid, record = build(tree, ())
-    fill_order: list[int] = []
-    queue = [tree]
-    while queue:  # breadth first, as PyTables' Description._f_walk
-        for _, child in queue.pop(0):
-            if isinstance(child, int):
-                fill_order.append(child)
-            else:
-                queue.append(child)
-    return _Layout(tid, record, paths, [name for name, _ in tree], fill_order)
-
-
-def _nest(names: list[str]) -> _Level | None:
-    """The nesting of ``outer/inner`` names, or None where there is none or it would reorder
-    the columns (or a name is both a column and an outer name)."""
-    if not any("/" in name for name in names):
-        return None
-    root: _Level = []
-    levels: dict[tuple[str, ...], _Level] = {(): root}
-    leaves: set[tuple[str, ...]] = set()
-    for i, name in enumerate(names):
-        parts = tuple(name.split("/"))
-        if "" in parts or parts in levels or parts in leaves:
-            return None
-        for k in range(1, len(parts)):
-            if parts[:k] in leaves:
-                return None
-            if parts[:k] not in levels:
-                levels[parts[:k]] = []
-                levels[parts[: k - 1]].append((parts[k - 1], levels[parts[:k]]))
-        levels[parts[:-1]].append((parts[-1], i))
-        leaves.add(parts)
-
-    def order(level: _Level) -> Iterator[int]:
-        for _, child in level:
-            yield from [child] if isinstance(child, int) else order(child)
-
-    return root if list(order(root)) == list(range(len(names))) else None
-
-
-def _field(buf: np.ndarray, path: tuple[str, ...]) -> np.ndarray:
-    for name in path:
-        buf = buf[name]
-    return buf
+    return h5type(h5py, col.field, utf8=col.kind in ("text", "cattext"))
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -502,80 +401,6 @@ def _publish(tmp: str, target: str, overwrite: bool) -> None:
         os.close(dfd)
 
 
-class _Sink:
-    """Where a dataset's rows go, in order. HDF5 compresses on the calling thread only: with
-    gzip, whole HDF5 chunks are shuffled and deflated by the store's worker threads instead,
-    and written as they are (``H5Dwrite_chunk``), a few in flight; other rows go through
-    HDF5's own write and filters."""
-
-    def __init__(self, h5py: Any, ds: Any, tid: Any, chunk: int, pool: Any) -> None:
-        self.h5py, self.ds, self.tid, self.chunk, self.pool = h5py, ds, tid, chunk, pool
-        self.element = tid.get_size()  # the shuffle filter's element: the dataset's type
-        self.stage: np.ndarray | None = None
-        self.staged = 0
-        self.offset = 0  # the first row of the stage
-        self.pending: deque[tuple[int, Future[bytes]]] = deque()
-        self.limit = 2 * (os.cpu_count() or 1)  # chunks in flight, at most
-
-    def put(self, start: int, buf: np.ndarray) -> None:
-        if not len(buf):
-            return
-        if self.pool is None:
-            h5s = self.h5py.h5s
-            fspace = self.ds.id.get_space()
-            fspace.select_hyperslab((start,) + (0,) * (buf.ndim - 1), buf.shape)
-            mspace = h5s.create_simple(buf.shape)  # laid out as tid: HDF5 converts nothing
-            self.ds.id.write(mspace, fspace, np.ascontiguousarray(buf), mtype=self.tid)
-            return
-        pos = 0
-        while pos < len(buf):
-            if not self.staged and len(buf) - pos >= self.chunk:  # whole chunks: no copy
-                self._submit(buf[pos : pos + self.chunk])
-                pos += self.chunk
-                continue
-            if self.stage is None:
-                self.stage = np.zeros((self.chunk, *buf.shape[1:]), buf.dtype)
-            take = min(self.chunk - self.staged, len(buf) - pos)
-            self.stage[self.staged : self.staged + take] = buf[pos : pos + take]
-            self.staged += take
-            pos += take
-            if self.staged == self.chunk:
-                self._submit(self.stage)
-                self.stage, self.staged = None, 0
-
-    def _submit(self, block: np.ndarray) -> None:
-        """Deflate a chunk's rows elsewhere (``block`` is never written to again)."""
-        job = self.pool.submit(_deflate, block, self.element)
-        self.pending.append((self.offset, job))
-        self.offset += self.chunk
-        while len(self.pending) > self.limit:
-            self._write_one()
-
-    def _write_one(self) -> None:
-        offset, job = self.pending.popleft()
-        inner = (0,) * (self.ds.id.get_space().get_simple_extent_ndims() - 1)
-        self.ds.id.write_direct_chunk((offset, *inner), job.result())
-
-    def close(self) -> None:
-        if self.pool is None:
-            return
-        if self.staged:  # padded with zeros: HDF5 keeps edge chunks whole
-            assert self.stage is not None
-            self._submit(self.stage)
-            self.stage, self.staged = None, 0
-        while self.pending:
-            self._write_one()
-
-
-def _deflate(block: np.ndarray, element: int) -> bytes:
-    """A chunk as HDF5's shuffle then deflate filters leave it (byte ``j`` of every element
-    together, then zlib at :data:`GZIP_LEVEL`); zlib and numpy's copy release the GIL."""
-    raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, element)
-    if element > 1:
-        raw = np.ascontiguousarray(raw.T)
-    return zlib.compress(raw.data, GZIP_LEVEL)
-
-
 class _Writer:
     def __init__(self, h5py: Any, f: Any, target: str, compression: str | None, bar: Any,
                  pool: Any = None) -> None:  # fmt: skip
@@ -623,7 +448,7 @@ class _Writer:
         if as_json:
             obj.attrs[JSON_ATTRS_ATTR] = json.dumps(as_json)
 
-    def _fills(self, ds: Any, layout: _Layout, types: list[Any], dtypes: list[np.dtype]) -> None:
+    def _fills(self, ds: Any, layout: Layout, types: list[Any], dtypes: list[np.dtype]) -> None:
         """PyTables' ``FIELD_<i>_NAME`` (top-level members) and ``FIELD_<i>_FILL`` (each
         column's fill value, zero, in its member's type, in PyTables' order)."""
         h5a, h5s = self.h5py.h5a, self.h5py.h5s
@@ -641,7 +466,7 @@ class _Writer:
     # -- datasets ---------------------------------------------------------------------------
 
     def _dataset(self, h5path: str, tid: Any, rows: int, inner: tuple[int, ...],
-                 row_bytes: int) -> _Sink:  # fmt: skip
+                 row_bytes: int) -> ChunkSink:  # fmt: skip
         h5p, h5s, h5d = self.h5py.h5p, self.h5py.h5s, self.h5py.h5d
         chunk = max(1, HDF5_CHUNK_BYTES // max(1, row_bytes))
         chunk = 1 << (chunk.bit_length() - 1)
@@ -660,9 +485,9 @@ class _Writer:
         loc = self.f[parent or "/"]
         h5d.create(loc.id, name.encode("utf-8"), tid, space, dcpl=dcpl)
         pool = self.pool if self.compression == "gzip" else None
-        return _Sink(self.h5py, loc[name], tid, chunk, pool)
+        return ChunkSink(self.h5py, loc[name], tid, chunk, pool)
 
-    def _put(self, sink: _Sink, start: int, buf: np.ndarray) -> None:
+    def _put(self, sink: ChunkSink, start: int, buf: np.ndarray) -> None:
         """Rows ``[start, start + len(buf))`` of a dataset (the rows come in order)."""
         sink.put(start, buf)
 
@@ -671,7 +496,7 @@ class _Writer:
         assert isinstance(node, Array)
         dtype = node.dtype
         base = _array_dtype(dtype)
-        tid = _h5type(self.h5py, base, utf8=dtype.kind == "U")
+        tid = h5type(self.h5py, base, utf8=dtype.kind == "U")
         sink = self._dataset(item.h5path, tid, item.rows, node.inner_shape, item.row_bytes)
         ds = sink.ds
         self.pytables_attrs(ds, "EARRAY", item.attrs.get("TITLE"))
@@ -694,7 +519,7 @@ class _Writer:
         names = [c.spec.name for c in cols]
         types = [_column_type(h5py, c) for c in cols]
         dtypes = [c.field for c in cols]
-        layout = _layout(h5py, names, types, dtypes)
+        layout = compound_type(h5py, names, types, dtypes)
         tid = layout.tid
         sink = self._dataset(item.h5path, tid, item.rows, (), item.row_bytes)
         ds = sink.ds
@@ -707,7 +532,7 @@ class _Writer:
         nullable = [c.spec.name for c in cols if c.spec.nullable]
         b8s = [h5py.h5t.NATIVE_B8.copy() for _ in nullable]
         bools = [np.dtype(bool)] * len(nullable)
-        mask = _layout(h5py, nullable, b8s, bools)
+        mask = compound_type(h5py, nullable, b8s, bools)
         mask_sink = None
         if nullable:
             mask_path = item.mask_path
@@ -724,12 +549,12 @@ class _Writer:
         for n, fields, missing in _table_chunks(node, cols):
             buf = np.empty(n, layout.record)
             for name, values in fields.items():
-                _field(buf, layout.paths[name])[...] = values
+                member(buf, layout.paths[name])[...] = values
             self._put(sink, start, buf)
             if mask_sink is not None:
                 mbuf = np.empty(n, mask.record)
                 for name, m in missing.items():
-                    _field(mbuf, mask.paths[name])[...] = m
+                    member(mbuf, mask.paths[name])[...] = m
                 self._put(mask_sink, start, mbuf)
             start += n
             self.bar.update(n * item.row_bytes)
