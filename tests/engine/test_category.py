@@ -36,6 +36,10 @@ def test_category_round_trip(tmp_path_factory, batches, chunk_rows):
         if len(want):
             rows = np.array([len(want) - 1, 0, len(want) // 2])
             assert t.cols.station[rows].tolist() == want[rows].tolist()
+            a = len(want) // 3
+            assert t.cols.station[a : a + 7].tolist() == want[a : a + 7].tolist()
+            n = np.concatenate([np.arange(len(b)) for b in batches])
+            assert t.read_where("n < 3")["station"].tolist() == want[n < 3].tolist()
             codes, dictionary = t.col("station", codes=True)
             assert dictionary[codes].tolist() == want.tolist()
             assert dictionary.tolist() == sorted(set(want.tolist()))
