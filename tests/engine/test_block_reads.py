@@ -188,3 +188,49 @@ def test_sorted_spans_sum_from_their_anchor(
             b = min(n, a + data.draw(st.integers(1, 40)))
             np.testing.assert_array_equal(t.cols.x[a:b], values[a:b], err_msg=f"[{a}:{b}]")
         np.testing.assert_array_equal(t.cols.x[:], values)
+
+
+def test_nullable_and_category_columns_are_read_by_the_block(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DataFrame's table (nullable ints, categories that may be missing) reads a point or a
+    short slice from the blocks holding it, its validity bits included, never a whole frame."""
+    n = 200_000
+    rng = np.random.default_rng(11)
+    k = rng.integers(0, 1000, n)
+    k_valid = rng.random(n) > 0.05
+    c = rng.choice(np.array(["north", "south", "east"]), n)
+    c_valid = rng.random(n) > 0.02
+    path = str(tmp_path / "s.colvault")
+    with colvault.open(path, "w") as store:
+        t = store.create_table(
+            "/t",
+            {"k": "Int64", "c": {"dtype": "category", "nullable": True}, "s": "category"},
+            chunk_rows=CHUNK,
+        )
+        t.append({"k": np.ma.MaskedArray(k, ~k_valid), "c": np.ma.MaskedArray(c, ~c_valid), "s": c})
+    whole: list[int] = []
+    for module in (base, plain):
+        decompress = module.decompress_into
+        monkeypatch.setattr(
+            module,
+            "decompress_into",
+            lambda frame, out, decompress=decompress: whole.append(1) or decompress(frame, out),
+        )
+    with colvault.open(path) as store:
+        t = store["/t"]
+        for i in (0, 7, 65_535, 65_536, 100_003, n - 1):
+            row = t[i]
+            assert (row["k"] is np.ma.masked) == (not k_valid[i]), i
+            assert row["k"] is np.ma.masked or row["k"] == k[i]
+            assert (row["c"] is np.ma.masked) == (not c_valid[i]), i
+            assert row["c"] is np.ma.masked or row["c"] == c[i]
+            assert row["s"] == c[i]
+            a, b = max(0, i - 9), min(n, i + 9)
+            part = t[a:b]
+            np.testing.assert_array_equal(np.ma.getmaskarray(part["k"]), ~k_valid[a:b])
+            np.testing.assert_array_equal(part["k"].data[k_valid[a:b]], k[a:b][k_valid[a:b]])
+            np.testing.assert_array_equal(np.ma.getmaskarray(part["c"]), ~c_valid[a:b])
+            np.testing.assert_array_equal(part["c"].data[c_valid[a:b]], c[a:b][c_valid[a:b]])
+            np.testing.assert_array_equal(t.cols.s[a:b], c[a:b])
+    assert not whole

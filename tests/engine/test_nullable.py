@@ -112,6 +112,11 @@ def test_round_trip(tmp_path_factory, case):
             _check(t.cols.x[rows], values[rows], valid[rows])
             row = t[int(rows[0])]
             assert (row["x"] is np.ma.masked) == (not valid[rows[0]])
+            for i in range(0, len(values), 3):  # points and short slices: read by the block
+                _check(t.cols.x[i : i + 2], values[i : i + 2], valid[i : i + 2])
+                got = t[i]["x"]
+                assert (got is np.ma.masked) == (not valid[i])
+                assert got is np.ma.masked or got == values[i]
             chunks = [c["x"] for c in t.iter_chunks(["x"])]
             _check(np.ma.concatenate(chunks), values, valid)
     with colvault.open(path, "a") as store:

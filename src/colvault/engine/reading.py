@@ -19,6 +19,7 @@ from ..errors import ChecksumError
 from .buffers import scratch_array
 from .checksum import crc32
 from .encodings import Decimal, Dictionary, Raw, decode_validity
+from .encodings.validity import missing_span
 from .manifest import ChunkRef, NodeState
 from .masked import Masked, masked_array, unpack
 from .schema import ColumnSpec
@@ -79,13 +80,14 @@ class ChunkSource:
             except (RuntimeError, ValueError) as exc:
                 raise self.damaged(spec, ref, crc, f"cannot decode: {exc}") from None
 
-    def _known(self, ref: ChunkRef) -> tuple[memoryview, int] | None:
+    def _known(self, ref: ChunkRef, whole: bool = False) -> tuple[memoryview, int] | None:
         """The values of a chunk this reader checked before, straight from the mapping (no
         context to enter, no crc, no size check: see ``SegmentReader.verified``); None for
-        any other chunk, or one with a validity frame (read through :meth:`_checked`). The
-        view is left to the GC, not released: arrays over it may outlive the call. With it,
-        the address of its first byte."""
-        if not ref.sealed or ref.vlen:
+        any other chunk, or one with a validity frame unless ``whole`` (the caller then takes
+        the values and the validity frame apart; otherwise it reads through
+        :meth:`_checked`). The view is left to the GC, not released: arrays over it may
+        outlive the call. With it, the address of its first byte."""
+        if not ref.sealed or (ref.vlen and not whole):
             return None
         return self.reader.known_bytes((ref.segment, ref.offset, ref.length, ref.crc))
 
@@ -274,11 +276,12 @@ class ChunkSource:
         """Rows [start, stop) of ``specs`` when they are fewer than a quarter of a chunk, in at
         most :data:`SHORT_CHUNKS` chunks (a point read, a short slice): each column from only
         the blocks holding them, one column after another here (a hand-off to the pool costs
-        more). None otherwise, or for a nullable, category or shaped column:
+        more); a nullable column's as a masked array, a category column's as text, as
+        :meth:`read_range` gives them. None otherwise, or for a column of shaped cells:
         :meth:`read_range` reads those."""
         if stop <= start or not specs:
             return None
-        if any(s.nullable or s.is_category or s.shape for s in specs):
+        if any(s.shape for s in specs):
             return None
         span = state.chunk_span(start, stop)
         first = state.columns[specs[0].id][span.start]
@@ -288,12 +291,53 @@ class ChunkSource:
         for s in specs:
             refs = state.columns[s.id]
             pieces = []
+            read = self.read_span if not (s.nullable or s.is_category) else self._any_span
             for pos in span:
                 ref = refs[pos]
                 a, b = max(start, ref.first_row), min(stop, ref.first_row + ref.nrows)
-                pieces.append(self.read_span(s, ref, a - ref.first_row, b - ref.first_row))
-            out.append(pieces[0] if len(pieces) == 1 else np.concatenate(pieces))
+                pieces.append(read(s, ref, a - ref.first_row, b - ref.first_row))
+            if len(pieces) == 1:
+                out.append(pieces[0])
+            else:
+                out.append((np.ma.concatenate if s.nullable else np.concatenate)(pieces))
         return out
+
+    def _any_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of one chunk of a nullable or category column, as
+        :meth:`read_range` gives them (masked where missing, text for categories), from only
+        the blocks holding them, of the values and of the validity frame alike."""
+        known = self._known(ref, whole=True)
+        if known is not None:
+            view, at = known
+            return self._decoding(spec, ref, self._span_of, spec, ref, view, a, b, at)
+        with self._checked(spec, ref, "whole" if ref.vlen else "values") as buf:
+            return self._span_of(spec, ref, buf, a, b)
+
+    def _span_of(
+        self, spec: ColumnSpec, ref: ChunkRef, buf: Any, a: int, b: int, at: int | None = None
+    ) -> np.ndarray:
+        """:meth:`_any_span` from the chunk's checked bytes (``at``: their address)."""
+        split = ref.length - ref.vlen
+        values_part = memoryview(buf)[:split] if ref.vlen else buf
+        if spec.is_category:
+            encoding = _dictionary(ref)
+            codes = encoding.codes_span(values_part, ref.nrows, a, b, at)
+            text = encoding.values(values_part)
+            values = text[codes] if len(text) else np.full(b - a, "", "U1")
+        else:
+            got = ref.encoding.decode_span(values_part, ref.nrows, a, b, spec.dtype, at)
+            if got is None:
+                whole = scratch(spec, ref.nrows)
+                ref.encoding.decode(values_part, whole)
+                got = whole[a:b].copy()
+            values = got
+        if not spec.nullable:
+            return values
+        missing = np.zeros(b - a, bool)
+        if ref.vlen:
+            frame_at = None if at is None else at + split
+            missing = missing_span(memoryview(buf)[split:], ref.nrows, a, b, frame_at)
+        return np.ma.MaskedArray(values, missing)
 
     def read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of one chunk as a new array: when they are a small part of it,

@@ -56,12 +56,18 @@ def records(
         return out
     # the mask built field by field: MaskedArray(records, mask=False) spreads it row by row,
     # seconds for a million rows
-    mask: Any = np.zeros(n, np.ma.make_mask_descr(dtype))
+    mask: Any = np.zeros(n, _mask_descr(dtype))
     for s, a in zip(specs, arrays, strict=True):
         out[s.name] = np.ma.getdata(a)
         if s.nullable:
             mask[s.name] = np.ma.getmaskarray(a)
     return np.ma.MaskedArray(out, mask=mask)
+
+
+@functools.lru_cache(maxsize=256)
+def _mask_descr(dtype: np.dtype) -> np.dtype:
+    """numpy's mask dtype of records ``dtype``, kept: numpy builds it field by field."""
+    return np.ma.make_mask_descr(dtype)
 
 
 def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.dtype:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import blosc2
-from .base import Encoding, unpack
+from .base import Encoding, decompress_items, unpack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,24 @@ class Dictionary(Encoding):
             codes = np.frombuffer(head, self.w, nrows).copy()
         else:
             codes = unpack(head, self.w, nrows, None)
+        return codes, self.values(payload)
+
+    def codes_span(
+        self, payload: Any, nrows: int, start: int, stop: int, at: int | None = None
+    ) -> np.ndarray:
+        """Codes of rows ``[start, stop)`` as a new array, from only the blocks holding them
+        where the library allows (else from the whole frame); ``at``: the payload's address."""
+        head = payload[: self.clen]
+        w = np.dtype(self.w)
+        if self.raw:
+            return np.frombuffer(head, w, stop - start, start * w.itemsize).copy()
+        got = decompress_items(head, start, stop - start, w, at)
+        if got is None:
+            return unpack(head, self.w, nrows, None)[start:stop].copy()
+        return got.copy()
+
+    def values(self, payload: Any) -> np.ndarray:
+        """The chunk's dictionary as a str array."""
         rest = payload[self.clen :]
         blob = bytes(rest) if self.raw else blosc2.decompress2(rest)
         n = self.n
@@ -41,4 +59,4 @@ class Dictionary(Encoding):
         ends = np.cumsum(lengths, dtype=np.int64) + 4 * n
         starts = ends - lengths
         text = [blob[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-        return codes, np.array(text, dtype=str) if text else np.empty(0, "U1")
+        return np.array(text, dtype=str) if text else np.empty(0, "U1")

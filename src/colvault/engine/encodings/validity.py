@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import Codec, blosc2
-from .base import decompress_into
+from .base import decompress_into, decompress_items
 
 
 def validity_frame(valid: np.ndarray, codec: Codec) -> bytes:
@@ -28,3 +28,17 @@ def decode_validity(frame: Any, nrows: int) -> np.ndarray:
     bits = np.empty((nrows + 7) // 8, np.uint8)
     decompress_into(frame, bits)
     return bits
+
+
+def missing_span(
+    frame: Any, nrows: int, start: int, stop: int, at: int | None = None
+) -> np.ndarray:
+    """Whether each of rows ``[start, stop)`` is missing (a new bool array), from only the
+    bytes of the validity frame that hold their bits where the library allows; ``at``: the
+    frame's address."""
+    lo, hi = start // 8, (stop + 7) // 8
+    got = decompress_items(frame, lo, hi - lo, np.dtype(np.uint8), at)
+    if got is None:
+        got = decode_validity(frame, nrows)[lo:hi]
+    valid = np.unpackbits(got, bitorder="little")[start - 8 * lo : stop - 8 * lo]
+    return ~valid.astype(bool)
