@@ -234,3 +234,22 @@ def test_nullable_and_category_columns_are_read_by_the_block(
             np.testing.assert_array_equal(part["c"].data[c_valid[a:b]], c[a:b][c_valid[a:b]])
             np.testing.assert_array_equal(t.cols.s[a:b], c[a:b])
     assert not whole
+
+
+def test_renaming_a_dtype_a_read_gave_changes_no_later_read(tmp_path) -> None:
+    """numpy lets whoever holds a dtype rename its fields in place: the dtypes reads hand out
+    (``t.dtype``, a row's, a slice's) must be their own."""
+    path = str(tmp_path / "s.colvault")
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"a": "i4", "b": "f8", "k": "Int64"})
+        k = np.ma.MaskedArray(np.arange(10), np.arange(10) % 3 == 0)
+        t.append({"a": np.arange(10), "b": np.arange(10) * 1.5, "k": k})
+    with colvault.open(path) as store:
+        t = store["/t"]
+        t.dtype.names = ("x", "y", "z")
+        t[4].dtype.names = ("p", "q", "r")
+        t[2:5].dtype.names = ("u", "v", "w")
+        t.read(0, 2).dtype.names = ("m", "n", "o")
+        assert t.dtype.names == ("a", "b", "k")
+        assert t[5]["b"] == 7.5 and t[6]["k"] is np.ma.masked
+        assert t[1:3].dtype.names == ("a", "b", "k") and t.read(0, 2)["a"].tolist() == [0, 1]

@@ -35,17 +35,21 @@ def record_dtype(specs: list[ColumnSpec]) -> np.dtype:
 
 
 @functools.lru_cache(maxsize=256)
-def _record_dtype(specs: tuple[ColumnSpec, ...]) -> np.dtype:
-    """:func:`record_dtype`, kept: a point read spent a fifth of its time making it."""
-    return record_dtype(list(specs))
+def _record_fields(
+    specs: tuple[ColumnSpec, ...],
+) -> tuple[tuple[str, np.dtype, tuple[int, ...]], ...]:
+    """What :func:`record_dtype` is made of, kept (never the dtype itself: numpy lets whoever
+    holds an array rename its dtype's fields in place, which would rename them for every
+    later read)."""
+    return tuple((s.name, s.dtype, s.shape) for s in specs)
 
 
 def records(
     specs: Sequence[ColumnSpec], arrays: list[np.ndarray], dtype: np.dtype | None = None
 ) -> np.ndarray:
     """Rows of the columns as a structured array; a masked one (masked = missing) when a
-    column is nullable. ``dtype``: :func:`record_dtype` of ``specs``, when the caller knows
-    it (no category column)."""
+    column is nullable. ``dtype``: a new :func:`record_dtype` of ``specs``, when the caller
+    has one (no category column)."""
     if dtype is None:
         dtype = _records_dtype(specs, arrays)
     n = len(arrays[0]) if arrays else 0
@@ -56,18 +60,12 @@ def records(
         return out
     # the mask built field by field: MaskedArray(records, mask=False) spreads it row by row,
     # seconds for a million rows
-    mask: Any = np.zeros(n, _mask_descr(dtype))
+    mask: Any = np.zeros(n, [(s.name, bool, s.shape) for s in specs])  # numpy's mask dtype
     for s, a in zip(specs, arrays, strict=True):
         out[s.name] = np.ma.getdata(a)
         if s.nullable:
             mask[s.name] = np.ma.getmaskarray(a)
     return np.ma.MaskedArray(out, mask=mask)
-
-
-@functools.lru_cache(maxsize=256)
-def _mask_descr(dtype: np.dtype) -> np.dtype:
-    """numpy's mask dtype of records ``dtype``, kept: numpy builds it field by field."""
-    return np.ma.make_mask_descr(dtype)
 
 
 def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.dtype:
@@ -78,7 +76,7 @@ def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.
                 for s, a in zip(specs, arrays, strict=True)
             ]
         )
-    return _record_dtype(tuple(specs))
+    return np.dtype(list(_record_fields(tuple(specs))))
 
 
 @dataclass(frozen=True)

@@ -161,10 +161,17 @@ class TableSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @cached_property
+    @property
     def dtype(self) -> np.dtype:
-        """The numpy structured dtype of a row (kept: a point read made it each time)."""
-        return np.dtype([(c.name, c.dtype, c.shape) for c in self.columns])
+        """The numpy structured dtype of a row (a new one each time: numpy lets a caller
+        rename a dtype's fields in place)."""
+        return np.dtype(list(self.row_fields))
+
+    @cached_property
+    def row_fields(self) -> tuple[tuple[str, np.dtype, tuple[int, ...]], ...]:
+        """(name, dtype, cell shape) per column: what :attr:`dtype` is made of, kept for
+        point reads."""
+        return tuple((c.name, c.dtype, c.shape) for c in self.columns)
 
     @property
     def row_bytes(self) -> int:
