@@ -319,12 +319,12 @@ def test_delta_anchors_that_do_not_fit_the_payload_are_not_read_as_values(
         assert not store.verify().ok
 
 
-def test_delta_anchors_that_disagree_with_the_steps_are_found_by_whole_reads(
+def test_delta_anchors_that_disagree_with_the_steps_are_found_by_every_read(
     tmp_path: Path,
 ) -> None:
-    """An ``every`` one row off still counts as many anchors, so a short read cannot tell;
-    every whole read of the chunk (scans, ``read()``, ``verify()``) checks the anchors
-    against the steps it sums anyway."""
+    """An ``every`` one row off still counts as many anchors: a short read finds it against
+    the frame's items per block, and every whole read of the chunk (scans, ``read()``,
+    ``verify()``) checks the anchors against the steps it sums anyway."""
     path = tmp_path / "s.colvault"
     rows, params = _delta_store(path)
     assert (rows - 1) // params["every"] == (rows - 1) // (params["every"] + 1)
@@ -335,6 +335,8 @@ def test_delta_anchors_that_disagree_with_the_steps_are_found_by_whole_reads(
     with colvault.open(path) as store:
         with pytest.raises(colvault.ChecksumError, match="anchors disagree with its steps"):
             store["/t"].read()
+        with pytest.raises(colvault.ChecksumError, match="disagree with its frame"):
+            store["/t"][rows + 30_000]
         assert not store.verify().ok
 
 

@@ -119,6 +119,23 @@ class Delta(Encoding):
             if not np.array_equal(anchors, values[self.every :: self.every]):
                 raise ValueError("its anchors disagree with its steps")
 
+    def _check_spacing(self, frame: Any) -> None:
+        """``clen`` and ``every`` sit in the catalog, outside the chunk's crc, and a short
+        read trusts them: they must agree with the frame's own header (its compressed size;
+        its items per block, of which the anchors' spacing is a multiple). ValueError
+        otherwise."""
+        header = bytes(frame[:16])
+        if len(header) < 16:
+            raise ValueError("its frame is shorter than a blosc2 header")
+        typesize = header[3] or 1
+        per_block = int.from_bytes(header[8:12], "little") // typesize
+        cbytes = int.from_bytes(header[12:16], "little")
+        if cbytes != self.clen or not per_block or self.every % per_block:
+            raise ValueError(
+                f"its params (clen {self.clen}, every {self.every}) disagree with its frame "
+                f"({cbytes} bytes, {per_block} items per block)"
+            )
+
     def _anchors(self, payload: Any, nrows: int, itemsize: int) -> np.ndarray:
         """The anchors after the frame (ValueError when the payload does not hold as many as
         ``every`` says)."""
@@ -160,8 +177,10 @@ class Delta(Encoding):
         """Rows ``[start, stop)`` summed from the anchor at or before ``start``."""
         k = start // self.every
         anchors = self._anchors(payload, nrows, dtype.itemsize)
+        frame = self.frame(payload)
+        self._check_spacing(frame)
         a0 = k * self.every
-        narrow = decompress_items(self.frame(payload), a0, stop - a0, np.dtype(self.w), at)
+        narrow = decompress_items(frame, a0, stop - a0, np.dtype(self.w), at)
         if narrow is None:
             return None
         out = np.empty(stop - a0, dtype)
