@@ -77,12 +77,8 @@ def test_points_and_short_slices_match_numpy(
             np.testing.assert_array_equal(t.cols[k][a:b], v[a:b])
 
 
-def test_a_short_read_decodes_only_a_span(
-    stored: tuple[str, dict[str, np.ndarray]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The path is taken: a point read or a short slice never decompresses a whole frame, not
-    even of a delta column whose steps are not all equal (it sums from an anchor)."""
-    path, want = stored
+def _whole_frames(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gains an item for every frame decompressed whole from now on."""
     whole: list[int] = []
     for module in (base, plain):
         decompress = module.decompress_into
@@ -91,6 +87,16 @@ def test_a_short_read_decodes_only_a_span(
             "decompress_into",
             lambda frame, out, decompress=decompress: whole.append(1) or decompress(frame, out),
         )
+    return whole
+
+
+def test_a_short_read_decodes_only_a_span(
+    stored: tuple[str, dict[str, np.ndarray]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is taken: a point read or a short slice never decompresses a whole frame, not
+    even of a delta column whose steps are not all equal (it sums from an anchor)."""
+    path, want = stored
+    whole = _whole_frames(monkeypatch)
     with colvault.open(path) as store:
         t = store["/t"]
         for i in (5, 20_000, 100_000, 131_071, CHUNK * 3 - 1):
@@ -209,14 +215,7 @@ def test_nullable_and_category_columns_are_read_by_the_block(
             chunk_rows=CHUNK,
         )
         t.append({"k": np.ma.MaskedArray(k, ~k_valid), "c": np.ma.MaskedArray(c, ~c_valid), "s": c})
-    whole: list[int] = []
-    for module in (base, plain):
-        decompress = module.decompress_into
-        monkeypatch.setattr(
-            module,
-            "decompress_into",
-            lambda frame, out, decompress=decompress: whole.append(1) or decompress(frame, out),
-        )
+    whole = _whole_frames(monkeypatch)
     with colvault.open(path) as store:
         t = store["/t"]
         for i in (0, 7, 65_535, 65_536, 100_003, n - 1):
