@@ -8,6 +8,10 @@ calls, rounds interleaved across the tools, in one process:
   with ``get_where_list``, its cheapest count; DuckDB answers the same in SQL on its own file;
 - point: ``t[i]`` at 1,000 random rows, cycled, of the 2 M-row benchmark table (PyTables with its
   own chunk shape);
+- frame: ``t[i]`` at the same rows of the benchmark table made from a pandas DataFrame with
+  missing values (``sensor`` as ``Int64`` and a ``status`` categorical, 1 % missing each), the
+  table a notebook gets from ``create_table(path, df)``; pandas' ``df.iloc[i]`` in memory
+  beside it (no target);
 - wide: a 10-row slice from the middle of a 300-column table of 200,000 rows (PyTables);
 - range: the benchmark's 0.1 % range of the sorted time column of 20 M rows (DuckDB native), as
   the ``query`` job's ``t_range``.
@@ -66,7 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--point-rows", type=int, default=2_000_000, help="rows of the point part (default 2 M)"
     )
     p.add_argument(
-        "--parts", default="small,point,wide,range", help="comma-separated parts to run (all)"
+        "--parts",
+        default="small,point,frame,wide,range",
+        help="comma-separated parts to run (all)",
     )
     p.add_argument("--tmpdir", default=None, help="where the stores are written (default: $TMPDIR)")
 
@@ -89,12 +95,16 @@ def _wide_data() -> dict[str, np.ndarray]:
     }
 
 
-def _colvault_table(data: dict[str, np.ndarray], path: str) -> Any:
-    """A store holding ``data`` as ``/t`` (one append), reopened read-only: the table."""
+def _colvault_table(data: Any, path: str) -> Any:
+    """A store holding ``data`` (columns, or a DataFrame) as ``/t`` (one append), reopened
+    read-only: the table."""
     import colvault
 
     with colvault.open(path, "w") as store:
-        store.create_table("/t", {k: v.dtype for k, v in data.items()}).append(data)
+        if hasattr(data, "iloc"):  # a DataFrame: its dtypes and missing values as they are
+            store.create_table("/t", data)
+        else:
+            store.create_table("/t", {k: v.dtype for k, v in data.items()}).append(data)
     store = colvault.open(path, "r")
     _OPENED.append(store)
     return store["/t"]
@@ -177,26 +187,65 @@ def point_calls(workdir: str, rows: int) -> tuple[Calls, list[int], dict[str, np
     from colvault.benchdata import benchmark_data
 
     data = benchmark_data(rows)
-    picks = [int(i) for i in np.random.default_rng(2).integers(0, rows, 1_000)]
+    picks = _picks(rows)
     t = _colvault_table(data, os.path.join(workdir, "point.colvault"))
 
-    def cycled(table: Any) -> Callable[[], Any]:
-        state = {"k": 0}
-
-        def one() -> Any:
-            state["k"] = (state["k"] + 1) % len(picks)
-            return table[picks[state["k"]]]
-
-        return one
-
-    calls: Calls = {"t[i]": {"colvault": cycled(t)}}
+    calls: Calls = {"t[i]": {"colvault": _cycled(t.__getitem__, picks)}}
     spec = QUERY_TOOLS["pytables"]  # the benchmark's PyTables file (time as int64)
     if spec.available:
         os.makedirs(os.path.join(workdir, "pytables"))
         q = spec.queries(spec.build(data, os.path.join(workdir, "pytables")))
         _OPENED.append(q)
-        calls["t[i]"]["pytables"] = cycled(q.table)  # type: ignore[attr-defined]
+        calls["t[i]"]["pytables"] = _cycled(q.table.__getitem__, picks)  # type: ignore[attr-defined]
     return calls, picks, data
+
+
+def _picks(rows: int) -> list[int]:
+    """The 1,000 random rows the point reads cycle through."""
+    return [int(i) for i in np.random.default_rng(2).integers(0, rows, 1_000)]
+
+
+def _is_missing(v: Any) -> bool:
+    """A missing cell as colvault (masked) or pandas (``pd.NA``) gives it."""
+    return v is np.ma.masked or type(v).__name__ == "NAType"
+
+
+def _cycled(fn: Callable[[int], Any], picks: list[int]) -> Callable[[], Any]:
+    """A call that gives ``fn`` the next of ``picks`` each time (from the second on)."""
+    state = {"k": 0}
+
+    def one() -> Any:
+        state["k"] = (state["k"] + 1) % len(picks)
+        return fn(picks[state["k"]])
+
+    return one
+
+
+def frame_calls(workdir: str, rows: int, picks: list[int]) -> tuple[Calls, Any]:
+    """``t[i]`` of a table made from a DataFrame with missing values, and pandas' ``iloc``;
+    the DataFrame."""
+    import pandas as pd
+
+    from colvault.benchdata import benchmark_data
+
+    data = benchmark_data(rows)
+    rng = np.random.default_rng(3)
+    states = np.array(["ok", "warming", "saturated", "fault"])
+    status = pd.Categorical(states[np.digitize(data["value"], [-45.0, 45.0, 52.0])])
+    df = pd.DataFrame(
+        {
+            "t": data["t"],
+            "sensor": pd.array(data["sensor"], dtype="Int64"),
+            "value": data["value"],
+            "status": status,
+        }
+    )
+    df.loc[rng.random(rows) < 0.01, "sensor"] = pd.NA
+    df.loc[rng.random(rows) < 0.01, "status"] = np.nan
+    t = _colvault_table(df, os.path.join(workdir, "frame.colvault"))
+    calls: Calls = {"t[i]": {"colvault": _cycled(t.__getitem__, picks)}}
+    calls["t[i]"]["pandas"] = _cycled(df.iloc.__getitem__, picks)
+    return calls, df
 
 
 def wide_calls(workdir: str) -> tuple[Calls, dict[str, np.ndarray]]:
@@ -280,6 +329,18 @@ def run(args: argparse.Namespace) -> int:
                     raise SystemExit(f"WRONG ANSWER: {tool} t[{picks[1]}]")
             del data
             results["point"] = time_calls(calls, args.repeat)
+        if "frame" in parts and importable("pandas"):
+            picks = _picks(args.point_rows)
+            calls, df = frame_calls(work, args.point_rows, picks)
+            for tool, fn in calls["t[i]"].items():
+                row = fn()  # the first pick
+                i = picks[1]
+                if float(row["value"]) != float(df["value"].iat[i]) or _is_missing(
+                    row["sensor"]
+                ) != bool(df["sensor"].isna().iat[i]):
+                    raise SystemExit(f"WRONG ANSWER: {tool} t[{i}] of the DataFrame's table")
+            del df
+            results["frame"] = time_calls(calls, args.repeat)
         if "wide" in parts:
             calls, data = wide_calls(work)
             mid = WIDE_ROWS // 2
