@@ -234,10 +234,8 @@ class DataNode(Node):
         path, state, src = self._snapshot()
         sel = resolve(key, state.nrows, path)
         if isinstance(sel, RowRange):
-            short = src.read_short(state, specs, sel.start, sel.stop)
-            if short is None:
-                short = [src.read_range(state, s, sel.start, sel.stop) for s in specs]
-            return [a[sel.post] for a in short], sel.scalar
+            arrays = src.read_rows_of(state, specs, sel.start, sel.stop)
+            return [a[sel.post] for a in arrays], sel.scalar
         assert isinstance(sel, RowList)
         return [src.read_rows(state, s, sel.unique)[sel.inverse] for s in specs], False
 

@@ -176,7 +176,8 @@ class ChunkSource:
             if direct is not None:
                 return direct
             if _run_of(rows) and 4 * len(rows) <= ref.nrows:  # a range of a sorted column
-                return self.read_span(spec, ref, int(rows[0]), int(rows[-1]) + 1)
+                span = self.read_span(spec, ref, int(rows[0]), int(rows[-1]) + 1)
+                return np.ma.getdata(span)  # a nullable column's values alone, as below
         out = scratch(spec, ref.nrows, "gather")
         known = self._known(ref)
         if known is not None and isinstance(ref.encoding, Raw) and not spec.shape:
@@ -194,8 +195,7 @@ class ChunkSource:
         picked first, then their text. Text for the whole chunk first (131,072 strings of the
         widest value's width) cost a query of 350,000 rows four times its numeric columns."""
         codes, values = self.read_codes(spec, ref)
-        picked = codes[rows]
-        return values[picked] if len(values) else np.full(len(picked), "", "U1")
+        return _text(values, codes[rows])
 
     def read_chunk(
         self, spec: ColumnSpec, ref: ChunkRef, out: np.ndarray | None = None
@@ -208,7 +208,7 @@ class ChunkSource:
         :meth:`read_validity` says which rows they are."""
         if spec.is_category:
             codes, values = self.read_codes(spec, ref)
-            return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
+            return _text(values, codes)
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
         known = self._known(ref)
@@ -225,7 +225,7 @@ class ChunkSource:
         """The values of a chunk from its checked bytes (see :meth:`read_chunk`)."""
         if spec.is_category:
             codes, values = _dictionary(ref).codes_and_values(buf, ref.nrows)
-            return values[codes] if len(values) else np.full(ref.nrows, "", "U1")
+            return _text(values, codes)
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
         ref.encoding.decode(buf, out)
@@ -270,6 +270,16 @@ class ChunkSource:
         self.map(one, list(state.chunk_span(start, stop)))
         return out
 
+    def read_rows_of(
+        self, state: NodeState, specs: Sequence[ColumnSpec], start: int, stop: int
+    ) -> list[np.ndarray]:
+        """Rows [start, stop) of each of ``specs``: from the blocks holding them when they are
+        few (:meth:`read_short`), else by :meth:`read_range`."""
+        short = self.read_short(state, specs, start, stop)
+        if short is not None:
+            return short
+        return [self.read_range(state, s, start, stop) for s in specs]
+
     def read_short(
         self, state: NodeState, specs: Sequence[ColumnSpec], start: int, stop: int
     ) -> list[np.ndarray] | None:
@@ -291,21 +301,25 @@ class ChunkSource:
         for s in specs:
             refs = state.columns[s.id]
             pieces = []
-            read = self.read_span if not (s.nullable or s.is_category) else self._any_span
             for pos in span:
                 ref = refs[pos]
                 a, b = max(start, ref.first_row), min(stop, ref.first_row + ref.nrows)
-                pieces.append(read(s, ref, a - ref.first_row, b - ref.first_row))
+                pieces.append(self.read_span(s, ref, a - ref.first_row, b - ref.first_row))
             if len(pieces) == 1:
                 out.append(pieces[0])
             else:
                 out.append((np.ma.concatenate if s.nullable else np.concatenate)(pieces))
         return out
 
-    def _any_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
-        """Rows ``[a, b)`` of one chunk of a nullable or category column, as
-        :meth:`read_range` gives them (masked where missing, text for categories), from only
-        the blocks holding them, of the values and of the validity frame alike."""
+    def read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of one chunk as a new array, as :meth:`read_range` gives them
+        (masked where a nullable column is missing, text for a category column): from only
+        the blosc2 blocks that hold them (of the values and of the validity frame alike) when
+        they are a small part of a plain column's chunk or any part of another's, else from
+        the whole chunk."""
+        plain = not (spec.nullable or spec.is_category)
+        if spec.shape or (plain and 4 * (b - a) > ref.nrows):
+            return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b].copy()
         known = self._known(ref, whole=True)
         if known is not None:
             view, at = known
@@ -316,20 +330,19 @@ class ChunkSource:
     def _span_of(
         self, spec: ColumnSpec, ref: ChunkRef, buf: Any, a: int, b: int, at: int | None = None
     ) -> np.ndarray:
-        """:meth:`_any_span` from the chunk's checked bytes (``at``: their address)."""
+        """:meth:`read_span` from the chunk's checked bytes (``at``: their address)."""
         split = ref.length - ref.vlen
         values_part = memoryview(buf)[:split] if ref.vlen else buf
         if spec.is_category:
             encoding = _dictionary(ref)
             codes = encoding.codes_span(values_part, ref.nrows, a, b, at)
-            text = encoding.values(values_part)
-            values = text[codes] if len(text) else np.full(b - a, "", "U1")
+            values = _text(encoding.values(values_part), codes)
         else:
             got = ref.encoding.decode_span(values_part, ref.nrows, a, b, spec.dtype, at)
             if got is None:
                 whole = scratch(spec, ref.nrows)
                 ref.encoding.decode(values_part, whole)
-                got = whole[a:b].copy()
+                got = whole[a:b].copy()  # the scratch buffer is this thread's next read's
             values = got
         if not spec.nullable:
             return values
@@ -338,28 +351,6 @@ class ChunkSource:
             frame_at = None if at is None else at + split
             missing = missing_span(memoryview(buf)[split:], ref.nrows, a, b, frame_at)
         return np.ma.MaskedArray(values, missing)
-
-    def read_span(self, spec: ColumnSpec, ref: ChunkRef, a: int, b: int) -> np.ndarray:
-        """Rows ``[a, b)`` of one chunk as a new array: when they are a small part of it,
-        decoded from only the blosc2 blocks that hold them (a point read, a short slice, a
-        range of a sorted column), else from the whole chunk."""
-        if not spec.shape and 4 * (b - a) <= ref.nrows:
-            known = self._known(ref)
-            if known is not None:
-                view, at = known
-                got = self._decoding(
-                    spec, ref, ref.encoding.decode_span, view, ref.nrows, a, b, spec.dtype, at
-                )
-                if got is not None:
-                    return got
-            with self._checked(spec, ref) as buf:
-                got = ref.encoding.decode_span(buf, ref.nrows, a, b, spec.dtype)
-                if got is not None:
-                    return got
-                chunk = scratch(spec, ref.nrows)
-                ref.encoding.decode(buf, chunk)
-                return chunk[a:b].copy()  # the scratch buffer is this thread's next read's
-        return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b].copy()
 
     def _zero_copy(
         self, state: NodeState, spec: ColumnSpec, start: int, stop: int
@@ -486,6 +477,11 @@ class ChunkSource:
             if missing is not None:
                 mask[sel] = missing
         return np.ma.MaskedArray(out, mask)
+
+
+def _text(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A category chunk's text at ``codes`` (empty text for a chunk without a value)."""
+    return values[codes] if len(values) else np.full(len(codes), "", "U1")
 
 
 def _run_of(rows: np.ndarray) -> bool:

@@ -265,9 +265,7 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         path, state, src = self._snapshot()
         i = row_number(i, state.nrows, path)
         specs = self._schema.columns
-        arrays = src.read_short(state, specs, i, i + 1)
-        if arrays is None:
-            arrays = [src.read_range(state, s, i, i + 1) for s in specs]
+        arrays = src.read_rows_of(state, specs, i, i + 1)
         plain = not any(s.is_category for s in specs)
         return records(specs, arrays, self._schema.dtype if plain else None)[0]
 
