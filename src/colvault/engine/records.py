@@ -44,14 +44,10 @@ def _record_fields(
     return tuple((s.name, s.dtype, s.shape) for s in specs)
 
 
-def records(
-    specs: Sequence[ColumnSpec], arrays: list[np.ndarray], dtype: np.dtype | None = None
-) -> np.ndarray:
+def records(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
     """Rows of the columns as a structured array; a masked one (masked = missing) when a
-    column is nullable. ``dtype``: a new :func:`record_dtype` of ``specs``, when the caller
-    has one (no category column)."""
-    if dtype is None:
-        dtype = _records_dtype(specs, arrays)
+    column is nullable."""
+    dtype = _records_dtype(specs, arrays)
     n = len(arrays[0]) if arrays else 0
     out = np.empty(n, dtype)
     if not any(s.nullable for s in specs):

@@ -10,7 +10,6 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -165,13 +164,7 @@ class TableSchema:
     def dtype(self) -> np.dtype:
         """The numpy structured dtype of a row (a new one each time: numpy lets a caller
         rename a dtype's fields in place)."""
-        return np.dtype(list(self.row_fields))
-
-    @cached_property
-    def row_fields(self) -> tuple[tuple[str, np.dtype, tuple[int, ...]], ...]:
-        """(name, dtype, cell shape) per column: what :attr:`dtype` is made of, kept for
-        point reads."""
-        return tuple((c.name, c.dtype, c.shape) for c in self.columns)
+        return np.dtype([(c.name, c.dtype, c.shape) for c in self.columns])
 
     @property
     def row_bytes(self) -> int:

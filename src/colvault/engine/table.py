@@ -265,9 +265,7 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         path, state, src = self._snapshot()
         i = row_number(i, state.nrows, path)
         specs = self._schema.columns
-        arrays = src.read_rows_of(state, specs, i, i + 1)
-        plain = not any(s.is_category for s in specs)
-        return records(specs, arrays, self._schema.dtype if plain else None)[0]
+        return records(specs, src.read_rows_of(state, specs, i, i + 1))[0]
 
     def _view(self) -> TableView:
         """The table as of now: one snapshot for a read or a query."""
