@@ -64,7 +64,8 @@ class FrameOfReference(Encoding):
         return out
 
 
-#: Rows of a regular clock computed in Python rather than by the kernel (a point read).
+#: Rows of a regular clock computed in Python rather than by the kernel (a point read, a
+#: handful of hits).
 _FEW = 4
 
 
@@ -145,13 +146,18 @@ class Delta(Encoding):
             raise ValueError(f"a payload of {len(payload)} bytes does not hold {count} anchors")
         return np.frombuffer(payload, width, count, self.clen)
 
-    def arithmetic_rows(self, dtype: np.dtype, rows: np.ndarray) -> np.ndarray | None:
+    def arithmetic_rows(self, dtype: np.dtype, rows: np.ndarray | range) -> np.ndarray | None:
         if not self.regular:
             return None
         out = np.empty(len(rows), dtype)
         values = unsigned(out)
+        if len(rows) <= _FEW:  # in Python: no arrays to dispatch the kernel on
+            mask = (1 << (8 * dtype.itemsize)) - 1
+            for k, row in enumerate(rows):
+                values[k] = (self.first + self.step * int(row)) & mask
+            return out
         typed = values.dtype.type
-        intpack.regular_at(typed(self.first), typed(self.step), rows, values)
+        intpack.regular_at(typed(self.first), typed(self.step), np.asarray(rows), values)
         return out
 
     def decode_span(
@@ -160,16 +166,14 @@ class Delta(Encoding):
     ) -> np.ndarray | None:  # fmt: skip
         """A regular clock's rows by arithmetic; others summed from the anchor before
         ``start`` (None without anchors: every row before them is needed)."""
-        if self.regular and stop - start <= _FEW:  # in Python: no arrays to dispatch on
-            mask = (1 << (8 * dtype.itemsize)) - 1
-            out = np.empty(stop - start, dtype)
-            values = unsigned(out)
-            for k in range(stop - start):
-                values[k] = (self.first + self.step * (start + k)) & mask
-            return out
-        if not self.regular and self.every:
+        if self.regular:
+            few = stop - start <= _FEW
+            return self.arithmetic_rows(
+                dtype, range(start, stop) if few else np.arange(start, stop, dtype=np.int64)
+            )
+        if self.every:
             return self._from_anchor(payload, nrows, start, stop, dtype, at)
-        return self.arithmetic_rows(dtype, np.arange(start, stop, dtype=np.int64))
+        return None
 
     def _from_anchor(
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype, at: int | None
