@@ -98,6 +98,5 @@ def getitem(src: int, srcsize: int, start: int, nitems: int, dest: int, destsize
     """Items ``[start, start + nitems)`` of the frame of ``srcsize`` bytes at address ``src``
     into ``destsize`` bytes at ``dest``: the bytes written, negative when blosc2 refuses (a
     damaged frame, items beyond it). The caller keeps both buffers alive."""
-    ctx = getattr(_local, "ctx", None)
-    address = thread_context() if ctx is None else ctx.address
-    return int(LIB.blosc2_getitem_ctx(address, src, srcsize, start, nitems, dest, destsize))
+    ctx = thread_context()
+    return int(LIB.blosc2_getitem_ctx(ctx, src, srcsize, start, nitems, dest, destsize))
