@@ -361,3 +361,28 @@ def test_recovery_cuts_nothing_when_an_index_disagrees_with_its_rows(tmp_path: P
     before = _segments(path)
     _exercise(path)  # opens for writing too: recovery runs
     assert _segments(path) == before
+
+
+@pytest.mark.parametrize("change", [+5, -5])
+def test_decimal_frame_length_that_disagrees_with_the_payload(tmp_path: Path, change: int) -> None:
+    """A ``decimal`` chunk's ``clen`` that does not fit its payload (found by the flipped-bytes
+    test, seed 1545421907): every read, the batch kernels' scans too, names the chunk as one
+    that cannot be decoded, where a scan had raised an internal error."""
+    path = tmp_path / "s.colvault"
+    values = np.round(np.linspace(0, 100, 3000), 2)
+    with colvault.open(path, "w") as store:
+        store.create_table("/t", {"x": "f8"}, chunk_rows=1000).append({"x": values})
+    with sqlite3.connect(path / CATALOG) as conn:
+        (params,) = conn.execute("SELECT params FROM chunks WHERE chunk_index = 1").fetchone()
+        params = json.loads(params)
+        assert params["nexc"] == 0, params
+        params["clen"] += change
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    with colvault.open(path) as store:
+        t = store["/t"]
+        for read in (t.read, lambda: t.read_where("x > 20"), lambda: t[1500]):
+            with pytest.raises(colvault.ChecksumError, match=r"chunk 1 .*does not hold a frame"):
+                read()
+        assert t.cols.x[:1000].tolist() == values[:1000].tolist()
+        assert not store.verify().ok

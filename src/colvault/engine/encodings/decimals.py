@@ -31,8 +31,19 @@ class Decimal(Encoding):
     name = "decimal"
     packed = True
 
+    def frame(self, payload: Any, dtype: np.dtype) -> Any:
+        """The payload's frame of narrow integers, once its length is checked against
+        ``clen`` and ``nexc`` (params in the catalog, outside the chunk's crc, which the
+        batch kernels trust as well): ValueError when they disagree."""
+        if len(payload) != self.clen + self.nexc * (4 + dtype.itemsize):
+            raise ValueError(
+                f"a payload of {len(payload)} bytes does not hold a frame of {self.clen} "
+                f"bytes and {self.nexc} exceptions"
+            )
+        return payload[: self.clen]
+
     def decode(self, payload: Any, out: np.ndarray) -> None:
-        narrow = unpack(payload[: self.clen], self.w, len(out))
+        narrow = unpack(self.frame(payload, out.dtype), self.w, len(out))
         dec.decimal_decode(narrow, np.int64(self.base), self.e, out)
         if self.nexc:
             where = np.frombuffer(payload, np.uint32, self.nexc, self.clen)
@@ -44,7 +55,7 @@ class Decimal(Encoding):
         if self.nexc:
             return None
         out = np.empty(len(rows), dtype)
-        narrow = unpack(payload[: self.clen], self.w, nrows)
+        narrow = unpack(self.frame(payload, dtype), self.w, nrows)
         dec.decimal_decode(narrow[rows], np.int64(self.base), self.e, out)
         return out
 
@@ -52,7 +63,8 @@ class Decimal(Encoding):
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
     ) -> np.ndarray | None:  # fmt: skip
-        narrow = decompress_items(payload[: self.clen], start, stop - start, np.dtype(self.w), at)
+        frame = self.frame(payload, dtype)
+        narrow = decompress_items(frame, start, stop - start, np.dtype(self.w), at)
         if narrow is None:
             return None
         out = np.empty(stop - start, dtype)
@@ -69,7 +81,7 @@ class Decimal(Encoding):
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The narrow integers ``u`` (values ``(u + base) / 10**e``) in scratch buffer
         ``slot``, and copies of the exceptions' positions and values (or None)."""
-        narrow = unpack(payload[: self.clen], self.w, n, slot)
+        narrow = unpack(self.frame(payload, dtype), self.w, n, slot)
         if not self.nexc:
             return narrow, None, None
         where = np.frombuffer(payload, np.uint32, self.nexc, self.clen).astype(np.int64)
