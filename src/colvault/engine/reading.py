@@ -121,6 +121,16 @@ class ChunkSource:
             values = self._decode(spec, ref, memoryview(buf)[:split], out)
         return values, bits
 
+    def check(self, spec: ColumnSpec, ref: ChunkRef) -> None:
+        """Read the chunk's bytes, check them and decode them (values and validity): what
+        ``verify()`` asks of every chunk, including those a read computes from their params
+        alone (``Encoding.computed``). ``ChecksumError`` when damaged."""
+        with self._checked(spec, ref, "whole") as buf:
+            split = ref.length - ref.vlen
+            if ref.nulls:
+                _validity(ref, memoryview(buf)[split:])
+            self._decode(spec, ref, memoryview(buf)[:split], None)
+
     def read_piece(self, spec: ColumnSpec, ref: ChunkRef) -> Any:
         """One chunk as a writer appends it again (a merge, compaction): its values, or
         :class:`~colvault.engine.masked.Masked` when some are missing."""
@@ -211,6 +221,8 @@ class ChunkSource:
             return _text(values, codes)
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
+        if ref.encoding.computed(out):
+            return out
         known = self._known(ref)
         if known is not None:
             self._decoding(spec, ref, ref.encoding.decode, known[0], out)
@@ -318,6 +330,10 @@ class ChunkSource:
         they are a small part of a plain column's chunk or any part of another's, else from
         the whole chunk."""
         plain = not (spec.nullable or spec.is_category)
+        if plain and not spec.shape:
+            out = np.empty(b - a, spec.dtype)
+            if ref.encoding.computed(out, a):
+                return out
         if spec.shape or (plain and 4 * (b - a) > ref.nrows):
             return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b].copy()
         known = self._known(ref, whole=True)

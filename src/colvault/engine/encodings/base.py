@@ -75,6 +75,12 @@ class Encoding(ABC):
         """The values at ``rows`` when the parameters alone determine them, else None."""
         return None
 
+    def computed(self, out: np.ndarray, start: int = 0) -> bool:
+        """Fill ``out`` with rows ``[start, start + len(out))`` when the parameters alone
+        determine them (a regular clock), so the payload is neither read nor fetched from
+        disk; False otherwise, ``out`` untouched."""
+        return False
+
     def decode_span(
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,

@@ -160,6 +160,24 @@ class Delta(Encoding):
         intpack.regular_at(typed(self.first), typed(self.step), np.asarray(rows), values)
         return out
 
+    def computed(self, out: np.ndarray, start: int = 0) -> bool:
+        if not self.regular:
+            return False
+        values = unsigned(out)
+        mask = (1 << (8 * values.itemsize)) - 1
+        if len(values) <= _FEW:  # in Python: no arrays to build
+            for k in range(len(values)):
+                values[k] = (self.first + self.step * (start + k)) & mask
+            return True
+        typed = values.dtype.type  # unsigned: the products wrap as the stored steps did
+        np.multiply(
+            np.arange(start, start + len(values), dtype=values.dtype),
+            typed(self.step & mask),
+            out=values,
+        )
+        values += typed(self.first & mask)
+        return True
+
     def decode_span(
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
         at: int | None = None,
@@ -167,10 +185,9 @@ class Delta(Encoding):
         """A regular clock's rows by arithmetic; others summed from the anchor before
         ``start`` (None without anchors: every row before them is needed)."""
         if self.regular:
-            few = stop - start <= _FEW
-            return self.arithmetic_rows(
-                dtype, range(start, stop) if few else np.arange(start, stop, dtype=np.int64)
-            )
+            out = np.empty(stop - start, dtype)
+            self.computed(out, start)
+            return out
         if self.every:
             return self._from_anchor(payload, nrows, start, stop, dtype, at)
         return None

@@ -335,12 +335,12 @@ class BatchScan:
         return col, op, val
 
     def _reread(self, pos: int, spec: ColumnSpec | None = None) -> None:
-        """A chunk a kernel could not load (the condition's columns, or column ``spec``), read
-        by the Python path, which names the damaged chunk in the ``ChecksumError`` it raises."""
-        if spec is None:
-            self.plan.condition.count(self.plan.source, self.plan.state, pos)
-        else:
-            self.plan.source.read_chunk(spec, self.plan.state.columns[spec.id][pos])
+        """A chunk a kernel could not load (the condition's columns, or column ``spec``),
+        checked by the Python path, which names the damaged chunk in the ``ChecksumError`` it
+        raises. It checks the bytes a read may skip (a regular clock's, see
+        ``Encoding.computed``), which the kernel loads."""
+        for s in self.plan.condition.specs if spec is None else [spec]:
+            self.plan.source.check(s, self.plan.state.columns[s.id][pos])
         what = f"column {spec.name!r} of " if spec is not None else ""
         raise RuntimeError(
             f"internal error: a batch kernel could not load chunk {pos} of {what}"
