@@ -7,7 +7,9 @@ everything after that works with these, never with the user's spelling.
 from __future__ import annotations
 
 import math
-import secrets
+import os
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,9 +44,33 @@ def _is_category(dtype: Any) -> bool:
     return (isinstance(dtype, str) and dtype == "category") or str(dtype) == "category"
 
 
+#: Random parts of ids drawn from the OS a batch at a time: one ``os.urandom`` call per this
+#: many ids, not one per id (creating 10,000 small tables made 50,000 calls, 0.18 s of 1.9 s).
+_IDS_PER_DRAW = 256
+_ids: list[str] = []
+_ids_lock = threading.Lock()
+
+
 def new_id() -> str:
-    """A random 128-bit id (the catalog names nodes and columns by it)."""
-    return secrets.token_hex(16)
+    """A 128-bit id as 32 hex digits (the catalog names nodes and columns by it): the time in
+    milliseconds (48 bits), then 80 random bits. Ids made one after another sort one after
+    another, so the catalog's indexes keyed by them grow at one end, not at random places:
+    a commit of 10,000 small tables inserted its 40,000 manifest rows in 0.15 s, not 0.20."""
+    with _ids_lock:
+        if not _ids:
+            drawn = os.urandom(10 * _IDS_PER_DRAW).hex()
+            _ids.extend(drawn[i : i + 20] for i in range(0, len(drawn), 20))
+        return f"{time.time_ns() // 1_000_000:012x}{_ids.pop()}"
+
+
+def _forked() -> None:
+    """A forked child must not hand out the ids its parent will (nor wait on its lock)."""
+    global _ids_lock
+    _ids_lock = threading.Lock()
+    _ids.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def check_dtype(dtype: Any, what: str) -> np.dtype:
