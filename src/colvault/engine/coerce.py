@@ -238,6 +238,17 @@ def coerce_column(values: Any, spec: ColumnSpec, where: object) -> Any:
     """Return ``values`` as a contiguous array of ``spec``'s dtype and shape (coded text for a
     category column as given), or raise; for a nullable column with missing values, a
     :class:`Masked` of such values and their validity."""
+    if (
+        type(values) is np.ndarray  # the common case, as _coerce_values returns it
+        and values.dtype == spec.dtype
+        and values.dtype.kind != "O"  # a category column's objects are coded
+        and values.ndim == 1
+        and not spec.shape
+        and not spec.nullable
+        and len(values)
+        and values.flags.c_contiguous
+    ):
+        return values
     what = Lazy(lambda: f"{where}: column {spec.name!r}")
     if spec.nullable or isinstance(values, Masked | np.ma.MaskedArray):
         values, valid = _split_missing(values, spec, what)
