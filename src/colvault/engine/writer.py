@@ -12,6 +12,7 @@ them on abort, ``compact()`` reclaims them otherwise.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -134,7 +135,9 @@ class TableWriter:
         self.segments = segments
         self.pool = pool
         self.pending_rows = 0
-        self._buf: list[list[np.ndarray]] = [[] for _ in schema.columns]
+        #: buffered rows, in the batches they came in: per batch, a piece per column (all of
+        #: its rows; a tuple of arrays, which the GC stops tracking, not a list per column)
+        self._batches: list[tuple[Any, ...]] = []
         self._buffered = 0
         #: chunk rows of this commit, a PendingChunk per column once its run is written
         self.chunks: list[list[PendingChunk | None]] = []
@@ -142,7 +145,14 @@ class TableWriter:
         self._drop_runs()
         #: per column id: room behind its short chunk (see ``Slot``)
         self._slots: dict[str, Slot] = {}
-        self.encoders = [encodings.ColumnEncoder(codec, c) for c in schema.columns]
+        self._codec = codec
+
+    @functools.cached_property
+    def encoders(self) -> list[encodings.ColumnEncoder]:
+        """Per column, its encoder: made on first use, as the runs are (a table of one short
+        chunk needs none; every object a writer keeps costs each full collection of the GC,
+        and a store of 10,000 small tables keeps 10,000 writers)."""
+        return [encodings.ColumnEncoder(self._codec, c) for c in self.schema.columns]
 
     # -- buffering -------------------------------------------------------------------------------
 
@@ -152,8 +162,7 @@ class TableWriter:
         the rest copied before returning."""
         if n == 0:
             return
-        for pieces, a in zip(self._buf, arrays, strict=True):
-            pieces.append(a)
+        self._batches.append(tuple(arrays))
         self._buffered += n
         self.pending_rows += n
         rows = self.schema.chunk_rows
@@ -166,18 +175,17 @@ class TableWriter:
                 self._submit(self._take_parts(rows))
         finally:
             self._drain(0)  # the chunks may be views of the caller's arrays: finish them now
-        for run in self._runs:  # raw chunks (codec "none") may be views of the caller's arrays
+        for run in self._runs.values():  # raw chunks (codec "none") may be views of the caller's
             for i, (row, n, e) in enumerate(run):
                 if not isinstance(e.chunk.payload, bytes):
                     owned_chunk = encodings.Encoded(e.chunk.encoding, bytes(e.chunk.payload))
                     run[i] = (row, n, e._replace(chunk=owned_chunk))
         if self._buffered:
             # The tail of this batch stays buffered: copy it, the caller may reuse its arrays.
-            for pieces in self._buf:
-                last = pieces[-1]
-                pieces[-1] = (
-                    last.copy() if isinstance(last, Coded | Masked) else np.array(last, copy=True)
-                )
+            self._batches[-1] = tuple(
+                p.copy() if isinstance(p, Coded | Masked) else np.array(p, copy=True)
+                for p in self._batches[-1]
+            )
 
     def _take(self, rows: int) -> list[Any]:
         """The next ``rows`` buffered rows of each column as one array (coded text as text),
@@ -188,19 +196,19 @@ class TableWriter:
 
     def _take_parts(self, rows: int) -> list[list[np.ndarray]]:
         """The next ``rows`` buffered rows of each column, as the pieces they lie in."""
-        out = []
-        for pieces in self._buf:
-            need, parts = rows, []
-            while need:
-                p = pieces[0]
-                if len(p) <= need:
-                    parts.append(pieces.pop(0))
-                    need -= len(p)
-                else:
-                    parts.append(p[:need])
-                    pieces[0] = p[need:]
-                    need = 0
-            out.append(parts)
+        out: list[list[Any]] = [[] for _ in self.schema.columns]
+        batches, need = self._batches, rows
+        while need:
+            batch = batches[0]
+            if len(batch[0]) <= need:
+                taken = batches.pop(0)
+                need -= len(batch[0])
+            else:
+                taken = tuple(p[:need] for p in batch)
+                batches[0] = tuple(p[need:] for p in batch)
+                need = 0
+            for parts, p in zip(out, taken, strict=True):
+                parts.append(p)
         self._buffered -= rows
         return out
 
@@ -287,15 +295,15 @@ class TableWriter:
 
     def _hold(self, j: int, row: int, n: int, e: Encoded) -> None:
         """Keep column ``j``'s encoded chunk of chunk row ``row`` (``n`` rows) in its run."""
-        self._runs[j].append((row, n, e))
-        self._run_bytes[j] += len(e.chunk.payload)
+        self._runs.setdefault(j, []).append((row, n, e))
+        self._run_bytes[j] = self._run_bytes.get(j, 0) + len(e.chunk.payload)
         self._held += len(e.chunk.payload)
 
     def _drop_runs(self) -> None:
-        """No chunk held: per column, (chunk row, nrows, encoded chunk) waiting to be written
-        in one run, and their bytes."""
-        self._runs: list[list[tuple[int, int, Encoded]]] = [[] for _ in self.schema.columns]
-        self._run_bytes = [0] * len(self.schema.columns)
+        """No chunk held: per column index that has one, (chunk row, nrows, encoded chunk)
+        waiting to be written in one run, and their bytes."""
+        self._runs: dict[int, list[tuple[int, int, Encoded]]] = {}
+        self._run_bytes: dict[int, int] = {}
         self._held = 0
 
     def _write_runs(self, columns: list[int] | None = None, short_rows: int = 0) -> None:
@@ -304,7 +312,7 @@ class TableWriter:
         ends with a short last chunk; leave room behind it for that many rows where it can
         grow in place (see ``_place_short``); such runs are written last, one by one."""
         runs = self._runs
-        cols = [j for j in (range(len(runs)) if columns is None else columns) if runs[j]]
+        cols = sorted(runs) if columns is None else [j for j in columns if j in runs]
         if not cols:
             return
         specs = self.schema.columns
@@ -331,9 +339,8 @@ class TableWriter:
             c = e.chunk
             self.chunks[row][j] = PendingChunk(spec.id, n, rel, offset, len(c.payload), e.crc,
                                                c.encoding, e.zone, e.nulls, e.vlen)  # fmt: skip
-        self._held -= self._run_bytes[j]
-        self._run_bytes[j] = 0
-        self._runs[j] = []
+        self._held -= self._run_bytes.pop(j)
+        del self._runs[j]
 
     def finish(self) -> None:
         """Before a commit: write every chunk still being encoded and, behind this commit's
@@ -497,12 +504,12 @@ class TableWriter:
         if tail.nrows + self._buffered >= self.schema.chunk_rows:
             return [False] * len(self.schema.columns)
         out = []
-        for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
+        for j, spec in enumerate(self.schema.columns):
             ref, slot = tail.refs[spec.id], self._slots.get(spec.id)
             out.append(
                 slot is not None
                 and not ref.vlen  # a validity frame ends the chunk: its values cannot grow
-                and not any(isinstance(p, Masked) and p.nulls for p in pieces)
+                and not any(isinstance(b[j], Masked) and b[j].nulls for b in self._batches)
                 and isinstance(ref.encoding, encodings.Raw)
                 and (slot.segment, slot.offset) == (ref.segment, ref.offset)
                 and ref.length + self._buffered * spec.cell_bytes <= slot.capacity
@@ -563,8 +570,9 @@ class TableWriter:
     def _merge(self, tail: tails.Tail, read_chunk: Callable[[ColumnSpec, ChunkRef], Any]) -> None:
         """Rewrite the short chunk (another writer's, or one that outgrew its room) together
         with the buffered rows."""
-        for spec, pieces in zip(self.schema.columns, self._buf, strict=True):
-            pieces.insert(0, read_chunk(spec, tail.refs[spec.id]))
+        self._batches.insert(
+            0, tuple(read_chunk(spec, tail.refs[spec.id]) for spec in self.schema.columns)
+        )
         self._buffered += tail.nrows
         rows = self.schema.chunk_rows
         try:
@@ -585,7 +593,7 @@ class TableWriter:
         """Drop everything uncommitted. The bytes already written stay in the shared segment,
         named by nothing; the session truncates them when it aborts everything."""
         self._cancel()
-        self._buf = [[] for _ in self.schema.columns]
+        self._batches = []
         self._buffered = 0
         self.chunks = []
         self._drop_runs()
