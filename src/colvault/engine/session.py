@@ -410,7 +410,8 @@ class Session:
                 w.finish()  # chunks still being encoded, and a new short last chunk
             self.make_durable()  # the chunks written so far
             created = self.pending.created_nodes()
-            paths = self.index()[1]
+            index, paths = self.index()
+            carry = self._carried_index(index)
             rows = ManifestRows()
             with self.catalog.commit(message) as (conn, commit_id):
                 self.pending.apply(conn, commit_id)
@@ -448,7 +449,20 @@ class Session:
                 ) from exc
             raise
         self._after_commit(writers, seal)
+        if carry is not None and commit_id == carry[0] + 1:
+            # no other commit came between: the index with this one's changes is the new one
+            self._nodes_cache, self._nodes_stamp = (commit_id, carry[1]), None
         return commit_id
+
+    def _carried_index(self, index: dict[str, NodeRecord]) -> tuple[int, dict] | None:
+        """(the commit the index stands on, a copy of it) when a commit of the pending work
+        turns it into the next commit's committed index, else None. Pending node operations
+        are all the index replays; column edits and staged work change records too, so then
+        the index is read again. Spares the reload of every record after each commit (10,000
+        small tables: ~60 ms, and their parsed schemas)."""
+        if self.edits or self.staged or self._nodes_cache is None:
+            return None
+        return self._nodes_cache[0], dict(index)
 
     def make_durable(self, segments: SegmentSet | None = None) -> None:
         """fsync what the writers appended to ``segments`` (default: this store's; compaction
