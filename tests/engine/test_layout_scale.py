@@ -80,6 +80,38 @@ def test_small_tables_lie_densely_in_few_files(store_path):
             assert all(np.array_equal(got[k], v) for k, v in rows.items())
 
 
+def test_a_commit_writes_many_short_chunks_in_few_calls(store_path, monkeypatch):
+    """The commit of 2,000 small tables holds their short chunks and writes them together
+    (each 2,400 bytes: a few writes of up to HELD_BYTES, not 2,000), where the manifest
+    says; a later small append to one of them grows it as before."""
+    from colvault.engine import seam as seam_mod
+
+    writes: list[int] = []
+
+    class Counting(seam_mod.Seam):
+        def write(self, fd, data, offset, path):
+            if path.endswith(".seg"):
+                writes.append(len(data))
+            super().write(fd, data, offset, path)
+
+    rows = {"x": np.arange(100, dtype="i8"), "y": np.linspace(0, 1, 100), "z": np.ones(100)}
+    with colvault.open(store_path, "w") as store, seam_mod.installed(Counting()):
+        for i in range(2000):
+            t = store.create_table(f"/g{i // 100}/t{i}", {k: v.dtype for k, v in rows.items()})
+            t.append({k: v + i for k, v in rows.items()})
+        store.commit()
+        assert sum(writes) == 8 + 2000 * 2400 and len(writes) <= 8, (len(writes), sum(writes))
+        store["/g3/t345"].append({k: v[:5] for k, v in rows.items()})
+        store.commit()
+    with colvault.open(store_path) as store:
+        assert store.verify().ok
+        for i in (0, 345, 1999):
+            got = store[f"/g{i // 100}/t{i}"].read()
+            for k, v in rows.items():
+                want = np.concatenate([v + i, v[:5]]) if i == 345 else v + i
+                np.testing.assert_array_equal(got[k], want)
+
+
 def test_reads_ask_the_kernel_for_exactly_their_chunks(store_path, monkeypatch):
     """Columns share a segment, so a read must not let the kernel's read-around fetch the
     others' bytes: each read of a sealed segment asks for exactly its chunk."""

@@ -418,10 +418,11 @@ class Session:
                 for edit in self.edits.values():  # before the appends, which land after
                     edits.apply(conn, commit_id, edit)
                 staging.apply(conn, commit_id, self.staged)
-                for node_id, w in writers:
-                    path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
-                    source = ChunkSource(self.path, path, self.reader, None)
-                    w.apply(conn, commit_id, path, source.read_piece, rows, node_id in created)
+                with self.segments.holding():  # short chunks: a few writes, not one per table
+                    for node_id, w in writers:
+                        path = paths.get(node_id, node_id)  # removed meanwhile: apply says so
+                        source = ChunkSource(self.path, path, self.reader, None)
+                        w.apply(conn, commit_id, path, source.read_piece, rows, node_id in created)
                 rows.write(conn)
                 self.make_durable()  # short last chunks grown or rewritten under the lock
                 self.segments.register(conn, seal)
