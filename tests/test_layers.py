@@ -92,7 +92,10 @@ ENGINE_LAYERS: list[tuple[str, set[str]]] = [
             "tails",
         },
     ),
-    ("session", {"pending", "session", "sidecars", "compact", "verify", "edits", "staging"}),
+    (
+        "session",
+        {"pending", "session", "sidecars", "compact", "verify", "edits", "staging", "gcpause"},
+    ),
     ("query", {"records", "reads", "detached", "query"}),
     ("nodes", {"nodes", "table", "array", "tree", "rowedits"}),
     ("store", {"store", "__init__"}),

@@ -38,6 +38,7 @@ from .catalog import (
 )
 from .changes import ChangeCounter
 from .codec import Codec
+from .gcpause import paused_gc
 from .locking import StoreLock
 from .manifest import ManifestError, NodeState, load_state
 from .pending import NodeRecord, PendingMeta
@@ -401,6 +402,10 @@ class Session:
     def commit(self, seal: bool, message: str | None = None) -> int:
         """Commit the pending work; the new commit's id (with nothing pending, no commit is
         made and the last one's id is returned)."""
+        with paused_gc():  # many records, no cycles (see .gcpause)
+            return self._commit(seal, message)
+
+    def _commit(self, seal: bool, message: str | None) -> int:
         if not self.has_pending and not (seal and self.segments.all()):
             return self.latest_commit()
         writers = [(k, w) for k, w in self.writers.items() if w.has_work]
