@@ -82,3 +82,29 @@ def test_a_negative_zero_is_not_taken_for_a_zero(store_path):
                 for c in (0.0, -0.0, np.float32(-0.0)):
                     want = np.count_nonzero(eval(text, {"f": f, "c": c}))
                     assert t.count_where(text, {"c": c}) == want, (text, c)
+
+
+def test_a_kept_compiled_condition_is_one_table_s_columns(store_path):
+    """Two tables of the same names and dtypes have equal trees but not their column ids:
+    each query reads its own table's chunks, a column dropped and added again included; and
+    one query's choice of numpy does not leak into another's."""
+    from colvault.engine.query.execute import Plan
+
+    with colvault.open(store_path, "w") as store:
+        a = store.create_table("/a", {"x": "i8", "y": "f8"})
+        b = store.create_table("/b", {"x": "i8", "y": "f8"})
+        a.append({"x": np.arange(10), "y": np.zeros(10)})
+        b.append({"x": np.arange(100, 120), "y": np.ones(20)})
+        store.commit()
+        assert a.count_where("x > 4") == 5 and b.count_where("x > 4") == 20
+        plans = [Plan(t._view(), "x > 4", None) for t in (a, b)]
+        assert plans[0].expr == plans[1].expr  # equal trees, one key of the compiled cache
+        assert [p.condition.specs[0].id for p in plans] == [
+            t._schema.column("x").id for t in (a, b)
+        ]
+        b.remove_column("x")
+        store.commit()
+        b.add_column("x", "i8", fill=7)
+        store.commit()
+        assert b.count_where("x > 4") == 20 and b.count_where("x > 7") == 0
+        assert a.count_where("x > 4") == 5

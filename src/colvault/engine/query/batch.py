@@ -119,15 +119,19 @@ class BatchScan:
         self.plan = plan
         cond = plan.condition
         self.static = cond.predicate.static
-        self.usable = (
-            native.AVAILABLE
-            and not cond.predicate.numpy  # numpy evaluates the chunks one by one
-            and 0 < len(cond.specs) <= BATCH_COLUMNS
-            and self.static is not None
-            and len(self.static) <= BATCH_CONSTANTS
-            and all(_numeric(c) or _set(c) for c in self.static)
-            and all(_batchable(s.dtype) and not s.is_category and not s.shape for s in cond.specs)
-        )
+        batchable = cond.derived.get("batchable")
+        if batchable is None:
+            batchable = cond.derived["batchable"] = (
+                0 < len(cond.specs) <= BATCH_COLUMNS
+                and self.static is not None
+                and len(self.static) <= BATCH_CONSTANTS
+                and all(_numeric(c) or _set(c) for c in self.static)
+                and all(
+                    _batchable(s.dtype) and not s.is_category and not s.shape for s in cond.specs
+                )
+            )
+        # numpy evaluates the chunks one by one
+        self.usable = native.AVAILABLE and not plan.numpy and batchable
         self._segments: dict[str, tuple[np.ndarray, int] | None] = {}
         self._prepared = self._prepared_cache() if self.usable else {}
 
@@ -135,13 +139,16 @@ class BatchScan:
         """Prepared chunks of this condition and its constants, kept with the snapshot (for
         a few conditions at a time)."""
         cond = self.plan.condition
-        key = (
-            "prepared",
-            tuple(s.id for s in cond.specs),
-            repr(sorted(cond.scaled.items())),
-            repr([(_const_dtype(c), _set_digest(c) if _set(c) else c) for c in self.static or ()]),
-            repr(sorted(cond.constants.items())),
-        )
+        key = cond.derived.get("prepared")
+        static = self.static or ()
+        if key is None:  # its reprs cost 3 us, as much as a small query's scan
+            key = cond.derived["prepared"] = (
+                "prepared",
+                tuple(s.id for s in cond.specs),
+                repr(sorted(cond.scaled.items())),
+                repr([(_const_dtype(c), _set_digest(c) if _set(c) else c) for c in static]),
+                repr(sorted(cond.constants.items())),
+            )
         state = self.plan.state
         cache: dict[int, Any] | None = state.derived.get(key)
         if cache is None:

@@ -25,7 +25,7 @@ from ..masked import unpack
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .batch import SELECT_BATCH, BatchScan
-from .kernel import CompiledCondition, Decoded
+from .kernel import Decoded, compiled
 from .parse import parse
 from .prune import ALL, NONE, classify_chunks
 from .ranges import regular_params, sorted_range
@@ -67,7 +67,7 @@ class Plan:
         self.specs = {c.name: c for c in view.schema.columns}
         typed = {c.name: c.dtype for c in view.schema.columns if not c.shape}
         self.expr = parse(cond, typed, condvars or {}, table=view.path)
-        self.condition = CompiledCondition(self.expr, self.specs)
+        self.condition = compiled(self.expr, self.specs)
         self.state: NodeState = view.state  # one snapshot for the whole query
         self.source: ChunkSource = view.source
         n = self.state.nrows
@@ -76,7 +76,8 @@ class Plan:
         self.range = sorted_range(self.expr)
         predicate = self.condition.predicate
         rows = self.stop - self.start
-        predicate.numpy = (  # a new user's first queries: numpy beats a compile of the kernel
+        #: Evaluate with numpy, not the kernel (``Predicate.select``).
+        self.numpy = (  # a new user's first queries: numpy beats a compile of the kernel
             rows <= NUMPY_ROWS
             and predicate.evaluable_in_numpy()
             and predicate.kernel_is_cold()
@@ -118,7 +119,7 @@ class Plan:
         if run is not None:
             (a, b), decoded = run
             return np.arange(max(a, lo), min(b, hi), dtype=np.int64), decoded
-        hits, decoded = self.condition.positions(self.source, self.state, pos)
+        hits, decoded = self.condition.positions(self.source, self.state, pos, self.numpy)
         if lo > 0 or hi < self.chunk_rows(pos):
             hits = hits[(hits >= lo) & (hits < hi)]
         return hits, decoded
@@ -155,7 +156,7 @@ class Plan:
         if verdict == ALL:
             return hi - lo
         if lo == 0 and hi == self.chunk_rows(pos) and self.range is None:
-            return self.condition.count(self.source, self.state, pos)
+            return self.condition.count(self.source, self.state, pos, self.numpy)
         return len(self.select(pos))
 
     def gather(

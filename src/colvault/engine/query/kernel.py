@@ -22,7 +22,7 @@ from ..manifest import NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .expr import Expr
-from .predicate import Predicate
+from .predicate import Predicate, lower
 from .scaled import Scaled, chunk_thresholds, scalable, scale_raw, scaled_comparisons
 
 #: A condition column as the executor may reuse it: decoded values, or a decimal chunk's
@@ -30,8 +30,27 @@ from .scaled import Scaled, chunk_thresholds, scalable, scale_raw, scaled_compar
 Decoded = np.ndarray | Scaled
 
 
+#: Conditions compiled lately, by tree and the columns it reads: a repeated query takes the
+#: same (immutable) object rather than making it again.
+_COMPILED: dict[tuple[Expr, tuple[ColumnSpec, ...]], CompiledCondition] = {}
+_COMPILED_MAX = 256
+
+
+def compiled(expr: Expr, specs: dict[str, ColumnSpec]) -> CompiledCondition:
+    """The :class:`CompiledCondition` of ``expr`` over columns ``specs`` (by name), kept."""
+    key = (expr, tuple(specs[name] for name in lower(expr).columns))
+    found = _COMPILED.get(key)
+    if found is None:
+        found = CompiledCondition(expr, specs)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)), None)  # the oldest
+        _COMPILED[key] = found
+    return found
+
+
 class CompiledCondition:
-    """The kernels of one condition, and how to give them one chunk's columns."""
+    """The kernels of one condition, and how to give them one chunk's columns. Immutable once
+    made: queries share it (:func:`compiled`)."""
 
     def __init__(self, expr: Expr, specs: dict[str, ColumnSpec]) -> None:
         self.predicate = Predicate(expr)
@@ -39,6 +58,9 @@ class CompiledCondition:
         self.scaled = scaled_comparisons(self.predicate.lowered.node)
         self.constants = dict(enumerate(self.predicate.constant_values()))
         self.nullable = [s for s in self.specs if s.nullable]
+        #: What other modules derive from the condition alone and keep with it (the batch
+        #: kernels' key and whether they take it), made once for all the queries sharing it.
+        self.derived: dict[str, Any] = {}
 
     def validity(
         self, source: ChunkSource, state: NodeState, pos: int
@@ -116,23 +138,24 @@ class CompiledCondition:
         return {k: v.narrow if isinstance(v, Scaled) else v for k, v in arrays.items()}
 
     def positions(
-        self, source: ChunkSource, state: NodeState, pos: int
+        self, source: ChunkSource, state: NodeState, pos: int, numpy: bool = False
     ) -> tuple[np.ndarray, dict[str, Decoded]]:
         """Positions within chunk ``pos`` of the rows where the condition holds, and the
-        condition columns as read (so a projection need not read them again)."""
+        condition columns as read (so a projection need not read them again). ``numpy``: see
+        ``Predicate.select``."""
         arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
         hits = self.predicate.select(
             self._kernel_arrays(arrays), dictionaries, n, overrides,
-            self.validity(source, state, pos),
+            self.validity(source, state, pos), numpy,
         )  # fmt: skip
         decoded = {s.name: arrays[s.name] for s in self.specs if not s.is_category}
         return hits, decoded
 
-    def count(self, source: ChunkSource, state: NodeState, pos: int) -> int:
+    def count(self, source: ChunkSource, state: NodeState, pos: int, numpy: bool = False) -> int:
         arrays, dictionaries, overrides, n = self._inputs(source, state, pos)
         return self.predicate.count(
             self._kernel_arrays(arrays), dictionaries, n, overrides,
-            self.validity(source, state, pos),
+            self.validity(source, state, pos), numpy,
         )  # fmt: skip
 
 
