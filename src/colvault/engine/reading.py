@@ -188,10 +188,10 @@ class ChunkSource:
             if _run_of(rows) and 4 * len(rows) <= ref.nrows:  # a range of a sorted column
                 span = self.read_span(spec, ref, int(rows[0]), int(rows[-1]) + 1)
                 return np.ma.getdata(span)  # a nullable column's values alone, as below
-        out = scratch(spec, ref.nrows, "gather")
         known = self._known(ref)
         if known is not None and isinstance(ref.encoding, Raw) and not spec.shape:
             return np.frombuffer(known[0], spec.dtype, ref.nrows)[rows]  # from the mapping
+        out = scratch(spec, ref.nrows, "gather")
         with self._checked(spec, ref) as buf:
             if not spec.shape:
                 direct = ref.encoding.decode_rows(buf, ref.nrows, spec.dtype, rows)
