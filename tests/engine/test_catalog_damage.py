@@ -386,3 +386,32 @@ def test_decimal_frame_length_that_disagrees_with_the_payload(tmp_path: Path, ch
                 read()
         assert t.cols.x[:1000].tolist() == values[:1000].tolist()
         assert not store.verify().ok
+
+
+def test_a_regular_flag_the_steps_do_not_bear_out_is_found(tmp_path: Path) -> None:
+    """``regular`` sits in the catalog, outside the crc, and reads compute such a chunk from
+    its params without its payload: a flag added to a chunk whose steps differ is damage that
+    ``verify()`` names (it sums the steps), and a flag beside anchors is refused outright."""
+    path = tmp_path / "s.colvault"
+    with colvault.open(path, "w") as store:
+        t = store.create_table("/t", {"x": "i8"}, chunk_rows=1024)
+        t.append({"x": np.cumsum(np.arange(3000) % 5)})  # sorted, steps 0..4, no anchors
+    with sqlite3.connect(path / CATALOG) as conn:
+        (params,) = conn.execute("SELECT params FROM chunks WHERE chunk_index = 1").fetchone()
+        params = json.loads(params)
+        assert "every" not in params and "regular" not in params, params
+        params["regular"] = 1
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    with colvault.open(path) as store:
+        report = store.verify()
+        assert not report.ok
+        assert any("chunk 1 of column 'x'" in d and "steps differ" in d for d in report.damage)
+    rows, params = _delta_store(tmp_path / "anchored.colvault")
+    params["regular"] = 1
+    with sqlite3.connect(tmp_path / "anchored.colvault" / CATALOG) as conn:
+        conn.execute("UPDATE chunks SET params = ? WHERE chunk_index = 1", (json.dumps(params),))
+    conn.close()
+    anchored = colvault.open(tmp_path / "anchored.colvault")
+    with anchored, pytest.raises(colvault.CatalogError, match="regular clock has no anchors"):
+        anchored["/t"][rows + 5]

@@ -157,6 +157,26 @@ def test_regular_clocks_decode_from_their_parameters(store_path, dt):
         assert got["x"].tobytes() == values[np.arange(n) % 3 == 1].tobytes()
 
 
+@pytest.mark.parametrize("dt", ["i2", "u2", "M8[s]"])
+def test_regular_clocks_of_narrow_types_past_65536_rows(store_path, dt):
+    """A regular chunk's row numbers pass 65,535 in a 16-bit column (524,288-row chunks):
+    slices and points there are computed in uint64, then cut to the column's width."""
+    n = 1_100_000
+    if dt == "M8[s]":
+        values = (np.datetime64("1969-12-31T23:00:00") + np.arange(n)).astype(dt)
+    else:
+        values = np.full(n, -3 if dt == "i2" else 9, dt)  # sorted, step 0: a regular clock
+    with colvault.open(store_path, "w") as store:
+        store.create_table("/t", {"x": dt}).append({"x": values})
+    with colvault.open(store_path) as store:
+        t = store["/t"]
+        assert "delta" in encodings_of(t, "x"), encodings_of(t, "x")
+        for a, b in [(100_000, 100_010), (65_530, 65_545), (524_280, 524_300), (n - 7, n)]:
+            assert t.cols.x[a:b].tobytes() == values[a:b].tobytes(), (a, b)
+        assert t.col("x").tobytes() == values.tobytes()
+        assert t[700_001]["x"] == values[700_001]
+
+
 @pytest.mark.parametrize("dtype", ["f4", "f8"])
 @given(
     digits=st.integers(0, 6),

@@ -104,6 +104,8 @@ class Delta(Encoding):
                 raise ParamsError(f"delta params {text!r}: {key!r} is not a count")
         if bool(clen) != bool(every):
             raise ParamsError(f"delta params {text!r}: 'clen' and 'every' go together")
+        if p.get("regular") and every:
+            raise ParamsError(f"delta params {text!r}: a regular clock has no anchors")
         return cls(p["first"], p["step"], p["w"], bool(p.get("regular")), clen, every)
 
     def frame(self, payload: Any) -> Any:
@@ -114,6 +116,8 @@ class Delta(Encoding):
         values = unsigned(out)
         typed = values.dtype.type
         narrow = unpack(self.frame(payload), self.w, len(out))
+        if self.regular and narrow.any():  # reads compute such a chunk from its params alone
+            raise ValueError("its params say every step is the same, its steps differ")
         intpack.delta_decode(narrow, typed(self.first), typed(self.step), values)
         if self.every:  # what a short read starts from must be what the steps sum to
             anchors = self._anchors(payload, len(out), values.itemsize)
@@ -169,13 +173,14 @@ class Delta(Encoding):
             for k in range(len(values)):
                 values[k] = (self.first + self.step * (start + k)) & mask
             return True
-        typed = values.dtype.type  # unsigned: the products wrap as the stored steps did
-        np.multiply(
-            np.arange(start, start + len(values), dtype=values.dtype),
-            typed(self.step & mask),
-            out=values,
-        )
-        values += typed(self.first & mask)
+        # in uint64, whose products wrap as the stored steps did, then cut to the width (a
+        # 16-bit column's row numbers pass 65,535)
+        rows = np.arange(start, start + len(values), dtype=np.uint64)
+        wide = values if values.itemsize == 8 else rows
+        np.multiply(rows, np.uint64(self.step & mask), out=wide)
+        wide += np.uint64(self.first & mask)
+        if wide is rows:
+            np.copyto(values, rows, casting="unsafe")
         return True
 
     def decode_span(
