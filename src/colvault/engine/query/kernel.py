@@ -13,6 +13,7 @@ values there); other chunks run the plain kernel, as tables without missing valu
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ Decoded = np.ndarray | Scaled
 #: same (immutable) object rather than making it again.
 _COMPILED: dict[tuple[Expr, tuple[ColumnSpec, ...]], CompiledCondition] = {}
 _COMPILED_MAX = 256
+_COMPILED_LOCK = threading.Lock()
 
 
 def compiled(expr: Expr, specs: dict[str, ColumnSpec]) -> CompiledCondition:
@@ -42,9 +44,10 @@ def compiled(expr: Expr, specs: dict[str, ColumnSpec]) -> CompiledCondition:
     found = _COMPILED.get(key)
     if found is None:
         found = CompiledCondition(expr, specs)
-        if len(_COMPILED) >= _COMPILED_MAX:
-            _COMPILED.pop(next(iter(_COMPILED)), None)  # the oldest
-        _COMPILED[key] = found
+        with _COMPILED_LOCK:  # another thread's insert would break the oldest's lookup
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)), None)  # the oldest
+            _COMPILED[key] = found
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -455,6 +456,7 @@ class _Parser:
 #: (see ``_scalar_key``); a condvar holding an array or a column is parsed every time.
 _PARSED: dict[tuple[Any, ...], Expr] = {}
 _PARSED_MAX = 512
+_PARSED_LOCK = threading.Lock()
 _SCALARS = (int, float, bool, str, bytes, np.generic)
 
 
@@ -487,9 +489,10 @@ def parse(
     expr = _PARSED.get(key)
     if expr is None:
         expr = parse_condition(cond, columns, condvars, table=table, boolean=boolean)
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.pop(next(iter(_PARSED)), None)  # the oldest
-        _PARSED[key] = expr
+        with _PARSED_LOCK:  # another thread's insert would break the oldest's lookup
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.pop(next(iter(_PARSED)), None)  # the oldest
+            _PARSED[key] = expr
     return expr
 
 
