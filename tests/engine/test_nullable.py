@@ -417,3 +417,40 @@ def test_plain_columns_grow_beside_rewritten_ones(store_path):
         store.compact()
         assert _listed(store["/log"].cols.x[:]) == [*x_want, None]
         assert store.verify().ok
+
+
+def test_a_row_read_alone_is_the_row_of_the_whole_read(store_path):
+    """``t[i]`` (a Python or numpy integer, from either end) gives what ``t.read()[i]`` gives:
+    a masked void with the same values, mask, dtype and repr when a column is nullable, a
+    plain void when none is."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    x = rng.integers(0, 100, n)
+    missing = rng.random(n) < 0.2
+    text = rng.choice(["a", "bb", "ccc"], n).astype(object)
+    text[rng.random(n) < 0.2] = None
+    with colvault.open(store_path, "w") as store:
+        t = store.create_table(
+            "/t",
+            {
+                "x": {"dtype": "i8", "nullable": True},
+                "s": {"dtype": "category", "nullable": True},
+                "y": "f8",
+            },
+            chunk_rows=1024,
+        )
+        t.append({"x": np.ma.MaskedArray(x, missing), "s": text, "y": x * 0.5})
+        plain = store.create_table("/p", {"y": "f8", "z": "i4"}, chunk_rows=1024)
+        plain.append({"y": x * 0.5, "z": x.astype("i4")})
+    with colvault.open(store_path) as store:
+        t, plain = store["/t"], store["/p"]
+        whole, rows = t.read(), plain.read()
+        for i in [0, 1, 1023, 1024, 2500, n - 1, -1, -n]:
+            for key in (i, np.int64(i), np.int32(i)):
+                got, want = t[key], whole[i]
+                assert type(got) is type(want) is np.ma.mvoid
+                assert got.dtype == want.dtype and repr(got) == repr(want)
+                assert got.mask.tolist() == want.mask.tolist()
+                assert got.tolist() == want.tolist()
+                row = plain[key]
+                assert type(row) is np.void and row.tolist() == rows[i].tolist()

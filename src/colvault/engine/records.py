@@ -47,21 +47,36 @@ def _record_fields(
 def records(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.ndarray:
     """Rows of the columns as a structured array; a masked one (masked = missing) when a
     column is nullable."""
+    out, mask = _filled(specs, arrays)
+    return out if mask is None else np.ma.MaskedArray(out, mask=mask)
+
+
+def record(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> Any:
+    """The first row of the columns: what ``records(specs, arrays)[0]`` gives (a numpy void,
+    or a masked one, ``numpy.ma.mvoid``, when a column is nullable), without the masked array
+    around it, whose making and indexing were 37 us of a 143 us point read."""
+    out, mask = _filled(specs, arrays)
+    return out[0] if mask is None else np.ma.mvoid(out[0], mask=mask[0])
+
+
+def _filled(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> tuple[np.ndarray, Any]:
+    """The rows as a structured array, and their mask (numpy's mask dtype: a bool field per
+    column) when a column is nullable, else None."""
     dtype = _records_dtype(specs, arrays)
     n = len(arrays[0]) if arrays else 0
     out = np.empty(n, dtype)
     if not any(s.nullable for s in specs):
         for s, a in zip(specs, arrays, strict=True):
             out[s.name] = a
-        return out
+        return out, None
     # the mask built field by field: MaskedArray(records, mask=False) spreads it row by row,
     # seconds for a million rows
-    mask: Any = np.zeros(n, [(s.name, bool, s.shape) for s in specs])  # numpy's mask dtype
+    mask: Any = np.zeros(n, [(s.name, bool, s.shape) for s in specs])
     for s, a in zip(specs, arrays, strict=True):
         out[s.name] = np.ma.getdata(a)
         if s.nullable:
             mask[s.name] = np.ma.getmaskarray(a)
-    return np.ma.MaskedArray(out, mask=mask)
+    return out, mask
 
 
 def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.dtype:

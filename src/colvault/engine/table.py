@@ -17,7 +17,7 @@ from .coerce import Lazy, coerce_batch
 from .indexing import RowRange, resolve, row_number
 from .nodes import DataNode, array_protocol, index_cells
 from .reads import TableReads
-from .records import TableView, pick_specs, records
+from .records import TableView, pick_specs, record, records
 from .rowedits import ColumnEdits, TableEdits
 from .schema import ColumnSpec
 
@@ -249,23 +249,22 @@ class Table(DataNode, TableReads, TableEdits, ColumnEdits):
         """``t[i]`` → a row (numpy record); ``t[a:b]``, ``t[rows]``, ``t[mask]`` → structured
         array; ``t["name"]`` → a column as an array; ``t[["a", "b"]]`` → a structured array
         of those columns (all committed rows, as ``t.read(columns=["a", "b"])``)."""
-        if type(key) is int:  # a point read: no selection to resolve
-            return self._row(key)
+        if type(key) is int or isinstance(key, np.integer):  # a point read: nothing to resolve
+            return self._row(int(key))
         if isinstance(key, str):
             return self.col(key)
         if isinstance(key, list) and key and all(isinstance(k, str) for k in key):
             return self.read(columns=key)
         specs = list(self._schema.columns)
         arrays, scalar = self.read_selection(key, specs)
-        out = records(specs, arrays)
-        return out[0] if scalar else out
+        return record(specs, arrays) if scalar else records(specs, arrays)
 
     def _row(self, i: int) -> Any:
         """Row ``i`` as a numpy record (``t[i]``)."""
         path, state, src = self._snapshot()
         i = row_number(i, state.nrows, path)
         specs = self._schema.columns
-        return records(specs, src.read_rows_of(state, specs, i, i + 1))[0]
+        return record(specs, src.read_rows_of(state, specs, i, i + 1))
 
     def _view(self) -> TableView:
         """The table as of now: one snapshot for a read or a query."""
