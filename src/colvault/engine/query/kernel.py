@@ -13,7 +13,6 @@ values there); other chunks run the plain kernel, as tables without missing valu
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from ..manifest import NodeState
 from ..reading import ChunkSource, scratch
 from ..schema import ColumnSpec
 from .expr import Expr
+from .kept import Kept
 from .predicate import Predicate, lower
 from .scaled import Scaled, chunk_thresholds, scalable, scale_raw, scaled_comparisons
 
@@ -33,22 +33,14 @@ Decoded = np.ndarray | Scaled
 
 #: Conditions compiled lately, by tree and the columns it reads: a repeated query takes the
 #: same (immutable) object rather than making it again.
-_COMPILED: dict[tuple[Expr, tuple[ColumnSpec, ...]], CompiledCondition] = {}
-_COMPILED_MAX = 256
-_COMPILED_LOCK = threading.Lock()
+_COMPILED: Kept[tuple[Expr, tuple[ColumnSpec, ...]], CompiledCondition] = Kept(256)
 
 
 def compiled(expr: Expr, specs: dict[str, ColumnSpec]) -> CompiledCondition:
     """The :class:`CompiledCondition` of ``expr`` over columns ``specs`` (by name), kept."""
     key = (expr, tuple(specs[name] for name in lower(expr).columns))
     found = _COMPILED.get(key)
-    if found is None:
-        found = CompiledCondition(expr, specs)
-        with _COMPILED_LOCK:  # another thread's insert would break the oldest's lookup
-            if len(_COMPILED) >= _COMPILED_MAX:
-                _COMPILED.pop(next(iter(_COMPILED)), None)  # the oldest
-            _COMPILED[key] = found
-    return found
+    return found if found is not None else _COMPILED.put(key, CompiledCondition(expr, specs))
 
 
 class CompiledCondition:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from .expr import (
     resolve_operand,
     scalar_of,
 )
+from .kept import Kept
 from .source import ConditionText, ast_depth, prepare_condition
 
 if TYPE_CHECKING:
@@ -454,9 +454,8 @@ class _Parser:
 #: ``count_where`` on 1,000 rows. The key holds every input of the parse, so a column changed,
 #: renamed or removed makes another key. Condvars are kept only when every value is a scalar
 #: (see ``_scalar_key``); a condvar holding an array or a column is parsed every time.
-_PARSED: dict[tuple[Any, ...], Expr] = {}
 _PARSED_MAX = 512
-_PARSED_LOCK = threading.Lock()
+_PARSED: Kept[tuple[Any, ...], Expr] = Kept(_PARSED_MAX)
 _SCALARS = (int, float, bool, str, bytes, np.generic)
 
 
@@ -488,11 +487,9 @@ def parse(
     key = (cond, tuple(columns.items()), table, boolean, variables)
     expr = _PARSED.get(key)
     if expr is None:
-        expr = parse_condition(cond, columns, condvars, table=table, boolean=boolean)
-        with _PARSED_LOCK:  # another thread's insert would break the oldest's lookup
-            if len(_PARSED) >= _PARSED_MAX:
-                _PARSED.pop(next(iter(_PARSED)), None)  # the oldest
-            _PARSED[key] = expr
+        expr = _PARSED.put(
+            key, parse_condition(cond, columns, condvars, table=table, boolean=boolean)
+        )
     return expr
 
 
