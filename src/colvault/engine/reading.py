@@ -221,7 +221,8 @@ class ChunkSource:
             return _text(values, codes)
         if out is None:
             out = np.empty((ref.nrows, *spec.shape), spec.dtype)
-        if ref.encoding.computed(out):
+        if ref.encoding.computable:
+            ref.encoding.computed(out)
             return out
         known = self._known(ref)
         if known is not None:
@@ -330,10 +331,10 @@ class ChunkSource:
         they are a small part of a plain column's chunk or any part of another's, else from
         the whole chunk."""
         plain = not (spec.nullable or spec.is_category)
-        if plain and not spec.shape:
+        if plain and not spec.shape and ref.encoding.computable:
             out = np.empty(b - a, spec.dtype)
-            if ref.encoding.computed(out, a):
-                return out
+            ref.encoding.computed(out, a)
+            return out
         if spec.shape or (plain and 4 * (b - a) > ref.nrows):
             return self.read_chunk(spec, ref, scratch(spec, ref.nrows))[a:b].copy()
         known = self._known(ref, whole=True)

@@ -75,11 +75,16 @@ class Encoding(ABC):
         """The values at ``rows`` when the parameters alone determine them, else None."""
         return None
 
-    def computed(self, out: np.ndarray, start: int = 0) -> bool:
-        """Fill ``out`` with rows ``[start, start + len(out))`` when the parameters alone
-        determine them (a regular clock), so the payload is neither read nor fetched from
-        disk; False otherwise, ``out`` untouched."""
+    @property
+    def computable(self) -> bool:
+        """The parameters alone determine every value (a regular clock): reads fill rows with
+        :meth:`computed`, and neither read the payload nor fetch it from disk."""
         return False
+
+    def computed(self, out: np.ndarray, start: int = 0) -> None:
+        """Fill ``out`` with rows ``[start, start + len(out))`` (only when
+        :attr:`computable`)."""
+        raise ValueError(f"{self.name} chunks are not computed from their params")
 
     def decode_span(
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -156,23 +157,28 @@ class Delta(Encoding):
         out = np.empty(len(rows), dtype)
         values = unsigned(out)
         if len(rows) <= _FEW:  # in Python: no arrays to dispatch the kernel on
-            mask = (1 << (8 * dtype.itemsize)) - 1
-            for k, row in enumerate(rows):
-                values[k] = (self.first + self.step * int(row)) & mask
+            self._few(values, rows)
             return out
         typed = values.dtype.type
         intpack.regular_at(typed(self.first), typed(self.step), np.asarray(rows), values)
         return out
 
-    def computed(self, out: np.ndarray, start: int = 0) -> bool:
-        if not self.regular:
-            return False
-        values = unsigned(out)
+    def _few(self, values: np.ndarray, rows: Iterable[int]) -> None:
+        """A regular clock's ``rows`` into ``values`` (unsigned), in Python: for a handful."""
         mask = (1 << (8 * values.itemsize)) - 1
+        for k, row in enumerate(rows):
+            values[k] = (self.first + self.step * int(row)) & mask
+
+    @property
+    def computable(self) -> bool:
+        return self.regular
+
+    def computed(self, out: np.ndarray, start: int = 0) -> None:
+        values = unsigned(out)
         if len(values) <= _FEW:  # in Python: no arrays to build
-            for k in range(len(values)):
-                values[k] = (self.first + self.step * (start + k)) & mask
-            return True
+            self._few(values, range(start, start + len(values)))
+            return
+        mask = (1 << (8 * values.itemsize)) - 1
         # in uint64, whose products wrap as the stored steps did, then cut to the width (a
         # 16-bit column's row numbers pass 65,535)
         rows = np.arange(start, start + len(values), dtype=np.uint64)
@@ -181,7 +187,6 @@ class Delta(Encoding):
         wide += np.uint64(self.first & mask)
         if wide is rows:
             np.copyto(values, rows, casting="unsafe")
-        return True
 
     def decode_span(
         self, payload: Any, nrows: int, start: int, stop: int, dtype: np.dtype,
