@@ -29,9 +29,10 @@ def pick_specs(schema: TableSchema, columns: list[str] | str | None) -> list[Col
     return [schema.column(c) for c in columns]
 
 
-def record_dtype(specs: list[ColumnSpec]) -> np.dtype:
-    """The structured dtype of rows of ``specs`` (no category columns: their width varies)."""
-    return np.dtype([(s.name, s.dtype, s.shape) for s in specs])
+def record_dtype(specs: Sequence[ColumnSpec]) -> np.dtype:
+    """The structured dtype of rows of ``specs`` (no category columns: their width varies),
+    a new one each call."""
+    return np.dtype(list(_record_fields(tuple(specs))))
 
 
 @functools.lru_cache(maxsize=256)
@@ -87,7 +88,7 @@ def _records_dtype(specs: Sequence[ColumnSpec], arrays: list[np.ndarray]) -> np.
                 for s, a in zip(specs, arrays, strict=True)
             ]
         )
-    return np.dtype(list(_record_fields(tuple(specs))))
+    return record_dtype(specs)
 
 
 @dataclass(frozen=True)
