@@ -79,7 +79,7 @@ class Plan:
         #: Evaluate with numpy, not the kernel (``Predicate.select``).
         self.numpy = (  # a new user's first queries: numpy beats a compile of the kernel
             rows <= NUMPY_ROWS
-            and predicate.evaluable_in_numpy()
+            and predicate.evaluable_in_numpy
             and predicate.kernel_is_cold()
             and compiling.spend_numpy(("query", predicate.key), rows)  # repeated: compile
         )

@@ -377,14 +377,12 @@ class Predicate:
         fixed = all(s.kind in ("value", "set") for s in self.lowered.slots)
         self.static = kernel_constants(expr) if fixed else None
 
+    @functools.cached_property
     def evaluable_in_numpy(self) -> bool:
         """Whether numpy can evaluate the condition as the kernel does: comparisons of
-        columns and constants of one type, joined by ``&``, ``|`` and ``~``."""
-        return self._numpy_evaluable
-
-    @functools.cached_property
-    def _numpy_evaluable(self) -> bool:
-        return _numpy_evaluable(self.lowered.node)  # a walk of the tree, once
+        columns and constants of one type, joined by ``&``, ``|`` and ``~`` (a walk of the
+        tree, once)."""
+        return _numpy_evaluable(self.lowered.node)
 
     def kernel_is_cold(self) -> bool:
         """Whether the select kernel would be compiled first (no cached version)."""
